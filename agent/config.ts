@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { durationField, loadYamlConfig } from '../shared/config-file.ts';
+
+const absPath = z.string().regex(/^\//, 'must be an absolute path');
+
+/** The agent config (DESIGN.md): unknown keys and bad values are errors naming the key. */
+export const AgentConfigSchema = z.strictObject({
+  server: z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT'),
+  stateDir: absPath.default('/var/lib/tripwarden-agent'),
+  interval: durationField({ min: 100, max: 86_400_000 }).default(10_000),
+  jitter: durationField({ min: 0, max: 3_600_000 }).default(2_000),
+  fullScanEvery: durationField({ min: 1_000 }).default(600_000),
+  defaults: z.boolean().default(true),
+  watch: z.array(z.strictObject({
+    path: absPath,
+    recursive: z.boolean().default(false),
+    critical: z.boolean().default(false),
+  })).default([]),
+  daemons: z.array(z.strictObject({ name: z.string().min(1).max(15), exe: absPath })).optional(),
+  mounts: z.array(z.strictObject({ path: absPath, expect: z.literal('ro') })).default([]),
+  fallback: z.array(absPath).optional(),
+  processTitle: z.string().min(1).max(64).optional(),
+}).refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
+
+export type AgentConfig = z.output<typeof AgentConfigSchema>;
+
+/** Loads and validates the agent config file; the result is frozen. */
+export function loadAgentConfig(path: string): AgentConfig {
+  return loadYamlConfig(AgentConfigSchema, path);
+}
+
+/** Splits the `server` URL into host and port (default 7443). */
+export function serverAddress(url: string): { host: string; port: number } {
+  const u = new URL(url);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 7443 };
+}

@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { Logger } from '../shared/log.ts';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts } from '../shared/protocol.ts';
+import { Backoff } from './backoff.ts';
+import type { Identity } from './state-files.ts';
+
+export interface LinkOptions {
+  url: string;
+  identity: Identity;
+  clock: Clock;
+  log: Logger;
+  intervalMs: number;
+  jitterMs: number;
+  agentVersion: string;
+  facts: () => HostFacts;
+  random?: () => number;
+}
+
+type LinkEvent = 'welcome' | 'ack' | 'closed';
+
+/**
+ * The agent's connection to the server: mutual-TLS WebSocket, `hello`, then a
+ * heartbeat every interval ± jitter, reconnecting with capped exponential
+ * backoff. The sequence number only grows within this process (one boot id).
+ */
+export class AgentLink {
+  readonly bootId = randomUUID();
+  private seq = 0;
+  private ws: WebSocket | null = null;
+  private beatTimer: TimerHandle | undefined;
+  private retryTimer: TimerHandle | undefined;
+  private stopping = false;
+  private connected = false;
+  private readonly backoff: Backoff;
+  private readonly listeners = new Map<LinkEvent, Set<(arg: unknown) => void>>();
+
+  constructor(private readonly o: LinkOptions) {
+    this.backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, o.intervalMs * 3)), floorMs: 100, random: o.random });
+  }
+
+  /** Registers a listener (tests and the runner use `welcome`, `ack`, `closed`). */
+  on(ev: LinkEvent, fn: (arg: unknown) => void): void {
+    let set = this.listeners.get(ev);
+    if (!set) this.listeners.set(ev, (set = new Set()));
+    set.add(fn);
+  }
+
+  private emit(ev: LinkEvent, arg?: unknown): void {
+    for (const fn of this.listeners.get(ev) ?? []) fn(arg);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  private connect(): void {
+    if (this.stopping) return;
+    const ws = new WebSocket(new URL('/agent', this.o.url), {
+      key: this.o.identity.keyPem,
+      cert: this.o.identity.certPem,
+      ca: this.o.identity.caPem,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      maxPayload: MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      perMessageDeflate: false,
+    });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.send({
+        type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
+        agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
+      });
+    });
+    ws.on('message', (data) => this.onFrame(data as Buffer));
+    ws.on('unexpected-response', (_req, res) => {
+      this.o.log.warn({ status: res.statusCode }, 'server refused the connection');
+      ws.terminate();
+    });
+    ws.on('error', (err) => this.o.log.warn({ err: err.message }, 'connection error'));
+    ws.on('close', (code, reason) => this.onClose(ws, code, reason.toString()));
+  }
+
+  private nextSeq(): number {
+    return this.seq++;
+  }
+
+  private send(m: AgentMessage): boolean {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(m));
+    return true;
+  }
+
+  private onFrame(data: Buffer): void {
+    const r = parseFrame(ServerMessage, data);
+    if (!r.ok) {
+      this.o.log.warn({ error: r.error }, 'bad frame from server, reconnecting');
+      this.ws?.terminate();
+      return;
+    }
+    if (r.value.type === 'welcome') {
+      this.connected = true;
+      this.backoff.reset();
+      this.o.log.info({ host: r.value.host }, 'connected');
+      this.scheduleBeat();
+      this.emit('welcome', r.value);
+    } else {
+      this.emit('ack', r.value.seq);
+    }
+  }
+
+  private scheduleBeat(): void {
+    this.o.clock.clearTimeout(this.beatTimer);
+    const j = this.o.jitterMs;
+    const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
+    this.beatTimer = this.o.clock.setTimeout(() => {
+      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now() })) this.scheduleBeat();
+    }, delay);
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    this.ws = null;
+    this.connected = false;
+    this.o.clock.clearTimeout(this.beatTimer);
+    this.emit('closed', { code, reason });
+    if (this.stopping) return;
+    const delay = this.backoff.next();
+    this.o.log.warn({ code, reason, retryInMs: delay }, 'disconnected');
+    this.retryTimer = this.o.clock.setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * Stops for good: sends `goodbye` (so the server records a deliberate stop,
+   * not a crash), waits for its ack up to `waitMs`, and closes.
+   */
+  async stop(reason: string, waitMs = 2000): Promise<void> {
+    this.stopping = true;
+    this.o.clock.clearTimeout(this.beatTimer);
+    this.o.clock.clearTimeout(this.retryTimer);
+    const ws = this.ws;
+    if (!ws) return;
+    if (this.connected) {
+      const seq = this.nextSeq();
+      const acked = new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, waitMs);
+        this.on('ack', (s) => { if (s === seq) { clearTimeout(t); resolve(); } });
+        ws.once('close', () => { clearTimeout(t); resolve(); });
+      });
+      this.send({ type: 'goodbye', bootId: this.bootId, seq, sentAt: this.o.clock.now(), reason });
+      await acked;
+    }
+    await new Promise<void>((resolve) => {
+      if (ws.readyState === WebSocket.CLOSED) return resolve();
+      const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+      ws.once('close', () => { clearTimeout(t); resolve(); });
+      ws.close(1000, 'agent stopping');
+    });
+  }
+}

@@ -1,0 +1,132 @@
+import type { WebSocket } from 'ws';
+import type { Logger } from '../shared/log.ts';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../shared/protocol.ts';
+import type { AlarmStore } from './alarm-store.ts';
+import type { Db } from './db.ts';
+import type { Liveness } from './liveness.ts';
+import type { LiveSession, SessionRegistry } from './session-registry.ts';
+
+export interface SessionDeps {
+  db: Db;
+  liveness: Liveness;
+  alarms: AlarmStore;
+  registry: SessionRegistry;
+  clock: Clock;
+  log: Logger;
+  /** How long a new connection may take to send `hello`, in ms. */
+  helloTimeoutMs: number;
+  version: string;
+}
+
+/**
+ * One authenticated agent connection. The host identity comes from the
+ * verified client certificate; every frame is validated against the protocol
+ * schema, and the first bad one closes the connection with a specific code.
+ */
+export class AgentSession implements LiveSession {
+  bootId: string | null = null;
+  private saidGoodbye = false;
+  private closed = false;
+  private helloTimer: TimerHandle | undefined;
+  private readonly log: Logger;
+
+  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps) {
+    this.log = d.log.child({ host });
+    d.registry.add(this);
+    this.helloTimer = d.clock.setTimeout(() => this.close(CloseCode.NO_HELLO, 'no hello in time'), d.helloTimeoutMs);
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => this.log.warn({ err: err.message }, 'agent socket error'));
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.ws.close(code, reason);
+    // A peer that never answers the close frame must not hold the socket.
+    const t = this.d.clock.setTimeout(() => this.ws.terminate(), 2000);
+    this.ws.once('close', () => this.d.clock.clearTimeout(t));
+  }
+
+  private send(m: ServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(m));
+  }
+
+  private violation(error: string, code: number = CloseCode.PROTOCOL_VIOLATION): void {
+    this.log.warn({ error }, 'protocol violation, closing');
+    try {
+      this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not store protocol-violation alarm');
+    }
+    this.close(code, error.slice(0, 120));
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) return this.violation('binary frame');
+    const parsed = parseFrame(AgentMessage, data);
+    if (!parsed.ok) return this.violation(parsed.error);
+    const m = parsed.value;
+    try {
+      if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
+      if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
+      switch (m.type) {
+        case 'hello': return this.onHello(m);
+        case 'heartbeat': return this.onResult(this.d.liveness.heartbeat(this.host, m.bootId, m.seq), m.seq);
+        case 'goodbye':
+          this.saidGoodbye = true;
+          return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq);
+      }
+    } catch (err) {
+      // A storage error must not take the server down; the agent will retry.
+      this.log.error({ err: (err as Error).message, type: m.type }, 'could not record message');
+      this.close(1011, 'server error');
+    }
+  }
+
+  private onHello(m: AgentMessage & { type: 'hello' }): void {
+    if (this.bootId !== null) return this.violation('second hello on one connection');
+    this.d.clock.clearTimeout(this.helloTimer);
+    for (const other of this.d.registry.others(this)) {
+      if (other.bootId === m.bootId) {
+        other.close(CloseCode.SUPERSEDED, 'superseded by a new connection'); // the same agent reconnected
+      } else {
+        this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
+          bootIds: [other.bootId, m.bootId],
+        });
+        this.log.warn('second live connection with the same identity');
+      }
+    }
+    const r = this.d.liveness.hello(this.host, m);
+    if (r !== 'ok') return this.replay(m.seq);
+    this.bootId = m.bootId;
+    this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
+    const h = this.d.db.prepare('SELECT interval_ms FROM hosts WHERE host = ?').get(this.host) as { interval_ms: number };
+    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: h.interval_ms });
+  }
+
+  private onResult(r: string, seq: number): void {
+    if (r === 'ok') return this.send({ type: 'ack', seq });
+    this.replay(seq);
+  }
+
+  private replay(seq: number): void {
+    this.d.alarms.open(this.host, 'replay', 'sequence number did not grow', this.d.clock.now(), { seq });
+    this.close(CloseCode.REPLAY, 'replayed sequence number');
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.d.clock.clearTimeout(this.helloTimer);
+    this.d.registry.remove(this);
+    try {
+      if (this.bootId === null) return; // never said hello: nothing was up
+      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye });
+      this.log.info({ goodbye: this.saidGoodbye }, 'agent disconnected');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not record disconnect');
+    }
+  }
+}

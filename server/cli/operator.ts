@@ -1,0 +1,75 @@
+import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { systemClock } from '../../shared/clock.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import { TwError } from '../../shared/errors.ts';
+import { openServerContext, type ServerContext } from '../context.ts';
+import { serverError } from '../errors.ts';
+import type { CommandIo } from './io.ts';
+
+function oneArg(positionals: string[], what: string, usage: string): string {
+  if (positionals.length !== 1) throw new TwError('TW_ARGS', `name exactly one ${what} (usage: ${usage})`, 2);
+  return positionals[0]!;
+}
+
+function withHost<T>(dir: string, host: string, fn: (ctx: ServerContext) => T): T {
+  const ctx = openServerContext(dir, systemClock);
+  try {
+    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}" (see \`hosts --dir ${dir}\`)`);
+    return fn(ctx);
+  } finally {
+    ctx.close();
+  }
+}
+
+/** `revoke HOST`: refuses the host's certificate from now on and closes its live connection (within 2 s). */
+export async function revokeCommand(argv: string[], io: CommandIo): Promise<number> {
+  const usage = 'revoke HOST --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const host = oneArg(positionals, 'HOST', usage);
+  withHost(dir, host, (ctx) => {
+    ctx.db.transaction(() => {
+      ctx.liveness.revoke(host);
+      ctx.commands.enqueue('close-host', host, 'revoked', Date.now());
+    })();
+  });
+  io.out(`revoked ${host}; a new enrollment needs \`token ${host} --replace\``);
+  return 0;
+}
+
+/** `ack ALARM_ID`: marks an alarm as seen by a person; it stays open until its condition clears. */
+export async function ackCommand(argv: string[], io: CommandIo): Promise<number> {
+  const usage = 'ack ALARM_ID --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const raw = oneArg(positionals, 'ALARM_ID', usage);
+  const id = Number(raw);
+  if (!Number.isSafeInteger(id) || id <= 0) throw new TwError('TW_ARGS', `"${raw}" is not an alarm id (a positive number)`, 2);
+  const ctx = openServerContext(dir, systemClock);
+  try {
+    if (!ctx.alarms.ack(id, Date.now())) throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id} (see \`alarms --dir ${dir}\`)`);
+  } finally {
+    ctx.close();
+  }
+  io.out(`acknowledged alarm ${id}`);
+  return 0;
+}
+
+/** `maintenance HOST --for DURATION`: silences the host until then (`--for 0s` ends the window). */
+export async function maintenanceCommand(argv: string[], io: CommandIo): Promise<number> {
+  const usage = 'maintenance HOST --for DURATION --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, for: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const host = oneArg(positionals, 'HOST', usage);
+  let ms: number;
+  try {
+    ms = parseDuration(requireFlag(values.for, 'for', usage));
+  } catch (err) {
+    if (err instanceof TwError) throw err;
+    throw new TwError('TW_ARGS', `--for: ${(err as Error).message}`, 2);
+  }
+  const until = ms === 0 ? null : Date.now() + ms;
+  withHost(dir, host, (ctx) => ctx.liveness.setMaintenance(host, until));
+  io.out(until === null ? `maintenance of ${host} ended` : `${host} in maintenance until ${new Date(until).toISOString()}`);
+  return 0;
+}

@@ -1,0 +1,33 @@
+import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import { systemClock } from '../../shared/clock.ts';
+import { TwError } from '../../shared/errors.ts';
+import { openServerContext } from '../context.ts';
+import { issueToken } from '../tokens.ts';
+import type { CommandIo } from './io.ts';
+
+const USAGE = 'token HOST --dir D [--group G] [--ttl 1h] [--replace]';
+
+/** `token HOST`: prints only a one-time enrollment token for HOST. */
+export async function tokenCommand(argv: string[], io: CommandIo): Promise<number> {
+  const { values, positionals } = parseCommandArgs(argv, {
+    dir: { type: 'string' }, group: { type: 'string', default: 'default' }, ttl: { type: 'string', default: '1h' }, replace: { type: 'boolean', default: false },
+  }, USAGE);
+  const dir = requireFlag(values.dir, 'dir', USAGE);
+  const host = positionals[0];
+  if (!host || positionals.length > 1) throw new TwError('TW_ARGS', `name exactly one HOST (usage: ${USAGE})`, 2);
+  let ttlMs: number;
+  try {
+    ttlMs = parseDuration(values.ttl!);
+  } catch (err) {
+    throw new TwError('TW_ARGS', `--ttl: ${(err as Error).message}`, 2);
+  }
+  if (ttlMs <= 0) throw new TwError('TW_ARGS', '--ttl must be longer than 0', 2);
+  const ctx = openServerContext(dir, systemClock);
+  try {
+    io.out(issueToken(ctx.db, { host, group: values.group!, ttlMs, replace: values.replace!, now: Date.now() }));
+  } finally {
+    ctx.close();
+  }
+  return 0;
+}

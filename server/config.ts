@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { stringify } from 'yaml';
+import { durationField, loadYamlConfig } from '../shared/config-file.ts';
+
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
+
+const SmtpConfig = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(587),
+  secure: z.boolean().default(false),
+  user: z.string().optional(),
+  passwordFile: z.string().optional(),
+  from: z.string().min(3),
+  to: z.string().min(3),
+});
+
+const SyslogConfig = z.strictObject({
+  host: z.string().min(1),
+  port: z.number().int().min(1).max(65535).default(514),
+  protocol: z.enum(['udp', 'tcp']).default('udp'),
+});
+
+/** `D/server.yml`: every key with its default (DESIGN.md, server config). */
+export const ServerConfigSchema = z.strictObject({
+  listen: hostPort.default('0.0.0.0:7443'),
+  dashboard: hostPort.default('127.0.0.1:7080'),
+  grace: durationField({ min: 0, max: 86_400_000 }).default(5_000),
+  maxInterval: durationField({ min: 100, max: 86_400_000 }).default(300_000),
+  smtp: SmtpConfig.nullable().default(null),
+  syslog: SyslogConfig.nullable().default(null),
+  retention: durationField({ min: 3_600_000 }).default(30 * 86_400_000),
+});
+
+export type ServerConfig = z.output<typeof ServerConfigSchema>;
+
+/** The text `init` writes: every default spelled out, so an operator sees what can be set. */
+export function defaultServerConfigText(listen: string): string {
+  const doc = {
+    listen,
+    dashboard: '127.0.0.1:7080',
+    grace: '5s',
+    maxInterval: '5m',
+    smtp: null,
+    syslog: null,
+    retention: '30d',
+  };
+  return [
+    '# Tripwarden server config. `serve` reads it; its flags override it.',
+    '# smtp example: { host: mail.example, port: 587, secure: false, user: tw, passwordFile: /etc/tw/smtp-pass, from: tripwarden@example, to: security@example }',
+    '# syslog example: { host: 127.0.0.1, port: 514, protocol: udp }',
+    stringify(doc).trimEnd(),
+    '',
+  ].join('\n');
+}
+
+/** Loads and validates `server.yml`. */
+export function loadServerConfig(path: string): ServerConfig {
+  return loadYamlConfig(ServerConfigSchema, path);
+}
+
+/** Splits `HOST:PORT` (IPv6 in brackets) into its parts. */
+export function splitHostPort(text: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
+  if (!m) throw new Error(`"${text}" is not HOST:PORT`);
+  return { host: m[1]!, port: Number(m[2]) };
+}

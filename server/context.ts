@@ -1,0 +1,36 @@
+import type { Clock } from '../shared/clock.ts';
+import { AlarmStore } from './alarm-store.ts';
+import { CommandQueue } from './commands.ts';
+import { loadServerConfig, type ServerConfig } from './config.ts';
+import { openDataDir, type DataDirPaths } from './data-dir.ts';
+import { openDatabase, type Db } from './db.ts';
+import { HostStore } from './host-store.ts';
+import { Liveness } from './liveness.ts';
+
+/** Everything a server command needs from a data dir: config, database and the stores over it. */
+export interface ServerContext {
+  paths: DataDirPaths;
+  config: ServerConfig;
+  db: Db;
+  alarms: AlarmStore;
+  hosts: HostStore;
+  liveness: Liveness;
+  commands: CommandQueue;
+  clock: Clock;
+  close(): void;
+}
+
+/** Opens an initialised data dir (migrating its database) for a command or for `serve`. */
+export function openServerContext(dir: string, clock: Clock): ServerContext {
+  const paths = openDataDir(dir);
+  const config = loadServerConfig(paths.config);
+  const db = openDatabase(paths.database);
+  const alarms = new AlarmStore(db);
+  return {
+    paths, config, db, alarms, clock,
+    hosts: new HostStore(db),
+    liveness: new Liveness(db, alarms, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval }),
+    commands: new CommandQueue(db),
+    close: () => db.close(),
+  };
+}

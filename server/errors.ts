@@ -1,0 +1,22 @@
+import { TwError } from '../shared/errors.ts';
+
+/** The server's error catalogue: stable code → what it means and what to do. */
+export const SERVER_ERRORS = {
+  TW_DATA_DIR_EXISTS: 'init refuses to overwrite an existing data dir; pick another --dir or remove the old one',
+  TW_DATA_DIR_MISSING: 'the data dir has not been initialised; run `init --dir D` first',
+  TW_HOST_EXISTS: 'a token was asked for a host already enrolled; use `token HOST --replace` for a reinstalled host',
+  TW_HOST_UNKNOWN: 'the named host is not enrolled; `hosts --dir D` lists them',
+  TW_ALARM_UNKNOWN: 'the named alarm id does not exist; `alarms --dir D` lists them',
+  TW_TOKEN_UNKNOWN: 'the enrollment token is not one this server issued; ask for a new one with `token HOST`',
+  TW_TOKEN_USED: 'the enrollment token was already used; ask for a new one with `token HOST`',
+  TW_TOKEN_EXPIRED: 'the enrollment token has expired; ask for a new one with `token HOST`',
+  TW_CSR_INVALID: 'the certificate request is malformed or its signature is wrong',
+  TW_HOST_NAME: 'a host name must be 1-253 characters of letters, digits, dot, dash or underscore',
+} as const;
+
+export type ServerErrorCode = keyof typeof SERVER_ERRORS;
+
+/** Creates a server error with a catalogued code. */
+export function serverError(code: ServerErrorCode, message: string, exitCode = 1): TwError {
+  return new TwError(code, message, exitCode);
+}

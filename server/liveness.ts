@@ -1,0 +1,171 @@
+import type { Clock } from '../shared/clock.ts';
+import type { AlarmStore } from './alarm-store.ts';
+import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './alarm-rules.ts';
+import type { Db } from './db.ts';
+import { HostStore } from './host-store.ts';
+import { deadlines, deriveStatus } from './status.ts';
+
+export interface LivenessConfig {
+  graceMs: number;
+  maxIntervalMs: number;
+}
+
+export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
+
+/**
+ * Host liveness as data: each heartbeat moves the host's stored deadlines;
+ * {@link sweep} finds the hosts whose deadline has passed and writes the
+ * status change together with the alarm it opens, in one transaction.
+ * No timer per host.
+ */
+export class Liveness {
+  private readonly hosts: HostStore;
+  private readonly beat;
+  private readonly overdue;
+
+  constructor(
+    private readonly db: Db,
+    private readonly alarms: AlarmStore,
+    private readonly clock: Clock,
+    private readonly cfg: LivenessConfig,
+  ) {
+    this.hosts = new HostStore(db);
+    this.beat = db.prepare(
+      `UPDATE hosts SET last_seen = ?, late_at = ?, due_at = ?, last_seq = ?
+       WHERE host = ? AND boot_id = ? AND last_seq < ? RETURNING status, interval_ms`,
+    );
+    this.overdue = db.prepare(
+      `SELECT host FROM hosts WHERE (status = 'up' AND late_at <= ?) OR (status = 'late' AND due_at <= ?)
+       OR (status = 'maintenance' AND maintenance_until <= ?)`,
+    );
+  }
+
+  /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
+  effectiveInterval(declared: number): number {
+    return Math.min(declared, this.cfg.maxIntervalMs);
+  }
+
+  /**
+   * Records a `hello`. A new boot id starts a new sequence; the same boot id
+   * (a reconnect of the same process) must keep growing.
+   */
+  hello(host: string, m: { bootId: string; seq: number; interval: number; agentVersion: string; facts: unknown }): HeartbeatResult {
+    const now = this.clock.now();
+    return this.db.transaction((): HeartbeatResult => {
+      const h = this.hosts.get(host);
+      if (!h) return 'unknown-boot';
+      if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
+      const interval = this.effectiveInterval(m.interval);
+      const d = deadlines(now, interval, this.cfg.graceMs);
+      this.db
+        .prepare(
+          `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
+           boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
+           connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
+        )
+        .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
+      this.reconcileIn(host, now);
+      return 'ok';
+    }).immediate();
+  }
+
+  /** Records a heartbeat; the hot path is one UPDATE unless the status changes. */
+  heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
+    const now = this.clock.now();
+    const h = this.hosts.get(host);
+    if (!h || h.bootId !== bootId) return 'unknown-boot';
+    const d = deadlines(now, h.intervalMs, this.cfg.graceMs);
+    const r = this.beat.get(now, d.lateAt, d.dueAt, seq, host, bootId, seq) as { status: string } | undefined;
+    if (!r) return 'replay';
+    if (r.status !== 'up') this.reconcile(host);
+    return 'ok';
+  }
+
+  /** The agent said goodbye: a deliberate stop, alarmed as `agent-stopped`. */
+  goodbye(host: string, bootId: string, seq: number): HeartbeatResult {
+    const now = this.clock.now();
+    return this.db.transaction((): HeartbeatResult => {
+      const r = this.db
+        .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
+        .run(seq, host, bootId, seq);
+      if (r.changes === 0) return 'replay';
+      this.reconcileIn(host, now);
+      return 'ok';
+    }).immediate();
+  }
+
+  /** The connection closed. Without a goodbye that is `agent-disconnected`, at once. */
+  disconnected(host: string, o: { othersLive: boolean; expected: boolean }): void {
+    const now = this.clock.now();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
+      const h = this.hosts.get(host);
+      if (!h || o.othersLive || o.expected) return;
+      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now))) {
+        this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
+      }
+    }).immediate();
+  }
+
+  /** Re-derives one host's status and applies the rules table if it changed. */
+  reconcile(host: string): void {
+    const now = this.clock.now();
+    this.db.transaction(() => this.reconcileIn(host, now)).immediate();
+  }
+
+  private reconcileIn(host: string, now: number): void {
+    const h = this.hosts.get(host);
+    if (!h) return;
+    const status = deriveStatus(h, now);
+    if (status === h.status) return;
+    this.db.prepare('UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
+    const rule = STATUS_RULES[status];
+    for (const kind of rule.resolve) this.alarms.resolve(host, kind, now);
+    if (rule.open) {
+      const lastSeen = h.lastSeen === null ? null : new Date(h.lastSeen).toISOString();
+      this.alarms.open(host, rule.open.kind, rule.open.subject, now, { from: h.status, to: status, lastSeen });
+    }
+  }
+
+  /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
+  sweep(): number {
+    const now = this.clock.now();
+    const due = this.overdue.all(now, now, now) as { host: string }[];
+    for (const { host } of due) this.reconcile(host);
+    return due.length;
+  }
+
+  /**
+   * After a server start, gives every host that was fine one full deadline
+   * from now: the server being down is not the agents' silence.
+   */
+  startGrace(): void {
+    const now = this.clock.now();
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE hosts SET connected = 0').run();
+      for (const h of this.hosts.all()) {
+        if (h.status !== 'up' && h.status !== 'late') continue;
+        const d = deadlines(now, h.intervalMs, this.cfg.graceMs);
+        this.db.prepare('UPDATE hosts SET late_at = MAX(COALESCE(late_at,0), ?), due_at = MAX(COALESCE(due_at,0), ?) WHERE host = ?')
+          .run(d.lateAt, d.dueAt, h.host);
+        this.reconcileIn(h.host, now);
+      }
+    }).immediate();
+  }
+
+  /** Sets or clears a maintenance window and applies the resulting status. */
+  setMaintenance(host: string, until: number | null): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE hosts SET maintenance_until = ? WHERE host = ?').run(until, host);
+      this.reconcileIn(host, this.clock.now());
+    }).immediate();
+  }
+
+  /** Marks a host revoked (its certificate is refused from now on) and applies the status. */
+  revoke(host: string): void {
+    this.db.transaction(() => {
+      this.db.prepare(`UPDATE hosts SET state = 'revoked' WHERE host = ?`).run(host);
+      this.reconcileIn(host, this.clock.now());
+    }).immediate();
+  }
+}

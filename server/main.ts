@@ -1,0 +1,46 @@
+/**
+ * The server's command line (DESIGN.md): `npm run -s server -- <command>`.
+ */
+import { errorLine, TwError } from '../shared/errors.ts';
+import { VERSION } from '../shared/version.ts';
+import { initCommand } from './cli/init.ts';
+import { processIo, type CommandIo } from './cli/io.ts';
+import { alarmsCommand, hostsCommand } from './cli/listing.ts';
+import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
+import { serveCommand } from './cli/serve.ts';
+import { tokenCommand } from './cli/token.ts';
+
+type Command = (argv: string[], io: CommandIo) => Promise<number>;
+
+/** The command registry: one entry per command, one module per group of commands. */
+export const COMMANDS: Record<string, Command> = {
+  init: initCommand,
+  serve: serveCommand,
+  token: tokenCommand,
+  hosts: hostsCommand,
+  alarms: alarmsCommand,
+  revoke: revokeCommand,
+  ack: ackCommand,
+  maintenance: maintenanceCommand,
+};
+
+/** Runs one command and returns its exit code; errors become one line on stderr. */
+export async function runServerCli(argv: string[], io: CommandIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === '--version') {
+    io.out(VERSION);
+    return 0;
+  }
+  const cmd = name ? COMMANDS[name] : undefined;
+  try {
+    if (!cmd) throw new TwError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}`, 2);
+    return await cmd(rest, io);
+  } catch (err) {
+    io.err(errorLine('tripwarden-server', err));
+    return err instanceof TwError ? err.exitCode : 1;
+  }
+}
+
+// Files the server creates (keys, database, WAL) are for its user alone.
+process.umask(0o077);
+process.exitCode = await runServerCli(process.argv.slice(2));

@@ -1,0 +1,24 @@
+import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+
+const N = 16384, R = 8, P = 1, LEN = 32;
+
+/** Hashes a password with scrypt: `scrypt$N$r$p$salt$hash` (base64url). */
+export function hashPassword(password: string): string {
+  const salt = randomBytes(16);
+  const hash = scryptSync(password, salt, LEN, { N, r: R, p: P });
+  return `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/** Checks a password against {@link hashPassword}'s output in constant time. */
+export function verifyPassword(password: string, stored: string): boolean {
+  const [scheme, n, r, p, salt, hash] = stored.split('$');
+  if (scheme !== 'scrypt' || !salt || !hash) return false;
+  const want = Buffer.from(hash, 'base64url');
+  const got = scryptSync(password, Buffer.from(salt, 'base64url'), want.length, { N: Number(n), r: Number(r), p: Number(p) });
+  return timingSafeEqual(got, want);
+}
+
+/** A generated password: 24 characters from 18 random bytes. */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}

@@ -1,0 +1,97 @@
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Clock, TimerHandle } from '../shared/clock.ts';
+import type { Logger } from '../shared/log.ts';
+import { CloseCode } from '../shared/protocol.ts';
+import { splitHostPort } from './config.ts';
+import { openServerContext, type ServerContext } from './context.ts';
+import { createGateway } from './gateway.ts';
+import { SessionRegistry } from './session-registry.ts';
+import { createStatusPage } from './status-page.ts';
+import { VERSION } from '../shared/version.ts';
+
+export interface ServerAppOptions {
+  dir: string;
+  listen?: string;
+  dashboard?: string;
+  clock: Clock;
+  log: Logger;
+  /** How often overdue hosts and CLI commands are looked for, in ms. */
+  tickMs?: number;
+}
+
+/** A running server: the agent gateway, the status page, and the loop that finds silence. */
+export class ServerApp {
+  readonly ctx: ServerContext;
+  readonly registry = new SessionRegistry();
+  private readonly gateway: HttpsServer;
+  private readonly page: HttpServer;
+  private tick?: TimerHandle;
+
+  constructor(private readonly o: ServerAppOptions) {
+    const ctx = (this.ctx = openServerContext(o.dir, o.clock));
+    const { paths } = ctx;
+    const read = (p: string) => readFileSync(p, 'utf8');
+    const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
+    const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
+    const { server } = createGateway({
+      ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
+    });
+    this.gateway = server;
+    this.page = createStatusPage(ctx);
+  }
+
+  /** Starts listening; resolves with the bound addresses. */
+  async start(): Promise<{ gateway: AddressInfo; dashboard: AddressInfo }> {
+    // Tidy commands left by CLI runs while no server ran: their state changes are already stored.
+    this.ctx.commands.take(this.o.clock.now());
+    this.ctx.liveness.startGrace();
+    const listen = splitHostPort(this.o.listen ?? this.ctx.config.listen);
+    const dash = splitHostPort(this.o.dashboard ?? this.ctx.config.dashboard);
+    const gw = await listenOn(this.gateway, listen.host, listen.port);
+    const db = await listenOn(this.page, dash.host, dash.port);
+    this.tick = this.o.clock.setInterval(() => this.onTick(), this.o.tickMs ?? 250);
+    return { gateway: gw, dashboard: db };
+  }
+
+  /** One pass of the loop: apply CLI commands, then find overdue hosts. Never throws. */
+  onTick(): void {
+    try {
+      for (const c of this.ctx.commands.take(this.o.clock.now())) {
+        if (c.action === 'close-host' && c.host) {
+          const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
+          if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
+        }
+      }
+      this.ctx.liveness.sweep();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.o.clock.clearInterval(this.tick);
+    this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
+    await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
+    this.ctx.close();
+  }
+}
+
+function listenOn(server: HttpServer | HttpsServer, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function closeServer(server: HttpServer | HttpsServer): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections?.();
+  });
+}

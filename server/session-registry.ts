@@ -1,0 +1,50 @@
+/** A live agent connection as the registry sees it. */
+export interface LiveSession {
+  readonly host: string;
+  bootId: string | null;
+  close(code: number, reason: string): void;
+}
+
+/** The live sessions by host identity (from the certificate, never from a message). */
+export class SessionRegistry {
+  private readonly byHost = new Map<string, Set<LiveSession>>();
+
+  add(s: LiveSession): void {
+    let set = this.byHost.get(s.host);
+    if (!set) this.byHost.set(s.host, (set = new Set()));
+    set.add(s);
+  }
+
+  remove(s: LiveSession): void {
+    const set = this.byHost.get(s.host);
+    if (!set) return;
+    set.delete(s);
+    if (set.size === 0) this.byHost.delete(s.host);
+  }
+
+  /** The other live sessions of the same host. */
+  others(s: LiveSession): LiveSession[] {
+    return [...(this.byHost.get(s.host) ?? [])].filter((o) => o !== s);
+  }
+
+  has(host: string): boolean {
+    return this.byHost.has(host);
+  }
+
+  /** Closes every live session of a host (revoked or replaced); returns how many. */
+  closeHost(host: string, code: number, reason: string): number {
+    const set = [...(this.byHost.get(host) ?? [])];
+    for (const s of set) s.close(code, reason);
+    return set.length;
+  }
+
+  closeAll(code: number, reason: string): void {
+    for (const host of [...this.byHost.keys()]) this.closeHost(host, code, reason);
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const set of this.byHost.values()) n += set.size;
+    return n;
+  }
+}

@@ -1,0 +1,24 @@
+/** Alarm kinds (DESIGN.md) with their default severity. */
+export const ALARM_KINDS = {
+  'agent-missing': 'critical',
+  'agent-disconnected': 'warning',
+  'agent-stopped': 'critical',
+  'file-changed': 'critical',
+  'file-added': 'critical',
+  'file-missing': 'critical',
+  'daemon-down': 'critical',
+  'daemon-exe-mismatch': 'critical',
+  'mount-writable': 'critical',
+  'network-lost': 'warning',
+  'agent-tampered': 'critical',
+  'identity-clone': 'critical',
+  replay: 'critical',
+  'protocol-violation': 'warning',
+} as const satisfies Record<string, Severity>;
+
+export type Severity = 'critical' | 'warning';
+export type AlarmKind = keyof typeof ALARM_KINDS;
+
+/** Host statuses (DESIGN.md). */
+export const HOST_STATUSES = ['pending', 'up', 'late', 'missing', 'stopped', 'maintenance', 'revoked'] as const;
+export type HostStatus = (typeof HOST_STATUSES)[number];

@@ -1,0 +1,130 @@
+/**
+ * The wire protocol between agent and server: one schema per message, a
+ * discriminated union on `type`, TypeScript types inferred from the schemas.
+ * Both sides validate every inbound frame here before using any field.
+ */
+import { z } from 'zod';
+
+/** Protocol revision carried in `hello`. */
+export const PROTOCOL_VERSION = 1;
+/** Largest frame either side accepts, in bytes (ws `maxPayload`). */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+const bootId = z.string().regex(/^[0-9a-f-]{36}$/, 'must be a UUID');
+const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const time = z.number().int().min(0).max(8.64e15);
+const shortText = (max: number) => z.string().max(max);
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits');
+
+/** Facts an agent reports about its host in `hello`; informational only. */
+export const HostFacts = z.strictObject({
+  hostname: shortText(255),
+  os: shortText(64),
+  release: shortText(128),
+  arch: shortText(32),
+  runtime: shortText(64),
+  uptimeSec: z.number().min(0).max(1e10),
+  nodeOptions: shortText(1024).optional(),
+});
+
+const envelope = { bootId, seq, sentAt: time };
+
+export const Hello = z.strictObject({
+  type: z.literal('hello'),
+  ...envelope,
+  protocol: z.literal(PROTOCOL_VERSION),
+  agentVersion: shortText(64),
+  /** Heartbeat interval the agent promises, in ms; the server caps it by `maxInterval`. */
+  interval: z.number().int().min(100).max(86_400_000),
+  facts: HostFacts,
+  exeSha256: hex64.optional(),
+});
+
+export const Heartbeat = z.strictObject({
+  type: z.literal('heartbeat'),
+  ...envelope,
+  /** SHA-256 of the agent's whole measured state, so lost events show as divergence. */
+  digest: hex64.optional(),
+});
+
+export const Goodbye = z.strictObject({
+  type: z.literal('goodbye'),
+  ...envelope,
+  reason: shortText(200),
+});
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye]);
+
+export const Welcome = z.strictObject({
+  type: z.literal('welcome'),
+  host: shortText(255),
+  serverTime: time,
+  /** Interval the server will judge the agent by (the declared one, capped), in ms. */
+  interval: z.number().int().min(100),
+});
+
+export const Ack = z.strictObject({
+  type: z.literal('ack'),
+  seq,
+});
+
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack]);
+
+export type HostFacts = z.infer<typeof HostFacts>;
+export type Hello = z.infer<typeof Hello>;
+export type Heartbeat = z.infer<typeof Heartbeat>;
+export type Goodbye = z.infer<typeof Goodbye>;
+export type AgentMessage = z.infer<typeof AgentMessage>;
+export type Welcome = z.infer<typeof Welcome>;
+export type Ack = z.infer<typeof Ack>;
+export type ServerMessage = z.infer<typeof ServerMessage>;
+
+/** Enrollment request (HTTPS POST /enroll, no client certificate yet). */
+export const EnrollRequest = z.strictObject({
+  token: z.string().min(1).max(256),
+  csr: z.string().min(1).max(16 * 1024),
+});
+export const EnrollResponse = z.strictObject({
+  host: shortText(255),
+  certificate: z.string().max(16 * 1024),
+  ca: z.string().max(16 * 1024),
+});
+export type EnrollRequest = z.infer<typeof EnrollRequest>;
+export type EnrollResponse = z.infer<typeof EnrollResponse>;
+
+/** WebSocket close codes the server uses, each with one meaning. */
+export const CloseCode = {
+  PROTOCOL_VIOLATION: 4000,
+  REPLAY: 4001,
+  NO_HELLO: 4002,
+  REVOKED: 4003,
+  SUPERSEDED: 4009,
+  SHUTTING_DOWN: 1001,
+} as const;
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/**
+ * Parses and validates one frame against a schema. Never throws: a bad frame
+ * yields one line that names the first offending field.
+ */
+export function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<T> {
+  const text = typeof raw === 'string' ? raw : raw.toString('utf8');
+  if (Buffer.byteLength(text) > MAX_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_FRAME_BYTES} bytes` };
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return { ok: false, error: 'frame is not JSON' };
+  }
+  return validate(schema, data);
+}
+
+/** Validates a decoded value against a schema, naming the first bad field. */
+export function validate<T>(schema: z.ZodType<T>, data: unknown): ParseResult<T> {
+  const r = schema.safeParse(data);
+  if (r.success) return { ok: true, value: r.data };
+  const issue = r.error.issues[0];
+  const where = issue && issue.path.length ? issue.path.join('.') : 'message';
+  return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}` };
+}
