@@ -36,7 +36,7 @@ export interface SystemdNotifierOptions {
 export interface SystemdNotifier {
   /** True when systemd asked for notifications (NOTIFY_SOCKET is set). */
   readonly enabled: boolean;
-  /** Sends READY=1 once; later calls do nothing. Never throws. */
+  /** Sends READY=1 (repeated with every later ping); later calls do nothing. Never throws. */
   ready(): void;
   /** Sends WATCHDOG=1. Call every {@link watchdogIntervalMs} from the main loop. Never throws. */
   watchdog(): void;
@@ -46,11 +46,15 @@ export interface SystemdNotifier {
 
 /**
  * Creates a notifier that spawns `systemd-notify --ready` / `systemd-notify
- * WATCHDOG=1`, so no native sd_notify binding is needed. As root the tool sends
- * with its parent's PID, so `NotifyAccess=main` accepts it. At most one child
- * runs at a time: requests made meanwhile are merged into one follow-up call,
- * and a child that hangs is killed after `timeoutMs`, so a stuck tool can never
- * pile up processes. Without NOTIFY_SOCKET every method is a no-op.
+ * WATCHDOG=1`, so no native sd_notify binding is needed. Without CAP_SYS_ADMIN
+ * the tool sends under its own PID, which needs `NotifyAccess=all`, and systemd
+ * drops a message whose short-lived sender it can no longer place in a unit;
+ * so once ready() was called every watchdog ping repeats READY=1 (harmless to
+ * systemd once started) and a lost READY=1 is repaired by the next ping.
+ * At most one child runs at a time: requests made meanwhile are merged into
+ * one follow-up call, and a child that hangs is killed after `timeoutMs`, so a
+ * stuck tool can never pile up processes. Without NOTIFY_SOCKET every method
+ * is a no-op.
  */
 export function createSystemdNotifier(options: SystemdNotifierOptions = {}): SystemdNotifier {
   const env = options.env ?? process.env;
@@ -61,20 +65,17 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
   const onError = options.onError ?? (() => undefined);
   const enabled = Boolean(env.NOTIFY_SOCKET);
 
-  let readyRequested = false;
-  let readySent = false;
+  let readyRequested = false; // sticky: READY=1 rides along with every later ping
+  let readyPending = false; // ready() called, first READY=1 not yet started
   let watchdogPending = false;
   let busy = false;
 
   function pump(): void {
-    if (busy) return;
-    const args: string[] = [];
-    const sendsReady = readyRequested && !readySent;
-    if (sendsReady) args.push('--ready');
+    if (busy || !(readyPending || watchdogPending)) return;
+    const args = readyRequested ? ['--ready'] : [];
     if (watchdogPending) args.push('WATCHDOG=1');
-    if (args.length === 0) return;
+    readyPending = false;
     watchdogPending = false;
-    if (sendsReady) readySent = true;
     busy = true;
 
     let finished = false;
@@ -84,13 +85,9 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
       finished = true;
       clock.clearTimeout(timer);
       busy = false;
-      if (failure) {
-        // READY=1 must get through: it rides along with the next watchdog()
-        // call. No immediate retry, or a missing tool would spawn in a loop.
-        if (sendsReady) readySent = false;
-        onError(`systemd-notify ${args.join(' ')}: ${failure}`);
-        if (!watchdogPending) return;
-      }
+      // A failed READY=1 is not retried at once (a missing tool would spawn in
+      // a loop): it goes again with the next watchdog() call.
+      if (failure) onError(`systemd-notify ${args.join(' ')}: ${failure}`);
       pump();
     };
     try {
@@ -102,10 +99,7 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
         finish(`no answer within ${timeoutMs} ms, killed`);
       }, timeoutMs);
     } catch (err) {
-      busy = false;
-      finished = true;
-      if (sendsReady) readySent = false;
-      onError(`systemd-notify ${args.join(' ')}: ${err instanceof Error ? err.message : String(err)}`);
+      finish(err instanceof Error ? err.message : String(err));
     }
   }
 
@@ -114,6 +108,7 @@ export function createSystemdNotifier(options: SystemdNotifierOptions = {}): Sys
     ready(): void {
       if (!enabled || readyRequested) return;
       readyRequested = true;
+      readyPending = true;
       pump();
     },
     watchdog(): void {

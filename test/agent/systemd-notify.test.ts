@@ -90,6 +90,16 @@ test('watchdog() while a notify is running waits for it and merges into one foll
   assert.equal(calls.length, 2);
 });
 
+test('after ready() every watchdog ping repeats READY=1, so a lost one is repaired', () => {
+  const { calls, spawn } = fakeSpawn();
+  const n = createSystemdNotifier({ env: systemdEnv, spawn, clock: fakeClock(), pid: 4242 });
+  n.ready();
+  calls[0]?.exit(0);
+  n.watchdog();
+  calls[1]?.exit(0);
+  assert.deepEqual(calls.map((c) => c.args), [['--ready'], ['--ready', 'WATCHDOG=1']]);
+});
+
 test('ready and watchdog requested together go out in one call', () => {
   const { calls, spawn } = fakeSpawn();
   const n = createSystemdNotifier({ env: systemdEnv, spawn, clock: fakeClock(), pid: 4242 });
