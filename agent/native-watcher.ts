@@ -4,7 +4,10 @@ import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import * as nodeSea from 'node:sea';
-import { embeddedWatcherSha256 } from './build-info.ts';
+
+// Replaced by a string literal by esbuild `define` in scripts/build-agent.mjs;
+// an undeclared global under tsx, which `typeof` tolerates.
+declare const __WATCHER_SHA256__: string | undefined;
 
 /** The public @parcel/watcher API (subscribe, unsubscribe, snapshots). */
 export type ParcelWatcher = typeof import('@parcel/watcher');
@@ -55,7 +58,8 @@ export async function loadParcelWatcher(
       // @parcel/watcher/index.js, whose dynamic require cannot work in an SEA.
       return createRequire(import.meta.url)('@parcel/watcher') as ParcelWatcher;
     }
-    const expected = options.expectedSha256 === undefined ? embeddedWatcherSha256() : options.expectedSha256;
+    const compiledIn = typeof __WATCHER_SHA256__ === 'string' ? __WATCHER_SHA256__ : null;
+    const expected = options.expectedSha256 === undefined ? compiledIn : options.expectedSha256;
     return await loadFromAsset(sea, stateDir, expected);
   } catch (err) {
     log.error(`native file watcher unavailable, falling back to fs.watch: ${describe(err)}`);

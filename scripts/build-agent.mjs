@@ -34,6 +34,7 @@ const work = join(dirname(out), '.sea-build');
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const WATCHER_ASSET = 'watcher.node'; // must match agent/native-watcher.ts
+// __TRIPWARDEN_VERSION__ is read by shared/version.ts, __WATCHER_SHA256__ by agent/native-watcher.ts.
 
 /** Runs a program, failing the build with its output on a non-zero exit. */
 function run(file, argv, opts = {}) {
@@ -87,7 +88,12 @@ const result = await esbuild.build({
     'import.meta.url': '__tw_import_meta_url',
   },
   banner: { js: 'var __tw_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
-}).catch((err) => fail(`esbuild failed:\n${err.message}`));
+}).catch((err) => {
+  const hint = /Top-level await/.test(err.message)
+    ? '\nAn SEA runs CommonJS: replace top-level await with main().then((code) => { process.exitCode = code; }).'
+    : '';
+  fail(`esbuild failed:\n${err.message}${hint}`);
+});
 for (const w of result.warnings) {
   const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
   console.warn(`build-agent: esbuild warning: ${where}${w.text}`);
