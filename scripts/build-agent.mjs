@@ -45,6 +45,7 @@ function run(file, argv, opts = {}) {
 
 function fail(msg) {
   console.error(`build-agent: ${msg}`);
+  if (typeof work === 'string') rmSync(work, { recursive: true, force: true });
   process.exit(1);
 }
 
