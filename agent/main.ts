@@ -62,4 +62,7 @@ async function main(argv: string[]): Promise<number> {
 
 // Keys, certificates and the spool are for the agent's user alone.
 process.umask(0o077);
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the compiled executable is CommonJS.
+void main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// `npm test`: type-check, build the agent executable, then run every test file
+// with node's test runner. Node 20's runner expands no globs, so files are listed
+// here. End-to-end tests run the compiled agent (TRIPWARDEN_AGENT_EXE) so what is
+// tested is what ships; set TW_AGENT_FROM_SOURCE=1 to run the TypeScript instead.
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const run = (cmd, args, env = process.env) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+
+function find(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...find(p));
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+const only = process.argv.slice(2);
+const files = only.length ? only : find(join(root, 'test')).map((p) => p.slice(root.length + 1));
+
+run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
+const env = { ...process.env };
+if (!process.env.TW_AGENT_FROM_SOURCE) {
+  run(process.execPath, ['scripts/build-agent.mjs']);
+  const exe = join(root, 'dist/tripwarden-agent');
+  if (existsSync(exe)) env.TRIPWARDEN_AGENT_EXE = exe;
+}
+run(process.execPath, ['--import', 'tsx', '--test', '--test-timeout=180000', ...files], env);
