@@ -28,6 +28,8 @@ export class AgentSession implements LiveSession {
   bootId: string | null = null;
   private saidGoodbye = false;
   private closed = false;
+  /** Set when the server itself closes: that is no unexpected disconnect. */
+  private closedByServer = false;
   private helloTimer: TimerHandle | undefined;
   private readonly log: Logger;
 
@@ -43,6 +45,7 @@ export class AgentSession implements LiveSession {
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
+    this.closedByServer = true;
     this.ws.close(code, reason);
     // A peer that never answers the close frame must not hold the socket.
     const t = this.d.clock.setTimeout(() => this.ws.terminate(), 2000);
@@ -123,7 +126,7 @@ export class AgentSession implements LiveSession {
     this.d.registry.remove(this);
     try {
       if (this.bootId === null) return; // never said hello: nothing was up
-      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye });
+      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer });
       this.log.info({ goodbye: this.saidGoodbye }, 'agent disconnected');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not record disconnect');

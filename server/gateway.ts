@@ -77,8 +77,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     const tls = socket as TLSSocket;
     const refuse = (status: number, why: string) => {
       log.warn({ remote: tls.remoteAddress, why }, 'agent connection refused');
-      socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-      socket.destroy();
+      socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     };
     if (!tls.authorized) return refuse(401, 'Client Certificate Required');
     if (req.url !== '/agent') return refuse(404, 'Not Found');

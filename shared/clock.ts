@@ -13,11 +13,14 @@ export interface Clock {
   clearInterval(handle: TimerHandle | undefined): void;
 }
 
-/** The real clock. Timers are unref'd so they never keep a finished process alive. */
+/**
+ * The real clock. Timers keep the process alive (a disconnected agent waiting
+ * to reconnect has nothing else that does); owners clear them on stop.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout | undefined),
-  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  setInterval: (fn, ms) => setInterval(fn, ms),
   clearInterval: (h) => clearInterval(h as NodeJS.Timeout | undefined),
 };
