@@ -103,10 +103,16 @@ export function signAgentCsr(ca: KeyAndCert, csrPem: string, host: string, seria
   } catch {
     throw serverError('TW_CSR_INVALID', 'the certificate request is not a PEM PKCS#10 request');
   }
-  if (!csr.publicKey || !csr.verify()) throw serverError('TW_CSR_INVALID', 'the certificate request signature does not verify');
+  let verified = false;
+  try {
+    verified = !!csr.publicKey && csr.verify();
+  } catch {
+    verified = false;
+  }
+  if (!verified) throw serverError('TW_CSR_INVALID', 'the certificate request signature does not verify');
   const rsa = csr.publicKey as forge.pki.rsa.PublicKey;
   if (rsa.n.bitLength() < 2048) throw serverError('TW_CSR_INVALID', 'the agent key is shorter than 2048 bits');
-  const publicKeyPem = forge.pki.publicKeyToPem(csr.publicKey);
+  const publicKeyPem = forge.pki.publicKeyToPem(rsa);
   const names = /^[A-Za-z0-9.-]+$/.test(host) ? [host] : [];
   return issueCertificate({ ca, publicKeyPem, commonName: host, names, usage: 'client', serial });
 }

@@ -29,6 +29,12 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
+function valueAt(data: unknown, path: PropertyKey[]): unknown {
+  let v: unknown = data;
+  for (const k of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined;
+  return v;
+}
+
 /**
  * Validates a decoded config against a strict schema. Unknown keys and bad
  * values become one error line that names the key (`watch.0.recurse`).
@@ -42,7 +48,7 @@ export function validateConfig<S extends z.ZodType>(schema: S, data: unknown, so
   if (issue.code === 'unrecognized_keys') {
     const key = [...path, issue.keys[0]].join('.');
     msg = `unknown key "${key}"`;
-  } else if (issue.code === 'invalid_type' && issue.input === undefined) {
+  } else if (issue.code === 'invalid_type' && valueAt(data, issue.path) === undefined) {
     msg = `missing key "${path.join('.')}"`;
   } else {
     msg = `key "${path.join('.') || '(top)'}": ${issue.message}`;

@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadAgentConfig } from '../../agent/config.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+const write = (text: string) => {
+  const p = join(tempDir(), 'agent.yml');
+  writeFileSync(p, text);
+  return p;
+};
+
+test('the DESIGN.md example config is accepted, with durations in ms, and frozen', () => {
+  const c = loadAgentConfig(write(`server: wss://secure-host:7443
+stateDir: /var/lib/tripwarden-agent
+interval: 10s
+jitter: 2s
+fullScanEvery: 10m
+defaults: true
+watch:
+  - { path: /opt/tw/bin, recursive: true, critical: true }
+daemons:
+  - { name: cron, exe: /usr/sbin/cron }
+mounts:
+  - { path: /mnt/twdb, expect: ro }
+fallback: [/dev/kmsg, /dev/ttyS0]
+processTitle: kworker/u8:2
+`));
+  assert.equal(c.interval, 10_000);
+  assert.equal(c.fullScanEvery, 600_000);
+  assert.deepEqual(c.watch[0], { path: '/opt/tw/bin', recursive: true, critical: true });
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.watch[0]));
+});
+
+test('defaults fill what is left out', () => {
+  const c = loadAgentConfig(write('server: wss://h:7443\n'));
+  assert.equal(c.stateDir, '/var/lib/tripwarden-agent');
+  assert.equal(c.interval, 10_000);
+  assert.equal(c.jitter, 2_000);
+  assert.equal(c.defaults, true);
+});
+
+test('every kind of mistake names its key', () => {
+  const cases: [string, RegExp][] = [
+    ['server: wss://h:7443\nfoo: 1\n', /unknown key "foo"/],
+    ['server: http://h\n', /key "server": must be wss:\/\/HOST:PORT/],
+    ['stateDir: /x\n', /missing key "server"/],
+    ['server: wss://h:1\ninterval: 10\n', /key "interval": must be a duration/],
+    ['server: wss://h:1\njitter: 20s\n', /key "jitter": jitter must be shorter than interval/],
+    ['server: wss://h:1\nmounts: [{ path: /m, expect: rw }]\n', /key "mounts\.0\.expect"/],
+    ['server: wss://h:1\nstateDir: relative\n', /key "stateDir": must be an absolute path/],
+    ['server: [unclosed\n', /not valid YAML/],
+  ];
+  for (const [text, re] of cases) {
+    assert.throws(() => loadAgentConfig(write(text)), (e: Error & { code: string }) => {
+      assert.match(e.message, re);
+      assert.equal(e.message.split('\n').length, 1);
+      return true;
+    });
+  }
+});
