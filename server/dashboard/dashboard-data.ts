@@ -46,13 +46,16 @@ export class DashboardData {
     return this.hosts.views(now).map((v) => {
       const m = meta.get(v.host);
       const b = beats.get(v.host);
+      // A host enrolled within the hour has no data before its first heartbeat, not a gap.
       const enrolledMin = m ? Math.floor(m.enrolled_at / 60_000) : first;
+      const firstBeat = b && b.size ? Math.min(...b.keys()) : nowMin + 1;
+      const startMin = enrolledMin >= first ? Math.max(enrolledMin, Math.min(firstBeat, nowMin)) : enrolledMin;
       const bar: BarLevel[] = [];
       for (let min = first; min <= nowMin; min++) {
         const n = b?.get(min) ?? 0;
         const span = min === nowMin ? now - min * 60_000 : 60_000;
         const expected = span / Math.max(1, v.interval);
-        if (min < enrolledMin) bar.push(0);
+        if (min < startMin) bar.push(0);
         else if (expected < 1) bar.push(n > 0 ? 3 : 0);
         else bar.push(n === 0 ? 1 : n < expected * 0.5 ? 2 : 3);
       }

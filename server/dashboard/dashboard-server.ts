@@ -117,13 +117,13 @@ export class Dashboard {
     if (path === '/healthz') return send(res, 200, 'application/json', '{"ok":true}', this.headers());
     const asset = ASSETS[path];
     if (asset && method === 'GET') return send(res, 200, asset.type, asset.body, { ...this.headers(), 'cache-control': 'max-age=300' });
-    if (path === '/login') return method === 'POST' ? this.login(req, res) : this.loginForm(res);
+    if (path === '/login') return method === 'POST' ? this.login(req, res) : this.loginForm(req, res);
     if (path === '/metrics' && method === 'GET') return this.metrics(req, res);
 
     const s = this.session(req);
     if (!s) {
-      const api = path === '/events' || path.startsWith('/api/') || method !== 'GET';
-      if (api) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
+      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path.startsWith('/hosts/'));
+      if (!page) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
       return redirect(res, '/login', this.headers());
     }
 
@@ -219,9 +219,11 @@ export class Dashboard {
     return redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
   }
 
-  private loginForm(res: ServerResponse, error?: string, status = 200): void {
+  private loginForm(req: IncomingMessage, res: ServerResponse, error?: string, status = 200): void {
     // Login CSRF: a random value in a cookie that the form must echo (double submit).
-    const token = randomBytes(24).toString('base64url');
+    // An existing one is kept, so a second tab or a stray request does not void the first form.
+    const have = parseCookies(req.headers.cookie).get('tw_login') ?? '';
+    const token = /^[\w-]{32}$/.test(have) ? have : randomBytes(24).toString('base64url');
     this.page(res, loginPage(token, error), status, { 'set-cookie': cookie('tw_login', token, { secure: this.secure, maxAgeS: 900 }) });
   }
 
@@ -231,9 +233,9 @@ export class Dashboard {
     if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
     const echoed = form.get('csrf') ?? '';
     if (!sameSecret(echoed, parseCookies(req.headers.cookie).get('tw_login') ?? '')) {
-      return this.loginForm(res, 'The login form expired; try again.', 403);
+      return this.loginForm(req, res, 'The login form expired; try again.', 403);
     }
-    if (this.sessions.lockedOut(addr)) return this.loginForm(res, 'Too many failed logins; wait five minutes.', 429);
+    if (this.sessions.lockedOut(addr)) return this.loginForm(req, res, 'Too many failed logins; wait five minutes.', 429);
     const user = form.get('user') ?? '';
     const password = form.get('password') ?? '';
     const row = this.o.ctx.db.prepare('SELECT password_hash FROM users WHERE name = ?').get(user) as { password_hash: string } | undefined;
@@ -242,7 +244,7 @@ export class Dashboard {
     if (!ok) {
       this.sessions.recordFailure(addr);
       this.log.warn({ remote: addr }, 'dashboard login failed');
-      return this.loginForm(res, 'Wrong user or password.', 401);
+      return this.loginForm(req, res, 'Wrong user or password.', 401);
     }
     this.sessions.clearFailures(addr);
     const s = this.sessions.create(user);
