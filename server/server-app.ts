@@ -69,7 +69,7 @@ export class ServerApp {
     const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
     // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
     this.dashboard = new Dashboard({
-      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept,
+      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept, retentionMs: ctx.config.retention,
       metricsTokenFile: join(paths.dir, 'metrics.token'),
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });

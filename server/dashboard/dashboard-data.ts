@@ -94,6 +94,11 @@ export class DashboardData {
     return `${h.n}|${h.s}|${h.m}|${h.g}|${a.e}|${a.k}`;
   }
 
+  /** Deletes heartbeat rollup rows older than `before` (ms); returns how many. */
+  pruneRollup(before: number): number {
+    return this.db.prepare('DELETE FROM heartbeat_minutes WHERE minute < ?').run(Math.floor(before / 60_000)).changes;
+  }
+
   /** Records a dashboard action in the audit table. */
   audit(user: string, action: string, host: string | null, arg: string | null, now: number): void {
     this.db.prepare('INSERT INTO operator_actions (user, action, host, arg, at) VALUES (?, ?, ?, ?, ?)').run(user, action, host, arg, now);
