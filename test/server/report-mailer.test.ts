@@ -9,14 +9,14 @@ import { HostStore } from '../../server/host-store.ts';
 import { DeliveryError } from '../../server/channels/channel.ts';
 import type { MailText } from '../../server/mail/mail-format.ts';
 import { ReportMailer } from '../../server/report-mailer.ts';
-import { ManualClock } from './manual-clock.ts';
+import { FakeClock } from '../helpers/fake-clock.ts';
 
 test('the daily report is mailed once a day from its hour on, and retried while SMTP is down', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-rm-'));
   const db = openDatabase(join(dir, 'db'));
   t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
   db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('a', 0)`).run();
-  const clock = new ManualClock(Date.UTC(2026, 0, 1, 6, 0, 0));
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 6, 0, 0));
   const sent: MailText[] = [];
   let down = false;
   const m = new ReportMailer(db, new HostStore(db), async (mail) => {

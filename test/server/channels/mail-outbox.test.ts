@@ -9,14 +9,14 @@ import { AlarmStore } from '../../../server/alarm-store.ts';
 import { openDatabase, type Db } from '../../../server/db.ts';
 import { MailChannel } from '../../../server/channels/mail-channel.ts';
 import { OutboxWorker } from '../../../server/channels/outbox-worker.ts';
-import { ManualClock } from '../manual-clock.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { SmtpPeer } from '../smtp-peer.ts';
 
 function setup(t: { after: (fn: () => unknown) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-mail-'));
   const db = openDatabase(join(dir, 'tripwarden.db'));
   t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
-  const clock = new ManualClock();
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   return { dir, db, clock, alarms: new AlarmStore(db) };
 }
 
@@ -24,7 +24,7 @@ function addHost(db: Db, host: string, now: number, grp = 'web'): void {
   db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run(host, grp, now);
 }
 
-function worker(db: Db, clock: ManualClock, port: number, dir: string, extra: { perMinute?: number } = {}) {
+function worker(db: Db, clock: FakeClock, port: number, dir: string, extra: { perMinute?: number } = {}) {
   const channel = new MailChannel({
     smtp: { host: '127.0.0.1', port, secure: false, from: 'tripwarden@test.example', to: 'security@test.example' },
     dir,

@@ -11,13 +11,13 @@ import { Liveness } from '../../../server/liveness.ts';
 import { DashboardData } from '../../../server/dashboard/dashboard-data.ts';
 import { LiveFeed } from '../../../server/dashboard/live-feed.ts';
 import { html } from '../../../server/dashboard/template.ts';
-import { ManualClock } from '../manual-clock.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 
 function fixture(t: { after: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-dd-'));
   const db = openDatabase(join(dir, 'db'));
   t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
-  const clock = new ManualClock(Date.UTC(2026, 0, 1, 12, 0, 0));
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   const alarms = new AlarmStore(db);
   const liveness = new Liveness(db, alarms, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
   const hosts = new HostStore(db);

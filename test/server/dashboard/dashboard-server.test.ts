@@ -10,7 +10,7 @@ import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard, isLoopbackHost } from '../../../server/dashboard/dashboard-server.ts';
 import { createMetrics } from '../../../server/metrics.ts';
-import { ManualClock } from '../manual-clock.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const PASSWORD = 'a long enough password';
 let root: string;
@@ -18,7 +18,7 @@ let ctx: ServerContext;
 let dash: Dashboard;
 let base: string;
 let ca: string;
-const clock = new ManualClock(Date.now());
+const clock = new FakeClock(Date.now());
 
 before(async () => {
   root = mkdtempSync(join(tmpdir(), 'tw-dash-'));
