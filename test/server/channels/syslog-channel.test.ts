@@ -53,3 +53,16 @@ test('TCP: messages are octet-counted; a log host that is down is a transient er
   await assert.rejects(down.send(notice), (e: { permanent?: boolean }) => e.permanent === false);
   t.after(() => down.close());
 });
+
+test('the registry creates a channel for each configured block and none for absent ones', async () => {
+  const { createChannels } = await import('../../../server/channels/registry.ts');
+  const { ServerConfigSchema } = await import('../../../server/config.ts');
+  assert.deepEqual(createChannels({ config: ServerConfigSchema.parse({}), dir: '/d' }).map((c) => c.name), []);
+  const config = ServerConfigSchema.parse({
+    smtp: { host: '127.0.0.1', from: 'a@b.c', to: 's@b.c' },
+    syslog: { host: '127.0.0.1', protocol: 'tcp' },
+  });
+  const chans = createChannels({ config, dir: '/d' });
+  assert.deepEqual(chans.map((c) => c.name), ['mail', 'syslog']);
+  await Promise.all(chans.map((c) => c.close()));
+});
