@@ -7,7 +7,9 @@ import { initCommand } from './cli/init.ts';
 import { processIo, type CommandIo } from './cli/io.ts';
 import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
+import { reportCommand } from './cli/report.ts';
 import { serveCommand } from './cli/serve.ts';
+import { testMailCommand } from './cli/test-mail.ts';
 import { tokenCommand } from './cli/token.ts';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
@@ -22,6 +24,8 @@ export const COMMANDS: Record<string, Command> = {
   revoke: revokeCommand,
   ack: ackCommand,
   maintenance: maintenanceCommand,
+  report: reportCommand,
+  'test-mail': testMailCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

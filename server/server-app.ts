@@ -9,8 +9,16 @@ import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { SessionRegistry } from './session-registry.ts';
-import { createStatusPage } from './status-page.ts';
 import { VERSION } from '../shared/version.ts';
+// --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
+import { join } from 'node:path';
+import type { AlarmChannel } from './channels/channel.ts';
+import { OutboxWorker, type OutboxWorkerOptions } from './channels/outbox-worker.ts';
+import { createChannels } from './channels/registry.ts';
+import { MailChannel } from './channels/mail-channel.ts';
+import { Dashboard, isLoopbackHost, type AcceptHook } from './dashboard/dashboard-server.ts';
+import { createMetrics } from './metrics.ts';
+import { ReportMailer } from './report-mailer.ts';
 
 export interface ServerAppOptions {
   dir: string;
@@ -20,6 +28,12 @@ export interface ServerAppOptions {
   log: Logger;
   /** How often overdue hosts and CLI commands are looked for, in ms. */
   tickMs?: number;
+  /** Alarm channels to use instead of the configured ones (tests). */
+  channels?: AlarmChannel[];
+  /** Period and limits of the outbox workers. */
+  outbox?: Omit<OutboxWorkerOptions, 'clock' | 'log'>;
+  /** What the dashboard's accept button calls (the baseline engine, when there is one). */
+  accept?: AcceptHook;
 }
 
 /** A running server: the agent gateway, the status page, and the loop that finds silence. */
@@ -27,8 +41,11 @@ export class ServerApp {
   readonly ctx: ServerContext;
   readonly registry = new SessionRegistry();
   private readonly gateway: HttpsServer;
-  private readonly page: HttpServer;
+  private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
+  readonly dashboard: Dashboard;
+  readonly workers: OutboxWorker[];
+  private readonly reportMailer?: ReportMailer;
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock));
@@ -40,7 +57,23 @@ export class ServerApp {
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
     });
     this.gateway = server;
-    this.page = createStatusPage(ctx);
+
+    const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
+    this.workers = channels.map((c) => new OutboxWorker(ctx.db, c, { clock: o.clock, log: o.log, ...o.outbox }));
+    const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
+    if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
+    const metrics = createMetrics({
+      db: ctx.db, hosts: ctx.hosts, clock: o.clock,
+      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size,
+    });
+    const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
+    // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
+    this.dashboard = new Dashboard({
+      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept, retentionMs: ctx.config.retention,
+      metricsTokenFile: join(paths.dir, 'metrics.token'),
+      tls: isLoopbackHost(dashHost) ? undefined : serverCert,
+    });
+    this.page = this.dashboard.server;
   }
 
   /** Starts listening; resolves with the bound addresses. */
@@ -53,6 +86,9 @@ export class ServerApp {
     const gw = await listenOn(this.gateway, listen.host, listen.port);
     const db = await listenOn(this.page, dash.host, dash.port);
     this.tick = this.o.clock.setInterval(() => this.onTick(), this.o.tickMs ?? 250);
+    this.dashboard.start();
+    for (const w of this.workers) w.start();
+    this.reportMailer?.start();
     return { gateway: gw, dashboard: db };
   }
 
@@ -73,6 +109,8 @@ export class ServerApp {
 
   async stop(): Promise<void> {
     this.o.clock.clearInterval(this.tick);
+    this.dashboard.stop();
+    await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     this.ctx.close();

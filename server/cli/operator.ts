@@ -4,6 +4,7 @@ import { parseDuration } from '../../shared/duration.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext, type ServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
+import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
 import type { CommandIo } from './io.ts';
 
 function oneArg(positionals: string[], what: string, usage: string): string {
@@ -27,12 +28,7 @@ export async function revokeCommand(argv: string[], io: CommandIo): Promise<numb
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   const host = oneArg(positionals, 'HOST', usage);
-  withHost(dir, host, (ctx) => {
-    ctx.db.transaction(() => {
-      ctx.liveness.revoke(host);
-      ctx.commands.enqueue('close-host', host, 'revoked', Date.now());
-    })();
-  });
+  withHost(dir, host, (ctx) => revokeHost(ctx, host, Date.now()));
   io.out(`revoked ${host}; a new enrollment needs \`token ${host} --replace\``);
   return 0;
 }
@@ -47,7 +43,11 @@ export async function ackCommand(argv: string[], io: CommandIo): Promise<number>
   if (!Number.isSafeInteger(id) || id <= 0) throw new TwError('TW_ARGS', `"${raw}" is not an alarm id (a positive number)`, 2);
   const ctx = openServerContext(dir, systemClock);
   try {
-    if (!ctx.alarms.ack(id, Date.now())) throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id} (see \`alarms --dir ${dir}\`)`);
+    try {
+      ackAlarm(ctx, id, Date.now());
+    } catch {
+      throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id} (see \`alarms --dir ${dir}\`)`);
+    }
   } finally {
     ctx.close();
   }
@@ -69,7 +69,7 @@ export async function maintenanceCommand(argv: string[], io: CommandIo): Promise
     throw new TwError('TW_ARGS', `--for: ${(err as Error).message}`, 2);
   }
   const until = ms === 0 ? null : Date.now() + ms;
-  withHost(dir, host, (ctx) => ctx.liveness.setMaintenance(host, until));
+  withHost(dir, host, (ctx) => setMaintenance(ctx, host, until));
   io.out(until === null ? `maintenance of ${host} ended` : `${host} in maintenance until ${new Date(until).toISOString()}`);
   return 0;
 }

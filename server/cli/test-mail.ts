@@ -1,0 +1,29 @@
+import { hostname } from 'node:os';
+import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { loadServerConfig } from '../config.ts';
+import { openDataDir } from '../data-dir.ts';
+import { DeliveryError } from '../channels/channel.ts';
+import { MailChannel } from '../channels/mail-channel.ts';
+import { serverError } from '../errors.ts';
+import { formatTestMail } from '../mail/mail-format.ts';
+import type { CommandIo } from './io.ts';
+
+/** `test-mail --dir D`: sends one test message to `smtp.to` now, bypassing the outbox, and says whether it went. */
+export async function testMailCommand(argv: string[], io: CommandIo): Promise<number> {
+  const usage = 'test-mail --dir D';
+  const { values } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const config = loadServerConfig(openDataDir(dir).config);
+  if (!config.smtp) throw serverError('TW_SMTP_UNSET', `no smtp: block in ${dir}/server.yml; add host, port, from and to first`);
+  const channel = new MailChannel({ smtp: config.smtp, dir });
+  try {
+    const sent = await channel.mail(formatTestMail(Date.now(), hostname()));
+    io.out(`test mail sent to ${config.smtp.to} via ${config.smtp.host}:${config.smtp.port} (message id ${sent.messageId})`);
+    return 0;
+  } catch (err) {
+    const permanent = err instanceof DeliveryError && err.permanent;
+    throw serverError('TW_SMTP_FAILED', `${(err as Error).message} (${permanent ? 'permanent: fix the address or the message' : 'transient: the alarm outbox would retry this'})`);
+  } finally {
+    await channel.close();
+  }
+}

@@ -1,0 +1,117 @@
+import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
+import type { AlarmRow } from '../alarm-store.ts';
+import type { Db } from '../db.ts';
+import type { HostStore, HostView } from '../host-store.ts';
+
+/** Heartbeat bar cell: 0 no data (not enrolled yet / too early), 1 gap, 2 fewer than expected, 3 full. */
+export type BarLevel = 0 | 1 | 2 | 3;
+
+/** A hosts-page row, as rendered on the server and pushed to the browser. */
+export interface DashHost extends HostView {
+  /** Since when the host has been in its status (ms since the epoch), if known. */
+  statusSince: number | null;
+  /** The last 60 minutes of heartbeats, oldest first. */
+  bar: BarLevel[];
+}
+
+export interface AlarmFilter {
+  host?: string;
+  kind?: string;
+  severity?: Severity;
+  /** `open` (default) or `all`. */
+  state?: 'open' | 'all';
+  limit?: number;
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/** The dashboard's reads: hosts with their heartbeat bars, filtered alarms. */
+export class DashboardData {
+  constructor(private readonly db: Db, private readonly hosts: HostStore) {}
+
+  /** Every host, silent and late first (HostStore's order), with the last hour of heartbeats. */
+  hostRows(now: number): DashHost[] {
+    const nowMin = Math.floor(now / 60_000);
+    const first = nowMin - 59;
+    const beats = new Map<string, Map<number, number>>();
+    for (const r of this.db.prepare('SELECT host, minute, beats FROM heartbeat_minutes WHERE minute >= ?').all(first) as { host: string; minute: number; beats: number }[]) {
+      let m = beats.get(r.host);
+      if (!m) beats.set(r.host, (m = new Map()));
+      m.set(r.minute, r.beats);
+    }
+    const meta = new Map(
+      (this.db.prepare('SELECT host, enrolled_at, status_changed_at FROM hosts').all() as { host: string; enrolled_at: number; status_changed_at: number | null }[])
+        .map((r) => [r.host, r]),
+    );
+    return this.hosts.views(now).map((v) => {
+      const m = meta.get(v.host);
+      const b = beats.get(v.host);
+      // A host enrolled within the hour has no data before its first heartbeat, not a gap.
+      const enrolledMin = m ? Math.floor(m.enrolled_at / 60_000) : first;
+      const firstBeat = b && b.size ? Math.min(...b.keys()) : nowMin + 1;
+      const startMin = enrolledMin >= first ? Math.max(enrolledMin, Math.min(firstBeat, nowMin)) : enrolledMin;
+      const bar: BarLevel[] = [];
+      for (let min = first; min <= nowMin; min++) {
+        const n = b?.get(min) ?? 0;
+        const span = min === nowMin ? now - min * 60_000 : 60_000;
+        const expected = span / Math.max(1, v.interval);
+        if (min < startMin) bar.push(0);
+        else if (expected < 1) bar.push(n > 0 ? 3 : 0);
+        else bar.push(n === 0 ? 1 : n < expected * 0.5 ? 2 : 3);
+      }
+      return { ...v, statusSince: m?.status_changed_at ?? null, bar };
+    });
+  }
+
+  /** Alarms newest first, filtered by host, kind, severity and state. */
+  alarms(f: AlarmFilter): AlarmRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (f.state !== 'all') where.push('resolved_at IS NULL');
+    if (f.host) { where.push('host = ?'); args.push(f.host); }
+    if (f.kind) { where.push('kind = ?'); args.push(f.kind); }
+    if (f.severity) { where.push('severity = ?'); args.push(f.severity); }
+    args.push(f.limit ?? 500);
+    const rows = this.db.prepare(`SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`).all(...args) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number, host: r.host as string, kind: r.kind as string, severity: r.severity as Severity,
+      subject: r.subject as string, detail: parseJson(r.detail as string | null),
+      openedAt: iso(r.opened_at as number)!, ackedAt: iso(r.acked_at as number | null), resolvedAt: iso(r.resolved_at as number | null),
+    }));
+  }
+
+  /**
+   * A cheap fingerprint of everything the hosts page shows that changes by
+   * events rather than by time: statuses, groups, alarms opened, resolved,
+   * acknowledged. The live feed pushes when it changes (CLI commands in other
+   * processes included, since it reads the database).
+   */
+  fingerprint(): string {
+    const h = this.db.prepare(
+      `SELECT COUNT(*) AS n, TOTAL(status_changed_at) AS s, TOTAL(COALESCE(maintenance_until, 0)) AS m, group_concat(grp || ':' || status, ',') AS g FROM hosts`,
+    ).get() as Record<string, unknown>;
+    const a = this.db.prepare('SELECT (SELECT COALESCE(MAX(id), 0) FROM alarm_events) AS e, (SELECT COUNT(acked_at) FROM alarms) AS k').get() as Record<string, unknown>;
+    return `${h.n}|${h.s}|${h.m}|${h.g}|${a.e}|${a.k}`;
+  }
+
+  /** Deletes heartbeat rollup rows older than `before` (ms); returns how many. */
+  pruneRollup(before: number): number {
+    return this.db.prepare('DELETE FROM heartbeat_minutes WHERE minute < ?').run(Math.floor(before / 60_000)).changes;
+  }
+
+  /** Records a dashboard action in the audit table. */
+  audit(user: string, action: string, host: string | null, arg: string | null, now: number): void {
+    this.db.prepare('INSERT INTO operator_actions (user, action, host, arg, at) VALUES (?, ?, ?, ?, ?)').run(user, action, host, arg, now);
+  }
+}
+
+function parseJson(s: string | null): unknown {
+  if (s === null) return null;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+}
+
+export type { HostStatus };

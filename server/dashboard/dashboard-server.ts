@@ -1,0 +1,320 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { Registry } from 'prom-client';
+import { ALARM_KINDS, type Severity } from '../../shared/alarm-kinds.ts';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { parseDuration } from '../../shared/duration.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { ServerContext } from '../context.ts';
+import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
+import { verifyPassword } from '../passwords.ts';
+import { buildReport } from '../report.ts';
+import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
+import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
+import { LiveFeed } from './live-feed.ts';
+import { sameSecret, SessionStore, type Session } from './sessions.ts';
+import { alarmsPage, reportPage } from './views-alarms.ts';
+import { hostPage, hostsPage } from './views-hosts.ts';
+import { loginPage } from './views-layout.ts';
+
+/**
+ * What the dashboard's accept button calls. Returns `accepted` when the
+ * baseline changed, `recorded` when only the request was logged (no
+ * baseline engine in this build).
+ */
+export type AcceptHook = (host: string, paths: string[], user: string) => 'accepted' | 'recorded';
+
+export interface DashboardOptions {
+  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'commands' | 'paths'>;
+  clock: Clock;
+  log: Logger;
+  /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
+  tls?: { keyPem: string; certPem: string };
+  metrics?: Registry;
+  /** File holding the bearer token that may read /metrics without a session. */
+  metricsTokenFile?: string;
+  accept?: AcceptHook;
+  sessionIdleMs?: number;
+  pollMs?: number;
+  /** Heartbeat rollup rows older than this are pruned hourly (default 30 days). */
+  retentionMs?: number;
+}
+
+/** True for addresses only this machine can reach; beyond them the dashboard is HTTPS only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const ASSET_DIR = new URL('./assets/', import.meta.url);
+const ASSETS: Record<string, { type: string; body: Buffer }> = {
+  '/static/dashboard.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(new URL('dashboard.js', ASSET_DIR)) },
+  '/static/dashboard.css': { type: 'text/css; charset=utf-8', body: readFileSync(new URL('dashboard.css', ASSET_DIR)) },
+};
+
+/**
+ * The dashboard: login, hosts (live over SSE), host detail with actions,
+ * alarms, report, `/metrics`. Nothing but `/healthz`, `/login` and the two
+ * static files is served without a session; pages redirect to the login,
+ * APIs answer 401. Every POST carries the session's CSRF token.
+ */
+export class Dashboard {
+  readonly server: HttpServer | HttpsServer;
+  readonly feed: LiveFeed;
+  readonly sessions: SessionStore;
+  readonly data: DashboardData;
+  private readonly secure: boolean;
+  private readonly cookieName: string;
+  private readonly log: Logger;
+  private pruneTimer?: TimerHandle;
+
+  constructor(private readonly o: DashboardOptions) {
+    this.secure = !!o.tls;
+    // __Host- cookies must be Secure, come from HTTPS and have Path=/: a subdomain cannot plant one.
+    this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
+    this.log = o.log.child({ component: 'dashboard' });
+    this.data = new DashboardData(o.ctx.db, o.ctx.hosts);
+    this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000, maxFailures: 5, lockoutMs: 300_000 });
+    this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs });
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.handle(req, res).catch((err) => {
+        this.log.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'dashboard request failed');
+        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error', this.headers());
+        else res.end();
+      });
+    };
+    const limits = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+    this.server = o.tls
+      ? createHttpsServer({ key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2', ...limits }, handler)
+      : createHttpServer(limits, handler);
+    // SSE responses live long; the request timeout must not cut them.
+    this.server.requestTimeout = 0;
+    this.server.on('clientError', (_e, sock) => sock.destroy());
+  }
+
+  start(): void {
+    this.feed.start();
+    const prune = () => {
+      try {
+        this.data.pruneRollup(this.o.clock.now() - (this.o.retentionMs ?? 30 * 86_400_000));
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'heartbeat rollup prune failed');
+      }
+    };
+    prune();
+    this.pruneTimer = this.o.clock.setInterval(prune, 3_600_000);
+  }
+
+  stop(): void {
+    this.o.clock.clearInterval(this.pruneTimer);
+    this.feed.stop();
+  }
+
+  private headers(): Record<string, string> {
+    return securityHeaders(this.secure);
+  }
+
+  private page(res: ServerResponse, body: string, status = 200, extra: Record<string, string | string[]> = {}): void {
+    send(res, status, 'text/html; charset=utf-8', body, { ...this.headers(), ...extra });
+  }
+
+  private session(req: IncomingMessage): Session | undefined {
+    return this.sessions.get(parseCookies(req.headers.cookie).get(this.cookieName));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    if (path === '/healthz') return send(res, 200, 'application/json', '{"ok":true}', this.headers());
+    const asset = ASSETS[path];
+    if (asset && method === 'GET') return send(res, 200, asset.type, asset.body, { ...this.headers(), 'cache-control': 'max-age=300' });
+    if (path === '/login') return method === 'POST' ? this.login(req, res) : this.loginForm(req, res);
+    if (path === '/metrics' && method === 'GET') return this.metrics(req, res);
+
+    const s = this.session(req);
+    if (!s) {
+      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path.startsWith('/hosts/'));
+      if (!page) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
+      return redirect(res, '/login', this.headers());
+    }
+
+    if (method === 'POST') {
+      const form = await readForm(req);
+      if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
+      if (!sameSecret(form.get('csrf') ?? '', s.csrf)) {
+        this.log.warn({ user: s.user, path }, 'form without a valid CSRF token refused');
+        return send(res, 403, 'text/plain', 'missing or wrong CSRF token; reload the page', this.headers());
+      }
+      return this.post(res, s, path, form);
+    }
+    if (method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed', this.headers());
+
+    const now = this.o.clock.now();
+    const notice = url.searchParams.get('notice') ?? undefined;
+    if (path === '/') return this.page(res, hostsPage(s, this.data.hostRows(now), now, notice));
+    if (path === '/events') return this.feed.add(res, this.headers());
+    if (path === '/api/hosts') return send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(now)), this.headers());
+    if (path === '/alarms') {
+      const f = alarmFilter(url.searchParams);
+      return this.page(res, alarmsPage(s, this.data.alarms(f), f, `/alarms${url.search}`, notice));
+    }
+    if (path === '/report') {
+      let sinceText = url.searchParams.get('since') ?? '24h';
+      let ms: number;
+      try {
+        ms = parseDuration(sinceText);
+      } catch {
+        sinceText = '24h';
+        ms = 86_400_000;
+      }
+      return this.page(res, reportPage(s, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
+    }
+    const m = /^\/hosts\/([^/]+)$/.exec(path);
+    if (m) {
+      const host = safeDecode(m[1]!);
+      const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
+      if (!rec) return this.page(res, hostsPage(s, this.data.hostRows(now), now, 'not-found'), 404);
+      const view = this.data.hostRows(now).find((v) => v.host === rec.host);
+      return this.page(res, hostPage(s, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, notice));
+    }
+    return send(res, 404, 'text/plain', 'not found', this.headers());
+  }
+
+  private post(res: ServerResponse, s: Session, path: string, form: URLSearchParams): void {
+    const now = this.o.clock.now();
+    const ctx = this.o.ctx;
+    if (path === '/logout') {
+      this.sessions.destroy(s.id);
+      return redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
+    }
+    const ack = /^\/alarms\/(\d+)\/ack$/.exec(path);
+    if (ack) {
+      const id = Number(ack[1]);
+      const back = localPath(form.get('back'));
+      try {
+        ackAlarm(ctx, id, now);
+      } catch {
+        return redirect(res, withNotice(back, 'not-found'), this.headers());
+      }
+      this.data.audit(s.user, 'ack', null, String(id), now);
+      this.log.info({ user: s.user, alarm: id }, 'alarm acknowledged on the dashboard');
+      return redirect(res, withNotice(back, 'acked'), this.headers());
+    }
+    const hm = /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/.exec(path);
+    const host = hm ? safeDecode(hm[1]!) : null;
+    if (!hm || host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
+    const back = `/hosts/${encodeURIComponent(host)}`;
+    if (!ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
+    const action = hm[2]!;
+    if (action === 'maintenance') {
+      let ms: number;
+      try {
+        ms = parseDuration(form.get('for') ?? '');
+      } catch {
+        return redirect(res, withNotice(back, 'bad-duration'), this.headers());
+      }
+      setMaintenance(ctx, host, ms === 0 ? null : now + ms);
+      this.data.audit(s.user, 'maintenance', host, form.get('for'), now);
+      return redirect(res, withNotice(back, ms === 0 ? 'maintenance-end' : 'maintenance'), this.headers());
+    }
+    if (action === 'revoke') {
+      if (form.get('confirm') !== 'yes') return redirect(res, back, this.headers());
+      revokeHost(ctx, host, now);
+      this.data.audit(s.user, 'revoke', host, null, now);
+      this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
+      return redirect(res, withNotice(back, 'revoked'), this.headers());
+    }
+    const paths = (form.get('path') ?? '').trim() ? [(form.get('path') ?? '').trim()] : [];
+    const outcome = this.o.accept ? this.o.accept(host, paths, s.user) : 'recorded';
+    this.data.audit(s.user, outcome === 'accepted' ? 'accept' : 'accept-requested', host, paths.join('\n') || null, now);
+    return redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
+  }
+
+  private loginForm(req: IncomingMessage, res: ServerResponse, error?: string, status = 200): void {
+    // Login CSRF: a random value in a cookie that the form must echo (double submit).
+    // An existing one is kept, so a second tab or a stray request does not void the first form.
+    const have = parseCookies(req.headers.cookie).get('tw_login') ?? '';
+    const token = /^[\w-]{32}$/.test(have) ? have : randomBytes(24).toString('base64url');
+    this.page(res, loginPage(token, error), status, { 'set-cookie': cookie('tw_login', token, { secure: this.secure, maxAgeS: 900 }) });
+  }
+
+  private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const addr = req.socket.remoteAddress ?? 'unknown';
+    const form = await readForm(req, 4096);
+    if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
+    const echoed = form.get('csrf') ?? '';
+    if (!sameSecret(echoed, parseCookies(req.headers.cookie).get('tw_login') ?? '')) {
+      return this.loginForm(req, res, 'The login form expired; try again.', 403);
+    }
+    if (this.sessions.lockedOut(addr)) return this.loginForm(req, res, 'Too many failed logins; wait five minutes.', 429);
+    const user = form.get('user') ?? '';
+    const password = form.get('password') ?? '';
+    const row = this.o.ctx.db.prepare('SELECT password_hash FROM users WHERE name = ?').get(user) as { password_hash: string } | undefined;
+    // Hash even for an unknown user so timing does not tell which names exist.
+    const ok = verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') && !!row;
+    if (!ok) {
+      this.sessions.recordFailure(addr);
+      this.log.warn({ remote: addr }, 'dashboard login failed');
+      return this.loginForm(req, res, 'Wrong user or password.', 401);
+    }
+    this.sessions.clearFailures(addr);
+    const s = this.sessions.create(user);
+    this.log.info({ user, remote: addr }, 'dashboard login');
+    return redirect(res, '/', {
+      ...this.headers(),
+      'set-cookie': [cookie(this.cookieName, s.id, { secure: this.secure }), cookie('tw_login', '', { secure: this.secure, maxAgeS: 0 })],
+    });
+  }
+
+  /** `/metrics`: a dashboard session, or `Authorization: Bearer <token>` matching the token file. */
+  private async metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.o.metrics) return send(res, 404, 'text/plain', 'not found', this.headers());
+    if (!this.session(req) && !this.bearerOk(req.headers.authorization)) {
+      return send(res, 401, 'text/plain', 'metrics need a dashboard session or the bearer token from metrics.token', { ...this.headers(), 'www-authenticate': 'Bearer' });
+    }
+    send(res, 200, this.o.metrics.contentType, await this.o.metrics.metrics(), this.headers());
+  }
+
+  private bearerOk(header: string | undefined): boolean {
+    if (!this.o.metricsTokenFile || !header?.startsWith('Bearer ')) return false;
+    let token: string;
+    try {
+      token = readFileSync(this.o.metricsTokenFile, 'utf8').trim();
+    } catch {
+      return false;
+    }
+    return token.length >= 16 && sameSecret(header.slice(7).trim(), token);
+  }
+}
+
+function alarmFilter(q: URLSearchParams): AlarmFilter {
+  const kind = q.get('kind') ?? '';
+  const sev = q.get('severity') ?? '';
+  return {
+    host: q.get('host')?.trim() || undefined,
+    kind: kind in ALARM_KINDS ? kind : undefined,
+    severity: sev === 'critical' || sev === 'warning' ? (sev as Severity) : undefined,
+    state: q.get('state') === 'all' ? 'all' : 'open',
+  };
+}
+
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
+}
+
+/** A redirect target from a form: our own paths only. */
+function localPath(p: string | null): string {
+  return p && p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') ? p : '/alarms';
+}
+
+function withNotice(path: string, notice: string): string {
+  const u = new URL(path, 'http://x.invalid');
+  u.searchParams.set('notice', notice);
+  return u.pathname + u.search;
+}

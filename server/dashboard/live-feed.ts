@@ -1,0 +1,76 @@
+import type { ServerResponse } from 'node:http';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { DashboardData } from './dashboard-data.ts';
+
+/**
+ * Server-sent events for the hosts page. One poll loop (not one per client)
+ * reads a fingerprint of the database every `pollMs`; when it changes, or
+ * every `refreshMs` for the bars and ages, every client gets the host rows.
+ * Status changes written by the sweep or by a CLI process therefore reach
+ * the browser within `pollMs` plus the sweep tick.
+ */
+export class LiveFeed {
+  private readonly clients = new Set<ServerResponse>();
+  private timer?: TimerHandle;
+  private last = '';
+  private lastPush = 0;
+
+  constructor(
+    private readonly data: DashboardData,
+    private readonly o: { clock: Clock; log: Logger; pollMs?: number; refreshMs?: number; maxClients?: number },
+  ) {}
+
+  start(): void {
+    this.timer = this.o.clock.setInterval(() => this.poll(), this.o.pollMs ?? 250);
+  }
+
+  stop(): void {
+    this.o.clock.clearInterval(this.timer);
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over a response as an event stream. */
+  add(res: ServerResponse, headers: Record<string, string>): void {
+    if (this.clients.size >= (this.o.maxClients ?? 100)) {
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5', ...headers });
+      res.end('too many live clients');
+      return;
+    }
+    res.writeHead(200, { ...headers, 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write('retry: 1000\n\n');
+    this.clients.add(res);
+    res.on('close', () => this.clients.delete(res));
+    this.write(res, this.payload());
+  }
+
+  private payload(): string {
+    const now = this.o.clock.now();
+    return JSON.stringify({ now, hosts: this.data.hostRows(now) });
+  }
+
+  private write(res: ServerResponse, json: string): void {
+    res.write(`event: hosts\ndata: ${json}\n\n`);
+  }
+
+  /** One poll; never throws. */
+  poll(): void {
+    if (this.clients.size === 0) return;
+    try {
+      const now = this.o.clock.now();
+      const fp = this.data.fingerprint();
+      if (fp === this.last && now - this.lastPush < (this.o.refreshMs ?? 10_000)) return;
+      this.last = fp;
+      this.lastPush = now;
+      const json = this.payload();
+      for (const c of this.clients) this.write(c, json);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'live feed poll failed');
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import { formatDuration } from '../../shared/duration.ts';
+import { html, type SafeHtml } from './template.ts';
+import type { Session } from './sessions.ts';
+
+/** Messages a redirect may show; looked up by code so no request text is reflected. */
+export const NOTICES: Record<string, string> = {
+  acked: 'Alarm acknowledged.',
+  maintenance: 'Maintenance window set.',
+  'maintenance-end': 'Maintenance window ended.',
+  revoked: 'Host revoked: its certificate is refused and its connection is being closed.',
+  'accept-recorded': 'Accept request recorded in the audit log. This build has no baseline engine yet, so no baseline was changed: run `accept` on the server when it exists.',
+  accepted: 'Change accepted into the baseline.',
+  'bad-duration': 'That is not a duration (use e.g. 30m, 2h).',
+  'not-found': 'No such host or alarm.',
+};
+
+/** A page: nav, optional notice, body. Only our own stylesheet and script load. */
+export function layout(title: string, s: Session | null, body: SafeHtml, o: { notice?: string; script?: boolean } = {}): string {
+  const notice = o.notice && NOTICES[o.notice] ? html`<p class="notice" role="status">${NOTICES[o.notice]}</p>` : '';
+  const nav = s
+    ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a>
+<form method="post" action="/logout" class="inline">${csrfField(s)}<button type="submit">Log out ${s.user}</button></form></nav>`
+    : '';
+  return html`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · Tripwarden</title><link rel="stylesheet" href="/static/dashboard.css">
+${o.script ? html`<script src="/static/dashboard.js" defer></script>` : ''}</head>
+<body><header><h1>Tripwarden</h1>${nav}</header><main>${notice}${body}</main></body></html>`.value;
+}
+
+/** The hidden CSRF field every form carries. */
+export function csrfField(s: Session): SafeHtml {
+  return html`<input type="hidden" name="csrf" value="${s.csrf}">`;
+}
+
+export function loginPage(loginToken: string, error?: string): string {
+  return layout('Log in', null, html`<h2>Log in</h2>
+${error ? html`<p class="error" role="alert">${error}</p>` : ''}
+<form method="post" action="/login" class="login">
+<input type="hidden" name="csrf" value="${loginToken}">
+<label>User <input name="user" autocomplete="username" value="admin" required></label>
+<label>Password <input name="password" type="password" autocomplete="current-password" required autofocus></label>
+<button type="submit">Log in</button></form>`);
+}
+
+/** "3m 2s" or "never". */
+export function ago(ms: number | null): string {
+  return ms === null ? 'never' : `${formatDuration(ms)} ago`;
+}
+
+export function when(isoOrMs: string | number | null): string {
+  if (isoOrMs === null) return '';
+  return new Date(isoOrMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+/** Detail of an alarm as a definition list; old/from and new/to values first. */
+export function detailList(detail: unknown): SafeHtml {
+  if (detail === null || detail === undefined) return html``;
+  if (typeof detail !== 'object') return html`<code>${String(detail)}</code>`;
+  const rank = (k: string) => (k === 'old' || k === 'from' ? 0 : k === 'new' || k === 'to' ? 1 : 2);
+  const entries = Object.entries(detail as Record<string, unknown>).sort((a, b) => rank(a[0]) - rank(b[0]));
+  return html`<dl class="detail">${entries.slice(0, 50).map(([k, v]) => html`<dt>${k}</dt><dd><code>${typeof v === 'string' ? v : JSON.stringify(v)}</code></dd>`)}</dl>`;
+}
