@@ -2,6 +2,7 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { createLogger } from '../../shared/log.ts';
 import { ServerApp } from '../server-app.ts';
+import { isLoopbackHost } from '../dashboard/dashboard-server.ts';
 import type { CommandIo } from './io.ts';
 
 /** `serve`: runs the agent gateway and the dashboard until SIGTERM or SIGINT. */
@@ -11,7 +12,9 @@ export async function serveCommand(argv: string[], _io: CommandIo): Promise<numb
   const log = createLogger('tripwarden-server');
   const app = new ServerApp({ dir: requireFlag(values.dir, 'dir', usage), listen: values.listen, dashboard: values.dashboard, clock: systemClock, log });
   const addr = await app.start();
-  const dash = `http://${addr.dashboard.address.includes(':') ? `[${addr.dashboard.address}]` : addr.dashboard.address}:${addr.dashboard.port}/`;
+  const a = addr.dashboard.address;
+  const scheme = isLoopbackHost(a) ? 'http' : 'https';
+  const dash = `${scheme}://${a.includes(':') ? `[${a}]` : a}:${addr.dashboard.port}/`;
   log.info({ gateway: `${addr.gateway.address}:${addr.gateway.port}`, dashboard: dash }, 'serving');
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
