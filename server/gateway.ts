@@ -10,6 +10,7 @@ import type { KeyAndCert } from './ca.ts';
 import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
 import type { HostStore } from './host-store.ts';
+import { readBody } from './dashboard/http.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;
@@ -97,17 +98,6 @@ function reply(res: ServerResponse, status: number, body: unknown, type = 'appli
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
   res.end(text);
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) return null;
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function handleRequest(d: GatewayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -42,8 +42,8 @@ export function cookie(name: string, value: string, o: { secure: boolean; maxAge
   ].join('; ');
 }
 
-/** Reads an `application/x-www-form-urlencoded` body of at most `limit` bytes; null when too big. */
-export async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams | null> {
+/** Reads a request body of at most `limit` bytes as UTF-8; null when it is larger. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const c of req) {
@@ -51,7 +51,13 @@ export async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise
     if (size > limit) return null;
     chunks.push(c as Buffer);
   }
-  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads an `application/x-www-form-urlencoded` body of at most `limit` bytes; null when too big. */
+export async function readForm(req: IncomingMessage, limit = 16 * 1024): Promise<URLSearchParams | null> {
+  const body = await readBody(req, limit);
+  return body === null ? null : new URLSearchParams(body);
 }
 
 /** Sends a complete response. */
