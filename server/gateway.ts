@@ -10,7 +10,7 @@ import type { KeyAndCert } from './ca.ts';
 import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
 import type { HostStore } from './host-store.ts';
-import { readBody } from './dashboard/http.ts';
+import { readBody } from './http-body.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;

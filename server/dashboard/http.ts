@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readBody } from '../http-body.ts';
 
 /**
  * Strict CSP: scripts and styles only from our own files, no inline code,
@@ -40,18 +41,6 @@ export function cookie(name: string, value: string, o: { secure: boolean; maxAge
     ...(o.secure ? ['Secure'] : []),
     ...(o.maxAgeS !== undefined ? [`Max-Age=${o.maxAgeS}`] : []),
   ].join('; ');
-}
-
-/** Reads a request body of at most `limit` bytes as UTF-8; null when it is larger. */
-export async function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const c of req) {
-    size += (c as Buffer).length;
-    if (size > limit) return null;
-    chunks.push(c as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Reads an `application/x-www-form-urlencoded` body of at most `limit` bytes; null when too big. */
