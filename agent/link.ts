@@ -16,9 +16,14 @@ export interface LinkOptions {
   agentVersion: string;
   facts: () => HostFacts;
   random?: () => number;
+  /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
+  digest?: () => string | undefined;
 }
 
-type LinkEvent = 'welcome' | 'ack' | 'closed';
+type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report';
+
+/** A message body without the envelope the link fills in (boot id, sequence, time). */
+export type Unenveloped<M> = M extends AgentMessage ? Omit<M, 'bootId' | 'seq' | 'sentAt'> : never;
 
 /**
  * The agent's connection to the server: mutual-TLS WebSocket, `hello`, then a
@@ -110,6 +115,8 @@ export class AgentLink {
       this.o.log.info({ host: r.value.host }, 'connected');
       this.scheduleBeat();
       this.emit('welcome', r.value);
+    } else if (r.value.type === 'request-report') {
+      this.emit('request-report', r.value.reason);
     } else {
       this.emit('ack', r.value.seq);
     }
@@ -120,8 +127,18 @@ export class AgentLink {
     const j = this.o.jitterMs;
     const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
     this.beatTimer = this.o.clock.setTimeout(() => {
-      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now() })) this.scheduleBeat();
+      const digest = this.o.digest?.();
+      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), ...(digest ? { digest } : {}) })) this.scheduleBeat();
     }, delay);
+  }
+
+  /**
+   * Sends a message now, filling in the envelope; false when not connected
+   * (the checks then rely on the full report sent at the next `welcome`).
+   */
+  sendMessage(body: Unenveloped<AgentMessage>): boolean {
+    if (!this.connected) return false;
+    return this.send({ ...body, bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now() } as AgentMessage);
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {

@@ -6,6 +6,8 @@ import { hostFacts } from './host-facts.ts';
 import { AgentLink } from './link.ts';
 import { loadIdentity } from './state-files.ts';
 import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
+import { AgentChecks } from './checks/agent-checks.ts';
+import type { ParcelApi } from './watch/parcel-backend.ts';
 
 export interface RunOptions {
   configPath: string;
@@ -13,6 +15,8 @@ export interface RunOptions {
   log: Logger;
   /** Defaults to a notifier on the process environment (a no-op outside systemd). */
   notifier?: SystemdNotifier;
+  /** The @parcel/watcher API to watch with (undefined: import it; null: fs.watch only). */
+  parcel?: ParcelApi | null;
 }
 
 /** Work done once per cycle of the main loop (the checks join here). */
@@ -22,6 +26,8 @@ export type CycleTask = () => Promise<void> | void;
 export interface RunningAgent {
   config: AgentConfig;
   link: AgentLink;
+  /** Files, daemons, mounts (issue 3). */
+  checks: AgentChecks;
   /** Adds work to every cycle of the main loop. */
   addCycleTask(task: CycleTask): void;
   stop(reason: string): Promise<void>;
@@ -39,11 +45,15 @@ export function startAgent(o: RunOptions): RunningAgent {
   if (cfg.processTitle) process.title = cfg.processTitle;
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
   const notifier = o.notifier ?? createSystemdNotifier({ onError: (m) => o.log.warn(m) });
-  const link = new AgentLink({
+  const link: AgentLink = new AgentLink({
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
+    digest: (): string | undefined => checks.digest(),
   });
-  const tasks: CycleTask[] = [];
+  // Checks (issue 3): measured here, judged on the server. Real-time events and
+  // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.
+  const checks: AgentChecks = new AgentChecks({ cfg, configPath: o.configPath, clock: o.clock, log: o.log.child({ component: 'checks' }), parcel: o.parcel }, link);
+  const tasks: CycleTask[] = [() => checks.cycle()];
   const cycleMs = Math.min(cfg.interval, notifier.watchdogIntervalMs() ?? Infinity);
   let timer: TimerHandle | undefined;
   let stopped = false;
@@ -59,15 +69,18 @@ export function startAgent(o: RunOptions): RunningAgent {
     if (!stopped) timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   };
   link.start();
+  checks.start().catch((err: Error) => o.log.error({ err: err.message }, 'checks failed to start'));
   notifier.ready();
   timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   return {
     config: cfg,
     link,
+    checks,
     addCycleTask: (t) => tasks.push(t),
     stop: async (reason) => {
       stopped = true;
       o.clock.clearTimeout(timer);
+      await checks.stop();
       await link.stop(reason);
     },
   };

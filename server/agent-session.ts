@@ -3,6 +3,8 @@ import type { Logger } from '../shared/log.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../shared/protocol.ts';
 import type { AlarmStore } from './alarm-store.ts';
+import { BaselineSession } from './baseline-session.ts';
+import { BaselineStore } from './baseline-store.ts';
 import type { Db } from './db.ts';
 import type { Liveness } from './liveness.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
@@ -32,9 +34,13 @@ export class AgentSession implements LiveSession {
   private closedByServer = false;
   private helloTimer: TimerHandle | undefined;
   private readonly log: Logger;
+  /** Baselines (issue 3): reports, events and heartbeat digests. */
+  private readonly baseline: BaselineSession;
+  private lastSeq = -1;
 
   constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps) {
     this.log = d.log.child({ host });
+    this.baseline = new BaselineSession(host, new BaselineStore(d.db, d.alarms), d.clock, this.log, (m) => this.send(m));
     d.registry.add(this);
     this.helloTimer = d.clock.setTimeout(() => this.close(CloseCode.NO_HELLO, 'no hello in time'), d.helloTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -75,9 +81,21 @@ export class AgentSession implements LiveSession {
     try {
       if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
       if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
+      if (m.seq <= this.lastSeq) return this.replay(m.seq);
+      this.lastSeq = m.seq;
       switch (m.type) {
         case 'hello': return this.onHello(m);
-        case 'heartbeat': return this.onResult(this.d.liveness.heartbeat(this.host, m.bootId, m.seq), m.seq);
+        case 'heartbeat': {
+          const r = this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
+          this.onResult(r, m.seq);
+          if (r === 'ok') this.baseline.onHeartbeat(m.digest);
+          return;
+        }
+        case 'report': {
+          const err = this.baseline.onReport(m);
+          return err ? this.violation(err) : undefined;
+        }
+        case 'event': return this.baseline.onEvent(m);
         case 'goodbye':
           this.saidGoodbye = true;
           return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq);

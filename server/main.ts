@@ -6,6 +6,7 @@ import { VERSION } from '../shared/version.ts';
 import { initCommand } from './cli/init.ts';
 import { processIo, type CommandIo } from './cli/io.ts';
 import { alarmsCommand, hostsCommand } from './cli/listing.ts';
+import { acceptCommand } from './cli/accept.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
 import { reportCommand } from './cli/report.ts';
 import { serveCommand } from './cli/serve.ts';
@@ -26,6 +27,7 @@ export const COMMANDS: Record<string, Command> = {
   maintenance: maintenanceCommand,
   report: reportCommand,
   'test-mail': testMailCommand,
+  accept: acceptCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

@@ -53,7 +53,84 @@ export const Goodbye = z.strictObject({
   reason: shortText(200),
 });
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye]);
+// --- Measured state (issue 3): files, daemons, mounts. The agent measures, the server judges.
+const absPath = z.string().min(2).max(4096).regex(/^\//, 'must be an absolute path');
+const decimal = z.string().regex(/^\d{1,24}$/, 'must be a decimal integer');
+const u32 = z.number().int().min(0).max(0xffff_ffff);
+
+/** How much a file matters: `self` (the agent's own files), `critical` (guarded binaries, `critical` entries), `normal`. */
+export const FileClass = z.enum(['normal', 'critical', 'self']);
+
+/** One file as measured: content hash (regular files), metadata, symlink target. Times are ns since the epoch. */
+export const FileEntry = z.strictObject({
+  path: absPath,
+  class: FileClass,
+  type: z.enum(['file', 'dir', 'symlink', 'other']),
+  sha256: hex64.optional(),
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  mode: z.number().int().min(0).max(0o177777),
+  uid: u32,
+  gid: u32,
+  ino: decimal,
+  nlink: u32,
+  mtime: decimal,
+  ctime: decimal,
+  target: z.string().max(4096).optional(),
+  /** Why the content could not be read (the file is then judged on metadata alone). */
+  error: shortText(200).optional(),
+});
+
+/** A configured daemon: running from its configured, undeleted, unchanged binary, or not. */
+export const DaemonEntry = z.strictObject({
+  name: z.string().min(1).max(15),
+  exe: absPath,
+  status: z.enum(['up', 'down', 'exe-mismatch']),
+  pids: z.array(u32).max(16),
+  /** The executables the processes of that name actually run (`/proc/PID/exe`), `(deleted)` kept. */
+  found: z.array(z.string().max(4200)).max(16),
+  reason: shortText(300).optional(),
+});
+
+/** A mount meant to be read-only, as `/proc/self/mountinfo` shows it. */
+export const MountEntry = z.strictObject({
+  path: absPath,
+  expect: z.literal('ro'),
+  state: z.enum(['ro', 'rw', 'missing']),
+});
+
+/** Trouble the agent's watcher had (an overflow, a lost watch), reported so the server can log it. */
+export const WatchNote = z.strictObject({
+  kind: z.enum(['overflow', 'watcher-error', 'scan-error']),
+  message: shortText(300),
+});
+
+/**
+ * The full measured state, in parts (each frame stays under {@link MAX_FRAME_BYTES}).
+ * Parts share `reportId`, are numbered from 0 and sent in order; `last` closes it.
+ */
+export const Report = z.strictObject({
+  type: z.literal('report'),
+  ...envelope,
+  reportId: bootId,
+  part: z.number().int().min(0).max(10_000),
+  last: z.boolean(),
+  files: z.array(FileEntry).max(2_000),
+  daemons: z.array(DaemonEntry).max(64),
+  mounts: z.array(MountEntry).max(256),
+});
+
+/** Changes measured since the last message, sent at once: new states, and paths now gone. */
+export const StateEvent = z.strictObject({
+  type: z.literal('event'),
+  ...envelope,
+  files: z.array(FileEntry).max(2_000),
+  gone: z.array(absPath).max(2_000),
+  daemons: z.array(DaemonEntry).max(64),
+  mounts: z.array(MountEntry).max(256),
+  notes: z.array(WatchNote).max(16),
+});
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye, Report, StateEvent]);
 
 export const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -68,7 +145,13 @@ export const Ack = z.strictObject({
   seq,
 });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack]);
+/** The server's stored state digest differs from the agent's: send a full `report`. */
+export const RequestReport = z.strictObject({
+  type: z.literal('request-report'),
+  reason: shortText(200),
+});
+
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack, RequestReport]);
 
 export type HostFacts = z.infer<typeof HostFacts>;
 export type Hello = z.infer<typeof Hello>;
@@ -78,6 +161,14 @@ export type AgentMessage = z.infer<typeof AgentMessage>;
 export type Welcome = z.infer<typeof Welcome>;
 export type Ack = z.infer<typeof Ack>;
 export type ServerMessage = z.infer<typeof ServerMessage>;
+export type FileClass = z.infer<typeof FileClass>;
+export type FileEntry = z.infer<typeof FileEntry>;
+export type DaemonEntry = z.infer<typeof DaemonEntry>;
+export type MountEntry = z.infer<typeof MountEntry>;
+export type WatchNote = z.infer<typeof WatchNote>;
+export type Report = z.infer<typeof Report>;
+export type StateEvent = z.infer<typeof StateEvent>;
+export type RequestReport = z.infer<typeof RequestReport>;
 
 /** Enrollment request (HTTPS POST /enroll, no client certificate yet). */
 export const EnrollRequest = z.strictObject({

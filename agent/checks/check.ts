@@ -1,0 +1,51 @@
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { WatchNote } from '../../shared/protocol.ts';
+import type { EntryKind, Measured } from '../../shared/state-digest.ts';
+import type { AgentConfig } from '../config.ts';
+import type { Hasher } from '../hash-pool.ts';
+import type { WatchBackend } from '../watch/backend.ts';
+
+/** What every check is given when it is created. */
+export interface CheckContext {
+  cfg: AgentConfig;
+  configPath: string;
+  log: Logger;
+  clock: Clock;
+  hasher: Hasher;
+  /** Real-time backends: the primary (e.g. @parcel/watcher) and the fast lane on single directories; null when absent. */
+  watch: { primary: WatchBackend | null; fast: WatchBackend | null };
+  /** Overrides the agent's own executable (tests). */
+  selfPath?: string;
+}
+
+/** How a watching check hands over what it re-measured after an event. */
+export interface CheckHooks {
+  /** A new value for an item, or null when it is gone. */
+  update(kind: EntryKind, key: string, value: Measured['value'] | null): void;
+  /** The last known value of an item. */
+  get(kind: EntryKind, key: string): Measured['value'] | undefined;
+  /** Keys of one kind currently held (to find what lay under a vanished directory). */
+  keys(kind: EntryKind): Iterable<string>;
+  /** The watcher lost events or failed: the runner reports it and runs a full scan. */
+  trouble(note: WatchNote): void;
+}
+
+/**
+ * One agent check (files, daemons, mounts). `measure` returns every item of
+ * its kind; items it no longer returns are gone. Checks never judge: the
+ * server compares with the baseline.
+ */
+export interface Check {
+  readonly name: string;
+  readonly kind: EntryKind;
+  /** `cycle`: measured every interval (cheap); `scan`: at start and every `fullScanEvery`. */
+  readonly cadence: 'cycle' | 'scan';
+  measure(): Promise<Measured[]>;
+  /** Starts real-time watching (optional). */
+  watch?(hooks: CheckHooks): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Creates a check from the context; registered in `registry.ts`. */
+export type CheckFactory = (ctx: CheckContext) => Check;

@@ -1,0 +1,31 @@
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+
+/** Read size for hashing: large enough that the per-call cost vanishes next to SHA-256 itself. */
+export const HASH_CHUNK_BYTES = 1 << 20;
+let buf: Buffer | undefined;
+
+/**
+ * SHA-256 (hex) of a regular file, read in chunks on the calling thread.
+ * Opened with O_NOFOLLOW|O_NONBLOCK so a swapped-in symlink or FIFO cannot
+ * redirect or hang the read. Throws the fs error when the file cannot be read.
+ */
+export function hashFileSync(path: string, opts: { follow?: boolean } = {}): { sha256: string; size: number } {
+  // `follow` is for /proc/PID/exe, a magic link to the image a process runs.
+  const fd = openSync(path, constants.O_RDONLY | (opts.follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
+  try {
+    if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
+    buf ??= Buffer.allocUnsafe(HASH_CHUNK_BYTES);
+    const h = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      size += n;
+    }
+    return { sha256: h.digest('hex'), size };
+  } finally {
+    closeSync(fd);
+  }
+}

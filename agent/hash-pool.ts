@@ -1,0 +1,159 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { hashFileSync } from './hash-file.ts';
+
+/**
+ * The worker's code, plain CommonJS evaluated in the thread (no file to ship
+ * beside the single executable). It lowers its own thread's priority: on
+ * Linux setpriority(PRIO_PROCESS, tid) applies to that one thread, so full
+ * scans run niced (and, where `ionice` exists, in the idle I/O class) while
+ * the main thread, which answers inotify events and the server, keeps its
+ * normal priority.
+ */
+const WORKER_SOURCE = String.raw`
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const os = require('node:os');
+const { createHash } = require('node:crypto');
+let tid = null;
+try { tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop()); } catch {}
+if (tid) {
+  try { os.setPriority(tid, workerData.nice); } catch {}
+  if (workerData.ionice) {
+    try { require('node:child_process').spawnSync(workerData.ionice, ['-c', '3', '-p', String(tid)], { stdio: 'ignore', timeout: 2000 }); } catch {}
+  }
+}
+const buf = Buffer.allocUnsafe(workerData.chunk);
+parentPort.on('message', ({ id, path }) => {
+  let fd;
+  try {
+    fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    if (!fs.fstatSync(fd).isFile()) throw new Error('not a regular file');
+    const h = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const n = fs.readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      h.update(n === buf.length ? buf : buf.subarray(0, n));
+      size += n;
+    }
+    parentPort.postMessage({ id, sha256: h.digest('hex'), size });
+  } catch (err) {
+    parentPort.postMessage({ id, error: String(err && err.code || err && err.message || err) });
+  } finally {
+    if (fd !== undefined) try { fs.closeSync(fd); } catch {}
+  }
+});
+`;
+
+export interface HashResult { sha256: string; size: number }
+
+/** Hashes files: full scans through the niced pool, single files after an event on the calling thread. */
+export interface Hasher {
+  /** Hashes in the background pool (bounded concurrency, low priority). */
+  hash(path: string): Promise<HashResult>;
+  /** Hashes now, at normal priority: the path from an inotify event to the alarm. */
+  hashNow(path: string): Promise<HashResult>;
+  close(): Promise<void>;
+}
+
+export interface HashPoolOptions {
+  /** Worker threads, i.e. files hashed at once (default: min(2, cores)). */
+  workers?: number;
+  /** Nice value of the worker threads (default 10). */
+  nice?: number;
+  /** Path of `ionice`, or null to skip the idle I/O class (default /usr/bin/ionice). */
+  ionice?: string | null;
+  /** Files up to this size are hashed on the main thread after an event (default 16 MiB). */
+  inlineMaxBytes?: number;
+}
+
+interface Job { id: number; path: string; resolve: (r: HashResult) => void; reject: (e: Error) => void }
+
+/** A bounded pool of niced worker threads that hash files by streaming them in 1 MiB chunks. */
+export class HashPool implements Hasher {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Job[] = [];
+  private readonly running = new Map<Worker, Job>();
+  private nextId = 1;
+  private closed = false;
+  private readonly inlineMax: number;
+
+  constructor(o: HashPoolOptions = {}) {
+    const n = Math.max(1, o.workers ?? Math.min(2, availableParallelism()));
+    this.inlineMax = o.inlineMaxBytes ?? 16 << 20;
+    const ionice = o.ionice === undefined ? '/usr/bin/ionice' : o.ionice;
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice: o.nice ?? 10, ionice, chunk: 1 << 20 } });
+      w.unref();
+      w.on('message', (m: { id: number; sha256?: string; size?: number; error?: string }) => this.done(w, m));
+      w.on('error', (err) => this.failed(w, err));
+      this.workers.push(w);
+      this.idle.push(w);
+    }
+  }
+
+  hash(path: string): Promise<HashResult> {
+    if (this.closed) return Promise.reject(new Error('hash pool closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ id: this.nextId++, path, resolve, reject });
+      this.pump();
+    });
+  }
+
+  async hashNow(path: string): Promise<HashResult> {
+    // Small files (every guarded config, most binaries) are hashed inline: no
+    // queueing behind a full scan, no thread hop. A huge file goes to the pool
+    // so it cannot stall heartbeats.
+    try {
+      return hashFileSync(path);
+    } catch (err) {
+      throw err instanceof Error ? err : new Error(String(err));
+    }
+  }
+
+  /** Size limit under which {@link hashNow} is worth calling (bigger files go through {@link hash}). */
+  get inlineMaxBytes(): number {
+    return this.inlineMax;
+  }
+
+  private pump(): void {
+    while (this.idle.length && this.queue.length) {
+      const w = this.idle.pop()!;
+      const job = this.queue.shift()!;
+      this.running.set(w, job);
+      w.ref(); // keep the process alive while work is in flight
+      w.postMessage({ id: job.id, path: job.path });
+    }
+  }
+
+  private done(w: Worker, m: { id: number; sha256?: string; size?: number; error?: string }): void {
+    const job = this.running.get(w);
+    this.running.delete(w);
+    w.unref();
+    this.idle.push(w);
+    if (job && job.id === m.id) {
+      if (m.error !== undefined) job.reject(new Error(m.error));
+      else job.resolve({ sha256: m.sha256!, size: m.size! });
+    }
+    this.pump();
+  }
+
+  private failed(w: Worker, err: Error): void {
+    const job = this.running.get(w);
+    this.running.delete(w);
+    job?.reject(err);
+    const i = this.workers.indexOf(w);
+    if (i >= 0) this.workers.splice(i, 1);
+    if (this.workers.length === 0) {
+      for (const j of this.queue.splice(0)) j.reject(new Error('no hash workers left'));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const j of this.queue.splice(0)) j.reject(new Error('hash pool closed'));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
