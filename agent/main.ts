@@ -9,6 +9,7 @@ import { createLogger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { enroll } from './enroll.ts';
 import { startAgent } from './runner.ts';
+import { checkCommand } from './cli/check.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -42,7 +43,7 @@ async function runCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-export const COMMANDS: Record<string, Command> = { enroll: enrollCommand, run: runCommand };
+export const COMMANDS: Record<string, Command> = { enroll: enrollCommand, run: runCommand, check: checkCommand };
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;

@@ -44,7 +44,8 @@ export class DaemonsCheck implements Check {
   private readonly hashCache = new Map<string, string>();
 
   constructor(private readonly ctx: CheckContext, private readonly proc = '/proc') {
-    this.specs = ctx.cfg.daemons ? ctx.cfg.daemons.map((d) => ({ name: d.name, exe: d.exe })) : defaultDaemons();
+    // Without a `daemons` list, the built-in ones come with the built-in watch set (`defaults`).
+    this.specs = ctx.cfg.daemons ? ctx.cfg.daemons.map((d) => ({ name: d.name, exe: d.exe })) : ctx.cfg.defaults ? defaultDaemons() : [];
   }
 
   private hashOf(path: string): string | null {

@@ -8,6 +8,9 @@ import { buildWatchSet, WatchIndex, type WatchTarget } from './watch-set.ts';
 
 /** Most paths one host reports; more is a misconfiguration (a `watch` on /), reported rather than scanned forever. */
 export const MAX_FILES = 50_000;
+/** Files also watched by inode (the agent's own and critical ones first); the full scan covers the rest. */
+export const MAX_INODE_WATCHES = 4_096;
+const CLASS_ORDER = { self: 0, critical: 1, normal: 2 } as const;
 
 /**
  * Guarded files: the full scan hashes every path of the watch set through
@@ -24,6 +27,7 @@ export class FilesCheck implements Check {
   private readonly inflight = new Set<string>();
   private readonly dirty = new Set<string>();
   private hooks: CheckHooks | null = null;
+  private readonly inodeWatches = new Map<string, { ino: string; close: () => void }>();
   private closed = false;
 
   constructor(private readonly ctx: CheckContext) {
@@ -53,7 +57,12 @@ export class FilesCheck implements Check {
       this.ctx.log.warn({ path, err: err.message }, 'cannot measure a guarded path');
       return null;
     })));
-    return entries.filter((e): e is FileEntry => e !== null).map((value) => ({ kind: 'file' as const, key: value.path, value }));
+    const found = entries.filter((e): e is FileEntry => e !== null);
+    if (this.hooks) {
+      for (const p of [...this.inodeWatches.keys()]) if (!found.some((e) => e.path === p)) this.armInode(p, null);
+      for (const e of [...found].sort((a, b) => CLASS_ORDER[a.class] - CLASS_ORDER[b.class])) this.armInode(e.path, e);
+    }
+    return found.map((value) => ({ kind: 'file' as const, key: value.path, value }));
   }
 
   async watch(hooks: CheckHooks): Promise<void> {
@@ -115,6 +124,7 @@ export class FilesCheck implements Check {
     const before = hooks.get('file', path) as FileEntry | undefined;
     const e = await measurePath(path, cls, this.ctx.hasher, true);
     hooks.update('file', path, e);
+    this.armInode(path, e);
     if (!e || e.type !== 'dir') {
       if (before?.type === 'dir') this.dropUnder(path);
       return;
@@ -127,6 +137,21 @@ export class FilesCheck implements Check {
       for (const p of seen) void this.remeasure(p);
       for (const k of [...hooks.keys('file')]) if (k.startsWith(path + '/') && !seen.has(k)) hooks.update('file', k, null);
     }
+  }
+
+  /** Keeps one inode watch per regular file, re-armed when the path's inode changes. */
+  private armInode(path: string, e: FileEntry | null): void {
+    const fast = this.ctx.watch.fast;
+    if (!fast?.watchFile || this.closed) return;
+    const old = this.inodeWatches.get(path);
+    if (old && e?.type === 'file' && old.ino === e.ino) return;
+    if (old) {
+      old.close();
+      this.inodeWatches.delete(path);
+    }
+    if (!e || e.type !== 'file' || this.inodeWatches.size >= MAX_INODE_WATCHES) return;
+    const close = fast.watchFile(path, () => void this.remeasure(path));
+    if (close) this.inodeWatches.set(path, { ino: e.ino, close });
   }
 
   private dirTargetOver(path: string): WatchTarget | undefined {
@@ -146,6 +171,8 @@ export class FilesCheck implements Check {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const w of this.inodeWatches.values()) w.close();
+    this.inodeWatches.clear();
     await Promise.all(this.subs.splice(0).map((s) => s.close().catch(() => undefined)));
   }
 }

@@ -136,6 +136,7 @@ export class Monitor {
         this.scanAgain = false;
         const t0 = performance.now();
         await this.measure(this.o.checks, this.ready);
+        this.ready = true; // before onScan: the first report goes out from there
         this.o.onScan?.({ items: this.state.size, ms: Math.round(performance.now() - t0), first });
       } while (this.scanAgain && !this.stopped);
     })().finally(() => { this.scanning = null; });

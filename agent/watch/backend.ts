@@ -11,6 +11,13 @@ export interface WatchBackend {
    * events may have been lost (overflow, a watch removed) and a full scan is due.
    */
   subscribe(dir: string, recursive: boolean, onPaths: (paths: string[]) => void, onError: (err: Error) => void): Promise<WatchSubscription>;
+  /**
+   * Watches one file's inode (optional). Needed for what a directory watch
+   * never hears: a hard link made elsewhere changes the link count, and the
+   * kernel reports that IN_ATTRIB to watches on the inode alone. Returns a
+   * closer, or null when the file cannot be watched.
+   */
+  watchFile?(path: string, onChange: () => void): (() => void) | null;
 }
 
 export interface WatchSubscription {

@@ -15,6 +15,17 @@ export class FsWatchBackend implements WatchBackend {
   readonly name = 'fs.watch';
   constructor(private readonly maxDirs = 4096) {}
 
+  watchFile(path: string, onChange: () => void): (() => void) | null {
+    try {
+      const w = watch(path, { persistent: false }, () => onChange());
+      // The inode went away (replaced, deleted): the re-measure that follows re-arms on the new one.
+      w.on('error', () => w.close());
+      return () => w.close();
+    } catch {
+      return null;
+    }
+  }
+
   async subscribe(dir: string, recursive: boolean, onPaths: (p: string[]) => void, onError: (e: Error) => void): Promise<WatchSubscription> {
     const watchers = new Map<string, FSWatcher>();
     let closed = false;
