@@ -80,9 +80,13 @@ export class BaselineStore {
           this.upsert.run(host, 'file', f.path, null, canonicalJson(f), now);
         }
         for (const row of this.rowsOf.all(host, 'file') as Row[]) {
-          if (!reported.has(row.key) && row.current !== null) this.setGone(host, row, now);
+          if (reported.has(row.key)) {
+            this.judgeFileRow(host, row, open, now, res);
+          } else {
+            if (row.current !== null) this.setGone(host, row, now);
+            this.judgeFileRow(host, { ...row, current: null }, open, now, res);
+          }
         }
-        for (const row of this.rowsOf.all(host, 'file') as Row[]) this.judgeFileRow(host, row, open, now, res);
       }
       this.replaceKind(host, 'daemon', r.daemons.map((d) => [d.name, d]), open, now, res);
       this.replaceKind(host, 'mount', r.mounts.map((m) => [m.path, m]), open, now, res);

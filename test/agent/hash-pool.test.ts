@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { HashPool } from '../../agent/hash-pool.ts';
+import { tempDir } from '../helpers/temp.ts';
+
+test('the pool hashes like crypto does, across chunk boundaries, and reports unreadable files as errors', async () => {
+  const d = tempDir('tw-hash-');
+  const big = Buffer.alloc((3 << 20) + 17, 7);
+  writeFileSync(join(d, 'big'), big);
+  writeFileSync(join(d, 'empty'), '');
+  symlinkSync(join(d, 'big'), join(d, 'link'));
+  const pool = new HashPool({ workers: 2, ionice: null });
+  try {
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    assert.deepEqual(await pool.hash(join(d, 'big')), { sha256: sha(big), size: big.length });
+    assert.deepEqual(await pool.hashNow(join(d, 'big')), { sha256: sha(big), size: big.length });
+    assert.equal((await pool.hash(join(d, 'empty'))).sha256, sha(Buffer.alloc(0)));
+    await assert.rejects(pool.hash(join(d, 'missing')), /ENOENT/);
+    // A symlink is never followed: a swapped-in link cannot make the agent read elsewhere.
+    await assert.rejects(pool.hash(join(d, 'link')), /ELOOP/);
+  } finally {
+    await pool.close();
+  }
+});
+
+test('the worker threads run niced while the main thread keeps its priority', async () => {
+  const pool = new HashPool({ workers: 2, nice: 10, ionice: null });
+  try {
+    await Promise.all([pool.hash('/etc/hostname'), pool.hash('/etc/hostname')]);
+    // Field 19 of /proc/PID/task/TID/stat is the nice value of that thread.
+    const nices = readdirSync('/proc/self/task').map((tid) => Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]));
+    assert.equal(nices.filter((n) => n === 10).length, 2, `thread nice values: ${nices.join(',')}`);
+    assert.equal(Number(readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[16]), 0, 'the main thread is not niced');
+  } finally {
+    await pool.close();
+  }
+});
