@@ -30,6 +30,7 @@ export class BaselineStore {
   private readonly upsert;
   private readonly rowsOf;
   private readonly rowOf;
+  private readonly isOpenStmt;
 
   constructor(private readonly db: Db, private readonly alarms: AlarmStore) {
     this.upsert = db.prepare(
@@ -38,6 +39,8 @@ export class BaselineStore {
     );
     this.rowsOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ?');
     this.rowOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?');
+    // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
+    this.isOpenStmt = db.prepare('SELECT 1 FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
   }
 
   /** Whether the host has a baseline taken under its current certificate. */
@@ -58,7 +61,6 @@ export class BaselineStore {
   applyReport(host: string, r: { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[] }, now: number): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-      const open = this.openAlarms(host);
       if (!this.hasBaseline(host)) {
         res.established = true;
         this.db.prepare('DELETE FROM measured WHERE host = ?').run(host);
@@ -71,7 +73,7 @@ export class BaselineStore {
           this.db.prepare('INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(host, 'file', f.path, j, j, now);
         }
         // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
-        for (const a of open) if (FILE_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
+        for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
       } else {
         this.db.prepare('UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
         const reported = new Set<string>();
@@ -81,15 +83,15 @@ export class BaselineStore {
         }
         for (const row of this.rowsOf.all(host, 'file') as Row[]) {
           if (reported.has(row.key)) {
-            this.judgeFileRow(host, row, open, now, res);
+            this.judgeFileRow(host, row, now, res);
           } else {
             if (row.current !== null) this.setGone(host, row, now);
-            this.judgeFileRow(host, { ...row, current: null }, open, now, res);
+            this.judgeFileRow(host, { ...row, current: null }, now, res);
           }
         }
       }
-      this.replaceKind(host, 'daemon', r.daemons.map((d) => [d.name, d]), open, now, res);
-      this.replaceKind(host, 'mount', r.mounts.map((m) => [m.path, m]), open, now, res);
+      this.replaceKind(host, 'daemon', r.daemons.map((d) => [d.name, d]), now, res);
+      this.replaceKind(host, 'mount', r.mounts.map((m) => [m.path, m]), now, res);
       return res;
     }).immediate();
   }
@@ -98,25 +100,24 @@ export class BaselineStore {
   applyEvent(host: string, e: { files: FileEntry[]; gone: string[]; daemons: DaemonEntry[]; mounts: MountEntry[] }, now: number): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-      const open = this.openAlarms(host);
       const judging = this.hasBaseline(host);
       for (const f of e.files) {
         this.upsert.run(host, 'file', f.path, null, canonicalJson(f), now);
-        if (judging) this.judgeFileRow(host, this.rowOf.get(host, 'file', f.path) as Row, open, now, res);
+        if (judging) this.judgeFileRow(host, this.rowOf.get(host, 'file', f.path) as Row, now, res);
       }
       for (const p of e.gone) {
         const row = this.rowOf.get(host, 'file', p) as Row | undefined;
         if (!row || row.current === null) continue;
         this.setGone(host, row, now);
-        if (judging) this.judgeFileRow(host, { ...row, current: null }, open, now, res);
+        if (judging) this.judgeFileRow(host, { ...row, current: null }, now, res);
       }
       for (const d of e.daemons) {
         this.upsert.run(host, 'daemon', d.name, null, canonicalJson(d), now);
-        this.judgeOther(host, 'daemon', d.name, d, open, now, res);
+        this.judgeOther(host, 'daemon', d.name, d, now, res);
       }
       for (const m of e.mounts) {
         this.upsert.run(host, 'mount', m.path, null, canonicalJson(m), now);
-        this.judgeOther(host, 'mount', m.path, m, open, now, res);
+        this.judgeOther(host, 'mount', m.path, m, now, res);
       }
       return res;
     }).immediate();
@@ -169,51 +170,46 @@ export class BaselineStore {
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of those kinds for that subject. */
   private reconcile(host: string, subject: string, kinds: readonly AlarmKind[], want: Map<AlarmKind, { detail: unknown; severity?: 'critical' | 'warning' }>,
-    open: { kind: AlarmKind; subject: string }[], now: number, res: ApplyResult): void {
+    now: number, res: ApplyResult): void {
     for (const kind of kinds) {
       const w = want.get(kind);
-      const isOpen = open.some((a) => a.kind === kind && a.subject === subject);
+      const isOpen = this.isOpenStmt.get(host, kind, subject) !== undefined;
       if (w && !isOpen) {
         const id = this.alarms.open(host, kind, subject, now, w.detail, w.severity);
-        if (id !== null) {
-          res.opened.push({ id, kind, subject });
-          open.push({ kind, subject });
-        }
+        if (id !== null) res.opened.push({ id, kind, subject });
       } else if (!w && isOpen) {
         res.resolved += this.alarms.resolve(host, kind, now, subject);
-        const i = open.findIndex((a) => a.kind === kind && a.subject === subject);
-        if (i >= 0) open.splice(i, 1);
       }
     }
   }
 
-  private judgeFileRow(host: string, row: Row, open: { kind: AlarmKind; subject: string }[], now: number, res: ApplyResult): void {
+  private judgeFileRow(host: string, row: Row, now: number, res: ApplyResult): void {
     const v = judgeFile(row.baseline ? JSON.parse(row.baseline) as FileEntry : null, row.current ? JSON.parse(row.current) as FileEntry : null);
     const want = new Map<AlarmKind, { detail: unknown; severity?: 'critical' | 'warning' }>();
     if (v.alarm) want.set(v.alarm, { detail: v.detail, severity: v.severity });
     if (v.tampered) want.set('agent-tampered', { detail: { ...v.detail, finding: v.alarm } });
-    this.reconcile(host, row.key, FILE_KINDS, want, open, now, res);
+    this.reconcile(host, row.key, FILE_KINDS, want, now, res);
     if (!row.baseline && !row.current) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
   }
 
-  private judgeOther(host: string, kind: 'daemon' | 'mount', key: string, value: DaemonEntry | MountEntry, open: { kind: AlarmKind; subject: string }[], now: number, res: ApplyResult): void {
+  private judgeOther(host: string, kind: 'daemon' | 'mount', key: string, value: DaemonEntry | MountEntry, now: number, res: ApplyResult): void {
     const v = kind === 'daemon' ? judgeDaemon(value as DaemonEntry) : judgeMount(value as MountEntry);
     const want = new Map<AlarmKind, { detail: unknown }>();
     if (v.alarm) want.set(v.alarm, { detail: v.detail });
-    this.reconcile(host, key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, want, open, now, res);
+    this.reconcile(host, key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, want, now, res);
   }
 
   /** Sets the whole set of daemons or mounts: unlisted ones are dropped and their alarms resolved. */
-  private replaceKind(host: string, kind: 'daemon' | 'mount', items: [string, DaemonEntry | MountEntry][], open: { kind: AlarmKind; subject: string }[], now: number, res: ApplyResult): void {
+  private replaceKind(host: string, kind: 'daemon' | 'mount', items: [string, DaemonEntry | MountEntry][], now: number, res: ApplyResult): void {
     const keep = new Set(items.map(([k]) => k));
     for (const row of this.rowsOf.all(host, kind) as Row[]) {
       if (keep.has(row.key)) continue;
       this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, kind, row.key);
-      this.reconcile(host, row.key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, new Map(), open, now, res);
+      this.reconcile(host, row.key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, new Map(), now, res);
     }
     for (const [key, v] of items) {
       this.upsert.run(host, kind, key, null, canonicalJson(v), now);
-      this.judgeOther(host, kind, key, v, open, now, res);
+      this.judgeOther(host, kind, key, v, now, res);
     }
   }
 }

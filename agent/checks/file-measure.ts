@@ -1,4 +1,5 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstatSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BigIntStats } from 'node:fs';
 import type { FileClass, FileEntry } from '../../shared/protocol.ts';
@@ -20,7 +21,9 @@ function typeOf(st: BigIntStats): FileEntry['type'] {
 export async function measurePath(path: string, cls: FileClass, hasher: Hasher, now: boolean): Promise<FileEntry | null> {
   let st: BigIntStats;
   try {
-    st = await lstat(path, { bigint: true });
+    // After an event, stay on this thread: a trip through libuv's pool costs
+    // more than the lstat itself, and this is the path to the alarm.
+    st = now ? lstatSync(path, { bigint: true }) : await lstat(path, { bigint: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
     throw err;
@@ -31,7 +34,7 @@ export async function measurePath(path: string, cls: FileClass, hasher: Hasher, 
     ino: st.ino.toString(), nlink: Number(st.nlink), mtime: st.mtimeNs.toString(), ctime: st.ctimeNs.toString(),
   };
   if (e.type === 'symlink') {
-    try { e.target = (await readlink(path)).slice(0, 4096); } catch (err) { e.error = String((err as Error).message).slice(0, 200); }
+    try { e.target = (now ? readlinkSync(path) : await readlink(path)).slice(0, 4096); } catch (err) { e.error = String((err as Error).message).slice(0, 200); }
   } else if (e.type === 'file') {
     try {
       const r = now && e.size <= 16 << 20 ? await hasher.hashNow(path) : await hasher.hash(path);

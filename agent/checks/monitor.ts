@@ -82,9 +82,10 @@ export class Monitor {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // setImmediate, not a timer: changes found in the same turn (a directory
-    // and its entries) go in one event, and nothing waits for a clock tick.
-    setImmediate(() => this.flush());
+    // A microtask, not a timer: changes made by one callback (a directory and
+    // its entries) go out in one event, and the first alarm waits for nothing
+    // else queued on the loop (duplicate hints from the other watch lanes).
+    queueMicrotask(() => this.flush());
   }
 
   private flush(): void {
