@@ -1,0 +1,25 @@
+/**
+ * `npm run bench [-- NAME...]`: runs the benchmarks (all, or those named) and
+ * prints each result as JSON. Benchmarks are not tests: they assert nothing
+ * about time. Add a benchmark by listing it here.
+ */
+import { rehashThroughput } from './rehash-throughput.ts';
+import { tamperLatency } from './tamper-latency.ts';
+
+export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
+  'tamper-latency': tamperLatency,
+  'rehash-throughput': rehashThroughput,
+};
+
+const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+for (const name of wanted.length ? wanted : Object.keys(BENCHES)) {
+  const fn = BENCHES[name];
+  if (!fn) {
+    process.stderr.write(`unknown benchmark "${name}"; known: ${Object.keys(BENCHES).join(', ')}\n`);
+    process.exitCode = 2;
+    continue;
+  }
+  const t0 = performance.now();
+  const result = await fn();
+  process.stdout.write(`${JSON.stringify({ bench: name, ms: Math.round(performance.now() - t0), result }, null, 2)}\n`);
+}
