@@ -8,7 +8,8 @@ import { HashPool, type Hasher } from '../hash-pool.ts';
 import type { Unenveloped } from '../link.ts';
 import type { WatchBackend } from '../watch/backend.ts';
 import { FsWatchBackend } from '../watch/fs-watch-backend.ts';
-import { importParcel, ParcelBackend, type ParcelApi } from '../watch/parcel-backend.ts';
+import { ParcelBackend, type ParcelApi } from '../watch/parcel-backend.ts';
+import { loadParcelWatcher } from '../native-watcher.ts';
 import type { Check, CheckContext } from './check.ts';
 import type { Delta } from './delta.ts';
 import { eventFrames, reportFrames } from './frames.ts';
@@ -30,7 +31,7 @@ export interface AgentChecksOptions {
   configPath: string;
   clock: Clock;
   log: Logger;
-  /** The @parcel/watcher API (e.g. from the single executable's loader); undefined imports it, null means fs.watch only. */
+  /** The @parcel/watcher API; undefined loads it with `loadParcelWatcher` (from node_modules, or the single executable's asset); null means fs.watch only. */
   parcel?: ParcelApi | null;
   selfPath?: string;
   hasher?: Hasher;
@@ -42,7 +43,9 @@ export async function createChecks(o: AgentChecksOptions, watching: boolean): Pr
   let primary: WatchBackend | null = null;
   let fast: WatchBackend | null = null;
   if (watching) {
-    const api = o.parcel === undefined ? await importParcel() : o.parcel;
+    const api = o.parcel === undefined
+      ? (await loadParcelWatcher(o.cfg.stateDir, { error: (m) => o.log.error(m) })) as unknown as ParcelApi | null
+      : o.parcel;
     // With @parcel/watcher as primary, fs.watch is the unbatched fast lane;
     // without it, fs.watch does the whole job.
     fast = new FsWatchBackend();

@@ -9,15 +9,6 @@ export interface ParcelApi {
   ): Promise<{ unsubscribe(): Promise<void> }>;
 }
 
-/** Loads @parcel/watcher from node_modules; null when it is not there (use the fs.watch backend). */
-export async function importParcel(): Promise<ParcelApi | null> {
-  try {
-    return (await import('@parcel/watcher')) as unknown as ParcelApi;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * @parcel/watcher subscriptions (inotify on Linux). Subscribing to a parent
  * directory sees an atomic `mv new cron` replace as a new entry, not a lost
