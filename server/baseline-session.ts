@@ -15,6 +15,8 @@ export const MAX_REPORT_FILES = 200_000;
 export class BaselineSession {
   private assembling: { reportId: string; next: number; files: Report['files']; daemons: Report['daemons']; mounts: Report['mounts'] } | null = null;
   private lastRequestAt = -Infinity;
+  /** The stored state's digest, recomputed only after this session applied something (accept changes baselines, not state). */
+  private digestCache: string | null = null;
 
   constructor(
     private readonly host: string,
@@ -44,6 +46,7 @@ export class BaselineSession {
     if (!m.last) return null;
     this.assembling = null;
     if (a.daemons.length > 64 || a.mounts.length > 256) return 'report lists too many daemons or mounts';
+    this.digestCache = null;
     const res = this.store.applyReport(this.host, a, this.clock.now());
     this.logResult('report', res, { files: a.files.length });
     return null;
@@ -51,6 +54,7 @@ export class BaselineSession {
 
   onEvent(m: StateEvent): void {
     for (const n of m.notes) this.log.warn({ kind: n.kind, note: n.message }, 'agent watch note');
+    this.digestCache = null;
     const res = this.store.applyEvent(this.host, m, this.clock.now());
     this.logResult('event', res, { files: m.files.length, gone: m.gone.length });
   }
@@ -58,7 +62,8 @@ export class BaselineSession {
   /** Compares the heartbeat's digest with the stored state; asks for a report when they differ. */
   onHeartbeat(digest: string | undefined): void {
     if (!digest || this.assembling) return;
-    if (this.store.digest(this.host) === digest) return;
+    this.digestCache ??= this.store.digest(this.host);
+    if (this.digestCache === digest) return;
     const now = this.clock.now();
     if (now - this.lastRequestAt < this.minRequestGapMs) return;
     this.lastRequestAt = now;
