@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import { appendFileSync, chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { agentCli, enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -261,6 +261,21 @@ test('a change made while the agent is stopped is found at its next start', asyn
   proc = runAgent(agent);
   await expectAlarm('file-changed', p);
   void mark;
+  accept(p);
+});
+
+test('check --json on the agent host finds nothing against what the agent last reported, then the next change', async () => {
+  await new Promise((r) => setTimeout(r, 1500)); // the agent saves what it reported at most once a second
+  let r = agentCli(['check', '--config', agent.config, '--json']);
+  const findings = (JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings
+    .filter((f) => !f.kind.startsWith('daemon-')); // cron's state depends on this host
+  assert.deepEqual(findings, []);
+  const p = join(W, 'write.txt');
+  appendFileSync(p, 'seen by check too\n');
+  r = agentCli(['check', '--config', agent.config, '--json']);
+  assert.equal(r.code, 1);
+  assert.ok((JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings.some((f) => f.kind === 'file-changed' && f.subject === p));
+  await expectAlarm('file-changed', p);
   accept(p);
 });
 
