@@ -74,7 +74,14 @@ export class FilesCheck implements Check {
         // The fast lane watches each directory's direct entries only; the primary covers the depth.
         const rec = b === primary ? recursive : false;
         try {
-          this.subs.push(await b.subscribe(dir, rec, (ps) => this.onPaths(ps), (err) => this.onWatchError(b.name, dir, err)));
+          const sub = await b.subscribe(dir, rec, (ps) => this.onPaths(ps), (err) => this.onWatchError(b.name, dir, err));
+          // Closed while subscribing (the agent stopped during start): a live
+          // subscription would keep the process from exiting.
+          if (this.closed) {
+            await sub.close().catch(() => undefined);
+            return;
+          }
+          this.subs.push(sub);
         } catch (err) {
           // An absent parent (a guarded dir not created yet) is normal; the full scan covers it.
           const code = (err as NodeJS.ErrnoException).code;

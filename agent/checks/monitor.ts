@@ -61,6 +61,7 @@ export class Monitor {
     }
     await this.fullScan();
     this.ready = true;
+    if (this.stopped) return;
     if (this.o.intervalMs !== null) this.cycleTimer = this.o.clock.setInterval(() => void this.cycle(), this.o.intervalMs);
     this.scanTimer = this.o.clock.setInterval(() => void this.fullScan(), this.o.fullScanMs);
   }
@@ -127,6 +128,7 @@ export class Monitor {
 
   /** A full scan of every check; a request during a scan runs one more after it. */
   fullScan(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.scanning) {
       this.scanAgain = true;
       return this.scanning;
