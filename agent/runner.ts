@@ -4,6 +4,7 @@ import { VERSION } from '../shared/version.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { hostFacts } from './host-facts.ts';
 import { AgentLink } from './link.ts';
+import { hashFileSync } from './hash-file.ts';
 import { loadIdentity } from './state-files.ts';
 import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
 import { AgentChecks } from './checks/agent-checks.ts';
@@ -34,6 +35,19 @@ export interface RunningAgent {
 }
 
 /**
+ * Hashes the running executable (the compiled agent, or Node under tsx) for
+ * `hello`; a replaced or patched agent then shows even if it moved elsewhere.
+ */
+function ownExecutableHash(log: Logger): string | undefined {
+  try {
+    return hashFileSync(process.execPath).sha256;
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'cannot hash own executable');
+    return undefined;
+  }
+}
+
+/**
  * Starts the daemon: loads config and identity, disguises the process title,
  * connects, and runs the main loop. The loop is re-armed only after a cycle
  * finishes and pings the systemd watchdog at its end, so a hung cycle stops
@@ -49,6 +63,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
     digest: (): string | undefined => checks.digest(),
+    exeSha256: ownExecutableHash(o.log),
   });
   // Checks (issue 3): measured here, judged on the server. Real-time events and
   // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.

@@ -3,6 +3,7 @@ import type { Logger } from '../shared/log.ts';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../shared/protocol.ts';
 import type { AlarmStore } from './alarm-store.ts';
+import { judgeAgentExe } from './agent-exe.ts';
 import { BaselineSession } from './baseline-session.ts';
 import { BaselineStore } from './baseline-store.ts';
 import type { Db } from './db.ts';
@@ -123,6 +124,9 @@ export class AgentSession implements LiveSession {
     const r = this.d.liveness.hello(this.host, m);
     if (r !== 'ok') return this.replay(m.seq);
     this.bootId = m.bootId;
+    if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
+      this.log.warn('agent executable differs from the accepted one');
+    }
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     const h = this.d.db.prepare('SELECT interval_ms FROM hosts WHERE host = ?').get(this.host) as { interval_ms: number };
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: h.interval_ms });

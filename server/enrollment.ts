@@ -2,6 +2,7 @@ import type { Clock } from '../shared/clock.ts';
 import { certFingerprint } from '../shared/cert.ts';
 import type { EnrollRequest, EnrollResponse } from '../shared/protocol.ts';
 import { newSerial, signAgentCsr, type KeyAndCert } from './ca.ts';
+import { RESET_AGENT_EXE_SQL } from './agent-exe.ts';
 import type { CommandQueue } from './commands.ts';
 import type { Db } from './db.ts';
 import { serverError } from './errors.ts';
@@ -39,6 +40,7 @@ export function enrollHost(d: EnrollmentDeps, req: EnrollRequest): EnrollRespons
            WHERE host = ?`,
         )
         .run(grant.group, now, serial, sha, now, grant.host);
+      d.db.prepare(RESET_AGENT_EXE_SQL).run(grant.host);
       d.commands.enqueue('close-host', grant.host, 'replaced', now);
     } else {
       d.db

@@ -1,6 +1,7 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
+import { acceptAgentExe } from '../agent-exe.ts';
 import { AlarmStore } from '../alarm-store.ts';
 import { BaselineStore } from '../baseline-store.ts';
 import { openServerContext } from '../context.ts';
@@ -42,6 +43,7 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}" (see \`hosts --dir ${dir}\`)`);
     if (!store.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet; it is taken from the agent's first full report`);
     const r = store.accept(host, paths.length ? paths : null, now);
+    if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, now)) io.out(`accepted the agent executable of ${host}`);
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
       io.err(`tripwarden-server: error TW_PATH_UNKNOWN: ${host} never reported ${r.unmatched.join(', ')}`);
