@@ -66,6 +66,8 @@ export interface HashPoolOptions {
   ionice?: string | null;
   /** Files up to this size are hashed on the main thread after an event (default 16 MiB). */
   inlineMaxBytes?: number;
+  /** A worker with no work for this long exits (default 30 s). */
+  idleMs?: number;
 }
 
 interface Job { id: number; path: string; resolve: (r: HashResult) => void; reject: (e: Error) => void }
@@ -80,18 +82,49 @@ export class HashPool implements Hasher {
   private closed = false;
   private readonly inlineMax: number;
 
+  private readonly size: number;
+  private readonly workerData: { nice: number; ionice: string | null; chunk: number };
+  private readonly idleMs: number;
+  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
+
   constructor(o: HashPoolOptions = {}) {
-    const n = Math.max(1, o.workers ?? Math.min(2, availableParallelism()));
+    this.size = Math.max(1, o.workers ?? Math.min(2, availableParallelism()));
     this.inlineMax = o.inlineMaxBytes ?? 16 << 20;
+    this.idleMs = o.idleMs ?? 30_000;
     const ionice = o.ionice === undefined ? '/usr/bin/ionice' : o.ionice;
-    for (let i = 0; i < n; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { nice: o.nice ?? 10, ionice, chunk: 1 << 20 } });
-      w.unref();
-      w.on('message', (m: { id: number; sha256?: string; size?: number; error?: string }) => this.done(w, m));
-      w.on('error', (err) => this.failed(w, err));
-      this.workers.push(w);
-      this.idle.push(w);
-    }
+    this.workerData = { nice: o.nice ?? 10, ionice, chunk: 1 << 20 };
+  }
+
+  /** Live worker threads (they start with work and retire after `idleMs` without any). */
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  // Workers start on demand and retire when idle: between full scans an idle
+  // agent holds no extra V8 isolates (each costs tens of MB of RSS).
+  private spawnWorker(): Worker {
+    const w = new Worker(WORKER_SOURCE, { eval: true, workerData: this.workerData });
+    w.unref();
+    w.on('message', (m: { id: number; sha256?: string; size?: number; error?: string }) => this.done(w, m));
+    w.on('error', (err) => this.failed(w, err));
+    this.workers.push(w);
+    return w;
+  }
+
+  private parkIdle(w: Worker): void {
+    this.idle.push(w);
+    const t = setTimeout(() => this.retire(w), this.idleMs);
+    t.unref();
+    this.idleTimers.set(w, t);
+  }
+
+  private retire(w: Worker): void {
+    this.idleTimers.delete(w);
+    const i = this.idle.indexOf(w);
+    if (i < 0) return;
+    this.idle.splice(i, 1);
+    this.workers.splice(this.workers.indexOf(w), 1);
+    void w.terminate();
   }
 
   hash(path: string): Promise<HashResult> {
@@ -119,8 +152,10 @@ export class HashPool implements Hasher {
   }
 
   private pump(): void {
-    while (this.idle.length && this.queue.length) {
-      const w = this.idle.pop()!;
+    while (this.queue.length && (this.idle.length || this.workers.length < this.size)) {
+      const w = this.idle.pop() ?? this.spawnWorker();
+      clearTimeout(this.idleTimers.get(w));
+      this.idleTimers.delete(w);
       const job = this.queue.shift()!;
       this.running.set(w, job);
       w.ref(); // keep the process alive while work is in flight
@@ -132,7 +167,7 @@ export class HashPool implements Hasher {
     const job = this.running.get(w);
     this.running.delete(w);
     w.unref();
-    this.idle.push(w);
+    this.parkIdle(w);
     if (job && job.id === m.id) {
       if (m.error !== undefined) job.reject(new Error(m.error));
       else job.resolve({ sha256: m.sha256!, size: m.size! });
@@ -146,14 +181,15 @@ export class HashPool implements Hasher {
     job?.reject(err);
     const i = this.workers.indexOf(w);
     if (i >= 0) this.workers.splice(i, 1);
-    if (this.workers.length === 0) {
-      for (const j of this.queue.splice(0)) j.reject(new Error('no hash workers left'));
-    }
+    // A worker that failed to start (or died) fails its job; the next job starts a fresh one.
+    this.pump();
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const j of this.queue.splice(0)) j.reject(new Error('hash pool closed'));
+    for (const t of this.idleTimers.values()) clearTimeout(t);
+    this.idleTimers.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -3,12 +3,14 @@
  * prints each result as JSON. Benchmarks are not tests: they assert nothing
  * about time. Add a benchmark by listing it here.
  */
+import { agentIdle } from './agent-idle.ts';
 import { rehashThroughput } from './rehash-throughput.ts';
 import { tamperLatency } from './tamper-latency.ts';
 
 export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   'tamper-latency': tamperLatency,
   'rehash-throughput': rehashThroughput,
+  'agent-idle': agentIdle,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -77,9 +77,20 @@ export class AgentChecks {
     return this.monitor?.ready ? this.monitor.state.digest() : undefined;
   }
 
-  async start(): Promise<void> {
+  private starting: Promise<void> | undefined;
+  private stopped = false;
+
+  /** Starts watching and the first full scan; a stop() that comes meanwhile waits for it and undoes it. */
+  start(): Promise<void> {
+    this.starting ??= this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     const { checks, hasher, backends } = await createChecks(this.o, true);
     this.hasher = hasher;
+    // SIGTERM may arrive while the checks are still being built: start nothing then.
+    if (this.stopped) return;
     this.monitor = new Monitor({
       checks, clock: this.o.clock, log: this.o.log,
       intervalMs: null, fullScanMs: this.o.cfg.fullScanEvery,
@@ -133,6 +144,8 @@ export class AgentChecks {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    await this.starting?.catch(() => undefined);
     if (this.saveTimer) {
       clearTimeout(this.saveTimer);
       this.saveTimer = undefined;

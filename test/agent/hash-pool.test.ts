@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HashPool } from '../../agent/hash-pool.ts';
 import { tempDir } from '../helpers/temp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 test('the pool hashes like crypto does, across chunk boundaries, and reports unreadable files as errors', async () => {
   const d = tempDir('tw-hash-');
@@ -37,4 +38,18 @@ test('the worker threads run niced while the main thread keeps its priority', as
   } finally {
     await pool.close();
   }
+});
+
+test('workers start with work and retire when idle, so an idle agent holds no extra threads', async () => {
+  const dir = tempDir();
+  const f = join(dir, 'f');
+  writeFileSync(f, 'x'.repeat(1000));
+  const pool = new HashPool({ workers: 2, idleMs: 200, ionice: null });
+  assert.equal(pool.threads, 0, 'no thread before any work');
+  const r = await Promise.all([pool.hash(f), pool.hash(f), pool.hash(f)]);
+  assert.equal(r[0]!.size, 1000);
+  assert.ok(pool.threads >= 1 && pool.threads <= 2, 'bounded by the pool size');
+  await waitFor(() => pool.threads === 0, { timeoutMs: 3000, what: 'idle workers retired' });
+  assert.equal((await pool.hash(f)).size, 1000, 'and a new one starts for the next job');
+  await pool.close();
 });

