@@ -78,6 +78,8 @@ export class AgentChecks {
   }
 
   private starting: Promise<void> | undefined;
+  /** Settles once the checks are built (the first scan may still run; monitor.stop() ends it). */
+  private built: Promise<void> | undefined;
   private stopped = false;
 
   /** Starts watching and the first full scan; a stop() that comes meanwhile waits for it and undoes it. */
@@ -87,7 +89,9 @@ export class AgentChecks {
   }
 
   private async doStart(): Promise<void> {
-    const { checks, hasher, backends } = await createChecks(this.o, true);
+    const created = createChecks(this.o, true);
+    this.built = created.then(() => undefined, () => undefined);
+    const { checks, hasher, backends } = await created;
     this.hasher = hasher;
     // SIGTERM may arrive while the checks are still being built: start nothing then.
     if (this.stopped) return;
@@ -145,7 +149,7 @@ export class AgentChecks {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.starting?.catch(() => undefined);
+    await this.built;
     if (this.saveTimer) {
       clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
