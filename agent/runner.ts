@@ -10,6 +10,7 @@ import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts
 import { AgentChecks } from './checks/agent-checks.ts';
 import type { ParcelApi } from './watch/parcel-backend.ts';
 import { X509Certificate } from 'node:crypto';
+import { join } from 'node:path';
 import { serverAddress } from './config.ts';
 import { buildWatchSet } from './checks/watch-set.ts';
 import { Spool } from './spool/spool.ts';
@@ -100,7 +101,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   };
   const network: NetworkWatch = new NetworkWatch({
     serverHost: serverAddress(cfg.server).host, intervalMs: cfg.interval, clock: o.clock, log: o.log.child({ component: 'network' }),
-    disconnectedSince: () => link.disconnectedSince,
+    disconnectedSince: () => link.disconnectedSince, stateFile: join(cfg.stateDir, 'network-lost.json'),
     onLost: (startedAt, reasons) => void sender.submit({ kind: 'network-lost', startedAt, endedAt: null, reasons }),
     onRestored: (startedAt, endedAt, reasons) => void sender.submit({ kind: 'network-lost', startedAt, endedAt, reasons }),
     ...o.network,

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFilePrivate } from '../../shared/secure-file.ts';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.ts';
@@ -42,6 +43,8 @@ export interface NetworkWatchOptions {
   linkUp?: (iface: string) => boolean;
   /** Resolves the server's name (a literal address is used as is). */
   resolve?: (host: string) => Promise<string[]>;
+  /** Where an open finding is kept (0600), so one open when the agent stopped is closed by the next run. */
+  stateFile?: string;
   onLost(startedAt: number, reasons: string[]): void;
   onRestored(startedAt: number, endedAt: number, reasons: string[]): void;
 }
@@ -66,6 +69,22 @@ export class NetworkWatch {
     this.linkUp = o.linkUp ?? sysLinkUp;
     this.resolve = o.resolve ?? (async (h) => (await lookup(h, { all: true })).map((a) => a.address));
     if (isIP(o.serverHost)) this.addrs = [o.serverHost];
+    if (o.stateFile) {
+      try {
+        const l = JSON.parse(readFileSync(o.stateFile, 'utf8')) as { startedAt: number; reasons: string[] };
+        if (Number.isSafeInteger(l.startedAt) && Array.isArray(l.reasons)) this.lost = { startedAt: l.startedAt, reasons: l.reasons.map(String).slice(0, 8) };
+      } catch { /* none open */ }
+    }
+  }
+
+  private persist(): void {
+    if (!this.o.stateFile) return;
+    try {
+      if (this.lost) writeFilePrivate(this.o.stateFile, JSON.stringify(this.lost));
+      else rmSync(this.o.stateFile, { force: true });
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'cannot keep the network state');
+    }
   }
 
   /** Whether a `network-lost` finding is open. */
@@ -120,6 +139,7 @@ export class NetworkWatch {
       const since = this.o.disconnectedSince();
       const startedAt = reasons.every((r) => r.startsWith('server unreachable')) && since !== null ? since : now;
       this.lost = { startedAt, reasons };
+      this.persist();
       this.o.log.error({ reasons }, 'network lost');
       this.o.onLost(startedAt, reasons);
     } else if (this.lost) {
@@ -127,6 +147,7 @@ export class NetworkWatch {
       if (!reasons.length && this.o.disconnectedSince() === null) {
         const l = this.lost;
         this.lost = null;
+        this.persist();
         this.o.log.info({ startedAt: new Date(l.startedAt).toISOString() }, 'network back');
         this.o.onRestored(l.startedAt, now, l.reasons.slice(0, 8));
       }
