@@ -47,6 +47,9 @@ export class SpoolSession {
   }
 
   onRecord(m: RecordMessage, suspect: boolean): void {
+    const rec = m.record;
+    if (!('gap' in rec) && rec.body.kind === 'event') for (const n of rec.body.notes) this.log.warn({ kind: n.kind, note: n.message, n: rec.n }, 'agent watch note');
+    if (!('gap' in rec) && rec.body.kind === 'summary') this.log.warn({ dropped: rec.body.count, fromN: rec.body.fromN, toN: rec.body.toN }, 'agent spool overflowed: low-severity records summarised');
     const r = this.ledger.accept(this.host, m.record, { bootId: m.bootId, suspect }, this.clock.now());
     if (r.stored) { this.stored++; this.onApplied(); }
     if (r.duplicate) this.duplicates++;
