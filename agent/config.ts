@@ -18,7 +18,15 @@ export const AgentConfigSchema = z.strictObject({
   })).default([]),
   daemons: z.array(z.strictObject({ name: z.string().min(1).max(15), exe: absPath })).optional(),
   mounts: z.array(z.strictObject({ path: absPath, expect: z.literal('ro') })).default([]),
-  fallback: z.array(absPath).optional(),
+  /**
+   * Fallback sinks (issue 4): device paths (/dev/kmsg, /dev/ttyS0, /dev/lp0),
+   * /dev/log, `syslog+udp://HOST:PORT`, `syslog+tcp://HOST:PORT`,
+   * `syslog+unix:///PATH`, or any other absolute path as an append-only file.
+   */
+  fallback: z.array(z.string().regex(/^(\/.+|syslog\+(udp|tcp):\/\/[^/\s]+:\d{1,5}|syslog\+unix:\/\/\/\S+)$/,
+    'must be an absolute path, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT or syslog+unix:///PATH')).max(16).optional(),
+  /** Spool limit in bytes (optional; not in DESIGN.md, default 16 MiB): beyond it low-severity records are summarised. */
+  spoolMax: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
   processTitle: z.string().min(1).max(64).optional(),
 }).refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
 

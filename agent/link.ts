@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts } from '../shared/protocol.ts';
+import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead } from '../shared/protocol.ts';
 import { Backoff } from './backoff.ts';
 import type { Identity } from './state-files.ts';
 
@@ -20,9 +20,11 @@ export interface LinkOptions {
   random?: () => number;
   /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
   digest?: () => string | undefined;
+  /** The spool's chain head for `hello` and each heartbeat (issue 4). */
+  spoolHead?: () => SpoolHead;
 }
 
-type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report';
+type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report' | 'spool-ack';
 
 /** A message body without the envelope the link fills in (boot id, sequence, time). */
 export type Unenveloped<M> = M extends AgentMessage ? Omit<M, 'bootId' | 'seq' | 'sentAt'> : never;
@@ -33,8 +35,10 @@ export type Unenveloped<M> = M extends AgentMessage ? Omit<M, 'bootId' | 'seq' |
  * backoff. The sequence number only grows within this process (one boot id).
  */
 export class AgentLink {
-  readonly bootId = randomUUID();
+  private boot = randomUUID();
   private seq = 0;
+  /** When the link last went down (or the process started), while it is down; null while connected. */
+  private downSince: number | null;
   private ws: WebSocket | null = null;
   private beatTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
@@ -44,6 +48,7 @@ export class AgentLink {
   private readonly listeners = new Map<LinkEvent, Set<(arg: unknown) => void>>();
 
   constructor(private readonly o: LinkOptions) {
+    this.downSince = o.clock.now();
     this.backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, o.intervalMs * 3)), floorMs: 100, random: o.random });
   }
 
@@ -60,6 +65,21 @@ export class AgentLink {
 
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** This run's boot id; a new one is taken when the server refuses the old as replayed (a restored snapshot). */
+  get bootId(): string {
+    return this.boot;
+  }
+
+  /** Since when the server has been unreachable (ms since the epoch), or null while connected. */
+  get disconnectedSince(): number | null {
+    return this.downSince;
+  }
+
+  /** Takes the next sequence number of this boot (spooled records keep theirs as their origin). */
+  takeSeq(): number {
+    return this.nextSeq();
   }
 
   start(): void {
@@ -84,6 +104,7 @@ export class AgentLink {
         type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
         agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
         ...(this.o.exeSha256 ? { exeSha256: this.o.exeSha256 } : {}),
+        ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
       });
     });
     ws.on('message', (data) => this.onFrame(data as Buffer));
@@ -114,12 +135,15 @@ export class AgentLink {
     }
     if (r.value.type === 'welcome') {
       this.connected = true;
+      this.downSince = null;
       this.backoff.reset();
       this.o.log.info({ host: r.value.host }, 'connected');
       this.scheduleBeat();
       this.emit('welcome', r.value);
     } else if (r.value.type === 'request-report') {
       this.emit('request-report', r.value.reason);
+    } else if (r.value.type === 'spool-ack') {
+      this.emit('spool-ack', { n: r.value.n, hash: r.value.hash });
     } else {
       this.emit('ack', r.value.seq);
     }
@@ -131,7 +155,8 @@ export class AgentLink {
     const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
     this.beatTimer = this.o.clock.setTimeout(() => {
       const digest = this.o.digest?.();
-      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), ...(digest ? { digest } : {}) })) this.scheduleBeat();
+      const spool = this.o.spoolHead?.();
+      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), ...(digest ? { digest } : {}), ...(spool ? { spool } : {}) })) this.scheduleBeat();
     }, delay);
   }
 
@@ -147,7 +172,15 @@ export class AgentLink {
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = null;
+    if (this.connected || this.downSince === null) this.downSince = this.o.clock.now();
     this.connected = false;
+    if (code === CloseCode.REPLAY) {
+      // The server saw this boot's sequence go backwards: a VM restored from a
+      // snapshot resumes an old process. Start a new boot, so the agent is not locked out.
+      this.boot = randomUUID();
+      this.seq = 0;
+      this.o.log.warn({ bootId: this.boot }, 'server refused a replayed sequence; continuing with a new boot id');
+    }
     this.o.clock.clearTimeout(this.beatTimer);
     this.emit('closed', { code, reason });
     if (this.stopping) return;

@@ -9,6 +9,8 @@ import { BaselineStore } from './baseline-store.ts';
 import type { Db } from './db.ts';
 import type { Liveness } from './liveness.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
+import { EventLedger, ROLLED_BACK } from './event-ledger.ts';
+import { SpoolSession } from './spool-session.ts';
 
 export interface SessionDeps {
   db: Db;
@@ -38,10 +40,18 @@ export class AgentSession implements LiveSession {
   /** Baselines (issue 3): reports, events and heartbeat digests. */
   private readonly baseline: BaselineSession;
   private lastSeq = -1;
+  /** The spool (issue 4): records stored once, acked after commit, chain heads checked. */
+  private readonly spool: SpoolSession;
+  /** Set when another live connection holds the same certificate: both are marked. */
+  clone: { bootId: string | null; remote: string } | null = null;
+  readonly remote: string;
 
-  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps) {
+  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown') {
+    this.remote = remote;
     this.log = d.log.child({ host });
-    this.baseline = new BaselineSession(host, new BaselineStore(d.db, d.alarms), d.clock, this.log, (m) => this.send(m));
+    const store = new BaselineStore(d.db, d.alarms);
+    this.baseline = new BaselineSession(host, store, d.clock, this.log, (m) => this.send(m));
+    this.spool = new SpoolSession(host, new EventLedger(d.db, d.alarms, store), d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
     d.registry.add(this);
     this.helloTimer = d.clock.setTimeout(() => this.close(CloseCode.NO_HELLO, 'no hello in time'), d.helloTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -57,6 +67,10 @@ export class AgentSession implements LiveSession {
     // A peer that never answers the close frame must not hold the socket.
     const t = this.d.clock.setTimeout(() => this.ws.terminate(), 2000);
     this.ws.once('close', () => this.d.clock.clearTimeout(t));
+  }
+
+  markClone(other: { bootId: string | null; remote: string }): void {
+    this.clone = other;
   }
 
   private send(m: ServerMessage): void {
@@ -89,9 +103,13 @@ export class AgentSession implements LiveSession {
         case 'heartbeat': {
           const r = this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
           this.onResult(r, m.seq);
-          if (r === 'ok') this.baseline.onHeartbeat(m.digest);
+          if (r === 'ok') {
+            this.spool.onHeartbeat(m.spool, m.bootId);
+            this.baseline.onHeartbeat(m.digest);
+          }
           return;
         }
+        case 'record': return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
           const err = this.baseline.onReport(m);
           return err ? this.violation(err) : undefined;
@@ -115,14 +133,28 @@ export class AgentSession implements LiveSession {
       if (other.bootId === m.bootId) {
         other.close(CloseCode.SUPERSEDED, 'superseded by a new connection'); // the same agent reconnected
       } else {
+        // Two live connections with one certificate (a copied key, or a second process): both are
+        // marked, their records stored as suspect, and the alarm names both.
+        other.markClone({ bootId: m.bootId, remote: this.remote });
+        this.markClone({ bootId: other.bootId, remote: other.remote });
         this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
           bootIds: [other.bootId, m.bootId],
+          remotes: [other.remote, this.remote],
         });
-        this.log.warn('second live connection with the same identity');
+        this.log.warn({ bootIds: [other.bootId, m.bootId], remotes: [other.remote, this.remote] }, 'second live connection with the same identity');
       }
     }
     const r = this.d.liveness.hello(this.host, m);
-    if (r !== 'ok') return this.replay(m.seq);
+    if (r !== 'ok') {
+      // The same boot with a smaller sequence and an older spool head: a VM restored from a
+      // snapshot resumed the old process. A warning, and the agent goes on with a new boot id.
+      if (r === 'replay' && m.spool && this.spool.isRollback(m.spool)) {
+        this.spool.rolledBack(m.bootId, m.spool);
+        return this.close(CloseCode.REPLAY, ROLLED_BACK);
+      }
+      return this.replay(m.seq);
+    }
+    this.spool.onHello(m.spool, m.bootId);
     this.bootId = m.bootId;
     if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
       this.log.warn('agent executable differs from the accepted one');

@@ -59,6 +59,11 @@ export class BaselineSession {
     this.logResult('event', res, { files: m.files.length, gone: m.gone.length });
   }
 
+  /** Something else (the spool's records) changed the stored state: recompute the digest next time. */
+  stateChanged(): void {
+    this.digestCache = null;
+  }
+
   /** Compares the heartbeat's digest with the stored state; asks for a report when they differ. */
   onHeartbeat(digest: string | undefined): void {
     if (!digest || this.assembling) return;

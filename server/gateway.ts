@@ -88,7 +88,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     if (!rec || rec.state === 'revoked' || !rec.certSerial || normSerial(rec.certSerial) !== normSerial(peer.serialNumber)) {
       return refuse(403, 'Forbidden');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d));
+    wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`));
   });
 
   return { server, wss };

@@ -2,7 +2,11 @@
 export interface LiveSession {
   readonly host: string;
   bootId: string | null;
+  /** The peer's address and port, for alarms that name connections. */
+  readonly remote: string;
   close(code: number, reason: string): void;
+  /** Marks this connection as one of two live ones with one certificate (its records are stored as suspect). */
+  markClone(other: { bootId: string | null; remote: string }): void;
 }
 
 /** The live sessions by host identity (from the certificate, never from a message). */

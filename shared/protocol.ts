@@ -29,9 +29,23 @@ export const HostFacts = z.strictObject({
 
 const envelope = { bootId, seq, sentAt: time };
 
+/**
+ * The head of the agent's hash-chained spool (issue 4): the number and hash of
+ * the newest record it ever appended, and whether it still holds records the
+ * server has not acknowledged. The server checks that an announced head is
+ * later reached by the records it receives (else `agent-tampered`).
+ */
+export const SpoolHead = z.strictObject({
+  n: seq,
+  hash: hex64,
+  /** False once every record up to `n` was sent and acknowledged (the agent's spool is drained). */
+  pending: z.boolean(),
+});
+
 export const Hello = z.strictObject({
   type: z.literal('hello'),
   ...envelope,
+  spool: SpoolHead.optional(),
   protocol: z.literal(PROTOCOL_VERSION),
   agentVersion: shortText(64),
   /** Heartbeat interval the agent promises, in ms; the server caps it by `maxInterval`. */
@@ -45,6 +59,7 @@ export const Heartbeat = z.strictObject({
   ...envelope,
   /** SHA-256 of the agent's whole measured state, so lost events show as divergence. */
   digest: hex64.optional(),
+  spool: SpoolHead.optional(),
 });
 
 export const Goodbye = z.strictObject({
@@ -100,7 +115,7 @@ export const MountEntry = z.strictObject({
 
 /** Trouble the agent's watcher had (an overflow, a lost watch), reported so the server can log it. */
 export const WatchNote = z.strictObject({
-  kind: z.enum(['overflow', 'watcher-error', 'scan-error']),
+  kind: z.enum(['overflow', 'watcher-error', 'scan-error', 'sink-error']),
   message: shortText(300),
 });
 
@@ -130,7 +145,71 @@ export const StateEvent = z.strictObject({
   notes: z.array(WatchNote).max(16),
 });
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye, Report, StateEvent]);
+// --- The spool (issue 4): every event and local finding is a hash-chained record.
+
+/** The changes of one `event`, as a spooled record body. */
+export const EventBody = z.strictObject({
+  kind: z.literal('event'),
+  files: z.array(FileEntry).max(2_000),
+  gone: z.array(absPath).max(2_000),
+  daemons: z.array(DaemonEntry).max(64),
+  mounts: z.array(MountEntry).max(256),
+  notes: z.array(WatchNote).max(16),
+});
+
+/** The agent lost its route, its link or the server: opened with `endedAt` null, closed with both times. */
+export const NetworkLostBody = z.strictObject({
+  kind: z.literal('network-lost'),
+  startedAt: time,
+  endedAt: time.nullable(),
+  reasons: z.array(shortText(200)).max(8),
+});
+
+/** Low-severity records the agent dropped to stay within its spool limit, summarised. */
+export const SummaryBody = z.strictObject({
+  kind: z.literal('summary'),
+  count: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  fromN: seq,
+  toN: seq,
+  firstAt: time,
+  lastAt: time,
+  subjects: z.array(z.string().max(4096)).max(50),
+});
+
+export const RecordBody = z.discriminatedUnion('kind', [EventBody, NetworkLostBody, SummaryBody]);
+
+/** One spooled record: `hash` = SHA-256 over the canonical JSON of every other field (shared/spool-chain.ts). */
+export const SpoolRecord = z.strictObject({
+  n: seq.min(1),
+  prev: hex64,
+  hash: hex64,
+  /** Where and when the record was made: its own boot and sequence, kept through replays. */
+  origin: z.strictObject({ bootId, seq, at: time }),
+  severity: z.enum(['critical', 'low']),
+  body: RecordBody,
+});
+
+/**
+ * Records `from`..`n` whose bodies the agent dropped to stay within its spool
+ * limit (all low severity, summarised in a later `summary` record): the chain
+ * continues from `prev` to `hash`, which the server cannot recompute.
+ */
+export const SpoolGap = z.strictObject({
+  gap: z.literal(true),
+  from: seq.min(1),
+  n: seq.min(1),
+  prev: hex64,
+  hash: hex64,
+});
+
+/** A spooled record on the wire; the envelope is the sending connection's, the record keeps its origin. */
+export const RecordMessage = z.strictObject({
+  type: z.literal('record'),
+  ...envelope,
+  record: z.union([SpoolRecord, SpoolGap]),
+});
+
+export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, Goodbye, Report, StateEvent, RecordMessage]);
 
 export const Welcome = z.strictObject({
   type: z.literal('welcome'),
@@ -151,7 +230,14 @@ export const RequestReport = z.strictObject({
   reason: shortText(200),
 });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack, RequestReport]);
+/** The server committed spooled record `n` (and everything before it): the agent may drop them. */
+export const SpoolAck = z.strictObject({
+  type: z.literal('spool-ack'),
+  n: seq,
+  hash: hex64,
+});
+
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack, RequestReport, SpoolAck]);
 
 export type HostFacts = z.infer<typeof HostFacts>;
 export type Hello = z.infer<typeof Hello>;
@@ -169,6 +255,15 @@ export type WatchNote = z.infer<typeof WatchNote>;
 export type Report = z.infer<typeof Report>;
 export type StateEvent = z.infer<typeof StateEvent>;
 export type RequestReport = z.infer<typeof RequestReport>;
+export type SpoolHead = z.infer<typeof SpoolHead>;
+export type EventBody = z.infer<typeof EventBody>;
+export type NetworkLostBody = z.infer<typeof NetworkLostBody>;
+export type SummaryBody = z.infer<typeof SummaryBody>;
+export type RecordBody = z.infer<typeof RecordBody>;
+export type SpoolRecord = z.infer<typeof SpoolRecord>;
+export type SpoolGap = z.infer<typeof SpoolGap>;
+export type RecordMessage = z.infer<typeof RecordMessage>;
+export type SpoolAck = z.infer<typeof SpoolAck>;
 
 /** Enrollment request (HTTPS POST /enroll, no client certificate yet). */
 export const EnrollRequest = z.strictObject({

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
-import type { AgentMessage } from '../../shared/protocol.ts';
+import type { AgentMessage, EventBody } from '../../shared/protocol.ts';
 import type { AgentConfig } from '../config.ts';
 import { HashPool, type Hasher } from '../hash-pool.ts';
 import type { Unenveloped } from '../link.ts';
@@ -35,6 +35,8 @@ export interface AgentChecksOptions {
   parcel?: ParcelApi | null;
   selfPath?: string;
   hasher?: Hasher;
+  /** Where events go: the spool (issue 4), which appends first and sends when it can. Without it, straight to the link. */
+  submit?: (body: EventBody) => void;
 }
 
 /** Creates the check context and every registered check (shared by `run` and `check`). */
@@ -117,6 +119,13 @@ export class AgentChecks {
 
   private sendDelta(d: Delta): void {
     if (!this.monitor.ready) return; // the first report carries it
+    if (this.o.submit) {
+      // Durable first: the spool holds each event until the server acknowledged it.
+      for (const { type: _type, ...f } of eventFrames(d)) this.o.submit({ kind: 'event', ...f });
+      for (const n of d.notes) this.o.log.warn({ kind: n.kind, message: n.message }, 'watch note');
+      this.saveReported();
+      return;
+    }
     let sent = true;
     for (const f of eventFrames(d)) sent = this.link.sendMessage(f) && sent;
     for (const n of d.notes) this.o.log.warn({ kind: n.kind, message: n.message }, 'watch note');

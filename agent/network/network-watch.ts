@@ -1,0 +1,156 @@
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFilePrivate } from '../../shared/secure-file.ts';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, routeFor, type Route } from './route-table.ts';
+
+/** The route tables as the kernel prints them; null when a family's file cannot be read. */
+export interface RouteTables { v4: string | null; v6: string | null }
+
+/** Reads /proc/net/route and /proc/net/ipv6_route. */
+export function procRoutes(): RouteTables {
+  const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return null; } };
+  return { v4: read('/proc/net/route'), v6: read('/proc/net/ipv6_route') };
+}
+
+/**
+ * Whether an interface's link is up: `operstate` up (or `unknown`, which
+ * virtual links such as dummies report), else `carrier` 1; loopback always is.
+ */
+export function sysLinkUp(iface: string): boolean {
+  if (iface === 'lo') return true;
+  const read = (f: string) => { try { return readFileSync(`/sys/class/net/${iface}/${f}`, 'utf8').trim(); } catch { return null; } };
+  const state = read('operstate');
+  if (state === 'up') return true;
+  if (state === 'unknown') return read('carrier') !== '0';
+  if (state === null) return false; // the interface is gone
+  return false;
+}
+
+export interface NetworkWatchOptions {
+  /** The server's host name or address (from the `server` URL). */
+  serverHost: string;
+  /** The agent's interval: the server unreachable for longer is a loss. */
+  intervalMs: number;
+  clock: Clock;
+  log: Logger;
+  /** Since when the server has been unreachable, or null while connected (the link's). */
+  disconnectedSince: () => number | null;
+  /** Route tables (injectable, so tests can remove routes). */
+  routes?: () => RouteTables;
+  linkUp?: (iface: string) => boolean;
+  /** Resolves the server's name (a literal address is used as is). */
+  resolve?: (host: string) => Promise<string[]>;
+  /** Where an open finding is kept (0600), so one open when the agent stopped is closed by the next run. */
+  stateFile?: string;
+  onLost(startedAt: number, reasons: string[]): void;
+  onRestored(startedAt: number, endedAt: number, reasons: string[]): void;
+}
+
+/**
+ * Watches the path to the server: the default route of each family that had
+ * one when the watch started, the route to the server's address, the link of
+ * the interface each uses, and whether the server has been unreachable for
+ * longer than the interval. Any of them lost opens one `network-lost`
+ * finding; it ends when all are back and the link to the server is up.
+ */
+export class NetworkWatch {
+  private readonly routes: () => RouteTables;
+  private readonly linkUp: (iface: string) => boolean;
+  private readonly resolve: (host: string) => Promise<string[]>;
+  private hadDefault: { 4: boolean; 6: boolean } | null = null;
+  private addrs: string[] = [];
+  private lost: { startedAt: number; reasons: string[] } | null = null;
+
+  constructor(private readonly o: NetworkWatchOptions) {
+    this.routes = o.routes ?? procRoutes;
+    this.linkUp = o.linkUp ?? sysLinkUp;
+    this.resolve = o.resolve ?? (async (h) => (await lookup(h, { all: true })).map((a) => a.address));
+    if (isIP(o.serverHost)) this.addrs = [o.serverHost];
+    if (o.stateFile) {
+      try {
+        const l = JSON.parse(readFileSync(o.stateFile, 'utf8')) as { startedAt: number; reasons: string[] };
+        if (Number.isSafeInteger(l.startedAt) && Array.isArray(l.reasons)) this.lost = { startedAt: l.startedAt, reasons: l.reasons.map(String).slice(0, 8) };
+      } catch { /* none open */ }
+    }
+  }
+
+  private persist(): void {
+    if (!this.o.stateFile) return;
+    try {
+      if (this.lost) writeFilePrivate(this.o.stateFile, JSON.stringify(this.lost));
+      else rmSync(this.o.stateFile, { force: true });
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'cannot keep the network state');
+    }
+  }
+
+  /** Whether a `network-lost` finding is open. */
+  get isLost(): boolean {
+    return this.lost !== null;
+  }
+
+  /** What is wrong now (empty when the path to the server is whole). */
+  reasons(): string[] {
+    const t = this.routes();
+    const routes: Route[] = [...(t.v4 !== null ? parseIPv4Routes(t.v4) : []), ...(t.v6 !== null ? parseIPv6Routes(t.v6) : [])];
+    const out: string[] = [];
+    const now = { 4: hasDefault(routes, 4), 6: hasDefault(routes, 6) };
+    this.hadDefault ??= now;
+    for (const fam of [4, 6] as const) {
+      if (this.hadDefault[fam] && !now[fam]) out.push(`default route (IPv${fam}) gone`);
+      if (now[fam]) {
+        const r = routes.find((x) => x.family === fam && x.prefix === 0)!;
+        if (!this.linkUp(r.iface)) out.push(`link ${r.iface} of the default route (IPv${fam}) is down`);
+      }
+    }
+    const remote = this.addrs.filter((a) => !isLoopback(a));
+    if (remote.length) {
+      const found = remote.map((a) => ({ a, r: routeFor(routes, a) }));
+      if (found.every((x) => !x.r)) out.push(`no route to the server (${remote.join(', ')})`);
+      else if (found.every((x) => !x.r || !this.linkUp(x.r.iface))) out.push(`link ${found.find((x) => x.r)!.r!.iface} to the server is down`);
+    }
+    const since = this.o.disconnectedSince();
+    const nowMs = this.o.clock.now();
+    if (since !== null && nowMs - since > this.o.intervalMs) out.push(`server unreachable for ${Math.round((nowMs - since) / 1000)}s`);
+    return out;
+  }
+
+  /** One check; the agent's main loop calls it every cycle. Never throws. */
+  async check(): Promise<void> {
+    if (!isIP(this.o.serverHost)) {
+      try {
+        this.addrs = await this.resolve(this.o.serverHost);
+      } catch {
+        // Name resolution fails when the network is gone: keep the last addresses.
+      }
+    }
+    let reasons: string[];
+    try {
+      reasons = this.reasons();
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'cannot read the route tables');
+      return;
+    }
+    const now = this.o.clock.now();
+    if (reasons.length && !this.lost) {
+      const since = this.o.disconnectedSince();
+      const startedAt = reasons.every((r) => r.startsWith('server unreachable')) && since !== null ? since : now;
+      this.lost = { startedAt, reasons };
+      this.persist();
+      this.o.log.error({ reasons }, 'network lost');
+      this.o.onLost(startedAt, reasons);
+    } else if (this.lost) {
+      for (const r of reasons) if (!this.lost.reasons.some((x) => x.split(' for ')[0] === r.split(' for ')[0])) this.lost.reasons.push(r);
+      if (!reasons.length && this.o.disconnectedSince() === null) {
+        const l = this.lost;
+        this.lost = null;
+        this.persist();
+        this.o.log.info({ startedAt: new Date(l.startedAt).toISOString() }, 'network back');
+        this.o.onRestored(l.startedAt, now, l.reasons.slice(0, 8));
+      }
+    }
+  }
+}

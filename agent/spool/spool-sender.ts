@@ -1,0 +1,105 @@
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { RecordBody, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
+import type { Unenveloped } from '../link.ts';
+import type { RecordMessage } from '../../shared/protocol.ts';
+import { recordSeverity } from './severity.ts';
+import type { Spool } from './spool.ts';
+
+/** Records on the wire without an ack at most (bounds memory and the server's backlog). */
+export const REPLAY_WINDOW = 64;
+
+/** What the sender needs of the link. */
+export interface SpoolLink {
+  readonly bootId: string;
+  readonly isConnected: boolean;
+  /** Takes the next sequence number of this boot (records keep it as their origin). */
+  takeSeq(): number;
+  sendMessage(body: Unenveloped<RecordMessage>): boolean;
+  on(ev: 'welcome' | 'closed' | 'spool-ack', fn: (arg: unknown) => void): void;
+}
+
+export interface SpoolSenderOptions {
+  clock: Clock;
+  log: Logger;
+  window?: number;
+  /** Whether a vanished path was a critical one (its record is then never summarised). */
+  criticalPath?: (path: string) => boolean;
+  /** Called after each append with whether the link was up (fallback sinks write the offline ones). */
+  onAppended?: (rec: SpoolRecord, online: boolean) => void;
+}
+
+/**
+ * The one path every event and local finding takes: appended to the spool
+ * (fsync'd) first, then sent. On each `welcome` the unacknowledged records are
+ * streamed from the file in order, at most `window` without an ack; each
+ * `spool-ack` cuts them from the spool and sends the next.
+ */
+export class SpoolSender {
+  private readonly window: number;
+  /** Numbers of records on the wire (gaps count once), oldest first. */
+  private inflight: number[] = [];
+  private sentUpTo = 0;
+
+  constructor(private readonly spool: Spool, private readonly link: SpoolLink, private readonly o: SpoolSenderOptions) {
+    this.window = o.window ?? REPLAY_WINDOW;
+    this.sentUpTo = spool.acked.n;
+    link.on('welcome', () => this.restart());
+    link.on('closed', () => { this.inflight = []; this.sentUpTo = this.spool.acked.n; this.spool.protectUpTo = 0; });
+    link.on('spool-ack', (a) => this.onAck(a as { n: number; hash: string }));
+  }
+
+  /** The chain head for `hello` and heartbeats. */
+  head(): SpoolHead {
+    // Pending: records on the wire, or still in the file to send. A spool cut short by hand has
+    // neither while its head is ahead of the acks: the server takes that as records missing.
+    const pending = this.inflight.length > 0 || (this.spool.pending && this.spool.read(this.sentUpTo, 1).length > 0);
+    return { n: this.spool.head.n, hash: this.spool.head.hash, pending };
+  }
+
+  /** Appends a finding to the spool, then sends it if the link is up. Returns the record. */
+  submit(body: RecordBody): SpoolRecord {
+    const online = this.link.isConnected;
+    const rec = this.spool.append(body, recordSeverity(body, this.o.criticalPath), this.origin());
+    try {
+      this.o.onAppended?.(rec, online);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'fallback write failed');
+    }
+    this.pump();
+    return rec;
+  }
+
+  /** A fresh origin: this boot, its next sequence number, now. */
+  origin(): SpoolRecord['origin'] {
+    return { bootId: this.link.bootId, seq: this.link.takeSeq(), at: this.o.clock.now() };
+  }
+
+  private restart(): void {
+    this.inflight = [];
+    this.sentUpTo = this.spool.acked.n;
+    if (this.spool.pending) this.o.log.info({ from: this.sentUpTo + 1, head: this.spool.head.n }, 'replaying the spool');
+    this.pump();
+  }
+
+  private onAck(a: { n: number; hash: string }): void {
+    this.spool.ack(a.n, a.hash);
+    while (this.inflight.length && this.inflight[0]! <= a.n) this.inflight.shift();
+    this.pump();
+  }
+
+  /** Sends the next records from the file while the window has room. */
+  private pump(): void {
+    if (!this.link.isConnected) return;
+    while (this.inflight.length < this.window) {
+      const recs = this.spool.read(this.sentUpTo, this.window - this.inflight.length);
+      if (!recs.length) return;
+      for (const record of recs) {
+        if (!this.link.sendMessage({ type: 'record', record })) return;
+        this.sentUpTo = record.n;
+        this.spool.protectUpTo = record.n;
+        this.inflight.push(record.n);
+      }
+    }
+  }
+}
