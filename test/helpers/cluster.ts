@@ -131,7 +131,7 @@ export function enrollAgent(server: TestServer, host: string, cfg: { interval?: 
   const dir = tempDir('tw-agent-');
   const config = join(dir, 'agent.yml');
   const stateDir = join(dir, 'state');
-  writeFileSync(config, `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\n${cfg.extra ?? ''}`);
+  writeFileSync(config, `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\n${cfg.extra?.includes('fallback:') ? '' : 'fallback: []\n'}${cfg.extra ?? ''}`);
   const r = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', config]);
   if (r.code !== 0) throw new Error(`enroll failed: ${r.stderr}`);
   return { host, config, stateDir };
