@@ -11,11 +11,14 @@ import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
 import type { HostStore } from './host-store.ts';
 import { readBody } from './http-body.ts';
+import type { TicketOptions } from './tls-tickets.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;
   hosts: HostStore;
   log: Logger;
+  /** Session ticket settings (server/tls-tickets.ts); without them tickets die with the process. */
+  tickets?: TicketOptions;
 }
 
 const MAX_ENROLL_BODY = 32 * 1024;
@@ -50,6 +53,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     headersTimeout: 10_000,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 8 * 1024,
+    ...d.tickets,
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
 
@@ -88,6 +92,8 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     if (!rec || rec.state === 'revoked' || !rec.certSerial || normSerial(rec.certSerial) !== normSerial(peer.serialNumber)) {
       return refuse(403, 'Forbidden');
     }
+    // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
+    if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`));
   });
 

@@ -8,6 +8,7 @@ import { CloseCode } from '../shared/protocol.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { createGateway } from './gateway.ts';
+import { loadTicketKeys } from './tls-tickets.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -55,6 +56,7 @@ export class ServerApp {
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
+      tickets: loadTicketKeys(paths.dir),
     });
     this.gateway = server;
 
