@@ -62,13 +62,18 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     const peer = sock.getPeerCertificate();
     if (peer && Object.keys(peer).length > 0 && !sock.authorized) {
       log.warn({ remote: sock.remoteAddress, reason: String(sock.authorizationError) }, 'client certificate refused');
+      d.stats?.refuse('bad-certificate');
       sock.destroy();
     }
   });
   server.on('tlsClientError', (err, sock) => {
+    d.stats?.refuse((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-error');
     log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
   });
-  server.on('clientError', (_err, sock) => sock.destroy());
+  server.on('clientError', (_err, sock) => {
+    d.stats?.refuse('http-error');
+    sock.destroy();
+  });
 
   server.on('request', (req, res) => {
     handleRequest(d, req, res).catch((err) => {
@@ -81,6 +86,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     socket.on('error', () => {});
     const tls = socket as TLSSocket;
     const refuse = (status: number, why: string) => {
+      d.stats?.refuse(status === 401 ? 'no-certificate' : status === 404 ? 'not-found' : 'unknown-certificate');
       log.warn({ remote: tls.remoteAddress, why }, 'agent connection refused');
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     };

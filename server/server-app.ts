@@ -9,6 +9,7 @@ import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { loadTicketKeys } from './tls-tickets.ts';
+import { ConnectionStats } from './connection-stats.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -41,6 +42,8 @@ export interface ServerAppOptions {
 export class ServerApp {
   readonly ctx: ServerContext;
   readonly registry = new SessionRegistry();
+  /** What the gateway refused and dropped, for /metrics. */
+  readonly stats = new ConnectionStats();
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
@@ -56,7 +59,7 @@ export class ServerApp {
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
-      tickets: loadTicketKeys(paths.dir),
+      tickets: loadTicketKeys(paths.dir), stats: this.stats,
     });
     this.gateway = server;
 
@@ -66,7 +69,7 @@ export class ServerApp {
     if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
       db: ctx.db, hosts: ctx.hosts, clock: o.clock,
-      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size,
+      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size, stats: this.stats,
     });
     const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
     // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
