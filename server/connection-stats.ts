@@ -11,7 +11,9 @@ export type RefusedReason =
   | 'no-certificate' // WebSocket upgrade without a client certificate
   | 'unknown-certificate' // verified, but not the serial on record, revoked, or expired since its ticket
   | 'not-found' // upgrade to another path
-  | 'http-error'; // malformed or timed-out HTTP before any session
+  | 'http-error' // malformed or timed-out HTTP before any session
+  | 'idle-unauthenticated' // no certificate and no request within the idle limit
+  | 'too-many-unauthenticated'; // over the cap of connections without a certificate
 
 export type DroppedReason = 'protocol-violation' | 'replay' | 'no-hello' | 'frame-too-large' | 'socket-error';
 

@@ -22,6 +22,14 @@ export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
 }
 
 const MAX_ENROLL_BODY = 32 * 1024;
+/**
+ * Connections without a verified certificate (enrollment, probes, scans) open
+ * at once, and how long one may sit idle. Without these, a peer with no
+ * certificate could hold thousands of sockets for the HTTP header timeout
+ * (checked only every 30 s by Node) and starve agents of file descriptors.
+ */
+const MAX_UNAUTHENTICATED = 512;
+const UNAUTHENTICATED_IDLE_MS = 10_000;
 
 /** Certificate serials as Node prints them may differ in case and leading zeros. */
 const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
@@ -57,6 +65,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
 
+  let unauthenticated = 0;
   server.on('secureConnection', (sock: TLSSocket) => {
     sock.on('error', () => {});
     const peer = sock.getPeerCertificate();
@@ -64,14 +73,30 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
       log.warn({ remote: sock.remoteAddress, reason: String(sock.authorizationError) }, 'client certificate refused');
       d.stats?.refuse('bad-certificate');
       sock.destroy();
+      return;
     }
+    if (sock.authorized) return;
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      d.stats?.refuse('too-many-unauthenticated');
+      sock.destroy();
+      return;
+    }
+    unauthenticated++;
+    sock.once('close', () => unauthenticated--);
+    sock.setTimeout(UNAUTHENTICATED_IDLE_MS, () => {
+      d.stats?.refuse('idle-unauthenticated');
+      sock.destroy();
+    });
   });
+  // https re-emits every tlsClientError as clientError: count each failure once.
+  const tlsFailed = new WeakSet<object>();
   server.on('tlsClientError', (err, sock) => {
+    tlsFailed.add(sock);
     d.stats?.refuse((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-error');
     log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
   });
   server.on('clientError', (_err, sock) => {
-    d.stats?.refuse('http-error');
+    if (!tlsFailed.has(sock)) d.stats?.refuse('http-error');
     sock.destroy();
   });
 

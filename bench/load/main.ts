@@ -11,13 +11,13 @@
  * 127.0.0.2..) --work DIR (/tmp/tw-bench-load) --json FILE
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { ROOT, makeFleet, prepareTemplate } from './fleet.ts';
-import { cpuSeconds, fdCount, percentile, rssMiB } from './proc-stats.ts';
+import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 import type { WorkerConfig, WorkerReport } from './clients.ts';
 
 const { values: a } = parseArgs({
@@ -132,6 +132,8 @@ async function main(): Promise<void> {
   await sleep(Number(a.warmup) * 1000);
   // Steady state window.
   const c0 = cpuSeconds(srv.pid);
+  const g0 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+  const m0 = machineCpu();
   const w0 = Date.now();
   const acks0 = sum((r) => r.acks);
   let rssMax = 0;
@@ -143,11 +145,15 @@ async function main(): Promise<void> {
   }
   const w1 = Date.now();
   const c1 = cpuSeconds(srv.pid);
+  const g1 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+  const m1 = machineCpu();
   await sleep(1100); // the last report of the window
   const acks1 = sum((r) => r.acks);
   const winLat = lat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
   const steady = {
     seconds: (w1 - w0) / 1000,
+    // Where the window lies in the first server's CPU profile (--cpu-prof), seconds after its spawn.
+    profileWindowS: [(w0 - srv.startedAt) / 1000, (w1 - srv.startedAt) / 1000],
     cpuPctOfOneCore: (100 * (c1 - c0)) / ((w1 - w0) / 1000),
     rssMiB: rssMiB(srv.pid),
     rssMaxMiB: rssMax,
@@ -156,6 +162,10 @@ async function main(): Promise<void> {
     cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, acks1 - acks0),
     latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
     generatorRssMiB: sum((r) => r.rssMb),
+    generatorCpuPctOfOneCore: (100 * (g1 - g0)) / ((w1 - w0) / 1000),
+    // Everything on the machine (other sessions' tests share it), in % of one core, of the 2 cores' 200 %.
+    machineBusyPctOfOneCore: (200 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
+    loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
   };
   log(`steady: ${JSON.stringify(steady)}`);
 
