@@ -7,8 +7,9 @@ import { judgeAgentExe } from './agent-exe.ts';
 import { BaselineSession } from './baseline-session.ts';
 import { BaselineStore } from './baseline-store.ts';
 import type { Db } from './db.ts';
-import type { Liveness } from './liveness.ts';
+import type { HeartbeatResult, Liveness } from './liveness.ts';
 import { violationReason, type ConnectionStats } from './connection-stats.ts';
+import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { EventLedger, ROLLED_BACK } from './event-ledger.ts';
 import { SpoolSession } from './spool-session.ts';
@@ -25,6 +26,8 @@ export interface SessionDeps {
   version: string;
   /** Refusal, drop and violation counters for `/metrics`. */
   stats?: ConnectionStats;
+  /** Group commit for heartbeats; without it each heartbeat commits alone. */
+  beats?: HeartbeatBatcher;
 }
 
 /** Storage errors are logged at most every 10 s across all sessions; the rest are counted. */
@@ -108,6 +111,8 @@ export class AgentSession implements LiveSession {
     const parsed = parseFrame(AgentMessage, data);
     if (!parsed.ok) return this.violation(parsed.error);
     const m = parsed.value;
+    // Anything but a heartbeat first lets the queued heartbeats commit, so this agent's messages are stored in order.
+    if (m.type !== 'heartbeat') this.d.beats?.flush();
     try {
       if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
       if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
@@ -116,13 +121,22 @@ export class AgentSession implements LiveSession {
       switch (m.type) {
         case 'hello': return this.onHello(m);
         case 'heartbeat': {
-          const r = this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
-          this.onResult(r, m.seq);
-          if (r === 'ok') {
-            this.spool.onHeartbeat(m.spool, m.bootId);
-            this.baseline.onHeartbeat(m.digest);
-          }
-          return;
+          const after = (r: HeartbeatResult) => {
+            this.onResult(r, m.seq);
+            if (r === 'ok') {
+              this.spool.onHeartbeat(m.spool, m.bootId);
+              this.baseline.onHeartbeat(m.digest);
+            }
+          };
+          if (!this.d.beats) return after(this.d.liveness.heartbeat(this.host, m.bootId, m.seq));
+          return this.d.beats.submit(this.host, m.bootId, m.seq, (r) => {
+            try {
+              if (r instanceof Error) this.storageError(r, 'heartbeat');
+              else after(r); // a replay writes its alarm, which may fail on a full disk too
+            } catch (err) {
+              this.storageError(err as Error, 'heartbeat');
+            }
+          });
         }
         case 'record': return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
@@ -209,6 +223,7 @@ export class AgentSession implements LiveSession {
   }
 
   private onClose(): void {
+    this.d.beats?.flush();
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);

@@ -10,6 +10,7 @@ import { openServerContext, type ServerContext } from './context.ts';
 import { createGateway } from './gateway.ts';
 import { loadTicketKeys } from './tls-tickets.ts';
 import { ConnectionStats } from './connection-stats.ts';
+import { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -44,6 +45,7 @@ export class ServerApp {
   readonly registry = new SessionRegistry();
   /** What the gateway refused and dropped, for /metrics. */
   readonly stats = new ConnectionStats();
+  private readonly beats: HeartbeatBatcher;
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
@@ -53,13 +55,15 @@ export class ServerApp {
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock));
+    // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
+    this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
-      tickets: loadTicketKeys(paths.dir), stats: this.stats,
+      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats,
     });
     this.gateway = server;
 
@@ -118,6 +122,7 @@ export class ServerApp {
     await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
+    this.beats.flush();
     this.ctx.close();
   }
 }

@@ -16,18 +16,21 @@ import { AgentMessage, parseFrame } from '../../shared/protocol.ts';
 const hosts = Number(process.argv[2] ?? 10_000);
 const beats = Number(process.argv[3] ?? 100_000);
 const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'tw-hot-')), 'hot.db'));
+if (process.env.CACHE_SIZE) db.pragma(`cache_size = ${Number(process.env.CACHE_SIZE)}`);
+if (process.env.WAL_AUTOCHECKPOINT) db.pragma(`wal_autocheckpoint = ${Number(process.env.WAL_AUTOCHECKPOINT)}`);
 let now = Date.now();
 const clock = { now: () => now } as never;
 const live = new Liveness(db, new AlarmStore(db), clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const ins = db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`);
 const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 db.transaction(() => { for (let i = 0; i < hosts; i++) ins.run(`h${i}`, now); })();
-for (let i = 0; i < hosts; i++) live.hello(`h${i}`, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: 'x', facts: { hostname: 'h' } });
+for (let i = 0; i < hosts; i++) live.hello(`h${i}`, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: 'x', facts: { hostname: `host-${i}.example.net`, os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 } });
 const seqs = new Array(hosts).fill(0);
 
 function run(label: string, fn: (i: number) => void): void {
   const t = process.hrtime.bigint();
-  for (let k = 0; k < beats; k++) fn(k % hosts);
+  // Agents' phases are spread: beats arrive in no particular host order.
+  for (let k = 0; k < beats; k++) fn((k * 7919) % hosts);
   const us = Number(process.hrtime.bigint() - t) / 1e3 / beats;
   console.log(`${label}: ${us.toFixed(1)} µs per beat`);
 }
