@@ -88,15 +88,14 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
       sock.destroy();
     });
   });
-  // https re-emits every tlsClientError as clientError: count each failure once.
-  const tlsFailed = new WeakSet<object>();
   server.on('tlsClientError', (err, sock) => {
-    tlsFailed.add(sock);
-    d.stats?.refuse((err as NodeJS.ErrnoException).code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'handshake-timeout' : 'tls-error');
     log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
   });
-  server.on('clientError', (_err, sock) => {
-    if (!tlsFailed.has(sock)) d.stats?.refuse('http-error');
+  // https re-emits every tlsClientError as clientError (before our tlsClientError listener runs): count both kinds here.
+  server.on('clientError', (err: NodeJS.ErrnoException & { library?: string }, sock) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') d.stats?.refuse('handshake-timeout');
+    else if (err.library !== undefined || err.code?.startsWith('ERR_SSL') || err.code === 'ECONNRESET') d.stats?.refuse('tls-error');
+    else d.stats?.refuse('http-error');
     sock.destroy();
   });
 

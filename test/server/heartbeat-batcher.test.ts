@@ -15,7 +15,7 @@ test('heartbeats within the window are committed together and each gets its resu
   b.submit('a', BOOT, 1, (r) => got.push(r));
   b.submit('b', '22222222-2222-4333-8444-555555555555', 1, (r) => got.push(r));
   b.submit('a', BOOT, 1, (r) => got.push(r)); // the same seq again: a replay
-  assert.deepEqual(got, [], 'nothing is acked before the commit');
+  assert.deepEqual([...got], [], 'nothing is acked before the commit');
   assert.equal(s.hosts.get('a')!.lastSeq, 0);
   s.clock.advance(4);
   assert.deepEqual(got, ['ok', 'ok', 'replay']);
@@ -30,7 +30,7 @@ test('a full batch commits at once, and flush commits what is queued', () => {
   const got: unknown[] = [];
   b.submit('a', BOOT, 1, (r) => got.push(r));
   b.submit('a', BOOT, 2, (r) => got.push(r));
-  assert.deepEqual(got, ['ok', 'ok']);
+  assert.deepEqual([...got], ['ok', 'ok']);
   b.submit('a', BOOT, 3, (r) => got.push(r));
   b.flush();
   assert.deepEqual(got, ['ok', 'ok', 'ok']);
