@@ -59,6 +59,12 @@ export class HeartbeatBatcher {
         }
       });
     }
-    batch.forEach((p, i) => p.done(results[i]!));
+    for (const [i, p] of batch.entries()) {
+      try {
+        p.done(results[i]!);
+      } catch {
+        // A caller's callback must not stop the others' acks (nor escape into a timer and end the process).
+      }
+    }
   }
 }
