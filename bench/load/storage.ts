@@ -9,7 +9,9 @@
  * per-minute heartbeat rollup is what Liveness writes (one row per host and
  * minute, `beats` = 6 at a 10 s interval); writing 260 million upserts one by
  * one would take an hour, so each minute's row is inserted once with its
- * final count. Deliveries: one `sent` mail delivery per alarm event.
+ * final count. After each simulated day the dashboard's hourly job runs
+ * (`pruneRollup`, and `compactRollup` unless --no-compact). Deliveries: one
+ * `sent` mail delivery per alarm event.
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,13 +19,13 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AlarmStore } from '../../server/alarm-store.ts';
 import { openDatabase } from '../../server/db.ts';
-import { DashboardData } from '../../server/dashboard/dashboard-data.ts';
+import { DashboardData, MINUTE_ROLLUP_KEEP_MS } from '../../server/dashboard/dashboard-data.ts';
 import { HostStore } from '../../server/host-store.ts';
 import { Liveness } from '../../server/liveness.ts';
 import { createMetrics } from '../../server/metrics.ts';
 import { buildReport } from '../../server/report.ts';
 
-const { values: a } = parseArgs({ options: { hosts: { type: 'string', default: '1000' }, days: { type: 'string', default: '30' }, keep: { type: 'boolean', default: false }, db: { type: 'string' } } });
+const { values: a } = parseArgs({ options: { hosts: { type: 'string', default: '1000' }, days: { type: 'string', default: '30' }, keep: { type: 'boolean', default: false }, db: { type: 'string' }, 'no-compact': { type: 'boolean', default: false } } });
 const HOSTS = Number(a.hosts);
 const DAYS = Number(a.days);
 const MIN = 60_000;
@@ -57,11 +59,16 @@ const t0 = Date.now();
   // The rollup: one row per host and minute, as Liveness's upsert leaves it.
   const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
   const m0 = start / MIN;
+  const dash = new DashboardData(db, hostsStore);
   const minutes = DAYS * 1440;
   for (let d = 0; d < DAYS; d++) {
     db.transaction(() => {
       for (const h of names) for (let m = d * 1440; m < (d + 1) * 1440; m++) rollup.run(h, m0 + m, 6);
     })();
+    // What the dashboard's hourly job does (here once a simulated day): prune past retention, fold old minutes into hours.
+    const dayEnd = start + (d + 1) * DAY;
+    dash.pruneRollup(dayEnd - 30 * DAY);
+    if (!a['no-compact']) dash.compactRollup(dayEnd - MINUTE_ROLLUP_KEEP_MS);
     if (d % 5 === 4) log(`day ${d + 1}: rollup rows ${((d + 1) * 1440 * HOSTS).toLocaleString('en')}`);
   }
   
