@@ -55,3 +55,17 @@ test('one failing heartbeat does not sink the others in its batch', () => {
   assert.deepEqual(got, ['ok', 'SQLITE_FULL', 'ok']);
   assert.equal(s.hosts.get('a')!.lastSeq, 2);
 });
+
+test('sparse heartbeats are not held back: each commits at once when they come further apart than the window', () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.liveness.hello('a', helloMsg(0));
+  const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
+  const got: unknown[] = [];
+  let seq = 1;
+  for (let i = 0; i < 30; i++) { s.clock.advance(50); b.submit('a', BOOT, seq++, (r) => got.push(r)); s.clock.advance(4); }
+  const before = got.length;
+  s.clock.advance(50);
+  b.submit('a', BOOT, seq++, (r) => got.push(r));
+  assert.equal(got.length, before + 1, 'acked without waiting for the window');
+});
