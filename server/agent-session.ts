@@ -207,8 +207,8 @@ export class AgentSession implements LiveSession {
       this.log.warn('agent executable differs from the accepted one');
     }
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
-    const h = this.d.db.prepare('SELECT interval_ms FROM hosts WHERE host = ?').get(this.host) as { interval_ms: number };
-    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: h.interval_ms });
+    // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
+    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
   }
 
   private onResult(r: string, seq: number): void {

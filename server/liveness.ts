@@ -24,6 +24,7 @@ export class Liveness {
   private readonly overdue;
   private readonly rollup;
   private readonly beatTx;
+  private readonly helloStmt;
   /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
   beatsReceived = 0;
 
@@ -52,6 +53,12 @@ export class Liveness {
       `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, 1)
        ON CONFLICT(host, minute) DO UPDATE SET beats = beats + 1`,
     );
+    // Prepared once: a reconnect storm is thousands of hellos a second.
+    this.helloStmt = db.prepare(
+      `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
+       boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
+       connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
+    );
     this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) => {
       const r = this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined;
       if (r) this.rollup.run(host, Math.floor(now / 60_000));
@@ -76,12 +83,7 @@ export class Liveness {
       if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
       const interval = this.effectiveInterval(m.interval);
       const d = deadlines(now, interval, this.cfg.graceMs);
-      this.db
-        .prepare(
-          `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
-           boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
-           connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
-        )
+      this.helloStmt
         .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
       this.reconcileIn(host, now);
       this.countBeat(host, now);
