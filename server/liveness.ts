@@ -165,18 +165,25 @@ export class Liveness {
   }
 
   /**
-   * After a server start, gives every host that was fine one full deadline
-   * from now: the server being down is not the agents' silence.
+   * After a server start, gives every host that was fine a deadline long
+   * enough for the fleet to come back: the server being down is not the
+   * agents' silence. That is twice the normal deadline plus the longest wait
+   * of the agent's reconnect backoff (agent/link.ts: 3 intervals, between 5 s
+   * and 30 s): an agent that lost the server may sleep that long before it
+   * tries again, and then queue behind thousands of others (a 10,000-agent
+   * restart took 30 to 40 s on the 2-core test machine; with only one deadline,
+   * hundreds of agents still reconnecting were alarmed as missing).
    */
   startGrace(): void {
     const now = this.clock.now();
     this.db.transaction(() => {
       this.db.prepare('UPDATE hosts SET connected = 0').run();
-      // One set-based UPDATE (deadlines() in SQL): a per-host loop took seconds at 10,000 hosts, all of it before listening.
+      // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
       this.db.prepare(
-        `UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), @t + interval_ms), due_at = MAX(COALESCE(due_at, 0), @t + 2 * interval_ms)
+        `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
          WHERE status IN ('up', 'late')`,
-      ).run({ t: now + this.cfg.graceMs });
+      ).run({ now, grace: this.cfg.graceMs });
+      this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
       // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
       const check = this.db.prepare(
         `SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`,
