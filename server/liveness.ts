@@ -12,6 +12,11 @@ export interface LivenessConfig {
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
 
+/** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
+export const RECOVERY_QUIET_MS = 30_000;
+/** ...and for at most this long after the start (ms). */
+export const RECOVERY_MAX_MS = 600_000;
+
 /**
  * Host liveness as data: each heartbeat moves the host's stored deadlines;
  * {@link sweep} finds the hosts whose deadline has passed and writes the
@@ -25,6 +30,10 @@ export class Liveness {
   private readonly rollup;
   private readonly beatTx;
   private readonly helloStmt;
+  private readonly notBackYet;
+  /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
+  private startedAt: number | null = null;
+  private lastHelloAt = -Infinity;
   /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
   beatsReceived = 0;
 
@@ -53,6 +62,7 @@ export class Liveness {
       `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, 1)
        ON CONFLICT(host, minute) DO UPDATE SET beats = beats + 1`,
     );
+    this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
     // Prepared once: a reconnect storm is thousands of hellos a second.
     this.helloStmt = db.prepare(
       `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
@@ -87,6 +97,7 @@ export class Liveness {
         .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
       this.reconcileIn(host, now);
       this.countBeat(host, now);
+      this.lastHelloAt = now;
       return 'ok';
     }).immediate();
   }
@@ -159,9 +170,24 @@ export class Liveness {
   /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
   sweep(): number {
     const now = this.clock.now();
-    const due = this.overdue.all({ now }) as { host: string }[];
+    let due = this.overdue.all({ now }) as { host: string }[];
+    if (this.recovering(now)) {
+      // Still coming back after a restart: a host not yet reconnected is waiting in the queue, not silent.
+      const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
+      due = due.filter((d) => !waiting.has(d.host));
+    }
     for (const { host } of due) this.reconcile(host);
     return due.length;
+  }
+
+  /**
+   * True while the fleet is still reconnecting after {@link startGrace}:
+   * some agent said hello within the last {@link RECOVERY_QUIET_MS}, for at
+   * most {@link RECOVERY_MAX_MS}. On a loaded 2-core machine a 10,000-agent
+   * restart took up to 95 s, past any fixed grace.
+   */
+  private recovering(now: number): boolean {
+    return this.startedAt !== null && now - this.startedAt < RECOVERY_MAX_MS && now - this.lastHelloAt < RECOVERY_QUIET_MS;
   }
 
   /**
@@ -176,6 +202,8 @@ export class Liveness {
    */
   startGrace(): void {
     const now = this.clock.now();
+    this.startedAt = now;
+    this.lastHelloAt = now;
     this.db.transaction(() => {
       this.db.prepare('UPDATE hosts SET connected = 0').run();
       // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.

@@ -130,7 +130,8 @@ export class ServerApp {
 function listenOn(server: HttpServer | HttpsServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A restart brings every agent back at once: a deep accept queue (capped by net.core.somaxconn) spares them SYN retries.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });

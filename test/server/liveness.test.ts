@@ -119,3 +119,22 @@ test('revoke resolves liveness alarms and the host stays revoked', () => {
   assert.equal(s.hosts.get('a')!.status, 'revoked');
   assert.deepEqual(s.openKinds('a'), []);
 });
+
+test('after a restart, a host still waiting to reconnect is spared while others are still coming back', () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.addHost('b');
+  const B2 = '22222222-2222-4333-8444-555555555555';
+  s.liveness.hello('a', helloMsg());
+  s.liveness.hello('b', helloMsg(0, 10_000, B2));
+  s.clock.advance(600_000); // the server was down
+  s.liveness.startGrace();
+  s.clock.advance(70_000);
+  s.liveness.hello('b', helloMsg(1, 10_000, B2)); // the storm is still going
+  s.clock.advance(15_000); s.liveness.sweep(); // past a's 80 s restart deadline
+  assert.deepEqual(s.openKinds('a'), [], 'a is still in the reconnect queue');
+  s.liveness.heartbeat('b', B2, 2);
+  s.clock.advance(16_000); s.liveness.sweep(); // no hello for 31 s: the storm is over
+  assert.deepEqual(s.openKinds('a'), ['agent-missing']);
+  assert.deepEqual(s.openKinds('b'), []);
+});
