@@ -7,7 +7,9 @@ import { judgeAgentExe } from './agent-exe.ts';
 import { BaselineSession } from './baseline-session.ts';
 import { BaselineStore } from './baseline-store.ts';
 import type { Db } from './db.ts';
-import type { Liveness } from './liveness.ts';
+import type { HeartbeatResult, Liveness } from './liveness.ts';
+import { violationReason, type ConnectionStats } from './connection-stats.ts';
+import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { EventLedger, ROLLED_BACK } from './event-ledger.ts';
 import { SpoolSession } from './spool-session.ts';
@@ -22,7 +24,14 @@ export interface SessionDeps {
   /** How long a new connection may take to send `hello`, in ms. */
   helloTimeoutMs: number;
   version: string;
+  /** Refusal, drop and violation counters for `/metrics`. */
+  stats?: ConnectionStats;
+  /** Group commit for heartbeats; without it each heartbeat commits alone. */
+  beats?: HeartbeatBatcher;
 }
+
+/** Storage errors are logged at most every 10 s across all sessions; the rest are counted. */
+const storageLog = { at: -Infinity, suppressed: 0 };
 
 /**
  * One authenticated agent connection. The host identity comes from the
@@ -53,10 +62,17 @@ export class AgentSession implements LiveSession {
     this.baseline = new BaselineSession(host, store, d.clock, this.log, (m) => this.send(m));
     this.spool = new SpoolSession(host, new EventLedger(d.db, d.alarms, store), d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
     d.registry.add(this);
-    this.helloTimer = d.clock.setTimeout(() => this.close(CloseCode.NO_HELLO, 'no hello in time'), d.helloTimeoutMs);
+    this.helloTimer = d.clock.setTimeout(() => {
+      d.stats?.drop('no-hello');
+      this.close(CloseCode.NO_HELLO, 'no hello in time');
+    }, d.helloTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
     ws.on('close', () => this.onClose());
-    ws.on('error', (err) => this.log.warn({ err: err.message }, 'agent socket error'));
+    ws.on('error', (err) => {
+      // ws has already closed with 1009 when a frame's header announces more than maxPayload.
+      d.stats?.drop((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame-too-large' : 'socket-error');
+      this.log.warn({ err: err.message }, 'agent socket error');
+    });
   }
 
   close(code: number, reason: string): void {
@@ -79,6 +95,8 @@ export class AgentSession implements LiveSession {
 
   private violation(error: string, code: number = CloseCode.PROTOCOL_VIOLATION): void {
     this.log.warn({ error }, 'protocol violation, closing');
+    this.d.stats?.violation(violationReason(error));
+    this.d.stats?.drop('protocol-violation');
     try {
       this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
     } catch (err) {
@@ -93,6 +111,8 @@ export class AgentSession implements LiveSession {
     const parsed = parseFrame(AgentMessage, data);
     if (!parsed.ok) return this.violation(parsed.error);
     const m = parsed.value;
+    // Anything but a heartbeat first lets the queued heartbeats commit, so this agent's messages are stored in order.
+    if (m.type !== 'heartbeat') this.d.beats?.flush();
     try {
       if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
       if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
@@ -101,13 +121,22 @@ export class AgentSession implements LiveSession {
       switch (m.type) {
         case 'hello': return this.onHello(m);
         case 'heartbeat': {
-          const r = this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
-          this.onResult(r, m.seq);
-          if (r === 'ok') {
-            this.spool.onHeartbeat(m.spool, m.bootId);
-            this.baseline.onHeartbeat(m.digest);
-          }
-          return;
+          const after = (r: HeartbeatResult) => {
+            this.onResult(r, m.seq);
+            if (r === 'ok') {
+              this.spool.onHeartbeat(m.spool, m.bootId);
+              this.baseline.onHeartbeat(m.digest);
+            }
+          };
+          if (!this.d.beats) return after(this.d.liveness.heartbeat(this.host, m.bootId, m.seq));
+          return this.d.beats.submit(this.host, m.bootId, m.seq, (r) => {
+            try {
+              if (r instanceof Error) this.storageError(r, 'heartbeat');
+              else after(r); // a replay writes its alarm, which may fail on a full disk too
+            } catch (err) {
+              this.storageError(err as Error, 'heartbeat');
+            }
+          });
         }
         case 'record': return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
@@ -120,10 +149,28 @@ export class AgentSession implements LiveSession {
           return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq);
       }
     } catch (err) {
-      // A storage error must not take the server down; the agent will retry.
-      this.log.error({ err: (err as Error).message, type: m.type }, 'could not record message');
+      // A storage error must not take the server down.
+      this.storageError(err as Error & { code?: string }, m.type);
+      // A heartbeat that could not be stored is just not acked: the connection stays and the next beat records the
+      // agent once the disk has room again. Closing would send the whole fleet into reconnect storms meanwhile.
+      if (m.type === 'heartbeat') return;
       this.close(1011, 'server error');
     }
+  }
+
+  private storageError(err: Error & { code?: string }, type: string): void {
+    if (this.d.stats) this.d.stats.storageErrors++;
+    const now = this.d.clock.now();
+    // At a thousand heartbeats a second a full disk would otherwise log a thousand lines a second.
+    if (now - storageLog.at < 10_000) return void storageLog.suppressed++;
+    const suppressed = storageLog.suppressed;
+    storageLog.at = now;
+    storageLog.suppressed = 0;
+    const full = err.code === 'SQLITE_FULL';
+    this.log.error(
+      { err: err.message, code: err.code, type, suppressed },
+      full ? 'database disk is full: agent messages are not recorded until space is freed on the data dir\'s file system' : 'could not record message',
+    );
   }
 
   private onHello(m: AgentMessage & { type: 'hello' }): void {
@@ -160,8 +207,8 @@ export class AgentSession implements LiveSession {
       this.log.warn('agent executable differs from the accepted one');
     }
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
-    const h = this.d.db.prepare('SELECT interval_ms FROM hosts WHERE host = ?').get(this.host) as { interval_ms: number };
-    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: h.interval_ms });
+    // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
+    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
   }
 
   private onResult(r: string, seq: number): void {
@@ -170,11 +217,13 @@ export class AgentSession implements LiveSession {
   }
 
   private replay(seq: number): void {
+    this.d.stats?.drop('replay');
     this.d.alarms.open(this.host, 'replay', 'sequence number did not grow', this.d.clock.now(), { seq });
     this.close(CloseCode.REPLAY, 'replayed sequence number');
   }
 
   private onClose(): void {
+    this.d.beats?.flush();
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);

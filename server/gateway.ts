@@ -11,14 +11,25 @@ import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
 import type { HostStore } from './host-store.ts';
 import { readBody } from './http-body.ts';
+import type { TicketOptions } from './tls-tickets.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;
   hosts: HostStore;
   log: Logger;
+  /** Session ticket settings (server/tls-tickets.ts); without them tickets die with the process. */
+  tickets?: TicketOptions;
 }
 
 const MAX_ENROLL_BODY = 32 * 1024;
+/**
+ * Connections without a verified certificate (enrollment, probes, scans) open
+ * at once, and how long one may sit idle. Without these, a peer with no
+ * certificate could hold thousands of sockets for the HTTP header timeout
+ * (checked only every 30 s by Node) and starve agents of file descriptors.
+ */
+const MAX_UNAUTHENTICATED = 512;
+const UNAUTHENTICATED_IDLE_MS = 10_000;
 
 /** Certificate serials as Node prints them may differ in case and leading zeros. */
 const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
@@ -50,21 +61,43 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     headersTimeout: 10_000,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 8 * 1024,
+    ...d.tickets,
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
 
+  let unauthenticated = 0;
   server.on('secureConnection', (sock: TLSSocket) => {
     sock.on('error', () => {});
     const peer = sock.getPeerCertificate();
     if (peer && Object.keys(peer).length > 0 && !sock.authorized) {
       log.warn({ remote: sock.remoteAddress, reason: String(sock.authorizationError) }, 'client certificate refused');
+      d.stats?.refuse('bad-certificate');
       sock.destroy();
+      return;
     }
+    if (sock.authorized) return;
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      d.stats?.refuse('too-many-unauthenticated');
+      sock.destroy();
+      return;
+    }
+    unauthenticated++;
+    sock.once('close', () => unauthenticated--);
+    sock.setTimeout(UNAUTHENTICATED_IDLE_MS, () => {
+      d.stats?.refuse('idle-unauthenticated');
+      sock.destroy();
+    });
   });
   server.on('tlsClientError', (err, sock) => {
     log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
   });
-  server.on('clientError', (_err, sock) => sock.destroy());
+  // https re-emits every tlsClientError as clientError (before our tlsClientError listener runs): count both kinds here.
+  server.on('clientError', (err: NodeJS.ErrnoException & { library?: string }, sock) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') d.stats?.refuse('handshake-timeout');
+    else if (err.library !== undefined || err.code?.startsWith('ERR_SSL') || err.code === 'ECONNRESET') d.stats?.refuse('tls-error');
+    else d.stats?.refuse('http-error');
+    sock.destroy();
+  });
 
   server.on('request', (req, res) => {
     handleRequest(d, req, res).catch((err) => {
@@ -77,6 +110,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     socket.on('error', () => {});
     const tls = socket as TLSSocket;
     const refuse = (status: number, why: string) => {
+      d.stats?.refuse(status === 401 ? 'no-certificate' : status === 404 ? 'not-found' : 'unknown-certificate');
       log.warn({ remote: tls.remoteAddress, why }, 'agent connection refused');
       socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
     };
@@ -88,6 +122,8 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     if (!rec || rec.state === 'revoked' || !rec.certSerial || normSerial(rec.certSerial) !== normSerial(peer.serialNumber)) {
       return refuse(403, 'Forbidden');
     }
+    // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
+    if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`));
   });
 

@@ -12,6 +12,11 @@ export interface LivenessConfig {
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
 
+/** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
+export const RECOVERY_QUIET_MS = 30_000;
+/** ...and for at most this long after the start (ms). */
+export const RECOVERY_MAX_MS = 600_000;
+
 /**
  * Host liveness as data: each heartbeat moves the host's stored deadlines;
  * {@link sweep} finds the hosts whose deadline has passed and writes the
@@ -23,6 +28,12 @@ export class Liveness {
   private readonly beat;
   private readonly overdue;
   private readonly rollup;
+  private readonly beatTx;
+  private readonly helloStmt;
+  private readonly notBackYet;
+  /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
+  private startedAt: number | null = null;
+  private lastHelloAt = -Infinity;
   /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
   beatsReceived = 0;
 
@@ -33,19 +44,36 @@ export class Liveness {
     private readonly cfg: LivenessConfig,
   ) {
     this.hosts = new HostStore(db);
+    // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
+    // so the hot path needs no SELECT before its UPDATE.
     this.beat = db.prepare(
-      `UPDATE hosts SET last_seen = ?, late_at = ?, due_at = ?, last_seq = ?
-       WHERE host = ? AND boot_id = ? AND last_seq < ? RETURNING status, interval_ms`,
+      `UPDATE hosts SET last_seen = @now, late_at = @t + interval_ms, due_at = @t + 2 * interval_ms, last_seq = @seq
+       WHERE host = @host AND boot_id = @bootId AND last_seq < @seq RETURNING status`,
     );
+    // UNION ALL rather than OR: each arm can use its partial index (hosts_late, hosts_due), where the OR scanned
+    // every host four times a second (about 1 ms at 10,000 hosts).
     this.overdue = db.prepare(
-      `SELECT host FROM hosts WHERE (status = 'up' AND late_at <= ?) OR (status = 'late' AND due_at <= ?)
-       OR (status = 'maintenance' AND maintenance_until <= ?)`,
+      `SELECT host FROM hosts WHERE status = 'up' AND late_at <= @now
+       UNION ALL SELECT host FROM hosts WHERE status = 'late' AND due_at <= @now
+       UNION ALL SELECT host FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
     );
     // Dashboard bar: one counter row per host and minute, so the hot path stays one cheap upsert.
     this.rollup = db.prepare(
       `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, 1)
        ON CONFLICT(host, minute) DO UPDATE SET beats = beats + 1`,
     );
+    this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
+    // Prepared once: a reconnect storm is thousands of hellos a second.
+    this.helloStmt = db.prepare(
+      `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
+       boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
+       connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
+    );
+    this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) => {
+      const r = this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined;
+      if (r) this.rollup.run(host, Math.floor(now / 60_000));
+      return r;
+    });
   }
 
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
@@ -65,15 +93,11 @@ export class Liveness {
       if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
       const interval = this.effectiveInterval(m.interval);
       const d = deadlines(now, interval, this.cfg.graceMs);
-      this.db
-        .prepare(
-          `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
-           boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
-           connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
-        )
+      this.helloStmt
         .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
       this.reconcileIn(host, now);
       this.countBeat(host, now);
+      this.lastHelloAt = now;
       return 'ok';
     }).immediate();
   }
@@ -83,15 +107,16 @@ export class Liveness {
     this.rollup.run(host, Math.floor(now / 60_000));
   }
 
-  /** Records a heartbeat; the hot path is one UPDATE unless the status changes. */
+  /**
+   * Records a heartbeat. The hot path is one transaction (one commit): the
+   * UPDATE that moves the deadlines, and the rollup counter; the status is
+   * re-derived only when it was not `up`.
+   */
   heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
     const now = this.clock.now();
-    const h = this.hosts.get(host);
-    if (!h || h.bootId !== bootId) return 'unknown-boot';
-    const d = deadlines(now, h.intervalMs, this.cfg.graceMs);
-    const r = this.beat.get(now, d.lateAt, d.dueAt, seq, host, bootId, seq) as { status: string } | undefined;
-    if (!r) return 'replay';
-    this.countBeat(host, now);
+    const r = this.beatTx(now, host, bootId, seq) as { status: string } | undefined;
+    if (!r) return this.hosts.get(host)?.bootId === bootId ? 'replay' : 'unknown-boot';
+    this.beatsReceived++;
     if (r.status !== 'up') this.reconcile(host);
     return 'ok';
   }
@@ -145,26 +170,53 @@ export class Liveness {
   /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
   sweep(): number {
     const now = this.clock.now();
-    const due = this.overdue.all(now, now, now) as { host: string }[];
+    let due = this.overdue.all({ now }) as { host: string }[];
+    if (this.recovering(now)) {
+      // Still coming back after a restart: a host not yet reconnected is waiting in the queue, not silent.
+      const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
+      due = due.filter((d) => !waiting.has(d.host));
+    }
     for (const { host } of due) this.reconcile(host);
     return due.length;
   }
 
   /**
-   * After a server start, gives every host that was fine one full deadline
-   * from now: the server being down is not the agents' silence.
+   * True while the fleet is still reconnecting after {@link startGrace}:
+   * some agent said hello within the last {@link RECOVERY_QUIET_MS}, for at
+   * most {@link RECOVERY_MAX_MS}. On a loaded 2-core machine a 10,000-agent
+   * restart took up to 95 s, past any fixed grace.
+   */
+  private recovering(now: number): boolean {
+    return this.startedAt !== null && now - this.startedAt < RECOVERY_MAX_MS && now - this.lastHelloAt < RECOVERY_QUIET_MS;
+  }
+
+  /**
+   * After a server start, gives every host that was fine a deadline long
+   * enough for the fleet to come back: the server being down is not the
+   * agents' silence. That is twice the normal deadline plus the longest wait
+   * of the agent's reconnect backoff (agent/link.ts: 3 intervals, between 5 s
+   * and 30 s): an agent that lost the server may sleep that long before it
+   * tries again, and then queue behind thousands of others (a 10,000-agent
+   * restart took 30 to 40 s on the 2-core test machine; with only one deadline,
+   * hundreds of agents still reconnecting were alarmed as missing).
    */
   startGrace(): void {
     const now = this.clock.now();
+    this.startedAt = now;
+    this.lastHelloAt = now;
     this.db.transaction(() => {
       this.db.prepare('UPDATE hosts SET connected = 0').run();
-      for (const h of this.hosts.all()) {
-        if (h.status !== 'up' && h.status !== 'late') continue;
-        const d = deadlines(now, h.intervalMs, this.cfg.graceMs);
-        this.db.prepare('UPDATE hosts SET late_at = MAX(COALESCE(late_at,0), ?), due_at = MAX(COALESCE(due_at,0), ?) WHERE host = ?')
-          .run(d.lateAt, d.dueAt, h.host);
-        this.reconcileIn(h.host, now);
-      }
+      // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
+      this.db.prepare(
+        `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
+         WHERE status IN ('up', 'late')`,
+      ).run({ now, grace: this.cfg.graceMs });
+      this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
+      // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
+      const check = this.db.prepare(
+        `SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`,
+      ).all() as { host: string }[];
+      for (const { host } of check) this.reconcileIn(host, now);
     }).immediate();
   }
 

@@ -3,6 +3,7 @@ import { ALARM_KINDS, HOST_STATUSES } from '../shared/alarm-kinds.ts';
 import type { Clock } from '../shared/clock.ts';
 import type { Db } from './db.ts';
 import type { HostStore } from './host-store.ts';
+import type { ConnectionStats } from './connection-stats.ts';
 
 export interface MetricsSources {
   db: Db;
@@ -12,6 +13,23 @@ export interface MetricsSources {
   beatsReceived: () => number;
   /** Live agent connections (`SessionRegistry.size`). */
   connectedAgents: () => number;
+  /** What the gateway refused, dropped, and could not store. */
+  stats?: ConnectionStats;
+}
+
+/** A counter over a growing count read at scrape time (prom-client counters only go up by inc). */
+function countsCounter<K extends string>(registry: Registry, name: string, help: string, read: () => Map<K, number>): void {
+  const seen = new Map<K, number>();
+  new Counter({
+    name, help, labelNames: ['reason'], registers: [registry],
+    collect() {
+      for (const [reason, n] of read()) {
+        const before = seen.get(reason) ?? 0;
+        if (n > before) this.inc({ reason }, n - before);
+        seen.set(reason, n);
+      }
+    },
+  });
 }
 
 /**
@@ -76,5 +94,21 @@ export function createMetrics(src: MetricsSources): Registry {
       this.set(src.connectedAgents());
     },
   });
+  const stats = src.stats;
+  if (stats) {
+    countsCounter(registry, 'tripwarden_connections_refused_total', 'Agent-port connections refused before a session, by reason', () => stats.refused);
+    countsCounter(registry, 'tripwarden_connections_dropped_total', 'Agent sessions the server dropped, by reason', () => stats.dropped);
+    countsCounter(registry, 'tripwarden_protocol_violations_total', 'Invalid frames from authenticated agents, by reason', () => stats.violations);
+    let storage = 0;
+    new Counter({
+      name: 'tripwarden_storage_errors_total',
+      help: 'Agent messages that could not be stored (disk full, I/O error)',
+      registers: [registry],
+      collect() {
+        if (stats.storageErrors > storage) this.inc(stats.storageErrors - storage);
+        storage = stats.storageErrors;
+      },
+    });
+  }
   return registry;
 }

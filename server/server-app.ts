@@ -8,6 +8,9 @@ import { CloseCode } from '../shared/protocol.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { createGateway } from './gateway.ts';
+import { loadTicketKeys } from './tls-tickets.ts';
+import { ConnectionStats } from './connection-stats.ts';
+import { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -40,6 +43,9 @@ export interface ServerAppOptions {
 export class ServerApp {
   readonly ctx: ServerContext;
   readonly registry = new SessionRegistry();
+  /** What the gateway refused and dropped, for /metrics. */
+  readonly stats = new ConnectionStats();
+  private readonly beats: HeartbeatBatcher;
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
@@ -49,12 +55,15 @@ export class ServerApp {
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock));
+    // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
+    this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
+      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats,
     });
     this.gateway = server;
 
@@ -64,7 +73,7 @@ export class ServerApp {
     if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
       db: ctx.db, hosts: ctx.hosts, clock: o.clock,
-      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size,
+      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size, stats: this.stats,
     });
     const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
     // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
@@ -113,6 +122,7 @@ export class ServerApp {
     await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
+    this.beats.flush();
     this.ctx.close();
   }
 }
@@ -120,7 +130,8 @@ export class ServerApp {
 function listenOn(server: HttpServer | HttpsServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    // A restart brings every agent back at once: a deep accept queue (capped by net.core.somaxconn) spares them SYN retries.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });

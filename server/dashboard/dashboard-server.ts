@@ -11,7 +11,7 @@ import type { ServerContext } from '../context.ts';
 import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
 import { verifyPassword } from '../passwords.ts';
 import { buildReport } from '../report.ts';
-import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
+import { DashboardData, MINUTE_ROLLUP_KEEP_MS, type AlarmFilter } from './dashboard-data.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
@@ -98,6 +98,7 @@ export class Dashboard {
     const prune = () => {
       try {
         this.data.pruneRollup(this.o.clock.now() - (this.o.retentionMs ?? 30 * 86_400_000));
+        this.data.compactRollup(this.o.clock.now() - MINUTE_ROLLUP_KEEP_MS);
       } catch (err) {
         this.log.error({ err: (err as Error).message }, 'heartbeat rollup prune failed');
       }

@@ -93,7 +93,7 @@ test('maintenance silences; when it ends a silent host goes missing', () => {
   assert.deepEqual(s.openKinds('a'), ['agent-missing']);
 });
 
-test('after a server restart every healthy host gets one full deadline (no false agent-missing)', () => {
+test('after a server restart every healthy host gets time to reconnect (no false agent-missing)', () => {
   const s = serverDb();
   s.addHost('a');
   s.liveness.hello('a', helloMsg());
@@ -103,7 +103,8 @@ test('after a server restart every healthy host gets one full deadline (no false
   s.liveness.startGrace();
   s.liveness.sweep();
   assert.notEqual(s.hosts.get('a')!.status, 'missing');
-  s.clock.advance(24_000); s.liveness.sweep();
+  // Twice the deadline (2 × 25 s) plus the agent's longest backoff (30 s at a 10 s interval).
+  s.clock.advance(79_000); s.liveness.sweep();
   assert.deepEqual(s.openKinds('a'), []);
   s.clock.advance(1_000); s.liveness.sweep();
   assert.deepEqual(s.openKinds('a'), ['agent-missing'], 'but an agent that stays silent is still caught');
@@ -117,4 +118,23 @@ test('revoke resolves liveness alarms and the host stays revoked', () => {
   s.liveness.revoke('a');
   assert.equal(s.hosts.get('a')!.status, 'revoked');
   assert.deepEqual(s.openKinds('a'), []);
+});
+
+test('after a restart, a host still waiting to reconnect is spared while others are still coming back', () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.addHost('b');
+  const B2 = '22222222-2222-4333-8444-555555555555';
+  s.liveness.hello('a', helloMsg());
+  s.liveness.hello('b', helloMsg(0, 10_000, B2));
+  s.clock.advance(600_000); // the server was down
+  s.liveness.startGrace();
+  s.clock.advance(70_000);
+  s.liveness.hello('b', helloMsg(1, 10_000, B2)); // the storm is still going
+  s.clock.advance(15_000); s.liveness.sweep(); // past a's 80 s restart deadline
+  assert.deepEqual(s.openKinds('a'), [], 'a is still in the reconnect queue');
+  s.liveness.heartbeat('b', B2, 2);
+  s.clock.advance(16_000); s.liveness.sweep(); // no hello for 31 s: the storm is over
+  assert.deepEqual(s.openKinds('a'), ['agent-missing']);
+  assert.deepEqual(s.openKinds('b'), []);
 });

@@ -1,0 +1,240 @@
+/**
+ * `npm run bench:load -- [options]`: the load benchmark (issue 8). Starts a
+ * real `serve` (or the raw-ws reference) on loopback, N simulated agents in
+ * separate worker processes (clients.ts), measures the server process from
+ * /proc, restarts it to time the reconnect storm, and counts false alarms.
+ *
+ * Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
+ * --restart term|kill|none (kill) --server ours|reference (ours)
+ * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
+ * --jitter MS (2000) --no-resume --cpu-prof --sources K (source addresses,
+ * 127.0.0.2..) --work DIR (/tmp/tw-bench-load) --json FILE
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import { ROOT, makeFleet, prepareTemplate } from './fleet.ts';
+import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
+import type { WorkerConfig, WorkerReport } from './clients.ts';
+
+const { values: a } = parseArgs({
+  options: {
+    agents: { type: 'string', default: '1000' },
+    warmup: { type: 'string', default: '20' },
+    duration: { type: 'string', default: '60' },
+    after: { type: 'string', default: '30' },
+    restart: { type: 'string', default: 'kill' },
+    server: { type: 'string', default: 'ours' },
+    mode: { type: 'string', default: 'steady' },
+    workers: { type: 'string' },
+    interval: { type: 'string', default: '10000' },
+    jitter: { type: 'string', default: '2000' },
+    'no-resume': { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
+    sources: { type: 'string' },
+    work: { type: 'string', default: '/tmp/tw-bench-load' },
+    json: { type: 'string' },
+  },
+});
+
+const N = Number(a.agents);
+const intervalMs = Number(a.interval);
+const workers = Number(a.workers ?? Math.max(1, Math.ceil(N / 4000)));
+// Each source address has its own ~28k ephemeral ports (ip_local_port_range); keep well under.
+const sources = Number(a.sources ?? Math.max(1, Math.ceil(N / 20000)));
+const log = (s: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+interface Srv { proc: ChildProcess; pid: number; startedAt: number; servingAt: number }
+
+function startServer(dir: string, port: number, runDir: string, n: number): Promise<Srv> {
+  const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profile')}`] : [];
+  const args = a.server === 'reference'
+    ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
+    : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
+  const startedAt = Date.now();
+  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = createWriteStream(join(runDir, `server-${n}.log`));
+  proc.stderr!.pipe(out);
+  return new Promise((res, rej) => {
+    let buf = '';
+    let done = false;
+    proc.stdout!.on('data', (d: Buffer) => {
+      out.write(d);
+      if (done) return;
+      buf += d.toString();
+      if (buf.includes('"serving"')) { done = true; buf = ''; res({ proc, pid: proc.pid!, startedAt, servingAt: Date.now() }); }
+    });
+    proc.once('exit', (code) => { if (!done) rej(new Error(`server exited with ${code}; see ${runDir}`)); });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function main(): Promise<void> {
+  const template = join(a.work!, 'template');
+  const runDir = join(a.work!, `run-${a.server}-${N}`);
+  const port = await freePort();
+  prepareTemplate(template, N, port, log);
+  const fleet = makeFleet(template, runDir, N);
+  log(`fleet of ${N} agents in ${fleet.dir}; ${workers} worker(s), ${sources} source address(es), server ${a.server}, port ${port}`);
+
+  let srv = await startServer(fleet.dir, port, runDir, 1);
+  log(`server pid ${srv.pid} serving after ${srv.startedAt ? srv.servingAt - srv.startedAt : 0} ms`);
+
+  const per = Math.ceil(N / workers);
+  const reports = new Map<number, WorkerReport>();
+  let lat: { at: number; v: number }[] = [];
+  const allUp: { worker: number; at: number }[] = [];
+  const kids: ChildProcess[] = [];
+  const benchStart = Date.now();
+  for (let w = 0; w < workers; w++) {
+    const from = w * per;
+    const to = Math.min(N, from + per);
+    const localAddresses = Array.from({ length: sources }, (_, i) => `127.0.0.${2 + ((w * sources + i) % 250)}`);
+    const cfg: WorkerConfig = {
+      port, agentsFile: join(template, 'agents.jsonl'), from, to, keyFile: join(template, 'agent.key'), caFile: join(fleet.dir, 'ca.crt'),
+      intervalMs, jitterMs: Number(a.jitter), localAddresses, mode: a.mode as WorkerConfig['mode'], resume: !a['no-resume'],
+      rampMs: Math.max(2000, N * 2),
+    };
+    const k = fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    k.on('message', (m: WorkerReport | { type: 'all-up'; at: number }) => {
+      if (m.type === 'report') {
+        reports.set(w, m);
+        for (const v of m.lat) lat.push({ at: m.at, v });
+      } else allUp.push({ worker: w, at: m.at });
+    });
+    kids.push(k);
+  }
+  const sum = (f: (r: WorkerReport) => number) => [...reports.values()].reduce((s, r) => s + f(r), 0);
+  const upCount = () => sum((r) => r.up);
+
+  // Initial connect: every agent does a full handshake.
+  const t0 = Date.now();
+  while (allUp.length < workers) {
+    await sleep(500);
+    if (Date.now() - t0 > 600_000) throw new Error(`only ${upCount()} of ${N} agents up after 10 minutes`);
+  }
+  const initialUpS = (Math.max(...allUp.map((x) => x.at)) - t0) / 1000;
+  log(`all ${N} up after ${initialUpS.toFixed(1)} s (full handshakes: ${sum((r) => r.full)})`);
+
+  await sleep(Number(a.warmup) * 1000);
+  // Steady state window.
+  const c0 = cpuSeconds(srv.pid);
+  const g0 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+  const m0 = machineCpu();
+  const w0 = Date.now();
+  const acks0 = sum((r) => r.acks);
+  let rssMax = 0;
+  lat = [];
+  const durMs = Number(a.duration) * 1000;
+  while (Date.now() - w0 < durMs) {
+    await sleep(1000);
+    rssMax = Math.max(rssMax, rssMiB(srv.pid));
+  }
+  const w1 = Date.now();
+  const c1 = cpuSeconds(srv.pid);
+  const g1 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+  const m1 = machineCpu();
+  await sleep(1100); // the last report of the window
+  const acks1 = sum((r) => r.acks);
+  const winLat = lat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  const steady = {
+    seconds: (w1 - w0) / 1000,
+    // Where the window lies in the first server's CPU profile (--cpu-prof), seconds after its spawn.
+    profileWindowS: [(w0 - srv.startedAt) / 1000, (w1 - srv.startedAt) / 1000],
+    cpuPctOfOneCore: (100 * (c1 - c0)) / ((w1 - w0) / 1000),
+    rssMiB: rssMiB(srv.pid),
+    rssMaxMiB: rssMax,
+    fds: fdCount(srv.pid),
+    acksPerSec: (acks1 - acks0) / ((w1 - w0) / 1000),
+    cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, acks1 - acks0),
+    latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
+    generatorRssMiB: sum((r) => r.rssMb),
+    generatorCpuPctOfOneCore: (100 * (g1 - g0)) / ((w1 - w0) / 1000),
+    // Everything on the machine (other sessions' tests share it), in % of one core, of the 2 cores' 200 %.
+    machineBusyPctOfOneCore: (200 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
+    loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
+  };
+  log(`steady: ${JSON.stringify(steady)}`);
+
+  // The reconnect storm.
+  let storm: Record<string, unknown> | null = null;
+  if (a.restart !== 'none') {
+    const full0 = sum((r) => r.full);
+    const res0 = sum((r) => r.resumed);
+    const upBefore = allUp.length;
+    const exited = new Promise((r) => srv.proc.once('exit', r));
+    const killedAt = Date.now();
+    srv.proc.kill(a.restart === 'term' ? 'SIGTERM' : 'SIGKILL');
+    await exited;
+    const downAt = Date.now();
+    const c = cpuSeconds; void c;
+    srv = await startServer(fleet.dir, port, runDir, 2);
+    const cS = cpuSeconds(srv.pid);
+    log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
+    const tS = Date.now();
+    while (allUp.length < upBefore + workers) {
+      await sleep(100);
+      if (Date.now() - tS > 300_000) break;
+    }
+    const back = allUp.slice(upBefore);
+    const lastUp = back.length === workers ? Math.max(...back.map((x) => x.at)) : NaN;
+    await sleep(1100);
+    storm = {
+      signal: a.restart,
+      allUpAfterSpawnS: (lastUp - srv.startedAt) / 1000,
+      allUpAfterServingS: (lastUp - srv.servingAt) / 1000,
+      allUpAfterKillS: (lastUp - killedAt) / 1000,
+      serverStartMs: srv.servingAt - srv.startedAt,
+      serverCpuSecondsUntilAllUp: cpuSeconds(srv.pid) - cS,
+      fullHandshakes: sum((r) => r.full) - full0,
+      resumedHandshakes: sum((r) => r.resumed) - res0,
+    };
+    log(`storm: ${JSON.stringify(storm)}`);
+    // The database agrees: every agent is `up`.
+    const db = new Database(join(fleet.dir, 'tripwarden.db'), { readonly: true });
+    storm.dbUp = (db.prepare(`SELECT COUNT(*) n FROM hosts WHERE status = 'up'`).get() as { n: number }).n;
+    db.close();
+  }
+
+  // Keep running a while (deadlines of every agent pass at least once) and count alarms.
+  await sleep(Number(a.after) * 1000);
+  const db = new Database(join(fleet.dir, 'tripwarden.db'), { readonly: true });
+  const alarms = db.prepare(`SELECT kind, COUNT(*) n FROM alarms WHERE opened_at >= ? GROUP BY kind`).all(benchStart) as { kind: string; n: number }[];
+  const notUp = (db.prepare(`SELECT COUNT(*) n FROM hosts WHERE status != 'up'`).get() as { n: number }).n;
+  db.close();
+  const result = {
+    date: new Date().toISOString(), agents: N, server: a.server, mode: a.mode, workers, sources, intervalMs, jitterMs: Number(a.jitter),
+    resume: !a['no-resume'], initialAllUpS: initialUpS, steady, storm,
+    alarms: Object.fromEntries(alarms.map((r) => [r.kind, r.n])), falseAgentMissing: alarms.find((r) => r.kind === 'agent-missing')?.n ?? 0,
+    hostsNotUpAtEnd: notUp,
+  };
+  for (const k of kids) k.send({ cmd: 'exit' });
+  srv.proc.kill('SIGTERM');
+  await new Promise((r) => srv.proc.once('exit', r));
+  if (a['cpu-prof']) {
+    const dir = join(runDir, 'profile');
+    (result as Record<string, unknown>).profiles = readdirSync(dir).map((f) => join(dir, f));
+  }
+  const json = JSON.stringify(result, null, 2);
+  writeFileSync(a.json ?? join(runDir, 'result.json'), json + '\n');
+  console.log(json);
+}
+
+mkdirSync(a.work!, { recursive: true });
+main().then(() => process.exit(0), (err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,146 @@
+/**
+ * `npm run bench:storage -- [--hosts 1000] [--days 30]`: the server database
+ * after a simulated month, its size on disk and the time of the dashboard's
+ * main queries.
+ *
+ * Written through the real code: `openDatabase` (every migration), hosts as
+ * enrollment inserts them, `Liveness.hello`/`heartbeat` for the live state,
+ * `AlarmStore.open`/`resolve` for alarms and their outbox events. The
+ * per-minute heartbeat rollup is what Liveness writes (one row per host and
+ * minute, `beats` = 6 at a 10 s interval); writing 260 million upserts one by
+ * one would take an hour, so each minute's row is inserted once with its
+ * final count. After each simulated day the dashboard's hourly job runs
+ * (`pruneRollup`, and `compactRollup` unless --no-compact). Deliveries: one
+ * `sent` mail delivery per alarm event.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { AlarmStore } from '../../server/alarm-store.ts';
+import { openDatabase } from '../../server/db.ts';
+import { DashboardData, MINUTE_ROLLUP_KEEP_MS } from '../../server/dashboard/dashboard-data.ts';
+import { HostStore } from '../../server/host-store.ts';
+import { Liveness } from '../../server/liveness.ts';
+import { createMetrics } from '../../server/metrics.ts';
+import { buildReport } from '../../server/report.ts';
+
+const { values: a } = parseArgs({ options: { hosts: { type: 'string', default: '1000' }, days: { type: 'string', default: '30' }, keep: { type: 'boolean', default: false }, db: { type: 'string' }, 'no-compact': { type: 'boolean', default: false } } });
+const HOSTS = Number(a.hosts);
+const DAYS = Number(a.days);
+const MIN = 60_000;
+const DAY = 86_400_000;
+// --db FILE: time the queries on a database kept by an earlier run (--keep) instead of writing a new one.
+const dir = a.db ? dirname(a.db) : mkdtempSync(join(tmpdir(), 'tw-storage-'));
+const file = a.db ?? join(dir, 'tripwarden.db');
+const log = (s: string) => console.error(`[storage] ${s}`);
+
+// With --db, "now" is the end of the month that run wrote (its last heartbeat).
+const end = a.db ? Math.floor(((openDatabase(a.db).prepare('SELECT MAX(last_seen) t FROM hosts').get() as { t: number }).t) / MIN) * MIN : Math.floor(Date.now() / MIN) * MIN;
+const start = end - DAYS * DAY;
+let now = start;
+const clock = { now: () => now, setTimeout, clearTimeout, setInterval, clearInterval } as never;
+const db = openDatabase(file);
+const alarms = new AlarmStore(db);
+const live = new Liveness(db, alarms, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
+const hostsStore = new HostStore(db);
+const names = Array.from({ length: HOSTS }, (_, i) => `host-${String(i).padStart(4, '0')}.example.net`);
+const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+const facts = { hostname: 'h', os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 };
+
+if (!a.db) write();
+
+function write(): void {
+const t0 = Date.now();
+  const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`);
+  db.transaction(() => names.forEach((h, i) => ins.run(h, `group-${i % 10}`, start, 'A1B2C3D4E5F60718293A4B5C6D7E8F90', 'AB:'.repeat(31) + 'AB', start)))();
+  for (const [i, h] of names.entries()) live.hello(h, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: '0.1.0', facts });
+  
+  // The rollup: one row per host and minute, as Liveness's upsert leaves it.
+  const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
+  const m0 = start / MIN;
+  const dash = new DashboardData(db, hostsStore);
+  const minutes = DAYS * 1440;
+  for (let d = 0; d < DAYS; d++) {
+    db.transaction(() => {
+      for (const h of names) for (let m = d * 1440; m < (d + 1) * 1440; m++) rollup.run(h, m0 + m, 6);
+    })();
+    // What the dashboard's hourly job does (here once a simulated day): prune past retention, fold old minutes into hours.
+    const dayEnd = start + (d + 1) * DAY;
+    dash.pruneRollup(dayEnd - 30 * DAY);
+    if (!a['no-compact']) dash.compactRollup(dayEnd - MINUTE_ROLLUP_KEEP_MS);
+    if (d % 5 === 4) log(`day ${d + 1}: rollup rows ${((d + 1) * 1440 * HOSTS).toLocaleString('en')}`);
+  }
+  
+  // Alarms: per host and day, an agent restart (disconnected, then resolved by the reconnect) and a file change,
+  // accepted the next day; now and then a late spell. Each open and resolve also writes its outbox event.
+  const deliver = db.prepare(`INSERT INTO deliveries (channel, event_id, state, attempts, next_attempt_at, sent_at) SELECT 'mail', id, 'sent', 1, at, at FROM alarm_events WHERE id > ?`);
+  let lastEvent = 0;
+  for (let d = 0; d < DAYS; d++) {
+    db.transaction(() => {
+      for (const [i, h] of names.entries()) {
+        const t = start + d * DAY + ((i * 7919) % DAY);
+        alarms.open(h, 'agent-disconnected', 'connection closed without goodbye', t, { at: new Date(t).toISOString() });
+        alarms.resolve(h, 'agent-disconnected', t + 30_000);
+        alarms.resolve(h, 'file-changed', t);
+        alarms.open(h, 'file-changed', `/etc/cron.d/job-${d % 3}`, t + 60_000, { before: 'a'.repeat(64), after: 'b'.repeat(64) });
+        if ((i + d) % 17 === 0) {
+          alarms.open(h, 'agent-missing', 'agent-missing', t + 3_600_000, { from: 'late', to: 'missing' });
+          alarms.resolve(h, 'agent-missing', t + 3_900_000);
+        }
+      }
+      deliver.run(lastEvent);
+      lastEvent = (db.prepare('SELECT MAX(id) m FROM alarm_events').get() as { m: number }).m;
+    })();
+  }
+  // The live state at the end of the month: every host has just heartbeaten.
+  now = end;
+  for (const [i, h] of names.entries()) live.heartbeat(h, boot(i), 1);
+  // What the hourly prune would leave (retention 30 days by default).
+  const pruned = new DashboardData(db, hostsStore).pruneRollup(end - 30 * DAY);
+  db.pragma('wal_checkpoint(TRUNCATE)');
+  log(`written in ${((Date.now() - t0) / 1000).toFixed(0)} s; pruned ${pruned} rollup rows`);
+}
+
+const size = statSync(file).size;
+let tables: { name: string; bytes: number }[] = [];
+try {
+  tables = db.prepare(`SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC`).all() as typeof tables;
+} catch { /* dbstat not compiled in */ }
+const count = (t: string) => (db.prepare(`SELECT COUNT(*) n FROM ${t}`).get() as { n: number }).n;
+
+function time(label: string, fn: () => unknown): { query: string; medianMs: number } {
+  fn();
+  const runs: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const t = process.hrtime.bigint();
+    fn();
+    runs.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  runs.sort((x, y) => x - y);
+  return { query: label, medianMs: Number(runs[3]!.toFixed(2)) };
+}
+const data = new DashboardData(db, hostsStore);
+const metrics = createMetrics({ db, hosts: hostsStore, clock, beatsReceived: () => 0, connectedAgents: () => HOSTS });
+const queries = [
+  time('hosts page: DashboardData.hostRows (every host + 60-minute bar)', () => data.hostRows(end)),
+  time('live feed change check: DashboardData.fingerprint', () => data.fingerprint()),
+  time('open alarms: DashboardData.alarms({state: open})', () => data.alarms({ state: 'open' })),
+  time('all alarms, newest 500: DashboardData.alarms({state: all})', () => data.alarms({ state: 'all' })),
+  time('one host\'s alarms: DashboardData.alarms({host, state: all})', () => data.alarms({ host: names[500]!, state: 'all' })),
+  time('hosts --json: HostStore.views', () => hostsStore.views(end)),
+  time('report --since 24h: buildReport', () => buildReport(db, hostsStore, end - DAY, end)),
+  time('report --since 30d: buildReport', () => buildReport(db, hostsStore, end - 30 * DAY, end)),
+  time('/metrics scrape', () => metrics.metrics()),
+];
+const result = {
+  hosts: HOSTS, days: DAYS, fileBytes: size, fileMiB: Number((size / 1048576).toFixed(1)),
+  rows: { hosts: count('hosts'), heartbeat_minutes: count('heartbeat_minutes'), alarms: count('alarms'), alarm_events: count('alarm_events'), deliveries: count('deliveries') },
+  tablesMiB: Object.fromEntries(tables.slice(0, 8).map((t) => [t.name, Number((t.bytes / 1048576).toFixed(1))])),
+  rollupMinutesPerHost: DAYS * 1440,
+  queries,
+};
+console.log(JSON.stringify(result, null, 2));
+db.close();
+if (!a.keep && !a.db) rmSync(dir, { recursive: true, force: true });
+else log(`kept ${file}`);
