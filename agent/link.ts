@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { isIP } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
@@ -40,6 +42,9 @@ export class AgentLink {
   /** When the link last went down (or the process started), while it is down; null while connected. */
   private downSince: number | null;
   private ws: WebSocket | null = null;
+  private tlsContext: SecureContext | undefined;
+  private tlsSession: Buffer | undefined;
+  private lastResumed = false;
   private beatTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private stopping = false;
@@ -88,15 +93,26 @@ export class AgentLink {
 
   private connect(): void {
     if (this.stopping) return;
+    // One secure context per link, and the TLS session (ticket) kept across
+    // reconnects: after a server restart a fleet resumes instead of paying a
+    // full mutual-TLS handshake each (the reconnect storm).
+    this.tlsContext ??= createSecureContext({
+      key: this.o.identity.keyPem, cert: this.o.identity.certPem, ca: this.o.identity.caPem, minVersion: 'TLSv1.2',
+    });
     const ws = new WebSocket(new URL('/agent', this.o.url), {
-      key: this.o.identity.keyPem,
-      cert: this.o.identity.certPem,
-      ca: this.o.identity.caPem,
       rejectUnauthorized: true,
-      minVersion: 'TLSv1.2',
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: 10_000,
       perMessageDeflate: false,
+      createConnection: ((opts: ConnectionOptions & { host?: string }) => {
+        const sock = tlsConnect({
+          ...opts, path: undefined, servername: isIP(opts.host ?? '') ? '' : opts.host,
+          secureContext: this.tlsContext, session: this.tlsSession, rejectUnauthorized: true,
+        } as ConnectionOptions);
+        sock.on('session', (session: Buffer) => { this.tlsSession = session; });
+        sock.once('secureConnect', () => { this.lastResumed = sock.isSessionReused(); });
+        return sock;
+      }) as never,
     });
     this.ws = ws;
     ws.on('open', () => {
@@ -137,7 +153,7 @@ export class AgentLink {
       this.connected = true;
       this.downSince = null;
       this.backoff.reset();
-      this.o.log.info({ host: r.value.host }, 'connected');
+      this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed }, 'connected');
       this.scheduleBeat();
       this.emit('welcome', r.value);
     } else if (r.value.type === 'request-report') {
