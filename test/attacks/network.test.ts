@@ -1,0 +1,75 @@
+/**
+ * Attack catalogue (issue 8): cut the network, then change a guarded file.
+ * The server process is stopped to cut the agent off; the change must be in
+ * the agent's fallback file sink at once, and reach the server as an alarm
+ * row when the link returns (the server started again on the port the agent
+ * knows). Two figures: attack to the sink line, and link back to the alarm row.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, renameSync, appendFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { serveOn } from '../helpers/spool.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { record, report, since } from './latency.ts';
+import { makeSandbox, someBinary, type Sandbox } from './sandbox.ts';
+
+const HOST = 'atk-offline';
+let init: { dir: string; fingerprint: string };
+let server: TestServer;
+let serverProc: Proc;
+let agent: TestAgent;
+let proc: Proc;
+let box: Sandbox;
+let sink: string;
+
+before(async () => {
+  box = makeSandbox(HOST);
+  sink = join(box.scratch, 'tripwarden-fallback.log');
+  init = initServer({ grace: '1s' });
+  server = await startServer(init);
+  serverProc = server.proc;
+  agent = enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nfallback: [${sink}]\n${box.watchYaml}` });
+  proc = runAgent(agent);
+  await waitFor(() => {
+    const c = server.ctx();
+    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(HOST); } finally { c.close(); }
+  }, { timeoutMs: 30_000, what: 'the baseline taken' });
+});
+
+after(async () => {
+  report(import.meta.filename);
+  proc?.signal('SIGTERM');
+  await proc?.exited;
+  serverProc?.signal('SIGTERM');
+  await serverProc?.exited;
+  // The agent makes its file sink append-only where it can; the temp dir is removed at exit.
+  if (sink) spawnSync('chattr', ['-a', sink], { stdio: 'ignore' });
+});
+
+test('cut the network, then replace a guarded binary: in the fallback sink at once, at the server when the link returns', async () => {
+  serverProc.signal('SIGTERM');
+  await serverProc.exited;
+  await proc.waitLog((o) => o.msg === 'disconnected');
+  const trojan = join(box.scratch, 'tripwire.new');
+  copyFileSync(someBinary('/usr/bin/id'), trojan);
+  appendFileSync(trojan, 'trojan');
+  chmodSync(trojan, 0o755);
+  const t0 = Date.now();
+  renameSync(trojan, box.tripwire);
+  const line = new RegExp(`^tripwarden: host=${HOST} kind=file-changed subject=${box.tripwire.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `, 'm');
+  await waitFor(() => existsSync(sink) && line.test(readFileSync(sink, 'utf8')), { timeoutMs: 10_000, everyMs: 10, what: 'the finding in the fallback file sink' });
+  record(import.meta.filename, { attack: 'cut the network, change a guarded file: fallback sink', kind: 'file-changed', subject: box.tripwire, budget: 'at once (1 s)', budgetMs: 1000, ms: Date.now() - t0 });
+  assert.equal(openAlarms(server, HOST).some((x) => x.subject === box.tripwire), false, 'nothing at the server while it is down');
+
+  const back = Date.now();
+  serverProc = await serveOn(init, server.port);
+  const backUp = Date.now();
+  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.tripwire), { timeoutMs: 30_000, what: 'the offline finding stored' });
+  assert.equal(a.host, HOST);
+  assert.equal(a.severity, 'critical');
+  console.log(`server restart took ${backUp - back} ms`);
+  record(import.meta.filename, { attack: 'cut the network, change a guarded file: server, from the link returning', kind: 'file-changed', subject: box.tripwire, budget: 'when the link returns (reconnect backoff, capped at 5 s here)', budgetMs: 5500, ms: since(backUp, a) });
+});
