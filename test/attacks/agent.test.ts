@@ -34,6 +34,11 @@ async function upAgent(host: string, extra = ''): Promise<{ proc: Proc; config: 
   const proc = runAgent(a);
   procs.push(proc);
   await waitFor(() => hostStatus(server, host) === 'up', { timeoutMs: 20_000, what: `${host} up` });
+  // Attacks start once the agent has its baseline at the server (its watches are set by then).
+  await waitFor(() => {
+    const c = server.ctx();
+    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host); } finally { c.close(); }
+  }, { timeoutMs: 30_000, what: `${host} baseline taken` });
   return { proc, config: a.config };
 }
 
@@ -95,10 +100,6 @@ test("replace the agent's executable on disk (rename over it): agent-tampered on
 
 test('edit the agent config: agent-tampered and file-changed on the config file', async () => {
   const { config } = await upAgent('atk-cfg');
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get('atk-cfg'); } finally { c.close(); }
-  }, { timeoutMs: 20_000, what: 'the baseline taken' });
   const t0 = Date.now();
   appendFileSync(config, 'defaults: true\n'); // e.g. to quietly change what is watched at the next restart
   const a = await expectAlarm('atk-cfg', 'edit the agent config', t0, 'agent-tampered', config, '1 s', 1000);
