@@ -14,6 +14,8 @@ export const ALARM_KINDS = {
   'identity-clone': 'critical',
   replay: 'critical',
   'protocol-violation': 'warning',
+  /** Issue 7 (not in DESIGN.md's list): a listening socket that is not in the host's baseline. */
+  'port-opened': 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type Severity = 'critical' | 'warning';

@@ -113,6 +113,27 @@ export const MountEntry = z.strictObject({
   state: z.enum(['ro', 'rw', 'missing']),
 });
 
+// --- Listening ports (issue 7): measured on the agent, baselined on the server like files.
+/** Most listening sockets one host reports (the agent keeps the first by key). */
+export const MAX_PORTS = 1024;
+
+/** One listening TCP socket or bound UDP socket, with the process that owns it (empty when unknown). */
+export const PortEntry = z.strictObject({
+  proto: z.enum(['tcp', 'tcp6', 'udp', 'udp6']),
+  addr: z.string().regex(/^[0-9a-f.:]{2,45}$/, 'must be an IP address'),
+  port: z.number().int().min(0).max(65535),
+  /** `comm` of the lowest owning pid (the kernel's 15-character name); '' when no owner could be read. */
+  process: z.string().max(64),
+  pids: z.array(u32).max(8),
+  uid: u32,
+});
+
+/** The key of a port in the measured state and the alarm subject: `tcp/127.0.0.1:22`, `tcp6/[::]:22`. */
+export function portKey(p: { proto: string; addr: string; port: number }): string {
+  return `${p.proto}/${p.addr.includes(':') ? `[${p.addr}]` : p.addr}:${p.port}`;
+}
+const portKeyText = z.string().regex(/^(tcp|udp)6?\/[0-9a-f.:[\]]{2,47}:\d{1,5}$/, 'must be a port key');
+
 /** Trouble the agent's watcher had (an overflow, a lost watch), reported so the server can log it. */
 export const WatchNote = z.strictObject({
   kind: z.enum(['overflow', 'watcher-error', 'scan-error', 'sink-error']),
@@ -132,6 +153,7 @@ export const Report = z.strictObject({
   files: z.array(FileEntry).max(2_000),
   daemons: z.array(DaemonEntry).max(64),
   mounts: z.array(MountEntry).max(256),
+  ports: z.array(PortEntry).max(MAX_PORTS).default([]),
 });
 
 /** Changes measured since the last message, sent at once: new states, and paths now gone. */
@@ -143,6 +165,9 @@ export const StateEvent = z.strictObject({
   daemons: z.array(DaemonEntry).max(64),
   mounts: z.array(MountEntry).max(256),
   notes: z.array(WatchNote).max(16),
+  /** New or changed listeners, and the keys of listeners gone (issue 7). */
+  ports: z.array(PortEntry).max(MAX_PORTS).default([]),
+  portsGone: z.array(portKeyText).max(MAX_PORTS).default([]),
 });
 
 // --- The spool (issue 4): every event and local finding is a hash-chained record.
@@ -251,6 +276,7 @@ export type FileClass = z.infer<typeof FileClass>;
 export type FileEntry = z.infer<typeof FileEntry>;
 export type DaemonEntry = z.infer<typeof DaemonEntry>;
 export type MountEntry = z.infer<typeof MountEntry>;
+export type PortEntry = z.infer<typeof PortEntry>;
 export type WatchNote = z.infer<typeof WatchNote>;
 export type Report = z.infer<typeof Report>;
 export type StateEvent = z.infer<typeof StateEvent>;

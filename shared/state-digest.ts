@@ -4,15 +4,16 @@
  * event shows as a difference and the server asks for a full report.
  */
 import { createHash } from 'node:crypto';
-import type { DaemonEntry, FileEntry, MountEntry } from './protocol.ts';
+import type { DaemonEntry, FileEntry, MountEntry, PortEntry } from './protocol.ts';
 
-export type EntryKind = 'file' | 'daemon' | 'mount';
+export type EntryKind = 'file' | 'daemon' | 'mount' | 'port';
 
 /** One measured item: its kind, its key (path or daemon name) and its value. */
 export type Measured =
   | { kind: 'file'; key: string; value: FileEntry }
   | { kind: 'daemon'; key: string; value: DaemonEntry }
-  | { kind: 'mount'; key: string; value: MountEntry };
+  | { kind: 'mount'; key: string; value: MountEntry }
+  | { kind: 'port'; key: string; value: PortEntry };
 
 /** JSON with object keys sorted, so equal values always give equal text. */
 export function canonicalJson(value: unknown): string {

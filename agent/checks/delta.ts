@@ -1,4 +1,4 @@
-import type { DaemonEntry, FileEntry, MountEntry, WatchNote } from '../../shared/protocol.ts';
+import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEntry, type WatchNote } from '../../shared/protocol.ts';
 import { fileChanges, type EntryKind, type Measured } from '../../shared/state-digest.ts';
 import type { MeasuredState } from './measured-state.ts';
 
@@ -9,12 +9,15 @@ export interface Delta {
   daemons: DaemonEntry[];
   mounts: MountEntry[];
   notes: WatchNote[];
+  /** New or changed listening sockets, and the keys of those gone. */
+  ports: PortEntry[];
+  portsGone: string[];
 }
 
-export const emptyDelta = (): Delta => ({ files: [], gone: [], daemons: [], mounts: [], notes: [] });
+export const emptyDelta = (): Delta => ({ files: [], gone: [], daemons: [], mounts: [], notes: [], ports: [], portsGone: [] });
 
 export function isEmptyDelta(d: Delta): boolean {
-  return !d.files.length && !d.gone.length && !d.daemons.length && !d.mounts.length && !d.notes.length;
+  return !d.files.length && !d.gone.length && !d.daemons.length && !d.mounts.length && !d.notes.length && !d.ports.length && !d.portsGone.length;
 }
 
 /** Adds one item's new value (or its disappearance) to a delta. */
@@ -28,6 +31,11 @@ export function addToDelta(d: Delta, kind: EntryKind, key: string, value: Measur
     // A daemon no longer configured is simply not reported; the next report settles it.
     d.daemons = d.daemons.filter((x) => x.name !== key);
     if (value) d.daemons.push(value as DaemonEntry);
+  } else if (kind === 'port') {
+    d.ports = d.ports.filter((x) => portKey(x) !== key);
+    d.portsGone = d.portsGone.filter((g) => g !== key);
+    if (value) d.ports.push(value as PortEntry);
+    else d.portsGone.push(key);
   } else {
     d.mounts = d.mounts.filter((x) => x.path !== key);
     if (value) d.mounts.push(value as MountEntry);
@@ -72,5 +80,7 @@ export function describeDifferences(before: MeasuredState, after: MeasuredState)
     if (d.status === 'exe-mismatch') out.push({ kind: 'daemon-exe-mismatch', subject: d.name, detail: d.reason ?? '' });
   }
   for (const m of after.mounts()) if (m.state !== 'ro') out.push({ kind: 'mount-writable', subject: m.path, detail: m.state });
+  const hadPorts = new Set(before.ports().map(portKey));
+  for (const p of after.ports()) if (!hadPorts.has(portKey(p))) out.push({ kind: 'port-opened', subject: portKey(p), detail: p.process });
   return out;
 }

@@ -1,12 +1,12 @@
 import { canonicalJson, stateDigest, type EntryKind, type Measured } from '../../shared/state-digest.ts';
-import type { DaemonEntry, FileEntry, MountEntry } from '../../shared/protocol.ts';
+import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEntry } from '../../shared/protocol.ts';
 
 type Value = Measured['value'];
 
 /** Everything measured, by kind and key, with the digest the heartbeat carries. */
 export class MeasuredState {
   private readonly items = new Map<EntryKind, Map<string, { value: Value; json: string }>>([
-    ['file', new Map()], ['daemon', new Map()], ['mount', new Map()],
+    ['file', new Map()], ['daemon', new Map()], ['mount', new Map()], ['port', new Map()],
   ]);
   private digestCache: string | undefined;
 
@@ -57,17 +57,21 @@ export class MeasuredState {
   mounts(): MountEntry[] {
     return [...this.items.get('mount')!.values()].map((v) => v.value as MountEntry);
   }
-
-  /** Plain data for the state file. */
-  toJSON(): { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; digest: string } {
-    return { files: this.files(), daemons: this.daemons(), mounts: this.mounts(), digest: this.digest() };
+  ports(): PortEntry[] {
+    return [...this.items.get('port')!.values()].map((v) => v.value as PortEntry);
   }
 
-  static fromJSON(o: { files?: FileEntry[]; daemons?: DaemonEntry[]; mounts?: MountEntry[] }): MeasuredState {
+  /** Plain data for the state file. */
+  toJSON(): { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports: PortEntry[]; digest: string } {
+    return { files: this.files(), daemons: this.daemons(), mounts: this.mounts(), ports: this.ports(), digest: this.digest() };
+  }
+
+  static fromJSON(o: { files?: FileEntry[]; daemons?: DaemonEntry[]; mounts?: MountEntry[]; ports?: PortEntry[] }): MeasuredState {
     const s = new MeasuredState();
     for (const f of o.files ?? []) s.set('file', f.path, f);
     for (const d of o.daemons ?? []) s.set('daemon', d.name, d);
     for (const m of o.mounts ?? []) s.set('mount', m.path, m);
+    for (const p of o.ports ?? []) s.set('port', portKey(p), p);
     return s;
   }
 }

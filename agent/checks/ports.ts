@@ -1,0 +1,138 @@
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { MAX_PORTS, portKey, type PortEntry } from '../../shared/protocol.ts';
+import type { Measured } from '../../shared/state-digest.ts';
+import type { Check, CheckContext } from './check.ts';
+
+/** A socket from `/proc/net/{tcp,tcp6,udp,udp6}` before its owner is known. */
+export interface RawSocket { proto: PortEntry['proto']; addr: string; port: number; uid: number; inode: string }
+
+/** TCP `LISTEN`; for UDP, `07` (TCP_CLOSE) is an unconnected, bound socket: one that receives from anyone. */
+const WANTED_STATE: Record<PortEntry['proto'], string> = { tcp: '0A', tcp6: '0A', udp: '07', udp6: '07' };
+
+/**
+ * Decodes a `/proc/net` address: each 32-bit word is printed in host byte
+ * order, so on little-endian machines the bytes of each word are reversed.
+ */
+export function decodeAddress(hex: string, little = endianness() === 'LE'): string {
+  const bytes: number[] = [];
+  for (let w = 0; w < hex.length; w += 8) {
+    const word = [0, 2, 4, 6].map((i) => parseInt(hex.slice(w + i, w + i + 2), 16));
+    bytes.push(...(little ? word.reverse() : word));
+  }
+  if (bytes.length === 4) return bytes.join('.');
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d) reads better in its dotted form.
+  if (bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return `::ffff:${bytes.slice(12).join('.')}`;
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  // Compress the longest run of zero groups (RFC 5952), so keys are stable and short.
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** Parses one `/proc/net/{tcp,udp}[6]` table into the listening (TCP) or bound (UDP) sockets. */
+export function parseProcNet(text: string, proto: PortEntry['proto'], little?: boolean): RawSocket[] {
+  const out: RawSocket[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 10 || f[3] !== WANTED_STATE[proto]) continue;
+    const [addrHex, portHex] = f[1]!.split(':');
+    if (!addrHex || !portHex) continue;
+    const inode = f[9]!;
+    // Inode 0: a socket whose owner closed it (TIME_WAIT-like leftovers); nobody listens there.
+    if (inode === '0') continue;
+    out.push({ proto, addr: decodeAddress(addrHex, little), port: parseInt(portHex, 16), uid: Number(f[7]), inode });
+  }
+  return out;
+}
+
+/** Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for). */
+export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, number[]> {
+  const owners = new Map<string, number[]>();
+  if (!inodes.size) return owners;
+  let pids: string[];
+  try { pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)); } catch { return owners; }
+  for (const pid of pids) {
+    let fds: string[];
+    try { fds = readdirSync(`${proc}/${pid}/fd`); } catch { continue; } // exited, or not ours to read
+    for (const fd of fds) {
+      let link: string;
+      try { link = readlinkSync(`${proc}/${pid}/fd/${fd}`); } catch { continue; }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (!m || !inodes.has(m[1]!)) continue;
+      const list = owners.get(m[1]!) ?? [];
+      if (!list.includes(Number(pid))) list.push(Number(pid));
+      owners.set(m[1]!, list);
+    }
+  }
+  return owners;
+}
+
+/**
+ * Listening TCP and bound UDP sockets with their owning process, read from
+ * `/proc/net` and `/proc/PID/fd` every cycle. Finding owners walks every
+ * process's fds, so it runs only when a socket inode appears that the last
+ * walk did not see. Sockets owned by other users' processes need root to
+ * attribute; without it `process` is empty (the listener is still reported).
+ */
+export class PortsCheck implements Check {
+  readonly name = 'ports';
+  readonly kind = 'port' as const;
+  readonly cadence = 'cycle' as const;
+  /** Inode → owner as last found; kept only for inodes still listening. */
+  private owners = new Map<string, { pids: number[]; process: string }>();
+
+  constructor(private readonly ctx: CheckContext, private readonly proc = '/proc') {}
+
+  async measure(): Promise<Measured[]> {
+    const raw: RawSocket[] = [];
+    for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
+      let text: string;
+      try { text = readFileSync(`${this.proc}/net/${proto}`, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
+      raw.push(...parseProcNet(text, proto));
+    }
+    const inodes = new Set(raw.map((s) => s.inode));
+    const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
+    if (unknown.size) {
+      const found = socketOwners(unknown, this.proc);
+      for (const inode of unknown) {
+        // An owner we cannot see (another user's process without root, another pid namespace)
+        // is remembered as unknown too, so the walk is not repeated every cycle for it.
+        const pids = (found.get(inode) ?? []).sort((a, b) => a - b);
+        this.owners.set(inode, { pids: pids.slice(0, 8), process: pids.length ? this.comm(pids[0]!) : '' });
+      }
+    }
+    for (const i of this.owners.keys()) if (!inodes.has(i)) this.owners.delete(i);
+    const byKey = new Map<string, PortEntry>();
+    for (const s of raw) {
+      const o = this.owners.get(s.inode) ?? { pids: [], process: '' };
+      const entry: PortEntry = { proto: s.proto, addr: s.addr, port: s.port, process: o.process, pids: o.pids, uid: s.uid };
+      const key = portKey(entry);
+      const had = byKey.get(key);
+      if (had) {
+        // SO_REUSEPORT or a forked server: several sockets on one address; one entry with every pid.
+        const pids = [...new Set([...had.pids, ...entry.pids])].sort((a, b) => a - b).slice(0, 8);
+        byKey.set(key, { ...had, pids, process: had.process || entry.process });
+      } else {
+        byKey.set(key, entry);
+      }
+    }
+    const keys = [...byKey.keys()].sort();
+    if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
+    return keys.slice(0, MAX_PORTS).map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+  }
+
+  private comm(pid: number): string {
+    try { return readFileSync(`${this.proc}/${pid}/comm`, 'utf8').replace(/\n$/, '').slice(0, 64); } catch { return ''; }
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,24 @@
+/**
+ * Migration 5 (issue 7, the fleet view): listening ports join the measured
+ * state as kind `port`, and lookups by path across hosts (sample matching,
+ * the fleet view) get an index. SQLite cannot alter a CHECK constraint, so
+ * `measured` is rebuilt; nothing references it, and the copy keeps every row.
+ */
+export default `
+  CREATE TABLE measured_new (
+    host TEXT NOT NULL REFERENCES hosts(host) ON DELETE CASCADE,
+    kind TEXT NOT NULL CHECK (kind IN ('file','daemon','mount','port')),
+    key TEXT NOT NULL,
+    baseline TEXT,
+    current TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (host, kind, key)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO measured_new (host, kind, key, baseline, current, updated_at)
+    SELECT host, kind, key, baseline, current, updated_at FROM measured;
+  DROP TABLE measured;
+  ALTER TABLE measured_new RENAME TO measured;
+  -- the same path on every host of a group: sample matching and the fleet view
+  CREATE INDEX measured_by_key ON measured(kind, key);
+  CREATE INDEX hosts_by_group ON hosts(grp, sample);
+`;
