@@ -1,9 +1,11 @@
 import type { AlarmKind } from '../shared/alarm-kinds.ts';
-import type { DaemonEntry, FileEntry, MountEntry } from '../shared/protocol.ts';
+import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEntry } from '../shared/protocol.ts';
 import { canonicalJson, stateDigest, type EntryKind } from '../shared/state-digest.ts';
 import type { AlarmStore } from './alarm-store.ts';
 import { FILE_ALARMS, judgeDaemon, judgeFile, judgeMount } from './baseline-judge.ts';
 import type { Db } from './db.ts';
+import { GroupPeers } from './fleet-peers.ts';
+import { classifyChange, sameContent } from './sample-match.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
 export interface OpenedAlarm { id: number; kind: AlarmKind; subject: string }
@@ -20,6 +22,28 @@ interface Row { kind: EntryKind; key: string; baseline: string | null; current: 
 const FILE_KINDS: readonly AlarmKind[] = [...FILE_ALARMS, 'agent-tampered'];
 const DAEMON_KINDS: readonly AlarmKind[] = ['daemon-down', 'daemon-exe-mismatch'];
 const MOUNT_KINDS: readonly AlarmKind[] = ['mount-writable'];
+const PORT_KINDS: readonly AlarmKind[] = ['port-opened'];
+
+/** What an alarm should look like: its detail and severity, and (for reclassifiable ones) its class key. */
+interface Want {
+  detail: unknown;
+  severity?: 'critical' | 'warning';
+  /**
+   * When set, an open alarm whose stored detail gives another key is resolved
+   * and opened again: an `expected` change that becomes something else (or the
+   * reverse) must be mailed anew, not hide under the earlier verdict.
+   */
+  classKey?: string;
+}
+
+/** The class key of a file alarm's detail: the expected content hash, or '' for an unexpected change. */
+function fileClassKey(detail: unknown): string {
+  const e = (detail as { expected?: { sha256?: unknown } } | null)?.expected;
+  return typeof e?.sha256 === 'string' ? e.sha256 : '';
+}
+
+/** What a measured report or event carries. */
+export interface MeasuredReport { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports?: PortEntry[] }
 
 /**
  * Each host's baseline and last reported state, and the alarms that follow
@@ -31,8 +55,12 @@ export class BaselineStore {
   private readonly rowsOf;
   private readonly rowOf;
   private readonly isOpenStmt;
+  private readonly openDetailStmt;
+  private readonly peers: GroupPeers;
 
   constructor(private readonly db: Db, private readonly alarms: AlarmStore) {
+    this.peers = new GroupPeers(db);
+    this.openDetailStmt = db.prepare('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
     this.upsert = db.prepare(
       `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
@@ -58,7 +86,7 @@ export class BaselineStore {
   }
 
   /** Applies a full report: the first after enrollment becomes the baseline; later ones are judged. */
-  applyReport(host: string, r: { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[] }, now: number): ApplyResult {
+  applyReport(host: string, r: MeasuredReport, now: number): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
       if (!this.hasBaseline(host)) {
@@ -68,12 +96,18 @@ export class BaselineStore {
         this.db.prepare(`INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
           ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`)
           .run(host, serial, now, now);
+        const base = this.db.prepare('INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
         for (const f of r.files) {
           const j = canonicalJson(f);
-          this.db.prepare('INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run(host, 'file', f.path, j, j, now);
+          base.run(host, 'file', f.path, j, j, now);
+        }
+        // Listening ports are baselined like files: what listens at the first report is the accepted state.
+        for (const p of r.ports ?? []) {
+          const j = canonicalJson(p);
+          base.run(host, 'port', portKey(p), j, j, now);
         }
         // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
-        for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
+        for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
       } else {
         this.db.prepare('UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
         const reported = new Set<string>();
@@ -89,6 +123,19 @@ export class BaselineStore {
             this.judgeFileRow(host, { ...row, current: null }, now, res);
           }
         }
+        const listening = new Set<string>();
+        for (const p of r.ports ?? []) {
+          const key = portKey(p);
+          listening.add(key);
+          this.upsert.run(host, 'port', key, null, canonicalJson(p), now);
+        }
+        for (const row of this.rowsOf.all(host, 'port') as Row[]) {
+          if (listening.has(row.key)) this.judgePortRow(host, row, now, res);
+          else {
+            if (row.current !== null) this.setGone(host, row, now);
+            this.judgePortRow(host, { ...row, current: null }, now, res);
+          }
+        }
       }
       this.replaceKind(host, 'daemon', r.daemons.map((d) => [d.name, d]), now, res);
       this.replaceKind(host, 'mount', r.mounts.map((m) => [m.path, m]), now, res);
@@ -97,7 +144,7 @@ export class BaselineStore {
   }
 
   /** Applies changes sent at once by the agent; judged against the baseline when there is one. */
-  applyEvent(host: string, e: { files: FileEntry[]; gone: string[]; daemons: DaemonEntry[]; mounts: MountEntry[] }, now: number): ApplyResult {
+  applyEvent(host: string, e: { files: FileEntry[]; gone: string[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports?: PortEntry[]; portsGone?: string[] }, now: number): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
       const judging = this.hasBaseline(host);
@@ -119,18 +166,31 @@ export class BaselineStore {
         this.upsert.run(host, 'mount', m.path, null, canonicalJson(m), now);
         this.judgeOther(host, 'mount', m.path, m, now, res);
       }
+      for (const p of e.ports ?? []) {
+        const key = portKey(p);
+        this.upsert.run(host, 'port', key, null, canonicalJson(p), now);
+        if (judging) this.judgePortRow(host, this.rowOf.get(host, 'port', key) as Row, now, res);
+      }
+      for (const key of e.portsGone ?? []) {
+        const row = this.rowOf.get(host, 'port', key) as Row | undefined;
+        if (!row || row.current === null) continue;
+        this.setGone(host, row, now);
+        if (judging) this.judgePortRow(host, { ...row, current: null }, now, res);
+      }
       return res;
     }).immediate();
   }
 
   /**
-   * Takes the current state into the baseline: every file of the host, or the
-   * named paths (a directory names everything under it). Resolves the file
-   * alarms of what it took. Returns the accepted paths.
+   * Takes the current state into the baseline: every file and listening port
+   * of the host, or the named paths (a directory names everything under it)
+   * and port keys (`tcp/0.0.0.0:22`). Resolves the alarms of what it took.
+   * On a sample host, the group's open file alarms on those paths are judged
+   * again, so changes that now match the sample become `expected`.
    */
-  accept(host: string, paths: string[] | null, now: number): { accepted: string[]; unmatched: string[] } {
+  accept(host: string, paths: string[] | null, now: number): { accepted: string[]; unmatched: string[]; reclassified: number } {
     return this.db.transaction(() => {
-      const rows = this.rowsOf.all(host, 'file') as Row[];
+      const rows = [...this.rowsOf.all(host, 'file') as Row[], ...this.rowsOf.all(host, 'port') as Row[]];
       const matched = new Set<string>();
       const accepted: string[] = [];
       const hits = (key: string) => {
@@ -138,24 +198,79 @@ export class BaselineStore {
         let any = false;
         for (const p of paths) {
           const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-          if (key === q || key.startsWith(q === '/' ? '/' : q + '/')) { matched.add(p); any = true; }
+          if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : q + '/'))) { matched.add(p); any = true; }
         }
         return any;
       };
       for (const row of rows) {
         if (!hits(row.key)) continue;
-        if (row.current === null) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
-        else if (row.baseline !== row.current) this.db.prepare('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
+        if (row.current === null) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+        else if (row.baseline !== row.current) this.db.prepare('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
         accepted.push(row.key);
       }
       // Alarms whose path has no row any more (accepted earlier, or never reported) resolve too.
       for (const a of this.openAlarms(host)) {
-        if (FILE_KINDS.includes(a.kind) && hits(a.subject)) {
+        if ((FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) && hits(a.subject)) {
           this.alarms.resolve(host, a.kind, now, a.subject);
           if (!accepted.includes(a.subject)) accepted.push(a.subject);
         }
       }
-      return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [] };
+      let reclassified = 0;
+      const place = this.peers.place(host);
+      if (place.sample) {
+        for (const path of accepted) {
+          if (!path.startsWith('/')) continue;
+          for (const peer of this.peers.peers(place.group, host, path)) {
+            if (peer.sample || !(this.isOpenStmt.get(peer.host, 'file-changed', path) ?? this.isOpenStmt.get(peer.host, 'file-added', path))) continue;
+            const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+            this.judgeFileRow(peer.host, this.rowOf.get(peer.host, 'file', path) as Row, now, res);
+            reclassified += res.opened.length;
+          }
+        }
+      }
+      return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
+    }).immediate();
+  }
+
+  /**
+   * `accept --group G PATH...`: the sample hosts' current state of the paths
+   * becomes their baseline, and every other host of the group takes the paths
+   * whose state matches a sample's (same content, or gone on both). What
+   * matches no sample is left alone and listed: that is where to look. A
+   * group without sample hosts accepts the paths on every host.
+   */
+  acceptGroup(group: string, hosts: string[], paths: string[], now: number): { perHost: Map<string, string[]>; left: { host: string; path: string }[] } {
+    return this.db.transaction(() => {
+      const samples = hosts.filter((h) => this.peers.place(h).sample);
+      const perHost = new Map<string, string[]>();
+      const left: { host: string; path: string }[] = [];
+      if (!samples.length) {
+        for (const h of hosts) perHost.set(h, this.accept(h, paths, now).accepted);
+        return { perHost, left };
+      }
+      for (const h of samples) perHost.set(h, this.accept(h, paths, now).accepted);
+      const under = (key: string) => paths.some((p) => {
+        const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
+        return key === q || key.startsWith(q === '/' ? '/' : q + '/');
+      });
+      for (const h of hosts) {
+        if (samples.includes(h)) continue;
+        const take: string[] = [];
+        for (const row of this.rowsOf.all(h, 'file') as Row[]) {
+          if (!under(row.key) || row.baseline === row.current) continue;
+          const cur = row.current === null ? null : (JSON.parse(row.current) as FileEntry);
+          const ok = samples.some((sh) => {
+            const sb = this.rowOf.get(sh, 'file', row.key) as Row | undefined;
+            const base = sb?.baseline ? (JSON.parse(sb.baseline) as FileEntry) : null;
+            return cur === null ? base === null : base !== null && sameContent(base, cur);
+          });
+          if (ok) take.push(row.key);
+          else left.push({ host: h, path: row.key });
+        }
+        perHost.set(h, take.length ? this.accept(h, take, now).accepted : []);
+      }
+      void group;
+      return { perHost, left };
     }).immediate();
   }
 
@@ -169,11 +284,20 @@ export class BaselineStore {
   }
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of those kinds for that subject. */
-  private reconcile(host: string, subject: string, kinds: readonly AlarmKind[], want: Map<AlarmKind, { detail: unknown; severity?: 'critical' | 'warning' }>,
-    now: number, res: ApplyResult): void {
+  private reconcile(host: string, subject: string, kinds: readonly AlarmKind[], want: Map<AlarmKind, Want>, now: number, res: ApplyResult): void {
     for (const kind of kinds) {
       const w = want.get(kind);
-      const isOpen = this.isOpenStmt.get(host, kind, subject) !== undefined;
+      let isOpen: boolean;
+      if (w?.classKey !== undefined) {
+        const detail = this.openDetailStmt.get(host, kind, subject) as string | null | undefined;
+        isOpen = detail !== undefined;
+        if (isOpen && fileClassKey(detail ? JSON.parse(detail) : null) !== w.classKey) {
+          res.resolved += this.alarms.resolve(host, kind, now, subject);
+          isOpen = false;
+        }
+      } else {
+        isOpen = this.isOpenStmt.get(host, kind, subject) !== undefined;
+      }
       if (w && !isOpen) {
         const id = this.alarms.open(host, kind, subject, now, w.detail, w.severity);
         if (id !== null) res.opened.push({ id, kind, subject });
@@ -184,17 +308,44 @@ export class BaselineStore {
   }
 
   private judgeFileRow(host: string, row: Row, now: number, res: ApplyResult): void {
-    const v = judgeFile(row.baseline ? JSON.parse(row.baseline) as FileEntry : null, row.current ? JSON.parse(row.current) as FileEntry : null);
-    const want = new Map<AlarmKind, { detail: unknown; severity?: 'critical' | 'warning' }>();
-    if (v.alarm) want.set(v.alarm, { detail: v.detail, severity: v.severity });
+    const current = row.current ? JSON.parse(row.current) as FileEntry : null;
+    const v = judgeFile(row.baseline ? JSON.parse(row.baseline) as FileEntry : null, current);
+    const want = new Map<AlarmKind, Want>();
+    if (v.alarm === 'file-changed' || v.alarm === 'file-added') {
+      // Issue 7: the same content as an accepted sample of the group is expected; content no peer has is an outlier.
+      const place = this.peers.place(host);
+      const c = classifyChange(current, { isSample: place.sample, cls: (v.detail.class as FileEntry['class']) ?? 'normal', peers: this.peers.peers(place.group, host, row.key) });
+      const fleet = { group: place.group, peers: c.peers, same: c.same, ...(c.outlier ? { outlier: true } : {}) };
+      if (c.expected) want.set(v.alarm, { detail: { ...v.detail, expected: c.expected, fleet }, severity: 'warning', classKey: c.expected.sha256 });
+      else want.set(v.alarm, { detail: { ...v.detail, fleet }, severity: v.severity, classKey: '' });
+    } else if (v.alarm) {
+      want.set(v.alarm, { detail: v.detail, severity: v.severity });
+    }
     if (v.tampered) want.set('agent-tampered', { detail: { ...v.detail, finding: v.alarm } });
     this.reconcile(host, row.key, FILE_KINDS, want, now, res);
     if (!row.baseline && !row.current) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
   }
 
+  /**
+   * `port-opened` (warning) while a listener not in the baseline, or owned by
+   * another process than the baseline's, is open and the host's group has
+   * port alarms on; resolved when it goes away or is accepted.
+   */
+  private judgePortRow(host: string, row: Row, now: number, res: ApplyResult): void {
+    const want = new Map<AlarmKind, Want>();
+    const cur = row.current ? JSON.parse(row.current) as PortEntry : null;
+    const base = row.baseline ? JSON.parse(row.baseline) as PortEntry : null;
+    if (cur && (!base || base.process !== cur.process) && this.peers.portAlarms(this.peers.place(host).group)) {
+      want.set('port-opened', {
+        detail: { process: cur.process || '(unknown owner)', pids: cur.pids, uid: cur.uid, proto: cur.proto, addr: cur.addr, port: cur.port, ...(base ? { baselineProcess: base.process } : {}) },
+      });
+    }
+    this.reconcile(host, row.key, PORT_KINDS, want, now, res);
+  }
+
   private judgeOther(host: string, kind: 'daemon' | 'mount', key: string, value: DaemonEntry | MountEntry, now: number, res: ApplyResult): void {
     const v = kind === 'daemon' ? judgeDaemon(value as DaemonEntry) : judgeMount(value as MountEntry);
-    const want = new Map<AlarmKind, { detail: unknown }>();
+    const want = new Map<AlarmKind, Want>();
     if (v.alarm) want.set(v.alarm, { detail: v.detail });
     this.reconcile(host, key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, want, now, res);
   }

@@ -13,6 +13,8 @@ export const SERVER_ERRORS = {
   TW_CSR_INVALID: 'the certificate request is malformed or its signature is wrong',
   TW_BASELINE_NONE: 'the host has sent no full report yet, so there is no baseline to accept into; wait for the agent to connect',
   TW_PATH_UNKNOWN: 'accept named a path the host has never reported; `alarms --dir D --open` lists the changed paths',
+  TW_SAMPLE_MISMATCH: 'accept --group left a path whose state matches no sample host of the group; investigate that host, or accept it there by name',
+  TW_GROUP_NAME: 'a group name must be 1-64 characters of letters, digits, dot, dash or underscore',
   TW_HOST_NAME: 'a host name must be 1-253 characters of letters, digits, dot, dash or underscore',
   TW_SMTP_UNSET: 'mail was asked for but server.yml has no smtp: block; add host, port, from and to',
   TW_SMTP_FAILED: 'the SMTP server did not take the message; the line says whether retrying can help',

@@ -7,6 +7,9 @@ import { initCommand } from './cli/init.ts';
 import { processIo, type CommandIo } from './cli/io.ts';
 import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { acceptCommand } from './cli/accept.ts';
+import { fleetCommand } from './cli/fleet.ts';
+import { groupCommand, groupPortsCommand } from './cli/group.ts';
+import { sampleCommand } from './cli/sample.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
 import { reportCommand } from './cli/report.ts';
 import { serveCommand } from './cli/serve.ts';
@@ -28,6 +31,10 @@ export const COMMANDS: Record<string, Command> = {
   report: reportCommand,
   'test-mail': testMailCommand,
   accept: acceptCommand,
+  group: groupCommand,
+  sample: sampleCommand,
+  'group-ports': groupPortsCommand,
+  fleet: fleetCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

@@ -8,18 +8,24 @@ import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
 import type { CommandIo } from './io.ts';
 
+/** A listening port as `alarms` shows it: `tcp/127.0.0.1:8080`, `udp6/[::]:53`. */
+const PORT_KEY = /^(tcp|udp)6?\/\S+:\d{1,5}$/;
+
 /**
  * `accept HOST [PATH...]` and `accept --group G PATH...`: takes the current
  * state of the named paths (a directory names everything under it; no path
- * means every file of the host) into the baseline and resolves their file
- * alarms. Works on the database alone, so a running `serve` sees it at once.
+ * means every file and listening port of the host; a port is named by its key,
+ * e.g. `tcp/0.0.0.0:22`) into the baseline and resolves their alarms. With
+ * `--group`, the group's sample hosts take their state and every other host
+ * takes what matches a sample (see `BaselineStore.acceptGroup`). Works on the
+ * database alone, so a running `serve` sees it at once.
  */
 export async function acceptCommand(argv: string[], io: CommandIo): Promise<number> {
   const usage = 'accept HOST [PATH...] --dir D | accept --group G PATH... --dir D';
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, group: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   for (const p of values.group ? positionals : positionals.slice(1)) {
-    if (!p.startsWith('/')) throw new TwError('TW_ARGS', `"${p}" is not an absolute path (usage: ${usage})`, 2);
+    if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p))) throw new TwError('TW_ARGS', `"${p}" is not an absolute path${values.group === undefined ? ' or a port like tcp/0.0.0.0:22' : ''} (usage: ${usage})`, 2);
   }
   const ctx = openServerContext(dir, systemClock);
   try {
@@ -27,15 +33,22 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     const now = Date.now();
     if (values.group !== undefined) {
       if (!positionals.length) throw new TwError('TW_ARGS', `name at least one PATH with --group (usage: ${usage})`, 2);
-      const hosts = ctx.hosts.all().filter((h) => h.group === values.group && store.hasBaseline(h.host));
+      const hosts = ctx.hosts.all().filter((h) => h.group === values.group && h.status !== 'revoked' && store.hasBaseline(h.host));
       if (!hosts.length) throw serverError('TW_HOST_UNKNOWN', `no host with a baseline in group "${values.group}"`);
+      const samples = hosts.filter((h) => h.sample).map((h) => h.host);
+      const r = store.acceptGroup(values.group, hosts.map((h) => h.host), positionals, now);
       let total = 0;
-      for (const h of hosts) {
-        const r = store.accept(h.host, positionals, now);
-        total += r.accepted.length;
-        io.out(`${h.host}: accepted ${r.accepted.length} path(s)`);
+      for (const [h, accepted] of r.perHost) {
+        total += accepted.length;
+        io.out(`${h}${samples.includes(h) ? ' (sample)' : ''}: accepted ${accepted.length} path(s)`);
       }
-      io.out(`accepted ${total} path(s) on ${hosts.length} host(s) of group ${values.group}`);
+      io.out(`accepted ${total} path(s) on ${hosts.length} host(s) of group ${values.group}` +
+        (samples.length ? ` (matching sample host(s) ${samples.join(', ')})` : ' (no sample hosts: every host took its own state)'));
+      if (r.left.length) {
+        // Partly done: what matched is accepted; what did not is where an intruder would be.
+        for (const l of r.left) io.err(`tripwarden-server: error TW_SAMPLE_MISMATCH: ${l.host} ${l.path} matches no sample host; not accepted`);
+        return 1;
+      }
       return 0;
     }
     const [host, ...paths] = positionals;

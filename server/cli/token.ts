@@ -3,6 +3,7 @@ import { parseDuration } from '../../shared/duration.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
+import { checkGroupName } from '../fleet-membership.ts';
 import { issueToken } from '../tokens.ts';
 import type { CommandIo } from './io.ts';
 
@@ -23,6 +24,7 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
     throw new TwError('TW_ARGS', `--ttl: ${(err as Error).message}`, 2);
   }
   if (ttlMs <= 0) throw new TwError('TW_ARGS', '--ttl must be longer than 0', 2);
+  checkGroupName(values.group!);
   const ctx = openServerContext(dir, systemClock);
   try {
     io.out(issueToken(ctx.db, { host, group: values.group!, ttlMs, replace: values.replace!, now: Date.now() }));

@@ -1,7 +1,7 @@
 /**
  * Migration 5 (issue 7, the fleet view): listening ports join the measured
  * state as kind `port`, and lookups by path across hosts (sample matching,
- * the fleet view) get an index. SQLite cannot alter a CHECK constraint, so
+ * the fleet view) get an index; per-group settings (port alarms) get a table. SQLite cannot alter a CHECK constraint, so
  * `measured` is rebuilt; nothing references it, and the copy keeps every row.
  */
 export default `
@@ -21,4 +21,10 @@ export default `
   -- the same path on every host of a group: sample matching and the fleet view
   CREATE INDEX measured_by_key ON measured(kind, key);
   CREATE INDEX hosts_by_group ON hosts(grp, sample);
+
+  -- Settings per host group; a group without a row has the defaults (port alarms on).
+  CREATE TABLE group_settings (
+    grp TEXT PRIMARY KEY,
+    port_alarms INTEGER NOT NULL DEFAULT 1 CHECK (port_alarms IN (0, 1))
+  ) STRICT;
 `;

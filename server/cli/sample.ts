@@ -1,0 +1,29 @@
+import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { systemClock } from '../../shared/clock.ts';
+import { TwError } from '../../shared/errors.ts';
+import { openServerContext } from '../context.ts';
+import { setSample } from '../fleet-membership.ts';
+import type { CommandIo } from './io.ts';
+
+/**
+ * `sample HOST on|off --dir D`: marks a host as a sample of its group. A file
+ * change elsewhere in the group to the content a sample has accepted is then
+ * `expected` (a warning) instead of critical. Read from the database at each
+ * judgement, so a running `serve` applies it to the next report or event.
+ */
+export async function sampleCommand(argv: string[], io: CommandIo): Promise<number> {
+  const usage = 'sample HOST on|off --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const [host, state] = positionals;
+  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw new TwError('TW_ARGS', `name a HOST and on or off (usage: ${usage})`, 2);
+  const ctx = openServerContext(dir, systemClock);
+  try {
+    setSample(ctx.db, host!, state === 'on');
+    const group = ctx.hosts.get(host!)!.group;
+    io.out(state === 'on' ? `${host} is a sample host of group ${group}` : `${host} is no longer a sample host of group ${group}`);
+  } finally {
+    ctx.close();
+  }
+  return 0;
+}
