@@ -23,6 +23,7 @@ const ADVICE: Record<string, string> = {
   'agent-tampered': 'The agent itself, its config, keys or unit file changed. Treat the host as compromised.',
   'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
   replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
+  'port-opened': 'A process started listening on a port that is not in the host\'s baseline. If it is a service you installed, accept it; otherwise find the process.',
 };
 
 /** Removes line breaks and control characters from text that goes into a header line. */
@@ -70,7 +71,12 @@ export function actionLines(n: AlarmNotice, dir: string): string[] {
   if (FILE_KINDS.has(n.kind)) {
     const path = pathOf(n.detail);
     out.push(`Accept:       ${cliLine(dir, `accept ${n.host}${path ? ' ' + shellQuote(path) : ' PATH'}`)}`);
+    if (expectedFrom(n) && n.group) {
+      out.unshift(`Expected: sample host ${expectedFrom(n)} of group ${n.group} has accepted this very content.`);
+      out.push(`Accept group: ${cliLine(dir, `accept --group ${shellQuote(n.group)} ${path ? shellQuote(path) : 'PATH'}`)}`);
+    }
   }
+  if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${n.host} ${shellQuote(n.subject)}`)}`);
   if (n.kind === 'identity-clone' || n.kind === 'agent-tampered') out.push(`Revoke:       ${cliLine(dir, `revoke ${n.host}`)}`);
   out.push(`Silence:      ${cliLine(dir, `maintenance ${n.host} --for 1h`)}`);
   return out;
@@ -111,6 +117,38 @@ export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
   return { subject: noticeSubject(n), text };
 }
 
+/** The sample host an `expected` alarm matched (issue 7), from its detail; null for any other alarm. */
+export function expectedFrom(n: AlarmNotice): string | null {
+  const e = (n.detail as { expected?: { sample?: unknown } } | null)?.expected;
+  return typeof e?.sample === 'string' ? e.sample : null;
+}
+
+function outlierNote(n: AlarmNotice): string {
+  return (n.detail as { fleet?: { outlier?: unknown } } | null)?.fleet?.outlier === true ? ' OUTLIER: no other host of its group has this content' : '';
+}
+
+/** Expected openings folded: one line per group and path with the number of hosts (none: no lines). */
+function expectedFoldLines(ns: AlarmNotice[], dir: string): string[] {
+  const folds = new Map<string, { group: string; path: string; samples: Set<string>; hosts: string[] }>();
+  for (const n of ns) {
+    const sample = n.action === 'open' ? expectedFrom(n) : null;
+    if (!sample) continue;
+    const key = `${n.group ?? ''}\0${n.subject}`;
+    let f = folds.get(key);
+    if (!f) folds.set(key, (f = { group: n.group ?? '?', path: n.subject, samples: new Set(), hosts: [] }));
+    f.samples.add(sample);
+    if (!f.hosts.includes(n.host)) f.hosts.push(n.host);
+  }
+  if (!folds.size) return [];
+  return [
+    'Expected changes (the content a sample host of the group accepted), one line per path:',
+    ...[...folds.values()].map((f) => `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${f.group} took the content of sample ${[...f.samples].join(', ')}: ` +
+      `${f.hosts.slice(0, 10).join(', ')}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`),
+    `  Accept them all: ${cliLine(dir, 'accept --group GROUP PATH')}`,
+    '',
+  ];
+}
+
 /** The digest for an alarm storm: one mail listing every event, worst first. */
 export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
   const worst: Severity = ns.some((n) => n.severity === 'critical' && n.action === 'open') ? 'critical' : 'warning';
@@ -133,8 +171,10 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
     'By kind:',
     ...[...byKind].map(([k, c]) => `  ${k}: ${c.open} opened, ${c.resolve} resolved`),
     '',
+    ...expectedFoldLines(ns, dir),
     'Events (opened first, critical first):',
-    ...sorted.map((n) => `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)} (${new Date(n.at).toISOString()})`),
+    ...sorted.filter((n) => !(n.action === 'open' && expectedFrom(n)))
+      .map((n) => `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`),
     '',
     'What to do:',
     `  List open alarms:  ${cliLine(dir, 'alarms --open')}`,
