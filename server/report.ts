@@ -101,6 +101,27 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
   );
   const sections = emptySections();
   const groups = new Map<string, ReportGroup>();
+  const groupOf = (name: string) => {
+    let g = groups.get(name);
+    if (!g) groups.set(name, (g = { group: name, sections: emptySections(), expected: [] }));
+    return g;
+  };
+  // Fold first: one line per group and path, with the hosts that took a sample's content.
+  for (const v of views) {
+    for (const a of byHost.get(v.host) ?? []) {
+      if (a.expectedFrom === null) continue;
+      const g = groupOf(v.group);
+      let f = g.expected.find((x) => x.path === a.subject && x.kind === a.kind);
+      if (!f) g.expected.push((f = { group: v.group, path: a.subject, kind: a.kind, samples: [], hosts: [], open: 0 }));
+      if (!f.hosts.includes(v.host)) f.hosts.push(v.host);
+      if (!f.samples.includes(a.expectedFrom)) f.samples.push(a.expectedFrom);
+      if (a.resolvedAt === null) f.open++;
+    }
+  }
+  // A sample's own change, once accepted (resolved) and taken by other hosts, is the reviewed
+  // upgrade those hosts were matched against: it belongs to the fold, not among critical changes.
+  const folded = (v: { group: string; host: string; sample: boolean }, a: ReportAlarm) => a.expectedFrom !== null ||
+    (v.sample && a.resolvedAt !== null && (groups.get(v.group)?.expected.some((f) => f.path === a.subject && f.samples.includes(v.host)) ?? false));
   for (const v of views) {
     const alarms = byHost.get(v.host) ?? [];
     const entry: ReportHost = {
@@ -108,23 +129,13 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       beats: beats.get(v.host) ?? 0, alarms,
     };
     const openLiveness = alarms.some((a) => a.resolvedAt === null && LIVENESS_KINDS.has(a.kind));
-    const others = alarms.filter((a) => a.expectedFrom === null);
+    const others = alarms.filter((a) => !folded(v, a));
     const section: ReportSection = ERROR_STATUSES.has(v.status) || openLiveness ? 'errors'
       : others.some((a) => a.severity === 'critical') ? 'critical'
         : others.length > 0 ? 'warnings'
           : alarms.length > 0 ? 'expected' : 'quiet';
     sections[section].push(entry);
-    let g = groups.get(v.group);
-    if (!g) groups.set(v.group, (g = { group: v.group, sections: emptySections(), expected: [] }));
-    g.sections[section].push(entry);
-    for (const a of alarms) {
-      if (a.expectedFrom === null) continue;
-      let f = g.expected.find((x) => x.path === a.subject && x.kind === a.kind);
-      if (!f) g.expected.push((f = { group: v.group, path: a.subject, kind: a.kind, samples: [], hosts: [], open: 0 }));
-      if (!f.hosts.includes(v.host)) f.hosts.push(v.host);
-      if (!f.samples.includes(a.expectedFrom)) f.samples.push(a.expectedFrom);
-      if (a.resolvedAt === null) f.open++;
-    }
+    groupOf(v.group).sections[section].push(entry);
   }
   for (const g of groups.values()) {
     g.expected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

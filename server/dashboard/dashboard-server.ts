@@ -10,12 +10,15 @@ import type { Logger } from '../../shared/log.ts';
 import type { ServerContext } from '../context.ts';
 import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
 import { verifyPassword } from '../passwords.ts';
+import { buildFleetView } from '../fleet.ts';
+import { GROUP_NAME } from '../fleet-membership.ts';
 import { buildReport } from '../report.ts';
 import { DashboardData, MINUTE_ROLLUP_KEEP_MS, type AlarmFilter } from './dashboard-data.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
+import { fleetPage } from './views-fleet.ts';
 import { hostPage, hostsPage } from './views-hosts.ts';
 import { loginPage } from './views-layout.ts';
 
@@ -136,7 +139,7 @@ export class Dashboard {
 
     const s = this.session(req);
     if (!s) {
-      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path.startsWith('/hosts/'));
+      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path === '/fleet' || path.startsWith('/hosts/'));
       if (!page) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
       return redirect(res, '/login', this.headers());
     }
@@ -171,6 +174,11 @@ export class Dashboard {
         ms = 86_400_000;
       }
       return this.page(res, reportPage(s, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
+    }
+    if (path === '/fleet') {
+      const group = url.searchParams.get('group')?.trim() || undefined;
+      const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
+      return this.page(res, fleetPage(s, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
     }
     const m = /^\/hosts\/([^/]+)$/.exec(path);
     if (m) {

@@ -7,6 +7,7 @@ import type { Session } from './sessions.ts';
 import { html } from './template.ts';
 import { ago, layout, when } from './views-layout.ts';
 import { alarmTable } from './views-hosts.ts';
+import { expectedFoldTable } from './views-fleet.ts';
 
 export function alarmsPage(s: Session, alarms: AlarmRow[], f: AlarmFilter, back: string, notice?: string): string {
   const opt = (value: string, current: string | undefined, label = value) =>
@@ -27,9 +28,10 @@ export function reportPage(s: Session, r: Report, sinceText: string): string {
 ${['1h', '24h', '7d', '30d'].map((v) => html`<option value="${v}"${v === sinceText ? html` selected` : ''}>${v}</option>`)}</select></label><button type="submit">Show</button></form>
 <p>${when(r.since)} to ${when(r.until)}: ${r.totals.hosts} hosts, ${r.totals.alarmsOpened} alarms opened, ${r.totals.openNow} open now.</p>
 ${REPORT_SECTIONS.map((sec) => html`<section class="report-${sec}"><h3>${SECTION_TITLES[sec]} (${r.sections[sec].length})</h3>
+${sec === 'expected' ? expectedFoldTable(r.groups.flatMap((g) => g.expected)) : ''}
 ${r.sections[sec].length === 0 ? html`<p>None.</p>` : html`<table><thead><tr><th>Host</th><th>Group</th><th>Status</th><th>Last heartbeat</th><th>Heartbeats</th><th>Alarms</th></tr></thead><tbody>
 ${r.sections[sec].map((h) => html`<tr><td><a href="/hosts/${encodeURIComponent(h.host)}">${h.host}</a></td><td>${h.group}</td><td>${h.status}</td>
 <td>${h.lastSeen === null ? 'never' : ago(r.until - h.lastSeen)}</td><td>${h.beats}</td>
-<td>${h.alarms.slice(0, 10).map((a) => html`<div>#${a.id} [${a.severity}] ${a.kind}: ${a.subject}${a.resolvedAt ? ' (resolved)' : ''}</div>`)}</td></tr>`)}
+<td>${h.alarms.filter((a) => a.expectedFrom === null).slice(0, 10).map((a) => html`<div>#${a.id} [${a.severity}] ${a.kind}: ${a.subject}${a.outlier ? html` <strong class="outlier-note">outlier</strong>` : ''}${a.resolvedAt ? ' (resolved)' : ''}</div>`)}</td></tr>`)}
 </tbody></table>`}</section>`)}`);
 }
