@@ -27,6 +27,8 @@ export const AgentConfigSchema = z.strictObject({
     'must be an absolute path, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT or syslog+unix:///PATH')).max(16).optional(),
   /** Spool limit in bytes (optional; not in DESIGN.md, default 16 MiB): beyond it low-severity records are summarised. */
   spoolMax: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
+  /** Report listening TCP and bound UDP sockets with their process (issue 7); the server baselines them. */
+  ports: z.boolean().default(true),
   processTitle: z.string().min(1).max(64).optional(),
 }).refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
 

@@ -93,6 +93,7 @@ export class PortsCheck implements Check {
   constructor(private readonly ctx: CheckContext, private readonly proc = '/proc') {}
 
   async measure(): Promise<Measured[]> {
+    if (!this.ctx.cfg.ports) return [];
     const raw: RawSocket[] = [];
     for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
       let text: string;

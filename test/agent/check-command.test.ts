@@ -21,7 +21,7 @@ test('check --json: exit 0 against the reported state when nothing changed, exit
   const state = join(d, 'state');
   mkdirSync(state, { mode: 0o700 });
   const config = join(d, 'agent.yml');
-  writeFileSync(config, `server: wss://127.0.0.1:1\nstateDir: ${state}\ndefaults: false\ndaemons: []\nwatch:\n  - { path: ${w} }\n`);
+  writeFileSync(config, `server: wss://127.0.0.1:1\nstateDir: ${state}\ndefaults: false\nports: false\ndaemons: []\nwatch:\n  - { path: ${w} }\n`);
 
   // With nothing reported yet, everything is new.
   const first = agentCli(['check', '--config', config, '--json']);

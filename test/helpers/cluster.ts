@@ -124,14 +124,18 @@ export async function startServer(init: { dir: string; fingerprint: string }): P
 
 export interface TestAgent { host: string; config: string; stateDir: string }
 
-/** Issues a token and enrolls an agent with a config of short interval, for fast deadlines. */
-export function enrollAgent(server: TestServer, host: string, cfg: { interval?: string; jitter?: string; extra?: string } = {}): TestAgent {
+/**
+ * Issues a token and enrolls an agent with a config of short interval, for fast deadlines.
+ * Listening ports are reported only with `ports: true`: the test machine's sockets come and
+ * go with every test running beside this one, and would open `port-opened` alarms anywhere.
+ */
+export function enrollAgent(server: TestServer, host: string, cfg: { interval?: string; jitter?: string; extra?: string; ports?: boolean } = {}): TestAgent {
   const tok = serverCli(['token', host, '--dir', server.dir]);
   if (tok.code !== 0) throw new Error(`token failed: ${tok.stderr}`);
   const dir = tempDir('tw-agent-');
   const config = join(dir, 'agent.yml');
   const stateDir = join(dir, 'state');
-  writeFileSync(config, `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\n${cfg.extra?.includes('fallback:') ? '' : 'fallback: []\n'}${cfg.extra ?? ''}`);
+  writeFileSync(config, `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\nports: ${cfg.ports ? 'true' : 'false'}\n${cfg.extra?.includes('fallback:') ? '' : 'fallback: []\n'}${cfg.extra ?? ''}`);
   const r = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', config]);
   if (r.code !== 0) throw new Error(`enroll failed: ${r.stderr}`);
   return { host, config, stateDir };
