@@ -1,0 +1,56 @@
+/**
+ * Listening ports end to end: a real `serve`, a real `agent run` with ports
+ * on, and a process the test starts that begins to listen. The agent reads
+ * /proc/net and /proc/PID/fd; the server opens `port-opened` naming the
+ * process, and resolves it when the listener goes away.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { waitFor } from '../helpers/wait.ts';
+
+const HOST = 'listener';
+let server: TestServer;
+let agent: Proc;
+let child: ChildProcess | null = null;
+
+before(async () => {
+  server = await startServer(initServer());
+  const a = enrollAgent(server, HOST, { ports: true });
+  agent = runAgent(a);
+  await agent.waitLog((o) => o.msg === 'report sent', 30_000);
+  await waitFor(() => {
+    const c = server.ctx();
+    try { return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number; } finally { c.close(); }
+  }, { what: 'the baseline of listening ports' });
+});
+
+after(async () => {
+  child?.kill('SIGKILL'); // only the process this test started
+  agent?.signal('SIGTERM');
+  await agent?.exited;
+  await server?.stop();
+});
+
+test('a process that starts listening opens port-opened with its name; closing it resolves the alarm', async () => {
+  // A distinctive process name: process.title sets /proc/PID/comm (15 characters at most).
+  child = spawn(process.execPath, ['-e', `process.title = 'twe2elistener';
+    const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const port = await waitFor(() => (out.includes('\n') ? Number(out.trim()) : undefined), { what: 'the child listening' });
+  const subject = `tcp/127.0.0.1:${port}`;
+  const startedAt = Date.now();
+  const alarm = await waitFor(() => openAlarms(server, HOST).find((a) => a.kind === 'port-opened' && a.subject === subject), { timeoutMs: 15_000, what: 'port-opened' });
+  const ms = Date.now() - startedAt;
+  assert.equal(alarm.severity, 'warning');
+  assert.equal((alarm.detail as { process: string }).process, 'twe2elistener');
+  assert.deepEqual((alarm.detail as { pids: number[] }).pids, [child.pid]);
+  const listed = JSON.parse(serverCli(['alarms', '--dir', server.dir, '--open', '--json']).stdout) as { kind: string; subject: string }[];
+  assert.ok(listed.some((a) => a.kind === 'port-opened' && a.subject === subject), 'alarms --json lists it');
+  console.log(`port-opened ${ms} ms after the listener started (agent interval 1s)`);
+
+  child.kill('SIGKILL');
+  await waitFor(() => !openAlarms(server, HOST).some((a) => a.kind === 'port-opened' && a.subject === subject), { timeoutMs: 15_000, what: 'the alarm resolved' });
+});
