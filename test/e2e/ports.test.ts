@@ -23,7 +23,9 @@ before(async () => {
   await waitFor(() => {
     const c = server.ctx();
     try { return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number; } finally { c.close(); }
-  }, { what: 'the baseline of listening ports' });
+  }, { what: 'the baseline of listening ports', timeoutMs: 20_000 }).catch((err: Error) => {
+    throw new Error(`${err.message}; server said: ${server.proc.lines.filter((l) => /violation|error|report/.test(l)).slice(-5).join(' | ')}`);
+  });
 });
 
 after(async () => {
