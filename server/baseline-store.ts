@@ -5,7 +5,7 @@ import type { AlarmStore } from './alarm-store.ts';
 import { FILE_ALARMS, judgeDaemon, judgeFile, judgeMount } from './baseline-judge.ts';
 import type { Db } from './db.ts';
 import { GroupPeers } from './fleet-peers.ts';
-import { classifyChange, sameContent } from './sample-match.ts';
+import { classifyChange } from './sample-match.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
 export interface OpenedAlarm { id: number; kind: AlarmKind; subject: string }
@@ -229,48 +229,6 @@ export class BaselineStore {
         }
       }
       return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
-    }).immediate();
-  }
-
-  /**
-   * `accept --group G PATH...`: the sample hosts' current state of the paths
-   * becomes their baseline, and every other host of the group takes the paths
-   * whose state matches a sample's (same content, or gone on both). What
-   * matches no sample is left alone and listed: that is where to look. A
-   * group without sample hosts accepts the paths on every host.
-   */
-  acceptGroup(group: string, hosts: string[], paths: string[], now: number): { perHost: Map<string, string[]>; left: { host: string; path: string }[] } {
-    return this.db.transaction(() => {
-      const samples = hosts.filter((h) => this.peers.place(h).sample);
-      const perHost = new Map<string, string[]>();
-      const left: { host: string; path: string }[] = [];
-      if (!samples.length) {
-        for (const h of hosts) perHost.set(h, this.accept(h, paths, now).accepted);
-        return { perHost, left };
-      }
-      for (const h of samples) perHost.set(h, this.accept(h, paths, now).accepted);
-      const under = (key: string) => paths.some((p) => {
-        const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-        return key === q || key.startsWith(q === '/' ? '/' : q + '/');
-      });
-      for (const h of hosts) {
-        if (samples.includes(h)) continue;
-        const take: string[] = [];
-        for (const row of this.rowsOf.all(h, 'file') as Row[]) {
-          if (!under(row.key) || row.baseline === row.current) continue;
-          const cur = row.current === null ? null : (JSON.parse(row.current) as FileEntry);
-          const ok = samples.some((sh) => {
-            const sb = this.rowOf.get(sh, 'file', row.key) as Row | undefined;
-            const base = sb?.baseline ? (JSON.parse(sb.baseline) as FileEntry) : null;
-            return cur === null ? base === null : base !== null && sameContent(base, cur);
-          });
-          if (ok) take.push(row.key);
-          else left.push({ host: h, path: row.key });
-        }
-        perHost.set(h, take.length ? this.accept(h, take, now).accepted : []);
-      }
-      void group;
-      return { perHost, left };
     }).immediate();
   }
 

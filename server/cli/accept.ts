@@ -6,6 +6,7 @@ import { AlarmStore } from '../alarm-store.ts';
 import { BaselineStore } from '../baseline-store.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
+import { acceptGroup } from '../fleet-accept.ts';
 import type { CommandIo } from './io.ts';
 
 /** A listening port as `alarms` shows it: `tcp/127.0.0.1:8080`, `udp6/[::]:53`. */
@@ -17,7 +18,7 @@ const PORT_KEY = /^(tcp|udp)6?\/\S+:\d{1,5}$/;
  * means every file and listening port of the host; a port is named by its key,
  * e.g. `tcp/0.0.0.0:22`) into the baseline and resolves their alarms. With
  * `--group`, the group's sample hosts take their state and every other host
- * takes what matches a sample (see `BaselineStore.acceptGroup`). Works on the
+ * takes what matches a sample (see `acceptGroup` in fleet-accept.ts). Works on the
  * database alone, so a running `serve` sees it at once.
  */
 export async function acceptCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -36,7 +37,7 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
       const hosts = ctx.hosts.all().filter((h) => h.group === values.group && h.status !== 'revoked' && store.hasBaseline(h.host));
       if (!hosts.length) throw serverError('TW_HOST_UNKNOWN', `no host with a baseline in group "${values.group}"`);
       const samples = hosts.filter((h) => h.sample).map((h) => h.host);
-      const r = store.acceptGroup(values.group, hosts.map((h) => h.host), positionals, now);
+      const r = acceptGroup(ctx.db, store, hosts.map((h) => h.host), positionals, now);
       let total = 0;
       for (const [h, accepted] of r.perHost) {
         total += accepted.length;
