@@ -8,6 +8,6 @@ import m002 from './migrations/002-baselines.ts';
 import m003 from './migrations/003-delivery-dashboard.ts';
 import m004 from './migrations/004-agent-exe.ts';
 import m005 from './migrations/005-spool.ts';
-import m006 from './migrations/005-fleet-ports.ts';
+import m006 from './migrations/006-fleet-ports.ts';
 
 export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006];
