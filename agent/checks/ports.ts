@@ -89,17 +89,22 @@ export class PortsCheck implements Check {
   readonly cadence = 'cycle' as const;
   /** Inode → owner as last found; kept only for inodes still listening. */
   private owners = new Map<string, { pids: number[]; process: string }>();
+  /** proto, address and port of every socket of the last measurement. */
+  private lastKeys = new Set<string>();
 
   constructor(private readonly ctx: CheckContext, private readonly proc = '/proc') {}
 
   async measure(): Promise<Measured[]> {
     if (!this.ctx.cfg.ports) return [];
-    const raw: RawSocket[] = [];
-    for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-      let text: string;
-      try { text = readFileSync(`${this.proc}/net/${proto}`, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
-      raw.push(...parseProcNet(text, proto));
+    const raw = this.readTables();
+    // /proc/net/tcp is no snapshot: the kernel prints it a page at a time, and when sockets come
+    // and go meanwhile (a busy host) an entry can be skipped. A listener missing since the last
+    // cycle is looked for once more before it is reported gone.
+    const seen = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
+    if ([...this.lastKeys].some((k) => !seen.has(k))) {
+      for (const s of this.readTables()) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
     }
+    this.lastKeys = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
     const inodes = new Set(raw.map((s) => s.inode));
     const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
     if (unknown.size) {
@@ -129,6 +134,16 @@ export class PortsCheck implements Check {
     const keys = [...byKey.keys()].sort();
     if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
     return keys.slice(0, MAX_PORTS).map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+  }
+
+  private readTables(): RawSocket[] {
+    const raw: RawSocket[] = [];
+    for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
+      let text: string;
+      try { text = readFileSync(`${this.proc}/net/${proto}`, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
+      raw.push(...parseProcNet(text, proto));
+    }
+    return raw;
   }
 
   private comm(pid: number): string {
