@@ -1,6 +1,6 @@
 import type { Clock } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
-import type { Report, RequestReport, StateEvent } from '../shared/protocol.ts';
+import { MAX_PORTS, type Report, type RequestReport, type StateEvent } from '../shared/protocol.ts';
 import type { ApplyResult, BaselineStore } from './baseline-store.ts';
 
 /** Most files one report may carry in all its parts (bounds the memory a host can make the server hold). */
@@ -13,7 +13,7 @@ export const MAX_REPORT_FILES = 200_000;
  * (at most once per `minRequestGapMs`, never while a report is arriving).
  */
 export class BaselineSession {
-  private assembling: { reportId: string; next: number; files: Report['files']; daemons: Report['daemons']; mounts: Report['mounts'] } | null = null;
+  private assembling: { reportId: string; next: number; files: Report['files']; daemons: Report['daemons']; mounts: Report['mounts']; ports: Report['ports'] } | null = null;
   private lastRequestAt = -Infinity;
   /** The stored state's digest, recomputed only after this session applied something (accept changes baselines, not state). */
   private digestCache: string | null = null;
@@ -29,7 +29,7 @@ export class BaselineSession {
 
   /** Takes one report part; returns an error line for a protocol violation, else null. */
   onReport(m: Report): string | null {
-    if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, files: [], daemons: [], mounts: [] };
+    if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, files: [], daemons: [], mounts: [], ports: [] };
     const a = this.assembling;
     if (!a || a.reportId !== m.reportId || a.next !== m.part) {
       this.assembling = null;
@@ -43,9 +43,11 @@ export class BaselineSession {
     a.files.push(...m.files);
     a.daemons.push(...m.daemons);
     a.mounts.push(...m.mounts);
+    a.ports.push(...m.ports);
     if (!m.last) return null;
     this.assembling = null;
     if (a.daemons.length > 64 || a.mounts.length > 256) return 'report lists too many daemons or mounts';
+    if (a.ports.length > MAX_PORTS) return `report lists more than ${MAX_PORTS} listening ports`;
     this.digestCache = null;
     const res = this.store.applyReport(this.host, a, this.clock.now());
     this.logResult('report', res, { files: a.files.length });

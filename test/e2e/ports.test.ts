@@ -24,7 +24,7 @@ before(async () => {
     const c = server.ctx();
     try { return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number; } finally { c.close(); }
   }, { what: 'the baseline of listening ports', timeoutMs: 20_000 }).catch((err: Error) => {
-    throw new Error(`${err.message}; server said: ${server.proc.lines.filter((l) => /violation|error|report/.test(l)).slice(-5).join(' | ')}`);
+    throw new Error(`${err.message}; server said: ${server.proc.lines.filter((l) => /violation|"level":[45]0/.test(l)).slice(-5).join(" | ")}; agent said: ${agent.lines.filter((l) => /"level":[45]0|report/.test(l)).slice(-6).join(" | ")}`);
   });
 });
 

@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarm-store.ts';
+import { BaselineSession } from '../../server/baseline-session.ts';
 import { BaselineStore } from '../../server/baseline-store.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { silentLogger } from '../../shared/log.ts';
 import type { AlarmNotice } from '../../server/channels/channel.ts';
 import { openDatabase } from '../../server/db.ts';
 import { buildFleetView } from '../../server/fleet.ts';
@@ -158,6 +161,23 @@ test('ports: a new listener opens port-opened, goes when it closes, is accepted,
   store.applyReport('p1', { files: [f('a')], daemons: [], mounts: [], ports: [port(22, 'bash'), port(5555, 'nc')] }, tick());
   assert.equal(open('p1')[0]?.subject, 'tcp/127.0.0.1:5555', 'on again: the next report judges it');
   assert.equal(store.digest('p1').length, 64);
+});
+
+test('a report in parts carries its ports to the store: the listeners of a later report keep their alarm open', () => {
+  db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run('sess1', 'ports', now);
+  const session = new BaselineSession('sess1', store, { now: () => now } as Clock, silentLogger(), () => undefined);
+  const env = { bootId: '11111111-2222-4333-8444-555555555555', seq: 1, sentAt: now };
+  const report = (id: string, ports: PortEntry[]) => {
+    assert.equal(session.onReport({ type: 'report', ...env, reportId: id, part: 0, last: false, files: [f('a')], daemons: [], mounts: [], ports: [] }), null);
+    assert.equal(session.onReport({ type: 'report', ...env, reportId: id, part: 1, last: true, files: [], daemons: [], mounts: [], ports }), null);
+  };
+  report('21111111-2222-4333-8444-555555555555', [port(22, 'sshd')]);
+  assert.equal(db.prepare(`SELECT COUNT(*) FROM measured WHERE host = 'sess1' AND kind = 'port' AND baseline IS NOT NULL`).pluck().get(), 1, 'the baseline has the listener');
+  session.onEvent({ type: 'event', ...env, files: [], gone: [], daemons: [], mounts: [], notes: [], ports: [port(8080, 'nc')], portsGone: [] });
+  assert.equal(open('sess1')[0]?.subject, 'tcp/127.0.0.1:8080');
+  tick();
+  report('31111111-2222-4333-8444-555555555555', [port(22, 'sshd'), port(8080, 'nc')]);
+  assert.equal(open('sess1').length, 1, 'a full report with the listener keeps the alarm open');
 });
 
 test.after(() => db.close());
