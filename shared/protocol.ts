@@ -180,6 +180,9 @@ export const EventBody = z.strictObject({
   daemons: z.array(DaemonEntry).max(64),
   mounts: z.array(MountEntry).max(256),
   notes: z.array(WatchNote).max(16),
+  /** Listeners new or changed, and those gone (issue 7), as in `event`; optional so bodies without ports hash as before. */
+  ports: z.array(PortEntry).max(MAX_PORTS).optional(),
+  portsGone: z.array(portKeyText).max(MAX_PORTS).optional(),
 });
 
 /** The agent lost its route, its link or the server: opened with `endedAt` null, closed with both times. */
