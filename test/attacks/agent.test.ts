@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
@@ -35,10 +35,7 @@ async function upAgent(host: string, extra = ''): Promise<{ proc: Proc; config: 
   procs.push(proc);
   await waitFor(() => hostStatus(server, host) === 'up', { timeoutMs: 20_000, what: `${host} up` });
   // Attacks start once the agent has its baseline at the server (its watches are set by then).
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host); } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: `${host} baseline taken` });
+  await waitForBaseline(server, host, 30_000);
   return { proc, config: a.config };
 }
 

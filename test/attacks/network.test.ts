@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, renameSync, appendFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { serveOn } from '../helpers/spool.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
@@ -33,10 +33,7 @@ before(async () => {
   serverProc = server.proc;
   agent = enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nfallback: [${sink}]\n${box.watchYaml}` });
   proc = runAgent(agent);
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(HOST); } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: 'the baseline taken' });
+  await waitForBaseline(server, HOST, 30_000);
 });
 
 after(async () => {

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, copyFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
 import { makeSandbox, someBinary, type Sandbox } from './sandbox.ts';
@@ -27,10 +27,7 @@ before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
   const agent = enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\n${box.watchYaml}` });
   proc = runAgent(agent);
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(HOST); } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: 'the baseline taken' });
+  await waitForBaseline(server, HOST, 30_000);
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -42,10 +42,7 @@ test('the compiled agent under another name: heartbeats, sees a guarded change, 
     const output = p.lines.join('\n');
     assert.ok(!output.includes(String(server.port)), 'the output does not reveal the server address');
     assert.ok(!output.includes(a.config), 'the output does not reveal the config path');
-    await waitFor(() => {
-      const c = server.ctx();
-      try { return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get('sierra'); } finally { c.close(); }
-    }, { timeoutMs: 15_000, what: 'baseline taken' });
+    await waitForBaseline(server, 'sierra', 15_000);
 
     appendFileSync(join(guarded, 'policy'), 'tampered\n');
     await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'file-changed' && x.subject.endsWith('/policy')), { timeoutMs: 5000, what: 'file-changed' });

@@ -166,3 +166,15 @@ export function openAlarms(server: TestServer, host: string) {
     c.close();
   }
 }
+
+/** Waits until the server holds the host's baseline (taken from the agent's first full report). */
+export function waitForBaseline(server: TestServer, host: string, timeoutMs = 30_000): Promise<unknown> {
+  return waitFor(() => {
+    const c = server.ctx();
+    try {
+      return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host);
+    } finally {
+      c.close();
+    }
+  }, { timeoutMs, what: `${host} baseline taken` });
+}
