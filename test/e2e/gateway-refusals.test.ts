@@ -95,7 +95,8 @@ test('a token for an enrolled host needs --replace; re-enrolling revokes the old
   writeFileSync(join(dir, 'agent.yml'), `server: ${server.url}\nstateDir: ${join(dir, 'state')}\ninterval: 1s\njitter: 100ms\ndefaults: false\n`);
   const en = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', join(dir, 'agent.yml')]);
   assert.equal(en.code, 0, en.stderr);
-  await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 3000);
+  // No time bound is promised for a replaced host (revoke's 2 s is tested above); 3 s flaked once under CI load.
+  await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 10_000);
   const raw = await rawConnect(server.port, { ...identityOf(old.stateDir), send: [hello()] });
   assert.equal(raw.status, 403, 'the old certificate is refused');
   const fresh = await rawConnect(server.port, { ...identityOf(join(dir, 'state')), send: [hello()], waitMs: 1500 });

@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { after } from 'node:test';
 import { systemClock } from '../../shared/clock.ts';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
 import { tempDir } from './temp.ts';
@@ -39,9 +40,13 @@ export function agentCli(args: string[]): CliResult {
 
 const children = new Set<ChildProcess>();
 // Children die with the test process (node:test's `after` would fire early inside `before` hooks).
-process.on('exit', () => {
+const killAll = () => {
   for (const c of children) { c.kill('SIGCONT'); c.kill('SIGKILL'); }
-});
+};
+process.on('exit', killAll);
+// And when the file's tests end: a test that failed before killing its agent
+// must not leave a child whose pipes keep the file running until its timeout.
+after(killAll);
 
 /** A child process whose stdout JSON log lines are kept. */
 export class Proc {
