@@ -11,6 +11,7 @@ import type { HeartbeatResult, Liveness } from './liveness.ts';
 import { violationReason, type ConnectionStats } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
+import { acceptsCertificate, HostStore } from './host-store.ts';
 import { EventLedger, ROLLED_BACK } from './event-ledger.ts';
 import { SpoolSession } from './spool-session.ts';
 
@@ -55,7 +56,11 @@ export class AgentSession implements LiveSession {
   clone: { bootId: string | null; remote: string } | null = null;
   readonly remote: string;
 
-  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown') {
+  /**
+   * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
+   * (`token --replace`) before the close command reached this session is told so, not called a replay.
+   */
+  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown', private readonly serial?: string) {
     this.remote = remote;
     this.log = d.log.child({ host });
     const store = new BaselineStore(d.db, d.alarms);
@@ -211,8 +216,13 @@ export class AgentSession implements LiveSession {
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
   }
 
-  private onResult(r: string, seq: number): void {
+  private onResult(r: HeartbeatResult, seq: number): void {
     if (r === 'ok') return this.send({ type: 'ack', seq });
+    // Re-enrollment clears the stored boot: until the next tick closes this connection, its
+    // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
+    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(new HostStore(this.d.db).get(this.host), this.serial)) {
+      return this.close(CloseCode.REVOKED, 'certificate replaced');
+    }
     this.replay(seq);
   }
 

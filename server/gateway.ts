@@ -9,7 +9,7 @@ import { EnrollRequest, MAX_FRAME_BYTES, validate } from '../shared/protocol.ts'
 import type { KeyAndCert } from './ca.ts';
 import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
-import type { HostStore } from './host-store.ts';
+import { acceptsCertificate, type HostStore } from './host-store.ts';
 import { readBody } from './http-body.ts';
 import type { TicketOptions } from './tls-tickets.ts';
 
@@ -31,8 +31,6 @@ const MAX_ENROLL_BODY = 32 * 1024;
 const MAX_UNAUTHENTICATED = 512;
 const UNAUTHENTICATED_IDLE_MS = 10_000;
 
-/** Certificate serials as Node prints them may differ in case and leading zeros. */
-const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
 
 /**
  * The agents' endpoint: HTTPS with client certificates, WebSocket at
@@ -119,12 +117,10 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     const peer = tls.getPeerCertificate();
     const host = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
     const rec = d.hosts.get(host);
-    if (!rec || rec.state === 'revoked' || !rec.certSerial || normSerial(rec.certSerial) !== normSerial(peer.serialNumber)) {
-      return refuse(403, 'Forbidden');
-    }
+    if (!acceptsCertificate(rec, peer.serialNumber)) return refuse(403, 'Forbidden');
     // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
     if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
-    wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`));
+    wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
   });
 
   return { server, wss };

@@ -63,6 +63,14 @@ export function toHostRecord(r: Record<string, unknown>): HostRecord {
 const ORDER: Record<HostStatus, number> = { missing: 0, late: 1, stopped: 2, revoked: 6, pending: 3, maintenance: 4, up: 5 };
 
 /** Reads hosts. Writes that change status go through `Liveness`, which owns the rules. */
+/** Certificate serials as Node prints them may differ in case and leading zeros. */
+const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
+
+/** Whether a certificate with this serial is the one accepted for the host now (not revoked, not replaced). */
+export function acceptsCertificate(rec: HostRecord | undefined, serial: string): boolean {
+  return !!rec && rec.state !== 'revoked' && !!rec.certSerial && normSerial(rec.certSerial) === normSerial(serial);
+}
+
 export class HostStore {
   private readonly getStmt;
   constructor(private readonly db: Db) {

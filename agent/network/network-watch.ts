@@ -147,9 +147,10 @@ export class NetworkWatch {
       if (!reasons.length && this.o.disconnectedSince() === null) {
         const l = this.lost;
         this.lost = null;
-        this.persist();
         this.o.log.info({ startedAt: new Date(l.startedAt).toISOString() }, 'network back');
+        // Spooled before the open state is forgotten: a kill between the two repeats the end, never loses it.
         this.o.onRestored(l.startedAt, now, l.reasons.slice(0, 8));
+        this.persist();
       }
     }
   }

@@ -4,10 +4,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/ca.ts';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
+import { WebSocket } from 'ws';
+import { agentCommand, enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -89,17 +92,42 @@ test('a token for an enrolled host needs --replace; re-enrolling revokes the old
   const tok = serverCli(['token', 'india', '--replace', '--dir', server.dir]);
   assert.equal(tok.code, 0, tok.stderr);
   const { agentCli } = await import('../helpers/cluster.ts');
-  const { tempDir } = await import('../helpers/temp.ts');
-  const { writeFileSync } = await import('node:fs');
   const dir = tempDir();
   writeFileSync(join(dir, 'agent.yml'), `server: ${server.url}\nstateDir: ${join(dir, 'state')}\ninterval: 1s\njitter: 100ms\ndefaults: false\n`);
   const en = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', join(dir, 'agent.yml')]);
   assert.equal(en.code, 0, en.stderr);
-  // No time bound is promised for a replaced host (revoke's 2 s is tested above); 3 s flaked once under CI load.
-  await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 10_000);
+  // Closed at the server's next tick (250 ms); a heartbeat in between is told the same (test below).
+  await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 5000)
+    .catch((err: Error) => { throw new Error(`${err.message}\nserver: ${server.proc.describe(20)}`); });
   const raw = await rawConnect(server.port, { ...identityOf(old.stateDir), send: [hello()] });
   assert.equal(raw.status, 403, 'the old certificate is refused');
   const fresh = await rawConnect(server.port, { ...identityOf(join(dir, 'state')), send: [hello()], waitMs: 1500 });
   assert.equal(fresh.opened, true, 'the new certificate is accepted');
   p.signal('SIGKILL');
+});
+
+test('heartbeats on the old connection while a re-enrollment lands are no replay: the connection is closed as revoked, no alarm', async () => {
+  const old = enrollAgent(server, 'juliett');
+  const tok = serverCli(['token', 'juliett', '--replace', '--dir', server.dir]);
+  assert.equal(tok.code, 0, tok.stderr);
+  const bootId = '99999999-2222-4333-8444-555555555555';
+  const ws = new WebSocket(`wss://127.0.0.1:${server.port}/agent`, { ...identityOf(old.stateDir), rejectUnauthorized: true });
+  const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
+  let seq = 0;
+  ws.on('open', () => ws.send(hello(seq++).replace('11111111-2222', '99999999-2222')));
+  await new Promise<void>((res, rej) => { ws.once('message', () => res()); ws.once('error', rej); });
+  // Beat every 10 ms while the new identity enrolls: some beat lands between the enrollment's
+  // commit (which clears the stored boot) and the tick that closes this connection.
+  const beats = setInterval(() => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'heartbeat', bootId, seq: seq++, sentAt: Date.now() }));
+  }, 10);
+  const dir = tempDir();
+  writeFileSync(join(dir, 'agent.yml'), `server: ${server.url}\nstateDir: ${join(dir, 'state')}\ndefaults: false\n`);
+  const a = agentCommand();
+  const enroll = spawn(a.cmd, [...a.args, 'enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', join(dir, 'agent.yml')]);
+  const [code] = await Promise.all([closed, new Promise((res) => enroll.on('exit', res))]);
+  clearInterval(beats);
+  assert.equal(code, 4003, 'closed as revoked');
+  assert.ok(seq > 3, 'heartbeats were sent while enrolling');
+  assert.deepEqual(openAlarms(server, 'juliett').map((a) => a.kind), [], 'no replay alarm');
 });

@@ -112,7 +112,11 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   assert.deepEqual(tampered, []);
   // The outage itself arrives as a network-lost finding with its start and end (the open one
   // survived the kill -9 and was closed by the next run).
-  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 30_000, what: 'network-lost ended' }); // no time is promised; 10 s ran out once on a loaded CI machine
+  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 30_000, what: 'network-lost ended' })
+    .catch((err: Error) => {
+      const kinds = ledger(init, HOST).filter((r) => r.kind !== 'event').map((r) => `${r.n} ${r.kind} ${r.body}`);
+      throw new Error(`${err.message}\nledger: ${kinds.join('\n')}\nagent: ${proc.describe(30)}`);
+    });
   const lost = ledger(init, HOST).filter((r) => r.kind === 'network-lost').map((r) => JSON.parse(r.body!) as { startedAt: number; endedAt: number | null });
   assert.ok(lost.some((b) => b.endedAt === null) && lost.some((b) => b.endedAt !== null && b.endedAt > b.startedAt), JSON.stringify(lost));
   // Acked records leave the agent's spool.

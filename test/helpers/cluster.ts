@@ -69,15 +69,25 @@ export class Proc {
   }
   /** The first JSON log line for which `pred` holds. */
   async waitLog(pred: (o: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
-    return waitFor(() => {
-      for (const l of this.lines) {
-        try {
-          const o = JSON.parse(l) as Record<string, unknown>;
-          if (pred(o)) return o;
-        } catch { /* not JSON */ }
-      }
-      return undefined;
-    }, { timeoutMs, what: 'a log line' });
+    try {
+      return await waitFor(() => {
+        for (const l of this.lines) {
+          try {
+            const o = JSON.parse(l) as Record<string, unknown>;
+            if (pred(o)) return o;
+          } catch { /* not JSON */ }
+        }
+        return undefined;
+      }, { timeoutMs, what: 'a log line' });
+    } catch (err) {
+      // A timed-out wait in CI is only diagnosable from what the process said last.
+      throw new Error(`${(err as Error).message}; ${this.describe()}`);
+    }
+  }
+  /** The process's state and last log lines, for failure messages. */
+  describe(n = 12): string {
+    const state = this.child.exitCode !== null || this.child.signalCode !== null ? `exited (${this.child.exitCode ?? this.child.signalCode})` : 'running';
+    return `pid ${this.child.pid} ${state}; last lines:\n${this.lines.slice(-n).join('\n')}`;
   }
   signal(sig: NodeJS.Signals): void {
     this.child.kill(sig);
