@@ -22,6 +22,7 @@ import { MailChannel } from './channels/mail-channel.ts';
 import { Dashboard, isLoopbackHost, type AcceptHook } from './dashboard/dashboard-server.ts';
 import { createMetrics } from './metrics.ts';
 import { ReportMailer } from './report-mailer.ts';
+import { Retention } from './retention.ts';
 
 export interface ServerAppOptions {
   dir: string;
@@ -52,6 +53,7 @@ export class ServerApp {
   readonly dashboard: Dashboard;
   readonly workers: OutboxWorker[];
   private readonly reportMailer?: ReportMailer;
+  private readonly retention: Retention;
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock));
@@ -78,11 +80,12 @@ export class ServerApp {
     const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
     // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
     this.dashboard = new Dashboard({
-      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept, retentionMs: ctx.config.retention,
+      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept,
       metricsTokenFile: join(paths.dir, 'metrics.token'),
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });
     this.page = this.dashboard.server;
+    this.retention = new Retention(ctx.db, this.dashboard.data, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
   }
 
   /** Starts listening; resolves with the bound addresses. */
@@ -96,6 +99,7 @@ export class ServerApp {
     const db = await listenOn(this.page, dash.host, dash.port);
     this.tick = this.o.clock.setInterval(() => this.onTick(), this.o.tickMs ?? 250);
     this.dashboard.start();
+    this.retention.start();
     for (const w of this.workers) w.start();
     this.reportMailer?.start();
     return { gateway: gw, dashboard: db };
@@ -119,6 +123,7 @@ export class ServerApp {
   async stop(): Promise<void> {
     this.o.clock.clearInterval(this.tick);
     this.dashboard.stop();
+    this.retention.stop();
     await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);

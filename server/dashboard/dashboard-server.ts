@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Registry } from 'prom-client';
 import { ALARM_KINDS, type Severity } from '../../shared/alarm-kinds.ts';
-import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Clock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { ServerContext } from '../context.ts';
@@ -13,7 +13,7 @@ import { verifyPassword } from '../passwords.ts';
 import { buildFleetView } from '../fleet.ts';
 import { GROUP_NAME } from '../fleet-membership.ts';
 import { buildReport } from '../report.ts';
-import { DashboardData, MINUTE_ROLLUP_KEEP_MS, type AlarmFilter } from './dashboard-data.ts';
+import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
@@ -41,8 +41,6 @@ export interface DashboardOptions {
   accept?: AcceptHook;
   sessionIdleMs?: number;
   pollMs?: number;
-  /** Heartbeat rollup rows older than this are pruned hourly (default 30 days). */
-  retentionMs?: number;
 }
 
 /** True for addresses only this machine can reach; beyond them the dashboard is HTTPS only. */
@@ -70,7 +68,6 @@ export class Dashboard {
   private readonly secure: boolean;
   private readonly cookieName: string;
   private readonly log: Logger;
-  private pruneTimer?: TimerHandle;
 
   constructor(private readonly o: DashboardOptions) {
     this.secure = !!o.tls;
@@ -98,20 +95,9 @@ export class Dashboard {
 
   start(): void {
     this.feed.start();
-    const prune = () => {
-      try {
-        this.data.pruneRollup(this.o.clock.now() - (this.o.retentionMs ?? 30 * 86_400_000));
-        this.data.compactRollup(this.o.clock.now() - MINUTE_ROLLUP_KEEP_MS);
-      } catch (err) {
-        this.log.error({ err: (err as Error).message }, 'heartbeat rollup prune failed');
-      }
-    };
-    prune();
-    this.pruneTimer = this.o.clock.setInterval(prune, 3_600_000);
   }
 
   stop(): void {
-    this.o.clock.clearInterval(this.pruneTimer);
     this.feed.stop();
   }
 
