@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import type { DaemonEntry } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
 import { hashFileSync } from '../hash-file.ts';
@@ -36,13 +36,32 @@ export function readProcessId(pid: number, proc = '/proc'): ProcessId | null {
   return { pid, comm: s.slice(open + 1, close), start: s.slice(close + 2).split(' ', 20)[19] ?? '' };
 }
 
-/** The processes running now (a walk of every `/proc/PID`). */
-export function listProcesses(proc = '/proc'): ProcessId[] {
-  const out: ProcessId[] = [];
+let commBuf: Buffer | undefined;
+
+/** `/proc/PID/comm` without its newline: open, one read, close (readFileSync would also fstat and allocate). */
+function readComm(path: string): string {
+  commBuf ??= Buffer.allocUnsafe(64);
+  const fd = openSync(path, 'r');
+  try {
+    const n = readSync(fd, commBuf, 0, commBuf.length, 0);
+    return commBuf.toString('utf8', 0, n).replace(/\n$/, '');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The processes running now: a walk of every `/proc/PID/comm` (cheaper for
+ * the kernel to produce than `stat`: ~0.4 ms against ~1.6 ms per walk of 90
+ * processes here). Pids only; {@link readProcessId} adds the start time.
+ */
+export function listProcesses(proc = '/proc'): { pid: number; comm: string }[] {
+  const out: { pid: number; comm: string }[] = [];
   for (const n of readdirSync(proc)) {
     if (!/^\d+$/.test(n)) continue;
-    const p = readProcessId(Number(n), proc);
-    if (p) out.push(p); // null: exited meanwhile
+    try {
+      out.push({ pid: Number(n), comm: readComm(`${proc}/${n}/comm`) });
+    } catch { /* exited meanwhile */ }
   }
   return out;
 }
@@ -115,7 +134,9 @@ export class DaemonsCheck implements Check {
       if (still) return this.known;
     }
     const names = new Set(this.specs.map((s) => s.name));
-    this.known = listProcesses(this.proc).filter((p) => names.has(p.comm));
+    this.known = listProcesses(this.proc).filter((p) => names.has(p.comm))
+      .map((p) => readProcessId(p.pid, this.proc))
+      .filter((p): p is ProcessId => p !== null && names.has(p.comm)); // exited (or exec'd) since the walk
     this.lastWalk = now;
     return this.known;
   }

@@ -9,7 +9,7 @@ import { FakeClock } from '../helpers/fake-clock.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 /**
- * A fake /proc: `<proc>/<pid>/stat` as the kernel prints it (comm in
+ * A fake /proc: `<proc>/<pid>/comm`, `stat` as the kernel prints it (comm in
  * parentheses, start time in field 22) and `<proc>/<pid>/exe` a symlink to the
  * binary, so `readlink` and the image hash behave as for a real process.
  */
@@ -27,6 +27,7 @@ function fakeProc() {
     mkdirSync(join(proc, String(pid)));
     const fields = ['S', '1', String(pid), String(pid), '0', '-1', '4194560', ...Array(12).fill('0'), String(startTicks), '0'];
     writeFileSync(join(proc, String(pid), 'stat'), `${pid} (${comm}) ${fields.join(' ')}\n`);
+    writeFileSync(join(proc, String(pid), 'comm'), `${comm}\n`);
     symlinkSync(exe, join(proc, String(pid), 'exe'));
   };
   const exit = (pid: number) => rmSync(join(proc, String(pid)), { recursive: true, force: true });
@@ -44,7 +45,8 @@ test('/proc/PID/stat: comm with spaces and parentheses, start time from field 22
   f.start(42, 'a (b) c', '/bin/true', 777);
   assert.deepEqual(readProcessId(42, f.proc), { pid: 42, comm: 'a (b) c', start: '777' });
   assert.equal(readProcessId(43, f.proc), null, 'gone');
-  assert.deepEqual(listProcesses(f.proc).map((p) => p.pid), [42]);
+  assert.deepEqual(listProcesses(f.proc), [{ pid: 42, comm: 'a (b) c' }]);
+  assert.ok(listProcesses().some((p) => p.pid === process.pid), 'the real /proc walks');
   const self = readProcessId(process.pid);
   assert.ok(self && /^\d+$/.test(self.start), 'the real /proc parses');
 });
