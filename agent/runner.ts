@@ -59,9 +59,9 @@ export const EXE_HASH_FILE = 'exe-sha256.json';
 /**
  * Hashes the running executable (the compiled agent, or Node under tsx) for
  * `hello`; a replaced or patched agent then shows even if it moved elsewhere.
- * Read in 1 MiB chunks off the main thread and hashed between them, so the
- * ~105 MiB of the compiled agent (~90 ms) overlap the TLS handshake instead of
- * preceding it. The result is kept in the state dir by file identity (device,
+ * Read with asynchronous 1 MiB reads (libuv's pool) and hashed between them,
+ * so the TLS handshake progresses while the ~105 MiB of the compiled agent
+ * (~90 ms) are hashed, instead of waiting for it. The result is kept in the state dir by file identity (device,
  * inode, size, mtime and ctime in ns) and reused while that is unchanged:
  * replacing or rewriting the file changes it. This weakens nothing: the
  * first full scan hashes the executable again (a `self` file) and the server
