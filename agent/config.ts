@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 
 const absPath = z.string().regex(/^\//, 'must be an absolute path');

@@ -1,4 +1,5 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 
 /** Read size for hashing: large enough that the per-call cost vanishes next to SHA-256 itself. */
@@ -27,5 +28,29 @@ export function hashFileSync(path: string, opts: { follow?: boolean } = {}): { s
     return { sha256: h.digest('hex'), size };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * SHA-256 (hex) of a regular file like {@link hashFileSync}, but read with
+ * asynchronous reads (libuv's thread pool): the event loop runs between the
+ * chunks, e.g. a TLS handshake proceeds while a large file is hashed.
+ */
+export async function hashFile(path: string, opts: { follow?: boolean } = {}): Promise<{ sha256: string; size: number }> {
+  const fh = await open(path, constants.O_RDONLY | (opts.follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
+  try {
+    if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
+    const chunk = Buffer.allocUnsafe(HASH_CHUNK_BYTES);
+    const h = createHash('sha256');
+    let size = 0;
+    for (;;) {
+      const { bytesRead: n } = await fh.read(chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      h.update(n === chunk.length ? chunk : chunk.subarray(0, n));
+      size += n;
+    }
+    return { sha256: h.digest('hex'), size };
+  } finally {
+    await fh.close();
   }
 }

@@ -17,8 +17,12 @@ export interface LinkOptions {
   jitterMs: number;
   agentVersion: string;
   facts: () => HostFacts;
-  /** SHA-256 of the agent's own executable, measured at start; the server compares it with the accepted one. */
-  exeSha256?: string;
+  /**
+   * SHA-256 of the agent's own executable, measured at start; the server
+   * compares it with the accepted one. A promise lets the hash run while the
+   * connection is set up: `hello` goes out once both are ready.
+   */
+  exeSha256?: string | Promise<string | undefined>;
   random?: () => number;
   /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
   digest?: () => string | undefined;
@@ -116,12 +120,18 @@ export class AgentLink {
     });
     this.ws = ws;
     ws.on('open', () => {
-      this.send({
-        type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
-        agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
-        ...(this.o.exeSha256 ? { exeSha256: this.o.exeSha256 } : {}),
-        ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
-      });
+      const hello = (exeSha256: string | undefined) => {
+        if (ws !== this.ws) return; // closed (and perhaps replaced) while the hash was still running
+        this.send({
+          type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
+          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
+          ...(exeSha256 ? { exeSha256 } : {}),
+          ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
+        });
+      };
+      const h = this.o.exeSha256;
+      if (typeof h === 'object') void h.then(hello, () => hello(undefined));
+      else hello(h);
     });
     ws.on('message', (data) => this.onFrame(data as Buffer));
     ws.on('unexpected-response', (_req, res) => {

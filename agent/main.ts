@@ -63,6 +63,9 @@ async function main(argv: string[]): Promise<number> {
 
 // Keys, certificates and the spool are for the agent's user alone.
 process.umask(0o077);
+// libuv's thread pool (async fs, DNS) starts 4 threads on first use; the agent
+// needs 2 (idle: 3 threads and ~1 MiB fewer). Read once, at that first use.
+process.env.UV_THREADPOOL_SIZE ??= '2';
 // No top-level await: the compiled executable is CommonJS.
 void main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;

@@ -4,12 +4,14 @@ import { VERSION } from '../shared/version.ts';
 import { loadAgentConfig, type AgentConfig } from './config.ts';
 import { hostFacts } from './host-facts.ts';
 import { AgentLink } from './link.ts';
-import { hashFileSync } from './hash-file.ts';
+import { hashFile } from './hash-file.ts';
 import { loadIdentity } from './state-files.ts';
 import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
 import { AgentChecks } from './checks/agent-checks.ts';
 import type { ParcelApi } from './watch/parcel-backend.ts';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { writeFilePrivate } from '../shared/secure-file.ts';
 import { join } from 'node:path';
 import { serverAddress } from './config.ts';
 import { buildWatchSet } from './checks/watch-set.ts';
@@ -30,6 +32,9 @@ export interface RunOptions {
   network?: Partial<Pick<NetworkWatchOptions, 'routes' | 'linkUp' | 'resolve'>>;
 }
 
+/** Longest wait for the server's welcome before the checks start anyway. */
+export const CHECKS_START_WAIT_MS = 1000;
+
 /** Work done once per cycle of the main loop (the checks join here). */
 export type CycleTask = () => Promise<void> | void;
 
@@ -48,13 +53,38 @@ export interface RunningAgent {
   stop(reason: string): Promise<void>;
 }
 
+/** The file in the state dir caching the executable's hash by file identity. */
+export const EXE_HASH_FILE = 'exe-sha256.json';
+
 /**
  * Hashes the running executable (the compiled agent, or Node under tsx) for
  * `hello`; a replaced or patched agent then shows even if it moved elsewhere.
+ * Read with asynchronous 1 MiB reads (libuv's pool) and hashed between them,
+ * so the TLS handshake progresses while the ~105 MiB of the compiled agent
+ * (~90 ms) are hashed, instead of waiting for it. The result is kept in the state dir by file identity (device,
+ * inode, size, mtime and ctime in ns) and reused while that is unchanged:
+ * replacing or rewriting the file changes it. This weakens nothing: the
+ * first full scan hashes the executable again (a `self` file) and the server
+ * compares that with the baseline, and a patched agent could report any hash.
  */
-function ownExecutableHash(log: Logger): string | undefined {
+async function ownExecutableHash(stateDir: string, log: Logger): Promise<string | undefined> {
+  const exe = process.execPath;
+  const cacheFile = join(stateDir, EXE_HASH_FILE);
+  const identity = () => {
+    const st = statSync(exe, { bigint: true });
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  };
   try {
-    return hashFileSync(process.execPath).sha256;
+    const id = identity();
+    try {
+      const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; id?: unknown; sha256?: unknown };
+      if (c.path === exe && c.id === id && typeof c.sha256 === 'string' && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
+    } catch { /* none yet, or unreadable: hash */ }
+    const { sha256 } = await hashFile(exe);
+    if (identity() === id) {
+      try { writeFilePrivate(cacheFile, JSON.stringify({ path: exe, id, sha256 })); } catch { /* a cache only */ }
+    }
+    return sha256;
   } catch (err) {
     log.warn({ err: (err as Error).message }, 'cannot hash own executable');
     return undefined;
@@ -77,7 +107,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
     digest: (): string | undefined => checks.digest(),
-    exeSha256: ownExecutableHash(o.log),
+    exeSha256: ownExecutableHash(cfg.stateDir, o.log),
     spoolHead: () => sender.head(),
   });
   // The spool (issue 4): every event and local finding is appended (fsync'd)
@@ -132,8 +162,21 @@ export function startAgent(o: RunOptions): RunningAgent {
     notifier.watchdog();
     if (!stopped) timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   };
+  // The checks (native watcher, subscriptions, first full scan) start once the
+  // server has welcomed the agent, or a connection attempt failed, or after
+  // CHECKS_START_WAIT_MS: their start-up work on the main thread would
+  // otherwise delay the handshake and `hello` (first contact).
+  let checksStarted = false;
+  const startChecks = () => {
+    if (checksStarted || stopped) return;
+    checksStarted = true;
+    o.clock.clearTimeout(checksTimer);
+    checks.start().catch((err: Error) => o.log.error({ err: err.message }, 'checks failed to start'));
+  };
+  link.on('welcome', startChecks);
+  link.on('closed', startChecks);
+  const checksTimer = o.clock.setTimeout(startChecks, CHECKS_START_WAIT_MS);
   link.start();
-  checks.start().catch((err: Error) => o.log.error({ err: err.message }, 'checks failed to start'));
   notifier.ready();
   timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   return {
@@ -147,6 +190,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     stop: async (reason) => {
       stopped = true;
       o.clock.clearTimeout(timer);
+      o.clock.clearTimeout(checksTimer);
       await checks.stop();
       await link.stop(reason);
       fallback.close();

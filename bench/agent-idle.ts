@@ -6,7 +6,7 @@
  *
  *   npm run build:agent && npm run bench -- agent-idle        (BENCH_IDLE_MS=600000 by default)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,8 @@ function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').slice(readFileSync(`/proc/${pid}/stat`, 'utf8').lastIndexOf(')') + 2).split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
 }
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const statusKb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
 
 function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean): Promise<number> {
   return new Promise((res, rej) => {
@@ -44,7 +45,7 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
 }
 
 export async function agentIdle(): Promise<Record<string, unknown>> {
-  const exe = join(ROOT, 'dist/tripwarden-agent');
+  const exe = process.env.TRIPWARDEN_AGENT_EXE ?? join(ROOT, 'dist/tripwarden-agent');
   if (!existsSync(exe)) throw new Error('dist/tripwarden-agent is missing: run `npm run build:agent` first');
   const tmp = mkdtempSync(join(tmpdir(), 'tw-bench-idle-'));
   const dir = join(tmp, 'data');
@@ -63,6 +64,11 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   const agent = await enroll('idle-agent', 'interval: 10s\njitter: 2s\ndefaults: true\n');
   const floor = await enroll('idle-floor', '');
 
+  // Both executables start from a cold page cache, as after boot. A file just
+  // written (the agent by postject) sits in the page cache in large folios,
+  // and mapping those counted ~15 MiB more file-backed RSS than the same bytes
+  // read from disk: without this the comparison depended on the files' history.
+  for (const f of [exe, NODE24]) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   const starts: number[] = [];
   let child: ChildProcess | undefined;
   for (let i = 0; i < STARTS; i++) {
@@ -83,11 +89,16 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   const pids = { agent: child!.pid!, floor: floorProc.pid! };
   const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
   const rss = { agent: [] as number[], floor: [] as number[] };
+  const split = { agent: { anon: [] as number[], file: [] as number[] }, floor: { anon: [] as number[], file: [] as number[] } };
   const t0 = Date.now();
   while (Date.now() - t0 < IDLE_MS) {
     await sleep(Math.min(10_000, IDLE_MS));
     rss.agent.push(rssKb(pids.agent));
     rss.floor.push(rssKb(pids.floor));
+    for (const p of ['agent', 'floor'] as const) {
+      split[p].anon.push(statusKb(pids[p], 'RssAnon'));
+      split[p].file.push(statusKb(pids[p], 'RssFile'));
+    }
   }
   const secs = (Date.now() - t0) / 1000;
   const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
@@ -100,6 +111,8 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     agent: { rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('agent').toFixed(4) },
     floor: { rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('floor').toFixed(4) },
     rssRatioToFloor: +(mean(rss.agent) / mean(rss.floor)).toFixed(2),
+    // Where the RSS is: anonymous (heaps, stacks) and file-backed (the executable's mapped pages), means in MiB.
+    rssSplitMiB: Object.fromEntries((['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }])),
   };
   child!.kill('SIGTERM');
   floorProc.kill('SIGKILL');

@@ -53,7 +53,11 @@ export async function tamperLatency(): Promise<Record<string, unknown>> {
   const config = join(tmp, 'agent.yml');
   writeFileSync(config, `server: ${url}\nstateDir: ${join(tmp, 'state')}\ninterval: 10s\njitter: 1s\nfullScanEvery: 1h\ndefaults: false\ndaemons: []\nwatch:\n  - { path: ${watched} }\n`);
   await cli('agent', ['enroll', '--server', url, '--token', token, '--ca-sha256', fp, '--config', config]);
-  const agent = await spawnUntil(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'run', '--config', config], (o) => o.msg === 'report sent');
+  // TRIPWARDEN_AGENT_EXE=$PWD/dist/tripwarden-agent measures the compiled agent instead of the source under tsx.
+  const exe = process.env.TRIPWARDEN_AGENT_EXE;
+  const agent = exe
+    ? await spawnUntil(exe, ['run', '--config', config], (o) => o.msg === 'report sent')
+    : await spawnUntil(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts'), 'run', '--config', config], (o) => o.msg === 'report sent');
   const deadline = Date.now() + 10_000;
   while (!established && Date.now() < deadline) await sleep(10);
 

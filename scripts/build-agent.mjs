@@ -111,6 +111,13 @@ const seaConfig = {
   // NODE_OPTIONS (e.g. --require evil.js) is ignored by the executable; the
   // unit also unsets it, for older builds and defence in depth.
   execArgvExtension: 'none',
+  // A young generation of at most 1 MiB per semi-space (V8's default grows to
+  // 16 MiB): the agent allocates little, and after its first full scan the
+  // grown semi-spaces stayed resident (~4 MiB of the idle RSS). Only flags
+  // that keep the code cache valid and the JIT on: --lite-mode and
+  // --no-opt/--no-maglev cut another 8-15 MiB but had the code cache rejected
+  // and doubled the burst tamper latency (docs/BENCHMARKS.md).
+  execArgv: ['--max-semi-space-size=1'],
   assets: { [WATCHER_ASSET]: watcherAddon },
 };
 writeFileSync(join(work, 'sea-config.json'), `${JSON.stringify(seaConfig, null, 2)}\n`);

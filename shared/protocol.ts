@@ -3,7 +3,7 @@
  * discriminated union on `type`, TypeScript types inferred from the schemas.
  * Both sides validate every inbound frame here before using any field.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Protocol revision carried in `hello`. */
 export const PROTOCOL_VERSION = 1;

@@ -2,8 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
-import { decodeAddress, parseProcNet, PortsCheck } from '../../agent/checks/ports.ts';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeAddress, parseProcNet, PortsCheck, readTcpListenSection, socketsInUse } from '../../agent/checks/ports.ts';
+import { tempDir } from '../helpers/temp.ts';
 import type { CheckContext } from '../../agent/checks/check.ts';
 import type { PortEntry } from '../../shared/protocol.ts';
 import { portKey } from '../../shared/protocol.ts';
@@ -66,4 +68,37 @@ test('a real listener and a bound UDP socket are measured with the owning proces
   assert.equal((await check.measure()).find((i) => i.key === key), undefined);
 
   assert.deepEqual(await new PortsCheck(ctx(false)).measure(), [], '`ports: false` in the agent config measures nothing');
+});
+
+test('TCP tables are read only up to the end of the listening section, which the kernel prints first', () => {
+  const d = tempDir('tw-ports-');
+  const line = (i: number, st: string, inode: number) =>
+    `${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(149) + '\n';
+  const header = TCP.split('\n')[0]!.padEnd(149) + '\n';
+  // 40 listeners (longer than one read), then 500 connections that are not read.
+  let text = header;
+  for (let i = 0; i < 40; i++) text += line(i, '0A', 5000 + i);
+  for (let i = 40; i < 540; i++) text += line(i, '01', 9000 + i);
+  writeFileSync(join(d, 'tcp'), text);
+  const head = readTcpListenSection(join(d, 'tcp'));
+  assert.ok(head.length < 44 * 150, `stopped early (${head.length} bytes read)`);
+  assert.deepEqual(parseProcNet(head, 'tcp', true).map((s) => s.inode), parseProcNet(text, 'tcp', true).map((s) => s.inode));
+  assert.equal(parseProcNet(head, 'tcp', true).length, 40);
+  // Only listeners (or nothing at all): the whole file.
+  writeFileSync(join(d, 'tcp2'), header + line(0, '0A', 1) + line(1, '0A', 2));
+  assert.equal(parseProcNet(readTcpListenSection(join(d, 'tcp2')), 'tcp', true).length, 2);
+});
+
+test('a table the kernel counts no sockets in (sockstat "inuse 0") is not read', async () => {
+  const d = tempDir('tw-ports-');
+  mkdirSync(join(d, 'net'));
+  writeFileSync(join(d, 'net', 'tcp'), TCP);
+  writeFileSync(join(d, 'net', 'tcp6'), TCP6); // listeners on :22 and :631, not reported: sockstat6 counts no TCP6 socket
+  writeFileSync(join(d, 'net', 'udp6'), TCP6);
+  writeFileSync(join(d, 'net', 'sockstat'), 'sockets: used 3\nTCP: inuse 2 orphan 0 tw 0 alloc 2 mem 0\nUDP: inuse 0 mem 0\n');
+  writeFileSync(join(d, 'net', 'sockstat6'), 'TCP6: inuse 0\nUDP6: inuse 1\n');
+  assert.deepEqual([...socketsInUse(d)].sort(), [['tcp', 2], ['tcp6', 0], ['udp', 0], ['udp6', 1]]);
+  const keys = (await new PortsCheck(ctx(), d).measure()).map((i) => i.key);
+  assert.deepEqual(keys, ['tcp/127.0.0.1:8080', 'udp6/[::ffff:127.0.0.1]:53'].sort());
+  assert.deepEqual(socketsInUse(join(d, 'missing')), new Map(), 'no sockstat: every table is read');
 });
