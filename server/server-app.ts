@@ -118,6 +118,11 @@ export class ServerApp {
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
     }
+    try {
+      this.ctx.liveness.flushRollupIfDue();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
+    }
   }
 
   async stop(): Promise<void> {
@@ -128,6 +133,11 @@ export class ServerApp {
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     this.beats.flush();
+    try {
+      this.ctx.liveness.flushRollup();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
+    }
     this.ctx.close();
   }
 }
