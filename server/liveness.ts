@@ -3,7 +3,7 @@ import type { AlarmStore } from './alarm-store.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './alarm-rules.ts';
 import type { Db } from './db.ts';
 import { HostStore } from './host-store.ts';
-import { deadlines, deriveStatus } from './status.ts';
+import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
 
 export interface LivenessConfig {
   graceMs: number;
@@ -11,6 +11,8 @@ export interface LivenessConfig {
 }
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
+
+interface Overdue { host: string; status: string; lastSeen: number | null; lateAt: number; dueAt: number }
 
 /** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
 export const RECOVERY_QUIET_MS = 30_000;
@@ -37,6 +39,8 @@ export class Liveness {
   private lastHelloAt = -Infinity;
   /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
   beatsReceived = 0;
+  /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
+  private stalls: StallSpan[] = [];
   /** Beats counted for the dashboard's rollup but not written yet: minute -> host -> beats. */
   private pendingBeats = new Map<number, Map<string, number>>();
   private lastRollupFlush: number;
@@ -57,10 +61,11 @@ export class Liveness {
     );
     // UNION ALL rather than OR: each arm can use its partial index (hosts_late, hosts_due), where the OR scanned
     // every host four times a second (about 1 ms at 10,000 hosts).
+    const cols = 'host, status, last_seen AS lastSeen, late_at AS lateAt, due_at AS dueAt';
     this.overdue = db.prepare(
-      `SELECT host FROM hosts WHERE status = 'up' AND late_at <= @now
-       UNION ALL SELECT host FROM hosts WHERE status = 'late' AND due_at <= @now
-       UNION ALL SELECT host FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
+      `SELECT ${cols} FROM hosts WHERE status = 'up' AND late_at <= @now
+       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
+       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
     );
     // Dashboard bar: one counter row per host and minute, written by flushRollup() from counts kept in memory.
     this.rollup = db.prepare(
@@ -180,7 +185,7 @@ export class Liveness {
       this.db.prepare('UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
       const h = this.hosts.get(host);
       if (!h || o.othersLive || o.expected) return;
-      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now))) {
+      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
         this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
       }
     }).immediate();
@@ -195,7 +200,7 @@ export class Liveness {
   private reconcileIn(host: string, now: number): void {
     const h = this.hosts.get(host);
     if (!h) return;
-    const status = deriveStatus(h, now);
+    const status = deriveStatus(h, now, this.stalls);
     if (status === h.status) return;
     this.db.prepare('UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
     const rule = STATUS_RULES[status];
@@ -209,7 +214,12 @@ export class Liveness {
   /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
   sweep(): number {
     const now = this.clock.now();
-    let due = this.overdue.all({ now }) as { host: string }[];
+    let due = this.overdue.all({ now }) as Overdue[];
+    // Past the stored deadline but within the server's own stall time since the host's last heartbeat: held
+    // (filtered here so that a storm does not cost a transaction per held host four times a second).
+    if (this.stalls.length) {
+      due = due.filter((d) => d.status === 'maintenance' || now >= (d.status === 'up' ? d.lateAt : d.dueAt) + stallHold(d.lastSeen, now, this.stalls));
+    }
     // (Only when something is due: the query below reads every host, and ran four times a second for ten minutes.)
     if (due.length && this.recovering(now)) {
       // Still coming back after a restart: a host not yet reconnected is waiting in the queue, not silent.
@@ -218,6 +228,22 @@ export class Liveness {
     }
     for (const { host } of due) this.reconcile(host);
     return due.length;
+  }
+
+  /**
+   * Records a span in which the server itself could not read agents' frames in time (server/stall-watch.ts):
+   * every host's deadlines move by the part of it after the host's last heartbeat, at most
+   * {@link HOLD_MAX_MS} (status.ts stallHold), so a genuinely silent agent is still declared missing, that much
+   * later at worst, under overload that never ends. Spans are kept while they can still matter.
+   */
+  noteStall(span: StallSpan): void {
+    if (!(span.to > span.from)) return;
+    const last = this.stalls[this.stalls.length - 1];
+    if (last && span.from <= last.to) last.to = Math.max(last.to, span.to);
+    else this.stalls.push({ from: span.from, to: span.to });
+    // A host whose last heartbeat is older than this is past any deadline (startGrace's included) plus the hold.
+    const horizon = span.to - (2 * (2 * this.cfg.maxIntervalMs + this.cfg.graceMs) + 30_000 + HOLD_MAX_MS);
+    while (this.stalls.length > 4096 || (this.stalls.length && this.stalls[0]!.to < horizon)) this.stalls.shift();
   }
 
   /**
