@@ -19,6 +19,8 @@ export interface LinkOptions {
   facts: () => HostFacts;
   /** SHA-256 of the agent's own executable, measured at start; the server compares it with the accepted one. */
   exeSha256?: string;
+  /** The executable's path (process.execPath), sent with its hash. */
+  exePath?: string;
   random?: () => number;
   /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
   digest?: () => string | undefined;
@@ -119,7 +121,7 @@ export class AgentLink {
       this.send({
         type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
         agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
-        ...(this.o.exeSha256 ? { exeSha256: this.o.exeSha256 } : {}),
+        ...(this.o.exeSha256 ? { exeSha256: this.o.exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
         ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
       });
     });

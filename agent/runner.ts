@@ -54,10 +54,16 @@ export interface RunningAgent {
  */
 function ownExecutableHash(log: Logger): string | undefined {
   try {
-    return hashFileSync(process.execPath).sha256;
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'cannot hash own executable');
-    return undefined;
+    // The image this process runs (/proc/self/exe follows it even after a rename over the path), not whatever
+    // the path holds by now: the server compares the file at the path in the first report with it.
+    return hashFileSync('/proc/self/exe', { follow: true }).sha256;
+  } catch {
+    try {
+      return hashFileSync(process.execPath).sha256;
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot hash own executable');
+      return undefined;
+    }
   }
 }
 
@@ -77,7 +83,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
     digest: (): string | undefined => checks.digest(),
-    exeSha256: ownExecutableHash(o.log),
+    exeSha256: ownExecutableHash(o.log), exePath: process.execPath,
     spoolHead: () => sender.head(),
   });
   // The spool (issue 4): every event and local finding is appended (fsync'd)

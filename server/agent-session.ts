@@ -208,6 +208,7 @@ export class AgentSession implements LiveSession {
     }
     this.spool.onHello(m.spool, m.bootId);
     this.bootId = m.bootId;
+    this.baseline.setRunningImage(m.exePath, m.exeSha256);
     if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
       this.log.warn('agent executable differs from the accepted one');
     }
