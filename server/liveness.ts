@@ -33,6 +33,7 @@ export class Liveness {
   private readonly overdue;
   private readonly rollup;
   private readonly helloStmt;
+  private readonly beatTx;
   private readonly notBackYet;
   /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
@@ -79,6 +80,8 @@ export class Liveness {
        boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
        connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
     );
+    this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) =>
+      this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined);
     this.rollupTx = db.transaction((counts: Map<number, Map<string, number>>) => {
       for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.rollup.run(host, minute, n);
     });
@@ -157,8 +160,10 @@ export class Liveness {
    */
   heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
     const now = this.clock.now();
-    // One statement, atomic on its own: no transaction of its own (inside the batcher's that was a SAVEPOINT per beat).
-    const r = this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined;
+    // Inside the batcher's transaction the statement runs bare (its own transaction there was a SAVEPOINT per beat)
+    // and that transaction's COMMIT reports a failure. Alone it needs its own: run bare in autocommit, an
+    // UPDATE ... RETURNING read with get() did not report a failed commit (the disk-full test lost heartbeats).
+    const r = this.db.inTransaction ? this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined : this.beatTx(now, host, bootId, seq);
     if (!r) return this.hosts.get(host)?.bootId === bootId ? 'replay' : 'unknown-boot';
     this.countBeat(host, now);
     if (r.status !== 'up') this.reconcile(host);
