@@ -23,6 +23,8 @@ export interface LinkOptions {
    * connection is set up: `hello` goes out once both are ready.
    */
   exeSha256?: string | Promise<string | undefined>;
+  /** The executable's path (process.execPath), sent with its hash. */
+  exePath?: string;
   random?: () => number;
   /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
   digest?: () => string | undefined;
@@ -125,7 +127,7 @@ export class AgentLink {
         this.send({
           type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
           agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
-          ...(exeSha256 ? { exeSha256 } : {}),
+          ...(exeSha256 ? { exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
           ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
         });
       };

@@ -70,24 +70,34 @@ export const EXE_HASH_FILE = 'exe-sha256.json';
 async function ownExecutableHash(stateDir: string, log: Logger): Promise<string | undefined> {
   const exe = process.execPath;
   const cacheFile = join(stateDir, EXE_HASH_FILE);
-  const identity = () => {
-    const st = statSync(exe, { bigint: true });
+  const identity = (p: string) => {
+    const st = statSync(p, { bigint: true });
     return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   };
-  try {
-    const id = identity();
+  const hashOf = async (p: string, follow: boolean): Promise<string> => {
+    const id = identity(p);
     try {
       const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; id?: unknown; sha256?: unknown };
       if (c.path === exe && c.id === id && typeof c.sha256 === 'string' && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
     } catch { /* none yet, or unreadable: hash */ }
-    const { sha256 } = await hashFile(exe);
-    if (identity() === id) {
+    const { sha256 } = await hashFile(p, { follow });
+    if (identity(p) === id) {
       try { writeFilePrivate(cacheFile, JSON.stringify({ path: exe, id, sha256 })); } catch { /* a cache only */ }
     }
     return sha256;
-  } catch (err) {
-    log.warn({ err: (err as Error).message }, 'cannot hash own executable');
-    return undefined;
+  };
+  try {
+    // The image this process runs (/proc/self/exe follows it even after a rename over the path), not whatever
+    // the path holds by now: the server compares the file at the path in the first report with it. The cache
+    // is keyed by that image's identity too, so a file renamed over the path is not taken for the running one.
+    return await hashOf('/proc/self/exe', true);
+  } catch {
+    try {
+      return await hashOf(exe, false);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot hash own executable');
+      return undefined;
+    }
   }
 }
 
@@ -107,7 +117,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
     digest: (): string | undefined => checks.digest(),
-    exeSha256: ownExecutableHash(cfg.stateDir, o.log),
+    exeSha256: ownExecutableHash(cfg.stateDir, o.log), exePath: process.execPath,
     spoolHead: () => sender.head(),
   });
   // The spool (issue 4): every event and local finding is appended (fsync'd)

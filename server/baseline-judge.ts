@@ -45,11 +45,21 @@ export function judgeFile(baseline: FileEntry | null, current: FileEntry | null)
   return { ...base, alarm: 'file-changed', tampered: cls === 'self', detail: { path: baseline.path, class: cls, changes } };
 }
 
-/** The daemon alarm that should be open for a daemon's state, or null when it runs as configured. */
-export function judgeDaemon(d: DaemonEntry): { alarm: 'daemon-down' | 'daemon-exe-mismatch' | null; detail: Record<string, unknown> } {
+/**
+ * The daemon alarm that should be open for a daemon's state, or null when it runs as configured. With a
+ * baseline (the first `up` entry that carried the binary's hash), a daemon that runs a binary with another
+ * hash is `daemon-exe-mismatch` too: the binary was replaced at the same path and the daemon restarted.
+ */
+export function judgeDaemon(d: DaemonEntry, baseline: DaemonEntry | null = null): { alarm: 'daemon-down' | 'daemon-exe-mismatch' | null; detail: Record<string, unknown> } {
   const detail = { exe: d.exe, pids: d.pids, found: d.found, ...(d.reason ? { reason: d.reason } : {}) };
   if (d.status === 'down') return { alarm: 'daemon-down', detail };
   if (d.status === 'exe-mismatch') return { alarm: 'daemon-exe-mismatch', detail };
+  if (baseline?.sha256 && d.sha256 && d.sha256 !== baseline.sha256) {
+    return {
+      alarm: 'daemon-exe-mismatch',
+      detail: { ...detail, reason: `${d.exe} differs from the binary in the baseline`, old: { sha256: baseline.sha256 }, new: { sha256: d.sha256 } },
+    };
+  }
   return { alarm: null, detail };
 }
 

@@ -27,6 +27,14 @@ export class BaselineSession {
     private readonly minRequestGapMs = 5_000,
   ) {}
 
+  /** The executable the agent runs, from `hello`: its file in the first report is judged against this hash. */
+  private image: { path: string; sha256: string } | null = null;
+
+  /** `hello` told which executable runs and its hash (of the running image). */
+  setRunningImage(path: string | undefined, sha256: string | undefined): void {
+    this.image = path && sha256 ? { path, sha256 } : null;
+  }
+
   /** Takes one report part; returns an error line for a protocol violation, else null. */
   onReport(m: Report): string | null {
     if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, files: [], daemons: [], mounts: [], ports: [] };
@@ -49,7 +57,7 @@ export class BaselineSession {
     if (a.daemons.length > 64 || a.mounts.length > 256) return 'report lists too many daemons or mounts';
     if (a.ports.length > MAX_PORTS) return `report lists more than ${MAX_PORTS} listening ports`;
     this.digestCache = null;
-    const res = this.store.applyReport(this.host, a, this.clock.now());
+    const res = this.store.applyReport(this.host, a, this.clock.now(), this.image);
     this.logResult('report', res, { files: a.files.length });
     return null;
   }

@@ -54,6 +54,7 @@ export class BaselineStore {
   private readonly upsert;
   private readonly rowsOf;
   private readonly rowOf;
+  private readonly setDaemonBaseline;
   private readonly isOpenStmt;
   private readonly openDetailStmt;
   private readonly peers: GroupPeers;
@@ -67,6 +68,7 @@ export class BaselineStore {
     );
     this.rowsOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ?');
     this.rowOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?');
+    this.setDaemonBaseline = db.prepare(`UPDATE measured SET baseline = ? WHERE host = ? AND kind = 'daemon' AND key = ? AND baseline IS NULL`);
     // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
     this.isOpenStmt = db.prepare('SELECT 1 FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
   }
@@ -86,7 +88,7 @@ export class BaselineStore {
   }
 
   /** Applies a full report: the first after enrollment becomes the baseline; later ones are judged. */
-  applyReport(host: string, r: MeasuredReport, now: number): ApplyResult {
+  applyReport(host: string, r: MeasuredReport, now: number, image: { path: string; sha256: string } | null = null): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
       if (!this.hasBaseline(host)) {
@@ -97,9 +99,17 @@ export class BaselineStore {
           ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`)
           .run(host, serial, now, now);
         const base = this.db.prepare('INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+        let replacedImage: FileEntry | null = null;
         for (const f of r.files) {
           const j = canonicalJson(f);
-          base.run(host, 'file', f.path, j, j, now);
+          // The agent's executable replaced after it started and before this first scan: its baseline is the
+          // image it runs (hashed at start, from /proc/self/exe), so the file on disk is judged a change.
+          if (image && f.path === image.path && f.type === 'file' && f.sha256 && f.sha256 !== image.sha256) {
+            replacedImage = f;
+            base.run(host, 'file', f.path, canonicalJson({ ...f, sha256: image.sha256 }), j, now);
+          } else {
+            base.run(host, 'file', f.path, j, j, now);
+          }
         }
         // Listening ports are baselined like files: what listens at the first report is the accepted state.
         for (const p of r.ports ?? []) {
@@ -108,6 +118,7 @@ export class BaselineStore {
         }
         // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
         for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
+        if (replacedImage) this.judgeFileRow(host, this.rowOf.get(host, 'file', replacedImage.path) as Row, now, res);
       } else {
         this.db.prepare('UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
         const reported = new Set<string>();
@@ -182,9 +193,9 @@ export class BaselineStore {
   }
 
   /**
-   * Takes the current state into the baseline: every file and listening port
-   * of the host, or the named paths (a directory names everything under it)
-   * and port keys (`tcp/0.0.0.0:22`). Resolves the alarms of what it took.
+   * Takes the current state into the baseline: every file, listening port and
+   * daemon binary of the host, or the named paths (a directory names everything
+   * under it), port keys (`tcp/0.0.0.0:22`) and daemons (by name or binary path). Resolves the alarms of what it took.
    * On a sample host, the group's open file alarms on those paths are judged
    * again, so changes that now match the sample become `expected`.
    */
@@ -214,6 +225,15 @@ export class BaselineStore {
           this.alarms.resolve(host, a.kind, now, a.subject);
           if (!accepted.includes(a.subject)) accepted.push(a.subject);
         }
+      }
+      // Daemons, by name or by their binary's path: the binary running now becomes the daemon's baseline.
+      for (const row of this.rowsOf.all(host, 'daemon') as Row[]) {
+        if (row.current === null) continue;
+        const d = JSON.parse(row.current) as DaemonEntry;
+        if (!hits(row.key) && !hits(d.exe)) continue;
+        if (d.status === 'up' && d.sha256) this.db.prepare(`UPDATE measured SET baseline = current WHERE host = ? AND kind = 'daemon' AND key = ?`).run(host, row.key);
+        this.judgeOther(host, 'daemon', row.key, d, now, { established: false, opened: [], resolved: 0 });
+        if (!accepted.includes(row.key)) accepted.push(row.key);
       }
       let reclassified = 0;
       const place = this.peers.place(host);
@@ -302,7 +322,16 @@ export class BaselineStore {
   }
 
   private judgeOther(host: string, kind: 'daemon' | 'mount', key: string, value: DaemonEntry | MountEntry, now: number, res: ApplyResult): void {
-    const v = kind === 'daemon' ? judgeDaemon(value as DaemonEntry) : judgeMount(value as MountEntry);
+    let v;
+    if (kind === 'daemon') {
+      const d = value as DaemonEntry;
+      // The first `up` entry with the binary's hash is the daemon's baseline (kept until `accept`).
+      if (d.status === 'up' && d.sha256) this.setDaemonBaseline.run(canonicalJson(d), host, key);
+      const row = this.rowOf.get(host, 'daemon', key) as Row | undefined;
+      v = judgeDaemon(d, row?.baseline ? JSON.parse(row.baseline) as DaemonEntry : null);
+    } else {
+      v = judgeMount(value as MountEntry);
+    }
     const want = new Map<AlarmKind, Want>();
     if (v.alarm) want.set(v.alarm, { detail: v.detail });
     this.reconcile(host, key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, want, now, res);

@@ -11,6 +11,7 @@ import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { enrollHost, type EnrollmentDeps } from './enrollment.ts';
 import { acceptsCertificate, type HostStore } from './host-store.ts';
 import { readBody } from './http-body.ts';
+import { countHandshakes } from './handshake-count.ts';
 import type { TicketOptions } from './tls-tickets.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
@@ -44,7 +45,7 @@ const UNAUTHENTICATED_IDLE_MS = 10_000;
  * without a verified certificate; the WebSocket upgrade requires one, issued
  * by our CA, whose serial is the one on record for a host that is not revoked.
  */
-export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketServer } {
+export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketServer; handshakesInFlight: () => number } {
   const log = d.log.child({ component: 'gateway' });
   const server = createServer({
     key: d.serverCert.keyPem,
@@ -62,6 +63,9 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     ...d.tickets,
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+
+  // TLS handshakes in flight: many at once is a reconnect storm (stall-watch.ts).
+  const handshakesInFlight = countHandshakes(server);
 
   let unauthenticated = 0;
   server.on('secureConnection', (sock: TLSSocket) => {
@@ -123,7 +127,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
   });
 
-  return { server, wss };
+  return { server, wss, handshakesInFlight };
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {

@@ -11,6 +11,10 @@ import { createGateway } from './gateway.ts';
 import { loadTicketKeys } from './tls-tickets.ts';
 import { ConnectionStats } from './connection-stats.ts';
 import { HeartbeatBatcher } from './heartbeat-batcher.ts';
+import { StallWatch } from './stall-watch.ts';
+
+/** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */
+export const BUSY_HANDSHAKES = 64;
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -50,6 +54,9 @@ export class ServerApp {
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
+  private readonly handshakesInFlight: () => number;
+  private readonly stallWatch: StallWatch;
+  private stalled = false;
   readonly dashboard: Dashboard;
   readonly workers: OutboxWorker[];
   private readonly reportMailer?: ReportMailer;
@@ -63,11 +70,13 @@ export class ServerApp {
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
-    const { server } = createGateway({
+    const { server, handshakesInFlight } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
       tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats,
     });
     this.gateway = server;
+    this.handshakesInFlight = handshakesInFlight;
+    this.stallWatch = new StallWatch({ tickMs: o.tickMs ?? 250, lagMs: 200, busyHandshakes: BUSY_HANDSHAKES });
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
     this.workers = channels.map((c) => new OutboxWorker(ctx.db, c, { clock: o.clock, log: o.log, ...o.outbox }));
@@ -105,8 +114,23 @@ export class ServerApp {
     return { gateway: gw, dashboard: db };
   }
 
-  /** One pass of the loop: apply CLI commands, then find overdue hosts. Never throws. */
+  /**
+   * One pass of the loop: note the server's own stall, apply CLI commands, then find overdue hosts. Never
+   * throws. The stall is noted first: after the event loop was blocked, timers run before the sockets are
+   * read, so this sweep would otherwise judge hosts whose heartbeats wait unread.
+   */
   onTick(): void {
+    try {
+      const now = this.o.clock.now();
+      const span = this.stallWatch.sample(now, this.handshakesInFlight());
+      if (span) {
+        this.ctx.liveness.noteStall(span);
+        if (!this.stalled) this.o.log.warn({ stalledMs: span.to - span.from, handshakesInFlight: this.handshakesInFlight() }, 'server behind (event loop lag or handshake storm): deadlines held meanwhile');
+      }
+      this.stalled = span !== null;
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'stall check failed');
+    }
     try {
       for (const c of this.ctx.commands.take(this.o.clock.now())) {
         if (c.action === 'close-host' && c.host) {
@@ -118,6 +142,11 @@ export class ServerApp {
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
     }
+    try {
+      this.ctx.liveness.flushRollupIfDue();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
+    }
   }
 
   async stop(): Promise<void> {
@@ -128,6 +157,11 @@ export class ServerApp {
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     this.beats.flush();
+    try {
+      this.ctx.liveness.flushRollup();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
+    }
     this.ctx.close();
   }
 }

@@ -52,6 +52,11 @@ export const Hello = z.strictObject({
   interval: z.number().int().min(100).max(86_400_000),
   facts: HostFacts,
   exeSha256: hex64.optional(),
+  /**
+   * Where the executable hashed in `exeSha256` lives: in the first report (the baseline) that file must hash
+   * the same, or it was replaced between the agent's start and its first scan.
+   */
+  exePath: z.string().min(2).max(4096).regex(/^\//, 'must be an absolute path').optional(),
 });
 
 export const Heartbeat = z.strictObject({
@@ -104,6 +109,11 @@ export const DaemonEntry = z.strictObject({
   /** The executables the processes of that name actually run (`/proc/PID/exe`), `(deleted)` kept. */
   found: z.array(z.string().max(4200)).max(16),
   reason: shortText(300).optional(),
+  /**
+   * SHA-256 of the binary, when every process runs it as configured (status `up`): the server keeps the
+   * first one as the daemon's baseline, so a binary replaced at the same path and restarted is still seen.
+   */
+  sha256: hex64.optional(),
 });
 
 /** A mount meant to be read-only, as `/proc/self/mountinfo` shows it. */

@@ -72,7 +72,8 @@ export const DAEMON_WALK_MS = 60_000;
 /**
  * Configured daemons: a process of that name exists, its `/proc/PID/exe` is
  * the configured binary, not `(deleted)`, and the image it runs hashes the
- * same as the file on disk. `/proc` is read directly: exactness matters here
+ * same as the file on disk. An `up` entry carries that hash, which the
+ * server compares with the first one it saw (the daemon's baseline). `/proc` is read directly: exactness matters here
  * (systeminformation's process list parses `ps` output and truncates).
  */
 export class DaemonsCheck implements Check {
@@ -170,7 +171,9 @@ export class DaemonsCheck implements Check {
     const foundList = [...found].sort().slice(0, 16);
     if (!foundList.length) return { ...base, pids: [], status: 'down', found: [], reason: `no process named ${s.name}` };
     if (problems.length) return { ...base, status: 'exe-mismatch', found: foundList, reason: problems.join('; ').slice(0, 300) };
-    return { ...base, status: 'up', found: foundList };
+    // Every process runs the file on disk, hash for hash: its hash goes to the server's baseline (a
+    // same-path replacement plus a restart leaves nothing else to compare).
+    return { ...base, status: 'up', found: foundList, ...(diskHash ? { sha256: diskHash } : {}) };
   }
 
   async close(): Promise<void> {}

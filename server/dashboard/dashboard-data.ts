@@ -31,10 +31,14 @@ const iso = (t: number | null): string | null => (t === null ? null : new Date(t
 /** The dashboard's reads: hosts with their heartbeat bars, filtered alarms. */
 export class DashboardData {
   private compactedOnce = false;
-  constructor(private readonly db: Db, private readonly hosts: HostStore) {}
+  /** @param flushRollup writes heartbeat counts still held in memory (Liveness.flushRollup) before the bar is read. */
+  constructor(private readonly db: Db, private readonly hosts: HostStore, private readonly flushRollup: () => void = () => {}) {}
 
   /** Every host, silent and late first (HostStore's order), with the last hour of heartbeats. */
   hostRows(now: number): DashHost[] {
+    try {
+      this.flushRollup();
+    } catch { /* a storage error: the bar shows what is stored; the counts are kept for the next flush */ }
     const nowMin = Math.floor(now / 60_000);
     const first = nowMin - 59;
     const beats = new Map<string, Map<number, number>>();

@@ -105,7 +105,7 @@ test('edit the agent config: agent-tampered and file-changed on the config file'
   assert.ok(fc, 'file-changed on the config too');
 });
 
-test("replace the agent's executable while it starts (before its first scan): agent-tampered on the executable", { skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE' }, async (t) => {
+test("replace the agent's executable while it starts (before its first scan): agent-tampered on the executable", { skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE' }, async () => {
   const dir = tempDir('tw-attack-exe-');
   mkdirSync(join(dir, 'usr/sbin'), { recursive: true });
   const exe = join(dir, 'usr/sbin/tripwarden-agent');
@@ -125,21 +125,10 @@ test("replace the agent's executable while it starts (before its first scan): ag
     await proc.waitLog((o) => o.msg === 'agent started', 20_000);
     const t0 = Date.now();
     renameSync(patched, exe);
-    const firstScanAfter = proc.lines.some((l) => l.includes('"full scan done"')) ? 'after' : 'before';
-    const got = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered' && x.subject === exe), { timeoutMs: 6000, what: 'agent-tampered' }).catch(() => undefined);
-    if (!got) {
-      // Does the next start catch it (the executable's hash in hello against the last one)?
-      proc.signal('SIGTERM');
-      await proc.exited;
-      const again = runAgent(a);
-      procs.push(again);
-      const atRestart = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered'), { timeoutMs: 10_000, what: 'agent-tampered at restart' }).catch(() => undefined);
-      again.signal('SIGKILL');
-      const why = `GAP: the executable renamed over ${firstScanAfter} the agent's first full scan is taken into the baseline as it is, no agent-tampered while it runs; ${atRestart ? `at its next start: agent-tampered "${atRestart.subject}"` : 'not at its next start either'}`;
-      console.log(why);
-      t.todo(why);
-      return;
-    }
+    // Before its first scan the file goes into the baseline as found; the hash of the running image (from hello,
+    // read from /proc/self/exe) stands in for it there, so the first report already shows the change.
+    const got = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered' && x.subject === exe), { timeoutMs: 15_000, what: 'agent-tampered on the executable' });
+    assert.equal(got.severity, 'critical');
     record(import.meta.filename, { attack: "replace the agent's executable while it starts", kind: 'agent-tampered', subject: exe, budget: '1 s', budgetMs: 1000, ms: since(t0, got) });
   } finally {
     process.env.TRIPWARDEN_AGENT_EXE = prev;

@@ -118,3 +118,58 @@ test('a daemon no longer reported is dropped and its alarm resolved', () => {
   store.applyReport('h', { files: [], daemons: [], mounts: [] }, T0 + 1);
   assert.deepEqual(open(alarms), []);
 });
+
+test("a daemon's binary replaced at the same path and restarted: daemon-exe-mismatch against the first hash seen, until accepted", () => {
+  const { store, alarms } = setup();
+  const at = (sha: string): DaemonEntry => ({ ...cron('up'), sha256: sha.repeat(64) });
+  store.applyReport('h', { files: [], daemons: [at('1')], mounts: [] }, T0);
+  assert.deepEqual(open(alarms), []);
+  // The running image and the file on disk agree (status up), but both are another binary.
+  store.applyEvent('h', { files: [], gone: [], daemons: [at('2')], mounts: [] }, T0 + 1);
+  assert.deepEqual(open(alarms), ['daemon-exe-mismatch cron']);
+  const a = alarms.list({ open: true })[0]!;
+  const detail = a.detail as { old: unknown; new: unknown };
+  assert.deepEqual([detail.old, detail.new], [{ sha256: '1'.repeat(64) }, { sha256: '2'.repeat(64) }]);
+  // A later full report judges it the same way; down and up again with the trojan keeps it open.
+  store.applyReport('h', { files: [], daemons: [at('2')], mounts: [] }, T0 + 2);
+  assert.deepEqual(open(alarms), ['daemon-exe-mismatch cron']);
+  // Put back: resolved.
+  store.applyEvent('h', { files: [], gone: [], daemons: [at('1')], mounts: [] }, T0 + 3);
+  assert.deepEqual(open(alarms), []);
+  // An upgrade, accepted by the binary's path: the new hash is the baseline from then on.
+  store.applyEvent('h', { files: [], gone: [], daemons: [at('3')], mounts: [] }, T0 + 4);
+  assert.deepEqual(open(alarms), ['daemon-exe-mismatch cron']);
+  assert.deepEqual(store.accept('h', ['/usr/sbin/cron'], T0 + 5).accepted, ['cron']);
+  assert.deepEqual(open(alarms), []);
+  store.applyEvent('h', { files: [], gone: [], daemons: [at('1')], mounts: [] }, T0 + 6);
+  assert.deepEqual(open(alarms), ['daemon-exe-mismatch cron']);
+});
+
+test('a daemon first seen down, or from an agent that sends no hash, has no binary baseline to judge against', () => {
+  const { store, alarms } = setup();
+  store.applyReport('h', { files: [], daemons: [cron('down')], mounts: [] }, T0);
+  store.applyEvent('h', { files: [], gone: [], daemons: [cron('up')], mounts: [] }, T0 + 1);
+  store.applyEvent('h', { files: [], gone: [], daemons: [{ ...cron('up'), sha256: 'e'.repeat(64) }], mounts: [] }, T0 + 2);
+  assert.deepEqual(open(alarms), []);
+  store.applyEvent('h', { files: [], gone: [], daemons: [{ ...cron('up'), sha256: 'f'.repeat(64) }], mounts: [] }, T0 + 3);
+  assert.deepEqual(open(alarms), ['daemon-exe-mismatch cron']);
+});
+
+test("the agent's executable replaced between its start and its first scan: the baseline is the running image, so agent-tampered at once", () => {
+  const { store, alarms } = setup();
+  const exe = f('/usr/sbin/tripwarden-agent', { class: 'self', sha256: 'b'.repeat(64) });
+  // hello said the running image hashes 'a…'; the first report finds 'b…' at that path.
+  const r = store.applyReport('h', { files: [exe, f('/etc/tw.yml', { class: 'self' })], daemons: [], mounts: [] }, T0, { path: exe.path, sha256: 'a'.repeat(64) });
+  assert.equal(r.established, true);
+  assert.deepEqual(open(alarms), ['agent-tampered /usr/sbin/tripwarden-agent', 'file-changed /usr/sbin/tripwarden-agent']);
+  // Put back (or the agent restarted from the same file and accepted): as any change.
+  store.applyEvent('h', { files: [{ ...exe, sha256: 'a'.repeat(64) }], gone: [], daemons: [], mounts: [] }, T0 + 1);
+  assert.deepEqual(open(alarms), []);
+});
+
+test('the executable as it started is taken into the first baseline without an alarm', () => {
+  const { store, alarms } = setup();
+  const exe = f('/usr/sbin/tripwarden-agent', { class: 'self', sha256: 'a'.repeat(64) });
+  store.applyReport('h', { files: [exe], daemons: [], mounts: [] }, T0, { path: exe.path, sha256: 'a'.repeat(64) });
+  assert.deepEqual(open(alarms), []);
+});

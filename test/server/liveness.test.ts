@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BOOT, helloMsg, serverDb } from '../helpers/server-db.ts';
+import { HOLD_MAX_MS } from '../../server/status.ts';
 
 test('hello makes a pending host up; heartbeats keep it up', () => {
   const s = serverDb();
@@ -137,4 +138,66 @@ test('after a restart, a host still waiting to reconnect is spared while others 
   s.clock.advance(16_000); s.liveness.sweep(); // no hello for 31 s: the storm is over
   assert.deepEqual(s.openKinds('a'), ['agent-missing']);
   assert.deepEqual(s.openKinds('b'), []);
+});
+
+test("the server's own stall holds the deadline: a heartbeat read late after it is no agent-missing", () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.liveness.hello('a', helloMsg());
+  const t0 = s.clock.now();
+  // The event loop was blocked from 5 s to 35 s (the tick after it notes the span, then sweeps).
+  s.clock.advance(35_000);
+  s.liveness.noteStall({ from: t0 + 5_000, to: t0 + 35_000 });
+  s.liveness.sweep();
+  assert.equal(s.hosts.get('a')!.status, 'up', 'deadline 25 s + 30 s held');
+  // The heartbeat the agent sent at 10 s is read now.
+  assert.equal(s.liveness.heartbeat('a', BOOT, 1), 'ok');
+  s.liveness.sweep();
+  assert.equal(s.hosts.get('a')!.status, 'up');
+  assert.deepEqual(s.openKinds('a'), []);
+});
+
+test('a silent host is missing exactly the stall later; a stall before its last heartbeat moves nothing', () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.addHost('b');
+  s.clock.advance(20_000);
+  s.liveness.noteStall({ from: s.clock.now() - 20_000, to: s.clock.now() });
+  s.liveness.hello('a', helloMsg());
+  s.liveness.hello('b', helloMsg());
+  const t0 = s.clock.now();
+  // b is silent; the server stalls from 10 s to 17 s after its last heartbeat.
+  s.clock.advance(17_000);
+  s.liveness.noteStall({ from: t0 + 10_000, to: t0 + 17_000 });
+  s.liveness.heartbeat('a', BOOT, 1);
+  const a1 = s.clock.now();
+  s.clock.advance(8_000); s.liveness.sweep();
+  assert.equal(s.hosts.get('b')!.status, 'late', 'deadline 25 s + 7 s not reached');
+  s.clock.advance(6_999); s.liveness.sweep();
+  assert.equal(s.hosts.get('b')!.status, 'late');
+  s.clock.advance(1); s.liveness.sweep();
+  assert.equal(s.hosts.get('b')!.status, 'missing');
+  assert.deepEqual(s.openKinds('b'), ['agent-missing']);
+  // a beat at 17 s, after the stall: its deadline is its own 25 s, no credit.
+  s.clock.advance(a1 + 25_000 - 1 - s.clock.now()); s.liveness.sweep();
+  assert.equal(s.hosts.get('a')!.status, 'late');
+  s.clock.advance(1); s.liveness.sweep();
+  assert.equal(s.hosts.get('a')!.status, 'missing');
+});
+
+test('under overload that never ends a silent host is still declared missing, HOLD_MAX_MS after its deadline', () => {
+  const s = serverDb();
+  s.addHost('a');
+  s.liveness.hello('a', helloMsg());
+  const t0 = s.clock.now();
+  let missingAt: number | null = null;
+  // Every tick is a stall (e.g. a handshake storm that goes on), 250 ms at a time.
+  for (let i = 0; i < 1_000 && missingAt === null; i++) {
+    s.clock.advance(250);
+    s.liveness.noteStall({ from: s.clock.now() - 250, to: s.clock.now() });
+    s.liveness.sweep();
+    if (s.hosts.get('a')!.status === 'missing') missingAt = s.clock.now() - t0;
+  }
+  assert.equal(missingAt, 25_000 + HOLD_MAX_MS);
+  assert.deepEqual(s.openKinds('a'), ['agent-missing']);
 });

@@ -21,7 +21,7 @@ function fixture(t: { after: (fn: () => void) => void }) {
   const alarms = new AlarmStore(db);
   const liveness = new Liveness(db, alarms, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
   const hosts = new HostStore(db);
-  return { db, clock, alarms, liveness, hosts, data: new DashboardData(db, hosts) };
+  return { db, clock, alarms, liveness, hosts, data: new DashboardData(db, hosts, () => liveness.flushRollup()) };
 }
 
 test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin minutes and no-data', (t) => {
@@ -37,6 +37,7 @@ test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin
   liveness.heartbeat('a', 'b1', seq++);
   clock.advance(60_000);
   liveness.hello('a', { bootId: 'b1', seq: seq++, interval: 10_000, agentVersion: '1', facts: {} });
+  liveness.flushRollup(); // the counts are kept in memory between flushes
   const rows = db.prepare('SELECT minute, beats FROM heartbeat_minutes ORDER BY minute').all() as { minute: number; beats: number }[];
   assert.deepEqual(rows.map((r) => r.beats), [6, 2, 1]);
   assert.equal(liveness.beatsReceived, 9);
