@@ -72,6 +72,10 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   const records = head.n - before;
   console.log(`# ${FILES} files -> ${records} spooled records (spool complete ${spooledIn} ms after the last file)`);
 
+  // The outage lasts until the agent has declared it (server unreachable for longer than the interval):
+  // a fast spool would otherwise end it before any network-lost finding exists to replay.
+  await proc.waitLog((o) => o.msg === 'network lost', 30_000);
+
   // The server comes back on the port the agent knows; kill -9 the agent once part of the replay is stored.
   const storedBefore = ledgerCount(init, HOST);
   serverProc = await serveOn(init, server.port);
@@ -112,7 +116,7 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   assert.deepEqual(tampered, []);
   // The outage itself arrives as a network-lost finding with its start and end (the open one
   // survived the kill -9 and was closed by the next run).
-  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 30_000, what: 'network-lost ended' })
+  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 15_000, what: 'network-lost ended' })
     .catch((err: Error) => {
       const kinds = ledger(init, HOST).filter((r) => r.kind !== 'event').map((r) => `${r.n} ${r.kind} ${r.body}`);
       throw new Error(`${err.message}\nledger: ${kinds.join('\n')}\nagent: ${proc.describe(30)}`);
