@@ -60,7 +60,9 @@ test('daemons: cron replaced by another binary and restarted under a new pid is 
   const measure = check(f, cron, clock);
   assert.equal((await measure()).status, 'up');
   clock.advance(10_000);
-  assert.deepEqual(await measure(), { name: 'cron', exe: cron, pids: [100], status: 'up', found: [cron] }, 'kept pid still there');
+  const kept = await measure();
+  assert.deepEqual(kept, { name: 'cron', exe: cron, pids: [100], status: 'up', found: [cron], sha256: kept.sha256 }, 'kept pid still there');
+  assert.match(String(kept.sha256), /^[0-9a-f]{64}$/, 'an up daemon carries its binary\'s hash');
 
   f.exit(100);
   f.start(200, 'cron', evil, 9000);
