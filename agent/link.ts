@@ -55,6 +55,8 @@ export class AgentLink {
   private retryTimer: TimerHandle | undefined;
   private stopping = false;
   private connected = false;
+  /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
+  private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
   private readonly listeners = new Map<LinkEvent, Set<(arg: unknown) => void>>();
 
@@ -123,7 +125,8 @@ export class AgentLink {
     this.ws = ws;
     ws.on('open', () => {
       const hello = (exeSha256: string | undefined) => {
-        if (ws !== this.ws) return; // closed (and perhaps replaced) while the hash was still running
+        if (ws !== this.ws || this.stopping) return; // closed (and perhaps replaced) while the hash was still running
+        this.helloSentOn = ws;
         this.send({
           type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
           agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
@@ -162,6 +165,7 @@ export class AgentLink {
       return;
     }
     if (r.value.type === 'welcome') {
+      if (this.stopping) return; // the goodbye is on its way: no heartbeats after it
       this.connected = true;
       this.downSince = null;
       this.backoff.reset();
@@ -227,7 +231,9 @@ export class AgentLink {
     this.o.clock.clearTimeout(this.retryTimer);
     const ws = this.ws;
     if (!ws) return;
-    if (this.connected) {
+    // Once hello is out the server takes a goodbye (frames are read in order), welcome or not: a stop
+    // in that window would otherwise read as a crash (agent-disconnected instead of agent-stopped).
+    if (this.connected || (this.helloSentOn === ws && ws.readyState === WebSocket.OPEN)) {
       const seq = this.nextSeq();
       const acked = new Promise<void>((resolve) => {
         const t = setTimeout(resolve, waitMs);
