@@ -6,14 +6,16 @@ import { createHash } from 'node:crypto';
 export const HASH_CHUNK_BYTES = 1 << 20;
 let buf: Buffer | undefined;
 
+/** O_NOFOLLOW unless `follow` (for /proc/PID/exe, a magic link to the image a process runs); O_NONBLOCK against FIFOs. */
+const openFlags = (follow?: boolean) => constants.O_RDONLY | (follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK;
+
 /**
  * SHA-256 (hex) of a regular file, read in chunks on the calling thread.
  * Opened with O_NOFOLLOW|O_NONBLOCK so a swapped-in symlink or FIFO cannot
  * redirect or hang the read. Throws the fs error when the file cannot be read.
  */
 export function hashFileSync(path: string, opts: { follow?: boolean } = {}): { sha256: string; size: number } {
-  // `follow` is for /proc/PID/exe, a magic link to the image a process runs.
-  const fd = openSync(path, constants.O_RDONLY | (opts.follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
+  const fd = openSync(path, openFlags(opts.follow));
   try {
     if (!fstatSync(fd).isFile()) throw new Error('not a regular file');
     buf ??= Buffer.allocUnsafe(HASH_CHUNK_BYTES);
@@ -37,7 +39,7 @@ export function hashFileSync(path: string, opts: { follow?: boolean } = {}): { s
  * chunks, e.g. a TLS handshake proceeds while a large file is hashed.
  */
 export async function hashFile(path: string, opts: { follow?: boolean } = {}): Promise<{ sha256: string; size: number }> {
-  const fh = await open(path, constants.O_RDONLY | (opts.follow ? 0 : constants.O_NOFOLLOW) | constants.O_NONBLOCK);
+  const fh = await open(path, openFlags(opts.follow));
   try {
     if (!(await fh.stat()).isFile()) throw new Error('not a regular file');
     const chunk = Buffer.allocUnsafe(HASH_CHUNK_BYTES);

@@ -32,7 +32,6 @@ const MAX_ENROLL_BODY = 32 * 1024;
 const MAX_UNAUTHENTICATED = 512;
 const UNAUTHENTICATED_IDLE_MS = 10_000;
 
-
 /**
  * The agents' endpoint: HTTPS with client certificates, WebSocket at
  * `/agent`, enrollment at `POST /enroll`.

@@ -62,7 +62,6 @@ export function toHostRecord(r: Record<string, unknown>): HostRecord {
 /** Status precedence for listings: the hosts that need a person come first. */
 const ORDER: Record<HostStatus, number> = { missing: 0, late: 1, stopped: 2, revoked: 6, pending: 3, maintenance: 4, up: 5 };
 
-/** Reads hosts. Writes that change status go through `Liveness`, which owns the rules. */
 /** Certificate serials as Node prints them may differ in case and leading zeros. */
 const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
 
@@ -71,6 +70,7 @@ export function acceptsCertificate(rec: HostRecord | undefined, serial: string):
   return !!rec && rec.state !== 'revoked' && !!rec.certSerial && normSerial(rec.certSerial) === normSerial(serial);
 }
 
+/** Reads hosts. Writes that change status go through `Liveness`, which owns the rules. */
 export class HostStore {
   private readonly getStmt;
   constructor(private readonly db: Db) {

@@ -116,10 +116,18 @@ export class Liveness {
 
   private countBeat(host: string, now: number): void {
     this.beatsReceived++;
-    const minute = Math.floor(now / 60_000);
+    this.addPending(Math.floor(now / 60_000), host, 1);
+  }
+
+  private addPending(minute: number, host: string, n: number): void {
     let m = this.pendingBeats.get(minute);
     if (!m) this.pendingBeats.set(minute, (m = new Map()));
-    m.set(host, (m.get(host) ?? 0) + 1);
+    m.set(host, (m.get(host) ?? 0) + n);
+  }
+
+  /** {@link flushRollup} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
+  flushRollupIfDue(): void {
+    if (this.clock.now() - this.lastRollupFlush >= ROLLUP_FLUSH_MS) this.flushRollup();
   }
 
   /**
@@ -130,11 +138,6 @@ export class Liveness {
    * at most the counts since the last flush (a thinner minute on the bar); liveness (`last_seen`, deadlines)
    * is committed before every ack as before. Throws a storage error; the counts are then kept for the next try.
    */
-  /** {@link flushRollup} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
-  flushRollupIfDue(): void {
-    if (this.clock.now() - this.lastRollupFlush >= ROLLUP_FLUSH_MS) this.flushRollup();
-  }
-
   flushRollup(): void {
     this.lastRollupFlush = this.clock.now();
     if (this.pendingBeats.size === 0) return;
@@ -144,11 +147,7 @@ export class Liveness {
       this.rollupTx(counts);
     } catch (err) {
       // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
-      for (const [minute, hosts] of counts) {
-        let m = this.pendingBeats.get(minute);
-        if (!m) this.pendingBeats.set(minute, (m = new Map()));
-        for (const [host, n] of hosts) m.set(host, (m.get(host) ?? 0) + n);
-      }
+      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.addPending(minute, host, n);
       throw err;
     }
   }

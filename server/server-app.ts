@@ -12,9 +12,6 @@ import { loadTicketKeys } from './tls-tickets.ts';
 import { ConnectionStats } from './connection-stats.ts';
 import { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { StallWatch } from './stall-watch.ts';
-
-/** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */
-export const BUSY_HANDSHAKES = 64;
 import { SessionRegistry } from './session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
@@ -27,6 +24,9 @@ import { Dashboard, isLoopbackHost, type AcceptHook } from './dashboard/dashboar
 import { createMetrics } from './metrics.ts';
 import { ReportMailer } from './report-mailer.ts';
 import { Retention } from './retention.ts';
+
+/** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */
+export const BUSY_HANDSHAKES = 64;
 
 export interface ServerAppOptions {
   dir: string;
@@ -122,10 +122,11 @@ export class ServerApp {
   onTick(): void {
     try {
       const now = this.o.clock.now();
-      const span = this.stallWatch.sample(now, this.handshakesInFlight());
+      const handshakesInFlight = this.handshakesInFlight();
+      const span = this.stallWatch.sample(now, handshakesInFlight);
       if (span) {
         this.ctx.liveness.noteStall(span);
-        if (!this.stalled) this.o.log.warn({ stalledMs: span.to - span.from, handshakesInFlight: this.handshakesInFlight() }, 'server behind (event loop lag or handshake storm): deadlines held meanwhile');
+        if (!this.stalled) this.o.log.warn({ stalledMs: span.to - span.from, handshakesInFlight }, 'server behind (event loop lag or handshake storm): deadlines held meanwhile');
       }
       this.stalled = span !== null;
     } catch (err) {

@@ -21,3 +21,16 @@ export function requireFlag(value: string | undefined, flag: string, usage: stri
   if (value === undefined || value === '') throw new TwError('TW_ARGS', `missing --${flag} (usage: ${usage})`, 2);
   return value;
 }
+
+/**
+ * The arguments of a `NAME on|off --dir D` command (`sample`, `group-ports`):
+ * the data dir, the name and the switch; anything else is one usage line (exit 2).
+ * @param what how the name is asked for in that line, e.g. `a HOST`.
+ */
+export function parseOnOffArgs(argv: string[], usage: string, what: string): { dir: string; name: string; on: boolean } {
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const [name, state] = positionals;
+  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw new TwError('TW_ARGS', `name ${what} and on or off (usage: ${usage})`, 2);
+  return { dir, name: name!, on: state === 'on' };
+}

@@ -1,4 +1,4 @@
-import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { parseCommandArgs, parseOnOffArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
@@ -32,17 +32,13 @@ export async function groupCommand(argv: string[], io: CommandIo): Promise<numbe
  * baselined either way, so turning alarms on later does not flood.
  */
 export async function groupPortsCommand(argv: string[], io: CommandIo): Promise<number> {
-  const usage = 'group-ports G on|off --dir D';
-  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
-  const dir = requireFlag(values.dir, 'dir', usage);
-  const [group, state] = positionals;
-  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw new TwError('TW_ARGS', `name a group and on or off (usage: ${usage})`, 2);
+  const { dir, name: group, on } = parseOnOffArgs(argv, 'group-ports G on|off --dir D', 'a group');
   const ctx = openServerContext(dir, systemClock);
   try {
-    setPortAlarms(ctx.db, group!, state === 'on');
+    setPortAlarms(ctx.db, group, on);
   } finally {
     ctx.close();
   }
-  io.out(`port alarms ${state} for group ${group}`);
+  io.out(`port alarms ${on ? 'on' : 'off'} for group ${group}`);
   return 0;
 }

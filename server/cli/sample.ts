@@ -1,6 +1,5 @@
-import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
+import { parseOnOffArgs } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
 import { setSample } from '../fleet-membership.ts';
 import type { CommandIo } from './io.ts';
@@ -12,16 +11,12 @@ import type { CommandIo } from './io.ts';
  * judgement, so a running `serve` applies it to the next report or event.
  */
 export async function sampleCommand(argv: string[], io: CommandIo): Promise<number> {
-  const usage = 'sample HOST on|off --dir D';
-  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
-  const dir = requireFlag(values.dir, 'dir', usage);
-  const [host, state] = positionals;
-  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw new TwError('TW_ARGS', `name a HOST and on or off (usage: ${usage})`, 2);
+  const { dir, name: host, on } = parseOnOffArgs(argv, 'sample HOST on|off --dir D', 'a HOST');
   const ctx = openServerContext(dir, systemClock);
   try {
-    setSample(ctx.db, host!, state === 'on');
-    const group = ctx.hosts.get(host!)!.group;
-    io.out(state === 'on' ? `${host} is a sample host of group ${group}` : `${host} is no longer a sample host of group ${group}`);
+    setSample(ctx.db, host, on);
+    const group = ctx.hosts.get(host)!.group;
+    io.out(on ? `${host} is a sample host of group ${group}` : `${host} is no longer a sample host of group ${group}`);
   } finally {
     ctx.close();
   }
