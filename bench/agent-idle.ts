@@ -27,6 +27,23 @@ function cpuTicks(pid: number): number {
 const statusKb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
 
+/**
+ * The environment the agent's unit gives it (`Environment=` lines of scripts/tripwarden-agent.service): the agent
+ * is measured as systemd runs it. The floor gets the same, so the comparison stays like for like.
+ */
+export function unitEnvironment(unit = readFileSync(join(ROOT, 'scripts/tripwarden-agent.service'), 'utf8')): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of unit.split('\n')) {
+    const m = /^Environment=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    for (const kv of m[1]!.split(/\s+/)) {
+      const i = kv.indexOf('=');
+      if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+  }
+  return env;
+}
+
 function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boolean): Promise<number> {
   return new Promise((res, rej) => {
     let buf = '';
@@ -69,11 +86,12 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   // and mapping those counted ~15 MiB more file-backed RSS than the same bytes
   // read from disk: without this the comparison depended on the files' history.
   for (const f of [exe, NODE24]) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+  const runEnv = { ...process.env, ...unitEnvironment() };
   const starts: number[] = [];
   let child: ChildProcess | undefined;
   for (let i = 0; i < STARTS; i++) {
     const t0 = performance.now();
-    child = spawn(exe, ['run', '--config', agent.config], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child = spawn(exe, ['run', '--config', agent.config], { stdio: ['ignore', 'pipe', 'ignore'], env: runEnv });
     const t1 = await waitLine(child, (o) => o.msg === 'connected');
     starts.push(t1 - t0);
     if (i < STARTS - 1) {
@@ -82,7 +100,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     }
   }
   const floorProc = spawn(NODE24, [join(ROOT, 'bench/floor-client.cjs'), url, join(floor.state, 'agent.key'), join(floor.state, 'agent.crt'), join(floor.state, 'ca.crt'), '10000'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'],
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: runEnv,
   });
   await waitLine(floorProc, (o) => o.msg === 'connected');
   await sleep(15_000); // let the agent's first full scan and the floor's start settle
@@ -106,10 +124,13 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   const result = {
     exeBytes: statSync(exe).size,
     exeMiB: +(statSync(exe).size / 2 ** 20).toFixed(1),
+    unitEnvironment: unitEnvironment(),
     startToFirstContactMs: { p50: +percentile(starts, 50).toFixed(1), max: +Math.max(...starts).toFixed(1), runs: STARTS },
     idleWindowS: Math.round(secs),
     agent: { rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('agent').toFixed(4) },
     floor: { rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('floor').toFixed(4) },
+    // The agent's RSS over the window, one sample per 10 s: full scans and their hash workers show as bumps.
+    agentRssMiBSamples: rss.agent.map((kb) => +(kb / 1024).toFixed(1)),
     rssRatioToFloor: +(mean(rss.agent) / mean(rss.floor)).toFixed(2),
     // Where the RSS is: anonymous (heaps, stacks) and file-backed (the executable's mapped pages), means in MiB.
     rssSplitMiB: Object.fromEntries((['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }])),

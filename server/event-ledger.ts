@@ -135,6 +135,9 @@ export class EventLedger {
    * and the chain continues from the head.
    */
   onHead(host: string, head: SpoolHead, bootId: string, now: number): string[] {
+    // Nearly every heartbeat announces the head already on record: one read, no write transaction. A commit per
+    // heartbeat cost ~26-35 µs of server CPU each (18.5 → 14.8 % of a core at 10,000 agents, BENCHMARKS.md).
+    if (headOnRecord(this.chain(host), head)) return [];
     return this.db.transaction((): string[] => {
       const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
       const c = this.chain(host);
@@ -197,4 +200,11 @@ export class EventLedger {
   openRolledBack(host: string, now: number, detail: Record<string, unknown>): void {
     this.alarms.open(host, 'replay', ROLLED_BACK, now, detail, 'warning');
   }
+}
+
+/** Whether a heartbeat's head is exactly what {@link EventLedger.onHead} already stored: nothing to check or save. */
+function headOnRecord(c: ChainState, head: SpoolHead): boolean {
+  if (head.n !== c.announcedN || head.hash !== c.announcedHash) return false;
+  // A drained spool (`pending` false) must also end at the last record stored.
+  return head.pending || (head.n === c.ackedN && head.hash === c.ackedHash);
 }

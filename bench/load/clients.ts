@@ -16,7 +16,12 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import { Backoff } from '../../agent/backoff.ts';
+import { GENESIS_HASH } from '../../shared/spool-chain.ts';
+import { stateDigest } from '../../shared/state-digest.ts';
 import type { FleetAgent } from './fleet.ts';
+
+const EMPTY_DIGEST = stateDigest([]);
+const EMPTY_SPOOL = { n: 0, hash: GENESIS_HASH, pending: false };
 
 export interface WorkerConfig {
   port: number;
@@ -145,7 +150,9 @@ class SimAgent {
     const seq = this.seq++;
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 16) this.sentAt.delete(this.sentAt.keys().next().value!); // unacked ones are not kept forever
-    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq, sentAt: Date.now() }));
+    // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (here an agent with
+    // nothing measured and an empty, drained spool, which is what the server has on record for these hosts).
+    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq, sentAt: Date.now(), digest: EMPTY_DIGEST, spool: EMPTY_SPOOL }));
     c.sent++;
   }
 
