@@ -7,7 +7,7 @@
  *   npm run build:agent && npm run bench -- agent-idle        (BENCH_IDLE_MS=600000 by default)
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../shared/clock.ts';
@@ -26,6 +26,45 @@ function cpuTicks(pid: number): number {
 }
 const statusKb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
+
+type ThreadTimes = Map<string, { name: string; ns: number; runs: number }>;
+
+/** CPU time (ns) and times scheduled in of each live thread of `pid`, by tid, with its name: /proc's schedstat. */
+function threadTimes(pid: number): ThreadTimes {
+  const out: ThreadTimes = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const [ns, , runs] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').trim().split(' ').map(Number);
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      // Threads inherit their creator's name: tell the main thread from the others named like it.
+      out.set(tid, { name: tid === String(pid) ? `${name} (main)` : name, ns: ns!, runs: runs! });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the window's CPU went, by thread name: % of a core and wake-ups a minute. Threads that started and
+ * ended inside the window (hash workers, for instance) leave no /proc entry; they show as "(threads that ended)",
+ * the process total's ticks beyond the live threads' sum (10 ms resolution, so only its size is meaningful).
+ */
+function cpuByThread(before: ThreadTimes, after: ThreadTimes, totalTicks: number, secs: number): Record<string, { cpuPct: number; wakeupsPerMin: number }> {
+  const by: Record<string, { ns: number; runs: number }> = {};
+  let seenNs = 0;
+  for (const [tid, t] of after) {
+    const b = before.get(tid);
+    const e = (by[t.name] ??= { ns: 0, runs: 0 });
+    e.ns += t.ns - (b?.ns ?? 0);
+    e.runs += t.runs - (b?.runs ?? 0);
+    seenNs += t.ns - (b?.ns ?? 0);
+  }
+  const endedNs = totalTicks * (1e9 / CLK_TCK) - seenNs;
+  if (endedNs > 1e9 / CLK_TCK) by['(threads that ended)'] = { ns: endedNs, runs: 0 };
+  return Object.fromEntries(Object.entries(by).filter(([, v]) => v.ns > 0).sort((a, b) => b[1].ns - a[1].ns)
+    .map(([n, v]) => [n, { cpuPct: +((v.ns / 1e9 / secs) * 100).toFixed(4), wakeupsPerMin: +((v.runs / secs) * 60).toFixed(1) }]));
+}
 
 /**
  * The environment the agent's unit gives it (`Environment=` lines of scripts/tripwarden-agent.service): the agent
@@ -106,6 +145,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   await sleep(15_000); // let the agent's first full scan and the floor's start settle
   const pids = { agent: child!.pid!, floor: floorProc.pid! };
   const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
+  const threads0 = threadTimes(pids.agent);
   const rss = { agent: [] as number[], floor: [] as number[] };
   const split = { agent: { anon: [] as number[], file: [] as number[] }, floor: { anon: [] as number[], file: [] as number[] } };
   const t0 = Date.now();
@@ -119,6 +159,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     }
   }
   const secs = (Date.now() - t0) / 1000;
+  const agentThreads = cpuByThread(threads0, threadTimes(pids.agent), cpuTicks(pids.agent) - cpu0.agent, secs);
   const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   const result = {
@@ -128,6 +169,8 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     startToFirstContactMs: { p50: +percentile(starts, 50).toFixed(1), max: +Math.max(...starts).toFixed(1), runs: STARTS },
     idleWindowS: Math.round(secs),
     agent: { rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('agent').toFixed(4) },
+    // The agent's CPU by thread name (the main thread has the executable's name): % of a core, wake-ups a minute.
+    agentCpuPctByThread: agentThreads,
     floor: { rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('floor').toFixed(4) },
     // The agent's RSS over the window, one sample per 10 s: full scans and their hash workers show as bumps.
     agentRssMiBSamples: rss.agent.map((kb) => +(kb / 1024).toFixed(1)),

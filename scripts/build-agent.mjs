@@ -117,7 +117,11 @@ const seaConfig = {
   // that keep the code cache valid and the JIT on: --lite-mode and
   // --no-opt/--no-maglev cut another 8-15 MiB but had the code cache rejected
   // and doubled the burst tamper latency (docs/BENCHMARKS.md).
-  execArgv: ['--max-semi-space-size=1'],
+  // --single-threaded-gc: V8's helper threads woke 31-42 times a minute to
+  // collect a heap of a few MiB; with the GC on the main thread they wake
+  // ~19 times, the idle agent uses a little less CPU, and tamper latency did
+  // not move (docs/BENCHMARKS.md, idle footprint, fourth round).
+  execArgv: ['--max-semi-space-size=1', '--single-threaded-gc'],
   assets: { [WATCHER_ASSET]: watcherAddon },
 };
 writeFileSync(join(work, 'sea-config.json'), `${JSON.stringify(seaConfig, null, 2)}\n`);

@@ -48,8 +48,14 @@ export function sameContent(a: FileEntry, b: FileEntry): boolean {
  * and content that cannot be compared (no hash: unreadable, gone) are never
  * expected: they are exactly what an operator must look at.
  */
-export function classifyChange(current: FileEntry | null, o: { isSample: boolean; cls: FileEntry['class']; peers: readonly PeerState[] }): ChangeClass {
+export function classifyChange(
+  current: FileEntry | null,
+  o: { isSample: boolean; cls: FileEntry['class']; peers: readonly PeerState[]; reporting?: number },
+): ChangeClass {
+  // `reporting`: the count of peers reporting the path when `peers` holds only those that can decide the verdict
+  // (samples and peers with the same content hash: GroupPeers.judgingPeers); otherwise counted here.
   const reporting = o.peers.filter((p) => p.current !== null);
+  const reportingCount = o.reporting ?? reporting.length;
   const comparable = current !== null && current.sha256 !== undefined && !current.error;
   const same = comparable ? reporting.filter((p) => sameContent(p.current!, current)).length : 0;
   let expected: ChangeClass['expected'] = null;
@@ -59,5 +65,5 @@ export function classifyChange(current: FileEntry | null, o: { isSample: boolean
       .sort((a, b) => a.host.localeCompare(b.host))[0];
     if (sample) expected = { sample: sample.host, sha256: current.sha256! };
   }
-  return { expected, outlier: comparable && reporting.length > 0 && same === 0, peers: reporting.length, same };
+  return { expected, outlier: comparable && reportingCount > 0 && same === 0, peers: reportingCount, same };
 }

@@ -6,22 +6,32 @@
  * backoff. It keeps the TLS session (ticket) the server hands out and offers
  * it on reconnect, so a server restart costs resumed, not full, handshakes.
  *
+ * Events at a set rate (`eventsPerSec`, this worker's share of the fleet's):
+ * a random agent that is up changes one of its files and sends the change
+ * as the agent does, a hash-chained spool `record` (shared/spool-chain.ts)
+ * that the server commits before its `spool-ack`; unacknowledged records are
+ * sent again after a reconnect. Each agent first sends an empty full report
+ * (its baseline), so a change is judged and opens an alarm, as on a real
+ * host; its heartbeats then carry the digest of what it has reported and its
+ * spool head, so the server sees no divergence.
+ *
  * Reports to the parent (IPC) every second: connection counts, handshake
- * kinds, and heartbeat latencies (send → ack receipt; the server acks after
- * its commit, so this bounds heartbeat-to-commit from above).
+ * kinds, and heartbeat and event latencies (send → ack receipt; the server
+ * acks after its commit, so this bounds send-to-commit from above).
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import { Backoff } from '../../agent/backoff.ts';
-import { GENESIS_HASH } from '../../shared/spool-chain.ts';
-import { stateDigest } from '../../shared/state-digest.ts';
+import type { FileEntry, SpoolRecord } from '../../shared/protocol.ts';
+import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
+import { canonicalJson, stateDigest } from '../../shared/state-digest.ts';
 import type { FleetAgent } from './fleet.ts';
 
-const EMPTY_DIGEST = stateDigest([]);
-const EMPTY_SPOOL = { n: 0, hash: GENESIS_HASH, pending: false };
+/** Files each simulated agent changes, in turn: a change to a file already changed updates its open alarm. */
+const EVENT_PATHS = ['/etc/cron.d/tw-bench', '/etc/tripwire/tw-bench.cfg', '/usr/local/sbin/tw-bench', '/etc/aide/tw-bench.conf'];
 
 export interface WorkerConfig {
   port: number;
@@ -41,6 +51,8 @@ export interface WorkerConfig {
   resume: boolean;
   /** Spread the initial connects over this many ms. */
   rampMs: number;
+  /** Events (spooled records) a second over this worker's agents; 0 for none. */
+  eventsPerSec: number;
 }
 
 export interface WorkerReport {
@@ -58,6 +70,10 @@ export interface WorkerReport {
   refused: number;
   /** Heartbeat latencies since the last report, ms. */
   lat: number[];
+  /** Events sent, and acknowledged by the server (spool-ack) with their latencies since the last report, ms. */
+  events: number;
+  eventAcks: number;
+  evLat: number[];
   rssMb: number;
 }
 
@@ -66,8 +82,9 @@ const keyPem = readFileSync(cfg.keyFile, 'utf8');
 const caPem = readFileSync(cfg.caFile, 'utf8');
 const fleet = readFileSync(cfg.agentsFile, 'utf8').split('\n').filter(Boolean).slice(cfg.from, cfg.to).map((l) => JSON.parse(l) as FleetAgent);
 
-const c = { open: 0, up: 0, sent: 0, acks: 0, full: 0, resumed: 0, closes: 0, errors: 0, refused: 0 };
+const c = { open: 0, up: 0, sent: 0, acks: 0, full: 0, resumed: 0, closes: 0, errors: 0, refused: 0, events: 0, eventAcks: 0 };
 let lat: number[] = [];
+let evLat: number[] = [];
 let wasAllUp = false;
 
 class SimAgent {
@@ -80,6 +97,16 @@ class SimAgent {
   private opened = false;
   private beatTimer?: NodeJS.Timeout;
   private sentAt = new Map<number, number>();
+  // The agent's spool and measured state, as far as the server is concerned.
+  private spoolN = 0;
+  private spoolHash = GENESIS_HASH;
+  private ackedN = 0;
+  /** Records sent and not yet acknowledged (sent again after a reconnect), with when they were sent on this connection. */
+  private unacked: { rec: SpoolRecord; sentAt?: number }[] = [];
+  private readonly files = new Map<string, FileEntry>();
+  private digest = stateDigest([]);
+  private reported = false;
+  private changes = 0;
   private readonly backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, cfg.intervalMs * 3)), floorMs: 100 });
 
   constructor(private readonly a: FleetAgent, private readonly localAddress: string) {}
@@ -108,7 +135,7 @@ class SimAgent {
       this.opened = true;
       ws.send(JSON.stringify({
         type: 'hello', bootId: this.bootId, seq: this.seq++, sentAt: Date.now(), protocol: 1, agentVersion: 'bench-load', interval: cfg.intervalMs,
-        facts: { hostname: this.a.host, os: 'linux', release: '6.1.0', arch: 'x64', runtime: 'bench', uptimeSec: 1000 },
+        facts: { hostname: this.a.host, os: 'linux', release: '6.1.0', arch: 'x64', runtime: 'bench', uptimeSec: 1000 }, spool: this.head(),
       }));
     });
     ws.on('message', (data) => this.onFrame(data as Buffer));
@@ -123,6 +150,12 @@ class SimAgent {
       this.up = true;
       c.up++;
       this.backoff.reset();
+      if (!this.reported && cfg.eventsPerSec > 0) {
+        // The first full report becomes the host's baseline (empty: nothing measured yet).
+        this.send({ type: 'report', reportId: randomUUID(), part: 0, last: true, files: [], daemons: [], mounts: [], ports: [] });
+        this.reported = true;
+      }
+      for (const u of this.unacked) this.sendRecord(u); // replayed in order, as the agent's spool sender does
       if (cfg.mode === 'flood') this.beat();
       else this.schedule(Math.random() * cfg.intervalMs); // the fleet's phases are spread, as real agents' are
       checkAllUp();
@@ -134,7 +167,56 @@ class SimAgent {
         c.acks++;
       }
       if (cfg.mode === 'flood') this.beat();
+    } else if (m.type === 'spool-ack') {
+      const n = (m as { n?: number }).n ?? 0;
+      while (this.unacked.length && this.unacked[0]!.rec.n <= n) {
+        const u = this.unacked.shift()!;
+        if (u.sentAt !== undefined) evLat.push(performance.now() - u.sentAt);
+        c.eventAcks++;
+      }
+      this.ackedN = Math.max(this.ackedN, n);
     }
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  private head(): { n: number; hash: string; pending: boolean } {
+    return { n: this.spoolN, hash: this.spoolHash, pending: this.ackedN < this.spoolN };
+  }
+
+  private send(body: Record<string, unknown>): void {
+    this.ws!.send(JSON.stringify({ ...body, bootId: this.bootId, seq: this.seq++, sentAt: Date.now() }));
+  }
+
+  /** One of its files changed: a spooled, hash-chained `event` record, sent at once. */
+  change(): void {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
+    const k = this.changes++;
+    const t = BigInt(Date.now()) * 1_000_000n;
+    const file: FileEntry = {
+      path: EVENT_PATHS[k % EVENT_PATHS.length]!, class: 'critical', type: 'file', sha256: randomBytes(32).toString('hex'),
+      size: 100 + k, mode: 0o100644, uid: 0, gid: 0, ino: String(1000 + k), nlink: 1, mtime: String(t), ctime: String(t),
+    };
+    this.files.set(file.path, file);
+    this.digest = stateDigest([...this.files.values()].map((f) => ({ kind: 'file' as const, key: f.path, json: canonicalJson(f) })));
+    const base = {
+      n: this.spoolN + 1, prev: this.spoolHash, origin: { bootId: this.bootId, seq: this.seq, at: Date.now() }, severity: 'critical' as const,
+      body: { kind: 'event' as const, files: [file], gone: [], daemons: [], mounts: [], notes: [] },
+    };
+    const rec: SpoolRecord = { ...base, hash: recordHash(base) };
+    this.spoolN = rec.n;
+    this.spoolHash = rec.hash;
+    const u = { rec } as { rec: SpoolRecord; sentAt?: number };
+    this.unacked.push(u);
+    c.events++;
+    this.sendRecord(u);
+  }
+
+  private sendRecord(u: { rec: SpoolRecord; sentAt?: number }): void {
+    u.sentAt = performance.now();
+    this.send({ type: 'record', record: u.rec });
   }
 
   private schedule(delay: number): void {
@@ -152,7 +234,7 @@ class SimAgent {
     if (this.sentAt.size > 16) this.sentAt.delete(this.sentAt.keys().next().value!); // unacked ones are not kept forever
     // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (here an agent with
     // nothing measured and an empty, drained spool, which is what the server has on record for these hosts).
-    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq, sentAt: Date.now(), digest: EMPTY_DIGEST, spool: EMPTY_SPOOL }));
+    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq, sentAt: Date.now(), digest: this.digest, spool: this.head() }));
     c.sent++;
   }
 
@@ -163,6 +245,7 @@ class SimAgent {
     if (this.up) { this.up = false; c.up--; wasAllUp = false; }
     clearTimeout(this.beatTimer);
     this.sentAt.clear();
+    for (const u of this.unacked) u.sentAt = undefined; // a record sent again after the reconnect is timed from then
     this.ws = null;
     setTimeout(() => this.connect(), this.backoff.next());
   }
@@ -182,13 +265,32 @@ function checkAllUp(): void {
 const groups = Math.max(1, Math.ceil(agents.length / 50));
 agents.forEach((a, i) => setTimeout(() => a.connect(), Math.floor((i % groups) * (cfg.rampMs / groups))));
 
+// Events: this worker's share of the fleet's rate, each from an agent picked at random among those up.
+let eventsOn = cfg.eventsPerSec > 0;
+if (eventsOn) {
+  let due = 0;
+  setInterval(() => {
+    if (!eventsOn) return;
+    due += cfg.eventsPerSec / 20;
+    for (let tries = 0; due >= 1 && tries < 100; tries++) {
+      const a = agents[Math.floor(Math.random() * agents.length)]!;
+      if (!a.isUp) continue;
+      a.change();
+      due -= 1;
+    }
+    due = Math.min(due, cfg.eventsPerSec); // while nobody is up (a restart), do not save up a burst
+  }, 50);
+}
+
 setInterval(() => {
-  const r: WorkerReport = { type: 'report', at: Date.now(), total: agents.length, ...c, lat, rssMb: Math.round(process.memoryUsage().rss / 1048576) };
+  const r: WorkerReport = { type: 'report', at: Date.now(), total: agents.length, ...c, lat, evLat, rssMb: Math.round(process.memoryUsage().rss / 1048576) };
   lat = [];
+  evLat = [];
   process.send!(r);
 }, 1000);
 
 process.on('message', (m: { cmd: string }) => {
   if (m.cmd === 'exit') process.exit(0);
+  if (m.cmd === 'stop-events') eventsOn = false; // so the parent can count sent against stored
 });
 process.on('disconnect', () => process.exit(0));

@@ -7,8 +7,10 @@
  * Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
  * --restart term|kill|none (kill) --server ours|reference (ours)
  * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
- * --jitter MS (2000) --no-resume --cpu-prof --sources K (source addresses,
- * 127.0.0.2..) --work DIR (/tmp/tw-bench-load) --json FILE
+ * --jitter MS (2000) --events R (10: spooled file-change events a second over
+ * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --no-resume
+ * --cpu-prof --sources K (source addresses, 127.0.0.2..)
+ * --work DIR (/tmp/tw-bench-load) --json FILE
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,7 @@ const { values: a } = parseArgs({
     workers: { type: 'string' },
     interval: { type: 'string', default: '10000' },
     jitter: { type: 'string', default: '2000' },
+    events: { type: 'string', default: '10' },
     'no-resume': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     sources: { type: 'string' },
@@ -42,6 +45,8 @@ const { values: a } = parseArgs({
 
 const N = Number(a.agents);
 const intervalMs = Number(a.interval);
+const eventsPerSec = Number(a.events);
+if (!Number.isFinite(eventsPerSec) || eventsPerSec < 0) throw new Error(`--events must be a number of events a second, 0 or more (got ${a.events})`);
 const workers = Number(a.workers ?? Math.max(1, Math.ceil(N / 4000)));
 // Each source address has its own ~28k ephemeral ports (ip_local_port_range); keep well under.
 const sources = Number(a.sources ?? Math.max(1, Math.ceil(N / 20000)));
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
   const per = Math.ceil(N / workers);
   const reports = new Map<number, WorkerReport>();
   let lat: { at: number; v: number }[] = [];
+  let evLat: { at: number; v: number }[] = [];
   const allUp: { worker: number; at: number }[] = [];
   const kids: ChildProcess[] = [];
   const benchStart = Date.now();
@@ -106,13 +112,14 @@ async function main(): Promise<void> {
     const cfg: WorkerConfig = {
       port, agentsFile: join(template, 'agents.jsonl'), from, to, keyFile: join(template, 'agent.key'), caFile: join(fleet.dir, 'ca.crt'),
       intervalMs, jitterMs: Number(a.jitter), localAddresses, mode: a.mode as WorkerConfig['mode'], resume: !a['no-resume'],
-      rampMs: Math.max(2000, N * 2),
+      rampMs: Math.max(2000, N * 2), eventsPerSec: (eventsPerSec * (to - from)) / N,
     };
     const k = fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     k.on('message', (m: WorkerReport | { type: 'all-up'; at: number }) => {
       if (m.type === 'report') {
         reports.set(w, m);
         for (const v of m.lat) lat.push({ at: m.at, v });
+        for (const v of m.evLat) evLat.push({ at: m.at, v });
       } else allUp.push({ worker: w, at: m.at });
     });
     kids.push(k);
@@ -136,8 +143,10 @@ async function main(): Promise<void> {
   const m0 = machineCpu();
   const w0 = Date.now();
   const acks0 = sum((r) => r.acks);
+  const ev0 = { sent: sum((r) => r.events), acked: sum((r) => r.eventAcks) };
   let rssMax = 0;
   lat = [];
+  evLat = [];
   const durMs = Number(a.duration) * 1000;
   while (Date.now() - w0 < durMs) {
     await sleep(1000);
@@ -150,6 +159,8 @@ async function main(): Promise<void> {
   await sleep(1100); // the last report of the window
   const acks1 = sum((r) => r.acks);
   const winLat = lat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  const winEvLat = evLat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  const winS = (w1 - w0) / 1000;
   const steady = {
     seconds: (w1 - w0) / 1000,
     // Where the window lies in the first server's CPU profile (--cpu-prof), seconds after its spawn.
@@ -161,6 +172,11 @@ async function main(): Promise<void> {
     acksPerSec: (acks1 - acks0) / ((w1 - w0) / 1000),
     cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, acks1 - acks0),
     latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
+    // Events: record sent → spool-ack received (the server acks after the record's commit and judgement).
+    events: {
+      sentPerSec: (sum((r) => r.events) - ev0.sent) / winS, ackedPerSec: (sum((r) => r.eventAcks) - ev0.acked) / winS,
+      latencyMs: { n: winEvLat.length, p50: percentile(winEvLat, 50), p99: percentile(winEvLat, 99), max: winEvLat[winEvLat.length - 1] },
+    },
     generatorRssMiB: sum((r) => r.rssMb),
     generatorCpuPctOfOneCore: (100 * (g1 - g0)) / ((w1 - w0) / 1000),
     // Everything on the machine (other sessions' tests share it), in % of one core, of the 2 cores' 200 %.
@@ -209,15 +225,23 @@ async function main(): Promise<void> {
     db.close();
   }
 
-  // Keep running a while (deadlines of every agent pass at least once) and count alarms.
-  await sleep(Number(a.after) * 1000);
+  // Keep running a while (deadlines of every agent pass at least once) and count alarms. Events stop 2 s
+  // before the count, so every one sent has had its ack and its worker's report.
+  await sleep(Math.max(0, Number(a.after) * 1000 - 2000));
+  for (const k of kids) k.send({ cmd: 'stop-events' });
+  await sleep(2000);
   const db = new Database(join(fleet.dir, 'tripwarden.db'), { readonly: true });
   const alarms = db.prepare(`SELECT kind, COUNT(*) n FROM alarms WHERE opened_at >= ? GROUP BY kind`).all(benchStart) as { kind: string; n: number }[];
   const notUp = (db.prepare(`SELECT COUNT(*) n FROM hosts WHERE status != 'up'`).get() as { n: number }).n;
+  // Every event sent was stored exactly once (the ledger is unique on the record hash), none lost to the kill.
+  const eventsStored = a.server === 'ours' ? (db.prepare(`SELECT COUNT(*) n FROM spool_records`).get() as { n: number }).n : null;
   db.close();
+  const eventsSent = sum((r) => r.events);
+  const eventsUnacked = eventsSent - sum((r) => r.eventAcks);
   const result = {
     date: new Date().toISOString(), agents: N, server: a.server, mode: a.mode, workers, sources, intervalMs, jitterMs: Number(a.jitter),
-    resume: !a['no-resume'], initialAllUpS: initialUpS, steady, storm,
+    resume: !a['no-resume'], eventsPerSecSet: eventsPerSec, initialAllUpS: initialUpS, steady, storm,
+    events: { sent: eventsSent, stored: eventsStored, unackedAtEnd: eventsUnacked },
     alarms: Object.fromEntries(alarms.map((r) => [r.kind, r.n])), falseAgentMissing: alarms.find((r) => r.kind === 'agent-missing')?.n ?? 0,
     hostsNotUpAtEnd: notUp,
   };

@@ -3,7 +3,8 @@
  * setup as the gateway (the data dir's server certificate, client
  * certificates required and verified against its CA, TLS ≥ 1.2, the same
  * ticket settings) answering the same frames with the same replies —
- * `welcome` to `hello`, `ack` to `heartbeat` — after JSON.parse, with no
+ * `welcome` to `hello`, `ack` to `heartbeat`, `spool-ack` to a spooled `record`
+ * (a `report` gets no reply, as from the server) — after JSON.parse, with no
  * schema, no SQLite and no alarms. What is left is the floor: TLS, framing
  * and JSON.
  *
@@ -33,14 +34,15 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => {
     ws.on('error', () => {});
     ws.on('message', (data) => {
-      let m: { type?: string; seq?: number };
+      let m: { type?: string; seq?: number; record?: { n?: number; hash?: string } };
       try {
         m = JSON.parse(String(data));
       } catch {
         return ws.close(4000, 'not JSON');
       }
       if (m.type === 'hello') ws.send(JSON.stringify({ type: 'welcome', host, serverTime: Date.now(), interval: 10_000 }));
-      else ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
+      else if (m.type === 'record') ws.send(JSON.stringify({ type: 'spool-ack', n: m.record?.n, hash: m.record?.hash }));
+      else if (m.type !== 'report') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
     });
   });
 });
