@@ -30,6 +30,9 @@ import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
 import { canonicalJson, stateDigest } from '../../shared/state-digest.ts';
 import type { FleetAgent } from './fleet.ts';
 
+/** A spooled record not yet acknowledged, and when it was last sent on the current connection. */
+interface Unacked { rec: SpoolRecord; sentAt?: number }
+
 /** Files each simulated agent changes, in turn: a change to a file already changed updates its open alarm. */
 const EVENT_PATHS = ['/etc/cron.d/tw-bench', '/etc/tripwire/tw-bench.cfg', '/usr/local/sbin/tw-bench', '/etc/aide/tw-bench.conf'];
 
@@ -101,8 +104,8 @@ class SimAgent {
   private spoolN = 0;
   private spoolHash = GENESIS_HASH;
   private ackedN = 0;
-  /** Records sent and not yet acknowledged (sent again after a reconnect), with when they were sent on this connection. */
-  private unacked: { rec: SpoolRecord; sentAt?: number }[] = [];
+  /** Records sent and not yet acknowledged (sent again after a reconnect). */
+  private unacked: Unacked[] = [];
   private readonly files = new Map<string, FileEntry>();
   private digest = stateDigest([]);
   private reported = false;
@@ -133,10 +136,10 @@ class SimAgent {
     ws.on('open', () => {
       c.open++;
       this.opened = true;
-      ws.send(JSON.stringify({
-        type: 'hello', bootId: this.bootId, seq: this.seq++, sentAt: Date.now(), protocol: 1, agentVersion: 'bench-load', interval: cfg.intervalMs,
+      this.send({
+        type: 'hello', protocol: 1, agentVersion: 'bench-load', interval: cfg.intervalMs,
         facts: { hostname: this.a.host, os: 'linux', release: '6.1.0', arch: 'x64', runtime: 'bench', uptimeSec: 1000 }, spool: this.head(),
-      }));
+      });
     });
     ws.on('message', (data) => this.onFrame(data as Buffer));
     ws.on('unexpected-response', (_req, res) => { c.refused++; res.resume(); ws.terminate(); });
@@ -186,8 +189,11 @@ class SimAgent {
     return { n: this.spoolN, hash: this.spoolHash, pending: this.ackedN < this.spoolN };
   }
 
-  private send(body: Record<string, unknown>): void {
-    this.ws!.send(JSON.stringify({ ...body, bootId: this.bootId, seq: this.seq++, sentAt: Date.now() }));
+  /** Sends a message in this agent's envelope (boot id, next sequence number, time); returns its sequence number. */
+  private send(body: Record<string, unknown>): number {
+    const seq = this.seq++;
+    this.ws!.send(JSON.stringify({ ...body, bootId: this.bootId, seq, sentAt: Date.now() }));
+    return seq;
   }
 
   /** One of its files changed: a spooled, hash-chained `event` record, sent at once. */
@@ -208,13 +214,13 @@ class SimAgent {
     const rec: SpoolRecord = { ...base, hash: recordHash(base) };
     this.spoolN = rec.n;
     this.spoolHash = rec.hash;
-    const u = { rec } as { rec: SpoolRecord; sentAt?: number };
+    const u: Unacked = { rec };
     this.unacked.push(u);
     c.events++;
     this.sendRecord(u);
   }
 
-  private sendRecord(u: { rec: SpoolRecord; sentAt?: number }): void {
+  private sendRecord(u: Unacked): void {
     u.sentAt = performance.now();
     this.send({ type: 'record', record: u.rec });
   }
@@ -229,12 +235,11 @@ class SimAgent {
 
   private beat(): void {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
-    const seq = this.seq++;
-    this.sentAt.set(seq, performance.now());
+    // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (the digest of what
+    // this agent has reported, empty until its first event, and its spool head).
+    const t = performance.now();
+    this.sentAt.set(this.send({ type: 'heartbeat', digest: this.digest, spool: this.head() }), t);
     if (this.sentAt.size > 16) this.sentAt.delete(this.sentAt.keys().next().value!); // unacked ones are not kept forever
-    // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (here an agent with
-    // nothing measured and an empty, drained spool, which is what the server has on record for these hosts).
-    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq, sentAt: Date.now(), digest: this.digest, spool: this.head() }));
     c.sent++;
   }
 

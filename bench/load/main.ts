@@ -158,18 +158,20 @@ async function main(): Promise<void> {
   const m1 = machineCpu();
   await sleep(1100); // the last report of the window
   const acks1 = sum((r) => r.acks);
-  const winLat = lat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
-  const winEvLat = evLat.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  // Latencies reported during the window (and its last report), sorted.
+  const inWindow = (xs: { at: number; v: number }[]) => xs.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  const winLat = inWindow(lat);
+  const winEvLat = inWindow(evLat);
   const winS = (w1 - w0) / 1000;
   const steady = {
-    seconds: (w1 - w0) / 1000,
+    seconds: winS,
     // Where the window lies in the first server's CPU profile (--cpu-prof), seconds after its spawn.
     profileWindowS: [(w0 - srv.startedAt) / 1000, (w1 - srv.startedAt) / 1000],
-    cpuPctOfOneCore: (100 * (c1 - c0)) / ((w1 - w0) / 1000),
+    cpuPctOfOneCore: (100 * (c1 - c0)) / winS,
     rssMiB: rssMiB(srv.pid),
     rssMaxMiB: rssMax,
     fds: fdCount(srv.pid),
-    acksPerSec: (acks1 - acks0) / ((w1 - w0) / 1000),
+    acksPerSec: (acks1 - acks0) / winS,
     cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, acks1 - acks0),
     latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
     // Events: record sent → spool-ack received (the server acks after the record's commit and judgement).
@@ -178,7 +180,7 @@ async function main(): Promise<void> {
       latencyMs: { n: winEvLat.length, p50: percentile(winEvLat, 50), p99: percentile(winEvLat, 99), max: winEvLat[winEvLat.length - 1] },
     },
     generatorRssMiB: sum((r) => r.rssMb),
-    generatorCpuPctOfOneCore: (100 * (g1 - g0)) / ((w1 - w0) / 1000),
+    generatorCpuPctOfOneCore: (100 * (g1 - g0)) / winS,
     // Everything on the machine (other sessions' tests share it), in % of one core, of the 2 cores' 200 %.
     machineBusyPctOfOneCore: (200 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
     loadavg: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
