@@ -32,6 +32,20 @@ export interface LinkOptions {
   spoolHead?: () => SpoolHead;
 }
 
+/**
+ * Every how many heartbeats one asks the server for an ack (`wantAck`): the agent's proof that the server
+ * still hears it. Each ack is a TLS write on the server; 1 in 3 keeps the proof within about 3 intervals.
+ */
+export const ACK_EVERY = 3;
+
+/**
+ * Intervals a reply may stay owed before the link is dropped and dialled again. A half-open connection (a
+ * firewall that drops, a middlebox that lost its state, a frozen server) looks healthy to TCP for about 15
+ * minutes. Long enough that a server that hears but cannot store (a full disk: no acks) is not hit by a
+ * reconnect storm every interval; the network watch reports the silence well before this.
+ */
+export const SILENT_INTERVALS_BEFORE_REDIAL = 6;
+
 type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report' | 'spool-ack';
 
 /** A message body without the envelope the link fills in (boot id, sequence, time). */
@@ -55,6 +69,11 @@ export class AgentLink {
   private retryTimer: TimerHandle | undefined;
   private stopping = false;
   private connected = false;
+  /** When the oldest reply still owed went out (to hello, a heartbeat asking for an ack, a record); null if none is. */
+  private owedSince: number | null = null;
+  private silenceTimer: TimerHandle | undefined;
+  /** Heartbeats sent on this connection (every ACK_EVERY-th asks for an ack). */
+  private beats = 0;
   /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
   private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
@@ -88,6 +107,14 @@ export class AgentLink {
   /** Since when the server has been unreachable (ms since the epoch), or null while connected. */
   get disconnectedSince(): number | null {
     return this.downSince;
+  }
+
+  /**
+   * Since when the server has owed a reply (ms since the epoch), or null when it has answered everything sent.
+   * A reply takes milliseconds; one owed for longer than an interval means the server no longer hears the agent.
+   */
+  get unansweredSince(): number | null {
+    return this.owedSince;
   }
 
   /** Takes the next sequence number of this boot (spooled records keep theirs as their origin). */
@@ -152,9 +179,25 @@ export class AgentLink {
   }
 
   private send(m: AgentMessage): boolean {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this.ws.send(JSON.stringify(m));
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(m));
+    if (this.owedSince === null && (m.type === 'hello' || m.type === 'record' || (m.type === 'heartbeat' && m.wantAck))) {
+      this.owedSince = this.o.clock.now();
+      const waitMs = SILENT_INTERVALS_BEFORE_REDIAL * this.o.intervalMs;
+      this.silenceTimer = this.o.clock.setTimeout(() => {
+        if (ws !== this.ws) return;
+        this.o.log.warn({ silentForS: Math.round(waitMs / 1000) }, 'server has not answered: dropping the connection and dialling again');
+        ws.terminate();
+      }, waitMs);
+    }
     return true;
+  }
+
+  /** The server answered: nothing is owed any more. */
+  private heard(): void {
+    this.owedSince = null;
+    this.o.clock.clearTimeout(this.silenceTimer);
   }
 
   private onFrame(data: Buffer): void {
@@ -164,10 +207,12 @@ export class AgentLink {
       this.ws?.terminate();
       return;
     }
+    this.heard();
     if (r.value.type === 'welcome') {
       if (this.stopping) return; // the goodbye is on its way: no heartbeats after it
       this.connected = true;
       this.downSince = null;
+      this.beats = 0;
       this.backoff.reset();
       this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed }, 'connected');
       this.scheduleBeat();
@@ -188,7 +233,11 @@ export class AgentLink {
     this.beatTimer = this.o.clock.setTimeout(() => {
       const digest = this.o.digest?.();
       const spool = this.o.spoolHead?.();
-      if (this.send({ type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), ...(digest ? { digest } : {}), ...(spool ? { spool } : {}) })) this.scheduleBeat();
+      const wantAck = this.beats++ % ACK_EVERY === 0;
+      if (this.send({
+        type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(),
+        ...(digest ? { digest } : {}), ...(spool ? { spool } : {}), ...(wantAck ? { wantAck } : {}),
+      })) this.scheduleBeat();
     }, delay);
   }
 
@@ -204,7 +253,9 @@ export class AgentLink {
   private onClose(ws: WebSocket, code: number, reason: string): void {
     if (ws !== this.ws) return;
     this.ws = null;
-    if (this.connected || this.downSince === null) this.downSince = this.o.clock.now();
+    // Down since the server stopped answering, when it had (a dropped half-open link), else since now.
+    if (this.connected || this.downSince === null) this.downSince = this.owedSince ?? this.o.clock.now();
+    this.heard();
     this.connected = false;
     if (code === CloseCode.REPLAY) {
       // The server saw this boot's sequence go backwards: a VM restored from a
@@ -229,6 +280,7 @@ export class AgentLink {
     this.stopping = true;
     this.o.clock.clearTimeout(this.beatTimer);
     this.o.clock.clearTimeout(this.retryTimer);
+    this.o.clock.clearTimeout(this.silenceTimer);
     const ws = this.ws;
     if (!ws) return;
     // Once hello is out the server takes a goodbye (frames are read in order), welcome or not: a stop

@@ -141,8 +141,13 @@ export function startAgent(o: RunOptions): RunningAgent {
   };
   const network: NetworkWatch = new NetworkWatch({
     serverHost: serverAddress(cfg.server).host, intervalMs: cfg.interval, clock: o.clock, log: o.log.child({ component: 'network' }),
-    disconnectedSince: () => link.disconnectedSince, stateFile: join(cfg.stateDir, 'network-lost.json'),
-    onLost: (startedAt, reasons) => void sender.submit({ kind: 'network-lost', startedAt, endedAt: null, reasons }),
+    disconnectedSince: () => link.disconnectedSince, unansweredSince: () => link.unansweredSince,
+    stateFile: join(cfg.stateDir, 'network-lost.json'),
+    onLost: (startedAt, reasons) => {
+      // A link that stopped answering took findings as if online: the fallback devices get those now.
+      if (link.isConnected) for (const rec of sender.unheard()) fallback.writeRecord(rec);
+      sender.submit({ kind: 'network-lost', startedAt, endedAt: null, reasons });
+    },
     onRestored: (startedAt, endedAt, reasons) => void sender.submit({ kind: 'network-lost', startedAt, endedAt, reasons }),
     ...o.network,
   });

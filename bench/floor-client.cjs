@@ -15,7 +15,9 @@ ws.on('open', () => {
     type: 'hello', bootId, seq: seq++, sentAt: Date.now(), protocol: 1, agentVersion: 'floor', interval: Number(intervalMs),
     facts: { hostname: 'floor', os: 'Linux', release: '', arch: process.arch, runtime: process.version, uptimeSec: 0 },
   }));
-  setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', bootId, seq: seq++, sentAt: Date.now() })), Number(intervalMs));
+  // One heartbeat in three asks for an ack, as the agent's (agent/link.ts ACK_EVERY).
+  let beats = 0;
+  setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', bootId, seq: seq++, sentAt: Date.now(), ...(beats++ % 3 === 0 ? { wantAck: true } : {}) })), Number(intervalMs));
   console.log(JSON.stringify({ msg: 'connected' }));
 });
 ws.on('error', (e) => console.error(e.message));

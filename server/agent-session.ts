@@ -142,7 +142,7 @@ export class AgentSession implements LiveSession {
         case 'hello': return this.onHello(m);
         case 'heartbeat': {
           const after = (r: HeartbeatResult) => {
-            this.onResult(r, m.seq);
+            this.onResult(r, m.seq, m.wantAck === true);
             if (r === 'ok') {
               this.spool.onHeartbeat(m.spool, m.bootId);
               this.baseline.onHeartbeat(m.digest);
@@ -166,7 +166,7 @@ export class AgentSession implements LiveSession {
         case 'event': return this.baseline.onEvent(m);
         case 'goodbye':
           this.saidGoodbye = true;
-          return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq);
+          return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq, true);
       }
     } catch (err) {
       // A storage error must not take the server down.
@@ -232,8 +232,9 @@ export class AgentSession implements LiveSession {
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
   }
 
-  private onResult(r: HeartbeatResult, seq: number): void {
-    if (r === 'ok') return this.send({ type: 'ack', seq });
+  /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */
+  private onResult(r: HeartbeatResult, seq: number, ack: boolean): void {
+    if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
     // Re-enrollment clears the stored boot: until the next tick closes this connection, its
     // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
     if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(new HostStore(this.d.db).get(this.host), this.serial)) {

@@ -65,6 +65,12 @@ export const Heartbeat = z.strictObject({
   /** SHA-256 of the agent's whole measured state, so lost events show as divergence. */
   digest: hex64.optional(),
   spool: SpoolHead.optional(),
+  /**
+   * Asks the server for an `ack` once this heartbeat is stored: the agent's proof that the server still hears
+   * it (a half-open connection looks healthy to TCP for many minutes). Heartbeats without it get no reply: at
+   * 10,000 agents an ack each was a write per heartbeat, about a third of the server's CPU (BENCHMARKS.md).
+   */
+  wantAck: z.boolean().optional(),
 });
 
 export const Goodbye = z.strictObject({

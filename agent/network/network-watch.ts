@@ -38,6 +38,8 @@ export interface NetworkWatchOptions {
   log: Logger;
   /** Since when the server has been unreachable, or null while connected (the link's). */
   disconnectedSince: () => number | null;
+  /** Since when the server has owed the agent a reply on a live connection (AgentLink.unansweredSince). */
+  unansweredSince?: () => number | null;
   /** Route tables (injectable, so tests can remove routes). */
   routes?: () => RouteTables;
   linkUp?: (iface: string) => boolean;
@@ -53,7 +55,8 @@ export interface NetworkWatchOptions {
  * Watches the path to the server: the default route of each family that had
  * one when the watch started, the route to the server's address, the link of
  * the interface each uses, and whether the server has been unreachable for
- * longer than the interval. Any of them lost opens one `network-lost`
+ * longer than the interval: disconnected, or connected but owing a reply
+ * (a half-open link: a firewall that drops, a frozen server). Any of them lost opens one `network-lost`
  * finding; it ends when all are back and the link to the server is up.
  */
 export class NetworkWatch {
@@ -112,10 +115,15 @@ export class NetworkWatch {
       if (found.every((x) => !x.r)) out.push(`no route to the server (${remote.join(', ')})`);
       else if (found.every((x) => !x.r || !this.linkUp(x.r.iface))) out.push(`link ${found.find((x) => x.r)!.r!.iface} to the server is down`);
     }
-    const since = this.o.disconnectedSince();
+    const since = this.silentSince();
     const nowMs = this.o.clock.now();
     if (since !== null && nowMs - since > this.o.intervalMs) out.push(`server unreachable for ${Math.round((nowMs - since) / 1000)}s`);
     return out;
+  }
+
+  /** Since when the server has not heard the agent: disconnected, or connected but no longer answering. */
+  private silentSince(): number | null {
+    return this.o.disconnectedSince() ?? this.o.unansweredSince?.() ?? null;
   }
 
   /** One check; the agent's main loop calls it every cycle. Never throws. */
@@ -136,7 +144,7 @@ export class NetworkWatch {
     }
     const now = this.o.clock.now();
     if (reasons.length && !this.lost) {
-      const since = this.o.disconnectedSince();
+      const since = this.silentSince();
       const startedAt = reasons.every((r) => r.startsWith('server unreachable')) && since !== null ? since : now;
       this.lost = { startedAt, reasons };
       this.persist();

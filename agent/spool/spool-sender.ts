@@ -57,6 +57,15 @@ export class SpoolSender {
     return { n: this.spool.head.n, hash: this.spool.head.hash, pending };
   }
 
+  /**
+   * Records sent on this connection that the server has not acknowledged (gap markers left out): when the
+   * server turns out to have stopped answering, it may never have heard them.
+   */
+  unheard(): SpoolRecord[] {
+    if (!this.inflight.length) return [];
+    return this.spool.read(this.spool.acked.n, this.sentUpTo - this.spool.acked.n).filter((r): r is SpoolRecord => !('gap' in r));
+  }
+
   /** Appends a finding to the spool, then sends it if the link is up. Returns the record. */
   submit(body: RecordBody): SpoolRecord {
     const online = this.link.isConnected;

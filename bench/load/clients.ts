@@ -15,9 +15,13 @@
  * host; its heartbeats then carry the digest of what it has reported and its
  * spool head, so the server sees no divergence.
  *
+ * Heartbeats ask for an ack every `ackEvery` beats, as agent/link.ts does
+ * (ACK_EVERY); the others get no reply.
+ *
  * Reports to the parent (IPC) every second: connection counts, handshake
  * kinds, and heartbeat and event latencies (send → ack receipt; the server
- * acks after its commit, so this bounds send-to-commit from above).
+ * acks after its commit, so this bounds send-to-commit from above; only the
+ * heartbeats that asked for an ack are timed).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -56,6 +60,8 @@ export interface WorkerConfig {
   rampMs: number;
   /** Events (spooled records) a second over this worker's agents; 0 for none. */
   eventsPerSec: number;
+  /** Every how many heartbeats one asks for an ack (`wantAck`), as the agent does; 0 never. Flood mode asks on each. */
+  ackEvery: number;
 }
 
 export interface WorkerReport {
@@ -110,6 +116,7 @@ class SimAgent {
   private digest = stateDigest([]);
   private reported = false;
   private changes = 0;
+  private beats = 0;
   private readonly backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, cfg.intervalMs * 3)), floorMs: 100 });
 
   constructor(private readonly a: FleetAgent, private readonly localAddress: string) {}
@@ -237,10 +244,14 @@ class SimAgent {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (the digest of what
     // this agent has reported, empty until its first event, and its spool head).
+    const every = cfg.mode === 'flood' ? 1 : cfg.ackEvery;
+    const wantAck = every > 0 && this.beats++ % every === 0;
     const t = performance.now();
-    this.sentAt.set(this.send({ type: 'heartbeat', digest: this.digest, spool: this.head() }), t);
-    if (this.sentAt.size > 16) this.sentAt.delete(this.sentAt.keys().next().value!); // unacked ones are not kept forever
+    const seq = this.send({ type: 'heartbeat', digest: this.digest, spool: this.head(), ...(wantAck ? { wantAck } : {}) });
     c.sent++;
+    if (!wantAck) return;
+    this.sentAt.set(seq, t);
+    if (this.sentAt.size > 16) this.sentAt.delete(this.sentAt.keys().next().value!); // unacked ones are not kept forever
   }
 
   private onClose(ws: WebSocket): void {

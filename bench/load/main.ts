@@ -8,7 +8,9 @@
  * --restart term|kill|none (kill) --server ours|reference (ours)
  * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
  * --jitter MS (2000) --events R (10: spooled file-change events a second over
- * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --no-resume
+ * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --ack-every K
+ * (the agent's ACK_EVERY: every K-th heartbeat asks for an ack; 1 as rounds
+ * 1-5 ran) --no-resume
  * --cpu-prof --sources K (source addresses, 127.0.0.2..)
  * --work DIR (/tmp/tw-bench-load) --json FILE
  */
@@ -21,6 +23,7 @@ import Database from 'better-sqlite3';
 import { ROOT, makeFleet, prepareTemplate } from './fleet.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 import type { WorkerConfig, WorkerReport } from './clients.ts';
+import { ACK_EVERY } from '../../agent/link.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -35,6 +38,7 @@ const { values: a } = parseArgs({
     interval: { type: 'string', default: '10000' },
     jitter: { type: 'string', default: '2000' },
     events: { type: 'string', default: '10' },
+    'ack-every': { type: 'string', default: String(ACK_EVERY) },
     'no-resume': { type: 'boolean', default: false },
     'cpu-prof': { type: 'boolean', default: false },
     sources: { type: 'string' },
@@ -47,6 +51,8 @@ const N = Number(a.agents);
 const intervalMs = Number(a.interval);
 const eventsPerSec = Number(a.events);
 if (!Number.isFinite(eventsPerSec) || eventsPerSec < 0) throw new Error(`--events must be a number of events a second, 0 or more (got ${a.events})`);
+const ackEvery = Number(a['ack-every']);
+if (!Number.isInteger(ackEvery) || ackEvery < 0) throw new Error(`--ack-every must be a whole number of heartbeats, 0 for never (got ${a['ack-every']})`);
 const workers = Number(a.workers ?? Math.max(1, Math.ceil(N / 4000)));
 // Each source address has its own ~28k ephemeral ports (ip_local_port_range); keep well under.
 const sources = Number(a.sources ?? Math.max(1, Math.ceil(N / 20000)));
@@ -112,7 +118,7 @@ async function main(): Promise<void> {
     const cfg: WorkerConfig = {
       port, agentsFile: join(template, 'agents.jsonl'), from, to, keyFile: join(template, 'agent.key'), caFile: join(fleet.dir, 'ca.crt'),
       intervalMs, jitterMs: Number(a.jitter), localAddresses, mode: a.mode as WorkerConfig['mode'], resume: !a['no-resume'],
-      rampMs: Math.max(2000, N * 2), eventsPerSec: (eventsPerSec * (to - from)) / N,
+      rampMs: Math.max(2000, N * 2), eventsPerSec: (eventsPerSec * (to - from)) / N, ackEvery,
     };
     const k = fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     k.on('message', (m: WorkerReport | { type: 'all-up'; at: number }) => {
@@ -143,6 +149,7 @@ async function main(): Promise<void> {
   const m0 = machineCpu();
   const w0 = Date.now();
   const acks0 = sum((r) => r.acks);
+  const beats0 = sum((r) => r.sent);
   const ev0 = { sent: sum((r) => r.events), acked: sum((r) => r.eventAcks) };
   let rssMax = 0;
   lat = [];
@@ -158,6 +165,7 @@ async function main(): Promise<void> {
   const m1 = machineCpu();
   await sleep(1100); // the last report of the window
   const acks1 = sum((r) => r.acks);
+  const beats1 = sum((r) => r.sent);
   // Latencies reported during the window (and its last report), sorted.
   const inWindow = (xs: { at: number; v: number }[]) => xs.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
   const winLat = inWindow(lat);
@@ -171,8 +179,10 @@ async function main(): Promise<void> {
     rssMiB: rssMiB(srv.pid),
     rssMaxMiB: rssMax,
     fds: fdCount(srv.pid),
+    heartbeatsPerSec: (beats1 - beats0) / winS,
     acksPerSec: (acks1 - acks0) / winS,
-    cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, acks1 - acks0),
+    // Per heartbeat received (rounds 1-5 acked each, so this was per acked heartbeat there).
+    cpuMsPer1000Frames: (1000 * 1000 * (c1 - c0)) / Math.max(1, beats1 - beats0),
     latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
     // Events: record sent → spool-ack received (the server acks after the record's commit and judgement).
     events: {
@@ -242,7 +252,7 @@ async function main(): Promise<void> {
   const eventsUnacked = eventsSent - sum((r) => r.eventAcks);
   const result = {
     date: new Date().toISOString(), agents: N, server: a.server, mode: a.mode, workers, sources, intervalMs, jitterMs: Number(a.jitter),
-    resume: !a['no-resume'], eventsPerSecSet: eventsPerSec, initialAllUpS: initialUpS, steady, storm,
+    resume: !a['no-resume'], eventsPerSecSet: eventsPerSec, ackEvery, initialAllUpS: initialUpS, steady, storm,
     events: { sent: eventsSent, stored: eventsStored, unackedAtEnd: eventsUnacked },
     alarms: Object.fromEntries(alarms.map((r) => [r.kind, r.n])), falseAgentMissing: alarms.find((r) => r.kind === 'agent-missing')?.n ?? 0,
     hostsNotUpAtEnd: notUp,

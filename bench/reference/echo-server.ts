@@ -3,7 +3,7 @@
  * setup as the gateway (the data dir's server certificate, client
  * certificates required and verified against its CA, TLS ≥ 1.2, the same
  * ticket settings) answering the same frames with the same replies —
- * `welcome` to `hello`, `ack` to `heartbeat`, `spool-ack` to a spooled `record`
+ * `welcome` to `hello`, `ack` to a `heartbeat` that asks for one (`wantAck`) and to `goodbye`, `spool-ack` to a spooled `record`
  * (a `report` gets no reply, as from the server) — after JSON.parse, with no
  * schema, no SQLite and no alarms. What is left is the floor: TLS, framing
  * and JSON.
@@ -34,7 +34,7 @@ server.on('upgrade', (req, socket, head) => {
   wss.handleUpgrade(req, socket, head, (ws) => {
     ws.on('error', () => {});
     ws.on('message', (data) => {
-      let m: { type?: string; seq?: number; record?: { n?: number; hash?: string } };
+      let m: { type?: string; seq?: number; wantAck?: boolean; record?: { n?: number; hash?: string } };
       try {
         m = JSON.parse(String(data));
       } catch {
@@ -42,7 +42,7 @@ server.on('upgrade', (req, socket, head) => {
       }
       if (m.type === 'hello') ws.send(JSON.stringify({ type: 'welcome', host, serverTime: Date.now(), interval: 10_000 }));
       else if (m.type === 'record') ws.send(JSON.stringify({ type: 'spool-ack', n: m.record?.n, hash: m.record?.hash }));
-      else if (m.type !== 'report') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
+      else if (m.type === 'heartbeat' ? m.wantAck === true : m.type !== 'report') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
     });
   });
 });

@@ -7,23 +7,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/ca.ts';
+import type { WebSocket } from 'ws';
 import { AgentLink } from '../../agent/link.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { linkPeer } from '../helpers/link-peer.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 test('a stop after hello but before welcome still sends goodbye, and no heartbeat follows it', async () => {
-  const ca = createCa('Test CA');
-  const srvKey = generateRsaKeyPair();
-  const srvCert = issueCertificate({ ca, publicKeyPem: srvKey.publicKeyPem, commonName: '127.0.0.1', names: ['127.0.0.1'], usage: 'server' });
-  const agKey = generateRsaKeyPair();
-  const agCert = issueCertificate({ ca, publicKeyPem: agKey.publicKeyPem, commonName: 'kilo', names: [], usage: 'client' });
-  const https = createServer({ key: srvKey.privateKeyPem, cert: srvCert, ca: ca.certPem, requestCert: true, rejectUnauthorized: true });
-  const wss = new WebSocketServer({ server: https });
+  const { wss, url, identity, close } = await linkPeer('kilo');
   const got: { type: string; seq: number }[] = [];
   let peer: WebSocket | undefined;
   wss.on('connection', (ws) => {
@@ -34,10 +26,8 @@ test('a stop after hello but before welcome still sends goodbye, and no heartbea
       if (m.type === 'goodbye') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
     });
   });
-  await new Promise<void>((r) => https.listen(0, '127.0.0.1', () => r()));
-  const port = (https.address() as AddressInfo).port;
   const link = new AgentLink({
-    url: `wss://127.0.0.1:${port}`, identity: { keyPem: agKey.privateKeyPem, certPem: agCert, caPem: ca.certPem },
+    url, identity,
     clock: systemClock, log: silentLogger(), intervalMs: 50, jitterMs: 0, agentVersion: 't',
     facts: () => ({ hostname: 'kilo', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
   });
@@ -51,7 +41,6 @@ test('a stop after hello but before welcome still sends goodbye, and no heartbea
     assert.deepEqual(got.map((m) => m.type), ['hello', 'goodbye'], 'goodbye sent; no heartbeat after the late welcome');
     assert.ok(got[1]!.seq > got[0]!.seq);
   } finally {
-    wss.close();
-    https.close();
+    close();
   }
 });

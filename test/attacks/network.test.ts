@@ -4,15 +4,17 @@
  * the agent's fallback file sink at once, and reach the server as an alarm
  * row when the link returns (the server started again on the port the agent
  * knows). Two figures: attack to the sink line, and link back to the alarm row.
+ * Then the harder cut: the server frozen with every connection open, which
+ * TCP cannot see; the agent's unanswered replies must.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, renameSync, appendFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { serveOn } from '../helpers/spool.ts';
-import { waitFor } from '../helpers/wait.ts';
+import { sleep, waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
 import { makeSandbox, someBinary, type Sandbox } from './sandbox.ts';
 
@@ -69,4 +71,32 @@ test('cut the network, then replace a guarded binary: in the fallback sink at on
   assert.equal(a.severity, 'critical');
   console.log(`server restart took ${backUp - back} ms`);
   record(import.meta.filename, { attack: 'cut the network, change a guarded file: server, from the link returning', kind: 'file-changed', subject: box.tripwire, budget: 'when the link returns (reconnect backoff, capped at 5 s here)', budgetMs: 5500, ms: since(backUp, a) });
+});
+
+test('the server stops answering with the connection still open (frozen), then a guarded file is edited: in the fallback sink within two intervals, at the server when it answers again', async () => {
+  // Back from the first test: up again, and a few cycles for its network-lost to close.
+  await waitFor(() => hostStatus(server, HOST) === 'up', { timeoutMs: 30_000, what: 'the agent up again' });
+  await sleep(2500);
+  const before = readFileSync(sink, 'utf8').length;
+  const sinkSince = () => readFileSync(sink, 'utf8').slice(before);
+  // SIGSTOP keeps every socket open and the kernel still acks the TCP segments: to TCP the link looks healthy
+  // (as behind a firewall that drops, for ~15 minutes). Only the agent's owed replies show the silence.
+  serverProc.signal('SIGSTOP');
+  let resumed = false;
+  try {
+    const t0 = Date.now();
+    appendFileSync(box.policy, '\n# frozen-server edit\n');
+    const line = new RegExp(`^tripwarden: host=${HOST} kind=file-changed subject=${box.policy.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `, 'm');
+    await waitFor(() => line.test(sinkSince()), { timeoutMs: 10_000, everyMs: 10, what: 'the unheard finding in the fallback file sink' });
+    record(import.meta.filename, { attack: 'server frozen (connection open), change a guarded file: fallback sink', kind: 'file-changed', subject: box.policy, budget: 'two intervals (2 s)', budgetMs: 2000, ms: Date.now() - t0 });
+    assert.match(sinkSince(), /kind=network-lost subject=[^\n]*server unreachable/, 'network-lost names the silent server');
+    const back = Date.now();
+    serverProc.signal('SIGCONT');
+    resumed = true;
+    const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.policy), { timeoutMs: 30_000, what: 'the finding stored once the server answers' });
+    assert.equal(a.severity, 'critical');
+    record(import.meta.filename, { attack: 'server frozen, change a guarded file: server, from it answering again', kind: 'file-changed', subject: box.policy, budget: 'when the server answers (1 s)', budgetMs: 1000, ms: since(back, a) });
+  } finally {
+    if (!resumed) serverProc.signal('SIGCONT');
+  }
 });

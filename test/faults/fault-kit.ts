@@ -103,7 +103,8 @@ export class RawAgent {
 
   private beat(): void {
     if (this.ws?.readyState !== WebSocket.OPEN) return;
-    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq: this.seq++, sentAt: Date.now() }));
+    // Every beat asks for its ack: the suites count acks to see the server still serves this agent.
+    this.ws.send(JSON.stringify({ type: 'heartbeat', bootId: this.bootId, seq: this.seq++, sentAt: Date.now(), wantAck: true }));
   }
 
   /** Drops the connection without a goodbye (as if the agent was killed). */
