@@ -10,5 +10,6 @@ import m004 from './migrations/004-agent-exe.ts';
 import m005 from './migrations/005-spool.ts';
 import m006 from './migrations/006-fleet-ports.ts';
 import m007 from './migrations/007-maintenance-index.ts';
+import m008 from './migrations/008-path-contents.ts';
 
-export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007];
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008];

@@ -42,6 +42,16 @@ export function sameContent(a: FileEntry, b: FileEntry): boolean {
 }
 
 /**
+ * {@link sameContent} in SQL, over the canonical JSON of a FileEntry: a text that is equal for two files
+ * exactly when sameContent holds, NULL for a file that is never the same as anything (no hash, or an error).
+ * The counts of migration 8 (`path_contents`) are kept with it; change both together.
+ */
+export function contentKey(json: string): string {
+  const f = (field: string) => `json_extract(${json}, '$.${field}')`;
+  return `(CASE WHEN ${f('sha256')} IS NOT NULL AND COALESCE(${f('error')}, '') = '' THEN json_array(${['type', 'sha256', 'size', 'mode', 'uid', 'gid', 'target'].map(f).join(', ')}) END)`;
+}
+
+/**
  * Classifies the current state of a path on a host that differs from its
  * baseline. `self` is whether this host is itself a sample; `cls` the
  * path's class. A sample's own changes, the agent's own files (`self` class)
@@ -50,14 +60,14 @@ export function sameContent(a: FileEntry, b: FileEntry): boolean {
  */
 export function classifyChange(
   current: FileEntry | null,
-  o: { isSample: boolean; cls: FileEntry['class']; peers: readonly PeerState[]; reporting?: number },
+  o: { isSample: boolean; cls: FileEntry['class']; peers: readonly PeerState[]; reporting?: number; same?: number },
 ): ChangeClass {
-  // `reporting`: the count of peers reporting the path when `peers` holds only those that can decide the verdict
-  // (samples and peers with the same content hash: GroupPeers.judgingPeers); otherwise counted here.
+  // `reporting` and `same`: the group's counts when `peers` holds only the samples (GroupPeers.judgingPeers);
+  // otherwise counted here over every peer.
   const reporting = o.peers.filter((p) => p.current !== null);
   const reportingCount = o.reporting ?? reporting.length;
   const comparable = current !== null && current.sha256 !== undefined && !current.error;
-  const same = comparable ? reporting.filter((p) => sameContent(p.current!, current)).length : 0;
+  const same = !comparable ? 0 : o.same ?? reporting.filter((p) => sameContent(p.current!, current)).length;
   let expected: ChangeClass['expected'] = null;
   if (comparable && !o.isSample && o.cls !== 'self') {
     const sample = o.peers
