@@ -3,7 +3,7 @@ import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEn
 import { canonicalJson, stateDigest, type EntryKind } from '../shared/state-digest.ts';
 import type { AlarmStore } from './alarm-store.ts';
 import { FILE_ALARMS, judgeDaemon, judgeFile, judgeMount } from './baseline-judge.ts';
-import type { Db } from './db.ts';
+import { sql, type Db } from './db.ts';
 import { GroupPeers } from './fleet-peers.ts';
 import { classifyChange } from './sample-match.ts';
 
@@ -75,7 +75,7 @@ export class BaselineStore {
 
   /** Whether the host has a baseline taken under its current certificate. */
   hasBaseline(host: string): boolean {
-    const r = this.db.prepare(
+    const r = sql(this.db, 
       `SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h USING (host) WHERE host = ?`,
     ).get(host) as { b: string | null; h: string | null } | undefined;
     return !!r && r.b === r.h;
@@ -83,7 +83,7 @@ export class BaselineStore {
 
   /** The digest of the host's current state, as the agent computes it over its own. */
   digest(host: string): string {
-    const rows = this.db.prepare('SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL').all(host) as { kind: EntryKind; key: string; json: string }[];
+    const rows = sql(this.db, 'SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL').all(host) as { kind: EntryKind; key: string; json: string }[];
     return stateDigest(rows);
   }
 
@@ -93,12 +93,12 @@ export class BaselineStore {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
       if (!this.hasBaseline(host)) {
         res.established = true;
-        this.db.prepare('DELETE FROM measured WHERE host = ?').run(host);
-        const serial = (this.db.prepare('SELECT cert_serial FROM hosts WHERE host = ?').get(host) as { cert_serial: string | null } | undefined)?.cert_serial ?? null;
-        this.db.prepare(`INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
+        sql(this.db, 'DELETE FROM measured WHERE host = ?').run(host);
+        const serial = (sql(this.db, 'SELECT cert_serial FROM hosts WHERE host = ?').get(host) as { cert_serial: string | null } | undefined)?.cert_serial ?? null;
+        sql(this.db, `INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
           ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`)
           .run(host, serial, now, now);
-        const base = this.db.prepare('INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+        const base = sql(this.db, 'INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
         let replacedImage: FileEntry | null = null;
         for (const f of r.files) {
           const j = canonicalJson(f);
@@ -120,7 +120,7 @@ export class BaselineStore {
         for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
         if (replacedImage) this.judgeFileRow(host, this.rowOf.get(host, 'file', replacedImage.path) as Row, now, res);
       } else {
-        this.db.prepare('UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
+        sql(this.db, 'UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
         const reported = new Set<string>();
         for (const f of r.files) {
           reported.add(f.path);
@@ -215,8 +215,8 @@ export class BaselineStore {
       };
       for (const row of rows) {
         if (!hits(row.key)) continue;
-        if (row.current === null) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-        else if (row.baseline !== row.current) this.db.prepare('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+        if (row.current === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+        else if (row.baseline !== row.current) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
         accepted.push(row.key);
       }
       // Alarms whose path has no row any more (accepted earlier, or never reported) resolve too.
@@ -231,7 +231,7 @@ export class BaselineStore {
         if (row.current === null) continue;
         const d = JSON.parse(row.current) as DaemonEntry;
         if (!hits(row.key) && !hits(d.exe)) continue;
-        if (d.status === 'up' && d.sha256) this.db.prepare(`UPDATE measured SET baseline = current WHERE host = ? AND kind = 'daemon' AND key = ?`).run(host, row.key);
+        if (d.status === 'up' && d.sha256) sql(this.db, `UPDATE measured SET baseline = current WHERE host = ? AND kind = 'daemon' AND key = ?`).run(host, row.key);
         this.judgeOther(host, 'daemon', row.key, d, now, { established: false, opened: [], resolved: 0 });
         if (!accepted.includes(row.key)) accepted.push(row.key);
       }
@@ -253,12 +253,12 @@ export class BaselineStore {
   }
 
   private openAlarms(host: string): { kind: AlarmKind; subject: string }[] {
-    return this.db.prepare('SELECT kind, subject FROM alarms WHERE host = ? AND resolved_at IS NULL').all(host) as { kind: AlarmKind; subject: string }[];
+    return sql(this.db, 'SELECT kind, subject FROM alarms WHERE host = ? AND resolved_at IS NULL').all(host) as { kind: AlarmKind; subject: string }[];
   }
 
   private setGone(host: string, row: Row, now: number): void {
-    if (row.baseline === null) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-    else this.db.prepare('UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?').run(now, host, row.kind, row.key);
+    if (row.baseline === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+    else sql(this.db, 'UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?').run(now, host, row.kind, row.key);
   }
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of those kinds for that subject. */
@@ -301,7 +301,7 @@ export class BaselineStore {
     }
     if (v.tampered) want.set('agent-tampered', { detail: { ...v.detail, finding: v.alarm } });
     this.reconcile(host, row.key, FILE_KINDS, want, now, res);
-    if (!row.baseline && !row.current) this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
+    if (!row.baseline && !row.current) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
   }
 
   /**
@@ -342,7 +342,7 @@ export class BaselineStore {
     const keep = new Set(items.map(([k]) => k));
     for (const row of this.rowsOf.all(host, kind) as Row[]) {
       if (keep.has(row.key)) continue;
-      this.db.prepare('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, kind, row.key);
+      sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, kind, row.key);
       this.reconcile(host, row.key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, new Map(), now, res);
     }
     for (const [key, v] of items) {

@@ -2,7 +2,7 @@ import type { SpoolGap, SpoolHead, SpoolRecord } from '../shared/protocol.ts';
 import { GENESIS_HASH, recordHash, shortHash } from '../shared/spool-chain.ts';
 import type { AlarmStore } from './alarm-store.ts';
 import type { ApplyResult, BaselineStore, OpenedAlarm } from './baseline-store.ts';
-import type { Db } from './db.ts';
+import { sql, type Db } from './db.ts';
 
 /** Where a host's chain stands: the last record committed (and acked), the highest head announced. */
 export interface ChainState { ackedN: number; ackedHash: string; announcedN: number; announcedHash: string }
@@ -121,7 +121,7 @@ export class EventLedger {
       if (id !== null) res.opened.push({ id, kind: 'network-lost', subject: NETWORK_LOST });
       if (b.endedAt !== null) {
         // The alarm store has no detail update; the ledger completes the open alarm's detail with the end.
-        this.db.prepare(`UPDATE alarms SET detail = ? WHERE host = ? AND kind = 'network-lost' AND subject = ? AND resolved_at IS NULL`).run(JSON.stringify(detail), host, NETWORK_LOST);
+        sql(this.db, `UPDATE alarms SET detail = ? WHERE host = ? AND kind = 'network-lost' AND subject = ? AND resolved_at IS NULL`).run(JSON.stringify(detail), host, NETWORK_LOST);
         res.resolved += this.alarms.resolve(host, 'network-lost', now, NETWORK_LOST);
       }
     }

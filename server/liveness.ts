@@ -1,7 +1,7 @@
 import type { Clock } from '../shared/clock.ts';
 import type { AlarmStore } from './alarm-store.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './alarm-rules.ts';
-import type { Db } from './db.ts';
+import { sql, type Db } from './db.ts';
 import { HostStore } from './host-store.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
 
@@ -186,7 +186,7 @@ export class Liveness {
   disconnected(host: string, o: { othersLive: boolean; expected: boolean }): void {
     const now = this.clock.now();
     this.db.transaction(() => {
-      this.db.prepare('UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
+      sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
       const h = this.hosts.get(host);
       if (!h || o.othersLive || o.expected) return;
       if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
@@ -206,7 +206,7 @@ export class Liveness {
     if (!h) return;
     const status = deriveStatus(h, now, this.stalls);
     if (status === h.status) return;
-    this.db.prepare('UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
+    sql(this.db, 'UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
     const rule = STATUS_RULES[status];
     for (const kind of rule.resolve) this.alarms.resolve(host, kind, now);
     if (rule.open) {
