@@ -292,7 +292,7 @@ export class BaselineStore {
     if (v.alarm === 'file-changed' || v.alarm === 'file-added') {
       // Issue 7: the same content as an accepted sample of the group is expected; content no peer has is an outlier.
       const place = this.peers.place(host);
-      const c = classifyChange(current, { isSample: place.sample, cls: (v.detail.class as FileEntry['class']) ?? 'normal', ...this.peers.judgingPeers(place.group, host, row.key, current) });
+      const c = classifyChange(current, { isSample: place.sample, cls: (v.detail.class as FileEntry['class']) ?? 'normal', ...this.peers.judgingPeers(place.group, host, row.key, row.current) });
       const fleet = { group: place.group, peers: c.peers, same: c.same, ...(c.outlier ? { outlier: true } : {}) };
       if (c.expected) want.set(v.alarm, { detail: { ...v.detail, expected: c.expected, fleet }, severity: 'warning', classKey: c.expected.sha256 });
       else want.set(v.alarm, { detail: { ...v.detail, fleet }, severity: v.severity, classKey: '' });

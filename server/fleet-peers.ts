@@ -1,5 +1,4 @@
 import type { FileEntry } from '../shared/protocol.ts';
-import { canonicalJson } from '../shared/state-digest.ts';
 import type { Db } from './db.ts';
 import { contentKey, type PeerState } from './sample-match.ts';
 
@@ -68,13 +67,13 @@ export class GroupPeers {
   }
 
   /**
-   * What {@link classifyChange} needs to judge `current` at `path` on `host`: how many other hosts of the group
+   * What {@link classifyChange} needs to judge `current` (the row's JSON as stored) at `path` on `host`: how many other hosts of the group
    * report the path and how many of them have the same content (from the counts, O(1)), and the group's
    * samples with their state of the path (the only peers that can make a change `expected`). Equivalent to
    * passing every peer (test/server/fleet-peers.test.ts).
    */
-  judgingPeers(group: string, host: string, path: string, current: FileEntry | null): { reporting: number; same: number; peers: PeerState[] } {
-    const c = this.countsStmt.get({ group, host, path, current: current ? canonicalJson(current) : null }) as { reporting: number; same: number };
+  judgingPeers(group: string, host: string, path: string, current: string | null): { reporting: number; same: number; peers: PeerState[] } {
+    const c = this.countsStmt.get({ group, host, path, current }) as { reporting: number; same: number };
     return { reporting: c.reporting, same: c.same, peers: (this.samplesStmt.all(path, group, host) as PeerRow[]).map(parsePeer) };
   }
 

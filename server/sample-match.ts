@@ -44,7 +44,8 @@ export function sameContent(a: FileEntry, b: FileEntry): boolean {
 /**
  * {@link sameContent} in SQL, over the canonical JSON of a FileEntry: a text that is equal for two files
  * exactly when sameContent holds, NULL for a file that is never the same as anything (no hash, or an error).
- * The counts of migration 8 (`path_contents`) are kept with it; change both together.
+ * Migration 8's triggers and counts (`path_contents`) are built from it: changing it needs a new migration
+ * that recreates those triggers and counts again, or existing databases keep counting the old key.
  */
 export function contentKey(json: string): string {
   const f = (field: string) => `json_extract(${json}, '$.${field}')`;

@@ -66,7 +66,7 @@ test('judgingPeers gives classifyChange the same verdict as every peer of the gr
         for (const isSample of [false, true]) {
           const o = { isSample, cls: 'critical' as const };
           const all = classifyChange(current, { ...o, peers: peers.peers(place.group, host, PATH) });
-          const fast = classifyChange(current, { ...o, ...peers.judgingPeers(place.group, host, PATH, current) });
+          const fast = classifyChange(current, { ...o, ...peers.judgingPeers(place.group, host, PATH, json(current)) });
           assert.deepEqual(fast, all, `round ${round}: host ${host} (${place.group}), current ${JSON.stringify(current)}, sample ${isSample}`);
           cases++;
           if (all.expected || all.same) decided++;
