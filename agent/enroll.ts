@@ -85,7 +85,7 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   }
 
   // 2. Key pair here, CSR with the token over TLS that trusts only the pinned CA.
-  const { keyPem, csrPem } = await createKeyAndCsr(hostname());
+  const { keyPem, csrPem } = createKeyAndCsr(hostname());
   let r: HttpResult;
   try {
     r = await httpsCall({

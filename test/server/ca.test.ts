@@ -6,8 +6,8 @@ import { createKeyAndCsr } from '../../agent/csr.ts';
 
 const ca = createCa('Test CA');
 
-test('an agent certificate is for the token host, whatever subject the CSR asked for, and verifies with OpenSSL', async () => {
-  const { csrPem } = await createKeyAndCsr('i-claim-to-be-the-server');
+test('an agent certificate is for the token host, whatever subject the CSR asked for, and verifies with OpenSSL', () => {
+  const { csrPem } = createKeyAndCsr('i-claim-to-be-the-server');
   const serial = newSerial();
   const pem = signAgentCsr(ca, csrPem, 'web1', serial);
   const cert = new X509Certificate(pem);
@@ -18,9 +18,9 @@ test('an agent certificate is for the token host, whatever subject the CSR asked
   assert.match(cert.keyUsage?.join(',') ?? '', /1\.3\.6\.1\.5\.5\.7\.3\.2/, 'clientAuth EKU');
 });
 
-test('a CSR that is not PEM or whose signature fails is refused', async () => {
+test('a CSR that is not PEM or whose signature fails is refused', () => {
   assert.throws(() => signAgentCsr(ca, 'nope', 'h', newSerial()), { code: 'TW_CSR_INVALID' });
-  const { csrPem } = await createKeyAndCsr('x');
+  const { csrPem } = createKeyAndCsr('x');
   const b64 = csrPem.split('\n').filter((l) => !l.startsWith('-----')).join('');
   const der = Buffer.from(b64, 'base64');
   der[der.length - 5]! ^= 0xff; // flip a bit of the signature
