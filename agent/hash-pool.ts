@@ -58,7 +58,7 @@ export interface Hasher {
 }
 
 export interface HashPoolOptions {
-  /** Worker threads, i.e. files hashed at once (default: min(2, cores)). */
+  /** Worker threads at most, i.e. files hashed at once (default: min(2, cores); see growAfterMs). */
   workers?: number;
   /** Nice value of the worker threads (default 10). */
   nice?: number;
@@ -68,6 +68,12 @@ export interface HashPoolOptions {
   inlineMaxBytes?: number;
   /** A worker with no work for this long exits (default 2 s: a full scan keeps its workers busy to the end). */
   idleMs?: number;
+  /**
+   * Workers beyond the first start only once files have waited this long for one (default 250 ms; 0: at
+   * once). Starting a worker costs ~27 ms of CPU: a scan that one worker finishes in a tenth of a second
+   * (the default watch set) is not worth a second.
+   */
+  growAfterMs?: number;
 }
 
 interface Job { id: number; path: string; resolve: (r: HashResult) => void; reject: (e: Error) => void }
@@ -86,6 +92,10 @@ export class HashPool implements Hasher {
   private readonly workerData: { nice: number; ionice: string | null; chunk: number };
   private readonly idleMs: number;
   private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
+  private readonly growAfterMs: number;
+  /** Since when queued files have been waiting with every live worker busy (null: none waiting). */
+  private waitingSince: number | null = null;
+  private growTimer: NodeJS.Timeout | undefined;
 
   constructor(o: HashPoolOptions = {}) {
     this.size = Math.max(1, o.workers ?? Math.min(2, availableParallelism()));
@@ -93,6 +103,7 @@ export class HashPool implements Hasher {
     // Each live worker is a V8 isolate of ~10 MiB; kept 30 s after every full scan they were most of the
     // idle agent's RSS above its floor for that half minute.
     this.idleMs = o.idleMs ?? 2_000;
+    this.growAfterMs = o.growAfterMs ?? 250;
     const ionice = o.ionice === undefined ? '/usr/bin/ionice' : o.ionice;
     this.workerData = { nice: o.nice ?? 10, ionice, chunk: 1 << 20 };
   }
@@ -154,8 +165,12 @@ export class HashPool implements Hasher {
   }
 
   private pump(): void {
-    while (this.queue.length && (this.idle.length || this.workers.length < this.size)) {
-      const w = this.idle.pop() ?? this.spawnWorker();
+    while (this.queue.length) {
+      let w = this.idle.pop();
+      if (!w) {
+        if (this.workers.length >= this.size || (this.workers.length > 0 && !this.mayGrow())) break;
+        w = this.spawnWorker();
+      }
       clearTimeout(this.idleTimers.get(w));
       this.idleTimers.delete(w);
       const job = this.queue.shift()!;
@@ -163,6 +178,24 @@ export class HashPool implements Hasher {
       w.ref(); // keep the process alive while work is in flight
       w.postMessage({ id: job.id, path: job.path });
     }
+    if (!this.queue.length) {
+      this.waitingSince = null;
+      clearTimeout(this.growTimer);
+      this.growTimer = undefined;
+    }
+  }
+
+  /** Whether another worker may start now: files have waited {@link growAfterMs}; if not, pump again then. */
+  private mayGrow(): boolean {
+    const now = performance.now();
+    this.waitingSince ??= now;
+    const left = this.growAfterMs - (now - this.waitingSince);
+    if (left <= 0) return true;
+    if (!this.growTimer) {
+      this.growTimer = setTimeout(() => { this.growTimer = undefined; this.pump(); }, left);
+      this.growTimer.unref();
+    }
+    return false;
   }
 
   private done(w: Worker, m: { id: number; sha256?: string; size?: number; error?: string }): void {
@@ -189,6 +222,7 @@ export class HashPool implements Hasher {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.growTimer);
     for (const j of this.queue.splice(0)) j.reject(new Error('hash pool closed'));
     for (const t of this.idleTimers.values()) clearTimeout(t);
     this.idleTimers.clear();

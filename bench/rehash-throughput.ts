@@ -48,7 +48,9 @@ async function best(runs: number, fn: () => Promise<void> | void): Promise<numbe
 
 async function scan(cfgWatch: object, workers: number): Promise<{ ms: number; entries: FileEntry[] }> {
   const cfg = AgentConfigSchema.parse({ server: 'wss://x:1', stateDir: '/nonexistent', daemons: [], ...cfgWatch });
-  const hasher = new HashPool({ workers });
+  // Every worker from the start (growAfterMs 0): the rows compare pool sizes; the default starts its second
+  // worker only once files waited 250 ms, which a 1 GiB scan does at once and the default set never does.
+  const hasher = new HashPool({ workers, growAfterMs: 0 });
   const check = new FilesCheck({ cfg, configPath: '/nonexistent/agent.yml', log: silentLogger(), clock: systemClock, hasher, watch: { primary: null, fast: null }, selfPath: '/bin/true' });
   let entries: FileEntry[] = [];
   const ms = await best(3, async () => { entries = (await check.measure()).map((m) => m.value as FileEntry); });

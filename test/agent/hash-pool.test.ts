@@ -28,7 +28,7 @@ test('the pool hashes like crypto does, across chunk boundaries, and reports unr
 });
 
 test('the worker threads run niced while the main thread keeps its priority', async () => {
-  const pool = new HashPool({ workers: 2, nice: 10, ionice: null });
+  const pool = new HashPool({ workers: 2, nice: 10, ionice: null, growAfterMs: 0 });
   try {
     await Promise.all([pool.hash('/etc/hostname'), pool.hash('/etc/hostname')]);
     // Field 19 of /proc/PID/task/TID/stat is the nice value of that thread.
@@ -52,4 +52,26 @@ test('workers start with work and retire when idle, so an idle agent holds no ex
   await waitFor(() => pool.threads === 0, { timeoutMs: 3000, what: 'idle workers retired' });
   assert.equal((await pool.hash(f)).size, 1000, 'and a new one starts for the next job');
   await pool.close();
+});
+
+test('a second worker starts only for work that waited: a small scan is hashed by one', async () => {
+  const dir = tempDir();
+  const files = Array.from({ length: 20 }, (_, i) => join(dir, `f${i}`));
+  for (const f of files) writeFileSync(f, 'x'.repeat(4096));
+  // Twenty small files queued at once, with growth only after 10 s of waiting: one worker does them all.
+  const patient = new HashPool({ workers: 2, growAfterMs: 10_000, ionice: null });
+  try {
+    assert.equal((await Promise.all(files.map((f) => patient.hash(f)))).length, 20);
+    assert.equal(patient.threads, 1, 'one worker for a scan that never waited long');
+  } finally {
+    await patient.close();
+  }
+  // The same files with growth after 1 ms: the first worker's own start-up (tens of ms) is wait enough.
+  const eager = new HashPool({ workers: 2, growAfterMs: 1, ionice: null });
+  try {
+    await Promise.all(files.map((f) => eager.hash(f)));
+    assert.equal(eager.threads, 2, 'a second worker once files waited');
+  } finally {
+    await eager.close();
+  }
 });
