@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -29,6 +30,23 @@ test('the built agent ignores NODE_OPTIONS, which could inject code', { skip }, 
   });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), version);
+});
+
+test('the built agent reads its YAML config: flow collections parse, and a syntax error names its line', { skip }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-sea-yaml-'));
+  try {
+    // `check` on a config whose only watch entry is a flow mapping: it parsed if the file shows up.
+    writeFileSync(join(dir, 'good.yml'), `server: wss://127.0.0.1:1\nstateDir: ${join(dir, 'state')}\ndefaults: false\nports: false\nwatch:\n  - { path: ${join(dir, 'good.yml')} }\n`);
+    const ok = spawnSync(exe, ['check', '--config', join(dir, 'good.yml')], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(ok.status, 1, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`file-added\\t${join(dir, 'good.yml').replace(/[.]/g, '\\.')}\\tfile`));
+    writeFileSync(join(dir, 'bad.yml'), 'server: wss://127.0.0.1:1\nwatch: [unclosed\n');
+    const bad = spawnSync(exe, ['check', '--config', join(dir, 'bad.yml')], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^tripwarden-agent: error TW_CONFIG_UNREADABLE: config .*bad\.yml: not valid YAML \(.*line 3/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the built agent is mode 0755', { skip }, () => {
