@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
 import { ServerApp } from '../server/server-app.ts';
-import { readTcpListenSection, socketsInUse } from '../agent/checks/ports.ts';
+import { readSocketTables } from '../agent/checks/ports.ts';
 import { cli, percentile, ROOT, sleep } from './lib.ts';
 
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 600_000);
@@ -104,13 +104,10 @@ console.log(best);`;
   return Number(r.stdout.trim());
 }
 
-/** CPU (ms) of the ports check's table reads alone, as each cycle does them (sockstat, then the TCP listen sections). */
+/** CPU (ms) of the ports check's table reads alone, as each cycle does them (readSocketTables). */
 function portsTableReadCpuMs(runs = 50): number {
   const c0 = process.cpuUsage();
-  for (let i = 0; i < runs; i++) {
-    const inUse = socketsInUse();
-    for (const t of ['tcp', 'tcp6']) if (inUse.get(t) !== 0) readTcpListenSection(`/proc/net/${t}`);
-  }
+  for (let i = 0; i < runs; i++) readSocketTables();
   const c = process.cpuUsage(c0);
   return (c.user + c.system) / 1000 / runs;
 }
@@ -191,7 +188,8 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     }
   }
   const secs = (Date.now() - t0) / 1000;
-  const agentThreads = cpuByThread(threads0, threadTimes(pids.agent), cpuTicks(pids.agent) - cpu0.agent, secs);
+  const threads1 = threadTimes(pids.agent);
+  const agentThreads = cpuByThread(threads0, threads1, cpuTicks(pids.agent) - cpu0.agent, secs);
   const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   // What the idle agent pays for what DESIGN.md and the issues fix, before its other checks: the floor's own
@@ -199,7 +197,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   // 500 ms), the full re-hash's niced workers (a 600 s window holds one scan at the default fullScanEvery), and
   // the listening-socket table read of every cycle (ports). Of the scan, the agent's own executable alone is
   // `selfRehashCpuMs`.
-  const mainName = [...threadTimes(pids.agent).values()].find((t) => t.name.endsWith(' (main)'))!.name.replace(/ \(main\)$/, '');
+  const mainName = [...threads1.values()].find((t) => t.name.endsWith(' (main)'))!.name.replace(/ \(main\)$/, '');
   const parts = {
     floorHeartbeating: cpuPct('floor'),
     watcherThreads: agentThreads[mainName]?.cpuPct ?? 0,

@@ -75,7 +75,7 @@ export class BaselineStore {
 
   /** Whether the host has a baseline taken under its current certificate. */
   hasBaseline(host: string): boolean {
-    const r = sql(this.db, 
+    const r = sql(this.db,
       `SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h USING (host) WHERE host = ?`,
     ).get(host) as { b: string | null; h: string | null } | undefined;
     return !!r && r.b === r.h;

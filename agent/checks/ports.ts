@@ -114,6 +114,24 @@ export function socketsInUse(proc = '/proc'): Map<string, number> {
   return out;
 }
 
+/**
+ * The listening TCP and bound UDP sockets of every table in use, as one cycle of the ports check reads them
+ * (the tables `/proc/net/sockstat{,6}` count empty are skipped; TCP up to its listen section only).
+ */
+export function readSocketTables(proc = '/proc'): RawSocket[] {
+  const raw: RawSocket[] = [];
+  const inUse = socketsInUse(proc);
+  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
+    if (inUse.get(proto) === 0) continue;
+    let text: string;
+    const path = `${proc}/net/${proto}`;
+    // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
+    try { text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
+    raw.push(...parseProcNet(text, proto));
+  }
+  return raw;
+}
+
 /** Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for). */
 export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, number[]> {
   const owners = new Map<string, number[]>();
@@ -156,13 +174,13 @@ export class PortsCheck implements Check {
 
   async measure(): Promise<Measured[]> {
     if (!this.ctx.cfg.ports) return [];
-    const raw = this.readTables();
+    const raw = readSocketTables(this.proc);
     // /proc/net/tcp is no snapshot: the kernel prints it a page at a time, and when sockets come
     // and go meanwhile (a busy host) an entry can be skipped. A listener missing since the last
     // cycle is looked for once more before it is reported gone.
     const seen = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
     if ([...this.lastKeys].some((k) => !seen.has(k))) {
-      for (const s of this.readTables()) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
+      for (const s of readSocketTables(this.proc)) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
     }
     this.lastKeys = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
     const inodes = new Set(raw.map((s) => s.inode));
@@ -194,20 +212,6 @@ export class PortsCheck implements Check {
     const keys = [...byKey.keys()].sort();
     if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
     return keys.slice(0, MAX_PORTS).map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
-  }
-
-  private readTables(): RawSocket[] {
-    const raw: RawSocket[] = [];
-    const inUse = socketsInUse(this.proc);
-    for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-      if (inUse.get(proto) === 0) continue;
-      let text: string;
-      const path = `${this.proc}/net/${proto}`;
-      // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
-      try { text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
-      raw.push(...parseProcNet(text, proto));
-    }
-    return raw;
   }
 
   private comm(pid: number): string {
