@@ -7,8 +7,8 @@ import { systemClock } from '../shared/clock.ts';
 import { errorLine, TwError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
-import { enroll } from './enroll.ts';
-import { startAgent } from './runner.ts';
+import { enroll } from './identity/enroll.ts';
+import { startAgent } from './daemon/runner.ts';
 import { checkCommand } from './cli/check.ts';
 
 type Command = (argv: string[]) => Promise<number>;

@@ -13,8 +13,8 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeS
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AgentConfigSchema } from '../agent/config.ts';
-import { FilesCheck } from '../agent/checks/files.ts';
-import { HashPool } from '../agent/hash-pool.ts';
+import { FilesCheck } from '../agent/checks/files/files.ts';
+import { HashPool } from '../agent/hashing/hash-pool.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
 import type { FileEntry } from '../shared/protocol.ts';

@@ -33,8 +33,8 @@ const out = resolve(root, args.out);
 const work = join(dirname(out), '.sea-build');
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-const WATCHER_ASSET = 'watcher.node'; // must match agent/native-watcher.ts
-// __TRIPWARDEN_VERSION__ is read by shared/version.ts, __WATCHER_SHA256__ by agent/native-watcher.ts.
+const WATCHER_ASSET = 'watcher.node'; // must match agent/watch/parcel-loader.ts
+// __TRIPWARDEN_VERSION__ is read by shared/version.ts, __WATCHER_SHA256__ by agent/watch/parcel-loader.ts.
 
 /** Runs a program, failing the build with its output on a non-zero exit. */
 function run(file, argv, opts = {}) {

@@ -1,11 +1,11 @@
 import type { Clock } from '../shared/clock.ts';
-import { AlarmStore } from './alarm-store.ts';
-import { CommandQueue } from './commands.ts';
+import { AlarmStore } from './alarms/alarm-store.ts';
+import { CommandQueue } from './storage/command-queue.ts';
 import { loadServerConfig, type ServerConfig } from './config.ts';
-import { openDataDir, type DataDirPaths } from './data-dir.ts';
-import { openDatabase, type Db } from './db.ts';
-import { HostStore } from './host-store.ts';
-import { Liveness } from './liveness.ts';
+import { openDataDir, type DataDirPaths } from './storage/data-dir.ts';
+import { openDatabase, type Db } from './storage/db.ts';
+import { HostStore } from './liveness/host-store.ts';
+import { Liveness } from './liveness/liveness.ts';
 
 /** Everything a server command needs from a data dir: config, database and the stores over it. */
 export interface ServerContext {

@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
-import type { Db } from './db.ts';
+import type { Db } from './storage/db.ts';
 import { MINUTE_ROLLUP_KEEP_MS, type DashboardData } from './dashboard/dashboard-data.ts';
 /** Rows deleted per table per pass: the hourly pass stays a short pause, and a backlog drains over a few hours. */
 const BATCH = 10_000;

@@ -7,22 +7,22 @@ import type { Logger } from '../shared/log.ts';
 import { CloseCode } from '../shared/protocol.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
-import { createGateway } from './gateway.ts';
-import { loadTicketKeys } from './tls-tickets.ts';
-import { ConnectionStats } from './connection-stats.ts';
-import { HeartbeatBatcher } from './heartbeat-batcher.ts';
-import { StallWatch } from './stall-watch.ts';
-import { SessionRegistry } from './session-registry.ts';
+import { createGateway } from './gateway/gateway.ts';
+import { loadTicketKeys } from './gateway/tls-tickets.ts';
+import { ConnectionStats } from './gateway/connection-stats.ts';
+import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
+import { StallWatch } from './gateway/stall-watch.ts';
+import { SessionRegistry } from './gateway/session-registry.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
 import { join } from 'node:path';
-import type { AlarmChannel } from './channels/channel.ts';
-import { OutboxWorker, type OutboxWorkerOptions } from './channels/outbox-worker.ts';
-import { createChannels } from './channels/registry.ts';
-import { MailChannel } from './channels/mail-channel.ts';
+import type { AlarmChannel } from './alarms/channels/channel.ts';
+import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
+import { createChannels } from './alarms/channels/registry.ts';
+import { MailChannel } from './alarms/channels/mail-channel.ts';
 import { Dashboard, isLoopbackHost, type AcceptHook } from './dashboard/dashboard-server.ts';
-import { createMetrics } from './metrics.ts';
-import { ReportMailer } from './report-mailer.ts';
+import { createMetrics } from './dashboard/metrics.ts';
+import { ReportMailer } from './reports/report-mailer.ts';
 import { Retention } from './retention.ts';
 
 /** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */

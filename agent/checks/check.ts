@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { WatchNote } from '../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../shared/state-digest.ts';
 import type { AgentConfig } from '../config.ts';
-import type { Hasher } from '../hash-pool.ts';
+import type { Hasher } from '../hashing/hash-pool.ts';
 import type { WatchBackend } from '../watch/backend.ts';
 
 /** What every check is given when it is created. */

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, statSync } from 'node:fs';
 import type { DaemonEntry } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
-import { hashFileSync } from '../hash-file.ts';
+import { hashFileSync } from '../hashing/hash-file.ts';
 import type { Check, CheckContext } from './check.ts';
 
 export interface DaemonSpec { name: string; exe: string }

@@ -1,6 +1,6 @@
 import type { CheckFactory } from './check.ts';
 import { DaemonsCheck } from './daemons.ts';
-import { FilesCheck } from './files.ts';
+import { FilesCheck } from './files/files.ts';
 import { MountsCheck } from './mounts.ts';
 import { PortsCheck } from './ports.ts';
 

@@ -4,9 +4,9 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { REPORTED_STATE_FILE, createChecks } from '../checks/agent-checks.ts';
-import { describeDifferences } from '../checks/delta.ts';
-import { MeasuredState } from '../checks/measured-state.ts';
+import { REPORTED_STATE_FILE, createChecks } from '../monitor/check-runner.ts';
+import { describeDifferences } from '../monitor/delta.ts';
+import { MeasuredState } from '../monitor/measured-state.ts';
 import { loadAgentConfig } from '../config.ts';
 
 /**

@@ -1,7 +1,7 @@
 /**
  * One load-generator worker process: runs a slice of the simulated agents.
  * Each agent opens a real mutual-TLS WebSocket with its own certificate,
- * says `hello` like agent/link.ts, then heartbeats every interval ± jitter
+ * says `hello` like agent/link/agent-link.ts, then heartbeats every interval ± jitter
  * (the agent's defaults: 10 s ± 2 s), and reconnects with the agent's own
  * backoff. It keeps the TLS session (ticket) the server hands out and offers
  * it on reconnect, so a server restart costs resumed, not full, handshakes.
@@ -15,7 +15,7 @@
  * host; its heartbeats then carry the digest of what it has reported and its
  * spool head, so the server sees no divergence.
  *
- * Heartbeats ask for an ack every `ackEvery` beats, as agent/link.ts does
+ * Heartbeats ask for an ack every `ackEvery` beats, as agent/link/agent-link.ts does
  * (ACK_EVERY); the others get no reply.
  *
  * Reports to the parent (IPC) every second: connection counts, handshake
@@ -28,7 +28,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
-import { Backoff } from '../../agent/backoff.ts';
+import { Backoff } from '../../agent/link/backoff.ts';
 import type { FileEntry, SpoolRecord } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
 import { canonicalJson, stateDigest } from '../../shared/state-digest.ts';
@@ -242,7 +242,7 @@ class SimAgent {
 
   private beat(): void {
     if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
-    // As agent/link.ts sends it: the state digest and the spool head ride on every heartbeat (the digest of what
+    // As agent/link/agent-link.ts sends it: the state digest and the spool head ride on every heartbeat (the digest of what
     // this agent has reported, empty until its first event, and its spool head).
     const every = cfg.mode === 'flood' ? 1 : cfg.ackEvery;
     const wantAck = every > 0 && this.beats++ % every === 0;

@@ -1,7 +1,7 @@
 /**
  * Issues many agent client certificates quickly for the load benchmark.
  *
- * `server/ca.ts` signs with node-forge, whose pure-JS RSA takes tens of ms per
+ * `server/trust/ca.ts` signs with node-forge, whose pure-JS RSA takes tens of ms per
  * signature with the 3072-bit CA key: 10,000 agents would take minutes. Here
  * forge still builds the certificate (same extensions as `issueCertificate`
  * for `usage: 'client'`), but the signature over the to-be-signed bytes is
@@ -11,7 +11,7 @@
  */
 import forge from 'node-forge';
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { newSerial, type KeyAndCert } from '../../server/ca.ts';
+import { newSerial, type KeyAndCert } from '../../server/trust/ca.ts';
 
 export class FastIssuer {
   private readonly caCert: forge.pki.Certificate;

@@ -11,9 +11,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlarmStore } from '../../server/alarm-store.ts';
-import { BaselineStore } from '../../server/baseline-store.ts';
-import { openDatabase } from '../../server/db.ts';
+import { AlarmStore } from '../../server/alarms/alarm-store.ts';
+import { BaselineStore } from '../../server/baselines/baseline-store.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 import type { FileEntry } from '../../shared/protocol.ts';
 
 const N = Number(process.argv[2] ?? 10_000);

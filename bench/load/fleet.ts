@@ -1,6 +1,6 @@
 /**
  * A fleet of simulated agents for the load benchmark: a server data dir made
- * by the real `init`, and N hosts enrolled the way `server/enrollment.ts`
+ * by the real `init`, and N hosts enrolled the way `server/trust/enrollment.ts`
  * does it (a `hosts` row with the certificate's serial and SHA-256), but with
  * certificates issued directly by the data dir's CA (see fast-issue.ts)
  * instead of N token + CSR round trips at RSA speed.
@@ -12,9 +12,9 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { generateRsaKeyPair } from '../../server/ca.ts';
-import { dataDirPaths } from '../../server/data-dir.ts';
-import { openDatabase } from '../../server/db.ts';
+import { generateRsaKeyPair } from '../../server/trust/ca.ts';
+import { dataDirPaths } from '../../server/storage/data-dir.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 import { FastIssuer } from './fast-issue.ts';
 

@@ -8,9 +8,9 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AlarmStore } from '../../server/alarm-store.ts';
-import { openDatabase } from '../../server/db.ts';
-import { Liveness } from '../../server/liveness.ts';
+import { AlarmStore } from '../../server/alarms/alarm-store.ts';
+import { openDatabase } from '../../server/storage/db.ts';
+import { Liveness } from '../../server/liveness/liveness.ts';
 import { AgentMessage, parseFrame } from '../../shared/protocol.ts';
 
 const hosts = Number(process.argv[2] ?? 10_000);

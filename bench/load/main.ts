@@ -23,7 +23,7 @@ import Database from 'better-sqlite3';
 import { ROOT, makeFleet, prepareTemplate } from './fleet.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 import type { WorkerConfig, WorkerReport } from './clients.ts';
-import { ACK_EVERY } from '../../agent/link.ts';
+import { ACK_EVERY } from '../../agent/link/agent-link.ts';
 
 const { values: a } = parseArgs({
   options: {

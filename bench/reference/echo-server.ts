@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import { loadTicketKeys } from '../../server/tls-tickets.ts';
+import { loadTicketKeys } from '../../server/gateway/tls-tickets.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, port: { type: 'string', default: '0' } } });
 const dir = values.dir!;

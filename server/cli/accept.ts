@@ -1,12 +1,12 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
-import { acceptAgentExe } from '../agent-exe.ts';
-import { AlarmStore } from '../alarm-store.ts';
-import { BaselineStore } from '../baseline-store.ts';
+import { acceptAgentExe } from '../baselines/agent-exe.ts';
+import { AlarmStore } from '../alarms/alarm-store.ts';
+import { BaselineStore } from '../baselines/baseline-store.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
-import { acceptGroup } from '../fleet-accept.ts';
+import { acceptGroup } from '../baselines/group-accept.ts';
 import type { CommandIo } from './io.ts';
 
 /** A listening port as `alarms` shows it: `tcp/127.0.0.1:8080`, `udp6/[::]:53`. */

@@ -1,7 +1,7 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { openServerContext } from '../context.ts';
-import { buildFleetView, type FleetView } from '../fleet.ts';
+import { buildFleetView, type FleetView } from '../fleet/fleet-view.ts';
 import type { CommandIo } from './io.ts';
 
 const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? c.slice(0, 12) : c);

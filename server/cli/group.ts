@@ -2,7 +2,7 @@ import { parseCommandArgs, parseOnOffArgs, requireFlag } from '../../shared/args
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
-import { setHostGroup, setPortAlarms } from '../fleet-membership.ts';
+import { setHostGroup, setPortAlarms } from '../fleet/fleet-membership.ts';
 import type { CommandIo } from './io.ts';
 
 /**

@@ -4,12 +4,12 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { TwError } from '../../shared/errors.ts';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../ca.ts';
+import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import { defaultServerConfigText, splitHostPort } from '../config.ts';
-import { dataDirPaths } from '../data-dir.ts';
-import { openDatabase } from '../db.ts';
+import { dataDirPaths } from '../storage/data-dir.ts';
+import { openDatabase } from '../storage/db.ts';
 import { serverError } from '../errors.ts';
-import { generatePassword, hashPassword } from '../passwords.ts';
+import { generatePassword, hashPassword } from '../trust/passwords.ts';
 import type { CommandIo } from './io.ts';
 
 const USAGE = 'init --dir D [--listen HOST:PORT] [--san NAME]... [--admin-password-file F]';

@@ -3,8 +3,8 @@ import { systemClock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
-import { buildReport } from '../report.ts';
-import { formatReportText } from '../report-format.ts';
+import { buildReport } from '../reports/report.ts';
+import { formatReportText } from '../reports/report-format.ts';
 import type { CommandIo } from './io.ts';
 
 /** `report --dir D [--since 24h] [--json]`: every host accounted for, errors and missing first. */

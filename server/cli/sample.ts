@@ -1,7 +1,7 @@
 import { parseOnOffArgs } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { openServerContext } from '../context.ts';
-import { setSample } from '../fleet-membership.ts';
+import { setSample } from '../fleet/fleet-membership.ts';
 import type { CommandIo } from './io.ts';
 
 /**

@@ -3,8 +3,8 @@ import { parseDuration } from '../../shared/duration.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { TwError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
-import { checkGroupName } from '../fleet-membership.ts';
-import { issueToken } from '../tokens.ts';
+import { checkGroupName } from '../fleet/fleet-membership.ts';
+import { issueToken } from '../trust/tokens.ts';
 import type { CommandIo } from './io.ts';
 
 const USAGE = 'token HOST --dir D [--group G] [--ttl 1h] [--replace]';

@@ -1,7 +1,7 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
-import type { AlarmRow } from '../alarm-store.ts';
-import type { Db } from '../db.ts';
-import type { HostStore, HostView } from '../host-store.ts';
+import type { AlarmRow } from '../alarms/alarm-store.ts';
+import type { Db } from '../storage/db.ts';
+import type { HostStore, HostView } from '../liveness/host-store.ts';
 
 /** Heartbeat bar cell: 0 no data (not enrolled yet / too early), 1 gap, 2 fewer than expected, 3 full. */
 export type BarLevel = 0 | 1 | 2 | 3;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../http-body.ts';
+import { readBody } from '../gateway/http-body.ts';
 
 /**
  * Strict CSP: scripts and styles only from our own files, no inline code,

@@ -1,4 +1,4 @@
-import { escapeHtml } from '../html.ts';
+import { escapeHtml } from './html.ts';
 
 /** Markup that is already safe (built by {@link html}). */
 export class SafeHtml {

@@ -1,7 +1,7 @@
 import { ALARM_KINDS } from '../../shared/alarm-kinds.ts';
-import type { AlarmRow } from '../alarm-store.ts';
-import { REPORT_SECTIONS, type Report } from '../report.ts';
-import { SECTION_TITLES } from '../report-format.ts';
+import type { AlarmRow } from '../alarms/alarm-store.ts';
+import { REPORT_SECTIONS, type Report } from '../reports/report.ts';
+import { SECTION_TITLES } from '../reports/report-format.ts';
 import type { AlarmFilter } from './dashboard-data.ts';
 import type { Session } from './sessions.ts';
 import { html } from './template.ts';

@@ -1,5 +1,5 @@
-import type { FleetView } from '../fleet.ts';
-import type { ExpectedFold } from '../report.ts';
+import type { FleetView } from '../fleet/fleet-view.ts';
+import type { ExpectedFold } from '../reports/report.ts';
 import type { Session } from './sessions.ts';
 import { html, type SafeHtml } from './template.ts';
 import { layout } from './views-layout.ts';

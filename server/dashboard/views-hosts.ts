@@ -1,5 +1,5 @@
-import type { AlarmRow } from '../alarm-store.ts';
-import type { HostRecord } from '../host-store.ts';
+import type { AlarmRow } from '../alarms/alarm-store.ts';
+import type { HostRecord } from '../liveness/host-store.ts';
 import type { DashHost } from './dashboard-data.ts';
 import type { Session } from './sessions.ts';
 import { html, type SafeHtml } from './template.ts';

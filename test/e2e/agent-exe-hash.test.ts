@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EXE_HASH_FILE } from '../../agent/runner.ts';
+import { EXE_HASH_FILE } from '../../agent/daemon/runner.ts';
 import { agentCommand, enrollAgent, initServer, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { hashPassword } from '../../server/passwords.ts';
+import { hashPassword } from '../../server/trust/passwords.ts';
 import { enrollAgent, initServer, ROOT, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 

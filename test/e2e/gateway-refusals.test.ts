@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/ca.ts';
+import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/trust/ca.ts';
 import { WebSocket } from 'ws';
 import { agentCommand, enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';

@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { enrollAgent, initServer, ROOT, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { SmtpPeer } from '../server/smtp-peer.ts';
+import { SmtpPeer } from '../helpers/smtp-peer.ts';
 
 const execFileP = promisify(execFile);
 const peer = new SmtpPeer();

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { WebSocket } from 'ws';
-import { openDatabase } from '../../server/db.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 import { initServer, Proc, ROOT, type TestServer } from '../helpers/cluster.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { enrollDirect, openWs, RawAgent } from './fault-kit.ts';

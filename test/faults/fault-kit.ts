@@ -8,15 +8,15 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/ca.ts';
-import { openDatabase } from '../../server/db.ts';
+import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/trust/ca.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 
 export interface Identity { host: string; key: string; cert: string; ca: string }
 
 let sharedKey: { privateKeyPem: string; publicKeyPem: string } | undefined;
 
-/** Enrolls hosts directly (same row as server/enrollment.ts), one shared key pair, one certificate each. */
+/** Enrolls hosts directly (same row as server/trust/enrollment.ts), one shared key pair, one certificate each. */
 export function enrollDirect(dir: string, hosts: string[]): Identity[] {
   sharedKey ??= generateRsaKeyPair(2048);
   const ca = { keyPem: readFileSync(join(dir, 'ca.key'), 'utf8'), certPem: readFileSync(join(dir, 'ca.crt'), 'utf8') };

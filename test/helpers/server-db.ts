@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import { AlarmStore } from '../../server/alarm-store.ts';
-import { openDatabase, type Db } from '../../server/db.ts';
-import { Liveness } from '../../server/liveness.ts';
-import { HostStore } from '../../server/host-store.ts';
+import { AlarmStore } from '../../server/alarms/alarm-store.ts';
+import { openDatabase, type Db } from '../../server/storage/db.ts';
+import { Liveness } from '../../server/liveness/liveness.ts';
+import { HostStore } from '../../server/liveness/host-store.ts';
 import { FakeClock } from './fake-clock.ts';
 import { tempDir } from './temp.ts';
 

@@ -5,7 +5,7 @@ import { createServer as createHttp, type Server } from 'node:http';
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createCa } from '../../server/ca.ts';
+import { createCa } from '../../server/trust/ca.ts';
 
 const script = fileURLToPath(new URL('../../scripts/healthcheck.mjs', import.meta.url));
 

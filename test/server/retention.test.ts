@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Outbox } from '../../server/channels/outbox.ts';
+import { Outbox } from '../../server/alarms/outbox.ts';
 import { DashboardData } from '../../server/dashboard/dashboard-data.ts';
 import { pruneOnce } from '../../server/retention.ts';
 import { serverDb } from '../helpers/server-db.ts';

@@ -9,7 +9,7 @@ import { silentLogger } from '../../../shared/log.ts';
 import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard, isLoopbackHost } from '../../../server/dashboard/dashboard-server.ts';
-import { createMetrics } from '../../../server/metrics.ts';
+import { createMetrics } from '../../../server/dashboard/metrics.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const PASSWORD = 'a long enough password';

@@ -1,0 +1,87 @@
+import { ALARM_KINDS, type AlarmKind, type Severity } from '../../shared/alarm-kinds.ts';
+import type { Db } from '../storage/db.ts';
+
+/** An alarm row as the CLI and dashboard show it (DESIGN.md field names). */
+export interface AlarmRow {
+  id: number;
+  host: string;
+  kind: string;
+  severity: Severity;
+  subject: string;
+  detail: unknown;
+  openedAt: string;
+  ackedAt: string | null;
+  resolvedAt: string | null;
+}
+
+const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
+
+/**
+ * Opens, resolves and acknowledges alarms. Each opening and resolution also
+ * writes an `alarm_events` row in the same statement group, so a sender can
+ * deliver it exactly once. Callers wrap calls in their own transaction.
+ */
+export class AlarmStore {
+  private readonly insert;
+  private readonly insertEvent;
+  private readonly findOpen;
+  private readonly resolveStmt;
+
+  constructor(private readonly db: Db) {
+    this.insert = db.prepare(
+      `INSERT OR IGNORE INTO alarms (host, kind, severity, subject, detail, opened_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    this.insertEvent = db.prepare(`INSERT INTO alarm_events (alarm_id, action, at) VALUES (?, ?, ?)`);
+    this.findOpen = db.prepare(`SELECT id, subject FROM alarms WHERE host = ? AND kind = ? AND resolved_at IS NULL`);
+    this.resolveStmt = db.prepare(`UPDATE alarms SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL`);
+  }
+
+  /** Opens an alarm unless one is already open for the same host, kind and subject; returns the new id or null. */
+  open(host: string, kind: AlarmKind, subject: string, now: number, detail?: unknown, severity?: Severity): number | null {
+    const sev = severity ?? ALARM_KINDS[kind];
+    const r = this.insert.run(host, kind, sev, subject, detail === undefined ? null : JSON.stringify(detail), now);
+    if (r.changes === 0) return null;
+    const id = Number(r.lastInsertRowid);
+    this.insertEvent.run(id, 'open', now);
+    return id;
+  }
+
+  /** Resolves the open alarms of a kind for a host (one subject, or all); returns how many. */
+  resolve(host: string, kind: AlarmKind, now: number, subject?: string): number {
+    let n = 0;
+    for (const a of this.findOpen.all(host, kind) as { id: number; subject: string }[]) {
+      if (subject !== undefined && a.subject !== subject) continue;
+      if (this.resolveStmt.run(now, a.id).changes === 1) {
+        this.insertEvent.run(a.id, 'resolve', now);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Acknowledges an alarm; returns false when no such alarm exists. */
+  ack(id: number, now: number): boolean {
+    return this.db.prepare(`UPDATE alarms SET acked_at = COALESCE(acked_at, ?) WHERE id = ?`).run(now, id).changes === 1;
+  }
+
+  /** Lists alarms, newest first. */
+  list(filter: { open?: boolean; host?: string; limit?: number } = {}): AlarmRow[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.open) where.push('resolved_at IS NULL');
+    if (filter.host) { where.push('host = ?'); args.push(filter.host); }
+    const sql = `SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    args.push(filter.limit ?? 10_000);
+    return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map((r) => ({
+      id: r.id as number,
+      host: r.host as string,
+      kind: r.kind as string,
+      severity: r.severity as Severity,
+      subject: r.subject as string,
+      detail: r.detail ? JSON.parse(r.detail as string) : null,
+      openedAt: iso(r.opened_at as number)!,
+      ackedAt: iso(r.acked_at as number | null),
+      resolvedAt: iso(r.resolved_at as number | null),
+    }));
+  }
+}

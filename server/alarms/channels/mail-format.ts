@@ -1,0 +1,193 @@
+import type { Severity } from '../../../shared/alarm-kinds.ts';
+import type { AlarmNotice } from './channel.ts';
+
+/** A mail as text: subject and plain-text body. */
+export interface MailText {
+  subject: string;
+  text: string;
+}
+
+const FILE_KINDS = new Set(['file-changed', 'file-added', 'file-missing']);
+
+/** What a person should check first, per alarm kind (the rest get the generic line). */
+const ADVICE: Record<string, string> = {
+  'agent-missing': 'The agent sent no heartbeat before its deadline. Check the host is up, the agent service runs, and the network path to the server.',
+  'agent-disconnected': 'The agent dropped its connection without saying goodbye. A reboot or network blip resolves itself; repeated drops need a look.',
+  'agent-stopped': 'The agent was stopped on purpose (it said goodbye). If nobody planned that, treat the host as compromised.',
+  'file-changed': 'A watched file changed. If the change was planned, accept it into the baseline; otherwise investigate the host.',
+  'file-added': 'A file appeared under a watched path. If planned, accept it into the baseline; otherwise investigate.',
+  'file-missing': 'A watched file disappeared. If planned, accept it into the baseline; otherwise investigate.',
+  'daemon-down': 'A watched daemon is not running. Restart it and find out why it stopped.',
+  'daemon-exe-mismatch': 'A daemon runs from a binary that differs from the one on disk: a classic sign of tampering.',
+  'mount-writable': 'A mount that must be read-only is writable.',
+  'agent-tampered': 'The agent itself, its config, keys or unit file changed. Treat the host as compromised.',
+  'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
+  replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
+  'port-opened': 'A process started listening on a port that is not in the host\'s baseline. If it is a service you installed, accept it; otherwise find the process.',
+};
+
+/** Removes line breaks and control characters from text that goes into a header line. */
+export function headerSafe(text: string, max = 160): string {
+  // eslint-disable-next-line no-control-regex
+  const s = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+}
+
+/** The CLI prefix shown in mails: how a person runs a server command on the server host. */
+export function cliLine(dir: string, args: string): string {
+  return `npm run -s server -- ${args} --dir ${dir}`;
+}
+
+/** Subject of one alarm event: severity, host and kind first, so a mail filter can sort on them. */
+export function noticeSubject(n: AlarmNotice): string {
+  const verb = n.action === 'open' ? '' : ' resolved';
+  return headerSafe(`[${n.severity}] ${n.host} ${n.kind}${verb}: ${n.subject}`, 200);
+}
+
+/** Renders an alarm's detail as indented `key: value` lines; `old`/`new` pairs first. */
+export function detailLines(detail: unknown, indent = '  '): string[] {
+  if (detail === null || detail === undefined) return [`${indent}(none)`];
+  if (typeof detail !== 'object') return [`${indent}${clip(String(detail))}`];
+  const entries = Object.entries(detail as Record<string, unknown>);
+  const rank = (k: string) => (k === 'old' || k === 'from' ? 0 : k === 'new' || k === 'to' ? 1 : 2);
+  entries.sort((a, b) => rank(a[0]) - rank(b[0]));
+  return entries.slice(0, 50).map(([k, v]) => `${indent}${clip(k, 60)}: ${clip(typeof v === 'string' ? v : JSON.stringify(v))}`);
+}
+
+function clip(s: string, max = 500): string {
+  // eslint-disable-next-line no-control-regex
+  const t = s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+  return t.length > max ? t.slice(0, max - 1) + '…' : t;
+}
+
+/** What to do, as command lines a person can paste. */
+export function actionLines(n: AlarmNotice, dir: string): string[] {
+  const out = [ADVICE[n.kind] ?? 'Investigate the host.'];
+  if (n.action === 'resolve') {
+    out.unshift('The condition has cleared; nothing more is needed unless it was unexpected.');
+    return out;
+  }
+  out.push('', `Acknowledge:  ${cliLine(dir, `ack ${n.alarmId}`)}`);
+  if (FILE_KINDS.has(n.kind)) {
+    const path = pathOf(n.detail);
+    out.push(`Accept:       ${cliLine(dir, `accept ${n.host}${path ? ' ' + shellQuote(path) : ' PATH'}`)}`);
+    if (expectedFrom(n) && n.group) {
+      out.unshift(`Expected: sample host ${expectedFrom(n)} of group ${n.group} has accepted this very content.`);
+      out.push(`Accept group: ${cliLine(dir, `accept --group ${shellQuote(n.group)} ${path ? shellQuote(path) : 'PATH'}`)}`);
+    }
+  }
+  if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${n.host} ${shellQuote(n.subject)}`)}`);
+  if (n.kind === 'identity-clone' || n.kind === 'agent-tampered') out.push(`Revoke:       ${cliLine(dir, `revoke ${n.host}`)}`);
+  out.push(`Silence:      ${cliLine(dir, `maintenance ${n.host} --for 1h`)}`);
+  return out;
+}
+
+function pathOf(detail: unknown): string | null {
+  if (detail && typeof detail === 'object' && typeof (detail as { path?: unknown }).path === 'string') return (detail as { path: string }).path;
+  return null;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The mail for one alarm opening or resolution. */
+export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
+  const when = new Date(n.at).toISOString();
+  const what = n.action === 'open' ? `Alarm ${n.alarmId} opened on ${n.host} at ${when}.` : `Alarm ${n.alarmId} on ${n.host} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
+  const text = [
+    what,
+    '',
+    `Severity: ${n.severity}`,
+    `Host:     ${n.host}${n.group ? ` (group ${n.group})` : ''}`,
+    `Kind:     ${n.kind}`,
+    `Subject:  ${clip(n.subject)}`,
+    `Opened:   ${new Date(n.openedAt).toISOString()}`,
+    ...(n.ackedAt ? [`Acked:    ${new Date(n.ackedAt).toISOString()}`] : []),
+    '',
+    'Detail (old and new values):',
+    ...detailLines(n.detail),
+    '',
+    'What to do:',
+    ...actionLines(n, dir).map((l) => (l ? '  ' + l : '')),
+    '',
+    '-- ',
+    'Tripwarden: one mail per alarm opening and resolution.',
+  ].join('\n');
+  return { subject: noticeSubject(n), text };
+}
+
+/** The sample host an `expected` alarm matched (issue 7), from its detail; null for any other alarm. */
+export function expectedFrom(n: AlarmNotice): string | null {
+  const e = (n.detail as { expected?: { sample?: unknown } } | null)?.expected;
+  return typeof e?.sample === 'string' ? e.sample : null;
+}
+
+function outlierNote(n: AlarmNotice): string {
+  return (n.detail as { fleet?: { outlier?: unknown } } | null)?.fleet?.outlier === true ? ' OUTLIER: no other host of its group has this content' : '';
+}
+
+/** Expected openings folded: one line per group and path with the number of hosts (none: no lines). */
+function expectedFoldLines(ns: AlarmNotice[], dir: string): string[] {
+  const folds = new Map<string, { group: string; path: string; samples: Set<string>; hosts: string[] }>();
+  for (const n of ns) {
+    const sample = n.action === 'open' ? expectedFrom(n) : null;
+    if (!sample) continue;
+    const key = `${n.group ?? ''}\0${n.subject}`;
+    let f = folds.get(key);
+    if (!f) folds.set(key, (f = { group: n.group ?? '?', path: n.subject, samples: new Set(), hosts: [] }));
+    f.samples.add(sample);
+    if (!f.hosts.includes(n.host)) f.hosts.push(n.host);
+  }
+  if (!folds.size) return [];
+  return [
+    'Expected changes (the content a sample host of the group accepted), one line per path:',
+    ...[...folds.values()].map((f) => `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${f.group} took the content of sample ${[...f.samples].join(', ')}: ` +
+      `${f.hosts.slice(0, 10).join(', ')}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`),
+    `  Accept them all: ${cliLine(dir, 'accept --group GROUP PATH')}`,
+    '',
+  ];
+}
+
+/** The digest for an alarm storm: one mail listing every event, worst first. */
+export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
+  const worst: Severity = ns.some((n) => n.severity === 'critical' && n.action === 'open') ? 'critical' : 'warning';
+  const hosts = new Set(ns.map((n) => n.host));
+  const byKind = new Map<string, { open: number; resolve: number }>();
+  for (const n of ns) {
+    const k = byKind.get(n.kind) ?? { open: 0, resolve: 0 };
+    k[n.action]++;
+    byKind.set(n.kind, k);
+  }
+  const sorted = [...ns].sort((a, b) =>
+    (a.action === 'open' ? 0 : 1) - (b.action === 'open' ? 0 : 1) ||
+    (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
+    a.host.localeCompare(b.host) || a.eventId - b.eventId);
+  const opened = ns.filter((n) => n.action === 'open').length;
+  const text = [
+    `${ns.length} alarm events on ${hosts.size} hosts between ${new Date(Math.min(...ns.map((n) => n.at))).toISOString()} and ${new Date(Math.max(...ns.map((n) => n.at))).toISOString()}.`,
+    'Too many to mail one by one: this digest lists them all; the next digest follows within a minute if more come.',
+    '',
+    'By kind:',
+    ...[...byKind].map(([k, c]) => `  ${k}: ${c.open} opened, ${c.resolve} resolved`),
+    '',
+    ...expectedFoldLines(ns, dir),
+    'Events (opened first, critical first):',
+    ...sorted.filter((n) => !(n.action === 'open' && expectedFrom(n)))
+      .map((n) => `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`),
+    '',
+    'What to do:',
+    `  List open alarms:  ${cliLine(dir, 'alarms --open')}`,
+    `  Acknowledge one:   ${cliLine(dir, 'ack ALARM_ID')}`,
+    '  Many hosts missing at once usually means a network split or the server host itself: check that first.',
+  ].join('\n');
+  return { subject: headerSafe(`[${worst}] digest: ${opened} alarms opened, ${ns.length - opened} resolved on ${hosts.size} hosts`, 200), text };
+}
+
+/** The body of `test-mail`. */
+export function formatTestMail(now: number, serverName: string): MailText {
+  return {
+    subject: `[test] ${headerSafe(serverName)} tripwarden test mail`,
+    text: `This is a test message from the Tripwarden server on ${serverName}, sent at ${new Date(now).toISOString()}.\nIf you can read it, alarm mail reaches this address.\n`,
+  };
+}

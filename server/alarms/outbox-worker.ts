@@ -1,0 +1,152 @@
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { Db } from '../storage/db.ts';
+import { DeliveryError, type AlarmChannel, type AlarmNotice } from './channels/channel.ts';
+import { Outbox } from './outbox.ts';
+
+/** A worker's period and limits, in ms and counts; given in the constructor so tests run it fast. */
+export interface OutboxWorkerOptions {
+  clock: Clock;
+  log: Logger;
+  /** How often the outbox is looked at. */
+  periodMs?: number;
+  /** At most this many events per pass (and per digest). */
+  batchLimit?: number;
+  /** First retry after this long; doubles per attempt up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  /** A claim older than this is taken to belong to a sender that died mid-send. */
+  claimTimeoutMs?: number;
+  /** A channel seen for the first time starts with this much history. */
+  backlogMs?: number;
+}
+
+/** What one pass did. */
+export interface PassResult {
+  sent: number;
+  retried: number;
+  failed: number;
+  digests: number;
+}
+
+/**
+ * Delivers one channel's outbox: claims due rows with a conditional UPDATE,
+ * sends, marks them sent; on a transient error schedules a retry with
+ * exponential backoff, on a permanent one marks them failed. For a channel
+ * with `batching`, more events than its per-minute budget become one digest
+ * per `digestIntervalMs` (an alarm storm of 500 missing hosts is one mail).
+ * A pass never throws: one bad event is logged and the loop carries on.
+ */
+export class OutboxWorker {
+  readonly outbox: Outbox;
+  private readonly o: Required<Omit<OutboxWorkerOptions, 'clock' | 'log'>>;
+  private readonly log: Logger;
+  private timer?: TimerHandle;
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+
+  constructor(db: Db, readonly channel: AlarmChannel, private readonly opts: OutboxWorkerOptions) {
+    this.o = {
+      periodMs: opts.periodMs ?? 1000,
+      batchLimit: opts.batchLimit ?? 1000,
+      backoffMs: opts.backoffMs ?? 5000,
+      maxBackoffMs: opts.maxBackoffMs ?? 300_000,
+      claimTimeoutMs: opts.claimTimeoutMs ?? 300_000,
+      backlogMs: opts.backlogMs ?? 86_400_000,
+    };
+    this.log = opts.log.child({ component: 'outbox', channel: channel.name });
+    this.outbox = new Outbox(db, channel.name, { claimTimeoutMs: this.o.claimTimeoutMs, backlogMs: this.o.backlogMs });
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timer = this.opts.clock.setInterval(() => void this.kick(), this.o.periodMs);
+    void this.kick();
+  }
+
+  /** Runs a pass unless one is running. */
+  kick(): Promise<unknown> {
+    if (this.stopped) return Promise.resolve();
+    if (!this.running) {
+      this.running = this.runOnce().finally(() => (this.running = null));
+    }
+    return this.running;
+  }
+
+  /** Stops the timer, waits for the pass in flight, closes the channel. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.opts.clock.clearInterval(this.timer);
+    await this.running;
+    await this.channel.close().catch(() => {});
+  }
+
+  /** One pass over the outbox. Never throws. */
+  async runOnce(): Promise<PassResult> {
+    const r: PassResult = { sent: 0, retried: 0, failed: 0, digests: 0 };
+    try {
+      const now = this.opts.clock.now();
+      this.outbox.enlist(now);
+      const due = this.outbox.due(now, this.o.batchLimit);
+      if (due.length === 0) return r;
+      const b = this.channel.batching;
+      if (b && this.channel.sendDigest) {
+        const budget = b.perMinute - this.outbox.messagesSince(now - 60_000);
+        if (due.length > budget) {
+          const last = this.outbox.lastDigestAt();
+          // Over budget: hold everything for the next digest rather than trickle single mails.
+          if (last !== null && now - last < b.digestIntervalMs) return r;
+          await this.deliver(due, r, (ns) => this.channel.sendDigest!(ns), true);
+          return r;
+        }
+      }
+      for (const d of due) {
+        if (this.stopped) break;
+        await this.deliver([d], r, (ns) => this.channel.send(ns[0]!), false);
+      }
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'outbox pass failed; retrying next period');
+    }
+    return r;
+  }
+
+  private async deliver(
+    due: { eventId: number; attempts: number }[],
+    r: PassResult,
+    send: (ns: AlarmNotice[]) => Promise<{ messageId: string }>,
+    digest: boolean,
+  ): Promise<void> {
+    const now = this.opts.clock.now();
+    const ids = this.outbox.claim(due.map((d) => d.eventId), now);
+    if (ids.length === 0) return;
+    const notices: AlarmNotice[] = [];
+    for (const id of ids) {
+      const n = this.outbox.notice(id);
+      if (n) notices.push(n);
+      else this.outbox.markFailed([id], 'alarm event has no alarm row');
+    }
+    if (notices.length === 0) return;
+    const sendIds = notices.map((n) => n.eventId);
+    const attempts = Math.max(...due.filter((d) => sendIds.includes(d.eventId)).map((d) => d.attempts)) + 1;
+    try {
+      const sent = await send(notices);
+      this.outbox.markSent(sendIds, this.opts.clock.now(), sent.messageId, digest);
+      r.sent += sendIds.length;
+      if (digest) r.digests++;
+      this.log.info({ events: sendIds.length, digest, messageId: sent.messageId }, 'alarm notice sent');
+    } catch (err) {
+      const msg = (err as Error).message.split('\n')[0]!;
+      const permanent = err instanceof DeliveryError && err.permanent;
+      if (permanent) {
+        this.outbox.markFailed(sendIds, msg);
+        r.failed += sendIds.length;
+        this.log.error({ events: sendIds, err: msg }, 'alarm notice failed permanently; not retrying');
+      } else {
+        const wait = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(attempts - 1, 20));
+        this.outbox.markRetry(sendIds, this.opts.clock.now() + wait, msg);
+        r.retried += sendIds.length;
+        this.log.warn({ events: sendIds.length, attempts, retryInMs: wait, err: msg }, 'alarm notice not sent; will retry');
+      }
+    }
+  }
+}

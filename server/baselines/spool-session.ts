@@ -1,0 +1,61 @@
+import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import type { RecordMessage, SpoolAck, SpoolHead } from '../../shared/protocol.ts';
+import type { EventLedger } from './event-ledger.ts';
+
+/**
+ * The spool side of one agent connection: stores each record through the
+ * ledger and acknowledges it only after the commit; checks the chain head of
+ * `hello` and of each heartbeat.
+ */
+export class SpoolSession {
+  /** Records stored and duplicates acknowledged on this connection (for logs). */
+  stored = 0;
+  duplicates = 0;
+
+  constructor(
+    private readonly host: string,
+    private readonly ledger: EventLedger,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly send: (m: SpoolAck) => void,
+    /** The state measured changed (the baseline session's digest cache must go). */
+    private readonly onApplied: () => void,
+  ) {}
+
+  onHello(head: SpoolHead | undefined, bootId: string): 'ok' | 'rolled-back' | 'tampered' {
+    if (!head) return 'ok';
+    const r = this.ledger.onHello(this.host, head, bootId, this.clock.now());
+    if (r !== 'ok') this.log.warn({ headN: head.n, result: r }, r === 'rolled-back' ? 'agent state rolled back (restored snapshot?); continuing from its spool head' : 'agent spool head does not match the stored chain');
+    return r;
+  }
+
+  /** Whether a head is an older point of the stored chain (a restored snapshot). */
+  isRollback(head: SpoolHead): boolean {
+    return this.ledger.isRollback(this.host, head);
+  }
+
+  /** Opens the "state rolled back" warning for a hello refused as replayed. */
+  rolledBack(bootId: string, head: SpoolHead): void {
+    this.log.warn({ bootId, headN: head.n }, 'agent came back with an older sequence and spool head (restored snapshot?)');
+    this.ledger.openRolledBack(this.host, this.clock.now(), { why: 'same boot id with an older sequence and spool head', bootId, headN: head.n });
+  }
+
+  onHeartbeat(head: SpoolHead | undefined, bootId: string): void {
+    if (!head) return;
+    for (const p of this.ledger.onHead(this.host, head, bootId, this.clock.now())) this.log.warn({ problem: p }, 'agent spool tampered');
+  }
+
+  onRecord(m: RecordMessage, suspect: boolean): void {
+    const rec = m.record;
+    if (!('gap' in rec) && rec.body.kind === 'event') for (const n of rec.body.notes) this.log.warn({ kind: n.kind, note: n.message, n: rec.n }, 'agent watch note');
+    if (!('gap' in rec) && rec.body.kind === 'summary') this.log.warn({ dropped: rec.body.count, fromN: rec.body.fromN, toN: rec.body.toN }, 'agent spool overflowed: low-severity records summarised');
+    const r = this.ledger.accept(this.host, m.record, { bootId: m.bootId, suspect }, this.clock.now());
+    if (r.stored) { this.stored++; this.onApplied(); }
+    if (r.duplicate) this.duplicates++;
+    for (const p of r.problems) this.log.warn({ n: m.record.n, problem: p }, 'agent spool tampered');
+    for (const a of r.opened) this.log.warn({ alarmId: a.id, kind: a.kind, subject: a.subject }, 'alarm opened');
+    // After the commit: the agent may now drop the record for good.
+    this.send({ type: 'spool-ack', n: r.ack.n, hash: r.ack.hash });
+  }
+}

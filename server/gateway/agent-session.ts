@@ -1,0 +1,265 @@
+import type { WebSocket } from 'ws';
+import type { Logger } from '../../shared/log.ts';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../../shared/protocol.ts';
+import type { AlarmStore } from '../alarms/alarm-store.ts';
+import { judgeAgentExe } from '../baselines/agent-exe.ts';
+import { BaselineSession } from '../baselines/baseline-session.ts';
+import { BaselineStore } from '../baselines/baseline-store.ts';
+import type { Db } from '../storage/db.ts';
+import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
+import { violationReason, type ConnectionStats } from './connection-stats.ts';
+import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
+import type { LiveSession, SessionRegistry } from './session-registry.ts';
+import { acceptsCertificate, HostStore } from '../liveness/host-store.ts';
+import { EventLedger, ROLLED_BACK } from '../baselines/event-ledger.ts';
+import { SpoolSession } from '../baselines/spool-session.ts';
+
+export interface SessionDeps {
+  db: Db;
+  liveness: Liveness;
+  alarms: AlarmStore;
+  registry: SessionRegistry;
+  clock: Clock;
+  log: Logger;
+  /** How long a new connection may take to send `hello`, in ms. */
+  helloTimeoutMs: number;
+  version: string;
+  /** Refusal, drop and violation counters for `/metrics`. */
+  stats?: ConnectionStats;
+  /** Group commit for heartbeats; without it each heartbeat commits alone. */
+  beats?: HeartbeatBatcher;
+}
+
+/**
+ * The baseline store and event ledger hold only prepared statements (every method takes the host), so all
+ * sessions on one database share one of each. One per session was 13 prepared statements per connection:
+ * about 55 KB of RSS each at 10,000 agents, and their preparing in every reconnect's hello path.
+ */
+const stores = new WeakMap<Db, { store: BaselineStore; ledger: EventLedger }>();
+function sharedStores(db: Db, alarms: AlarmStore): { store: BaselineStore; ledger: EventLedger } {
+  let s = stores.get(db);
+  if (!s) {
+    const store = new BaselineStore(db, alarms);
+    stores.set(db, (s = { store, ledger: new EventLedger(db, alarms, store) }));
+  }
+  return s;
+}
+
+/** Storage errors are logged at most every 10 s across all sessions; the rest are counted. */
+const storageLog = { at: -Infinity, suppressed: 0 };
+
+/**
+ * One authenticated agent connection. The host identity comes from the
+ * verified client certificate; every frame is validated against the protocol
+ * schema, and the first bad one closes the connection with a specific code.
+ */
+export class AgentSession implements LiveSession {
+  bootId: string | null = null;
+  private saidGoodbye = false;
+  private closed = false;
+  /** Set when the server itself closes: that is no unexpected disconnect. */
+  private closedByServer = false;
+  private helloTimer: TimerHandle | undefined;
+  private readonly log: Logger;
+  /** Baselines (issue 3): reports, events and heartbeat digests. */
+  private readonly baseline: BaselineSession;
+  private lastSeq = -1;
+  /** The spool (issue 4): records stored once, acked after commit, chain heads checked. */
+  private readonly spool: SpoolSession;
+  /** Set when another live connection holds the same certificate: both are marked. */
+  clone: { bootId: string | null; remote: string } | null = null;
+  readonly remote: string;
+
+  /**
+   * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
+   * (`token --replace`) before the close command reached this session is told so, not called a replay.
+   */
+  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown', private readonly serial?: string) {
+    this.remote = remote;
+    this.log = d.log.child({ host });
+    const { store, ledger } = sharedStores(d.db, d.alarms);
+    this.baseline = new BaselineSession(host, store, d.clock, this.log, (m) => this.send(m));
+    this.spool = new SpoolSession(host, ledger, d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
+    d.registry.add(this);
+    this.helloTimer = d.clock.setTimeout(() => {
+      d.stats?.drop('no-hello');
+      this.close(CloseCode.NO_HELLO, 'no hello in time');
+    }, d.helloTimeoutMs);
+    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
+    ws.on('close', () => this.onClose());
+    ws.on('error', (err) => {
+      // ws has already closed with 1009 when a frame's header announces more than maxPayload.
+      d.stats?.drop((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame-too-large' : 'socket-error');
+      this.log.warn({ err: err.message }, 'agent socket error');
+    });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closedByServer = true;
+    this.ws.close(code, reason);
+    // A peer that never answers the close frame must not hold the socket.
+    const t = this.d.clock.setTimeout(() => this.ws.terminate(), 2000);
+    this.ws.once('close', () => this.d.clock.clearTimeout(t));
+  }
+
+  markClone(other: { bootId: string | null; remote: string }): void {
+    this.clone = other;
+  }
+
+  private send(m: ServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(m));
+  }
+
+  private violation(error: string, code: number = CloseCode.PROTOCOL_VIOLATION): void {
+    this.log.warn({ error }, 'protocol violation, closing');
+    this.d.stats?.violation(violationReason(error));
+    this.d.stats?.drop('protocol-violation');
+    try {
+      this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not store protocol-violation alarm');
+    }
+    this.close(code, error.slice(0, 120));
+  }
+
+  private onFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (isBinary) return this.violation('binary frame');
+    const parsed = parseFrame(AgentMessage, data);
+    if (!parsed.ok) return this.violation(parsed.error);
+    const m = parsed.value;
+    // Anything but a heartbeat first lets the queued heartbeats commit, so this agent's messages are stored in order.
+    if (m.type !== 'heartbeat') this.d.beats?.flush();
+    try {
+      if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
+      if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
+      if (m.seq <= this.lastSeq) return this.replay(m.seq);
+      this.lastSeq = m.seq;
+      switch (m.type) {
+        case 'hello': return this.onHello(m);
+        case 'heartbeat': {
+          const after = (r: HeartbeatResult) => {
+            this.onResult(r, m.seq, m.wantAck === true);
+            if (r === 'ok') {
+              this.spool.onHeartbeat(m.spool, m.bootId);
+              this.baseline.onHeartbeat(m.digest);
+            }
+          };
+          if (!this.d.beats) return after(this.d.liveness.heartbeat(this.host, m.bootId, m.seq));
+          return this.d.beats.submit(this.host, m.bootId, m.seq, (r) => {
+            try {
+              if (r instanceof Error) this.storageError(r, 'heartbeat');
+              else after(r); // a replay writes its alarm, which may fail on a full disk too
+            } catch (err) {
+              this.storageError(err as Error, 'heartbeat');
+            }
+          });
+        }
+        case 'record': return this.spool.onRecord(m, this.clone !== null);
+        case 'report': {
+          const err = this.baseline.onReport(m);
+          return err ? this.violation(err) : undefined;
+        }
+        case 'event': return this.baseline.onEvent(m);
+        case 'goodbye':
+          this.saidGoodbye = true;
+          return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq, true);
+      }
+    } catch (err) {
+      // A storage error must not take the server down.
+      this.storageError(err as Error & { code?: string }, m.type);
+      // A heartbeat that could not be stored is just not acked: the connection stays and the next beat records the
+      // agent once the disk has room again. Closing would send the whole fleet into reconnect storms meanwhile.
+      if (m.type === 'heartbeat') return;
+      this.close(1011, 'server error');
+    }
+  }
+
+  private storageError(err: Error & { code?: string }, type: string): void {
+    if (this.d.stats) this.d.stats.storageErrors++;
+    const now = this.d.clock.now();
+    // At a thousand heartbeats a second a full disk would otherwise log a thousand lines a second.
+    if (now - storageLog.at < 10_000) return void storageLog.suppressed++;
+    const suppressed = storageLog.suppressed;
+    storageLog.at = now;
+    storageLog.suppressed = 0;
+    const full = err.code === 'SQLITE_FULL';
+    this.log.error(
+      { err: err.message, code: err.code, type, suppressed },
+      full ? 'database disk is full: agent messages are not recorded until space is freed on the data dir\'s file system' : 'could not record message',
+    );
+  }
+
+  private onHello(m: AgentMessage & { type: 'hello' }): void {
+    if (this.bootId !== null) return this.violation('second hello on one connection');
+    this.d.clock.clearTimeout(this.helloTimer);
+    for (const other of this.d.registry.others(this)) {
+      if (other.bootId === m.bootId) {
+        other.close(CloseCode.SUPERSEDED, 'superseded by a new connection'); // the same agent reconnected
+      } else {
+        // Two live connections with one certificate (a copied key, or a second process): both are
+        // marked, their records stored as suspect, and the alarm names both.
+        other.markClone({ bootId: m.bootId, remote: this.remote });
+        this.markClone({ bootId: other.bootId, remote: other.remote });
+        this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
+          bootIds: [other.bootId, m.bootId],
+          remotes: [other.remote, this.remote],
+        });
+        this.log.warn({ bootIds: [other.bootId, m.bootId], remotes: [other.remote, this.remote] }, 'second live connection with the same identity');
+      }
+    }
+    const r = this.d.liveness.hello(this.host, m);
+    if (r !== 'ok') {
+      // The same boot with a smaller sequence and an older spool head: a VM restored from a
+      // snapshot resumed the old process. A warning, and the agent goes on with a new boot id.
+      if (r === 'replay' && m.spool && this.spool.isRollback(m.spool)) {
+        this.spool.rolledBack(m.bootId, m.spool);
+        return this.close(CloseCode.REPLAY, ROLLED_BACK);
+      }
+      return this.replay(m.seq);
+    }
+    this.spool.onHello(m.spool, m.bootId);
+    this.bootId = m.bootId;
+    this.baseline.setRunningImage(m.exePath, m.exeSha256);
+    if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
+      this.log.warn('agent executable differs from the accepted one');
+    }
+    this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
+    // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
+    this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
+  }
+
+  /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */
+  private onResult(r: HeartbeatResult, seq: number, ack: boolean): void {
+    if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
+    // Re-enrollment clears the stored boot: until the next tick closes this connection, its
+    // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
+    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(new HostStore(this.d.db).get(this.host), this.serial)) {
+      return this.close(CloseCode.REVOKED, 'certificate replaced');
+    }
+    this.replay(seq);
+  }
+
+  private replay(seq: number): void {
+    this.d.stats?.drop('replay');
+    this.d.alarms.open(this.host, 'replay', 'sequence number did not grow', this.d.clock.now(), { seq });
+    this.close(CloseCode.REPLAY, 'replayed sequence number');
+  }
+
+  private onClose(): void {
+    this.d.beats?.flush();
+    this.closed = true;
+    this.d.clock.clearTimeout(this.helloTimer);
+    this.d.registry.remove(this);
+    try {
+      if (this.bootId === null) return; // never said hello: nothing was up
+      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer });
+      this.log.info({ goodbye: this.saidGoodbye }, 'agent disconnected');
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not record disconnect');
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { Logger } from '../../shared/log.ts';
+import { TwError } from '../../shared/errors.ts';
+import { EnrollRequest, MAX_FRAME_BYTES, validate } from '../../shared/protocol.ts';
+import type { KeyAndCert } from '../trust/ca.ts';
+import { AgentSession, type SessionDeps } from './agent-session.ts';
+import { enrollHost, type EnrollmentDeps } from '../trust/enrollment.ts';
+import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
+import { readBody } from './http-body.ts';
+import { countHandshakes } from './handshake-count.ts';
+import type { TicketOptions } from './tls-tickets.ts';
+
+export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
+  serverCert: KeyAndCert;
+  hosts: HostStore;
+  log: Logger;
+  /** Session ticket settings (tls-tickets.ts); without them tickets die with the process. */
+  tickets?: TicketOptions;
+}
+
+const MAX_ENROLL_BODY = 32 * 1024;
+/**
+ * Connections without a verified certificate (enrollment, probes, scans) open
+ * at once, and how long one may sit idle. Without these, a peer with no
+ * certificate could hold thousands of sockets for the HTTP header timeout
+ * (checked only every 30 s by Node) and starve agents of file descriptors.
+ */
+const MAX_UNAUTHENTICATED = 512;
+const UNAUTHENTICATED_IDLE_MS = 10_000;
+
+/**
+ * The agents' endpoint: HTTPS with client certificates, WebSocket at
+ * `/agent`, enrollment at `POST /enroll`.
+ *
+ * Why `rejectUnauthorized: false`: enrollment happens on the same address
+ * (the agent has no certificate yet), so the TLS layer must let a peer without
+ * a certificate finish its handshake. In its place a peer that presents a
+ * certificate which does not verify (another CA, expired) is dropped as soon
+ * as the handshake ends, and only `POST /enroll` and `GET /ca.pem` are served
+ * without a verified certificate; the WebSocket upgrade requires one, issued
+ * by our CA, whose serial is the one on record for a host that is not revoked.
+ */
+export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketServer; handshakesInFlight: () => number } {
+  const log = d.log.child({ component: 'gateway' });
+  const server = createServer({
+    key: d.serverCert.keyPem,
+    cert: d.serverCert.certPem,
+    ca: d.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    minVersion: 'TLSv1.2',
+    handshakeTimeout: 10_000,
+    // Headers and idle connections are bounded: slow clients must not hold sockets.
+    requestTimeout: 15_000,
+    headersTimeout: 10_000,
+    keepAliveTimeout: 5_000,
+    maxHeaderSize: 8 * 1024,
+    ...d.tickets,
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+
+  // TLS handshakes in flight: many at once is a reconnect storm (stall-watch.ts).
+  const handshakesInFlight = countHandshakes(server);
+
+  let unauthenticated = 0;
+  server.on('secureConnection', (sock: TLSSocket) => {
+    sock.on('error', () => {});
+    const peer = sock.getPeerCertificate();
+    if (peer && Object.keys(peer).length > 0 && !sock.authorized) {
+      log.warn({ remote: sock.remoteAddress, reason: String(sock.authorizationError) }, 'client certificate refused');
+      d.stats?.refuse('bad-certificate');
+      sock.destroy();
+      return;
+    }
+    if (sock.authorized) return;
+    if (unauthenticated >= MAX_UNAUTHENTICATED) {
+      d.stats?.refuse('too-many-unauthenticated');
+      sock.destroy();
+      return;
+    }
+    unauthenticated++;
+    sock.once('close', () => unauthenticated--);
+    sock.setTimeout(UNAUTHENTICATED_IDLE_MS, () => {
+      d.stats?.refuse('idle-unauthenticated');
+      sock.destroy();
+    });
+  });
+  server.on('tlsClientError', (err, sock) => {
+    log.debug({ remote: sock.remoteAddress, err: err.message }, 'TLS handshake failed');
+  });
+  // https re-emits every tlsClientError as clientError (before our tlsClientError listener runs): count both kinds here.
+  server.on('clientError', (err: NodeJS.ErrnoException & { library?: string }, sock) => {
+    if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') d.stats?.refuse('handshake-timeout');
+    else if (err.library !== undefined || err.code?.startsWith('ERR_SSL') || err.code === 'ECONNRESET') d.stats?.refuse('tls-error');
+    else d.stats?.refuse('http-error');
+    sock.destroy();
+  });
+
+  server.on('request', (req, res) => {
+    handleRequest(d, req, res).catch((err) => {
+      log.error({ err: (err as Error).message }, 'request failed');
+      if (!res.headersSent) reply(res, 500, { error: 'internal error' });
+    });
+  });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const tls = socket as TLSSocket;
+    const refuse = (status: number, why: string) => {
+      d.stats?.refuse(status === 401 ? 'no-certificate' : status === 404 ? 'not-found' : 'unknown-certificate');
+      log.warn({ remote: tls.remoteAddress, why }, 'agent connection refused');
+      socket.end(`HTTP/1.1 ${status} ${why}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+    };
+    if (!tls.authorized) return refuse(401, 'Client Certificate Required');
+    if (req.url !== '/agent') return refuse(404, 'Not Found');
+    const peer = tls.getPeerCertificate();
+    const host = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
+    const rec = d.hosts.get(host);
+    if (!acceptsCertificate(rec, peer.serialNumber)) return refuse(403, 'Forbidden');
+    // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
+    if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
+    wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
+  });
+
+  return { server, wss, handshakesInFlight };
+}
+
+function reply(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+async function handleRequest(d: GatewayDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method === 'GET' && req.url === '/ca.pem') return reply(res, 200, d.ca.certPem, 'application/x-pem-file');
+  if (req.method === 'GET' && req.url === '/healthz') return reply(res, 200, { ok: true });
+  if (req.method !== 'POST' || req.url !== '/enroll') return reply(res, 404, { error: 'not found' });
+  const body = await readBody(req, MAX_ENROLL_BODY);
+  if (body === null) return reply(res, 413, { error: `enrollment request larger than ${MAX_ENROLL_BODY} bytes` });
+  let data: unknown;
+  try {
+    data = JSON.parse(body);
+  } catch {
+    return reply(res, 400, { error: 'enrollment request is not JSON' });
+  }
+  const v = validate(EnrollRequest, data);
+  if (!v.ok) return reply(res, 400, { error: `enrollment request: ${v.error}` });
+  try {
+    const out = enrollHost(d, v.value);
+    d.log.info({ host: out.host }, 'host enrolled');
+    return reply(res, 200, out);
+  } catch (err) {
+    if (err instanceof TwError) {
+      d.log.warn({ code: err.code }, 'enrollment refused');
+      return reply(res, err.code === 'TW_HOST_EXISTS' ? 409 : 403, { error: err.message, code: err.code });
+    }
+    throw err;
+  }
+}

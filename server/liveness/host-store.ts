@@ -1,0 +1,113 @@
+import type { HostStatus } from '../../shared/alarm-kinds.ts';
+import type { Db } from '../storage/db.ts';
+import { deriveStatus, type StatusFields } from './status.ts';
+
+/** A host as stored. Times are ms since the epoch. */
+export interface HostRecord extends StatusFields {
+  host: string;
+  group: string;
+  status: HostStatus;
+  statusChangedAt: number | null;
+  certSerial: string | null;
+  certSha256: string | null;
+  enrolledAt: number;
+  intervalMs: number;
+  bootId: string | null;
+  lastSeq: number | null;
+  connected: boolean;
+  agentVersion: string | null;
+  facts: unknown;
+  sample: boolean;
+}
+
+/** A host row as `hosts --json` prints it (DESIGN.md names). */
+export interface HostView {
+  host: string;
+  group: string;
+  status: HostStatus;
+  lastSeen: string | null;
+  openAlarms: number;
+  interval: number;
+  connected: boolean;
+  agentVersion: string | null;
+  silentFor: number | null;
+  sample: boolean;
+}
+
+/** Maps a database row to a {@link HostRecord}. */
+export function toHostRecord(r: Record<string, unknown>): HostRecord {
+  return {
+    host: r.host as string,
+    group: r.grp as string,
+    state: r.state as HostRecord['state'],
+    status: r.status as HostStatus,
+    statusChangedAt: r.status_changed_at as number | null,
+    certSerial: r.cert_serial as string | null,
+    certSha256: r.cert_sha256 as string | null,
+    enrolledAt: r.enrolled_at as number,
+    intervalMs: r.interval_ms as number,
+    lastSeen: r.last_seen as number | null,
+    lateAt: r.late_at as number | null,
+    dueAt: r.due_at as number | null,
+    bootId: r.boot_id as string | null,
+    lastSeq: r.last_seq as number | null,
+    connected: r.connected === 1,
+    maintenanceUntil: r.maintenance_until as number | null,
+    agentVersion: r.agent_version as string | null,
+    facts: r.facts ? JSON.parse(r.facts as string) : null,
+    sample: r.sample === 1,
+  };
+}
+
+/** Status precedence for listings: the hosts that need a person come first. */
+const ORDER: Record<HostStatus, number> = { missing: 0, late: 1, stopped: 2, revoked: 6, pending: 3, maintenance: 4, up: 5 };
+
+/** Certificate serials as Node prints them may differ in case and leading zeros. */
+const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
+
+/** Whether a certificate with this serial is the one accepted for the host now (not revoked, not replaced). */
+export function acceptsCertificate(rec: HostRecord | undefined, serial: string): boolean {
+  return !!rec && rec.state !== 'revoked' && !!rec.certSerial && normSerial(rec.certSerial) === normSerial(serial);
+}
+
+/** Reads hosts. Writes that change status go through `Liveness`, which owns the rules. */
+export class HostStore {
+  private readonly getStmt;
+  constructor(private readonly db: Db) {
+    this.getStmt = db.prepare('SELECT * FROM hosts WHERE host = ?');
+  }
+
+  get(host: string): HostRecord | undefined {
+    const r = this.getStmt.get(host) as Record<string, unknown> | undefined;
+    return r && toHostRecord(r);
+  }
+
+  all(): HostRecord[] {
+    return (this.db.prepare('SELECT * FROM hosts ORDER BY host').all() as Record<string, unknown>[]).map(toHostRecord);
+  }
+
+  /** Hosts with their status derived at `now`, silent and late hosts first. */
+  views(now: number): HostView[] {
+    const open = new Map(
+      (this.db.prepare('SELECT host, COUNT(*) n FROM alarms WHERE resolved_at IS NULL GROUP BY host').all() as { host: string; n: number }[])
+        .map((r) => [r.host, r.n]),
+    );
+    return this.all()
+      .map((h) => {
+        const status = deriveStatus(h, now);
+        return {
+          host: h.host,
+          group: h.group,
+          status,
+          lastSeen: h.lastSeen === null ? null : new Date(h.lastSeen).toISOString(),
+          openAlarms: open.get(h.host) ?? 0,
+          interval: h.intervalMs,
+          connected: h.connected,
+          agentVersion: h.agentVersion,
+          silentFor: h.lastSeen === null ? null : Math.max(0, now - h.lastSeen),
+          sample: h.sample,
+        };
+      })
+      .sort((a, b) => ORDER[a.status] - ORDER[b.status] || (b.silentFor ?? 0) - (a.silentFor ?? 0) || a.host.localeCompare(b.host));
+  }
+}

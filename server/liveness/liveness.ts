@@ -1,0 +1,308 @@
+import type { Clock } from '../../shared/clock.ts';
+import type { AlarmStore } from '../alarms/alarm-store.ts';
+import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
+import { sql, type Db } from '../storage/db.ts';
+import { HostStore } from './host-store.ts';
+import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
+
+export interface LivenessConfig {
+  graceMs: number;
+  maxIntervalMs: number;
+}
+
+export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
+
+interface Overdue { host: string; status: string; lastSeen: number | null; lateAt: number; dueAt: number }
+
+/** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
+export const RECOVERY_QUIET_MS = 30_000;
+/** ...and for at most this long after the start (ms). */
+export const RECOVERY_MAX_MS = 600_000;
+/** The rollup counts kept in memory are written at least this often (ms). */
+export const ROLLUP_FLUSH_MS = 10_000;
+
+/**
+ * Host liveness as data: each heartbeat moves the host's stored deadlines;
+ * {@link sweep} finds the hosts whose deadline has passed and writes the
+ * status change together with the alarm it opens, in one transaction.
+ * No timer per host.
+ */
+export class Liveness {
+  private readonly hosts: HostStore;
+  private readonly beat;
+  private readonly overdue;
+  private readonly rollup;
+  private readonly helloStmt;
+  private readonly beatTx;
+  private readonly notBackYet;
+  /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
+  private startedAt: number | null = null;
+  private lastHelloAt = -Infinity;
+  /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
+  beatsReceived = 0;
+  /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
+  private stalls: StallSpan[] = [];
+  /** Beats counted for the dashboard's rollup but not written yet: minute -> host -> beats. */
+  private pendingBeats = new Map<number, Map<string, number>>();
+  private lastRollupFlush: number;
+  private readonly rollupTx;
+
+  constructor(
+    private readonly db: Db,
+    private readonly alarms: AlarmStore,
+    private readonly clock: Clock,
+    private readonly cfg: LivenessConfig,
+  ) {
+    this.hosts = new HostStore(db);
+    // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
+    // so the hot path needs no SELECT before its UPDATE.
+    this.beat = db.prepare(
+      `UPDATE hosts SET last_seen = @now, late_at = @t + interval_ms, due_at = @t + 2 * interval_ms, last_seq = @seq
+       WHERE host = @host AND boot_id = @bootId AND last_seq < @seq RETURNING status`,
+    );
+    // UNION ALL rather than OR: each arm can use its partial index (hosts_late, hosts_due), where the OR scanned
+    // every host four times a second (about 1 ms at 10,000 hosts).
+    const cols = 'host, status, last_seen AS lastSeen, late_at AS lateAt, due_at AS dueAt';
+    this.overdue = db.prepare(
+      `SELECT ${cols} FROM hosts WHERE status = 'up' AND late_at <= @now
+       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
+       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
+    );
+    // Dashboard bar: one counter row per host and minute, written by flushRollup() from counts kept in memory.
+    this.rollup = db.prepare(
+      `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
+       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
+    );
+    this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
+    // Prepared once: a reconnect storm is thousands of hellos a second.
+    this.helloStmt = db.prepare(
+      `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
+       boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
+       connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
+    );
+    this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) =>
+      this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined);
+    this.rollupTx = db.transaction((counts: Map<number, Map<string, number>>) => {
+      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.rollup.run(host, minute, n);
+    });
+    this.lastRollupFlush = clock.now();
+  }
+
+  /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
+  effectiveInterval(declared: number): number {
+    return Math.min(declared, this.cfg.maxIntervalMs);
+  }
+
+  /**
+   * Records a `hello`. A new boot id starts a new sequence; the same boot id
+   * (a reconnect of the same process) must keep growing.
+   */
+  hello(host: string, m: { bootId: string; seq: number; interval: number; agentVersion: string; facts: unknown }): HeartbeatResult {
+    const now = this.clock.now();
+    return this.db.transaction((): HeartbeatResult => {
+      const h = this.hosts.get(host);
+      if (!h) return 'unknown-boot';
+      if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
+      const interval = this.effectiveInterval(m.interval);
+      const d = deadlines(now, interval, this.cfg.graceMs);
+      this.helloStmt
+        .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
+      this.reconcileIn(host, now);
+      this.countBeat(host, now);
+      this.lastHelloAt = now;
+      return 'ok';
+    }).immediate();
+  }
+
+  private countBeat(host: string, now: number): void {
+    this.beatsReceived++;
+    this.addPending(Math.floor(now / 60_000), host, 1);
+  }
+
+  private addPending(minute: number, host: string, n: number): void {
+    let m = this.pendingBeats.get(minute);
+    if (!m) this.pendingBeats.set(minute, (m = new Map()));
+    m.set(host, (m.get(host) ?? 0) + n);
+  }
+
+  /** {@link flushRollup} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
+  flushRollupIfDue(): void {
+    if (this.clock.now() - this.lastRollupFlush >= ROLLUP_FLUSH_MS) this.flushRollup();
+  }
+
+  /**
+   * Writes the beats counted in memory to the per-minute rollup (the dashboard's bar, the report) in one
+   * transaction. Called every {@link ROLLUP_FLUSH_MS} by the server's tick, before the dashboard reads, and at
+   * stop. The rollup used to be an upsert in every heartbeat's commit, about a quarter of the heartbeat's
+   * SQLite time (its pages in every commit's WAL append); a flush writes each host's row once. A crash loses
+   * at most the counts since the last flush (a thinner minute on the bar); liveness (`last_seen`, deadlines)
+   * is committed before every ack as before. Throws a storage error; the counts are then kept for the next try.
+   */
+  flushRollup(): void {
+    this.lastRollupFlush = this.clock.now();
+    if (this.pendingBeats.size === 0) return;
+    const counts = this.pendingBeats;
+    this.pendingBeats = new Map();
+    try {
+      this.rollupTx(counts);
+    } catch (err) {
+      // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
+      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.addPending(minute, host, n);
+      throw err;
+    }
+  }
+
+  /**
+   * Records a heartbeat. The hot path is one UPDATE that moves the deadlines (committed by itself, or with
+   * the others of its group commit, see heartbeat-batcher.ts); the dashboard's count is kept in memory
+   * ({@link flushRollup}); the status is re-derived only when it was not `up`.
+   */
+  heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
+    const now = this.clock.now();
+    // Inside the batcher's transaction the statement runs bare (its own transaction there was a SAVEPOINT per beat)
+    // and that transaction's COMMIT reports a failure. Alone it needs its own: run bare in autocommit, an
+    // UPDATE ... RETURNING read with get() did not report a failed commit (the disk-full test lost heartbeats).
+    const r = this.db.inTransaction ? this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined : this.beatTx(now, host, bootId, seq);
+    if (!r) return this.hosts.get(host)?.bootId === bootId ? 'replay' : 'unknown-boot';
+    this.countBeat(host, now);
+    if (r.status !== 'up') this.reconcile(host);
+    return 'ok';
+  }
+
+  /** The agent said goodbye: a deliberate stop, alarmed as `agent-stopped`. */
+  goodbye(host: string, bootId: string, seq: number): HeartbeatResult {
+    const now = this.clock.now();
+    return this.db.transaction((): HeartbeatResult => {
+      const r = this.db
+        .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
+        .run(seq, host, bootId, seq);
+      if (r.changes === 0) return 'replay';
+      this.reconcileIn(host, now);
+      return 'ok';
+    }).immediate();
+  }
+
+  /** The connection closed. Without a goodbye that is `agent-disconnected`, at once. */
+  disconnected(host: string, o: { othersLive: boolean; expected: boolean }): void {
+    const now = this.clock.now();
+    this.db.transaction(() => {
+      sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
+      const h = this.hosts.get(host);
+      if (!h || o.othersLive || o.expected) return;
+      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
+        this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
+      }
+    }).immediate();
+  }
+
+  /** Re-derives one host's status and applies the rules table if it changed. */
+  reconcile(host: string): void {
+    const now = this.clock.now();
+    this.db.transaction(() => this.reconcileIn(host, now)).immediate();
+  }
+
+  private reconcileIn(host: string, now: number): void {
+    const h = this.hosts.get(host);
+    if (!h) return;
+    const status = deriveStatus(h, now, this.stalls);
+    if (status === h.status) return;
+    sql(this.db, 'UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
+    const rule = STATUS_RULES[status];
+    for (const kind of rule.resolve) this.alarms.resolve(host, kind, now);
+    if (rule.open) {
+      const lastSeen = h.lastSeen === null ? null : new Date(h.lastSeen).toISOString();
+      this.alarms.open(host, rule.open.kind, rule.open.subject, now, { from: h.status, to: status, lastSeen });
+    }
+  }
+
+  /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
+  sweep(): number {
+    const now = this.clock.now();
+    let due = this.overdue.all({ now }) as Overdue[];
+    // Past the stored deadline but within the server's own stall time since the host's last heartbeat: held
+    // (filtered here so that a storm does not cost a transaction per held host four times a second).
+    if (this.stalls.length) {
+      due = due.filter((d) => d.status === 'maintenance' || now >= (d.status === 'up' ? d.lateAt : d.dueAt) + stallHold(d.lastSeen, now, this.stalls));
+    }
+    // (Only when something is due: the query below reads every host, and ran four times a second for ten minutes.)
+    if (due.length && this.recovering(now)) {
+      // Still coming back after a restart: a host not yet reconnected is waiting in the queue, not silent.
+      const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
+      due = due.filter((d) => !waiting.has(d.host));
+    }
+    for (const { host } of due) this.reconcile(host);
+    return due.length;
+  }
+
+  /**
+   * Records a span in which the server itself could not read agents' frames in time (gateway/stall-watch.ts):
+   * every host's deadlines move by the part of it after the host's last heartbeat, at most
+   * {@link HOLD_MAX_MS} (status.ts stallHold), so a genuinely silent agent is still declared missing, that much
+   * later at worst, under overload that never ends. Spans are kept while they can still matter.
+   */
+  noteStall(span: StallSpan): void {
+    if (!(span.to > span.from)) return;
+    const last = this.stalls[this.stalls.length - 1];
+    if (last && span.from <= last.to) last.to = Math.max(last.to, span.to);
+    else this.stalls.push({ from: span.from, to: span.to });
+    // A host whose last heartbeat is older than this is past any deadline (startGrace's included) plus the hold.
+    const horizon = span.to - (2 * (2 * this.cfg.maxIntervalMs + this.cfg.graceMs) + 30_000 + HOLD_MAX_MS);
+    while (this.stalls.length > 4096 || (this.stalls.length && this.stalls[0]!.to < horizon)) this.stalls.shift();
+  }
+
+  /**
+   * True while the fleet is still reconnecting after {@link startGrace}:
+   * some agent said hello within the last {@link RECOVERY_QUIET_MS}, for at
+   * most {@link RECOVERY_MAX_MS}. On a loaded 2-core machine a 10,000-agent
+   * restart took up to 95 s, past any fixed grace.
+   */
+  private recovering(now: number): boolean {
+    return this.startedAt !== null && now - this.startedAt < RECOVERY_MAX_MS && now - this.lastHelloAt < RECOVERY_QUIET_MS;
+  }
+
+  /**
+   * After a server start, gives every host that was fine a deadline long
+   * enough for the fleet to come back: the server being down is not the
+   * agents' silence. That is twice the normal deadline plus the longest wait
+   * of the agent's reconnect backoff (agent/link/agent-link.ts: 3 intervals, between 5 s
+   * and 30 s): an agent that lost the server may sleep that long before it
+   * tries again, and then queue behind thousands of others (a 10,000-agent
+   * restart took 30 to 40 s on the 2-core test machine; with only one deadline,
+   * hundreds of agents still reconnecting were alarmed as missing).
+   */
+  startGrace(): void {
+    const now = this.clock.now();
+    this.startedAt = now;
+    this.lastHelloAt = now;
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE hosts SET connected = 0').run();
+      // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
+      this.db.prepare(
+        `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
+         WHERE status IN ('up', 'late')`,
+      ).run({ now, grace: this.cfg.graceMs });
+      this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
+      // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
+      const check = this.db.prepare(
+        `SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`,
+      ).all() as { host: string }[];
+      for (const { host } of check) this.reconcileIn(host, now);
+    }).immediate();
+  }
+
+  /** Sets or clears a maintenance window and applies the resulting status. */
+  setMaintenance(host: string, until: number | null): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE hosts SET maintenance_until = ? WHERE host = ?').run(until, host);
+      this.reconcileIn(host, this.clock.now());
+    }).immediate();
+  }
+
+  /** Marks a host revoked (its certificate is refused from now on) and applies the status. */
+  revoke(host: string): void {
+    this.db.transaction(() => {
+      this.db.prepare(`UPDATE hosts SET state = 'revoked' WHERE host = ?`).run(host);
+      this.reconcileIn(host, this.clock.now());
+    }).immediate();
+  }
+}

@@ -1,0 +1,86 @@
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+import { DeliveryError, type Sent } from '../alarms/channels/channel.ts';
+import type { Db } from '../storage/db.ts';
+import type { HostStore } from '../liveness/host-store.ts';
+import type { MailText } from '../alarms/channels/mail-format.ts';
+import { buildReport } from './report.ts';
+import { formatReportMail } from './report-format.ts';
+
+export interface ReportMailerOptions {
+  clock: Clock;
+  log: Logger;
+  /** The mail is due on each UTC day from this hour on (0-23). */
+  hourUtc?: number;
+  periodMs?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * The daily report mail. A `report_runs` row per UTC day is created once
+ * the day's hour has come and marked sent when the mail went; while SMTP is
+ * down it is retried with backoff, and a restart picks it up from the row.
+ * Days older than two are not sent late (the next report covers them).
+ */
+export class ReportMailer {
+  private timer?: TimerHandle;
+  private running: Promise<unknown> | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly db: Db,
+    private readonly hosts: HostStore,
+    private readonly mail: (m: MailText) => Promise<Sent>,
+    private readonly o: ReportMailerOptions,
+  ) {
+    this.log = o.log.child({ component: 'report-mailer' });
+  }
+
+  start(): void {
+    this.timer = this.o.clock.setInterval(() => {
+      if (!this.running) this.running = this.runOnce().finally(() => (this.running = null));
+    }, this.o.periodMs ?? 60_000);
+  }
+
+  async stop(): Promise<void> {
+    this.o.clock.clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass: create today's run when due, send what is unsent. Never throws; returns how many mails went. */
+  async runOnce(): Promise<number> {
+    let sent = 0;
+    try {
+      const now = this.o.clock.now();
+      const d = new Date(now);
+      const day = d.toISOString().slice(0, 10);
+      if (d.getUTCHours() >= (this.o.hourUtc ?? 7)) {
+        this.db.prepare(`INSERT OR IGNORE INTO report_runs (day, since, until, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)`)
+          .run(day, now - 86_400_000, now, now, now);
+      }
+      const oldest = new Date(now - 2 * 86_400_000).toISOString().slice(0, 10);
+      const due = this.db
+        .prepare(`SELECT day, since, until, attempts FROM report_runs WHERE sent_at IS NULL AND next_attempt_at <= ? AND day >= ? ORDER BY day`)
+        .all(now, oldest) as { day: string; since: number; until: number; attempts: number }[];
+      for (const run of due) {
+        const report = buildReport(this.db, this.hosts, run.since, run.until);
+        try {
+          await this.mail(formatReportMail(report));
+          this.db.prepare('UPDATE report_runs SET sent_at = ?, attempts = attempts + 1, last_error = NULL WHERE day = ?').run(this.o.clock.now(), run.day);
+          sent++;
+          this.log.info({ day: run.day }, 'daily report mailed');
+        } catch (err) {
+          const permanent = err instanceof DeliveryError && err.permanent;
+          const wait = Math.min(this.o.maxBackoffMs ?? 3_600_000, (this.o.backoffMs ?? 60_000) * 2 ** Math.min(run.attempts, 20));
+          this.db.prepare('UPDATE report_runs SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE day = ?')
+            .run(permanent ? Number.MAX_SAFE_INTEGER : this.o.clock.now() + wait, (err as Error).message.slice(0, 500), run.day);
+          this.log.warn({ day: run.day, permanent, err: (err as Error).message }, 'daily report not mailed');
+        }
+      }
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'report pass failed; retrying next period');
+    }
+    return sent;
+  }
+}

@@ -1,0 +1,155 @@
+import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
+import type { Db } from '../storage/db.ts';
+import type { HostStore } from '../liveness/host-store.ts';
+
+/** Where a host lands in the report: the ones needing a person first. */
+export type ReportSection = 'errors' | 'critical' | 'expected' | 'warnings' | 'quiet';
+/** `expected`: hosts whose only alarms are changes to content a sample host of their group accepted (issue 7). */
+export const REPORT_SECTIONS: readonly ReportSection[] = ['errors', 'critical', 'expected', 'warnings', 'quiet'];
+
+export interface ReportAlarm {
+  id: number;
+  kind: string;
+  severity: Severity;
+  subject: string;
+  openedAt: number;
+  resolvedAt: number | null;
+  ackedAt: number | null;
+  /** The sample host whose accepted content this change matches (issue 7), or null. */
+  expectedFrom: string | null;
+  /** The changed content matches no other host of the group. */
+  outlier: boolean;
+}
+
+/** Expected changes folded: one per group and path, with every host that took the sample's content. */
+export interface ExpectedFold {
+  group: string;
+  path: string;
+  kind: string;
+  samples: string[];
+  hosts: string[];
+  /** How many of those alarms are still open. */
+  open: number;
+}
+
+/** One group's share of the report: its hosts by section and its folded expected changes. */
+export interface ReportGroup {
+  group: string;
+  sections: Record<ReportSection, ReportHost[]>;
+  expected: ExpectedFold[];
+}
+
+export interface ReportHost {
+  host: string;
+  group: string;
+  status: HostStatus;
+  lastSeen: number | null;
+  /** Heartbeats received in the window (from the per-minute rollup). */
+  beats: number;
+  /** Alarms open now or opened in the window, newest first. */
+  alarms: ReportAlarm[];
+}
+
+/** The report: every enrolled host, in exactly one section. Times are ms since the epoch. */
+export interface Report {
+  since: number;
+  until: number;
+  sections: Record<ReportSection, ReportHost[]>;
+  /** The same hosts, group by group (sorted by group name), with expected changes folded per path. */
+  groups: ReportGroup[];
+  totals: { hosts: number; alarmsOpened: number; openNow: number };
+}
+
+const emptySections = (): Record<ReportSection, ReportHost[]> => ({ errors: [], critical: [], expected: [], warnings: [], quiet: [] });
+
+/** Statuses that are an error in themselves, whatever the alarms say. */
+const ERROR_STATUSES: ReadonlySet<HostStatus> = new Set(['missing', 'late', 'stopped']);
+const LIVENESS_KINDS = new Set(['agent-missing', 'agent-stopped', 'agent-disconnected']);
+
+/**
+ * Builds the report for `[since, until]`: every host accounted for, so a
+ * quiet host shows as quiet (with its heartbeat count) rather than being
+ * left out. Errors (missing, late, stopped, or open liveness alarms) come
+ * first, then hosts with critical alarms, then hosts whose only alarms are
+ * expected changes (a sample of their group has that content; folded per
+ * path), then warnings, then quiet hosts. An expected alarm never makes a
+ * host critical: that is what keeps a fleet-wide upgrade from hiding an intrusion.
+ */
+export function buildReport(db: Db, hosts: HostStore, since: number, until: number): Report {
+  const views = hosts.views(until);
+  const alarmRows = db
+    .prepare(
+      `SELECT id, host, kind, severity, subject, opened_at, resolved_at, acked_at,
+              json_extract(detail, '$.expected.sample') AS expected_from, json_extract(detail, '$.fleet.outlier') AS outlier FROM alarms
+       WHERE (opened_at >= ? AND opened_at <= ?) OR resolved_at IS NULL OR resolved_at >= ? ORDER BY id DESC`,
+    )
+    .all(since, until, since) as Record<string, unknown>[];
+  const byHost = new Map<string, ReportAlarm[]>();
+  for (const r of alarmRows) {
+    const list = byHost.get(r.host as string) ?? [];
+    list.push({
+      id: r.id as number, kind: r.kind as string, severity: r.severity as Severity, subject: r.subject as string,
+      openedAt: r.opened_at as number, resolvedAt: r.resolved_at as number | null, ackedAt: r.acked_at as number | null,
+      expectedFrom: (r.expected_from as string | null) ?? null, outlier: r.outlier === 1,
+    });
+    byHost.set(r.host as string, list);
+  }
+  const beats = new Map(
+    // Through hosts, so each host's range is read on the (host, minute) key instead of scanning the whole rollup.
+    (db.prepare('SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host')
+      .all(Math.floor(since / 60_000), Math.floor(until / 60_000)) as { host: string; n: number }[]).map((r) => [r.host, r.n]),
+  );
+  const sections = emptySections();
+  const groups = new Map<string, ReportGroup>();
+  const groupOf = (name: string) => {
+    let g = groups.get(name);
+    if (!g) groups.set(name, (g = { group: name, sections: emptySections(), expected: [] }));
+    return g;
+  };
+  // Fold first: one line per group and path, with the hosts that took a sample's content.
+  for (const v of views) {
+    for (const a of byHost.get(v.host) ?? []) {
+      if (a.expectedFrom === null) continue;
+      const g = groupOf(v.group);
+      let f = g.expected.find((x) => x.path === a.subject && x.kind === a.kind);
+      if (!f) g.expected.push((f = { group: v.group, path: a.subject, kind: a.kind, samples: [], hosts: [], open: 0 }));
+      if (!f.hosts.includes(v.host)) f.hosts.push(v.host);
+      if (!f.samples.includes(a.expectedFrom)) f.samples.push(a.expectedFrom);
+      if (a.resolvedAt === null) f.open++;
+    }
+  }
+  // A sample's own change, once accepted (resolved) and taken by other hosts, is the reviewed
+  // upgrade those hosts were matched against: it belongs to the fold, not among critical changes.
+  const folded = (v: { group: string; host: string; sample: boolean }, a: ReportAlarm) => a.expectedFrom !== null ||
+    (v.sample && a.resolvedAt !== null && (groups.get(v.group)?.expected.some((f) => f.path === a.subject && f.samples.includes(v.host)) ?? false));
+  for (const v of views) {
+    const alarms = byHost.get(v.host) ?? [];
+    const entry: ReportHost = {
+      host: v.host, group: v.group, status: v.status, lastSeen: v.lastSeen === null ? null : Date.parse(v.lastSeen),
+      beats: beats.get(v.host) ?? 0, alarms,
+    };
+    const openLiveness = alarms.some((a) => a.resolvedAt === null && LIVENESS_KINDS.has(a.kind));
+    const others = alarms.filter((a) => !folded(v, a));
+    const section: ReportSection = ERROR_STATUSES.has(v.status) || openLiveness ? 'errors'
+      : others.some((a) => a.severity === 'critical') ? 'critical'
+        : others.length > 0 ? 'warnings'
+          : alarms.length > 0 ? 'expected' : 'quiet';
+    sections[section].push(entry);
+    groupOf(v.group).sections[section].push(entry);
+  }
+  for (const g of groups.values()) {
+    g.expected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    for (const f of g.expected) { f.hosts.sort(); f.samples.sort(); }
+  }
+  return {
+    since,
+    until,
+    sections,
+    groups: [...groups.values()].sort((a, b) => a.group.localeCompare(b.group)),
+    totals: {
+      hosts: views.length,
+      alarmsOpened: alarmRows.filter((a) => (a.opened_at as number) >= since && (a.opened_at as number) <= until).length,
+      openNow: alarmRows.filter((a) => a.resolved_at === null).length,
+    },
+  };
+}

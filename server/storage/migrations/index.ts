@@ -1,0 +1,15 @@
+/**
+ * Numbered schema migrations, one file each under `migrations/`. Migration N
+ * takes the database from `user_version` N-1 to N, in its own transaction.
+ * Never edit one that has shipped: add the next file and list it here.
+ */
+import m001 from './001-initial.ts';
+import m002 from './002-baselines.ts';
+import m003 from './003-delivery-dashboard.ts';
+import m004 from './004-agent-exe.ts';
+import m005 from './005-spool.ts';
+import m006 from './006-fleet-ports.ts';
+import m007 from './007-maintenance-index.ts';
+import m008 from './008-path-contents.ts';
+
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008];

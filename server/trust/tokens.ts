@@ -1,0 +1,58 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Db } from '../storage/db.ts';
+import { serverError } from '../errors.ts';
+
+/** What a redeemed token grants: enrollment of one host into one group. */
+export interface TokenGrant {
+  id: string;
+  host: string;
+  group: string;
+  replace: boolean;
+}
+
+const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
+
+/** Throws unless `host` is an acceptable host name. */
+export function checkHostName(host: string): void {
+  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name (letters, digits, . - _)`, 2);
+}
+
+const digest = (secret: string) => createHash('sha256').update(secret).digest();
+
+/**
+ * Issues a one-time enrollment token `twt_<id>_<secret>`. Only the secret's
+ * SHA-256 is stored; the id finds the row, the secret is compared in constant time.
+ */
+export function issueToken(db: Db, o: { host: string; group: string; ttlMs: number; replace: boolean; now: number }): string {
+  checkHostName(o.host);
+  const existing = db.prepare('SELECT state FROM hosts WHERE host = ?').get(o.host) as { state: string } | undefined;
+  if (existing && !o.replace) {
+    throw serverError(
+      'TW_HOST_EXISTS',
+      `host ${o.host} is already enrolled; for a reinstalled host run \`token ${o.host} --replace\` (its enrollment revokes the old certificate)`,
+    );
+  }
+  const id = randomBytes(9).toString('base64url');
+  const secret = randomBytes(24).toString('base64url');
+  db.prepare(
+    'INSERT INTO tokens (id, secret_sha256, host, grp, replace, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  ).run(id, digest(secret).toString('hex'), o.host, o.group, o.replace ? 1 : 0, o.now, o.now + o.ttlMs);
+  return `twt_${id}_${secret}`;
+}
+
+/**
+ * Checks a token and marks it used. Call inside the transaction that issues
+ * the certificate, so a token is spent exactly when enrollment succeeds.
+ */
+export function redeemToken(db: Db, token: string, now: number): TokenGrant {
+  const m = /^twt_([A-Za-z0-9_-]{12})_([A-Za-z0-9_-]{32})$/.exec(token);
+  const row = m && (db.prepare('SELECT * FROM tokens WHERE id = ?').get(m[1]) as Record<string, unknown> | undefined);
+  // The secret is compared in constant time whether or not the id was found.
+  const want = row ? Buffer.from(row.secret_sha256 as string, 'hex') : randomBytes(32);
+  const ok = timingSafeEqual(digest(m ? m[2]! : token), want);
+  if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised; ask the operator for a new one (`token HOST`)');
+  if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used; ask the operator for a new one (`token HOST`)');
+  if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired; ask the operator for a new one (`token HOST`)');
+  db.prepare('UPDATE tokens SET used_at = ? WHERE id = ?').run(now, row.id);
+  return { id: row.id as string, host: row.host as string, group: row.grp as string, replace: row.replace === 1 };
+}

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeAddress, parseProcNet, PortsCheck, readTcpListenSection, socketsInUse } from '../../../agent/checks/ports.ts';
+import { tempDir } from '../../helpers/temp.ts';
+import type { CheckContext } from '../../../agent/checks/check.ts';
+import type { PortEntry } from '../../../shared/protocol.ts';
+import { portKey } from '../../../shared/protocol.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+// Lines as the kernel prints them (little-endian host): 127.0.0.1:8080 LISTEN, an established
+// connection, a closed socket with inode 0, and an IPv6 any-address listener on 22.
+const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:A2C4 01 00000000:00000000 00:00000000 00000000  1000        0 4243 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 0 1 0000000000000000 100 0 0 10 0
+`;
+const TCP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0277 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000   101        0 778 1 0000000000000000 100 0 0 10 0
+   2: 0000000000000000FFFF00000100007F:0035 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 779 2 0000000000000000 0
+`;
+
+test('/proc/net tables: LISTEN for TCP, bound for UDP, addresses in host byte order decoded', () => {
+  assert.deepEqual(parseProcNet(TCP, 'tcp', true), [{ proto: 'tcp', addr: '127.0.0.1', port: 8080, uid: 0, inode: '4242' }]);
+  assert.deepEqual(parseProcNet(TCP6, 'tcp6', true).map((s) => [s.addr, s.port, s.uid]), [['::', 22, 0], ['::1', 631, 101]]);
+  assert.deepEqual(parseProcNet(TCP6, 'udp6', true).map((s) => [s.addr, s.port]), [['::ffff:127.0.0.1', 53]], 'UDP state 07: bound, unconnected');
+  assert.equal(decodeAddress('0100007F', false), '1.0.0.127', 'big-endian hosts print in order');
+  assert.equal(decodeAddress('B80D0120000000000000000001000000', true), '2001:db8::1');
+  assert.equal(portKey({ proto: 'tcp6', addr: '::1', port: 22 }), 'tcp6/[::1]:22');
+  assert.equal(portKey({ proto: 'udp', addr: '0.0.0.0', port: 53 }), 'udp/0.0.0.0:53');
+});
+
+const ctx = (ports = true) => ({ cfg: { ports }, log: { warn: () => undefined } } as unknown as CheckContext);
+
+test('a real listener and a bound UDP socket are measured with the owning process', async (t) => {
+  // A child with a distinctive name (process.title sets /proc/PID/comm) listening on TCP and UDP.
+  const child = spawn(process.execPath, ['-e', `
+    process.title = 'twportprobe';
+    const net = require('node:net'), dgram = require('node:dgram');
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const u = dgram.createSocket('udp4');
+      u.bind(0, '127.0.0.1', () => console.log(JSON.stringify({ tcp: s.address().port, udp: u.address().port })));
+    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+  const ports = await waitFor(() => (out.includes('\n') ? JSON.parse(out) as { tcp: number; udp: number } : undefined), { what: 'the child listening' });
+  const check = new PortsCheck(ctx());
+  const items = await check.measure();
+  const tcp = items.find((i) => i.key === `tcp/127.0.0.1:${ports.tcp}`)?.value as PortEntry | undefined;
+  assert.ok(tcp, 'the TCP listener is reported');
+  assert.equal(tcp.process, 'twportprobe');
+  assert.deepEqual(tcp.pids, [child.pid]);
+  const udp = items.find((i) => i.key === `udp/127.0.0.1:${ports.udp}`)?.value as PortEntry | undefined;
+  assert.equal(udp?.process, 'twportprobe');
+  assert.deepEqual(items.map((i) => i.key), [...items.map((i) => i.key)].sort(), 'sorted by key');
+
+  // Our own UDP socket, and then gone again when closed.
+  const mine = createSocket('udp4');
+  await new Promise<void>((r) => mine.bind(0, '127.0.0.1', () => r()));
+  const key = `udp/127.0.0.1:${mine.address().port}`;
+  assert.equal(((await check.measure()).find((i) => i.key === key)?.value as PortEntry).process, readFileSync('/proc/self/comm', 'utf8').trim());
+  await new Promise<void>((r) => mine.close(() => r()));
+  assert.equal((await check.measure()).find((i) => i.key === key), undefined);
+
+  assert.deepEqual(await new PortsCheck(ctx(false)).measure(), [], '`ports: false` in the agent config measures nothing');
+});
+
+test('TCP tables are read only up to the end of the listening section, which the kernel prints first', () => {
+  const d = tempDir('tw-ports-');
+  const line = (i: number, st: string, inode: number) =>
+    `${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(149) + '\n';
+  const header = TCP.split('\n')[0]!.padEnd(149) + '\n';
+  // 40 listeners (longer than one read), then 500 connections that are not read.
+  let text = header;
+  for (let i = 0; i < 40; i++) text += line(i, '0A', 5000 + i);
+  for (let i = 40; i < 540; i++) text += line(i, '01', 9000 + i);
+  writeFileSync(join(d, 'tcp'), text);
+  const head = readTcpListenSection(join(d, 'tcp'));
+  assert.ok(head.length < 44 * 150, `stopped early (${head.length} bytes read)`);
+  assert.deepEqual(parseProcNet(head, 'tcp', true).map((s) => s.inode), parseProcNet(text, 'tcp', true).map((s) => s.inode));
+  assert.equal(parseProcNet(head, 'tcp', true).length, 40);
+  // Only listeners (or nothing at all): the whole file.
+  writeFileSync(join(d, 'tcp2'), header + line(0, '0A', 1) + line(1, '0A', 2));
+  assert.equal(parseProcNet(readTcpListenSection(join(d, 'tcp2')), 'tcp', true).length, 2);
+});
+
+test('a table the kernel counts no sockets in (sockstat "inuse 0") is not read', async () => {
+  const d = tempDir('tw-ports-');
+  mkdirSync(join(d, 'net'));
+  writeFileSync(join(d, 'net', 'tcp'), TCP);
+  writeFileSync(join(d, 'net', 'tcp6'), TCP6); // listeners on :22 and :631, not reported: sockstat6 counts no TCP6 socket
+  writeFileSync(join(d, 'net', 'udp6'), TCP6);
+  writeFileSync(join(d, 'net', 'sockstat'), 'sockets: used 3\nTCP: inuse 2 orphan 0 tw 0 alloc 2 mem 0\nUDP: inuse 0 mem 0\n');
+  writeFileSync(join(d, 'net', 'sockstat6'), 'TCP6: inuse 0\nUDP6: inuse 1\n');
+  assert.deepEqual([...socketsInUse(d)].sort(), [['tcp', 2], ['tcp6', 0], ['udp', 0], ['udp6', 1]]);
+  const keys = (await new PortsCheck(ctx(), d).measure()).map((i) => i.key);
+  assert.deepEqual(keys, ['tcp/127.0.0.1:8080', 'udp6/[::ffff:127.0.0.1]:53'].sort());
+  assert.deepEqual(socketsInUse(join(d, 'missing')), new Map(), 'no sockstat: every table is read');
+});

@@ -1,0 +1,46 @@
+/**
+ * The link's stop in the window between `hello` and `welcome`: the server
+ * already counts the agent as up, so a stop must still say goodbye, or a
+ * deliberate `systemctl stop` reads as a crash (agent-disconnected).
+ * Real mutual TLS on loopback; the "server" is a bare ws endpoint that holds
+ * its welcome until the test lets it go.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { WebSocket } from 'ws';
+import { AgentLink } from '../../../agent/link/agent-link.ts';
+import { systemClock } from '../../../shared/clock.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import { linkPeer } from '../../helpers/link-peer.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+test('a stop after hello but before welcome still sends goodbye, and no heartbeat follows it', async () => {
+  const { wss, url, identity, close } = await linkPeer('kilo');
+  const got: { type: string; seq: number }[] = [];
+  let peer: WebSocket | undefined;
+  wss.on('connection', (ws) => {
+    peer = ws;
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString()) as { type: string; seq: number };
+      got.push(m);
+      if (m.type === 'goodbye') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
+    });
+  });
+  const link = new AgentLink({
+    url, identity,
+    clock: systemClock, log: silentLogger(), intervalMs: 50, jitterMs: 0, agentVersion: 't',
+    facts: () => ({ hostname: 'kilo', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
+  });
+  try {
+    link.start();
+    await waitFor(() => got.some((m) => m.type === 'hello'), { what: 'hello' });
+    const stopped = link.stop('test');
+    // The welcome arrives after the stop began (the server read hello, then the goodbye).
+    peer!.send(JSON.stringify({ type: 'welcome', host: 'kilo', serverTime: Date.now(), interval: 50 }));
+    await stopped;
+    assert.deepEqual(got.map((m) => m.type), ['hello', 'goodbye'], 'goodbye sent; no heartbeat after the late welcome');
+    assert.ok(got[1]!.seq > got[0]!.seq);
+  } finally {
+    close();
+  }
+});

@@ -1,0 +1,40 @@
+/** Handshakes in flight on a real TLS server over loopback: counted while unfinished, never twice, never negative. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, createServer, type TLSSocket } from 'node:tls';
+import { createCa } from '../../../server/trust/ca.ts';
+import { countHandshakes } from '../../../server/gateway/handshake-count.ts';
+import { waitFor } from '../../helpers/wait.ts';
+
+test('a socket counts from accept until its handshake ends or it closes', async (t) => {
+  const ca = createCa('handshake test');
+  const server = createServer({ key: ca.keyPem, cert: ca.certPem });
+  const inFlight = countHandshakes(server);
+  const open: (Socket | TLSSocket)[] = [];
+  t.after(() => { for (const s of open) s.destroy(); server.close(); });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+
+  // Two TCP peers that never start their handshake.
+  for (let i = 0; i < 2; i++) {
+    const s = netConnect(port, '127.0.0.1');
+    s.on('error', () => {});
+    open.push(s);
+  }
+  await waitFor(() => inFlight() === 2, { what: 'two handshakes in flight' });
+  // A TLS client that finishes: it leaves the count while its connection stays open.
+  const secured = new Promise<void>((r) => {
+    const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => r());
+    c.on('error', () => {});
+    open.push(c);
+  });
+  await secured;
+  await waitFor(() => inFlight() === 2, { what: 'the finished one not counted' });
+  open[0]!.destroy();
+  open[1]!.destroy();
+  await waitFor(() => inFlight() === 0, { what: 'closed ones leave the count' });
+  open[2]!.destroy();
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(inFlight(), 0, 'closing a finished one does not count it out twice');
+});

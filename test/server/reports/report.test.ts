@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
+import { HostStore } from '../../../server/liveness/host-store.ts';
+import { buildReport } from '../../../server/reports/report.ts';
+import { formatReportMail, formatReportText } from '../../../server/reports/report-format.ts';
+
+const NOW = Date.UTC(2026, 0, 2, 7, 0, 0);
+const H = 3_600_000;
+
+function fixture(t: { after: (fn: () => void) => void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'tw-report-'));
+  const db = openDatabase(join(dir, 'db'));
+  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  const alarms = new AlarmStore(db);
+  const host = (name: string, f: { lastSeen?: number | null; due?: number; state?: string } = {}) =>
+    db.prepare(`INSERT INTO hosts (host, enrolled_at, last_seen, late_at, due_at, state, status) VALUES (?, ?, ?, ?, ?, ?, 'up')`)
+      .run(name, NOW - 48 * H, f.lastSeen === undefined ? NOW - 1000 : f.lastSeen, (f.due ?? NOW + 10_000) - 5000, f.due ?? NOW + 10_000, f.state ?? 'active');
+  host('quiet1');
+  host('gone', { lastSeen: NOW - 2 * H, due: NOW - H });
+  host('changed');
+  host('warned');
+  host('old-critical');
+  alarms.open('gone', 'agent-missing', 'no heartbeat before the deadline', NOW - H);
+  alarms.open('changed', 'file-changed', '/usr/sbin/cron changed', NOW - 3 * H, { old: 'a', new: 'b' });
+  alarms.open('warned', 'network-lost', 'route gone', NOW - 2 * H);
+  alarms.resolve('warned', 'network-lost', NOW - H);
+  alarms.open('old-critical', 'file-added', 'x', NOW - 72 * H);
+  alarms.resolve('old-critical', 'file-added', NOW - 50 * H);
+  db.prepare('INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)').run('quiet1', Math.floor((NOW - H) / 60_000), 6);
+  return { db, hosts: new HostStore(db) };
+}
+
+test('the report accounts for every host: errors and missing first, then critical, warnings, quiet', (t) => {
+  const { db, hosts } = fixture(t);
+  const r = buildReport(db, hosts, NOW - 24 * H, NOW);
+  const names = (s: keyof typeof r.sections) => r.sections[s].map((h) => h.host);
+  assert.deepEqual(names('errors'), ['gone']);
+  assert.deepEqual(names('critical'), ['changed']);
+  assert.deepEqual(names('warnings'), ['warned'], 'an alarm resolved within the window still counts');
+  assert.deepEqual(names('quiet').sort(), ['old-critical', 'quiet1'], 'alarms resolved before the window do not');
+  assert.equal(r.totals.hosts, 5);
+  assert.equal(r.sections.quiet.find((h) => h.host === 'quiet1')!.beats, 6);
+
+  const text = formatReportText(r);
+  const at = (s: string) => text.indexOf(s);
+  assert.ok(at('Errors and missing hosts (1)') < at('Critical changes (1)'));
+  assert.ok(at('Critical changes (1)') < at('Warnings (1)'));
+  assert.ok(at('Warnings (1)') < at('Quiet hosts (no alarms) (2)'));
+  assert.match(text, /gone \(default\) missing, last seen 2h ago/);
+  assert.match(text, /#\d+ \[critical\] file-changed: \/usr\/sbin\/cron changed \(opened .*, OPEN\)/);
+  assert.match(formatReportMail(r).subject, /^\[critical\] report 2026-01-02: 5 hosts, 1 errors, 1 critical, 1 warnings$/);
+});
+
+test('a shorter window moves hosts whose alarms are older into quiet', (t) => {
+  const { db, hosts } = fixture(t);
+  const r = buildReport(db, hosts, NOW - 30 * 60_000, NOW);
+  assert.deepEqual(r.sections.warnings, []);
+  assert.deepEqual(r.sections.critical.map((h) => h.host), ['changed'], 'an alarm still open is always reported');
+});
