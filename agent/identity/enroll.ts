@@ -48,7 +48,7 @@ function configFor(o: EnrollOptions): AgentConfig {
   const cfg = loadAgentConfig(o.configPath);
   const norm = (u: string) => u.replace(/\/$/, '');
   if (norm(cfg.server) !== norm(o.server)) {
-    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}; fix one of them`, 2);
+    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}; fix one of them`);
   }
   return cfg;
 }

@@ -14,7 +14,7 @@ const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 /** Throws unless `host` is an acceptable host name. */
 export function checkHostName(host: string): void {
-  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name (letters, digits, . - _)`, 2);
+  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name (letters, digits, . - _)`);
 }
 
 const digest = (secret: string) => createHash('sha256').update(secret).digest();
