@@ -8,11 +8,11 @@ import { errorFactory, type ErrorCatalogue } from '../shared/errors.ts';
 export const AGENT_ERRORS = {
   TW_NOT_ENROLLED: {
     when: 'the state dir has no certificate: this host was never enrolled, or its state dir was lost',
-    todo: 'run `enroll` with a token from the server operator (`tripwarden-server token HOST`)',
+    todo: 'run `enroll --server wss://HOST:PORT --token T --ca-sha256 FP --config C` with a token from the server operator',
   },
   TW_ENROLL_PIN: {
     when: 'the server\'s CA does not match --ca-sha256, or the server sent no CA at all',
-    todo: 'compare --ca-sha256 with the fingerprint `tripwarden-server init` printed; if they match, the connection is being intercepted',
+    todo: 'check that --server is the Tripwarden server and --ca-sha256 the fingerprint `tripwarden-server init` printed; if both are right, the connection is being intercepted',
   },
   TW_ENROLL_REFUSED: {
     when: 'the server refused the enrollment (token unknown, used or expired, host already enrolled) or answered nonsense',

@@ -16,7 +16,7 @@ export const SERVER_ERRORS = {
   },
   TW_HOST_EXISTS: {
     when: 'an enrollment token was asked for, or redeemed, for a host already enrolled',
-    todo: 'for a reinstalled host, issue the token with `token HOST --replace` (its enrollment revokes the old certificate)',
+    todo: 'a reinstalled host needs its token made with --replace (its enrollment revokes the old certificate); a host still in service needs no new token',
   },
   TW_HOST_UNKNOWN: {
     when: 'a command named a host that is not enrolled (or a group with no host that has a baseline)',
@@ -70,7 +70,7 @@ export const SERVER_ERRORS = {
   },
   TW_SMTP_FAILED: {
     when: 'the SMTP server did not take the test message; the line says whether it was permanent',
-    todo: 'a permanent failure needs the smtp: block or the address fixed; a transient one is retried by the alarm outbox',
+    todo: 'permanent: fix the address or the smtp: block in server.yml; transient: the alarm outbox retries by itself, check the SMTP server if it persists',
   },
 } as const satisfies ErrorCatalogue;
 

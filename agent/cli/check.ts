@@ -26,7 +26,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     try {
       before = MeasuredState.fromJSON(JSON.parse(readFileSync(statePath, 'utf8')));
     } catch (err) {
-      throw agentError('TW_STATE_UNREADABLE', `${statePath} cannot be read (${(err as Error).message}); the next run of the agent rewrites it`);
+      throw agentError('TW_STATE_UNREADABLE', `${statePath} cannot be read (${(err as Error).message})`);
     }
   }
   const { checks, hasher } = await createChecks({ cfg, configPath, clock: systemClock, log: silentLogger() }, false);

@@ -40,7 +40,7 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
     throw sharedError('TW_ARGS', `--listen "${listen}" is not HOST:PORT (usage: ${USAGE})`);
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir (choose another --dir)`);
+    throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir`);
   }
   let password: string | null = null;
   if (values['admin-password-file']) {

@@ -15,7 +15,7 @@ function oneArg(positionals: string[], what: string, usage: string): string {
 function withHost<T>(dir: string, host: string, fn: (ctx: ServerContext) => T): T {
   const ctx = openServerContext(dir, systemClock);
   try {
-    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}" (see \`hosts --dir ${dir}\`)`);
+    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
     return fn(ctx);
   } finally {
     ctx.close();
@@ -46,7 +46,7 @@ export async function ackCommand(argv: string[], io: CommandIo): Promise<number>
     try {
       ackAlarm(ctx, id, Date.now());
     } catch {
-      throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id} (see \`alarms --dir ${dir}\`)`);
+      throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id}`);
     }
   } finally {
     ctx.close();

@@ -14,7 +14,7 @@ const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 /** Throws unless `host` is an acceptable host name. */
 export function checkHostName(host: string): void {
-  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name (letters, digits, . - _)`);
+  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name`);
 }
 
 const digest = (secret: string) => createHash('sha256').update(secret).digest();
@@ -29,7 +29,7 @@ export function issueToken(db: Db, o: { host: string; group: string; ttlMs: numb
   if (existing && !o.replace) {
     throw serverError(
       'TW_HOST_EXISTS',
-      `host ${o.host} is already enrolled; for a reinstalled host run \`token ${o.host} --replace\` (its enrollment revokes the old certificate)`,
+      `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`,
     );
   }
   const id = randomBytes(9).toString('base64url');
