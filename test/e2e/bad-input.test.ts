@@ -10,6 +10,7 @@ import { agentCli, enrollAgent, hostStatus, initServer, openAlarms, runAgent, se
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { SHARED_ERRORS } from '../../shared/errors.ts';
 
 let server: TestServer;
 let bystander: Proc;
@@ -63,7 +64,7 @@ test('a config with an unknown key or a bad duration: exit 2, one line naming th
   writeFileSync(bad, `server: ${server.url}\nstateDir: ${dir}\nintervall: 10s\n`);
   let r = agentCli(['run', '--config', bad]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr.trim(), `tripwarden-agent: error TW_CONFIG_INVALID: config ${bad}: unknown key "intervall"`);
+  assert.equal(r.stderr.trim(), `tripwarden-agent: error TW_CONFIG_INVALID: config ${bad}: unknown key "intervall"; ${SHARED_ERRORS.TW_CONFIG_INVALID.todo}`);
   writeFileSync(bad, `server: ${server.url}\nstateDir: ${dir}\ninterval: 10x\n`);
   r = agentCli(['run', '--config', bad]);
   assert.equal(r.code, 2);
