@@ -100,10 +100,11 @@ test('docs/ERRORS.md has one row per catalogued code, with its side, exit status
   for (const code of docs.keys()) assert.ok(catalogued.has(code), `docs/ERRORS.md documents ${code}, which no catalogue has`);
 });
 
-test('errors are made only by the catalogue factories', () => {
+test('errors are made only by the catalogue factories, and their lines only by errorLine', () => {
   for (const [f, src] of text) {
     if (f === 'shared/errors.ts') continue;
     assert.doesNotMatch(src, /new TwError\(/, `${f} makes a TwError by hand: use sharedError, serverError or agentError`);
+    assert.doesNotMatch(src, /error TW_/, `${f} writes an error line by hand: use errorLine, which adds the what-to-do`);
   }
 });
 
