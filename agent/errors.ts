@@ -16,7 +16,7 @@ export const AGENT_ERRORS = {
   },
   TW_ENROLL_REFUSED: {
     when: 'the server refused the enrollment (token unknown, used or expired, host already enrolled) or answered nonsense',
-    todo: 'ask the server operator for a new token and run `enroll` again',
+    todo: 'ask the server operator for a new token (`tripwarden-server token HOST`) and run `enroll` again',
   },
   TW_ENROLL_UNREACHABLE: {
     when: 'the server named by --server could not be reached',

@@ -50,9 +50,9 @@ export function redeemToken(db: Db, token: string, now: number): TokenGrant {
   // The secret is compared in constant time whether or not the id was found.
   const want = row ? Buffer.from(row.secret_sha256 as string, 'hex') : randomBytes(32);
   const ok = timingSafeEqual(digest(m ? m[2]! : token), want);
-  if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised; ask the operator for a new one (`token HOST`)');
-  if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used; ask the operator for a new one (`token HOST`)');
-  if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired; ask the operator for a new one (`token HOST`)');
+  if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised');
+  if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used');
+  if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired');
   db.prepare('UPDATE tokens SET used_at = ? WHERE id = ?').run(now, row.id);
   return { id: row.id as string, host: row.host as string, group: row.grp as string, replace: row.replace === 1 };
 }
