@@ -1,17 +1,40 @@
-import { TwError } from '../shared/errors.ts';
+import { errorFactory, type ErrorCatalogue } from '../shared/errors.ts';
 
-/** The agent's error catalogue: stable code → what it means and what to do. */
+/**
+ * The agent's error catalogue, one entry per code: when it happens, what the
+ * operator should do (the ending of every line with that code) and the exit
+ * status where a command ends with it. `docs/ERRORS.md` lists every entry.
+ */
 export const AGENT_ERRORS = {
-  TW_NOT_ENROLLED: 'the state dir has no certificate; run `enroll` with a token from the server operator',
-  TW_ENROLL_PIN: 'the server\'s CA does not match --ca-sha256; check the fingerprint `server init` printed (possible interception)',
-  TW_ENROLL_REFUSED: 'the server refused the enrollment (the message says why: token unknown, used or expired)',
-  TW_ENROLL_UNREACHABLE: 'the server could not be reached; check --server and the network',
-  TW_STATE_UNREADABLE: 'the reported-state file in the state dir is damaged; the running agent rewrites it after its next report',
-  TW_SERVER_MISMATCH: 'the config names another server than --server',
-} as const;
+  TW_NOT_ENROLLED: {
+    when: 'the state dir has no certificate: this host was never enrolled, or its state dir was lost',
+    todo: 'run `enroll --server wss://HOST:PORT --token T --ca-sha256 FP --config C` with a token from the server operator',
+  },
+  TW_ENROLL_PIN: {
+    when: 'the server\'s CA does not match --ca-sha256, or the server sent no CA at all',
+    todo: 'check that --server is the Tripwarden server and --ca-sha256 the fingerprint `tripwarden-server init` printed; if both are right, the connection is being intercepted',
+  },
+  TW_ENROLL_REFUSED: {
+    when: 'the server refused the enrollment (token unknown, used or expired, host already enrolled) or answered nonsense',
+    todo: 'ask the server operator for a new token (`tripwarden-server token HOST`) and run `enroll` again',
+  },
+  TW_ENROLL_UNREACHABLE: {
+    when: 'the server named by --server could not be reached',
+    todo: 'check --server (wss://HOST:PORT), the network and that `tripwarden-server serve` is running',
+  },
+  TW_STATE_UNREADABLE: {
+    when: 'the reported-state file in the state dir is damaged',
+    todo: 'nothing is lost: the running agent rewrites the file after its next report',
+  },
+  TW_SERVER_MISMATCH: {
+    exit: 2,
+    when: '`enroll --server` names another server than the config file does',
+    todo: 'make --server and the config\'s server: the same',
+  },
+} as const satisfies ErrorCatalogue;
 
+/** A code of {@link AGENT_ERRORS}. */
 export type AgentErrorCode = keyof typeof AGENT_ERRORS;
 
-export function agentError(code: AgentErrorCode, message: string, exitCode = 1): TwError {
-  return new TwError(code, message, exitCode);
-}
+/** Creates an agent error with a code of {@link AGENT_ERRORS}; its line ends with the code's "what to do". */
+export const agentError = errorFactory(AGENT_ERRORS);

@@ -4,7 +4,7 @@
  */
 import { parseCommandArgs, requireFlag } from '../shared/args.ts';
 import { systemClock } from '../shared/clock.ts';
-import { errorLine, TwError } from '../shared/errors.ts';
+import { errorLine, sharedError, TwError } from '../shared/errors.ts';
 import { createLogger } from '../shared/log.ts';
 import { VERSION } from '../shared/version.ts';
 import { enroll } from './identity/enroll.ts';
@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = name ? COMMANDS[name] : undefined;
   try {
-    if (!cmd) throw new TwError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}, --version`, 2);
+    if (!cmd) throw sharedError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}, --version`);
     return await cmd(rest);
   } catch (err) {
     process.stderr.write(errorLine('tripwarden-agent', err) + '\n');

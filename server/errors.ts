@@ -1,28 +1,81 @@
-import { TwError } from '../shared/errors.ts';
+import { errorFactory, type ErrorCatalogue } from '../shared/errors.ts';
 
-/** The server's error catalogue: stable code → what it means and what to do. */
+/**
+ * The server's error catalogue, one entry per code: when it happens, what the
+ * operator should do (the ending of every line with that code) and the exit
+ * status where a command ends with it. `docs/ERRORS.md` lists every entry.
+ */
 export const SERVER_ERRORS = {
-  TW_DATA_DIR_EXISTS: 'init refuses to overwrite an existing data dir; pick another --dir or remove the old one',
-  TW_DATA_DIR_MISSING: 'the data dir has not been initialised; run `init --dir D` first',
-  TW_HOST_EXISTS: 'a token was asked for a host already enrolled; use `token HOST --replace` for a reinstalled host',
-  TW_HOST_UNKNOWN: 'the named host is not enrolled; `hosts --dir D` lists them',
-  TW_ALARM_UNKNOWN: 'the named alarm id does not exist; `alarms --dir D` lists them',
-  TW_TOKEN_UNKNOWN: 'the enrollment token is not one this server issued; ask for a new one with `token HOST`',
-  TW_TOKEN_USED: 'the enrollment token was already used; ask for a new one with `token HOST`',
-  TW_TOKEN_EXPIRED: 'the enrollment token has expired; ask for a new one with `token HOST`',
-  TW_CSR_INVALID: 'the certificate request is malformed or its signature is wrong',
-  TW_BASELINE_NONE: 'the host has sent no full report yet, so there is no baseline to accept into; wait for the agent to connect',
-  TW_PATH_UNKNOWN: 'accept named a path the host has never reported; `alarms --dir D --open` lists the changed paths',
-  TW_SAMPLE_MISMATCH: 'accept --group left a path whose state matches no sample host of the group; investigate that host, or accept it there by name',
-  TW_GROUP_NAME: 'a group name must be 1-64 characters of letters, digits, dot, dash or underscore',
-  TW_HOST_NAME: 'a host name must be 1-253 characters of letters, digits, dot, dash or underscore',
-  TW_SMTP_UNSET: 'mail was asked for but server.yml has no smtp: block; add host, port, from and to',
-  TW_SMTP_FAILED: 'the SMTP server did not take the message; the line says whether retrying can help',
-} as const;
+  TW_DATA_DIR_EXISTS: {
+    when: 'init was pointed at a directory that exists and is not empty',
+    todo: 'choose another --dir, or remove the old data dir if it is really unused',
+  },
+  TW_DATA_DIR_MISSING: {
+    when: 'a command was given a --dir that is not an initialised data dir',
+    todo: 'check --dir, or create the data dir with `init --dir D`',
+  },
+  TW_HOST_EXISTS: {
+    when: 'an enrollment token was asked for, or redeemed, for a host already enrolled',
+    todo: 'a reinstalled host needs its token made with --replace (its enrollment revokes the old certificate); a host still in service needs no new token',
+  },
+  TW_HOST_UNKNOWN: {
+    when: 'a command named a host that is not enrolled (or a group with no host that has a baseline)',
+    todo: '`hosts --dir D` lists the enrolled hosts and their groups',
+  },
+  TW_ALARM_UNKNOWN: {
+    when: 'a command named an alarm id that does not exist',
+    todo: '`alarms --dir D` lists the alarms and their ids',
+  },
+  TW_TOKEN_UNKNOWN: {
+    when: 'an agent enrolled with a token this server never issued (or mistyped)',
+    todo: 'issue a new token with `token HOST` and enroll with it',
+  },
+  TW_TOKEN_USED: {
+    when: 'an agent enrolled with a token that was already redeemed',
+    todo: 'issue a new token with `token HOST` and enroll with it',
+  },
+  TW_TOKEN_EXPIRED: {
+    when: 'an agent enrolled with a token past its --ttl',
+    todo: 'issue a new token with `token HOST` (a longer --ttl if needed) and enroll with it',
+  },
+  TW_CSR_INVALID: {
+    when: 'an enrollment carried a certificate request that is malformed, badly signed or with a key under 2048 bits',
+    todo: 'enroll with the tripwarden-agent executable, which makes a valid request; anything else is not a Tripwarden agent',
+  },
+  TW_BASELINE_NONE: {
+    when: '`accept` named a host that has sent no full report yet, so it has no baseline',
+    todo: 'wait until the agent has connected and sent its first report (`hosts --dir D` shows it up), then accept again',
+  },
+  TW_PATH_UNKNOWN: {
+    when: '`accept` named a path or port the host has never reported',
+    todo: '`alarms --dir D --open` lists the changed paths; the rest were accepted',
+  },
+  TW_SAMPLE_MISMATCH: {
+    when: '`accept --group` left a path whose state matches no sample host of the group',
+    todo: 'investigate that host, and accept the path there by name if the change is wanted',
+  },
+  TW_GROUP_NAME: {
+    exit: 2,
+    when: 'a group name is not 1-64 characters of letters, digits, dot, dash or underscore',
+    todo: 'use a group name of 1-64 letters, digits, dots, dashes or underscores',
+  },
+  TW_HOST_NAME: {
+    exit: 2,
+    when: 'a host name is not 1-253 characters of letters, digits, dot, dash or underscore',
+    todo: 'use a host name of 1-253 letters, digits, dots, dashes or underscores',
+  },
+  TW_SMTP_UNSET: {
+    when: 'mail was asked for but server.yml has no smtp: block',
+    todo: 'add an smtp: block with host, port, from and to to server.yml',
+  },
+  TW_SMTP_FAILED: {
+    when: 'the SMTP server did not take the test message; the line says whether it was permanent',
+    todo: 'permanent: fix the address or the smtp: block in server.yml; transient: the alarm outbox retries by itself, check the SMTP server if it persists',
+  },
+} as const satisfies ErrorCatalogue;
 
+/** A code of {@link SERVER_ERRORS}. */
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;
 
-/** Creates a server error with a catalogued code. */
-export function serverError(code: ServerErrorCode, message: string, exitCode = 1): TwError {
-  return new TwError(code, message, exitCode);
-}
+/** Creates a server error with a code of {@link SERVER_ERRORS}; its line ends with the code's "what to do". */
+export const serverError = errorFactory(SERVER_ERRORS);

@@ -1,7 +1,7 @@
 /**
  * The server's command line (DESIGN.md): `npm run -s server -- <command>`.
  */
-import { errorLine, TwError } from '../shared/errors.ts';
+import { errorLine, sharedError, TwError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
 import { initCommand } from './cli/init.ts';
 import { processIo, type CommandIo } from './cli/io.ts';
@@ -46,7 +46,7 @@ export async function runServerCli(argv: string[], io: CommandIo = processIo): P
   }
   const cmd = name ? COMMANDS[name] : undefined;
   try {
-    if (!cmd) throw new TwError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}`, 2);
+    if (!cmd) throw sharedError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}`);
     return await cmd(rest, io);
   } catch (err) {
     io.err(errorLine('tripwarden-server', err));

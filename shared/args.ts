@@ -1,24 +1,24 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { TwError } from './errors.ts';
+import { sharedError } from './errors.ts';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
  * Parses a command's arguments strictly; an unknown or malformed flag becomes
- * one {@link TwError} line that names it (exit code 2).
+ * one `TW_ARGS` error line that names it (exit code 2).
  */
 export function parseCommandArgs<O extends Options>(argv: string[], options: O, usage: string) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw new TwError('TW_ARGS', `${msg} (usage: ${usage})`, 2);
+    throw sharedError('TW_ARGS', `${msg} (usage: ${usage})`);
   }
 }
 
 /** Returns a required string flag or throws a one-line usage error naming it. */
 export function requireFlag(value: string | undefined, flag: string, usage: string): string {
-  if (value === undefined || value === '') throw new TwError('TW_ARGS', `missing --${flag} (usage: ${usage})`, 2);
+  if (value === undefined || value === '') throw sharedError('TW_ARGS', `missing --${flag} (usage: ${usage})`);
   return value;
 }
 
@@ -31,6 +31,6 @@ export function parseOnOffArgs(argv: string[], usage: string, what: string): { d
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   const [name, state] = positionals;
-  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw new TwError('TW_ARGS', `name ${what} and on or off (usage: ${usage})`, 2);
+  if (positionals.length !== 2 || (state !== 'on' && state !== 'off')) throw sharedError('TW_ARGS', `name ${what} and on or off (usage: ${usage})`);
   return { dir, name: name!, on: state === 'on' };
 }

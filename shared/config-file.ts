@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { parseDuration } from './duration.ts';
-import { TwError } from './errors.ts';
+import { sharedError } from './errors.ts';
 
 /** A duration field (`10s`, `2m`) that becomes milliseconds after validation. */
 export function durationField(opts: { min?: number; max?: number } = {}) {
@@ -53,7 +53,7 @@ export function validateConfig<S extends z.ZodType>(schema: S, data: unknown, so
   } else {
     msg = `key "${path.join('.') || '(top)'}": ${issue.message}`;
   }
-  throw new TwError('TW_CONFIG_INVALID', `config ${source}: ${msg}`, 2);
+  throw sharedError('TW_CONFIG_INVALID', `config ${source}: ${msg}`);
 }
 
 /** Reads, parses and validates a YAML config file (see {@link validateConfig}). */
@@ -62,13 +62,13 @@ export function loadYamlConfig<S extends z.ZodType>(schema: S, path: string): z.
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new TwError('TW_CONFIG_UNREADABLE', `config ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err})`, 2);
+    throw sharedError('TW_CONFIG_UNREADABLE', `config ${path}: cannot read it (${(err as NodeJS.ErrnoException).code ?? err})`);
   }
   let data: unknown;
   try {
     data = parseYaml(text);
   } catch (err) {
-    throw new TwError('TW_CONFIG_UNREADABLE', `config ${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`, 2);
+    throw sharedError('TW_CONFIG_UNREADABLE', `config ${path}: not valid YAML (${(err as Error).message.split('\n')[0]})`);
   }
   return validateConfig(schema, data, path);
 }

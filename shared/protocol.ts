@@ -323,17 +323,34 @@ export const EnrollResponse = z.strictObject({
 export type EnrollRequest = z.infer<typeof EnrollRequest>;
 export type EnrollResponse = z.infer<typeof EnrollResponse>;
 
-/** WebSocket close codes the server uses, each with one meaning. */
+/**
+ * WebSocket close codes the server and the agent use, each with one meaning
+ * (docs/ERRORS.md lists them). No other close code is sent by our code; ws
+ * itself closes with 1009 when a frame is larger than {@link MAX_FRAME_BYTES}.
+ */
 export const CloseCode = {
+  /** The agent stops (after its `goodbye`). */
+  NORMAL: 1000,
+  SHUTTING_DOWN: 1001,
+  /** The server could not store a message (not a heartbeat): the agent reconnects and sends again. */
+  SERVER_ERROR: 1011,
   PROTOCOL_VIOLATION: 4000,
   REPLAY: 4001,
   NO_HELLO: 4002,
   REVOKED: 4003,
   SUPERSEDED: 4009,
-  SHUTTING_DOWN: 1001,
 } as const;
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string };
+/** One of the {@link CloseCode} values. */
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/**
+ * Why a frame was refused, named where it is found (as ws names its errors):
+ * larger than {@link MAX_FRAME_BYTES}, not JSON, or not matching the schema.
+ */
+export type FrameFault = 'too-large' | 'not-json' | 'schema';
+
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string; fault: FrameFault };
 
 /**
  * Parses and validates one frame against a schema. Never throws: a bad frame
@@ -341,12 +358,12 @@ export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: string
  */
 export function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): ParseResult<T> {
   const text = typeof raw === 'string' ? raw : raw.toString('utf8');
-  if (Buffer.byteLength(text) > MAX_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_FRAME_BYTES} bytes` };
+  if (Buffer.byteLength(text) > MAX_FRAME_BYTES) return { ok: false, error: `frame larger than ${MAX_FRAME_BYTES} bytes`, fault: 'too-large' };
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch {
-    return { ok: false, error: 'frame is not JSON' };
+    return { ok: false, error: 'frame is not JSON', fault: 'not-json' };
   }
   return validate(schema, data);
 }
@@ -357,5 +374,5 @@ export function validate<T>(schema: z.ZodType<T>, data: unknown): ParseResult<T>
   if (r.success) return { ok: true, value: r.data };
   const issue = r.error.issues[0];
   const where = issue && issue.path.length ? issue.path.join('.') : 'message';
-  return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}` };
+  return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}`, fault: 'schema' };
 }

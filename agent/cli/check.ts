@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { TwError } from '../../shared/errors.ts';
+import { agentError } from '../errors.ts';
 import { silentLogger } from '../../shared/log.ts';
 import { REPORTED_STATE_FILE, createChecks } from '../monitor/check-runner.ts';
 import { describeDifferences } from '../monitor/delta.ts';
@@ -26,7 +26,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
     try {
       before = MeasuredState.fromJSON(JSON.parse(readFileSync(statePath, 'utf8')));
     } catch (err) {
-      throw new TwError('TW_STATE_UNREADABLE', `${statePath} cannot be read (${(err as Error).message}); the next run of the agent rewrites it`);
+      throw agentError('TW_STATE_UNREADABLE', `${statePath} cannot be read (${(err as Error).message})`);
     }
   }
   const { checks, hasher } = await createChecks({ cfg, configPath, clock: systemClock, log: silentLogger() }, false);

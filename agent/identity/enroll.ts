@@ -48,7 +48,7 @@ function configFor(o: EnrollOptions): AgentConfig {
   const cfg = loadAgentConfig(o.configPath);
   const norm = (u: string) => u.replace(/\/$/, '');
   if (norm(cfg.server) !== norm(o.server)) {
-    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}; fix one of them`, 2);
+    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}`);
   }
   return cfg;
 }
@@ -63,7 +63,7 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   const { host, port } = serverAddress(cfg.server);
   const timeout = o.timeoutMs ?? 15_000;
   const unreachable = (err: unknown) =>
-    agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message}); check --server and the network`);
+    agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
 
   // 1. The CA, fetched without trust and then pinned: nothing else is believed until it matches.
   let caPem: string;
@@ -78,10 +78,10 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   try {
     got = certFingerprint(caPem);
   } catch {
-    throw agentError('TW_ENROLL_PIN', 'the server sent no valid CA certificate; is --server a Tripwarden server?');
+    throw agentError('TW_ENROLL_PIN', 'the server sent no valid CA certificate');
   }
   if (normalizeFingerprint(got) !== normalizeFingerprint(o.caSha256)) {
-    throw agentError('TW_ENROLL_PIN', `the server's CA is ${got}, not the pinned --ca-sha256; check the fingerprint \`server init\` printed (possible interception)`);
+    throw agentError('TW_ENROLL_PIN', `the server's CA is ${got}, not the pinned --ca-sha256`);
   }
 
   // 2. Key pair here, CSR with the token over TLS that trusts only the pinned CA.

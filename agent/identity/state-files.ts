@@ -22,7 +22,7 @@ export interface Identity {
 export function loadIdentity(stateDir: string): Identity {
   const p = statePaths(stateDir);
   if (!existsSync(p.cert) || !existsSync(p.key) || !existsSync(p.ca)) {
-    throw agentError('TW_NOT_ENROLLED', `no certificate in ${stateDir}; run \`enroll --server wss://HOST:PORT --token T --ca-sha256 FP --config C\` first`);
+    throw agentError('TW_NOT_ENROLLED', `no certificate in ${stateDir}`);
   }
   return { keyPem: readFileSync(p.key, 'utf8'), certPem: readFileSync(p.cert, 'utf8'), caPem: readFileSync(p.ca, 'utf8') };
 }

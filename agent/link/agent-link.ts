@@ -299,7 +299,7 @@ export class AgentLink {
       if (ws.readyState === WebSocket.CLOSED) return resolve();
       const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
       ws.once('close', () => { clearTimeout(t); resolve(); });
-      ws.close(1000, 'agent stopping');
+      ws.close(CloseCode.NORMAL, 'agent stopping');
     });
   }
 }

@@ -1,6 +1,6 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { TwError } from '../../shared/errors.ts';
+import { errorLine, sharedError } from '../../shared/errors.ts';
 import { acceptAgentExe } from '../baselines/agent-exe.ts';
 import { AlarmStore } from '../alarms/alarm-store.ts';
 import { BaselineStore } from '../baselines/baseline-store.ts';
@@ -26,14 +26,14 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, group: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   for (const p of values.group ? positionals : positionals.slice(1)) {
-    if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p))) throw new TwError('TW_ARGS', `"${p}" is not an absolute path${values.group === undefined ? ' or a port like tcp/0.0.0.0:22' : ''} (usage: ${usage})`, 2);
+    if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p))) throw sharedError('TW_ARGS', `"${p}" is not an absolute path${values.group === undefined ? ' or a port like tcp/0.0.0.0:22' : ''} (usage: ${usage})`);
   }
   const ctx = openServerContext(dir, systemClock);
   try {
     const store = new BaselineStore(ctx.db, new AlarmStore(ctx.db));
     const now = Date.now();
     if (values.group !== undefined) {
-      if (!positionals.length) throw new TwError('TW_ARGS', `name at least one PATH with --group (usage: ${usage})`, 2);
+      if (!positionals.length) throw sharedError('TW_ARGS', `name at least one PATH with --group (usage: ${usage})`);
       const hosts = ctx.hosts.all().filter((h) => h.group === values.group && h.status !== 'revoked' && store.hasBaseline(h.host));
       if (!hosts.length) throw serverError('TW_HOST_UNKNOWN', `no host with a baseline in group "${values.group}"`);
       const samples = hosts.filter((h) => h.sample).map((h) => h.host);
@@ -47,20 +47,20 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
         (samples.length ? ` (matching sample host(s) ${samples.join(', ')})` : ' (no sample hosts: every host took its own state)'));
       if (r.left.length) {
         // Partly done: what matched is accepted; what did not is where an intruder would be.
-        for (const l of r.left) io.err(`tripwarden-server: error TW_SAMPLE_MISMATCH: ${l.host} ${l.path} matches no sample host; not accepted`);
+        for (const l of r.left) io.err(errorLine('tripwarden-server', serverError('TW_SAMPLE_MISMATCH', `${l.host} ${l.path} matches no sample host; not accepted`)));
         return 1;
       }
       return 0;
     }
     const [host, ...paths] = positionals;
-    if (!host) throw new TwError('TW_ARGS', `name a HOST (usage: ${usage})`, 2);
-    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}" (see \`hosts --dir ${dir}\`)`);
-    if (!store.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet; it is taken from the agent's first full report`);
+    if (!host) throw sharedError('TW_ARGS', `name a HOST (usage: ${usage})`);
+    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
+    if (!store.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
     const r = store.accept(host, paths.length ? paths : null, now);
     if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, now)) io.out(`accepted the agent executable of ${host}`);
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
-      io.err(`tripwarden-server: error TW_PATH_UNKNOWN: ${host} never reported ${r.unmatched.join(', ')}`);
+      io.err(errorLine('tripwarden-server', serverError('TW_PATH_UNKNOWN', `${host} never reported ${r.unmatched.join(', ')}`)));
       io.out(`accepted ${r.accepted.length} path(s) of ${host}`);
       return 1;
     }

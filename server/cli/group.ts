@@ -1,6 +1,6 @@
 import { parseCommandArgs, parseOnOffArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { TwError } from '../../shared/errors.ts';
+import { sharedError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
 import { setHostGroup, setPortAlarms } from '../fleet/fleet-membership.ts';
 import type { CommandIo } from './io.ts';
@@ -14,7 +14,7 @@ export async function groupCommand(argv: string[], io: CommandIo): Promise<numbe
   const usage = 'group HOST G --dir D';
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
-  if (positionals.length !== 2) throw new TwError('TW_ARGS', `name a HOST and a group G (usage: ${usage})`, 2);
+  if (positionals.length !== 2) throw sharedError('TW_ARGS', `name a HOST and a group G (usage: ${usage})`);
   const [host, group] = positionals as [string, string];
   const ctx = openServerContext(dir, systemClock);
   try {

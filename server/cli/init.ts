@@ -3,7 +3,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
-import { TwError } from '../../shared/errors.ts';
+import { sharedError } from '../../shared/errors.ts';
 import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import { defaultServerConfigText, splitHostPort } from '../config.ts';
 import { dataDirPaths } from '../storage/data-dir.ts';
@@ -37,15 +37,15 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   try {
     listenHost = splitHostPort(listen).host;
   } catch {
-    throw new TwError('TW_ARGS', `--listen "${listen}" is not HOST:PORT (usage: ${USAGE})`, 2);
+    throw sharedError('TW_ARGS', `--listen "${listen}" is not HOST:PORT (usage: ${USAGE})`);
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
-    throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir (choose another --dir)`);
+    throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir`);
   }
   let password: string | null = null;
   if (values['admin-password-file']) {
     password = readFileSync(values['admin-password-file'], 'utf8').replace(/\r?\n$/, '');
-    if (password.length < 8) throw new TwError('TW_ARGS', '--admin-password-file: the password must be at least 8 characters', 2);
+    if (password.length < 8) throw sharedError('TW_ARGS', '--admin-password-file: the password must be at least 8 characters');
   }
   const p = dataDirPaths(dir);
   mkdirPrivate(dir);

@@ -1,21 +1,21 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
-import { TwError } from '../../shared/errors.ts';
+import { sharedError, TwError } from '../../shared/errors.ts';
 import { openServerContext, type ServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
 import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
 import type { CommandIo } from './io.ts';
 
 function oneArg(positionals: string[], what: string, usage: string): string {
-  if (positionals.length !== 1) throw new TwError('TW_ARGS', `name exactly one ${what} (usage: ${usage})`, 2);
+  if (positionals.length !== 1) throw sharedError('TW_ARGS', `name exactly one ${what} (usage: ${usage})`);
   return positionals[0]!;
 }
 
 function withHost<T>(dir: string, host: string, fn: (ctx: ServerContext) => T): T {
   const ctx = openServerContext(dir, systemClock);
   try {
-    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}" (see \`hosts --dir ${dir}\`)`);
+    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
     return fn(ctx);
   } finally {
     ctx.close();
@@ -40,13 +40,13 @@ export async function ackCommand(argv: string[], io: CommandIo): Promise<number>
   const dir = requireFlag(values.dir, 'dir', usage);
   const raw = oneArg(positionals, 'ALARM_ID', usage);
   const id = Number(raw);
-  if (!Number.isSafeInteger(id) || id <= 0) throw new TwError('TW_ARGS', `"${raw}" is not an alarm id (a positive number)`, 2);
+  if (!Number.isSafeInteger(id) || id <= 0) throw sharedError('TW_ARGS', `"${raw}" is not an alarm id (a positive number)`);
   const ctx = openServerContext(dir, systemClock);
   try {
     try {
       ackAlarm(ctx, id, Date.now());
     } catch {
-      throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id} (see \`alarms --dir ${dir}\`)`);
+      throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id}`);
     }
   } finally {
     ctx.close();
@@ -66,7 +66,7 @@ export async function maintenanceCommand(argv: string[], io: CommandIo): Promise
     ms = parseDuration(requireFlag(values.for, 'for', usage));
   } catch (err) {
     if (err instanceof TwError) throw err;
-    throw new TwError('TW_ARGS', `--for: ${(err as Error).message}`, 2);
+    throw sharedError('TW_ARGS', `--for: ${(err as Error).message}`);
   }
   const until = ms === 0 ? null : Date.now() + ms;
   withHost(dir, host, (ctx) => setMaintenance(ctx, host, until));

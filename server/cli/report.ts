@@ -1,7 +1,7 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
-import { TwError } from '../../shared/errors.ts';
+import { sharedError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
 import { buildReport } from '../reports/report.ts';
 import { formatReportText } from '../reports/report-format.ts';
@@ -18,7 +18,7 @@ export async function reportCommand(argv: string[], io: CommandIo): Promise<numb
   try {
     sinceMs = parseDuration(values.since!);
   } catch (err) {
-    throw new TwError('TW_ARGS', `--since: ${(err as Error).message}`, 2);
+    throw sharedError('TW_ARGS', `--since: ${(err as Error).message}`);
   }
   const ctx = openServerContext(dir, systemClock);
   try {

@@ -14,7 +14,7 @@ export async function testMailCommand(argv: string[], io: CommandIo): Promise<nu
   const { values } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   const config = loadServerConfig(openDataDir(dir).config);
-  if (!config.smtp) throw serverError('TW_SMTP_UNSET', `no smtp: block in ${dir}/server.yml; add host, port, from and to first`);
+  if (!config.smtp) throw serverError('TW_SMTP_UNSET', `no smtp: block in ${dir}/server.yml`);
   const channel = new MailChannel({ smtp: config.smtp, dir });
   try {
     const sent = await channel.mail(formatTestMail(Date.now(), hostname()));
@@ -22,7 +22,7 @@ export async function testMailCommand(argv: string[], io: CommandIo): Promise<nu
     return 0;
   } catch (err) {
     const permanent = err instanceof DeliveryError && err.permanent;
-    throw serverError('TW_SMTP_FAILED', `${(err as Error).message} (${permanent ? 'permanent: fix the address or the message' : 'transient: the alarm outbox would retry this'})`);
+    throw serverError('TW_SMTP_FAILED', `${(err as Error).message} (${permanent ? 'permanent' : 'transient'})`);
   } finally {
     await channel.close();
   }

@@ -1,7 +1,7 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { TwError } from '../../shared/errors.ts';
+import { sharedError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
 import { checkGroupName } from '../fleet/fleet-membership.ts';
 import { issueToken } from '../trust/tokens.ts';
@@ -16,14 +16,14 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
   }, USAGE);
   const dir = requireFlag(values.dir, 'dir', USAGE);
   const host = positionals[0];
-  if (!host || positionals.length > 1) throw new TwError('TW_ARGS', `name exactly one HOST (usage: ${USAGE})`, 2);
+  if (!host || positionals.length > 1) throw sharedError('TW_ARGS', `name exactly one HOST (usage: ${USAGE})`);
   let ttlMs: number;
   try {
     ttlMs = parseDuration(values.ttl!);
   } catch (err) {
-    throw new TwError('TW_ARGS', `--ttl: ${(err as Error).message}`, 2);
+    throw sharedError('TW_ARGS', `--ttl: ${(err as Error).message}`);
   }
-  if (ttlMs <= 0) throw new TwError('TW_ARGS', '--ttl must be longer than 0', 2);
+  if (ttlMs <= 0) throw sharedError('TW_ARGS', '--ttl must be longer than 0');
   checkGroupName(values.group!);
   const ctx = openServerContext(dir, systemClock);
   try {

@@ -6,7 +6,7 @@ export const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 /** Throws `TW_GROUP_NAME` (exit 2) unless `group` is a valid group name. */
 export function checkGroupName(group: string): void {
-  if (!GROUP_NAME.test(group)) throw serverError('TW_GROUP_NAME', `"${group}" is not a valid group name (letters, digits, . - _; at most 64)`, 2);
+  if (!GROUP_NAME.test(group)) throw serverError('TW_GROUP_NAME', `"${group}" is not a valid group name`);
 }
 
 /**

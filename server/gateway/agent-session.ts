@@ -8,7 +8,7 @@ import { BaselineSession } from '../baselines/baseline-session.ts';
 import { BaselineStore } from '../baselines/baseline-store.ts';
 import type { Db } from '../storage/db.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
-import { violationReason, type ConnectionStats } from './connection-stats.ts';
+import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { acceptsCertificate, HostStore } from '../liveness/host-store.ts';
@@ -95,7 +95,7 @@ export class AgentSession implements LiveSession {
     });
   }
 
-  close(code: number, reason: string): void {
+  close(code: CloseCode, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.closedByServer = true;
@@ -113,29 +113,30 @@ export class AgentSession implements LiveSession {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(m));
   }
 
-  private violation(error: string, code: number = CloseCode.PROTOCOL_VIOLATION): void {
+  /** Closes for a protocol violation: `reason` is the metric's label, `error` the alarm's and close frame's text. */
+  private violation(reason: ViolationReason, error: string): void {
     this.log.warn({ error }, 'protocol violation, closing');
-    this.d.stats?.violation(violationReason(error));
+    this.d.stats?.violation(reason);
     this.d.stats?.drop('protocol-violation');
     try {
       this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not store protocol-violation alarm');
     }
-    this.close(code, error.slice(0, 120));
+    this.close(CloseCode.PROTOCOL_VIOLATION, error.slice(0, 120));
   }
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    if (isBinary) return this.violation('binary frame');
+    if (isBinary) return this.violation('binary', 'binary frame');
     const parsed = parseFrame(AgentMessage, data);
-    if (!parsed.ok) return this.violation(parsed.error);
+    if (!parsed.ok) return this.violation(parsed.fault, parsed.error);
     const m = parsed.value;
     // Anything but a heartbeat first lets the queued heartbeats commit, so this agent's messages are stored in order.
     if (m.type !== 'heartbeat') this.d.beats?.flush();
     try {
-      if (m.type !== 'hello' && this.bootId === null) return this.violation(`${m.type} before hello`);
-      if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot id changed within a connection');
+      if (m.type !== 'hello' && this.bootId === null) return this.violation('before-hello', `${m.type} before hello`);
+      if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot-id-changed', 'boot id changed within a connection');
       if (m.seq <= this.lastSeq) return this.replay(m.seq);
       this.lastSeq = m.seq;
       switch (m.type) {
@@ -161,7 +162,8 @@ export class AgentSession implements LiveSession {
         case 'record': return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
           const err = this.baseline.onReport(m);
-          return err ? this.violation(err) : undefined;
+          // Parts out of order or too many entries: the report as a whole breaks its schema.
+          return err ? this.violation('schema', err) : undefined;
         }
         case 'event': return this.baseline.onEvent(m);
         case 'goodbye':
@@ -174,7 +176,7 @@ export class AgentSession implements LiveSession {
       // A heartbeat that could not be stored is just not acked: the connection stays and the next beat records the
       // agent once the disk has room again. Closing would send the whole fleet into reconnect storms meanwhile.
       if (m.type === 'heartbeat') return;
-      this.close(1011, 'server error');
+      this.close(CloseCode.SERVER_ERROR, 'server error');
     }
   }
 
@@ -194,7 +196,7 @@ export class AgentSession implements LiveSession {
   }
 
   private onHello(m: AgentMessage & { type: 'hello' }): void {
-    if (this.bootId !== null) return this.violation('second hello on one connection');
+    if (this.bootId !== null) return this.violation('second-hello', 'second hello on one connection');
     this.d.clock.clearTimeout(this.helloTimer);
     for (const other of this.d.registry.others(this)) {
       if (other.bootId === m.bootId) {

@@ -4,6 +4,8 @@
  * violations and storage errors. Reasons are a small fixed vocabulary so the
  * metric's label set stays bounded whatever a peer sends.
  */
+import type { FrameFault } from '../../shared/protocol.ts';
+
 export type RefusedReason =
   | 'handshake-timeout' // TLS handshake not finished within handshakeTimeout
   | 'tls-error' // any other failed TLS handshake
@@ -17,7 +19,8 @@ export type RefusedReason =
 
 export type DroppedReason = 'protocol-violation' | 'replay' | 'no-hello' | 'frame-too-large' | 'socket-error';
 
-export type ViolationReason = 'binary' | 'too-large' | 'not-json' | 'schema' | 'before-hello' | 'boot-id-changed' | 'second-hello';
+/** Why a session was closed for a protocol violation: a frame fault from `parseFrame`, or a rule of the session broken. */
+export type ViolationReason = FrameFault | 'binary' | 'before-hello' | 'boot-id-changed' | 'second-hello';
 
 /** Plain counters; `createMetrics` reads them at scrape time. */
 export class ConnectionStats {
@@ -38,15 +41,4 @@ export class ConnectionStats {
   violation(r: ViolationReason): void {
     this.violations.set(r, (this.violations.get(r) ?? 0) + 1);
   }
-}
-
-/** Sorts a violation message (as AgentSession words it) into its reason. */
-export function violationReason(error: string): ViolationReason {
-  if (error === 'binary frame') return 'binary';
-  if (error.startsWith('frame larger')) return 'too-large';
-  if (error === 'frame is not JSON') return 'not-json';
-  if (error.endsWith('before hello')) return 'before-hello';
-  if (error.startsWith('boot id changed')) return 'boot-id-changed';
-  if (error.startsWith('second hello')) return 'second-hello';
-  return 'schema';
 }

@@ -1,10 +1,12 @@
+import type { CloseCode } from '../../shared/protocol.ts';
+
 /** A live agent connection as the registry sees it. */
 export interface LiveSession {
   readonly host: string;
   bootId: string | null;
   /** The peer's address and port, for alarms that name connections. */
   readonly remote: string;
-  close(code: number, reason: string): void;
+  close(code: CloseCode, reason: string): void;
   /** Marks this connection as one of two live ones with one certificate (its records are stored as suspect). */
   markClone(other: { bootId: string | null; remote: string }): void;
 }
@@ -36,13 +38,13 @@ export class SessionRegistry {
   }
 
   /** Closes every live session of a host (revoked or replaced); returns how many. */
-  closeHost(host: string, code: number, reason: string): number {
+  closeHost(host: string, code: CloseCode, reason: string): number {
     const set = [...(this.byHost.get(host) ?? [])];
     for (const s of set) s.close(code, reason);
     return set.length;
   }
 
-  closeAll(code: number, reason: string): void {
+  closeAll(code: CloseCode, reason: string): void {
     for (const host of [...this.byHost.keys()]) this.closeHost(host, code, reason);
   }
 

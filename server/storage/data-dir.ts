@@ -30,7 +30,7 @@ export function dataDirPaths(dir: string): DataDirPaths {
 export function openDataDir(dir: string): DataDirPaths {
   const p = dataDirPaths(dir);
   if (!existsSync(p.database) || !existsSync(p.caCert)) {
-    throw serverError('TW_DATA_DIR_MISSING', `${dir} is not a Tripwarden data dir; run \`init --dir ${dir}\` first`);
+    throw serverError('TW_DATA_DIR_MISSING', `${dir} is not a Tripwarden data dir`);
   }
   return p;
 }

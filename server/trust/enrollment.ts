@@ -27,7 +27,7 @@ export function enrollHost(d: EnrollmentDeps, req: EnrollRequest): EnrollRespons
     const grant = redeemToken(d.db, req.token, now);
     const existing = d.db.prepare('SELECT host FROM hosts WHERE host = ?').get(grant.host);
     if (existing && !grant.replace) {
-      throw serverError('TW_HOST_EXISTS', `host ${grant.host} was enrolled after this token was made; ask for \`token ${grant.host} --replace\``);
+      throw serverError('TW_HOST_EXISTS', `host ${grant.host} was enrolled after this token was made (a reinstall needs \`token ${grant.host} --replace\`)`);
     }
     const serial = newSerial();
     const certificate = signAgentCsr(d.ca, req.csr, grant.host, serial);

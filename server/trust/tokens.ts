@@ -14,7 +14,7 @@ const HOST_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}$/;
 
 /** Throws unless `host` is an acceptable host name. */
 export function checkHostName(host: string): void {
-  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name (letters, digits, . - _)`, 2);
+  if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name`);
 }
 
 const digest = (secret: string) => createHash('sha256').update(secret).digest();
@@ -29,7 +29,7 @@ export function issueToken(db: Db, o: { host: string; group: string; ttlMs: numb
   if (existing && !o.replace) {
     throw serverError(
       'TW_HOST_EXISTS',
-      `host ${o.host} is already enrolled; for a reinstalled host run \`token ${o.host} --replace\` (its enrollment revokes the old certificate)`,
+      `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`,
     );
   }
   const id = randomBytes(9).toString('base64url');
@@ -50,9 +50,9 @@ export function redeemToken(db: Db, token: string, now: number): TokenGrant {
   // The secret is compared in constant time whether or not the id was found.
   const want = row ? Buffer.from(row.secret_sha256 as string, 'hex') : randomBytes(32);
   const ok = timingSafeEqual(digest(m ? m[2]! : token), want);
-  if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised; ask the operator for a new one (`token HOST`)');
-  if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used; ask the operator for a new one (`token HOST`)');
-  if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired; ask the operator for a new one (`token HOST`)');
+  if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised');
+  if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used');
+  if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired');
   db.prepare('UPDATE tokens SET used_at = ? WHERE id = ?').run(now, row.id);
   return { id: row.id as string, host: row.host as string, group: row.grp as string, replace: row.replace === 1 };
 }

@@ -10,6 +10,8 @@ import { agentCli, enrollAgent, hostStatus, initServer, openAlarms, runAgent, se
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
+import { SHARED_ERRORS } from '../../shared/errors.ts';
+import { metricsToken, scrape } from '../faults/fault-kit.ts';
 
 let server: TestServer;
 let bystander: Proc;
@@ -63,7 +65,7 @@ test('a config with an unknown key or a bad duration: exit 2, one line naming th
   writeFileSync(bad, `server: ${server.url}\nstateDir: ${dir}\nintervall: 10s\n`);
   let r = agentCli(['run', '--config', bad]);
   assert.equal(r.code, 2);
-  assert.equal(r.stderr.trim(), `tripwarden-agent: error TW_CONFIG_INVALID: config ${bad}: unknown key "intervall"`);
+  assert.equal(r.stderr.trim(), `tripwarden-agent: error TW_CONFIG_INVALID: config ${bad}: unknown key "intervall"; ${SHARED_ERRORS.TW_CONFIG_INVALID.todo}`);
   writeFileSync(bad, `server: ${server.url}\nstateDir: ${dir}\ninterval: 10x\n`);
   r = agentCli(['run', '--config', bad]);
   assert.equal(r.code, 2);
@@ -105,10 +107,28 @@ test('malformed, schema-invalid and oversized frames each close the connection; 
   const huge = await rawConnect(server.port, { ...id, send: [Buffer.alloc(200 * 1024, 'a').toString()] });
   assert.equal(huge.closeCode, 1009, 'ws closes an oversized frame with 1009');
 
+  const secondHello = await rawConnect(server.port, { ...id, send: [JSON.stringify(hello), JSON.stringify({ ...hello, seq: 1 })] });
+  assert.equal(secondHello.closeCode, 4000);
+  assert.equal(secondHello.closeReason, 'second hello on one connection');
+
+  const otherBoot = '11111111-2222-4333-8444-666666666666';
+  const bootChanged = await rawConnect(server.port, { ...id, send: [JSON.stringify({ ...hello, seq: 2 }), JSON.stringify({ type: 'heartbeat', bootId: otherBoot, seq: 3, sentAt: 1 })] });
+  assert.equal(bootChanged.closeCode, 4000);
+  assert.equal(bootChanged.closeReason, 'boot id changed within a connection');
+
   const alarms = openAlarms(server, 'mike').filter((x) => x.kind === 'protocol-violation');
   assert.ok(alarms.length >= 3, 'each violation is recorded as a protocol-violation alarm');
+  // Each violation is counted under the reason named where it was found.
+  const m = await scrape(server.dashboardPort, metricsToken(server.dir));
+  const violations = (reason: string) => m.get(`tripwarden_protocol_violations_total{reason="${reason}"}`) ?? 0;
+  assert.equal(violations('not-json'), 1);
+  assert.equal(violations('schema'), 2, 'a bad field and an unknown type');
+  assert.equal(violations('before-hello'), 1);
+  assert.equal(violations('second-hello'), 1);
+  assert.equal(violations('boot-id-changed'), 1);
+  assert.equal(m.get('tripwarden_connections_dropped_total{reason="frame-too-large"}'), 1);
   // the server is still up and serving, and the bystander never wavered
-  const ok = await rawConnect(server.port, { ...id, send: [JSON.stringify(hello)], waitMs: 1500 });
+  const ok = await rawConnect(server.port, { ...id, send: [JSON.stringify({ ...hello, seq: 4 })], waitMs: 1500 });
   assert.equal((ok.frames[0] as { type: string }).type, 'welcome');
   assert.equal(hostStatus(server, 'bystander'), 'up');
   assert.deepEqual(openAlarms(server, 'bystander'), []);

@@ -29,9 +29,11 @@ test('each kind of bad frame yields one line naming the field', () => {
     const r = parseFrame(AgentMessage, JSON.stringify(msg));
     assert.equal(r.ok, false);
     assert.match((r as { error: string }).error, re, JSON.stringify(msg).slice(0, 80));
+    assert.equal((r as { fault: string }).fault, 'schema', 'the fault is named where it is found');
   }
-  assert.deepEqual(parseFrame(AgentMessage, '{oops'), { ok: false, error: 'frame is not JSON' });
+  assert.deepEqual(parseFrame(AgentMessage, '{oops'), { ok: false, error: 'frame is not JSON', fault: 'not-json' });
   assert.equal((parseFrame(AgentMessage, 'x'.repeat(MAX_FRAME_BYTES + 1)) as { error: string }).error, `frame larger than ${MAX_FRAME_BYTES} bytes`);
+  assert.equal((parseFrame(AgentMessage, 'x'.repeat(MAX_FRAME_BYTES + 1)) as { fault: string }).fault, 'too-large');
 });
 
 test('deep nesting does not crash the parser', () => {
