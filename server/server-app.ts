@@ -13,6 +13,7 @@ import { ConnectionStats } from './gateway/connection-stats.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
+import { LogThrottle } from './gateway/log-throttle.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
 import { join } from 'node:path';
@@ -72,7 +73,7 @@ export class ServerApp {
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server, handshakesInFlight } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
-      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats,
+      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats, storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;
     this.handshakesInFlight = handshakesInFlight;

@@ -2,12 +2,18 @@ import type { Clock } from '../../shared/clock.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
 import { sql, type Db } from '../storage/db.ts';
-import { HostStore } from './host-store.ts';
+import type { HostStore } from './host-store.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
 
 export interface LivenessConfig {
   graceMs: number;
   maxIntervalMs: number;
+}
+
+/** The stores {@link Liveness} writes through. */
+export interface LivenessStores {
+  alarms: AlarmStore;
+  hosts: HostStore;
 }
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
@@ -28,6 +34,7 @@ export const ROLLUP_FLUSH_MS = 10_000;
  * No timer per host.
  */
 export class Liveness {
+  private readonly alarms: AlarmStore;
   private readonly hosts: HostStore;
   private readonly beat;
   private readonly overdue;
@@ -47,13 +54,15 @@ export class Liveness {
   private lastRollupFlush: number;
   private readonly rollupTx;
 
+  /** @param stores the context's stores over `db` (context.ts). */
   constructor(
     private readonly db: Db,
-    private readonly alarms: AlarmStore,
+    stores: LivenessStores,
     private readonly clock: Clock,
     private readonly cfg: LivenessConfig,
   ) {
-    this.hosts = new HostStore(db);
+    this.alarms = stores.alarms;
+    this.hosts = stores.hosts;
     // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
     // so the hot path needs no SELECT before its UPDATE.
     this.beat = db.prepare(

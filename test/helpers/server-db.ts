@@ -11,8 +11,8 @@ export function serverDb(cfg = { graceMs: 5_000, maxIntervalMs: 300_000 }) {
   const db: Db = openDatabase(join(tempDir('tw-db-'), 'test.db'));
   const clock = new FakeClock();
   const alarms = new AlarmStore(db);
-  const liveness = new Liveness(db, alarms, clock, cfg);
   const hosts = new HostStore(db);
+  const liveness = new Liveness(db, { alarms, hosts }, clock, cfg);
   const addHost = (host: string) =>
     db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`).run(host, clock.now());
   const openKinds = (host: string) => alarms.list({ open: true, host }).map((a) => a.kind).sort();

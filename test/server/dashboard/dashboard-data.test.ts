@@ -19,8 +19,8 @@ function fixture(t: { after: (fn: () => void) => void }) {
   t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   const alarms = new AlarmStore(db);
-  const liveness = new Liveness(db, alarms, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
   const hosts = new HostStore(db);
+  const liveness = new Liveness(db, { alarms, hosts }, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
   return { db, clock, alarms, liveness, hosts, data: new DashboardData(db, hosts, () => liveness.flushRollup()) };
 }
 
