@@ -8,6 +8,7 @@ import { openDataDir, type DataDirPaths } from './storage/data-dir.ts';
 import { openDatabase, type Db } from './storage/db.ts';
 import { HostStore } from './liveness/host-store.ts';
 import { Liveness } from './liveness/liveness.ts';
+import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
 
 /**
  * Everything a server command needs from a data dir: config, database and the stores over it. The stores are
@@ -21,6 +22,8 @@ export interface ServerContext {
   alarms: AlarmStore;
   hosts: HostStore;
   liveness: Liveness;
+  /** Heartbeats per host and minute (the dashboard's bar, the report): count, flush, compact, prune. */
+  rollup: HeartbeatRollup;
   /** Baselines and the changes judged against them. */
   baselines: BaselineStore;
   /** The agents' spooled records (events) and their chain heads. */
@@ -38,10 +41,11 @@ export function openServerContext(dir: string, clock: Clock): ServerContext {
   const alarms = new AlarmStore(db);
   const hosts = new HostStore(db);
   const baselines = new BaselineStore(db, alarms);
+  const rollup = new HeartbeatRollup(db, clock);
   return {
-    paths, config, db, alarms, hosts, baselines, clock,
+    paths, config, db, alarms, hosts, baselines, rollup, clock,
     ledger: new EventLedger(db, alarms, baselines),
-    liveness: new Liveness(db, { alarms, hosts }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval }),
+    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval }),
     commands: new CommandQueue(db),
     close: () => db.close(),
   };

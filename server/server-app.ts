@@ -95,7 +95,7 @@ export class ServerApp {
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });
     this.page = this.dashboard.server;
-    this.retention = new Retention(ctx.db, this.dashboard.data, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
+    this.retention = new Retention(ctx.db, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
   }
 
   /** Starts listening; resolves with the bound addresses. */
@@ -145,7 +145,7 @@ export class ServerApp {
       this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
     }
     try {
-      this.ctx.liveness.flushRollupIfDue();
+      this.ctx.rollup.flushIfDue();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
     }
@@ -160,7 +160,7 @@ export class ServerApp {
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     this.beats.flush();
     try {
-      this.ctx.liveness.flushRollup();
+      this.ctx.rollup.flush();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
     }

@@ -3,6 +3,7 @@ import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
 import { sql, type Db } from '../storage/db.ts';
 import type { HostStore } from './host-store.ts';
+import type { HeartbeatRollup } from './heartbeat-rollup.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
 
 export interface LivenessConfig {
@@ -14,6 +15,8 @@ export interface LivenessConfig {
 export interface LivenessStores {
   alarms: AlarmStore;
   hosts: HostStore;
+  /** Where each accepted heartbeat and hello is counted for the dashboard's bar. */
+  rollup: HeartbeatRollup;
 }
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
@@ -24,8 +27,6 @@ interface Overdue { host: string; status: string; lastSeen: number | null; lateA
 export const RECOVERY_QUIET_MS = 30_000;
 /** ...and for at most this long after the start (ms). */
 export const RECOVERY_MAX_MS = 600_000;
-/** The rollup counts kept in memory are written at least this often (ms). */
-export const ROLLUP_FLUSH_MS = 10_000;
 
 /**
  * Host liveness as data: each heartbeat moves the host's stored deadlines;
@@ -38,7 +39,7 @@ export class Liveness {
   private readonly hosts: HostStore;
   private readonly beat;
   private readonly overdue;
-  private readonly rollup;
+  private readonly rollup: HeartbeatRollup;
   private readonly helloStmt;
   private readonly beatTx;
   private readonly notBackYet;
@@ -49,10 +50,6 @@ export class Liveness {
   beatsReceived = 0;
   /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
   private stalls: StallSpan[] = [];
-  /** Beats counted for the dashboard's rollup but not written yet: minute -> host -> beats. */
-  private pendingBeats = new Map<number, Map<string, number>>();
-  private lastRollupFlush: number;
-  private readonly rollupTx;
 
   /** @param stores the context's stores over `db` (context.ts). */
   constructor(
@@ -63,6 +60,7 @@ export class Liveness {
   ) {
     this.alarms = stores.alarms;
     this.hosts = stores.hosts;
+    this.rollup = stores.rollup;
     // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
     // so the hot path needs no SELECT before its UPDATE.
     this.beat = db.prepare(
@@ -77,11 +75,6 @@ export class Liveness {
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
     );
-    // Dashboard bar: one counter row per host and minute, written by flushRollup() from counts kept in memory.
-    this.rollup = db.prepare(
-      `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
-       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
-    );
     this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
     // Prepared once: a reconnect storm is thousands of hellos a second.
     this.helloStmt = db.prepare(
@@ -91,10 +84,6 @@ export class Liveness {
     );
     this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) =>
       this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined);
-    this.rollupTx = db.transaction((counts: Map<number, Map<string, number>>) => {
-      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.rollup.run(host, minute, n);
-    });
-    this.lastRollupFlush = clock.now();
   }
 
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
@@ -125,46 +114,14 @@ export class Liveness {
 
   private countBeat(host: string, now: number): void {
     this.beatsReceived++;
-    this.addPending(Math.floor(now / 60_000), host, 1);
+    this.rollup.count(host, now);
   }
 
-  private addPending(minute: number, host: string, n: number): void {
-    let m = this.pendingBeats.get(minute);
-    if (!m) this.pendingBeats.set(minute, (m = new Map()));
-    m.set(host, (m.get(host) ?? 0) + n);
-  }
-
-  /** {@link flushRollup} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
-  flushRollupIfDue(): void {
-    if (this.clock.now() - this.lastRollupFlush >= ROLLUP_FLUSH_MS) this.flushRollup();
-  }
-
-  /**
-   * Writes the beats counted in memory to the per-minute rollup (the dashboard's bar, the report) in one
-   * transaction. Called every {@link ROLLUP_FLUSH_MS} by the server's tick, before the dashboard reads, and at
-   * stop. The rollup used to be an upsert in every heartbeat's commit, about a quarter of the heartbeat's
-   * SQLite time (its pages in every commit's WAL append); a flush writes each host's row once. A crash loses
-   * at most the counts since the last flush (a thinner minute on the bar); liveness (`last_seen`, deadlines)
-   * is committed before every ack as before. Throws a storage error; the counts are then kept for the next try.
-   */
-  flushRollup(): void {
-    this.lastRollupFlush = this.clock.now();
-    if (this.pendingBeats.size === 0) return;
-    const counts = this.pendingBeats;
-    this.pendingBeats = new Map();
-    try {
-      this.rollupTx(counts);
-    } catch (err) {
-      // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
-      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.addPending(minute, host, n);
-      throw err;
-    }
-  }
 
   /**
    * Records a heartbeat. The hot path is one UPDATE that moves the deadlines (committed by itself, or with
    * the others of its group commit, see heartbeat-batcher.ts); the dashboard's count is kept in memory
-   * ({@link flushRollup}); the status is re-derived only when it was not `up`.
+   * (heartbeat-rollup.ts); the status is re-derived only when it was not `up`.
    */
   heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
     const now = this.clock.now();
