@@ -1,4 +1,5 @@
 import type { Clock } from '../shared/clock.ts';
+import type { Logger } from '../shared/log.ts';
 import { AlarmStore } from './alarms/alarm-store.ts';
 import { BaselineStore } from './baselines/baseline-store.ts';
 import { EventLedger } from './baselines/event-ledger.ts';
@@ -33,8 +34,11 @@ export interface ServerContext {
   close(): void;
 }
 
-/** Opens an initialised data dir (migrating its database) for a command or for `serve`. */
-export function openServerContext(dir: string, clock: Clock): ServerContext {
+/**
+ * Opens an initialised data dir (migrating its database) for a command or for `serve`.
+ * @param log where the stores report what they carry on past (the liveness sweep's failing host).
+ */
+export function openServerContext(dir: string, clock: Clock, log?: Logger): ServerContext {
   const paths = openDataDir(dir);
   const config = loadServerConfig(paths.config);
   const db = openDatabase(paths.database);
@@ -45,7 +49,7 @@ export function openServerContext(dir: string, clock: Clock): ServerContext {
   return {
     paths, config, db, alarms, hosts, baselines, rollup, clock,
     ledger: new EventLedger(db, alarms, baselines),
-    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval }),
+    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval, log }),
     commands: new CommandQueue(db),
     close: () => db.close(),
   };

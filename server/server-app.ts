@@ -64,7 +64,7 @@ export class ServerApp {
   private readonly retention: Retention;
 
   constructor(private readonly o: ServerAppOptions) {
-    const ctx = (this.ctx = openServerContext(o.dir, o.clock));
+    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log.child({ component: 'liveness' })));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;

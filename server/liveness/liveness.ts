@@ -1,4 +1,5 @@
 import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
 import { sql, type Db } from '../storage/db.ts';
@@ -9,6 +10,8 @@ import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from 
 export interface LivenessConfig {
   graceMs: number;
   maxIntervalMs: number;
+  /** Where the sweep reports a host it could not process (default: nowhere). */
+  log?: Logger;
 }
 
 /** The stores {@link Liveness} writes through. */
@@ -43,6 +46,7 @@ export class Liveness {
   private readonly helloStmt;
   private readonly beatTx;
   private readonly notBackYet;
+  private readonly pushDeadline;
   /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
   private lastHelloAt = -Infinity;
@@ -74,6 +78,13 @@ export class Liveness {
       `SELECT ${cols} FROM hosts WHERE status = 'up' AND late_at <= @now
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
+    );
+    this.pushDeadline = db.prepare(
+      `UPDATE hosts SET
+         late_at = CASE WHEN status = 'up' THEN @now + interval_ms ELSE late_at END,
+         due_at = CASE WHEN status = 'late' THEN @now + interval_ms ELSE due_at END,
+         maintenance_until = CASE WHEN status = 'maintenance' THEN @now + interval_ms ELSE maintenance_until END
+       WHERE host = @host`,
     );
     this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
     // Prepared once: a reconnect storm is thousands of hellos a second.
@@ -196,8 +207,28 @@ export class Liveness {
       const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
       due = due.filter((d) => !waiting.has(d.host));
     }
-    for (const { host } of due) this.reconcile(host);
+    for (const d of due) {
+      try {
+        this.reconcile(d.host);
+      } catch (err) {
+        this.setAside(d, now, err as Error);
+      }
+    }
     return due.length;
+  }
+
+  /**
+   * One host the sweep could not process (a row it cannot read, a failing write): logged with the host, and
+   * its passed deadline moved one interval on, so that the sweep goes on with the others instead of failing
+   * on it four times a second. It is looked at again then; a heartbeat sets its deadlines anew as usual.
+   */
+  private setAside(d: Overdue, now: number, err: Error): void {
+    try {
+      this.pushDeadline.run({ host: d.host, now });
+    } catch (pushErr) {
+      this.cfg.log?.error({ host: d.host, err: (pushErr as Error).message }, 'could not move the deadline of a host the sweep failed on');
+    }
+    this.cfg.log?.error({ host: d.host, status: d.status, err: err.message }, 'liveness sweep failed on this host; looked at again in one interval');
   }
 
   /**
