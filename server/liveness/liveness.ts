@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
+import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
 import { sql, type Db } from '../storage/db.ts';
 import type { HostStore } from './host-store.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
@@ -26,6 +26,9 @@ export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
 
 interface Overdue { host: string; status: string; lastSeen: number | null; lateAt: number; dueAt: number }
 
+/** How often the sweep looks for hosts in a status longer than LINGER_RULES allow (ms). */
+export const LINGER_CHECK_MS = 60_000;
+
 /** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
 export const RECOVERY_QUIET_MS = 30_000;
 /** ...and for at most this long after the start (ms). */
@@ -47,6 +50,8 @@ export class Liveness {
   private readonly beatTx;
   private readonly notBackYet;
   private readonly pushDeadline;
+  private readonly lingering;
+  private lastLingerCheck = -Infinity;
   /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
   private lastHelloAt = -Infinity;
@@ -86,6 +91,11 @@ export class Liveness {
          maintenance_until = CASE WHEN status = 'maintenance' THEN @now + interval_ms ELSE maintenance_until END
        WHERE host = @host`,
     );
+    this.lingering = db.prepare(
+      `SELECT host, COALESCE(status_changed_at, enrolled_at) AS since FROM hosts h
+       WHERE status = @status AND COALESCE(status_changed_at, enrolled_at) <= @since
+         AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.host = h.host AND a.kind = @kind AND a.resolved_at IS NULL)`,
+    );
     this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
     // Prepared once: a reconnect storm is thousands of hellos a second.
     this.helloStmt = db.prepare(
@@ -117,6 +127,7 @@ export class Liveness {
       this.helloStmt
         .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
       this.reconcileIn(host, now);
+      for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
       this.countBeat(host, now);
       this.lastHelloAt = now;
       return 'ok';
@@ -207,6 +218,13 @@ export class Liveness {
       const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
       due = due.filter((d) => !waiting.has(d.host));
     }
+    if (now - this.lastLingerCheck >= LINGER_CHECK_MS) {
+      try {
+        this.openLingering(now);
+      } catch (err) {
+        this.cfg.log?.error({ err: (err as Error).message }, 'could not look for hosts in a status too long; retried at the next check');
+      }
+    }
     for (const d of due) {
       try {
         this.reconcile(d.host);
@@ -215,6 +233,26 @@ export class Liveness {
       }
     }
     return due.length;
+  }
+
+  /**
+   * Opens the alarms of {@link LINGER_RULES} for hosts in a status longer than the rule allows (at most
+   * every {@link LINGER_CHECK_MS}: the rules are a day long, and the query reads every host of the status).
+   * A host whose alarm is open already is not looked at again.
+   */
+  private openLingering(now: number): void {
+    this.lastLingerCheck = now;
+    for (const [status, rule] of Object.entries(LINGER_RULES)) {
+      // status_changed_at is null for a host that never changed status: then it is in it since enrolment.
+      const hosts = this.lingering.all({ status, kind: rule.open.kind, since: now - rule.afterMs }) as { host: string; since: number }[];
+      for (const h of hosts) {
+        try {
+          this.alarms.open(h.host, rule.open.kind, rule.open.subject, now, { status, since: new Date(h.since).toISOString() });
+        } catch (err) {
+          this.cfg.log?.error({ host: h.host, kind: rule.open.kind, err: (err as Error).message }, 'could not open an alarm; retried at the next check');
+        }
+      }
+    }
   }
 
   /**
