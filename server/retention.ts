@@ -1,7 +1,10 @@
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
 import type { Db } from './storage/db.ts';
-import { MINUTE_ROLLUP_KEEP_MS, type DashboardData } from './dashboard/dashboard-data.ts';
+import { MINUTE_ROLLUP_KEEP_MS, type HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
+
+/** What retention asks of the heartbeat rollup. */
+export type RollupPruning = Pick<HeartbeatRollup, 'prune' | 'compact'>;
 /** Rows deleted per table per pass: the hourly pass stays a short pause, and a backlog drains over a few hours. */
 const BATCH = 10_000;
 
@@ -22,10 +25,10 @@ export interface PruneCounts {
  * reuses the largest rowid once it is deleted, and the channels' cursors and
  * the dashboard's change check count on event ids only growing.
  */
-export function pruneOnce(db: Db, data: Pick<DashboardData, 'pruneRollup' | 'compactRollup'>, now: number, retentionMs: number): PruneCounts {
+export function pruneOnce(db: Db, heartbeats: RollupPruning, now: number, retentionMs: number): PruneCounts {
   const before = now - retentionMs;
-  const rollup = data.pruneRollup(before);
-  data.compactRollup(now - MINUTE_ROLLUP_KEEP_MS);
+  const rollup = heartbeats.prune(before);
+  heartbeats.compact(now - MINUTE_ROLLUP_KEEP_MS);
   return db.transaction((): PruneCounts => {
     const deliveries = db.prepare(
       `DELETE FROM deliveries WHERE rowid IN (
@@ -54,14 +57,14 @@ export class Retention {
 
   constructor(
     private readonly db: Db,
-    private readonly data: Pick<DashboardData, 'pruneRollup' | 'compactRollup'>,
+    private readonly heartbeats: RollupPruning,
     private readonly o: { clock: Clock; log: Logger; retentionMs: number; everyMs?: number },
   ) {}
 
   start(): void {
     const pass = () => {
       try {
-        const n = pruneOnce(this.db, this.data, this.o.clock.now(), this.o.retentionMs);
+        const n = pruneOnce(this.db, this.heartbeats, this.o.clock.now(), this.o.retentionMs);
         if (n.deliveries || n.events || n.commands) this.o.log.info(n, 'pruned records older than the retention');
       } catch (err) {
         this.o.log.error({ err: (err as Error).message }, 'pruning old records failed; retrying in an hour');

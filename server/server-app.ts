@@ -13,6 +13,7 @@ import { ConnectionStats } from './gateway/connection-stats.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
+import { LogThrottle } from './gateway/log-throttle.ts';
 import { VERSION } from '../shared/version.ts';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
 import { join } from 'node:path';
@@ -63,7 +64,7 @@ export class ServerApp {
   private readonly retention: Retention;
 
   constructor(private readonly o: ServerAppOptions) {
-    const ctx = (this.ctx = openServerContext(o.dir, o.clock));
+    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log.child({ component: 'liveness' })));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
@@ -72,7 +73,7 @@ export class ServerApp {
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server, handshakesInFlight } = createGateway({
       ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
-      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats,
+      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats, storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;
     this.handshakesInFlight = handshakesInFlight;
@@ -94,7 +95,7 @@ export class ServerApp {
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });
     this.page = this.dashboard.server;
-    this.retention = new Retention(ctx.db, this.dashboard.data, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
+    this.retention = new Retention(ctx.db, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
   }
 
   /** Starts listening; resolves with the bound addresses. */
@@ -144,7 +145,7 @@ export class ServerApp {
       this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
     }
     try {
-      this.ctx.liveness.flushRollupIfDue();
+      this.ctx.rollup.flushIfDue();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
     }
@@ -159,7 +160,7 @@ export class ServerApp {
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     this.beats.flush();
     try {
-      this.ctx.liveness.flushRollup();
+      this.ctx.rollup.flush();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
     }

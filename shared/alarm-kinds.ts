@@ -16,6 +16,8 @@ export const ALARM_KINDS = {
   'protocol-violation': 'warning',
   /** Issue 7 (not in DESIGN.md's list): a listening socket that is not in the host's baseline. */
   'port-opened': 'warning',
+  /** Enrolled (a certificate issued) but no agent has said hello for a day: a host nobody finished installing. */
+  'host-never-seen': 'warning',
 } as const satisfies Record<string, Severity>;
 
 export type Severity = 'critical' | 'warning';

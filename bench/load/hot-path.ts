@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { openDatabase } from '../../server/storage/db.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
+import { HostStore } from '../../server/liveness/host-store.ts';
+import { HeartbeatRollup } from '../../server/liveness/heartbeat-rollup.ts';
 import { AgentMessage, parseFrame } from '../../shared/protocol.ts';
 
 const hosts = Number(process.argv[2] ?? 10_000);
@@ -20,7 +22,7 @@ if (process.env.CACHE_SIZE) db.pragma(`cache_size = ${Number(process.env.CACHE_S
 if (process.env.WAL_AUTOCHECKPOINT) db.pragma(`wal_autocheckpoint = ${Number(process.env.WAL_AUTOCHECKPOINT)}`);
 let now = Date.now();
 const clock = { now: () => now } as never;
-const live = new Liveness(db, new AlarmStore(db), clock, { graceMs: 5000, maxIntervalMs: 300_000 });
+const live = new Liveness(db, { alarms: new AlarmStore(db), hosts: new HostStore(db), rollup: new HeartbeatRollup(db, clock) }, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const ins = db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`);
 const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 db.transaction(() => { for (let i = 0; i < hosts; i++) ins.run(`h${i}`, now); })();

@@ -19,7 +19,8 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { openDatabase } from '../../server/storage/db.ts';
-import { DashboardData, MINUTE_ROLLUP_KEEP_MS } from '../../server/dashboard/dashboard-data.ts';
+import { DashboardData } from '../../server/dashboard/dashboard-data.ts';
+import { HeartbeatRollup, MINUTE_ROLLUP_KEEP_MS } from '../../server/liveness/heartbeat-rollup.ts';
 import { HostStore } from '../../server/liveness/host-store.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
 import { createMetrics } from '../../server/dashboard/metrics.ts';
@@ -42,8 +43,9 @@ let now = start;
 const clock = { now: () => now, setTimeout, clearTimeout, setInterval, clearInterval } as never;
 const db = openDatabase(file);
 const alarms = new AlarmStore(db);
-const live = new Liveness(db, alarms, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const hostsStore = new HostStore(db);
+const heartbeats = new HeartbeatRollup(db, clock);
+const live = new Liveness(db, { alarms, hosts: hostsStore, rollup: heartbeats }, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const names = Array.from({ length: HOSTS }, (_, i) => `host-${String(i).padStart(4, '0')}.example.net`);
 const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 const facts = { hostname: 'h', os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 };
@@ -59,7 +61,6 @@ const t0 = Date.now();
   // The rollup: one row per host and minute, as Liveness's upsert leaves it.
   const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
   const m0 = start / MIN;
-  const dash = new DashboardData(db, hostsStore);
   const minutes = DAYS * 1440;
   for (let d = 0; d < DAYS; d++) {
     db.transaction(() => {
@@ -67,8 +68,8 @@ const t0 = Date.now();
     })();
     // What the dashboard's hourly job does (here once a simulated day): prune past retention, fold old minutes into hours.
     const dayEnd = start + (d + 1) * DAY;
-    dash.pruneRollup(dayEnd - 30 * DAY);
-    if (!a['no-compact']) dash.compactRollup(dayEnd - MINUTE_ROLLUP_KEEP_MS);
+    heartbeats.prune(dayEnd - 30 * DAY);
+    if (!a['no-compact']) heartbeats.compact(dayEnd - MINUTE_ROLLUP_KEEP_MS);
     if (d % 5 === 4) log(`day ${d + 1}: rollup rows ${((d + 1) * 1440 * HOSTS).toLocaleString('en')}`);
   }
   
@@ -97,7 +98,7 @@ const t0 = Date.now();
   now = end;
   for (const [i, h] of names.entries()) live.heartbeat(h, boot(i), 1);
   // What the hourly prune would leave (retention 30 days by default).
-  const pruned = new DashboardData(db, hostsStore).pruneRollup(end - 30 * DAY);
+  const pruned = heartbeats.prune(end - 30 * DAY);
   db.pragma('wal_checkpoint(TRUNCATE)');
   log(`written in ${((Date.now() - t0) / 1000).toFixed(0)} s; pruned ${pruned} rollup rows`);
 }

@@ -2,8 +2,6 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { errorLine, sharedError } from '../../shared/errors.ts';
 import { acceptAgentExe } from '../baselines/agent-exe.ts';
-import { AlarmStore } from '../alarms/alarm-store.ts';
-import { BaselineStore } from '../baselines/baseline-store.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
 import { acceptGroup } from '../baselines/group-accept.ts';
@@ -30,7 +28,7 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
   }
   const ctx = openServerContext(dir, systemClock);
   try {
-    const store = new BaselineStore(ctx.db, new AlarmStore(ctx.db));
+    const store = ctx.baselines;
     const now = Date.now();
     if (values.group !== undefined) {
       if (!positionals.length) throw sharedError('TW_ARGS', `name at least one PATH with --group (usage: ${usage})`);

@@ -23,15 +23,11 @@ export interface AlarmFilter {
   limit?: number;
 }
 
-/** Per-minute heartbeat rows are kept this long (ms); older ones are folded into hourly rows. */
-export const MINUTE_ROLLUP_KEEP_MS = 48 * 3_600_000;
-
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /** The dashboard's reads: hosts with their heartbeat bars, filtered alarms. */
 export class DashboardData {
-  private compactedOnce = false;
-  /** @param flushRollup writes heartbeat counts still held in memory (Liveness.flushRollup) before the bar is read. */
+  /** @param flushRollup writes heartbeat counts still held in memory (HeartbeatRollup.flush) before the bar is read. */
   constructor(private readonly db: Db, private readonly hosts: HostStore, private readonly flushRollup: () => void = () => {}) {}
 
   /** Every host, silent and late first (HostStore's order), with the last hour of heartbeats. */
@@ -105,45 +101,6 @@ export class DashboardData {
     ).get() as Record<string, unknown>;
     const a = this.db.prepare('SELECT (SELECT COALESCE(MAX(id), 0) FROM alarm_events) AS e, (SELECT COUNT(acked_at) FROM alarms) AS k').get() as Record<string, unknown>;
     return `${h.n}|${h.s}|${h.m}|${h.g}|${a.e}|${a.k}`;
-  }
-
-  /** Deletes heartbeat rollup rows older than `before` (ms); returns how many. */
-  pruneRollup(before: number): number {
-    // Host by host on the (host, minute) key: one DELETE over `minute < ?` scanned the whole rollup every hour.
-    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute < ?');
-    // Hosts are never deleted (a revoked one keeps its row), so the hosts table names every host with rollup rows.
-    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
-    const minute = Math.floor(before / 60_000);
-    return this.db.transaction(() => hosts.reduce((n, h) => n + del.run(h, minute).changes, 0))();
-  }
-
-  /**
-   * Folds the per-minute rollup older than `before` (ms) into one row per
-   * host and hour, kept at the hour's first minute; returns how many rows went.
-   *
-   * Why: a month of per-minute rows is 43 million rows and 1.5 GB at 1,000
-   * hosts (docs/BENCHMARKS.md, Load). The bar reads only the last hour, and the
-   * report sums ranges, which hourly rows still answer to the hour. Host by
-   * host on the (host, minute) key; after the first pass only the last day
-   * before `before` is looked at.
-   */
-  compactRollup(before: number): number {
-    const cut = Math.floor(before / 3_600_000) * 60;
-    const from = this.compactedOnce ? cut - 1440 : 0;
-    const fold = this.db.prepare(
-      `INSERT INTO heartbeat_minutes (host, minute, beats)
-       SELECT host, minute - minute % 60, SUM(beats) FROM heartbeat_minutes
-       WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0 GROUP BY minute - minute % 60
-       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
-    );
-    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0');
-    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
-    const n = this.db.transaction(() => hosts.reduce((k, h) => {
-      fold.run(h, from, cut);
-      return k + del.run(h, from, cut).changes;
-    }, 0))();
-    this.compactedOnce = true;
-    return n;
   }
 
   /** Records a dashboard action in the audit table. */

@@ -30,7 +30,7 @@ import { loginPage } from './views-layout.ts';
 export type AcceptHook = (host: string, paths: string[], user: string) => 'accepted' | 'recorded';
 
 export interface DashboardOptions {
-  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'commands' | 'paths'>;
+  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths'>;
   clock: Clock;
   log: Logger;
   /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
@@ -74,7 +74,7 @@ export class Dashboard {
     // __Host- cookies must be Secure, come from HTTPS and have Path=/: a subdomain cannot plant one.
     this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
     this.log = o.log.child({ component: 'dashboard' });
-    this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.liveness.flushRollup());
+    this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.rollup.flush());
     this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000, maxFailures: 5, lockoutMs: 300_000 });
     this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
@@ -159,7 +159,7 @@ export class Dashboard {
         sinceText = '24h';
         ms = 86_400_000;
       }
-      try { this.o.ctx.liveness.flushRollup(); } catch { /* the report shows what is stored */ }
+      try { this.o.ctx.rollup.flush(); } catch { /* the report shows what is stored */ }
       return this.page(res, reportPage(s, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
     }
     if (path === '/fleet') {

@@ -5,20 +5,25 @@ import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../../s
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { judgeAgentExe } from '../baselines/agent-exe.ts';
 import { BaselineSession } from '../baselines/baseline-session.ts';
-import { BaselineStore } from '../baselines/baseline-store.ts';
+import type { BaselineStore } from '../baselines/baseline-store.ts';
 import type { Db } from '../storage/db.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
-import { acceptsCertificate, HostStore } from '../liveness/host-store.ts';
-import { EventLedger, ROLLED_BACK } from '../baselines/event-ledger.ts';
+import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
+import { ROLLED_BACK, type EventLedger } from '../baselines/event-ledger.ts';
+import type { LogThrottle } from './log-throttle.ts';
 import { SpoolSession } from '../baselines/spool-session.ts';
 
 export interface SessionDeps {
   db: Db;
   liveness: Liveness;
   alarms: AlarmStore;
+  hosts: HostStore;
+  /** Shared by every session on the database (context.ts): they hold only prepared statements. */
+  baselines: BaselineStore;
+  ledger: EventLedger;
   registry: SessionRegistry;
   clock: Clock;
   log: Logger;
@@ -29,25 +34,12 @@ export interface SessionDeps {
   stats?: ConnectionStats;
   /** Group commit for heartbeats; without it each heartbeat commits alone. */
   beats?: HeartbeatBatcher;
+  /**
+   * Storage errors are logged at most every 10 s across all sessions, the rest counted: at a thousand
+   * heartbeats a second a full disk would otherwise log a thousand lines a second.
+   */
+  storageLog: LogThrottle;
 }
-
-/**
- * The baseline store and event ledger hold only prepared statements (every method takes the host), so all
- * sessions on one database share one of each. One per session was 13 prepared statements per connection:
- * about 55 KB of RSS each at 10,000 agents, and their preparing in every reconnect's hello path.
- */
-const stores = new WeakMap<Db, { store: BaselineStore; ledger: EventLedger }>();
-function sharedStores(db: Db, alarms: AlarmStore): { store: BaselineStore; ledger: EventLedger } {
-  let s = stores.get(db);
-  if (!s) {
-    const store = new BaselineStore(db, alarms);
-    stores.set(db, (s = { store, ledger: new EventLedger(db, alarms, store) }));
-  }
-  return s;
-}
-
-/** Storage errors are logged at most every 10 s across all sessions; the rest are counted. */
-const storageLog = { at: -Infinity, suppressed: 0 };
 
 /**
  * One authenticated agent connection. The host identity comes from the
@@ -78,9 +70,8 @@ export class AgentSession implements LiveSession {
   constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown', private readonly serial?: string) {
     this.remote = remote;
     this.log = d.log.child({ host });
-    const { store, ledger } = sharedStores(d.db, d.alarms);
-    this.baseline = new BaselineSession(host, store, d.clock, this.log, (m) => this.send(m));
-    this.spool = new SpoolSession(host, ledger, d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
+    this.baseline = new BaselineSession(host, d.baselines, d.clock, this.log, (m) => this.send(m));
+    this.spool = new SpoolSession(host, d.ledger, d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
     d.registry.add(this);
     this.helloTimer = d.clock.setTimeout(() => {
       d.stats?.drop('no-hello');
@@ -182,12 +173,8 @@ export class AgentSession implements LiveSession {
 
   private storageError(err: Error & { code?: string }, type: string): void {
     if (this.d.stats) this.d.stats.storageErrors++;
-    const now = this.d.clock.now();
-    // At a thousand heartbeats a second a full disk would otherwise log a thousand lines a second.
-    if (now - storageLog.at < 10_000) return void storageLog.suppressed++;
-    const suppressed = storageLog.suppressed;
-    storageLog.at = now;
-    storageLog.suppressed = 0;
+    const suppressed = this.d.storageLog.take(this.d.clock.now());
+    if (suppressed === null) return;
     const full = err.code === 'SQLITE_FULL';
     this.log.error(
       { err: err.message, code: err.code, type, suppressed },
@@ -239,7 +226,7 @@ export class AgentSession implements LiveSession {
     if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
     // Re-enrollment clears the stored boot: until the next tick closes this connection, its
     // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
-    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(new HostStore(this.d.db).get(this.host), this.serial)) {
+    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(this.d.hosts.get(this.host), this.serial)) {
       return this.close(CloseCode.REVOKED, 'certificate replaced');
     }
     this.replay(seq);

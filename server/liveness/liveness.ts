@@ -1,25 +1,38 @@
 import type { Clock } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, STATUS_RULES } from './status-rules.ts';
+import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
 import { sql, type Db } from '../storage/db.ts';
-import { HostStore } from './host-store.ts';
+import type { HostStore } from './host-store.ts';
+import type { HeartbeatRollup } from './heartbeat-rollup.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
 
 export interface LivenessConfig {
   graceMs: number;
   maxIntervalMs: number;
+  /** Where the sweep reports a host it could not process (default: nowhere). */
+  log?: Logger;
+}
+
+/** The stores {@link Liveness} writes through. */
+export interface LivenessStores {
+  alarms: AlarmStore;
+  hosts: HostStore;
+  /** Where each accepted heartbeat and hello is counted for the dashboard's bar. */
+  rollup: HeartbeatRollup;
 }
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
 
 interface Overdue { host: string; status: string; lastSeen: number | null; lateAt: number; dueAt: number }
 
+/** How often the sweep looks for hosts in a status longer than LINGER_RULES allow (ms). */
+export const LINGER_CHECK_MS = 60_000;
+
 /** After a restart, hosts not back yet are spared while some agent reconnected within this long (ms)... */
 export const RECOVERY_QUIET_MS = 30_000;
 /** ...and for at most this long after the start (ms). */
 export const RECOVERY_MAX_MS = 600_000;
-/** The rollup counts kept in memory are written at least this often (ms). */
-export const ROLLUP_FLUSH_MS = 10_000;
 
 /**
  * Host liveness as data: each heartbeat moves the host's stored deadlines;
@@ -28,13 +41,17 @@ export const ROLLUP_FLUSH_MS = 10_000;
  * No timer per host.
  */
 export class Liveness {
+  private readonly alarms: AlarmStore;
   private readonly hosts: HostStore;
   private readonly beat;
   private readonly overdue;
-  private readonly rollup;
+  private readonly rollup: HeartbeatRollup;
   private readonly helloStmt;
   private readonly beatTx;
   private readonly notBackYet;
+  private readonly pushDeadline;
+  private readonly lingering;
+  private lastLingerCheck = -Infinity;
   /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
   private lastHelloAt = -Infinity;
@@ -42,18 +59,17 @@ export class Liveness {
   beatsReceived = 0;
   /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
   private stalls: StallSpan[] = [];
-  /** Beats counted for the dashboard's rollup but not written yet: minute -> host -> beats. */
-  private pendingBeats = new Map<number, Map<string, number>>();
-  private lastRollupFlush: number;
-  private readonly rollupTx;
 
+  /** @param stores the context's stores over `db` (context.ts). */
   constructor(
     private readonly db: Db,
-    private readonly alarms: AlarmStore,
+    stores: LivenessStores,
     private readonly clock: Clock,
     private readonly cfg: LivenessConfig,
   ) {
-    this.hosts = new HostStore(db);
+    this.alarms = stores.alarms;
+    this.hosts = stores.hosts;
+    this.rollup = stores.rollup;
     // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
     // so the hot path needs no SELECT before its UPDATE.
     this.beat = db.prepare(
@@ -68,10 +84,17 @@ export class Liveness {
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
        UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
     );
-    // Dashboard bar: one counter row per host and minute, written by flushRollup() from counts kept in memory.
-    this.rollup = db.prepare(
-      `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
-       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
+    this.pushDeadline = db.prepare(
+      `UPDATE hosts SET
+         late_at = CASE WHEN status = 'up' THEN @now + interval_ms ELSE late_at END,
+         due_at = CASE WHEN status = 'late' THEN @now + interval_ms ELSE due_at END,
+         maintenance_until = CASE WHEN status = 'maintenance' THEN @now + interval_ms ELSE maintenance_until END
+       WHERE host = @host`,
+    );
+    this.lingering = db.prepare(
+      `SELECT host, COALESCE(status_changed_at, enrolled_at) AS since FROM hosts h
+       WHERE status = @status AND COALESCE(status_changed_at, enrolled_at) <= @since
+         AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.host = h.host AND a.kind = @kind AND a.resolved_at IS NULL)`,
     );
     this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
     // Prepared once: a reconnect storm is thousands of hellos a second.
@@ -82,10 +105,6 @@ export class Liveness {
     );
     this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) =>
       this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined);
-    this.rollupTx = db.transaction((counts: Map<number, Map<string, number>>) => {
-      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.rollup.run(host, minute, n);
-    });
-    this.lastRollupFlush = clock.now();
   }
 
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
@@ -108,6 +127,7 @@ export class Liveness {
       this.helloStmt
         .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
       this.reconcileIn(host, now);
+      for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
       this.countBeat(host, now);
       this.lastHelloAt = now;
       return 'ok';
@@ -116,46 +136,14 @@ export class Liveness {
 
   private countBeat(host: string, now: number): void {
     this.beatsReceived++;
-    this.addPending(Math.floor(now / 60_000), host, 1);
+    this.rollup.count(host, now);
   }
 
-  private addPending(minute: number, host: string, n: number): void {
-    let m = this.pendingBeats.get(minute);
-    if (!m) this.pendingBeats.set(minute, (m = new Map()));
-    m.set(host, (m.get(host) ?? 0) + n);
-  }
-
-  /** {@link flushRollup} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
-  flushRollupIfDue(): void {
-    if (this.clock.now() - this.lastRollupFlush >= ROLLUP_FLUSH_MS) this.flushRollup();
-  }
-
-  /**
-   * Writes the beats counted in memory to the per-minute rollup (the dashboard's bar, the report) in one
-   * transaction. Called every {@link ROLLUP_FLUSH_MS} by the server's tick, before the dashboard reads, and at
-   * stop. The rollup used to be an upsert in every heartbeat's commit, about a quarter of the heartbeat's
-   * SQLite time (its pages in every commit's WAL append); a flush writes each host's row once. A crash loses
-   * at most the counts since the last flush (a thinner minute on the bar); liveness (`last_seen`, deadlines)
-   * is committed before every ack as before. Throws a storage error; the counts are then kept for the next try.
-   */
-  flushRollup(): void {
-    this.lastRollupFlush = this.clock.now();
-    if (this.pendingBeats.size === 0) return;
-    const counts = this.pendingBeats;
-    this.pendingBeats = new Map();
-    try {
-      this.rollupTx(counts);
-    } catch (err) {
-      // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
-      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.addPending(minute, host, n);
-      throw err;
-    }
-  }
 
   /**
    * Records a heartbeat. The hot path is one UPDATE that moves the deadlines (committed by itself, or with
    * the others of its group commit, see heartbeat-batcher.ts); the dashboard's count is kept in memory
-   * ({@link flushRollup}); the status is re-derived only when it was not `up`.
+   * (heartbeat-rollup.ts); the status is re-derived only when it was not `up`.
    */
   heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
     const now = this.clock.now();
@@ -230,8 +218,55 @@ export class Liveness {
       const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
       due = due.filter((d) => !waiting.has(d.host));
     }
-    for (const { host } of due) this.reconcile(host);
+    if (now - this.lastLingerCheck >= LINGER_CHECK_MS) {
+      try {
+        this.openLingering(now);
+      } catch (err) {
+        this.cfg.log?.error({ err: (err as Error).message }, 'could not look for hosts in a status too long; retried at the next check');
+      }
+    }
+    for (const d of due) {
+      try {
+        this.reconcile(d.host);
+      } catch (err) {
+        this.setAside(d, now, err as Error);
+      }
+    }
     return due.length;
+  }
+
+  /**
+   * Opens the alarms of {@link LINGER_RULES} for hosts in a status longer than the rule allows (at most
+   * every {@link LINGER_CHECK_MS}: the rules are a day long, and the query reads every host of the status).
+   * A host whose alarm is open already is not looked at again.
+   */
+  private openLingering(now: number): void {
+    this.lastLingerCheck = now;
+    for (const [status, rule] of Object.entries(LINGER_RULES)) {
+      // status_changed_at is null for a host that never changed status: then it is in it since enrolment.
+      const hosts = this.lingering.all({ status, kind: rule.open.kind, since: now - rule.afterMs }) as { host: string; since: number }[];
+      for (const h of hosts) {
+        try {
+          this.alarms.open(h.host, rule.open.kind, rule.open.subject, now, { status, since: new Date(h.since).toISOString() });
+        } catch (err) {
+          this.cfg.log?.error({ host: h.host, kind: rule.open.kind, err: (err as Error).message }, 'could not open an alarm; retried at the next check');
+        }
+      }
+    }
+  }
+
+  /**
+   * One host the sweep could not process (a row it cannot read, a failing write): logged with the host, and
+   * its passed deadline moved one interval on, so that the sweep goes on with the others instead of failing
+   * on it four times a second. It is looked at again then; a heartbeat sets its deadlines anew as usual.
+   */
+  private setAside(d: Overdue, now: number, err: Error): void {
+    try {
+      this.pushDeadline.run({ host: d.host, now });
+    } catch (pushErr) {
+      this.cfg.log?.error({ host: d.host, err: (pushErr as Error).message }, 'could not move the deadline of a host the sweep failed on');
+    }
+    this.cfg.log?.error({ host: d.host, status: d.status, err: err.message }, 'liveness sweep failed on this host; looked at again in one interval');
   }
 
   /**

@@ -98,3 +98,24 @@ test('maintenance silences a host: killing its agent opens no agent-missing unti
   await waitFor(() => kinds('echo').includes('agent-missing'), { timeoutMs: 2000, what: 'missing once maintenance ends' });
   assert.deepEqual(kinds('echo'), ['agent-missing']);
 });
+
+test('kill -9 and an instant restart (systemd Restart=always): the new hello resolves agent-disconnected', async () => {
+  // A 10 s interval: the restart comes well inside the deadline, so the host never leaves up and only the hello
+  // can resolve the alarm.
+  const a = enrollAgent(server, 'foxtrot', { interval: '10s' });
+  const p = runAgent(a);
+  await waitFor(() => hostStatus(server, 'foxtrot') === 'up', { what: 'foxtrot up' });
+  const c = server.ctx();
+  const upSince = c.hosts.get('foxtrot')!.statusChangedAt;
+  c.close();
+  p.signal('SIGKILL');
+  await p.exited;
+  await waitFor(() => kinds('foxtrot').includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
+  const again = runAgent(a);
+  await waitFor(() => kinds('foxtrot').length === 0, { timeoutMs: 9000, what: 'agent-disconnected resolved by the hello' });
+  const d = server.ctx();
+  assert.equal(d.hosts.get('foxtrot')!.statusChangedAt, upSince, 'the host stayed up throughout');
+  d.close();
+  again.signal('SIGKILL');
+  await again.exited;
+});

@@ -3,6 +3,7 @@ import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { openDatabase, type Db } from '../../server/storage/db.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
 import { HostStore } from '../../server/liveness/host-store.ts';
+import { HeartbeatRollup } from '../../server/liveness/heartbeat-rollup.ts';
 import { FakeClock } from './fake-clock.ts';
 import { tempDir } from './temp.ts';
 
@@ -11,12 +12,13 @@ export function serverDb(cfg = { graceMs: 5_000, maxIntervalMs: 300_000 }) {
   const db: Db = openDatabase(join(tempDir('tw-db-'), 'test.db'));
   const clock = new FakeClock();
   const alarms = new AlarmStore(db);
-  const liveness = new Liveness(db, alarms, clock, cfg);
   const hosts = new HostStore(db);
+  const rollup = new HeartbeatRollup(db, clock);
+  const liveness = new Liveness(db, { alarms, hosts, rollup }, clock, cfg);
   const addHost = (host: string) =>
     db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`).run(host, clock.now());
   const openKinds = (host: string) => alarms.list({ open: true, host }).map((a) => a.kind).sort();
-  return { db, clock, alarms, liveness, hosts, addHost, openKinds };
+  return { db, clock, alarms, liveness, hosts, rollup, addHost, openKinds };
 }
 
 export const BOOT = '11111111-2222-4333-8444-555555555555';

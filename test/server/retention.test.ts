@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Outbox } from '../../server/alarms/outbox.ts';
-import { DashboardData } from '../../server/dashboard/dashboard-data.ts';
 import { pruneOnce } from '../../server/retention.ts';
 import { serverDb } from '../helpers/server-db.ts';
 
@@ -12,9 +11,8 @@ function setup() {
   const s = serverDb();
   s.addHost('web1');
   const outbox = new Outbox(s.db, 'mail', { claimTimeoutMs: 60_000, backlogMs: DAY });
-  const data = new DashboardData(s.db, s.hosts);
   const count = (table: string) => (s.db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
-  return { ...s, outbox, data, count };
+  return { ...s, outbox, count };
 }
 
 test('retention removes sent deliveries, their events and applied commands older than the retention; alarms stay', () => {
@@ -30,13 +28,13 @@ test('retention removes sent deliveries, their events and applied commands older
   s.alarms.open('web1', 'agent-missing', 'heartbeat', s.clock.now());
   s.outbox.enlist(s.clock.now());
 
-  const n = pruneOnce(s.db, s.data, s.clock.now(), RETENTION);
+  const n = pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
   assert.deepEqual({ deliveries: n.deliveries, events: n.events, commands: n.commands }, { deliveries: 2, events: 2, commands: 1 });
   assert.equal(s.count('alarms'), 2, 'alarms are the record and stay');
   assert.equal(s.outbox.depth(), 1, 'the pending delivery of today stays');
   assert.deepEqual(s.outbox.due(s.clock.now(), 10).map((d) => d.eventId), [3]);
   // A second pass finds nothing more.
-  const again = pruneOnce(s.db, s.data, s.clock.now(), RETENTION);
+  const again = pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
   assert.deepEqual({ deliveries: again.deliveries, events: again.events, commands: again.commands }, { deliveries: 0, events: 0, commands: 0 });
 });
 
@@ -49,7 +47,7 @@ test('retention keeps failed and pending deliveries, events a channel has not ta
   s.alarms.open('web1', 'file-changed', '/c', s.clock.now()); // event 3: not taken by the channel yet
   s.clock.advance(40 * DAY);
 
-  const n = pruneOnce(s.db, s.data, s.clock.now(), RETENTION);
+  const n = pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
   assert.deepEqual({ deliveries: n.deliveries, events: n.events }, { deliveries: 0, events: 0 });
   assert.equal(s.outbox.failedCount(), 1);
   assert.equal(s.outbox.depth(), 1);
@@ -59,7 +57,7 @@ test('retention keeps failed and pending deliveries, events a channel has not ta
   s.outbox.enlist(s.clock.now());
   s.outbox.markSent(s.outbox.claim([2, 3], s.clock.now()), s.clock.now(), '<m>', true);
   s.clock.advance(40 * DAY);
-  pruneOnce(s.db, s.data, s.clock.now(), RETENTION);
+  pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
   assert.deepEqual(s.db.prepare('SELECT id FROM alarm_events ORDER BY id').pluck().all(), [1, 3], 'the failed one and the newest stay');
   s.alarms.open('web1', 'file-changed', '/d', s.clock.now());
   assert.equal(s.db.prepare('SELECT MAX(id) FROM alarm_events').pluck().get(), 4, 'event ids keep growing');

@@ -13,6 +13,7 @@ const FILE_KINDS = new Set(['file-changed', 'file-added', 'file-missing']);
 const ADVICE: Record<string, string> = {
   'agent-missing': 'The agent sent no heartbeat before its deadline. Check the host is up, the agent service runs, and the network path to the server.',
   'agent-disconnected': 'The agent dropped its connection without saying goodbye. A reboot or network blip resolves itself; repeated drops need a look.',
+  'host-never-seen': 'The host was enrolled a day ago and its agent has never connected. Finish installing the agent, or revoke the host if it is not coming.',
   'agent-stopped': 'The agent was stopped on purpose (it said goodbye). If nobody planned that, treat the host as compromised.',
   'file-changed': 'A watched file changed. If the change was planned, accept it into the baseline; otherwise investigate the host.',
   'file-added': 'A file appeared under a watched path. If planned, accept it into the baseline; otherwise investigate.',

@@ -8,6 +8,7 @@ import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { openDatabase } from '../../../server/storage/db.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
 import { Liveness } from '../../../server/liveness/liveness.ts';
+import { HeartbeatRollup } from '../../../server/liveness/heartbeat-rollup.ts';
 import { DashboardData } from '../../../server/dashboard/dashboard-data.ts';
 import { LiveFeed } from '../../../server/dashboard/live-feed.ts';
 import { html } from '../../../server/dashboard/template.ts';
@@ -19,13 +20,14 @@ function fixture(t: { after: (fn: () => void) => void }) {
   t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   const alarms = new AlarmStore(db);
-  const liveness = new Liveness(db, alarms, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
   const hosts = new HostStore(db);
-  return { db, clock, alarms, liveness, hosts, data: new DashboardData(db, hosts, () => liveness.flushRollup()) };
+  const rollup = new HeartbeatRollup(db, clock);
+  const liveness = new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: 1000, maxIntervalMs: 300_000 });
+  return { db, clock, alarms, liveness, hosts, rollup, data: new DashboardData(db, hosts, () => rollup.flush()) };
 }
 
 test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin minutes and no-data', (t) => {
-  const { db, clock, liveness, data } = fixture(t);
+  const { db, clock, liveness, rollup, data } = fixture(t);
   db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('a', ?)`).run(clock.now() - 3 * 3_600_000);
   liveness.hello('a', { bootId: 'b1', seq: 1, interval: 10_000, agentVersion: '1', facts: {} });
   let seq = 2;
@@ -37,7 +39,7 @@ test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin
   liveness.heartbeat('a', 'b1', seq++);
   clock.advance(60_000);
   liveness.hello('a', { bootId: 'b1', seq: seq++, interval: 10_000, agentVersion: '1', facts: {} });
-  liveness.flushRollup(); // the counts are kept in memory between flushes
+  rollup.flush(); // the counts are kept in memory between flushes
   const rows = db.prepare('SELECT minute, beats FROM heartbeat_minutes ORDER BY minute').all() as { minute: number; beats: number }[];
   assert.deepEqual(rows.map((r) => r.beats), [6, 2, 1]);
   assert.equal(liveness.beatsReceived, 9);

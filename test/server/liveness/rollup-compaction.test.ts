@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DashboardData } from '../../../server/dashboard/dashboard-data.ts';
 import { buildReport } from '../../../server/reports/report.ts';
 import { serverDb } from '../../helpers/server-db.ts';
 
@@ -8,7 +7,6 @@ test('per-minute rows older than the cut are folded into hourly rows; totals and
   const s = serverDb();
   s.addHost('a');
   s.addHost('b');
-  const data = new DashboardData(s.db, s.hosts);
   const H = 60; // minutes
   const base = 480_000 * H; // an hour boundary, in minutes
   const ins = s.db.prepare('INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)');
@@ -17,13 +15,13 @@ test('per-minute rows older than the cut are folded into hourly rows; totals and
   assert.deepEqual(total(), { n: 2 * 3 * H * 6, c: 2 * 3 * H });
 
   // Fold everything before the third hour (a cut inside an hour rounds down to its start).
-  const removed = data.compactRollup((base + 2 * H + 30) * 60_000);
+  const removed = s.rollup.compact((base + 2 * H + 30) * 60_000);
   assert.equal(removed, 2 * 2 * (H - 1));
   assert.deepEqual(total(), { n: 2 * 3 * H * 6, c: 2 * (2 + H) }, 'same beats, fewer rows');
   const rows = s.db.prepare(`SELECT minute, beats FROM heartbeat_minutes WHERE host = 'a' AND minute < ? ORDER BY minute`).all(base + 2 * H);
   assert.deepEqual(rows, [{ minute: base, beats: 360 }, { minute: base + H, beats: 360 }]);
   // Again: nothing more to fold, nothing counted twice.
-  assert.equal(data.compactRollup((base + 2 * H + 30) * 60_000), 0);
+  assert.equal(s.rollup.compact((base + 2 * H + 30) * 60_000), 0);
   assert.equal(total().n, 2 * 3 * H * 6);
 
   // The report still counts every beat of the range.

@@ -1,8 +1,8 @@
 /** One test per row of the status → alarm table (STYLE habit 6). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HOST_STATUSES } from '../../../shared/alarm-kinds.ts';
-import { STATUS_RULES, DISCONNECT_ALARM_STATUSES } from '../../../server/liveness/status-rules.ts';
+import { ALARM_KINDS, HOST_STATUSES } from '../../../shared/alarm-kinds.ts';
+import { STATUS_RULES, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES } from '../../../server/liveness/status-rules.ts';
 
 test('every status has a row', () => {
   assert.deepEqual(Object.keys(STATUS_RULES).sort(), [...HOST_STATUSES].sort());
@@ -25,4 +25,12 @@ test('revoked: resolves liveness alarms, opens none', () => {
 });
 test('an unexpected disconnect alarms only for hosts that were expected to be talking', () => {
   assert.deepEqual([...DISCONNECT_ALARM_STATUSES].sort(), ['late', 'pending', 'up']);
+});
+test('pending for longer than a day: opens host-never-seen (a warning); no other status lingers into an alarm', () => {
+  assert.deepEqual(LINGER_RULES.pending, { afterMs: 86_400_000, open: { kind: 'host-never-seen', subject: 'enrolled a day ago, never connected' } });
+  assert.equal(ALARM_KINDS['host-never-seen'], 'warning');
+  assert.deepEqual(Object.keys(LINGER_RULES), ['pending']);
+});
+test('any hello resolves agent-disconnected and host-never-seen, whatever the status', () => {
+  assert.deepEqual([...HELLO_RESOLVES].sort(), ['agent-disconnected', 'host-never-seen']);
 });

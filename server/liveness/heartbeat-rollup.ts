@@ -1,0 +1,106 @@
+import type { Clock } from '../../shared/clock.ts';
+import type { Db } from '../storage/db.ts';
+
+/** The counts kept in memory are written at least this often (ms). */
+export const ROLLUP_FLUSH_MS = 10_000;
+/** Per-minute heartbeat rows are kept this long (ms); older ones are folded into hourly rows. */
+export const MINUTE_ROLLUP_KEEP_MS = 48 * 3_600_000;
+
+/**
+ * The per-minute heartbeat rollup (`heartbeat_minutes`) that the dashboard's
+ * bar and the report read: the one place that counts beats, writes them,
+ * folds old minutes into hours and deletes what is past the retention.
+ */
+export class HeartbeatRollup {
+  /** Beats counted but not written yet: minute -> host -> beats. */
+  private pending = new Map<number, Map<string, number>>();
+  private lastFlush: number;
+  private compactedOnce = false;
+  private readonly upsert;
+  private readonly writeTx;
+
+  constructor(private readonly db: Db, private readonly clock: Clock) {
+    this.upsert = db.prepare(
+      `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
+       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
+    );
+    this.writeTx = db.transaction((counts: Map<number, Map<string, number>>) => {
+      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.upsert.run(host, minute, n);
+    });
+    this.lastFlush = clock.now();
+  }
+
+  /** Counts `n` beats of `host` at `at` (ms) in memory; {@link flush} writes them. */
+  count(host: string, at: number, n = 1): void {
+    const minute = Math.floor(at / 60_000);
+    let m = this.pending.get(minute);
+    if (!m) this.pending.set(minute, (m = new Map()));
+    m.set(host, (m.get(host) ?? 0) + n);
+  }
+
+  /** {@link flush} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
+  flushIfDue(): void {
+    if (this.clock.now() - this.lastFlush >= ROLLUP_FLUSH_MS) this.flush();
+  }
+
+  /**
+   * Writes the beats counted in memory in one transaction. Called every {@link ROLLUP_FLUSH_MS} by the
+   * server's tick, before the dashboard and the report read, and at stop. The rollup used to be an upsert in
+   * every heartbeat's commit, about a quarter of the heartbeat's SQLite time (its pages in every commit's WAL
+   * append); a flush writes each host's row once. A crash loses at most the counts since the last flush (a
+   * thinner minute on the bar); liveness (`last_seen`, deadlines) is committed before every ack.
+   * Throws a storage error; the counts are then kept for the next try.
+   */
+  flush(): void {
+    this.lastFlush = this.clock.now();
+    if (this.pending.size === 0) return;
+    const counts = this.pending;
+    this.pending = new Map();
+    try {
+      this.writeTx(counts);
+    } catch (err) {
+      // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
+      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.count(host, minute * 60_000, n);
+      throw err;
+    }
+  }
+
+  /** Deletes rollup rows older than `before` (ms); returns how many. */
+  prune(before: number): number {
+    // Host by host on the (host, minute) key: one DELETE over `minute < ?` scanned the whole rollup every hour.
+    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute < ?');
+    // Hosts are never deleted (a revoked one keeps its row), so the hosts table names every host with rollup rows.
+    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
+    const minute = Math.floor(before / 60_000);
+    return this.db.transaction(() => hosts.reduce((n, h) => n + del.run(h, minute).changes, 0))();
+  }
+
+  /**
+   * Folds the per-minute rows older than `before` (ms) into one row per
+   * host and hour, kept at the hour's first minute; returns how many rows went.
+   *
+   * Why: a month of per-minute rows is 43 million rows and 1.5 GB at 1,000
+   * hosts (docs/BENCHMARKS.md, Load). The bar reads only the last hour, and the
+   * report sums ranges, which hourly rows still answer to the hour. Host by
+   * host on the (host, minute) key; after the first pass only the last day
+   * before `before` is looked at.
+   */
+  compact(before: number): number {
+    const cut = Math.floor(before / 3_600_000) * 60;
+    const from = this.compactedOnce ? cut - 1440 : 0;
+    const fold = this.db.prepare(
+      `INSERT INTO heartbeat_minutes (host, minute, beats)
+       SELECT host, minute - minute % 60, SUM(beats) FROM heartbeat_minutes
+       WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0 GROUP BY minute - minute % 60
+       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
+    );
+    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0');
+    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
+    const n = this.db.transaction(() => hosts.reduce((k, h) => {
+      fold.run(h, from, cut);
+      return k + del.run(h, from, cut).changes;
+    }, 0))();
+    this.compactedOnce = true;
+    return n;
+  }
+}

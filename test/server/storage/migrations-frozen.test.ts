@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MIGRATIONS } from '../../../server/storage/migrations/index.ts';
+
+const DIR = fileURLToPath(new URL('../../../server/storage/migrations/', import.meta.url));
+
+/**
+ * SHA-256 of the SQL each shipped migration applies (its exported text, so a formatter pass over the TypeScript
+ * around it changes nothing). A database that ran migration N never runs it again: an edit reaches only new
+ * installs, and the two then differ for ever.
+ */
+const SHIPPED = [
+  'e695eb09d721bc35c7da6d8e1c3b5043428cd6386e874a2139ec547a94c77fbc',
+  '470cc27e023b394a5ed20d054881141b2e92f0a1cb338e906e48b05286fe6c9f',
+  '6f6bf0b9b04cb142a389633987de287457269cb763f969da8a72b62fc6b17af9',
+  '5c81787d9b79dc7e04a012f716365dba5c8124a86601ca505cd9ced436727c05',
+  '55915cc22f3f1b6bcacf3412fc7403d7c39c749afb694b0203e62a99ac3c8db3',
+  '999bc1e21a8cf968aca459e3992799d43f4019b11676b7b5dcd90448e174e5fe',
+  '5ef71666a0bdd3bd326ebd8f267b06af86d78afa22c162011f9d3675f7206a09',
+  '1dabf3652e0e39ca29b39d8a461753969378792d3b89d33106e9bee6da5533f7',
+];
+
+test('every shipped migration applies the SQL it shipped with', () => {
+  assert.ok(MIGRATIONS.length >= SHIPPED.length, 'a shipped migration was removed from migrations/index.ts');
+  for (const [i, want] of SHIPPED.entries()) {
+    const got = createHash('sha256').update(MIGRATIONS[i]!).digest('hex');
+    assert.equal(got, want, `migration ${i + 1} has shipped and its SQL changed: restore it and add a new migration (the next number) for the change`);
+  }
+});
+
+test('no migration imports anything: its text cannot move with live code', () => {
+  const files = readdirSync(DIR).filter((f) => /^\d{3}-.*\.ts$/.test(f)).sort();
+  assert.equal(files.length, MIGRATIONS.length, 'every numbered file is listed in index.ts');
+  for (const f of files) {
+    const src = readFileSync(join(DIR, f), 'utf8');
+    assert.doesNotMatch(src, /^\s*(import|export\s+[^d]\S*\s+from)\b|\bimport\s*\(|\brequire\s*\(/m, `${f} imports code: a migration is frozen text; write the SQL out in it`);
+  }
+  // index.ts lists the numbered files and nothing else.
+  const index = readFileSync(join(DIR, 'index.ts'), 'utf8');
+  const specifiers = [...index.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]);
+  assert.deepEqual(specifiers, files.map((f) => `./${f}`));
+});
