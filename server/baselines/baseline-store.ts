@@ -4,7 +4,7 @@ import { canonicalJson, stateDigest, type EntryKind } from '../../shared/state-d
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { sql, type Db } from '../storage/db.ts';
 import { GroupPeers } from '../fleet/fleet-peers.ts';
-import type { JudgeContext, ServerEntryKind, Want } from './kinds/kind.ts';
+import { goneIn, valuesIn, type JudgeContext, type ServerEntryKind, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
@@ -23,9 +23,6 @@ const BASELINED = SERVER_KINDS.filter((k) => k.lifecycle === 'baseline');
 const REPLACED = SERVER_KINDS.filter((k) => k.lifecycle === 'replace');
 const baselinedAlarm = (a: AlarmKind) => BASELINED.some((k) => k.alarms.includes(a));
 
-/** The values of a kind in a report or event (absent fields read as empty). */
-const valuesIn = (k: ServerEntryKind, o: object): unknown[] => ((o as Record<string, unknown>)[k.field] as unknown[] | undefined) ?? [];
-const goneIn = (k: ServerEntryKind, o: object): string[] => (k.goneField ? ((o as Record<string, unknown>)[k.goneField] as string[] | undefined) ?? [] : []);
 const keyOf = (k: ServerEntryKind, v: unknown): string => k.keyOf(v as never);
 
 /** What a measured report or event carries. */

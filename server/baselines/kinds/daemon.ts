@@ -30,6 +30,7 @@ export const DAEMON_KIND: ServerEntryKind<'daemon'> = {
   field: 'daemons',
   goneField: null,
   lifecycle: 'replace',
+  reportLimit: { max: 64, message: 'report lists too many daemons or mounts' },
   alarms: ['daemon-down', 'daemon-exe-mismatch'],
   keyOf: (d) => d.name,
   judge(e) {

@@ -4,6 +4,9 @@ import { fileChanges } from '../../../shared/state-digest.ts';
 import { classifyChange } from '../../fleet/sample-match.ts';
 import type { ServerEntryKind, Want } from './kind.ts';
 
+/** Most files one report may carry in all its parts (bounds the memory a host can make the server hold). */
+export const MAX_REPORT_FILES = 200_000;
+
 export const FILE_ALARMS = ['file-changed', 'file-added', 'file-missing'] as const satisfies readonly AlarmKind[];
 export type FileAlarm = (typeof FILE_ALARMS)[number];
 
@@ -54,6 +57,7 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
   field: 'files',
   goneField: 'gone',
   lifecycle: 'baseline',
+  reportLimit: { max: MAX_REPORT_FILES, message: `report larger than ${MAX_REPORT_FILES} files` },
   alarms: [...FILE_ALARMS, 'agent-tampered'],
   keyOf: (f) => f.path,
   judge(e, ctx) {

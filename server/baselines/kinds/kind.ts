@@ -57,6 +57,8 @@ export interface ServerEntryKind<K extends EntryKind = EntryKind> {
    * at once, baseline or not.
    */
   readonly lifecycle: 'baseline' | 'replace';
+  /** Most entries of this kind one report may carry in all its parts, and the protocol-violation line past it. */
+  readonly reportLimit: { max: number; message: string };
   /** Every alarm kind the judge opens; the store resolves those it no longer wants. */
   readonly alarms: readonly AlarmKind[];
   /** The key of a value (path, name, socket), also the alarms' subject. */
@@ -83,4 +85,14 @@ export interface ServerEntryKind<K extends EntryKind = EntryKind> {
    * (a sample's accepted change can make peers' changes expected).
    */
   rejudgeAfterAccept?(host: string, keys: readonly string[], ctx: JudgeContext): { host: string; key: string }[];
+}
+
+/** The values of a kind in a report or event (absent fields read as empty). */
+export function valuesIn(k: ServerEntryKind, o: object): unknown[] {
+  return ((o as Record<string, unknown>)[k.field] as unknown[] | undefined) ?? [];
+}
+
+/** The keys of entries gone of a kind in an event. */
+export function goneIn(k: ServerEntryKind, o: object): string[] {
+  return k.goneField ? ((o as Record<string, unknown>)[k.goneField] as string[] | undefined) ?? [] : [];
 }

@@ -13,6 +13,7 @@ export const MOUNT_KIND: ServerEntryKind<'mount'> = {
   field: 'mounts',
   goneField: null,
   lifecycle: 'replace',
+  reportLimit: { max: 256, message: 'report lists too many daemons or mounts' },
   alarms: ['mount-writable'],
   keyOf: (m) => m.path,
   judge(e) {

@@ -1,5 +1,5 @@
 import type { AlarmKind } from '../../../shared/alarm-kinds.ts';
-import { portKey } from '../../../shared/protocol.ts';
+import { MAX_PORTS, portKey } from '../../../shared/protocol.ts';
 import type { ServerEntryKind, Want } from './kind.ts';
 
 /**
@@ -13,6 +13,7 @@ export const PORT_KIND: ServerEntryKind<'port'> = {
   field: 'ports',
   goneField: 'portsGone',
   lifecycle: 'baseline',
+  reportLimit: { max: MAX_PORTS, message: `report lists more than ${MAX_PORTS} listening ports` },
   alarms: ['port-opened'],
   keyOf: portKey,
   judge({ baseline: base, current: cur }, ctx) {
