@@ -1,10 +1,10 @@
 import type { AlarmKind } from '../../shared/alarm-kinds.ts';
-import type { DaemonEntry, FileEntry, MountEntry, PortEntry } from '../../shared/protocol.ts';
+import type { Report, StateEvent } from '../../shared/protocol.ts';
 import { canonicalJson, stateDigest, type EntryKind } from '../../shared/state-digest.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { sql, type Db } from '../storage/db.ts';
 import { GroupPeers } from '../fleet/fleet-peers.ts';
-import { goneIn, valuesIn, type JudgeContext, type ServerEntryKind, type Want } from './kinds/kind.ts';
+import { goneIn, valuesIn, type GoneField, type JudgeContext, type ValuesField, type ServerEntryKind, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
@@ -25,11 +25,11 @@ const baselinedAlarm = (a: AlarmKind) => BASELINED.some((k) => k.alarms.includes
 
 const keyOf = (k: ServerEntryKind, v: unknown): string => k.keyOf(v as never);
 
-/** What a measured report or event carries. */
-export interface MeasuredReport { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports?: PortEntry[] }
+/** What a measured report carries: each kind's values under its field (a field left out is empty). */
+export type MeasuredReport = Partial<Pick<Report, ValuesField>>;
 
-/** What an event carries: new values, and the keys of entries gone. */
-export interface MeasuredEvent extends MeasuredReport { gone: string[]; portsGone?: string[] }
+/** What an event carries: new values, and the keys of entries gone (a field left out is empty). */
+export type MeasuredEvent = Partial<Pick<StateEvent, ValuesField | GoneField>>;
 
 /**
  * Each host's baseline and last reported state, and the alarms that follow

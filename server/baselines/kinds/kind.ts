@@ -1,12 +1,15 @@
 import type { AlarmKind, Severity } from '../../../shared/alarm-kinds.ts';
+import type { Report, StateEvent } from '../../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../../shared/state-digest.ts';
 import type { GroupPeers } from '../../fleet/fleet-peers.ts';
 
 /** The value one kind measures (a `FileEntry` for `file`, …). */
 export type ValueOf<K extends EntryKind> = Extract<Measured, { kind: K }>['value'];
 
-/** The fields of a `report` (and `event`) that carry measured values: `files`, `daemons`, `mounts`, `ports`. */
-export type ValuesField = 'files' | 'daemons' | 'mounts' | 'ports';
+/** The fields of a `report` (and `event`) that carry measured values (`files`, `daemons`, …). */
+export type ValuesField = { [F in keyof Report]-?: Report[F] extends Measured['value'][] ? F : never }[keyof Report];
+/** The fields of an `event` that carry keys of entries gone (`gone`, `portsGone`). */
+export type GoneField = { [F in keyof StateEvent]-?: StateEvent[F] extends string[] ? F : never }[keyof StateEvent];
 
 /** What an alarm should look like: its detail and severity, and (for reclassifiable ones) its class key. */
 export interface Want {
@@ -48,7 +51,7 @@ export interface ServerEntryKind<K extends EntryKind = EntryKind> {
   /** The `report`/`event` field with the values. */
   readonly field: ValuesField;
   /** The `event` field with the keys of entries gone, or null when a kind has none. */
-  readonly goneField: 'gone' | 'portsGone' | null;
+  readonly goneField: GoneField | null;
   /**
    * `baseline`: the first report is the accepted state; an entry a later
    * report leaves out is gone; events are judged once the host has a
