@@ -1,5 +1,7 @@
 import type { SpoolRecord } from '../../shared/protocol.ts';
 import { shortHash } from '../../shared/spool-chain.ts';
+import { goneIn, valuesIn, type Finding } from '../checks/kinds/kind.ts';
+import { KINDS } from '../checks/kinds/registry.ts';
 import type { FallbackLine } from './sink.ts';
 
 /** Most lines one record gives (an event can carry 2,000 files); the rest is counted in one more line. */
@@ -10,18 +12,15 @@ const token = (s: string) => (/^[^\s"\\\x00-\x1f\x7f]+$/.test(s) ? s : JSON.stri
 
 /**
  * The greppable lines for one spooled record: `tripwarden: host=H kind=K
- * subject=S hash=SHORT n=N`, one per finding. The agent does not judge, so
- * the kinds say what it measured (a file entry is `file-changed` whether it is
- * new or changed; the server decides against its baseline).
+ * subject=S hash=SHORT n=N`, one per finding. Each kind words its own
+ * findings (`findings` in `checks/kinds/`); the agent does not judge, so they
+ * say what it measured and the server decides against its baseline.
  */
 export function findingLines(host: string, rec: SpoolRecord): FallbackLine[] {
-  const out: { kind: string; subject: string; severity: 'critical' | 'warning'; extra?: string }[] = [];
+  const out: Finding[] = [];
   const b = rec.body;
   if (b.kind === 'event') {
-    for (const d of b.daemons) out.push({ kind: d.status === 'up' ? 'daemon-up' : d.status === 'down' ? 'daemon-down' : 'daemon-exe-mismatch', subject: d.name, severity: d.status === 'up' ? 'warning' : 'critical' });
-    for (const m of b.mounts) out.push({ kind: m.state === 'ro' ? 'mount-ro' : 'mount-writable', subject: m.path, severity: m.state === 'ro' ? 'warning' : 'critical', extra: `state=${m.state}` });
-    for (const f of b.files) out.push({ kind: 'file-changed', subject: f.path, severity: f.class === 'normal' ? 'warning' : 'critical', extra: f.sha256 ? `sha256=${shortHash(f.sha256)}` : `type=${f.type}` });
-    for (const g of b.gone) out.push({ kind: 'file-missing', subject: g, severity: rec.severity === 'critical' ? 'critical' : 'warning' });
+    for (const k of KINDS) out.push(...k.findings(valuesIn(k, b), goneIn(k, b), rec));
     for (const n of b.notes) out.push({ kind: `note-${n.kind}`, subject: n.message, severity: 'warning' });
   } else if (b.kind === 'network-lost') {
     const when = `started=${new Date(b.startedAt).toISOString()}${b.endedAt !== null ? ` ended=${new Date(b.endedAt).toISOString()}` : ''}`;

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_FRAME_BYTES, MAX_PORTS, type Report, type StateEvent } from '../../shared/protocol.ts';
+import { MAX_FRAME_BYTES, Report, StateEvent } from '../../shared/protocol.ts';
+import { goneIn, valuesIn } from '../checks/kinds/kind.ts';
+import { KINDS } from '../checks/kinds/registry.ts';
 import type { Unenveloped } from '../link/agent-link.ts';
 import type { Delta } from './delta.ts';
 import type { MeasuredState } from './measured-state.ts';
@@ -27,49 +29,39 @@ export function chunkBySize<T>(items: T[], budget = BUDGET): T[][] {
   return out;
 }
 
-type Item = { k: 'f'; v: Report['files'][number] } | { k: 'd'; v: Report['daemons'][number] } | { k: 'm'; v: Report['mounts'][number] }
-  | { k: 'p'; v: Report['ports'][number] };
+/** One entry on its way into a frame: the frame field it goes in, and its value. */
+interface Item { field: string; v: unknown }
+
+/** Groups items into their fields, in the order the schema lists them (so frames read as they always did). */
+function fieldsOf(order: readonly string[], g: Item[]): Record<string, unknown[]> {
+  const by: Record<string, unknown[]> = {};
+  for (const f of order) by[f] = [];
+  for (const i of g) by[i.field]!.push(i.v);
+  return by;
+}
+
+const REPORT_FIELDS = Object.keys(Report.shape).filter((f) => KINDS.some((k) => k.field === f));
+const EVENT_FIELDS = Object.keys(StateEvent.shape).filter((f) => f === 'notes' || KINDS.some((k) => k.field === f || k.goneField === f));
 
 /** The whole state as `report` parts, each frame under {@link MAX_FRAME_BYTES}; always at least one part. */
 export function reportFrames(state: MeasuredState, reportId = randomUUID()): Unenveloped<Report>[] {
-  const items: Item[] = [
-    ...state.daemons().map((v) => ({ k: 'd' as const, v })),
-    ...state.mounts().map((v) => ({ k: 'm' as const, v })),
-    ...state.ports().slice(0, MAX_PORTS).map((v) => ({ k: 'p' as const, v })),
-    ...state.files().map((v) => ({ k: 'f' as const, v })),
-  ];
+  const items: Item[] = KINDS.flatMap((k) => {
+    const values = state.values(k.kind);
+    return (k.reportMax === undefined ? values : values.slice(0, k.reportMax)).map((v) => ({ field: k.field, v }));
+  });
   const groups = chunkBySize(items);
   if (!groups.length) groups.push([]);
-  return groups.map((g, part) => ({
-    type: 'report', reportId, part, last: part === groups.length - 1,
-    files: g.filter((i) => i.k === 'f').map((i) => i.v as Report['files'][number]),
-    daemons: g.filter((i) => i.k === 'd').map((i) => i.v as Report['daemons'][number]),
-    mounts: g.filter((i) => i.k === 'm').map((i) => i.v as Report['mounts'][number]),
-    ports: g.filter((i) => i.k === 'p').map((i) => i.v as Report['ports'][number]),
-  }));
+  return groups.map((g, part) => ({ type: 'report', reportId, part, last: part === groups.length - 1, ...fieldsOf(REPORT_FIELDS, g) }) as Unenveloped<Report>);
 }
-
-type DItem = Item | { k: 'g'; v: string } | { k: 'n'; v: StateEvent['notes'][number] } | { k: 'pg'; v: string };
 
 /** A delta as `event` frames, each under {@link MAX_FRAME_BYTES}. */
 export function eventFrames(d: Delta): Unenveloped<StateEvent>[] {
-  const items: DItem[] = [
-    ...d.notes.slice(0, 16).map((v) => ({ k: 'n' as const, v })),
-    ...d.daemons.map((v) => ({ k: 'd' as const, v })),
-    ...d.mounts.map((v) => ({ k: 'm' as const, v })),
-    ...d.files.map((v) => ({ k: 'f' as const, v })),
-    ...d.gone.map((v) => ({ k: 'g' as const, v })),
-    ...d.ports.map((v) => ({ k: 'p' as const, v })),
-    ...d.portsGone.map((v) => ({ k: 'pg' as const, v })),
+  const items: Item[] = [
+    ...d.notes.slice(0, 16).map((v) => ({ field: 'notes', v })),
+    ...KINDS.flatMap((k) => [
+      ...valuesIn(k, d).map((v) => ({ field: k.field, v })),
+      ...(k.goneField ? goneIn(k, d).map((v) => ({ field: k.goneField!, v })) : []),
+    ]),
   ];
-  return chunkBySize(items).map((g) => ({
-    type: 'event',
-    files: g.filter((i) => i.k === 'f').map((i) => i.v as StateEvent['files'][number]),
-    gone: g.filter((i) => i.k === 'g').map((i) => i.v as string),
-    daemons: g.filter((i) => i.k === 'd').map((i) => i.v as StateEvent['daemons'][number]),
-    mounts: g.filter((i) => i.k === 'm').map((i) => i.v as StateEvent['mounts'][number]),
-    notes: g.filter((i) => i.k === 'n').map((i) => i.v as StateEvent['notes'][number]),
-    ports: g.filter((i) => i.k === 'p').map((i) => i.v as StateEvent['ports'][number]),
-    portsGone: g.filter((i) => i.k === 'pg').map((i) => i.v as string),
-  }));
+  return chunkBySize(items).map((g) => ({ type: 'event', ...fieldsOf(EVENT_FIELDS, g) }) as Unenveloped<StateEvent>);
 }

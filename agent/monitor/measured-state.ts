@@ -1,13 +1,12 @@
 import { canonicalJson, stateDigest, type EntryKind, type Measured } from '../../shared/state-digest.ts';
-import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEntry } from '../../shared/protocol.ts';
+import { valuesIn, type ValueOf } from '../checks/kinds/kind.ts';
+import { KINDS } from '../checks/kinds/registry.ts';
 
 type Value = Measured['value'];
 
 /** Everything measured, by kind and key, with the digest the heartbeat carries. */
 export class MeasuredState {
-  private readonly items = new Map<EntryKind, Map<string, { value: Value; json: string }>>([
-    ['file', new Map()], ['daemon', new Map()], ['mount', new Map()], ['port', new Map()],
-  ]);
+  private readonly items = new Map<EntryKind, Map<string, { value: Value; json: string }>>(KINDS.map((k) => [k.kind, new Map()]));
   private digestCache: string | undefined;
 
   /** Sets an item (null removes it); returns true when that changed anything. */
@@ -48,30 +47,21 @@ export class MeasuredState {
     return this.digestCache;
   }
 
-  files(): FileEntry[] {
-    return [...this.items.get('file')!.values()].map((v) => v.value as FileEntry);
-  }
-  daemons(): DaemonEntry[] {
-    return [...this.items.get('daemon')!.values()].map((v) => v.value as DaemonEntry);
-  }
-  mounts(): MountEntry[] {
-    return [...this.items.get('mount')!.values()].map((v) => v.value as MountEntry);
-  }
-  ports(): PortEntry[] {
-    return [...this.items.get('port')!.values()].map((v) => v.value as PortEntry);
+  /** Every value of one kind. */
+  values<K extends EntryKind>(kind: K): ValueOf<K>[] {
+    return [...this.items.get(kind)!.values()].map((v) => v.value as ValueOf<K>);
   }
 
-  /** Plain data for the state file. */
-  toJSON(): { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports: PortEntry[]; digest: string } {
-    return { files: this.files(), daemons: this.daemons(), mounts: this.mounts(), ports: this.ports(), digest: this.digest() };
+  /** Plain data for the state file: each kind's values under its wire field (`files`, `daemons`, …), and the digest. */
+  toJSON(): Record<string, unknown> & { digest: string } {
+    const out: Record<string, unknown> = {};
+    for (const k of KINDS) out[k.field] = this.values(k.kind);
+    return { ...out, digest: this.digest() };
   }
 
-  static fromJSON(o: { files?: FileEntry[]; daemons?: DaemonEntry[]; mounts?: MountEntry[]; ports?: PortEntry[] }): MeasuredState {
+  static fromJSON(o: object): MeasuredState {
     const s = new MeasuredState();
-    for (const f of o.files ?? []) s.set('file', f.path, f);
-    for (const d of o.daemons ?? []) s.set('daemon', d.name, d);
-    for (const m of o.mounts ?? []) s.set('mount', m.path, m);
-    for (const p of o.ports ?? []) s.set('port', portKey(p), p);
+    for (const k of KINDS) for (const v of valuesIn(k, o)) s.set(k.kind, k.keyOf(v), v);
     return s;
   }
 }

@@ -1,15 +1,14 @@
 import type { RecordBody } from '../../shared/protocol.ts';
+import { goneIn, valuesIn } from '../checks/kinds/kind.ts';
+import { KINDS } from '../checks/kinds/registry.ts';
 
 /**
  * Whether a record may ever be summarised away when the spool is full:
- * `critical` ones never are. Critical: files of class critical or self, a
- * path gone that was critical (the caller says, through `criticalPath`),
- * any daemon or mount finding, network loss, and summaries themselves.
+ * `critical` ones never are. Network loss and summaries are critical; an
+ * event is when any of its kinds says so (`critical` in `checks/kinds/`),
+ * a vanished path through `criticalPath`, which the caller supplies.
  */
 export function recordSeverity(body: RecordBody, criticalPath: (path: string) => boolean = () => false): 'critical' | 'low' {
   if (body.kind !== 'event') return 'critical';
-  if (body.daemons.length || body.mounts.length) return 'critical';
-  if (body.files.some((f) => f.class !== 'normal')) return 'critical';
-  if (body.gone.some(criticalPath)) return 'critical';
-  return 'low';
+  return KINDS.some((k) => k.critical(valuesIn(k, body), goneIn(k, body), criticalPath)) ? 'critical' : 'low';
 }

@@ -1,10 +1,9 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { MAX_PORTS, type Report, type RequestReport, type StateEvent } from '../../shared/protocol.ts';
-import type { ApplyResult, BaselineStore } from './baseline-store.ts';
-
-/** Most files one report may carry in all its parts (bounds the memory a host can make the server hold). */
-export const MAX_REPORT_FILES = 200_000;
+import type { Report, RequestReport, StateEvent } from '../../shared/protocol.ts';
+import type { ApplyResult, BaselineStore, MeasuredReport } from './baseline-store.ts';
+import { goneIn, valuesIn, type ServerEntryKind } from './kinds/kind.ts';
+import { SERVER_KINDS } from './kinds/registry.ts';
 
 /**
  * The baseline side of one agent connection: assembles `report` parts,
@@ -13,7 +12,7 @@ export const MAX_REPORT_FILES = 200_000;
  * (at most once per `minRequestGapMs`, never while a report is arriving).
  */
 export class BaselineSession {
-  private assembling: { reportId: string; next: number; files: Report['files']; daemons: Report['daemons']; mounts: Report['mounts']; ports: Report['ports'] } | null = null;
+  private assembling: { reportId: string; next: number; values: Map<ServerEntryKind, unknown[]> } | null = null;
   private lastRequestAt = -Infinity;
   /** The stored state's digest, recomputed only after this session applied something (accept changes baselines, not state). */
   private digestCache: string | null = null;
@@ -37,28 +36,28 @@ export class BaselineSession {
 
   /** Takes one report part; returns an error line for a protocol violation, else null. */
   onReport(m: Report): string | null {
-    if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, files: [], daemons: [], mounts: [], ports: [] };
+    if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, values: new Map(SERVER_KINDS.map((k) => [k, []])) };
     const a = this.assembling;
     if (!a || a.reportId !== m.reportId || a.next !== m.part) {
       this.assembling = null;
       return `report part ${m.part} out of order`;
     }
     a.next++;
-    if (a.files.length + m.files.length > MAX_REPORT_FILES) {
-      this.assembling = null;
-      return `report larger than ${MAX_REPORT_FILES} files`;
+    for (const k of SERVER_KINDS) {
+      const have = a.values.get(k)!;
+      const more = valuesIn(k, m);
+      if (have.length + more.length > k.reportLimit.max) {
+        this.assembling = null;
+        return k.reportLimit.message;
+      }
+      have.push(...more);
     }
-    a.files.push(...m.files);
-    a.daemons.push(...m.daemons);
-    a.mounts.push(...m.mounts);
-    a.ports.push(...m.ports);
     if (!m.last) return null;
     this.assembling = null;
-    if (a.daemons.length > 64 || a.mounts.length > 256) return 'report lists too many daemons or mounts';
-    if (a.ports.length > MAX_PORTS) return `report lists more than ${MAX_PORTS} listening ports`;
     this.digestCache = null;
-    const res = this.store.applyReport(this.host, a, this.clock.now(), this.image);
-    this.logResult('report', res, { files: a.files.length });
+    const report = Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!])) as unknown as MeasuredReport;
+    const res = this.store.applyReport(this.host, report, this.clock.now(), this.image);
+    this.logResult('report', res, Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!.length])));
     return null;
   }
 
@@ -66,7 +65,12 @@ export class BaselineSession {
     for (const n of m.notes) this.log.warn({ kind: n.kind, note: n.message }, 'agent watch note');
     this.digestCache = null;
     const res = this.store.applyEvent(this.host, m, this.clock.now());
-    this.logResult('event', res, { files: m.files.length, gone: m.gone.length });
+    const counts: Record<string, number> = {};
+    for (const k of SERVER_KINDS) {
+      counts[k.field] = valuesIn(k, m).length;
+      if (k.goneField) counts[k.goneField] = goneIn(k, m).length;
+    }
+    this.logResult('event', res, counts);
   }
 
   /** Something else (the spool's records) changed the stored state: recompute the digest next time. */

@@ -1,11 +1,11 @@
 import type { AlarmKind } from '../../shared/alarm-kinds.ts';
-import { portKey, type DaemonEntry, type FileEntry, type MountEntry, type PortEntry } from '../../shared/protocol.ts';
+import type { Report, StateEvent } from '../../shared/protocol.ts';
 import { canonicalJson, stateDigest, type EntryKind } from '../../shared/state-digest.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { FILE_ALARMS, judgeDaemon, judgeFile, judgeMount } from './baseline-judge.ts';
 import { sql, type Db } from '../storage/db.ts';
 import { GroupPeers } from '../fleet/fleet-peers.ts';
-import { classifyChange } from '../fleet/sample-match.ts';
+import { goneIn, valuesIn, type GoneField, type JudgeContext, type ValuesField, type ServerEntryKind, type Want } from './kinds/kind.ts';
+import { SERVER_KINDS } from './kinds/registry.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
 export interface OpenedAlarm { id: number; kind: AlarmKind; subject: string }
@@ -19,31 +19,17 @@ export interface ApplyResult {
 
 interface Row { kind: EntryKind; key: string; baseline: string | null; current: string | null }
 
-const FILE_KINDS: readonly AlarmKind[] = [...FILE_ALARMS, 'agent-tampered'];
-const DAEMON_KINDS: readonly AlarmKind[] = ['daemon-down', 'daemon-exe-mismatch'];
-const MOUNT_KINDS: readonly AlarmKind[] = ['mount-writable'];
-const PORT_KINDS: readonly AlarmKind[] = ['port-opened'];
+const BASELINED = SERVER_KINDS.filter((k) => k.lifecycle === 'baseline');
+const REPLACED = SERVER_KINDS.filter((k) => k.lifecycle === 'replace');
+const baselinedAlarm = (a: AlarmKind) => BASELINED.some((k) => k.alarms.includes(a));
 
-/** What an alarm should look like: its detail and severity, and (for reclassifiable ones) its class key. */
-interface Want {
-  detail: unknown;
-  severity?: 'critical' | 'warning';
-  /**
-   * When set, an open alarm whose stored detail gives another key is resolved
-   * and opened again: an `expected` change that becomes something else (or the
-   * reverse) must be mailed anew, not hide under the earlier verdict.
-   */
-  classKey?: string;
-}
+const keyOf = (k: ServerEntryKind, v: unknown): string => k.keyOf(v as never);
 
-/** The class key of a file alarm's detail: the expected content hash, or '' for an unexpected change. */
-function fileClassKey(detail: unknown): string {
-  const e = (detail as { expected?: { sha256?: unknown } } | null)?.expected;
-  return typeof e?.sha256 === 'string' ? e.sha256 : '';
-}
+/** What a measured report carries: each kind's values under its field (a field left out is empty). */
+export type MeasuredReport = Partial<Pick<Report, ValuesField>>;
 
-/** What a measured report or event carries. */
-export interface MeasuredReport { files: FileEntry[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports?: PortEntry[] }
+/** What an event carries: new values, and the keys of entries gone (a field left out is empty). */
+export type MeasuredEvent = Partial<Pick<StateEvent, ValuesField | GoneField>>;
 
 /**
  * Each host's baseline and last reported state, and the alarms that follow
@@ -54,10 +40,11 @@ export class BaselineStore {
   private readonly upsert;
   private readonly rowsOf;
   private readonly rowOf;
-  private readonly setDaemonBaseline;
+  private readonly adoptBaseline;
   private readonly isOpenStmt;
   private readonly openDetailStmt;
   private readonly peers: GroupPeers;
+  private readonly judgeCtx: (host: string) => JudgeContext;
 
   constructor(private readonly db: Db, private readonly alarms: AlarmStore) {
     this.peers = new GroupPeers(db);
@@ -68,9 +55,11 @@ export class BaselineStore {
     );
     this.rowsOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ?');
     this.rowOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?');
-    this.setDaemonBaseline = db.prepare(`UPDATE measured SET baseline = ? WHERE host = ? AND kind = 'daemon' AND key = ? AND baseline IS NULL`);
+    this.adoptBaseline = db.prepare('UPDATE measured SET baseline = ? WHERE host = ? AND kind = ? AND key = ? AND baseline IS NULL');
     // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
     this.isOpenStmt = db.prepare('SELECT 1 FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
+    const isOpen = (h: string, kind: AlarmKind, subject: string) => this.isOpenStmt.get(h, kind, subject) !== undefined;
+    this.judgeCtx = (host) => ({ host, peers: this.peers, isOpen });
   }
 
   /** Whether the host has a baseline taken under its current certificate. */
@@ -99,94 +88,61 @@ export class BaselineStore {
           ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`)
           .run(host, serial, now, now);
         const base = sql(this.db, 'INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-        let replacedImage: FileEntry | null = null;
-        for (const f of r.files) {
-          const j = canonicalJson(f);
-          // The agent's executable replaced after it started and before this first scan: its baseline is the
-          // image it runs (hashed at start, from /proc/self/exe), so the file on disk is judged a change.
-          if (image && f.path === image.path && f.type === 'file' && f.sha256 && f.sha256 !== image.sha256) {
-            replacedImage = f;
-            base.run(host, 'file', f.path, canonicalJson({ ...f, sha256: image.sha256 }), j, now);
-          } else {
-            base.run(host, 'file', f.path, j, j, now);
+        const differing: [ServerEntryKind, string][] = [];
+        for (const k of BASELINED) {
+          for (const v of valuesIn(k, r)) {
+            const key = keyOf(k, v);
+            const j = canonicalJson(v);
+            const b = k.initialBaseline ? canonicalJson(k.initialBaseline(v as never, image)) : j;
+            base.run(host, k.kind, key, b, j, now);
+            if (b !== j) differing.push([k, key]);
           }
-        }
-        // Listening ports are baselined like files: what listens at the first report is the accepted state.
-        for (const p of r.ports ?? []) {
-          const j = canonicalJson(p);
-          base.run(host, 'port', portKey(p), j, j, now);
         }
         // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
-        for (const a of this.openAlarms(host)) if (FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
-        if (replacedImage) this.judgeFileRow(host, this.rowOf.get(host, 'file', replacedImage.path) as Row, now, res);
+        for (const a of this.openAlarms(host)) if (baselinedAlarm(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
+        for (const [k, key] of differing) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
       } else {
         sql(this.db, 'UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
-        const reported = new Set<string>();
-        for (const f of r.files) {
-          reported.add(f.path);
-          this.upsert.run(host, 'file', f.path, null, canonicalJson(f), now);
-        }
-        for (const row of this.rowsOf.all(host, 'file') as Row[]) {
-          if (reported.has(row.key)) {
-            this.judgeFileRow(host, row, now, res);
-          } else {
-            if (row.current !== null) this.setGone(host, row, now);
-            this.judgeFileRow(host, { ...row, current: null }, now, res);
+        for (const k of BASELINED) {
+          const reported = new Set<string>();
+          for (const v of valuesIn(k, r)) {
+            const key = keyOf(k, v);
+            reported.add(key);
+            this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
           }
-        }
-        const listening = new Set<string>();
-        for (const p of r.ports ?? []) {
-          const key = portKey(p);
-          listening.add(key);
-          this.upsert.run(host, 'port', key, null, canonicalJson(p), now);
-        }
-        for (const row of this.rowsOf.all(host, 'port') as Row[]) {
-          if (listening.has(row.key)) this.judgePortRow(host, row, now, res);
-          else {
-            if (row.current !== null) this.setGone(host, row, now);
-            this.judgePortRow(host, { ...row, current: null }, now, res);
+          for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
+            if (reported.has(row.key)) {
+              this.judgeRow(k, host, row, now, res);
+            } else {
+              if (row.current !== null) this.setGone(host, row, now);
+              this.judgeRow(k, host, { ...row, current: null }, now, res);
+            }
           }
         }
       }
-      this.replaceKind(host, 'daemon', r.daemons.map((d) => [d.name, d]), now, res);
-      this.replaceKind(host, 'mount', r.mounts.map((m) => [m.path, m]), now, res);
+      for (const k of REPLACED) this.replaceKind(host, k, valuesIn(k, r), now, res);
       return res;
     }).immediate();
   }
 
   /** Applies changes sent at once by the agent; judged against the baseline when there is one. */
-  applyEvent(host: string, e: { files: FileEntry[]; gone: string[]; daemons: DaemonEntry[]; mounts: MountEntry[]; ports?: PortEntry[]; portsGone?: string[] }, now: number): ApplyResult {
+  applyEvent(host: string, e: MeasuredEvent, now: number): ApplyResult {
     return this.db.transaction((): ApplyResult => {
       const res: ApplyResult = { established: false, opened: [], resolved: 0 };
       const judging = this.hasBaseline(host);
-      for (const f of e.files) {
-        this.upsert.run(host, 'file', f.path, null, canonicalJson(f), now);
-        if (judging) this.judgeFileRow(host, this.rowOf.get(host, 'file', f.path) as Row, now, res);
-      }
-      for (const p of e.gone) {
-        const row = this.rowOf.get(host, 'file', p) as Row | undefined;
-        if (!row || row.current === null) continue;
-        this.setGone(host, row, now);
-        if (judging) this.judgeFileRow(host, { ...row, current: null }, now, res);
-      }
-      for (const d of e.daemons) {
-        this.upsert.run(host, 'daemon', d.name, null, canonicalJson(d), now);
-        this.judgeOther(host, 'daemon', d.name, d, now, res);
-      }
-      for (const m of e.mounts) {
-        this.upsert.run(host, 'mount', m.path, null, canonicalJson(m), now);
-        this.judgeOther(host, 'mount', m.path, m, now, res);
-      }
-      for (const p of e.ports ?? []) {
-        const key = portKey(p);
-        this.upsert.run(host, 'port', key, null, canonicalJson(p), now);
-        if (judging) this.judgePortRow(host, this.rowOf.get(host, 'port', key) as Row, now, res);
-      }
-      for (const key of e.portsGone ?? []) {
-        const row = this.rowOf.get(host, 'port', key) as Row | undefined;
-        if (!row || row.current === null) continue;
-        this.setGone(host, row, now);
-        if (judging) this.judgePortRow(host, { ...row, current: null }, now, res);
+      for (const k of SERVER_KINDS) {
+        for (const v of valuesIn(k, e)) {
+          const key = keyOf(k, v);
+          this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
+          if (k.lifecycle === 'replace') this.judgeReplaced(host, k, key, v, now, res);
+          else if (judging) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
+        }
+        for (const key of goneIn(k, e)) {
+          const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
+          if (!row || row.current === null) continue;
+          this.setGone(host, row, now);
+          if (judging) this.judgeRow(k, host, { ...row, current: null }, now, res);
+        }
       }
       return res;
     }).immediate();
@@ -201,7 +157,7 @@ export class BaselineStore {
    */
   accept(host: string, paths: string[] | null, now: number): { accepted: string[]; unmatched: string[]; reclassified: number } {
     return this.db.transaction(() => {
-      const rows = [...this.rowsOf.all(host, 'file') as Row[], ...this.rowsOf.all(host, 'port') as Row[]];
+      const rows = BASELINED.flatMap((k) => this.rowsOf.all(host, k.kind) as Row[]);
       const matched = new Set<string>();
       const accepted: string[] = [];
       const hits = (key: string) => {
@@ -219,33 +175,31 @@ export class BaselineStore {
         else if (row.baseline !== row.current) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
         accepted.push(row.key);
       }
-      // Alarms whose path has no row any more (accepted earlier, or never reported) resolve too.
+      // Alarms whose subject has no row any more (accepted earlier, or never reported) resolve too.
       for (const a of this.openAlarms(host)) {
-        if ((FILE_KINDS.includes(a.kind) || PORT_KINDS.includes(a.kind)) && hits(a.subject)) {
+        if (baselinedAlarm(a.kind) && hits(a.subject)) {
           this.alarms.resolve(host, a.kind, now, a.subject);
           if (!accepted.includes(a.subject)) accepted.push(a.subject);
         }
       }
-      // Daemons, by name or by their binary's path: the binary running now becomes the daemon's baseline.
-      for (const row of this.rowsOf.all(host, 'daemon') as Row[]) {
-        if (row.current === null) continue;
-        const d = JSON.parse(row.current) as DaemonEntry;
-        if (!hits(row.key) && !hits(d.exe)) continue;
-        if (d.status === 'up' && d.sha256) sql(this.db, `UPDATE measured SET baseline = current WHERE host = ? AND kind = 'daemon' AND key = ?`).run(host, row.key);
-        this.judgeOther(host, 'daemon', row.key, d, now, { established: false, opened: [], resolved: 0 });
-        if (!accepted.includes(row.key)) accepted.push(row.key);
+      // Kinds with a baseline of their own (daemons, by name or binary path): the value running now becomes it.
+      for (const k of REPLACED) {
+        if (!k.accept) continue;
+        for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
+          if (row.current === null) continue;
+          const v = JSON.parse(row.current) as never;
+          if (!hits(row.key) && !k.accept.names(v).some(hits)) continue;
+          if (k.accept.takes(v)) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+          this.judgeReplaced(host, k, row.key, v, now, { established: false, opened: [], resolved: 0 });
+          if (!accepted.includes(row.key)) accepted.push(row.key);
+        }
       }
       let reclassified = 0;
-      const place = this.peers.place(host);
-      if (place.sample) {
-        for (const path of accepted) {
-          if (!path.startsWith('/')) continue;
-          for (const peer of this.peers.peers(place.group, host, path)) {
-            if (peer.sample || !(this.isOpenStmt.get(peer.host, 'file-changed', path) ?? this.isOpenStmt.get(peer.host, 'file-added', path))) continue;
-            const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-            this.judgeFileRow(peer.host, this.rowOf.get(peer.host, 'file', path) as Row, now, res);
-            reclassified += res.opened.length;
-          }
+      for (const k of SERVER_KINDS) {
+        for (const t of k.rejudgeAfterAccept?.(host, accepted, this.judgeCtx(host)) ?? []) {
+          const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+          this.judgeRow(k, t.host, this.rowOf.get(t.host, k.kind, t.key) as Row, now, res);
+          reclassified += res.opened.length;
         }
       }
       return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
@@ -261,15 +215,15 @@ export class BaselineStore {
     else sql(this.db, 'UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?').run(now, host, row.kind, row.key);
   }
 
-  /** Opens the alarms a verdict wants and resolves the host's other alarms of those kinds for that subject. */
-  private reconcile(host: string, subject: string, kinds: readonly AlarmKind[], want: Map<AlarmKind, Want>, now: number, res: ApplyResult): void {
-    for (const kind of kinds) {
+  /** Opens the alarms a verdict wants and resolves the host's other alarms of the kind's alarm kinds for that subject. */
+  private reconcile(host: string, subject: string, k: ServerEntryKind, want: Map<AlarmKind, Want>, now: number, res: ApplyResult): void {
+    for (const kind of k.alarms) {
       const w = want.get(kind);
       let isOpen: boolean;
       if (w?.classKey !== undefined) {
         const detail = this.openDetailStmt.get(host, kind, subject) as string | null | undefined;
         isOpen = detail !== undefined;
-        if (isOpen && fileClassKey(detail ? JSON.parse(detail) : null) !== w.classKey) {
+        if (isOpen && (k.classKeyOf?.(detail ? JSON.parse(detail) : null) ?? '') !== w.classKey) {
           res.resolved += this.alarms.resolve(host, kind, now, subject);
           isOpen = false;
         }
@@ -285,69 +239,39 @@ export class BaselineStore {
     }
   }
 
-  private judgeFileRow(host: string, row: Row, now: number, res: ApplyResult): void {
-    const current = row.current ? JSON.parse(row.current) as FileEntry : null;
-    const v = judgeFile(row.baseline ? JSON.parse(row.baseline) as FileEntry : null, current);
-    const want = new Map<AlarmKind, Want>();
-    if (v.alarm === 'file-changed' || v.alarm === 'file-added') {
-      // Issue 7: the same content as an accepted sample of the group is expected; content no peer has is an outlier.
-      const place = this.peers.place(host);
-      const c = classifyChange(current, { isSample: place.sample, cls: (v.detail.class as FileEntry['class']) ?? 'normal', ...this.peers.judgingPeers(place.group, host, row.key, row.current) });
-      const fleet = { group: place.group, peers: c.peers, same: c.same, ...(c.outlier ? { outlier: true } : {}) };
-      if (c.expected) want.set(v.alarm, { detail: { ...v.detail, expected: c.expected, fleet }, severity: 'warning', classKey: c.expected.sha256 });
-      else want.set(v.alarm, { detail: { ...v.detail, fleet }, severity: v.severity, classKey: '' });
-    } else if (v.alarm) {
-      want.set(v.alarm, { detail: v.detail, severity: v.severity });
-    }
-    if (v.tampered) want.set('agent-tampered', { detail: { ...v.detail, finding: v.alarm } });
-    this.reconcile(host, row.key, FILE_KINDS, want, now, res);
-    if (!row.baseline && !row.current) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, 'file', row.key);
+  /** Judges one stored row of a kind and reconciles its alarms; a row with neither side left is dropped. */
+  private judgeRow(k: ServerEntryKind, host: string, row: Row, now: number, res: ApplyResult): void {
+    const want = k.judge({
+      key: row.key,
+      baseline: row.baseline ? JSON.parse(row.baseline) as never : null,
+      current: row.current ? JSON.parse(row.current) as never : null,
+      currentJson: row.current,
+    }, this.judgeCtx(host));
+    this.reconcile(host, row.key, k, want, now, res);
+    if (!row.baseline && !row.current) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, k.kind, row.key);
   }
 
-  /**
-   * `port-opened` (warning) while a listener not in the baseline, or owned by
-   * another process than the baseline's, is open and the host's group has
-   * port alarms on; resolved when it goes away or is accepted.
-   */
-  private judgePortRow(host: string, row: Row, now: number, res: ApplyResult): void {
-    const want = new Map<AlarmKind, Want>();
-    const cur = row.current ? JSON.parse(row.current) as PortEntry : null;
-    const base = row.baseline ? JSON.parse(row.baseline) as PortEntry : null;
-    if (cur && (!base || base.process !== cur.process) && this.peers.portAlarms(this.peers.place(host).group)) {
-      want.set('port-opened', {
-        detail: { process: cur.process || '(unknown owner)', pids: cur.pids, uid: cur.uid, proto: cur.proto, addr: cur.addr, port: cur.port, ...(base ? { baselineProcess: base.process } : {}) },
-      });
-    }
-    this.reconcile(host, row.key, PORT_KINDS, want, now, res);
+  /** Judges a value of a `replace` kind just stored, first taking it as the baseline when the kind adopts one. */
+  private judgeReplaced(host: string, k: ServerEntryKind, key: string, value: unknown, now: number, res: ApplyResult): void {
+    if (k.adoptsBaseline?.(value as never)) this.adoptBaseline.run(canonicalJson(value), host, k.kind, key);
+    const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
+    const json = canonicalJson(value);
+    const want = k.judge({ key, baseline: row?.baseline ? JSON.parse(row.baseline) as never : null, current: value as never, currentJson: json }, this.judgeCtx(host));
+    this.reconcile(host, key, k, want, now, res);
   }
 
-  private judgeOther(host: string, kind: 'daemon' | 'mount', key: string, value: DaemonEntry | MountEntry, now: number, res: ApplyResult): void {
-    let v;
-    if (kind === 'daemon') {
-      const d = value as DaemonEntry;
-      // The first `up` entry with the binary's hash is the daemon's baseline (kept until `accept`).
-      if (d.status === 'up' && d.sha256) this.setDaemonBaseline.run(canonicalJson(d), host, key);
-      const row = this.rowOf.get(host, 'daemon', key) as Row | undefined;
-      v = judgeDaemon(d, row?.baseline ? JSON.parse(row.baseline) as DaemonEntry : null);
-    } else {
-      v = judgeMount(value as MountEntry);
-    }
-    const want = new Map<AlarmKind, Want>();
-    if (v.alarm) want.set(v.alarm, { detail: v.detail });
-    this.reconcile(host, key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, want, now, res);
-  }
-
-  /** Sets the whole set of daemons or mounts: unlisted ones are dropped and their alarms resolved. */
-  private replaceKind(host: string, kind: 'daemon' | 'mount', items: [string, DaemonEntry | MountEntry][], now: number, res: ApplyResult): void {
-    const keep = new Set(items.map(([k]) => k));
-    for (const row of this.rowsOf.all(host, kind) as Row[]) {
+  /** Sets the whole set of a `replace` kind: unlisted entries are dropped and their alarms resolved. */
+  private replaceKind(host: string, k: ServerEntryKind, values: unknown[], now: number, res: ApplyResult): void {
+    const items = values.map((v) => [keyOf(k, v), v] as const);
+    const keep = new Set(items.map(([key]) => key));
+    for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
       if (keep.has(row.key)) continue;
-      sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, kind, row.key);
-      this.reconcile(host, row.key, kind === 'daemon' ? DAEMON_KINDS : MOUNT_KINDS, new Map(), now, res);
+      sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, k.kind, row.key);
+      this.reconcile(host, row.key, k, new Map(), now, res);
     }
     for (const [key, v] of items) {
-      this.upsert.run(host, kind, key, null, canonicalJson(v), now);
-      this.judgeOther(host, kind, key, v, now, res);
+      this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
+      this.judgeReplaced(host, k, key, v, now, res);
     }
   }
 }

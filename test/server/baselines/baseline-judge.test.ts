@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { judgeDaemon, judgeFile, judgeMount } from '../../../server/baselines/baseline-judge.ts';
+import { judgeDaemon } from '../../../server/baselines/kinds/daemon.ts';
+import { judgeFile } from '../../../server/baselines/kinds/file.ts';
+import { judgeMount } from '../../../server/baselines/kinds/mount.ts';
 import type { DaemonEntry, FileEntry } from '../../../shared/protocol.ts';
 
 const file = (over: Partial<FileEntry> = {}): FileEntry => ({

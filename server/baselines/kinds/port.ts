@@ -1,0 +1,28 @@
+import type { AlarmKind } from '../../../shared/alarm-kinds.ts';
+import { MAX_PORTS, portKey } from '../../../shared/protocol.ts';
+import type { ServerEntryKind, Want } from './kind.ts';
+
+/**
+ * Listening sockets, baselined like files: what listens at the first report
+ * is the accepted state. `port-opened` (warning) while a listener not in the
+ * baseline, or owned by another process than the baseline's, is open and the
+ * host's group has port alarms on; resolved when it goes away or is accepted.
+ */
+export const PORT_KIND: ServerEntryKind<'port'> = {
+  kind: 'port',
+  field: 'ports',
+  goneField: 'portsGone',
+  lifecycle: 'baseline',
+  reportLimit: { max: MAX_PORTS, message: `report lists more than ${MAX_PORTS} listening ports` },
+  alarms: ['port-opened'],
+  keyOf: portKey,
+  judge({ baseline: base, current: cur }, ctx) {
+    const want = new Map<AlarmKind, Want>();
+    if (cur && (!base || base.process !== cur.process) && ctx.peers.portAlarms(ctx.peers.place(ctx.host).group)) {
+      want.set('port-opened', {
+        detail: { process: cur.process || '(unknown owner)', pids: cur.pids, uid: cur.uid, proto: cur.proto, addr: cur.addr, port: cur.port, ...(base ? { baselineProcess: base.process } : {}) },
+      });
+    }
+    return want;
+  },
+};
