@@ -112,7 +112,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   const identity = loadIdentity(cfg.stateDir);
   if (cfg.processTitle) process.title = cfg.processTitle;
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
-  const notifier = o.notifier ?? createSystemdNotifier({ onError: (m) => o.log.warn(m) });
+  const notifier = o.notifier ?? createSystemdNotifier({ clock: o.clock, onError: (m) => o.log.warn(m) });
   const link: AgentLink = new AgentLink({
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),

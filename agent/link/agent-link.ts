@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead } from '../../shared/protocol.ts';
+import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
 import { Backoff } from './backoff.ts';
 import type { Identity } from '../identity/state-files.ts';
 
@@ -46,7 +46,25 @@ export const ACK_EVERY = 3;
  */
 export const SILENT_INTERVALS_BEFORE_REDIAL = 6;
 
-type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report' | 'spool-ack';
+/** What each event of the link hands its listeners. */
+export interface LinkEvents {
+  /** The server accepted `hello`. */
+  welcome: Welcome;
+  /** The sequence number the server acknowledged. */
+  ack: number;
+  /** The connection closed (the link dials again unless stopping). */
+  closed: { code: number; reason: string };
+  /** The server asks for a full report; the reason it gives. */
+  'request-report': string;
+  /** The server committed the spool up to this record. */
+  'spool-ack': { n: number; hash: string };
+}
+
+/** A link event's name. */
+export type LinkEvent = keyof LinkEvents;
+
+/** A listener for one link event. */
+export type LinkListener<E extends LinkEvent> = (arg: LinkEvents[E]) => void;
 
 /** A message body without the envelope the link fills in (boot id, sequence, time). */
 export type Unenveloped<M> = M extends AgentMessage ? Omit<M, 'bootId' | 'seq' | 'sentAt'> : never;
@@ -77,7 +95,7 @@ export class AgentLink {
   /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
   private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
-  private readonly listeners = new Map<LinkEvent, Set<(arg: unknown) => void>>();
+  private readonly listeners = new Map<LinkEvent, Set<(arg: never) => void>>();
 
   constructor(private readonly o: LinkOptions) {
     this.downSince = o.clock.now();
@@ -85,14 +103,21 @@ export class AgentLink {
   }
 
   /** Registers a listener (tests and the runner use `welcome`, `ack`, `closed`). */
-  on(ev: LinkEvent, fn: (arg: unknown) => void): void {
+  on<E extends LinkEvent>(ev: E, fn: LinkListener<E>): void {
     let set = this.listeners.get(ev);
     if (!set) this.listeners.set(ev, (set = new Set()));
     set.add(fn);
   }
 
-  private emit(ev: LinkEvent, arg?: unknown): void {
-    for (const fn of this.listeners.get(ev) ?? []) fn(arg);
+  /** Calls each listener; one that throws is logged and the others still run (the socket's callbacks must not throw). */
+  private emit<E extends LinkEvent>(ev: E, arg: LinkEvents[E]): void {
+    for (const fn of (this.listeners.get(ev) ?? []) as Set<LinkListener<E>>) {
+      try {
+        fn(arg);
+      } catch (err) {
+        this.o.log.error({ event: ev, err: (err as Error).message }, 'link listener failed; carrying on');
+      }
+    }
   }
 
   get isConnected(): boolean {
@@ -288,17 +313,17 @@ export class AgentLink {
     if (this.connected || (this.helloSentOn === ws && ws.readyState === WebSocket.OPEN)) {
       const seq = this.nextSeq();
       const acked = new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
-        this.on('ack', (s) => { if (s === seq) { clearTimeout(t); resolve(); } });
-        ws.once('close', () => { clearTimeout(t); resolve(); });
+        const t = this.o.clock.setTimeout(resolve, waitMs);
+        this.on('ack', (s) => { if (s === seq) { this.o.clock.clearTimeout(t); resolve(); } });
+        ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
       });
       this.send({ type: 'goodbye', bootId: this.bootId, seq, sentAt: this.o.clock.now(), reason });
       await acked;
     }
     await new Promise<void>((resolve) => {
       if (ws.readyState === WebSocket.CLOSED) return resolve();
-      const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
-      ws.once('close', () => { clearTimeout(t); resolve(); });
+      const t = this.o.clock.setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+      ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
       ws.close(1000, 'agent stopping');
     });
   }

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { RecordBody, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
-import type { Unenveloped } from '../link/agent-link.ts';
+import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import type { RecordMessage } from '../../shared/protocol.ts';
 import { recordSeverity } from './severity.ts';
 import type { Spool } from './spool.ts';
@@ -16,7 +16,7 @@ export interface SpoolLink {
   /** Takes the next sequence number of this boot (records keep it as their origin). */
   takeSeq(): number;
   sendMessage(body: Unenveloped<RecordMessage>): boolean;
-  on(ev: 'welcome' | 'closed' | 'spool-ack', fn: (arg: unknown) => void): void;
+  on<E extends 'welcome' | 'closed' | 'spool-ack'>(ev: E, fn: LinkListener<E>): void;
 }
 
 export interface SpoolSenderOptions {
@@ -46,7 +46,7 @@ export class SpoolSender {
     this.sentUpTo = spool.acked.n;
     link.on('welcome', () => this.restart());
     link.on('closed', () => { this.inflight = []; this.sentUpTo = this.spool.acked.n; this.spool.protectUpTo = 0; });
-    link.on('spool-ack', (a) => this.onAck(a as { n: number; hash: string }));
+    link.on('spool-ack', (a) => this.onAck(a));
   }
 
   /** The chain head for `hello` and heartbeats. */
