@@ -178,12 +178,22 @@ export class AgentLink {
     ws.on('open', () => {
       const hello = (exeSha256: string | undefined) => {
         if (ws !== this.ws || this.stopping) return; // closed (and perhaps replaced) while the hash was still running
+        let facts: HostFacts;
+        let spool: SpoolHead | undefined;
+        try {
+          facts = this.o.facts();
+          spool = this.o.spoolHead?.();
+        } catch (err) {
+          this.o.log.error({ err: (err as Error).message }, 'cannot build hello; dialling again');
+          ws.terminate();
+          return;
+        }
         this.helloSentOn = ws;
         this.send({
           type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
-          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
+          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts,
           ...(exeSha256 ? { exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
-          ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
+          ...(spool ? { spool } : {}),
         });
       };
       const h = this.o.exeSha256;
@@ -256,8 +266,15 @@ export class AgentLink {
     const j = this.o.jitterMs;
     const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
     this.beatTimer = this.o.clock.setTimeout(() => {
-      const digest = this.o.digest?.();
-      const spool = this.o.spoolHead?.();
+      let digest: string | undefined;
+      let spool: SpoolHead | undefined;
+      try {
+        digest = this.o.digest?.();
+        spool = this.o.spoolHead?.();
+      } catch (err) {
+        // The heartbeat is the agent's sign of life: it goes out without the part that failed.
+        this.o.log.error({ err: (err as Error).message }, 'heartbeat fields failed; sending the heartbeat without them');
+      }
       const wantAck = this.beats++ % ACK_EVERY === 0;
       if (this.send({
         type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(),
