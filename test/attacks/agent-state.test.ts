@@ -3,7 +3,8 @@
  * dir, its spool, or overwrites its key while it runs. The agent must not
  * fall over: it stays up, the server gets `agent-tampered` naming the path,
  * the fallback file gets a line, and a later edit of a guarded file still
- * reaches the server. Attack-to-alarm times are recorded.
+ * reaches the server; with its state dir gone it still authenticates after
+ * the server restarts. Attack-to-alarm times are recorded.
  */
 import { test, before, after } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { ledger, serveOn } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
@@ -18,6 +20,8 @@ import { record, report, since } from './latency.ts';
 let server: TestServer;
 const procs: Proc[] = [];
 const sinks: string[] = [];
+let restarted: Proc | undefined;
+let stateless: Up | undefined;
 
 before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
@@ -26,6 +30,8 @@ after(async () => {
   report(import.meta.filename);
   for (const p of procs) p.signal('SIGKILL');
   await server?.stop();
+  restarted?.signal('SIGTERM');
+  await restarted?.exited;
   // The file sink is made append-only (chattr +a) when the agent runs as root: undo it so the temp dir can go.
   for (const f of sinks) spawnSync('chattr', ['-a', f], { stdio: 'ignore' });
 });
@@ -71,6 +77,7 @@ test("rm -rf the agent's state dir: agent-tampered on its key, a fallback line, 
   rmSync(up.stateDir, { recursive: true, force: true });
   await expectTampered(up, 'atk-state-rm', "rm -rf the agent's state dir", t0, key);
   await stillGuarding('atk-state-rm', up, key);
+  stateless = up;
 });
 
 test("delete the agent's spool: agent-tampered on the spool file, a fallback line, and the agent keeps reporting", async () => {
@@ -91,4 +98,18 @@ test("overwrite the agent's key: agent-tampered on the key, a fallback line, and
   writeFileSync(key, 'not a key\n');
   await expectTampered(up, 'atk-key-write', "overwrite the agent's key", t0, key);
   await stillGuarding('atk-key-write', up, key);
+});
+
+test('with its state dir gone, the agent still authenticates after the server restarts: its identity is held in memory', async (t) => {
+  if (!stateless) return t.skip('the rm -rf test did not leave its agent running');
+  const connected = () => stateless!.proc.lines.filter((l) => l.includes('"msg":"connected"')).length;
+  const before = connected();
+  await server.stop();
+  restarted = await serveOn(server, server.port);
+  await waitFor(() => connected() > before, { timeoutMs: 30_000, what: 'the agent reconnected' });
+  const stored = ledger(server, 'atk-state-rm').length;
+  const guarded = join(stateless.watched, 'guarded.conf');
+  writeFileSync(guarded, 'v3 after the restart\n');
+  await waitFor(() => ledger(server, 'atk-state-rm').slice(stored).some((r) => r.body?.includes(guarded)), { timeoutMs: 15_000, what: 'the edit stored after the reconnect' });
+  assert.equal(stateless.proc.child.exitCode, null, `agent still running: ${stateless.proc.describe()}`);
 });
