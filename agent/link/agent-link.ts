@@ -148,7 +148,19 @@ export class AgentLink {
   }
 
   start(): void {
-    this.connect();
+    this.redial();
+  }
+
+  /** Dials; a dial that throws before it has a socket is logged and tried again after the backoff. */
+  private redial(): void {
+    try {
+      this.connect();
+    } catch (err) {
+      if (this.stopping) return;
+      const delay = this.backoff.next();
+      this.o.log.error({ err: (err as Error).message, retryInMs: delay }, 'cannot dial the server; trying again');
+      this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
+    }
   }
 
   private connect(): void {
@@ -311,7 +323,7 @@ export class AgentLink {
     if (this.stopping) return;
     const delay = this.backoff.next();
     this.o.log.warn({ code, reason, retryInMs: delay }, 'disconnected');
-    this.retryTimer = this.o.clock.setTimeout(() => this.connect(), delay);
+    this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
   }
 
   /**

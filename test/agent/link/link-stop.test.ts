@@ -11,7 +11,7 @@ import type { WebSocket } from 'ws';
 import { AgentLink } from '../../../agent/link/agent-link.ts';
 import { systemClock } from '../../../shared/clock.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
-import { silentLogger } from '../../../shared/log.ts';
+import { createLogger, silentLogger } from '../../../shared/log.ts';
 import { linkPeer } from '../../helpers/link-peer.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -78,4 +78,20 @@ test('a goodbye the server never acknowledges is waited for until the deadline o
   } finally {
     close();
   }
+});
+
+test('a dial that throws before it has a socket is logged and tried again on the clock, not thrown out of the timer', () => {
+  const lines: string[] = [];
+  const log = createLogger('test', { destination: { write: (l: string) => { lines.push(l); } } });
+  const clock = new FakeClock();
+  const link = new AgentLink({
+    url: 'wss://127.0.0.1:1', identity: { keyPem: 'not a key', certPem: 'not a certificate', caPem: 'not a CA' },
+    clock, log, intervalMs: 1000, jitterMs: 0, agentVersion: 't',
+    facts: () => ({ hostname: 'mike', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
+  });
+  link.start();
+  assert.equal(lines.filter((l) => l.includes('cannot dial the server')).length, 1);
+  clock.advance(60_000);
+  assert.ok(lines.filter((l) => l.includes('cannot dial the server')).length > 1, 'tried again after the backoff');
+  void link.stop('test');
 });
