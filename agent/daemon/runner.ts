@@ -10,11 +10,12 @@ import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts
 import { AgentChecks } from '../monitor/check-runner.ts';
 import type { ParcelApi } from '../watch/parcel-backend.ts';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync } from 'node:fs';
+import type { EventBody, FileEntry, SpoolRecord } from '../../shared/protocol.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
 import { join } from 'node:path';
 import { serverAddress } from '../config.ts';
-import { buildWatchSet } from '../checks/files/watch-set.ts';
+import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
 import { Spool } from '../spool/spool.ts';
 import { SpoolSender } from '../spool/spool-sender.ts';
 import { FallbackWriter, defaultFallback } from '../fallback/fallback-writer.ts';
@@ -112,7 +113,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   const identity = loadIdentity(cfg.stateDir);
   if (cfg.processTitle) process.title = cfg.processTitle;
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
-  const notifier = o.notifier ?? createSystemdNotifier({ onError: (m) => o.log.warn(m) });
+  const notifier = o.notifier ?? createSystemdNotifier({ clock: o.clock, onError: (m) => o.log.warn(m) });
   const link: AgentLink = new AgentLink({
     url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
     intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
@@ -123,7 +124,11 @@ export function startAgent(o: RunOptions): RunningAgent {
   // The spool (issue 4): every event and local finding is appended (fsync'd)
   // before it is sent, and leaves the spool only on the server's ack.
   const spoolLog = o.log.child({ component: 'spool' });
-  const spool = new Spool({ dir: cfg.stateDir, log: spoolLog, maxBytes: cfg.spoolMax, origin: () => sender.origin() });
+  const spool = new Spool({
+    dir: cfg.stateDir, log: spoolLog, maxBytes: cfg.spoolMax, origin: () => sender.origin(),
+    // Out of the spool's own call stack: the report goes through the spool.
+    onTampered: (paths, why) => queueMicrotask(() => void sender.submit(stateTamperedEvent(paths, why))),
+  });
   const fallback = new FallbackWriter({
     specs: cfg.fallback ?? defaultFallback(), log: o.log.child({ component: 'fallback' }), host: certHost(identity.certPem),
     // Told to the server as a watch note, once, through the spool: it arrives when the link returns.
@@ -132,12 +137,15 @@ export function startAgent(o: RunOptions): RunningAgent {
     })),
   });
   let critical: ((p: string) => boolean) | null = null;
+  let self: ((p: string) => boolean) | null = null;
+  const inTargets = (targets: WatchTarget[]) => (x: string) => targets.some((t) => x === t.path || (t.dir && x.startsWith(t.path.endsWith('/') ? t.path : t.path + '/')));
   const criticalPath = (p: string): boolean => {
-    if (!critical) {
-      const targets = buildWatchSet(cfg, o.configPath).filter((t) => t.class !== 'normal');
-      critical = (x) => targets.some((t) => x === t.path || (t.dir && x.startsWith(t.path.endsWith('/') ? t.path : t.path + '/')));
-    }
+    if (!critical) critical = inTargets(buildWatchSet(cfg, o.configPath).filter((t) => t.class !== 'normal'));
     return critical(p);
+  };
+  const selfPath = (p: string): boolean => {
+    if (!self) self = inTargets(buildWatchSet(cfg, o.configPath).filter((t) => t.class === 'self'));
+    return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
     serverHost: serverAddress(cfg.server).host, intervalMs: cfg.interval, clock: o.clock, log: o.log.child({ component: 'network' }),
@@ -153,8 +161,9 @@ export function startAgent(o: RunOptions): RunningAgent {
   });
   const sender: SpoolSender = new SpoolSender(spool, link, {
     clock: o.clock, log: spoolLog, criticalPath,
-    // Findings made while the server cannot hear them go at once to the fallback devices too.
-    onAppended: (rec, online) => { if (!online || network.isLost) fallback.writeRecord(rec); },
+    // Findings made while the server cannot hear them go at once to the fallback devices too, and so does
+    // any touch of the agent's own files: an intruder there may be about to silence the link as well.
+    onAppended: (rec, online) => { if (!online || network.isLost || touchesSelf(rec, selfPath)) fallback.writeRecord(rec); },
   });
   // Checks (issue 3): measured here, judged on the server. Real-time events and
   // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.
@@ -162,7 +171,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     cfg, configPath: o.configPath, clock: o.clock, log: o.log.child({ component: 'checks' }), parcel: o.parcel,
     submit: (body) => void sender.submit(body),
   }, link);
-  const tasks: CycleTask[] = [() => checks.cycle(), () => network.check()];
+  const tasks: CycleTask[] = [() => sender.retry(), () => spool.ensure(), () => checks.cycle(), () => network.check()];
   const cycleMs = Math.min(cfg.interval, notifier.watchdogIntervalMs() ?? Infinity);
   let timer: TimerHandle | undefined;
   let stopped = false;
@@ -212,6 +221,32 @@ export function startAgent(o: RunOptions): RunningAgent {
       spool.close();
     },
   };
+}
+
+/**
+ * The finding for spool files deleted or replaced under the running agent: each path as one of the agent's
+ * own (`self`) files, measured as recreated. The server has no baseline for them, so it opens `file-added`
+ * and `agent-tampered` naming the path; the note says what happened.
+ */
+export function stateTamperedEvent(paths: string[], why: string): EventBody {
+  const files: FileEntry[] = [];
+  for (const path of paths) {
+    try {
+      const st = lstatSync(path, { bigint: true });
+      files.push({
+        path, class: 'self', type: 'file', size: Number(st.size), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
+        ino: String(st.ino), nlink: Number(st.nlink), mtime: String(st.mtimeNs), ctime: String(st.ctimeNs), error: why.slice(0, 200),
+      });
+    } catch { /* gone again: the note still names it */ }
+  }
+  const notes = paths.slice(0, 16).map((p) => ({ kind: 'watcher-error' as const, message: `${p}: ${why}`.slice(0, 300) }));
+  return { kind: 'event', files, gone: [], daemons: [], mounts: [], notes };
+}
+
+/** Whether a record reports one of the agent's own files (changed, added or gone). */
+function touchesSelf(rec: SpoolRecord, selfPath: (p: string) => boolean): boolean {
+  const b = rec.body;
+  return b.kind === 'event' && (b.files.some((f) => f.class === 'self') || b.gone.some(selfPath));
 }
 
 /** The host name in the agent's certificate (the identity the server knows it by). */

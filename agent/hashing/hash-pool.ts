@@ -1,6 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.ts';
 import { hashFileSync } from './hash-file.ts';
+
+/** The system clock with timers that never keep the process alive: the pool's housekeeping must not. */
+const housekeepingClock: Clock = {
+  ...systemClock,
+  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+};
 
 /**
  * The worker's code, plain CommonJS evaluated in the thread (no file to ship
@@ -74,6 +82,8 @@ export interface HashPoolOptions {
    * (the default watch set) is not worth a second.
    */
   growAfterMs?: number;
+  /** Time and timers for the idle and growth delays (default: the system clock, timers unref'd). */
+  clock?: Clock;
 }
 
 interface Job { id: number; path: string; resolve: (r: HashResult) => void; reject: (e: Error) => void }
@@ -91,11 +101,12 @@ export class HashPool implements Hasher {
   private readonly size: number;
   private readonly workerData: { nice: number; ionice: string | null; chunk: number };
   private readonly idleMs: number;
-  private readonly idleTimers = new Map<Worker, NodeJS.Timeout>();
+  private readonly idleTimers = new Map<Worker, TimerHandle>();
+  private readonly clock: Clock;
   private readonly growAfterMs: number;
   /** Since when queued files have been waiting with every live worker busy (null: none waiting). */
   private waitingSince: number | null = null;
-  private growTimer: NodeJS.Timeout | undefined;
+  private growTimer: TimerHandle | undefined;
 
   constructor(o: HashPoolOptions = {}) {
     this.size = Math.max(1, o.workers ?? Math.min(2, availableParallelism()));
@@ -104,6 +115,7 @@ export class HashPool implements Hasher {
     // idle agent's RSS above its floor for that half minute.
     this.idleMs = o.idleMs ?? 2_000;
     this.growAfterMs = o.growAfterMs ?? 250;
+    this.clock = o.clock ?? housekeepingClock;
     const ionice = o.ionice === undefined ? '/usr/bin/ionice' : o.ionice;
     this.workerData = { nice: o.nice ?? 10, ionice, chunk: 1 << 20 };
   }
@@ -126,9 +138,7 @@ export class HashPool implements Hasher {
 
   private parkIdle(w: Worker): void {
     this.idle.push(w);
-    const t = setTimeout(() => this.retire(w), this.idleMs);
-    t.unref();
-    this.idleTimers.set(w, t);
+    this.idleTimers.set(w, this.clock.setTimeout(() => this.retire(w), this.idleMs));
   }
 
   private retire(w: Worker): void {
@@ -171,7 +181,7 @@ export class HashPool implements Hasher {
         if (this.workers.length >= this.size || (this.workers.length > 0 && !this.mayGrow())) break;
         w = this.spawnWorker();
       }
-      clearTimeout(this.idleTimers.get(w));
+      this.clock.clearTimeout(this.idleTimers.get(w));
       this.idleTimers.delete(w);
       const job = this.queue.shift()!;
       this.running.set(w, job);
@@ -180,20 +190,19 @@ export class HashPool implements Hasher {
     }
     if (!this.queue.length) {
       this.waitingSince = null;
-      clearTimeout(this.growTimer);
+      this.clock.clearTimeout(this.growTimer);
       this.growTimer = undefined;
     }
   }
 
   /** Whether another worker may start now: files have waited {@link growAfterMs}; if not, pump again then. */
   private mayGrow(): boolean {
-    const now = performance.now();
+    const now = this.clock.now();
     this.waitingSince ??= now;
     const left = this.growAfterMs - (now - this.waitingSince);
     if (left <= 0) return true;
     if (!this.growTimer) {
-      this.growTimer = setTimeout(() => { this.growTimer = undefined; this.pump(); }, left);
-      this.growTimer.unref();
+      this.growTimer = this.clock.setTimeout(() => { this.growTimer = undefined; this.pump(); }, left);
     }
     return false;
   }
@@ -222,9 +231,9 @@ export class HashPool implements Hasher {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.growTimer);
+    this.clock.clearTimeout(this.growTimer);
     for (const j of this.queue.splice(0)) j.reject(new Error('hash pool closed'));
-    for (const t of this.idleTimers.values()) clearTimeout(t);
+    for (const t of this.idleTimers.values()) this.clock.clearTimeout(t);
     this.idleTimers.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }

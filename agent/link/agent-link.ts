@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead } from '../../shared/protocol.ts';
+import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
 import { Backoff } from './backoff.ts';
 import type { Identity } from '../identity/state-files.ts';
 
@@ -46,7 +46,25 @@ export const ACK_EVERY = 3;
  */
 export const SILENT_INTERVALS_BEFORE_REDIAL = 6;
 
-type LinkEvent = 'welcome' | 'ack' | 'closed' | 'request-report' | 'spool-ack';
+/** What each event of the link hands its listeners. */
+export interface LinkEvents {
+  /** The server accepted `hello`. */
+  welcome: Welcome;
+  /** The sequence number the server acknowledged. */
+  ack: number;
+  /** The connection closed (the link dials again unless stopping). */
+  closed: { code: number; reason: string };
+  /** The server asks for a full report; the reason it gives. */
+  'request-report': string;
+  /** The server committed the spool up to this record. */
+  'spool-ack': { n: number; hash: string };
+}
+
+/** A link event's name. */
+export type LinkEvent = keyof LinkEvents;
+
+/** A listener for one link event. */
+export type LinkListener<E extends LinkEvent> = (arg: LinkEvents[E]) => void;
 
 /** A message body without the envelope the link fills in (boot id, sequence, time). */
 export type Unenveloped<M> = M extends AgentMessage ? Omit<M, 'bootId' | 'seq' | 'sentAt'> : never;
@@ -77,7 +95,7 @@ export class AgentLink {
   /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
   private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
-  private readonly listeners = new Map<LinkEvent, Set<(arg: unknown) => void>>();
+  private readonly listeners = new Map<LinkEvent, Set<(arg: never) => void>>();
 
   constructor(private readonly o: LinkOptions) {
     this.downSince = o.clock.now();
@@ -85,14 +103,21 @@ export class AgentLink {
   }
 
   /** Registers a listener (tests and the runner use `welcome`, `ack`, `closed`). */
-  on(ev: LinkEvent, fn: (arg: unknown) => void): void {
+  on<E extends LinkEvent>(ev: E, fn: LinkListener<E>): void {
     let set = this.listeners.get(ev);
     if (!set) this.listeners.set(ev, (set = new Set()));
     set.add(fn);
   }
 
-  private emit(ev: LinkEvent, arg?: unknown): void {
-    for (const fn of this.listeners.get(ev) ?? []) fn(arg);
+  /** Calls each listener; one that throws is logged and the others still run (the socket's callbacks must not throw). */
+  private emit<E extends LinkEvent>(ev: E, arg: LinkEvents[E]): void {
+    for (const fn of (this.listeners.get(ev) ?? []) as Set<LinkListener<E>>) {
+      try {
+        fn(arg);
+      } catch (err) {
+        this.o.log.error({ event: ev, err: (err as Error).message }, 'link listener failed; carrying on');
+      }
+    }
   }
 
   get isConnected(): boolean {
@@ -123,7 +148,19 @@ export class AgentLink {
   }
 
   start(): void {
-    this.connect();
+    this.redial();
+  }
+
+  /** Dials; a dial that throws before it has a socket is logged and tried again after the backoff. */
+  private redial(): void {
+    try {
+      this.connect();
+    } catch (err) {
+      if (this.stopping) return;
+      const delay = this.backoff.next();
+      this.o.log.error({ err: (err as Error).message, retryInMs: delay }, 'cannot dial the server; trying again');
+      this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
+    }
   }
 
   private connect(): void {
@@ -153,12 +190,22 @@ export class AgentLink {
     ws.on('open', () => {
       const hello = (exeSha256: string | undefined) => {
         if (ws !== this.ws || this.stopping) return; // closed (and perhaps replaced) while the hash was still running
+        let facts: HostFacts;
+        let spool: SpoolHead | undefined;
+        try {
+          facts = this.o.facts();
+          spool = this.o.spoolHead?.();
+        } catch (err) {
+          this.o.log.error({ err: (err as Error).message }, 'cannot build hello; dialling again');
+          ws.terminate();
+          return;
+        }
         this.helloSentOn = ws;
         this.send({
           type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
-          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts: this.o.facts(),
+          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts,
           ...(exeSha256 ? { exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
-          ...(this.o.spoolHead ? { spool: this.o.spoolHead() } : {}),
+          ...(spool ? { spool } : {}),
         });
       };
       const h = this.o.exeSha256;
@@ -231,8 +278,15 @@ export class AgentLink {
     const j = this.o.jitterMs;
     const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
     this.beatTimer = this.o.clock.setTimeout(() => {
-      const digest = this.o.digest?.();
-      const spool = this.o.spoolHead?.();
+      let digest: string | undefined;
+      let spool: SpoolHead | undefined;
+      try {
+        digest = this.o.digest?.();
+        spool = this.o.spoolHead?.();
+      } catch (err) {
+        // The heartbeat is the agent's sign of life: it goes out without the part that failed.
+        this.o.log.error({ err: (err as Error).message }, 'heartbeat fields failed; sending the heartbeat without them');
+      }
       const wantAck = this.beats++ % ACK_EVERY === 0;
       if (this.send({
         type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(),
@@ -269,7 +323,7 @@ export class AgentLink {
     if (this.stopping) return;
     const delay = this.backoff.next();
     this.o.log.warn({ code, reason, retryInMs: delay }, 'disconnected');
-    this.retryTimer = this.o.clock.setTimeout(() => this.connect(), delay);
+    this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
   }
 
   /**
@@ -288,17 +342,17 @@ export class AgentLink {
     if (this.connected || (this.helloSentOn === ws && ws.readyState === WebSocket.OPEN)) {
       const seq = this.nextSeq();
       const acked = new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, waitMs);
-        this.on('ack', (s) => { if (s === seq) { clearTimeout(t); resolve(); } });
-        ws.once('close', () => { clearTimeout(t); resolve(); });
+        const t = this.o.clock.setTimeout(resolve, waitMs);
+        this.on('ack', (s) => { if (s === seq) { this.o.clock.clearTimeout(t); resolve(); } });
+        ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
       });
       this.send({ type: 'goodbye', bootId: this.bootId, seq, sentAt: this.o.clock.now(), reason });
       await acked;
     }
     await new Promise<void>((resolve) => {
       if (ws.readyState === WebSocket.CLOSED) return resolve();
-      const t = setTimeout(() => { ws.terminate(); resolve(); }, 1000);
-      ws.once('close', () => { clearTimeout(t); resolve(); });
+      const t = this.o.clock.setTimeout(() => { ws.terminate(); resolve(); }, 1000);
+      ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
       ws.close(CloseCode.NORMAL, 'agent stopping');
     });
   }

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import type { Clock } from '../../shared/clock.ts';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
 import type { AgentMessage, EventBody } from '../../shared/protocol.ts';
 import type { AgentConfig } from '../config.ts';
 import { HashPool, type Hasher } from '../hashing/hash-pool.ts';
-import type { Unenveloped } from '../link/agent-link.ts';
+import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import type { WatchBackend } from '../watch/backend.ts';
 import { FsWatchBackend } from '../watch/fs-watch-backend.ts';
 import { ParcelBackend, type ParcelApi } from '../watch/parcel-backend.ts';
@@ -22,7 +22,7 @@ export const REPORTED_STATE_FILE = 'reported-state.json';
 /** What the checks need of the link: send now, and hear `welcome` and `request-report`. */
 export interface LinkLike {
   sendMessage(body: Unenveloped<AgentMessage>): boolean;
-  on(ev: 'welcome' | 'request-report', fn: (arg: unknown) => void): void;
+  on<E extends 'welcome' | 'request-report'>(ev: E, fn: LinkListener<E>): void;
   readonly isConnected: boolean;
 }
 
@@ -70,7 +70,7 @@ export async function createChecks(o: AgentChecksOptions, watching: boolean): Pr
 export class AgentChecks {
   monitor!: Monitor;
   private hasher?: Hasher;
-  private saveTimer: ReturnType<typeof setTimeout> | undefined;
+  private saveTimer: TimerHandle | undefined;
 
   constructor(private readonly o: AgentChecksOptions, private readonly link: LinkLike) {}
 
@@ -107,7 +107,7 @@ export class AgentChecks {
       },
     });
     this.link.on('welcome', () => this.sendReport('connected'));
-    this.link.on('request-report', (reason) => this.sendReport(`server asked: ${String(reason)}`));
+    this.link.on('request-report', (reason) => this.sendReport(`server asked: ${reason}`));
     this.o.log.info({ backends, checks: checks.map((c) => c.name) }, 'checks starting');
     await this.monitor.start();
   }
@@ -145,7 +145,7 @@ export class AgentChecks {
   /** Keeps the reported state in the state dir (0600) for `check`, written at most once a second. */
   private saveReported(): void {
     if (this.saveTimer) return;
-    this.saveTimer = setTimeout(() => {
+    this.saveTimer = this.o.clock.setTimeout(() => {
       this.saveTimer = undefined;
       try {
         writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON()));
@@ -153,14 +153,13 @@ export class AgentChecks {
         this.o.log.warn({ err: (err as Error).message }, 'cannot save the reported state');
       }
     }, 1000);
-    this.saveTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     await this.built;
     if (this.saveTimer) {
-      clearTimeout(this.saveTimer);
+      this.o.clock.clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
       try { writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON())); } catch { /* best effort */ }
     }

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
 import { SpoolGap, SpoolRecord, validate, type RecordBody, type SpoolGap as Gap, type SpoolRecord as Rec } from '../../shared/protocol.ts';
@@ -29,6 +29,11 @@ export interface SpoolOptions {
   maxBytes?: number;
   /** The origin for records the spool makes itself (summaries): the agent's boot id and next sequence. */
   origin?: () => Rec['origin'];
+  /**
+   * The spool's files were deleted or replaced under the running agent (an intruder covering tracks):
+   * called after the spool has recreated them, with the paths found missing or replaced.
+   */
+  onTampered?: (paths: string[], why: string) => void;
 }
 
 const isGap = (r: SpoolLine): r is Gap => 'gap' in r;
@@ -133,6 +138,7 @@ export class Spool {
    * low-severity records are summarised first.
    */
   append(body: RecordBody, severity: 'critical' | 'low', origin: Rec['origin']): Rec {
+    this.ensure();
     const partial = { n: this.head.n + 1, prev: this.head.hash, origin, severity, body };
     const rec: Rec = { ...partial, hash: recordHash(partial) };
     this.lastOrigin = origin;
@@ -150,6 +156,7 @@ export class Spool {
   read(afterN: number, limit: number): SpoolLine[] {
     const out: SpoolLine[] = [];
     if (limit <= 0) return out;
+    this.ensure();
     const start = this.hint && this.hint.n <= afterN ? this.hint.offset : 0;
     let end = start;
     let header = start === 0;
@@ -179,6 +186,7 @@ export class Spool {
   /** Rewrites the file without the acknowledged records (atomically). */
   compact(): void {
     if (this.acked.n <= this.base.n) return;
+    this.ensure();
     const keep: string[] = [];
     let header = true;
     forEachLine(this.path, 0, (line) => {
@@ -209,6 +217,48 @@ export class Spool {
     this.size = size;
     this.base = base;
     this.hint = null;
+  }
+
+  /**
+   * Checks that the spool file and its head file are still the ones this
+   * process holds open, and recreates them when they are not: an intruder who
+   * deletes the state dir or the spool must not stop the agent, nor take the
+   * records not yet acknowledged with them. The open descriptor still reaches
+   * the old file's content (deleted or renamed over), so those records are
+   * copied into the new file and the chain continues unbroken from the head
+   * held in memory. When that content cannot be read, the new file starts
+   * from the last acknowledged point and the server sees the records missing.
+   * Reports what it found through `onTampered`. Cheap: two stats.
+   */
+  ensure(): void {
+    if (this.fd < 0) return;
+    const lost: string[] = [];
+    if (!sameFile(this.path, this.fd)) lost.push(this.path);
+    if (!sameFile(this.headPath, this.headFd)) lost.push(this.headPath);
+    if (!lost.length) return;
+    mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
+    let why = 'deleted or replaced while the agent ran; rewritten from the head held in memory';
+    if (lost.includes(this.path)) {
+      const keep: string[] = [];
+      why = 'deleted or replaced while the agent ran; recreated with the records not yet acknowledged';
+      try {
+        let header = true;
+        forEachLine(`/proc/self/fd/${this.fd}`, 0, (line) => {
+          if (header) { header = false; return; }
+          const r = parseLine(line);
+          if (r && r.n > this.acked.n) keep.push(line);
+        });
+      } catch (err) {
+        keep.length = 0;
+        why = `deleted or replaced while the agent ran; its records could not be recovered (${(err as Error).message}); recreated from the last acknowledged record`;
+      }
+      this.rewrite(this.acked, keep);
+      this.o.log.error({ path: this.path, kept: keep.length, head: this.head.n }, 'spool deleted or replaced under the agent; recreated');
+    }
+    if (this.headFd >= 0) try { closeSync(this.headFd); } catch { /* already gone */ }
+    this.headFd = openSync(this.headPath, 'w+', 0o600);
+    this.writeHead();
+    this.o.onTampered?.(lost, why);
   }
 
   /**
@@ -291,6 +341,18 @@ export function parseLine(line: string): SpoolLine | null {
   }
   const r = validate(SpoolRecord, data);
   return r.ok ? r.value : null;
+}
+
+/** Whether `path` names the file open on `fd` (not deleted, not replaced by another). */
+function sameFile(path: string, fd: number): boolean {
+  try {
+    const open = fstatSync(fd);
+    if (open.nlink === 0) return false;
+    const now = statSync(path);
+    return now.ino === open.ino && now.dev === open.dev;
+  } catch {
+    return false;
+  }
 }
 
 function fsyncDir(dir: string): void {

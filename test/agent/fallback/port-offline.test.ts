@@ -37,6 +37,7 @@ test('a new listening socket measured while the server is down writes a port-ope
     addToDelta(d, 'port', portKey(backdoor), backdoor);
     const [body] = bodies(d);
     const rec = sender.submit(body!);
+    assert.ok(rec, "the spool took the record");
     assert.equal(rec.severity, 'critical');
     const lines = readFileSync(sinkPath, 'utf8').split('\n').filter(Boolean);
     assert.equal(lines.length, 1);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { HashPool } from '../../../agent/hashing/hash-pool.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 
 test('the pool hashes like crypto does, across chunk boundaries, and reports unreadable files as errors', async () => {
   const d = tempDir('tw-hash-');
@@ -73,5 +74,22 @@ test('a second worker starts only for work that waited: a small scan is hashed b
     assert.equal(eager.threads, 2, 'a second worker once files waited');
   } finally {
     await eager.close();
+  }
+});
+
+test('an idle worker retires exactly when its idle time has passed on the injected clock', async () => {
+  const d = tempDir('tw-hash-');
+  writeFileSync(join(d, 'f'), 'x');
+  const clock = new FakeClock();
+  const pool = new HashPool({ workers: 1, idleMs: 30_000, ionice: null, clock });
+  try {
+    await pool.hash(join(d, 'f'));
+    assert.equal(pool.threads, 1);
+    clock.advance(29_999);
+    assert.equal(pool.threads, 1, 'kept a moment before its idle time is up');
+    clock.advance(1);
+    assert.equal(pool.threads, 0, 'retired at its idle time');
+  } finally {
+    await pool.close();
   }
 });

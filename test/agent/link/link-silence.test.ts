@@ -86,7 +86,11 @@ test('heartbeats ask for an ack one in ACK_EVERY; a server that stops answering 
     await waitFor(() => conns.length === 2 && link.isConnected, { what: 'dialled again and welcomed' });
     assert.equal(link.disconnectedSince, null);
   } finally {
-    await link.stop('test', 200);
+    // The stop's waits run on the injected clock too: move it until the link is down.
+    const stopping = link.stop('test', 200);
+    const mover = setInterval(() => clock.advance(200), 10);
+    await stopping;
+    clearInterval(mover);
     close();
   }
 });

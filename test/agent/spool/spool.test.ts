@@ -102,7 +102,7 @@ test('the sender streams a replay of 1,000 records with at most 64 unacknowledge
   const link: SpoolLink = {
     bootId: BOOT, get isConnected() { return connected; }, takeSeq: () => s++,
     sendMessage: (m) => { sent.push(m.record as SpoolRecord); return true; },
-    on: (ev, fn) => { (listeners[ev] ??= []).push(fn); },
+    on: (ev, fn) => { (listeners[ev] ??= []).push(fn as (a: unknown) => void); },
   };
   const sender = new SpoolSender(spool, link, { clock: new FakeClock(0), log });
   for (let i = 0; i < 1000; i++) sender.submit(event(`/r/${i}`));
