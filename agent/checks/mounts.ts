@@ -91,7 +91,7 @@ export class MountsCheck implements Check {
     if ((ev.action === 'mount' || ev.action === 'move') && !this.ctx.cfg.mounts.some((m) => m.path === ev.target) && this.covers(ev.target)) {
       hooks.update('mount', ev.target, { path: ev.target, expect: 'ro', state: 'covered' });
     }
-    const from = ev.oldTarget ? ` from ${printable(ev.oldTarget)}` : '';
+    const from = ev.action === 'move' && ev.oldTarget ? ` from ${printable(ev.oldTarget)}` : '';
     const opts = ev.action === 'remount' ? ` ${roRw(ev.oldOptions)} -> ${roRw(ev.options)}` : ev.action === 'umount' ? '' : ` ${roRw(ev.options)}`;
     // The note also makes the runner re-measure every check: the files under the mount are re-read.
     hooks.trouble({ kind: 'mount-event', message: `${printable(ev.action)}${opts}${from}: ${printable(ev.target)}`.slice(0, 300) });
