@@ -27,13 +27,19 @@ export interface ProcessId {
 
 /** Reads `/proc/PID/stat`; null when the process is gone (or unreadable). */
 export function readProcessId(pid: number, proc = '/proc'): ProcessId | null {
+  const r = readStat(pid, proc);
+  return r && r.id;
+}
+
+/** `/proc/PID/stat` read once: the process's identity and its scheduler state. */
+function readStat(pid: number, proc: string): { id: ProcessId; state: string } | null {
   let s: string;
   try { s = readFileSync(`${proc}/${pid}/stat`, 'latin1'); } catch { return null; }
   // `PID (comm) state ...`: comm may itself hold spaces and parentheses, so the last `)` ends it.
   const open = s.indexOf('(');
   const close = s.lastIndexOf(')');
   if (open < 0 || close < open) return null;
-  return { pid, comm: s.slice(open + 1, close), start: s.slice(close + 2).split(' ', 20)[19] ?? '' };
+  return { id: { pid, comm: s.slice(open + 1, close), start: s.slice(close + 2).split(' ', 20)[19] ?? '' }, state: s.charAt(close + 2) };
 }
 
 let commBuf: Buffer | undefined;
@@ -164,8 +170,9 @@ export class DaemonsCheck implements Check {
     const now = this.ctx.clock.now();
     if (this.known && now - this.lastWalk < this.walkEveryMs && this.specs.every((s) => this.known!.some((p) => p.comm === s.name))) {
       const still = this.known.every((p) => {
-        const q = readProcessId(p.pid, this.proc);
-        return q !== null && q.comm === p.comm && q.start === p.start;
+        // A zombie counts as gone: its successor may already run under another pid.
+        const q = readStat(p.pid, this.proc);
+        return q !== null && q.id.comm === p.comm && q.id.start === p.start && q.state !== 'Z' && q.state !== 'X';
       });
       if (still) return this.known;
     }
@@ -187,11 +194,14 @@ export class DaemonsCheck implements Check {
     const found = new Set<string>();
     const problems: string[] = [];
     const stopped: string[] = [];
+    const dead: string[] = [];
     for (const p of mine) {
       // A stopped or zombie daemon runs no jobs: it is down, whatever its image.
       const state = readProcessState(p.pid, this.proc);
       if (state === null) continue;
-      if (NOT_RUNNING.has(state)) { stopped.push(`pid ${p.pid} is ${state === 'Z' ? 'a zombie' : `not running (state ${state})`}`); continue; }
+      // A zombie is a corpse (it counts as gone); a stopped or traced one is held by someone.
+      if (state === 'Z' || state === 'X' || state === 'x') { dead.push(`pid ${p.pid} is a zombie`); continue; }
+      if (NOT_RUNNING.has(state)) { stopped.push(`pid ${p.pid} is not running (state ${state})`); continue; }
       let link: string;
       try {
         link = readlinkSync(`${this.proc}/${p.pid}/exe`);
@@ -218,7 +228,7 @@ export class DaemonsCheck implements Check {
     const foundList = [...found].sort().slice(0, 16);
     // One stopped process of the name is enough: the intruder froze the one that mattered.
     if (stopped.length) return { ...base, status: 'down', found: foundList, reason: stopped.join('; ').slice(0, 300) };
-    if (!foundList.length) return { ...base, pids: [], status: 'down', found: [], reason: `no process named ${s.name}` };
+    if (!foundList.length) return { ...base, pids: [], status: 'down', found: [], reason: (dead.length ? dead.join('; ') : `no process named ${s.name}`).slice(0, 300) };
     if (problems.length) return { ...base, status: 'exe-mismatch', found: foundList, reason: problems.join('; ').slice(0, 300) };
     // Every process runs the file on disk, hash for hash: its hash goes to the server's baseline (a
     // same-path replacement plus a restart leaves nothing else to compare).
