@@ -39,8 +39,13 @@ function alarms() {
   try { return c.alarms.list({ host: HOST }); } finally { c.close(); }
 }
 
-/** The agent's children named findmnt. */
+/** The agent's findmnt on its own table (another may follow init's table, with `--task 1`). */
 function findmntPids(): number[] {
+  return allFindmnt().filter((p) => { try { return !readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--task'); } catch { return false; } });
+}
+
+/** The agent's children named findmnt. */
+function allFindmnt(): number[] {
   const out: number[] = [];
   for (const t of readdirSync(`/proc/${agent.pid}/task`)) {
     let kids: string;
@@ -53,6 +58,11 @@ function findmntPids(): number[] {
 }
 
 /** The server's log line for an agent watch note matching `re`. */
+/** Waits until nothing is open on `subject` (a covering mount undone is settled by the next full report). */
+function settled(subject: string) {
+  return waitFor(() => !alarms().some((x) => x.subject === subject && !x.resolvedAt), { timeoutMs: 15_000, what: `alarms on ${subject} resolved` });
+}
+
 function serverNote(re: RegExp, timeoutMs = 10_000) {
   return server.proc.waitLog((o) => o.msg === 'agent watch note' && re.test(String(o.note)), timeoutMs);
 }
@@ -101,6 +111,7 @@ test('a file bind-mounted over a guarded binary and unmounted within a second is
 
 test('a bind mount over a guarded binary undone at once (same shell line) still opens an alarm on the path', async (t) => {
   if (skip) return t.skip(skip);
+  await settled(guarded);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2" && umount "$2"', evil, guarded);
   const a = await waitFor(() => alarms().find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
@@ -127,6 +138,7 @@ test('findmnt killed: a watch note on the server, a new findmnt, and mounts stil
   const second = await waitFor(() => findmntPids().find((p) => p !== first), { what: 'findmnt restarted' });
   assert.notEqual(second, first);
   await new Promise((r) => setTimeout(r, 300));
+  await settled(guarded);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2"', evil, guarded);
   const a = await waitFor(() => alarms().find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
