@@ -122,11 +122,14 @@ export const DaemonEntry = z.strictObject({
   sha256: hex64.optional(),
 });
 
-/** A mount meant to be read-only, as `/proc/self/mountinfo` shows it. */
+/**
+ * A mount meant to be read-only, as `/proc/self/mountinfo` shows it; or
+ * (state `covered`) a mount made since the agent started that covers a guarded path.
+ */
 export const MountEntry = z.strictObject({
   path: absPath,
   expect: z.literal('ro'),
-  state: z.enum(['ro', 'rw', 'missing']),
+  state: z.enum(['ro', 'rw', 'missing', 'covered']),
 });
 
 // --- Listening ports (issue 7): measured on the agent, baselined on the server like files.
@@ -152,7 +155,8 @@ const portKeyText = z.string().regex(/^(tcp|udp)6?\/[0-9a-f.:[\]]{2,47}:\d{1,5}$
 
 /** Trouble the agent's watcher had (an overflow, a lost watch), reported so the server can log it. */
 export const WatchNote = z.strictObject({
-  kind: z.enum(['overflow', 'watcher-error', 'scan-error', 'sink-error']),
+  /** `mount-event`: one change of the mount table (action and mount point), reported even when undone at once. */
+  kind: z.enum(['overflow', 'watcher-error', 'scan-error', 'sink-error', 'mount-event']),
   message: shortText(300),
 });
 

@@ -27,13 +27,19 @@ export interface ProcessId {
 
 /** Reads `/proc/PID/stat`; null when the process is gone (or unreadable). */
 export function readProcessId(pid: number, proc = '/proc'): ProcessId | null {
+  const r = readStat(pid, proc);
+  return r && r.id;
+}
+
+/** `/proc/PID/stat` read once: the process's identity and its scheduler state. */
+function readStat(pid: number, proc: string): { id: ProcessId; state: string } | null {
   let s: string;
   try { s = readFileSync(`${proc}/${pid}/stat`, 'latin1'); } catch { return null; }
   // `PID (comm) state ...`: comm may itself hold spaces and parentheses, so the last `)` ends it.
   const open = s.indexOf('(');
   const close = s.lastIndexOf(')');
   if (open < 0 || close < open) return null;
-  return { pid, comm: s.slice(open + 1, close), start: s.slice(close + 2).split(' ', 20)[19] ?? '' };
+  return { id: { pid, comm: s.slice(open + 1, close), start: s.slice(close + 2).split(' ', 20)[19] ?? '' }, state: s.charAt(close + 2) };
 }
 
 let commBuf: Buffer | undefined;
@@ -66,13 +72,48 @@ export function listProcesses(proc = '/proc'): { pid: number; comm: string }[] {
   return out;
 }
 
+/**
+ * The scheduler state of a process (`/proc/PID/stat` field 3: `R`, `S`, `D`,
+ * `T` stopped, `t` traced, `Z` zombie, `X` dead); null when it is gone.
+ */
+export function readProcessState(pid: number, proc = '/proc'): string | null {
+  let s: string;
+  try { s = readFileSync(`${proc}/${pid}/stat`, 'latin1'); } catch { return null; }
+  const close = s.lastIndexOf(')');
+  return close < 0 ? null : s.charAt(close + 2) || null;
+}
+
+/** States in which a process runs no code: stopped, traced, zombie, dead. */
+const NOT_RUNNING = new Set(['T', 't', 'Z', 'X', 'x']);
+
+/** Where a daemon may load shared code from: the system library directories. */
+const LIBRARY_DIRS = ['/usr/lib/', '/lib/', '/lib64/', '/lib32/', '/usr/lib64/', '/usr/lib32/', '/usr/libexec/'];
+
+/**
+ * The files a process maps executable (`/proc/PID/maps`): its binary, the
+ * dynamic loader and its libraries, `(deleted)` kept. Empty when unreadable.
+ */
+export function mappedExecutables(pid: number, proc = '/proc'): string[] {
+  let text: string;
+  try { text = readFileSync(`${proc}/${pid}/maps`, 'utf8'); } catch { return []; }
+  const out = new Set<string>();
+  for (const line of text.split('\n')) {
+    // `start-end perms offset dev inode   path`: the path starts after five fields and may hold spaces.
+    const m = /^\S+ (\S+) \S+ \S+ \d+\s+(\/.*)$/.exec(line);
+    if (m && m[1]!.includes('x')) out.add(m[2]!);
+  }
+  return [...out];
+}
+
 /** How often the daemons check walks all of /proc even while every daemon it found is still there. */
 export const DAEMON_WALK_MS = 60_000;
 
 /**
- * Configured daemons: a process of that name exists, its `/proc/PID/exe` is
- * the configured binary, not `(deleted)`, and the image it runs hashes the
- * same as the file on disk. An `up` entry carries that hash, which the
+ * Configured daemons: a process of that name exists and runs (not stopped,
+ * traced or a zombie), its `/proc/PID/exe` is the configured binary, not
+ * `(deleted)`, the image it runs hashes the same as the file on disk, and
+ * every file it maps executable is either that binary or a library from the
+ * system library directories that is still on disk. An `up` entry carries that hash, which the
  * server compares with the first one it saw (the daemon's baseline). `/proc` is read directly: exactness matters here
  * (systeminformation's process list parses `ps` output and truncates).
  */
@@ -129,8 +170,9 @@ export class DaemonsCheck implements Check {
     const now = this.ctx.clock.now();
     if (this.known && now - this.lastWalk < this.walkEveryMs && this.specs.every((s) => this.known!.some((p) => p.comm === s.name))) {
       const still = this.known.every((p) => {
-        const q = readProcessId(p.pid, this.proc);
-        return q !== null && q.comm === p.comm && q.start === p.start;
+        // A zombie counts as gone: its successor may already run under another pid.
+        const q = readStat(p.pid, this.proc);
+        return q !== null && q.id.comm === p.comm && q.id.start === p.start && q.state !== 'Z' && q.state !== 'X';
       });
       if (still) return this.known;
     }
@@ -151,25 +193,42 @@ export class DaemonsCheck implements Check {
     const diskHash = this.hashOf(expected);
     const found = new Set<string>();
     const problems: string[] = [];
+    const stopped: string[] = [];
+    const dead: string[] = [];
     for (const p of mine) {
+      // A stopped or zombie daemon runs no jobs: it is down, whatever its image.
+      const state = readProcessState(p.pid, this.proc);
+      if (state === null) continue;
+      // A zombie is a corpse (it counts as gone); a stopped or traced one is held by someone.
+      if (state === 'Z' || state === 'X' || state === 'x') { dead.push(`pid ${p.pid} is a zombie`); continue; }
+      if (NOT_RUNNING.has(state)) { stopped.push(`pid ${p.pid} is not running (state ${state})`); continue; }
       let link: string;
       try {
         link = readlinkSync(`${this.proc}/${p.pid}/exe`);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' && !existsSync(`${this.proc}/${p.pid}`)) continue; // exited meanwhile
+        // Killed between the two reads: gone, or a zombie whose exe link the kernel already dropped.
+        const now = readProcessState(p.pid, this.proc);
+        if (code === 'ENOENT' && (now === null || NOT_RUNNING.has(now))) continue;
         found.add('(unreadable)');
         problems.push(`pid ${p.pid}: exe unreadable (${code})`);
         continue;
       }
       found.add(link);
-      if (link.endsWith(' (deleted)')) problems.push(`pid ${p.pid} runs a deleted binary`);
+      if (link.endsWith(' (deleted)')) problems.push(`pid ${p.pid} runs deleted ${link.slice(0, -' (deleted)'.length)}`);
       else if (link !== expected) problems.push(`pid ${p.pid} runs ${link}`);
       else if (diskHash === null) problems.push(`${s.exe} cannot be read`);
       else if (this.hashOf(`${this.proc}/${p.pid}/exe`) !== diskHash) problems.push(`pid ${p.pid} runs an image that differs from ${s.exe}`);
+      for (const lib of mappedExecutables(p.pid, this.proc)) {
+        if (lib === link) continue;
+        if (lib.endsWith(' (deleted)')) problems.push(`pid ${p.pid} maps deleted ${lib.slice(0, -' (deleted)'.length)}`);
+        else if (!LIBRARY_DIRS.some((d) => lib.startsWith(d))) problems.push(`pid ${p.pid} maps ${lib} from outside the library directories`);
+      }
     }
     const foundList = [...found].sort().slice(0, 16);
-    if (!foundList.length) return { ...base, pids: [], status: 'down', found: [], reason: `no process named ${s.name}` };
+    // One stopped process of the name is enough: the intruder froze the one that mattered.
+    if (stopped.length) return { ...base, status: 'down', found: foundList, reason: stopped.join('; ').slice(0, 300) };
+    if (!foundList.length) return { ...base, pids: [], status: 'down', found: [], reason: (dead.length ? dead.join('; ') : `no process named ${s.name}`).slice(0, 300) };
     if (problems.length) return { ...base, status: 'exe-mismatch', found: foundList, reason: problems.join('; ').slice(0, 300) };
     // Every process runs the file on disk, hash for hash: its hash goes to the server's baseline (a
     // same-path replacement plus a restart leaves nothing else to compare).

@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
+
+/** One change of the mount table, as `findmnt --poll` saw it. */
+export interface MountEvent {
+  /** `mount`, `umount`, `remount` or `move` (any other word findmnt may add is passed on). */
+  action: string;
+  /** The mount point (for `move`, where it went). */
+  target: string;
+  /** For `move`: where the mount was before. */
+  oldTarget?: string;
+  /** Per-mount options after the change (`ro`/`rw`, ...). */
+  options: string[];
+  /** Options before a `remount`. */
+  oldOptions: string[];
+}
+
+/** The columns asked of findmnt, printed as `KEY="value"` pairs (`-P`). */
+const COLUMNS = 'ACTION,TARGET,OLD-TARGET,OPTIONS,OLD-OPTIONS';
+
+/** The default command: every change of this process's mount table, one line each, as it happens. */
+export const FINDMNT_POLL = ['findmnt', '--poll', '-P', '-o', COLUMNS];
+
+/**
+ * Undoes findmnt's `\xHH` escapes: in `-P` output every byte that could
+ * break the line or the quoting (newline, quote, backslash, control bytes)
+ * is written that way, so a hostile path arrives as one line.
+ */
+function unescape(s: string): string {
+  if (!s.includes('\\')) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const m = s[i] === '\\' ? /^x([0-9a-fA-F]{2})/.exec(s.slice(i + 1, i + 4)) : null;
+    if (m) { bytes.push(parseInt(m[1]!, 16)); i += 3; continue; }
+    bytes.push(...Buffer.from(s[i]!, 'utf8'));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Parses one `findmnt -P` line; null when it is not one (a partial or garbled line). */
+export function parseFindmntLine(line: string): MountEvent | null {
+  const f = new Map<string, string>();
+  const re = /([A-Z][A-Z-]*)="((?:[^"\\]|\\.)*)"/g;
+  for (let m = re.exec(line); m; m = re.exec(line)) f.set(m[1]!, unescape(m[2]!));
+  const action = f.get('ACTION');
+  const target = f.get('TARGET');
+  if (!action || !target || !target.startsWith('/')) return null;
+  const list = (k: string) => (f.get(k) ?? '').split(',').filter(Boolean);
+  const oldTarget = f.get('OLD-TARGET');
+  return { action, target, ...(oldTarget ? { oldTarget } : {}), options: list('OPTIONS'), oldOptions: list('OLD-OPTIONS') };
+}
+
+export interface MountEventsOptions {
+  clock: Clock;
+  log: Logger;
+  /** Each change, in order. */
+  onEvent(ev: MountEvent): void;
+  /** The watcher died (and is restarted): events may have been missed meanwhile. */
+  onTrouble(message: string): void;
+  /** The command to run; {@link FINDMNT_POLL} by default. */
+  command?: string[];
+  /** First restart delay, doubled per quick death up to `maxBackoffMs`, in ms. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/**
+ * Watches the mount table through a supervised `findmnt --poll` child: each
+ * mount, umount, remount and move is handed over the moment findmnt prints
+ * it, so a change undone within milliseconds is still seen. A death of the
+ * child is reported and the child restarted with backoff; the agent never
+ * dies with it.
+ */
+export class MountEvents {
+  private child: ChildProcess | null = null;
+  private restartTimer: TimerHandle | undefined;
+  private backoffMs: number;
+  private startedAt = 0;
+  private stopped = false;
+  /** Lines are handed over one per turn of the event loop, so each change is flushed as its own event. */
+  private queue: MountEvent[] = [];
+  private draining = false;
+
+  constructor(private readonly o: MountEventsOptions) {
+    this.backoffMs = o.minBackoffMs ?? 500;
+  }
+
+  /** The running child's pid (tests kill it). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.stopped || this.child) return;
+    const [cmd, ...args] = this.o.command ?? FINDMNT_POLL;
+    const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.startedAt = this.o.clock.now();
+    let buf = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (d: string) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const ev = parseFindmntLine(line);
+        if (ev) this.push(ev);
+        else if (line.trim()) this.o.log.warn({ line: line.slice(0, 200) }, 'unparsed findmnt line');
+      }
+      // A line longer than any mount table line is garbage: drop it rather than grow without bound.
+      if (buf.length > 65_536) buf = '';
+    });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (d: string) => { stderr = (stderr + d).slice(-200); });
+    let ended = false;
+    const end = (why: string) => {
+      if (ended) return;
+      ended = true;
+      if (this.child === child) this.child = null;
+      if (this.stopped) return;
+      // A child that lived a while starts over at the shortest delay; one that dies at once backs off.
+      if (this.o.clock.now() - this.startedAt > 30_000) this.backoffMs = this.o.minBackoffMs ?? 500;
+      const delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, this.o.maxBackoffMs ?? 30_000);
+      const msg = `mount watcher (findmnt --poll) ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}; restarting in ${delay} ms`;
+      this.o.log.warn({ delay }, msg);
+      this.o.onTrouble(msg.slice(0, 300));
+      this.restartTimer = this.o.clock.setTimeout(() => { this.restartTimer = undefined; this.start(); }, delay);
+    };
+    child.on('error', (err) => end(`failed: ${err.message}`));
+    child.on('close', (code, signal) => end(`exited (${signal ?? `code ${code}`})`));
+  }
+
+  private push(ev: MountEvent): void {
+    this.queue.push(ev);
+    if (this.draining) return;
+    this.draining = true;
+    const next = () => {
+      const e = this.queue.shift();
+      if (!e || this.stopped) { this.draining = false; this.queue = []; return; }
+      try {
+        this.o.onEvent(e);
+      } catch (err) {
+        this.o.log.error({ err: (err as Error).message, action: e.action }, 'mount event not handled');
+      }
+      setImmediate(next);
+    };
+    next();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.o.clock.clearTimeout(this.restartTimer);
+    this.child?.kill('SIGTERM');
+    this.child = null;
+  }
+}
