@@ -13,6 +13,7 @@ import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import { readBody } from './http-body.ts';
 import { countHandshakes } from './handshake-count.ts';
 import type { TicketOptions } from './tls-tickets.ts';
+import { GATEWAY_TLS } from './tls-policy.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;
@@ -52,7 +53,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     ca: d.ca.certPem,
     requestCert: true,
     rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
+    ...GATEWAY_TLS,
     handshakeTimeout: 10_000,
     // Headers and idle connections are bounded: slow clients must not hold sockets.
     requestTimeout: 15_000,
