@@ -18,6 +18,9 @@ export const SERVER_ERRORS = {
   TW_HOST_NAME: 'a host name must be 1-253 characters of letters, digits, dot, dash or underscore',
   TW_SMTP_UNSET: 'mail was asked for but server.yml has no smtp: block; add host, port, from and to',
   TW_SMTP_FAILED: 'the SMTP server did not take the message; the line says whether retrying can help',
+  TW_DB_CORRUPT: 'the database file is damaged; stop the server and restore tripwarden.db from a backup (or `sqlite3 .recover` it)',
+  TW_DB_READONLY: 'the database or its data dir cannot be written (read-only file system or permissions); make the data dir writable by the server user',
+  TW_DISK_FULL: 'the data dir\'s file system is full; free space there (or grow it) and the server records again',
 } as const;
 
 export type ServerErrorCode = keyof typeof SERVER_ERRORS;
