@@ -72,6 +72,18 @@ export const SERVER_ERRORS = {
     when: 'the SMTP server did not take the test message; the line says whether it was permanent',
     todo: 'permanent: fix the address or the smtp: block in server.yml; transient: the alarm outbox retries by itself, check the SMTP server if it persists',
   },
+  TW_DB_CORRUPT: {
+    when: 'the database file failed its integrity check at start, or SQLite found it damaged',
+    todo: 'stop the server and restore tripwarden.db from a backup (or recover it with `sqlite3 tripwarden.db .recover`)',
+  },
+  TW_DB_READONLY: {
+    when: 'the database or its data dir cannot be written (read-only file system or permissions)',
+    todo: 'make the data dir and tripwarden.db writable by the server user',
+  },
+  TW_DISK_FULL: {
+    when: 'the file system of the data dir is full',
+    todo: 'free space in the data dir (or grow its file system); the server records again once it can write',
+  },
 } as const satisfies ErrorCatalogue;
 
 /** A code of {@link SERVER_ERRORS}. */

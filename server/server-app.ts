@@ -15,6 +15,7 @@ import { StallWatch } from './gateway/stall-watch.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { VERSION } from '../shared/version.ts';
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 // --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
 import { join } from 'node:path';
 import type { AlarmChannel } from './alarms/channels/channel.ts';
@@ -28,6 +29,8 @@ import { Retention } from './retention.ts';
 
 /** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */
 export const BUSY_HANDSHAKES = 64;
+/** ...and only while the event loop was busy at least this fraction of the tick: a storm saturates it, idle peers do not. */
+export const BUSY_LOOP = 0.5;
 
 export interface ServerAppOptions {
   dir: string;
@@ -43,6 +46,11 @@ export interface ServerAppOptions {
   outbox?: Omit<OutboxWorkerOptions, 'clock' | 'log'>;
   /** What the dashboard's accept button calls (the baseline engine, when there is one). */
   accept?: AcceptHook;
+  /**
+   * The fraction (0..1) of the time since its previous call that the event loop was busy. Default: Node's
+   * event loop utilisation of this process.
+   */
+  loopUtilization?: () => number;
 }
 
 /** A running server: the agent gateway, the status page, and the loop that finds silence. */
@@ -58,6 +66,7 @@ export class ServerApp {
   private readonly handshakesInFlight: () => number;
   private readonly stallWatch: StallWatch;
   private stalled = false;
+  private readonly loopUtilization: () => number;
   readonly dashboard: Dashboard;
   readonly workers: OutboxWorker[];
   private readonly reportMailer?: ReportMailer;
@@ -77,7 +86,8 @@ export class ServerApp {
     });
     this.gateway = server;
     this.handshakesInFlight = handshakesInFlight;
-    this.stallWatch = new StallWatch({ tickMs: o.tickMs ?? 250, lagMs: 200, busyHandshakes: BUSY_HANDSHAKES });
+    this.stallWatch = new StallWatch({ tickMs: o.tickMs ?? 250, lagMs: 200, busyHandshakes: BUSY_HANDSHAKES, busyLoop: BUSY_LOOP });
+    this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
     this.workers = channels.map((c) => new OutboxWorker(ctx.db, c, { clock: o.clock, log: o.log, ...o.outbox }));
@@ -124,7 +134,7 @@ export class ServerApp {
     try {
       const now = this.o.clock.now();
       const handshakesInFlight = this.handshakesInFlight();
-      const span = this.stallWatch.sample(now, handshakesInFlight);
+      const span = this.stallWatch.sample(now, handshakesInFlight, this.loopUtilization());
       if (span) {
         this.ctx.liveness.noteStall(span);
         if (!this.stalled) this.o.log.warn({ stalledMs: span.to - span.from, handshakesInFlight }, 'server behind (event loop lag or handshake storm): deadlines held meanwhile');
@@ -166,6 +176,17 @@ export class ServerApp {
     }
     this.ctx.close();
   }
+}
+
+/** Node's event loop utilisation of this process since the previous call. */
+function eventLoopBusy(): () => number {
+  let prev: EventLoopUtilization = performance.eventLoopUtilization();
+  return () => {
+    const cur = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(cur, prev).utilization;
+    prev = cur;
+    return u;
+  };
 }
 
 function listenOn(server: HttpServer | HttpsServer, host: string, port: number): Promise<AddressInfo> {

@@ -15,7 +15,8 @@ export type RefusedReason =
   | 'not-found' // upgrade to another path
   | 'http-error' // malformed or timed-out HTTP before any session
   | 'idle-unauthenticated' // no certificate and no request within the idle limit
-  | 'too-many-unauthenticated'; // over the cap of connections without a certificate
+  | 'too-many-unauthenticated' // over the cap of connections without a certificate
+  | 'rate-limited'; // over one source address's share of connections without a certificate
 
 export type DroppedReason = 'protocol-violation' | 'replay' | 'no-hello' | 'frame-too-large' | 'socket-error';
 

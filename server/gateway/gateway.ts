@@ -13,6 +13,8 @@ import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import { readBody } from './http-body.ts';
 import { countHandshakes } from './handshake-count.ts';
 import type { TicketOptions } from './tls-tickets.ts';
+import { GATEWAY_TLS } from './tls-policy.ts';
+import { AddressLimiter } from './address-limiter.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;
@@ -31,6 +33,18 @@ const MAX_ENROLL_BODY = 32 * 1024;
  */
 const MAX_UNAUTHENTICATED = 512;
 const UNAUTHENTICATED_IDLE_MS = 10_000;
+/**
+ * ...and how long one may last in all, whatever it sends: a client dribbling a header or body byte at a time
+ * resets the idle timeout, and Node checks its header timeout only every 30 s. An enrollment takes well under
+ * a second.
+ */
+const UNAUTHENTICATED_MAX_MS = 10_000;
+/**
+ * Per source address, without a certificate: connections open at once and opened per minute. One address
+ * must not take the slots every other host needs to enroll; a rollout behind one NAT enrolls a host or two
+ * a second.
+ */
+const PER_ADDRESS = { maxOpen: 16, maxPerWindow: 120, windowMs: 60_000 };
 
 /**
  * The agents' endpoint: HTTPS with client certificates, WebSocket at
@@ -52,7 +66,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     ca: d.ca.certPem,
     requestCert: true,
     rejectUnauthorized: false,
-    minVersion: 'TLSv1.2',
+    ...GATEWAY_TLS,
     handshakeTimeout: 10_000,
     // Headers and idle connections are bounded: slow clients must not hold sockets.
     requestTimeout: 15_000,
@@ -67,6 +81,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
   const handshakesInFlight = countHandshakes(server);
 
   let unauthenticated = 0;
+  const perAddress = new AddressLimiter(PER_ADDRESS);
   server.on('secureConnection', (sock: TLSSocket) => {
     sock.on('error', () => {});
     const peer = sock.getPeerCertificate();
@@ -82,8 +97,23 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
       sock.destroy();
       return;
     }
+    const addr = sock.remoteAddress ?? '?';
+    if (!perAddress.admit(addr, d.clock.now())) {
+      d.stats?.refuse('rate-limited');
+      sock.destroy();
+      return;
+    }
     unauthenticated++;
-    sock.once('close', () => unauthenticated--);
+    // Socket lifetimes run on Node's own timers, as its handshake and header timeouts do.
+    const cut = setTimeout(() => {
+      d.stats?.refuse('idle-unauthenticated');
+      sock.destroy();
+    }, UNAUTHENTICATED_MAX_MS);
+    sock.once('close', () => {
+      unauthenticated--;
+      perAddress.release(addr);
+      clearTimeout(cut);
+    });
     sock.setTimeout(UNAUTHENTICATED_IDLE_MS, () => {
       d.stats?.refuse('idle-unauthenticated');
       sock.destroy();

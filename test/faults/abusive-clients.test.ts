@@ -91,7 +91,7 @@ test('abusive clients are dropped, counted, and agents are not disturbed', { tim
     const refused = (r: string) => m.get(`tripwarden_connections_refused_total{reason="${r}"}`) ?? 0;
     console.log(`refused: ${[...m].filter(([k]) => k.startsWith('tripwarden_connections_refused_total')).map(([k, v]) => `${/reason="(.*)"/.exec(k)![1]}=${v}`).join(' ')}`);
     assert.ok(refused('handshake-timeout') >= 50);
-    assert.ok(refused('no-certificate') + refused('idle-unauthenticated') + refused('too-many-unauthenticated') >= 1000);
+    assert.ok(refused('no-certificate') + refused('idle-unauthenticated') + refused('too-many-unauthenticated') + refused('rate-limited') >= 1000);
     assert.ok((m.get('tripwarden_connections_dropped_total{reason="frame-too-large"}') ?? 0) >= 1);
 
     // The service is unaffected: same connections, still acknowledged, and new agents get in.

@@ -1,4 +1,4 @@
-/** Handshakes in flight on a real TLS server over loopback: counted while unfinished, never twice, never negative. */
+/** Handshakes in flight on a real TLS server over loopback: counted once started and while unfinished, never twice, never negative. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -7,7 +7,7 @@ import { createCa } from '../../../server/trust/ca.ts';
 import { countHandshakes } from '../../../server/gateway/handshake-count.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-test('a socket counts from accept until its handshake ends or it closes', async (t) => {
+test('a socket counts from its first bytes until its handshake ends or it closes; a silent one never', async (t) => {
   const ca = createCa('handshake test');
   const server = createServer({ key: ca.keyPem, cert: ca.certPem });
   const inFlight = countHandshakes(server);
@@ -16,13 +16,19 @@ test('a socket counts from accept until its handshake ends or it closes', async 
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
 
-  // Two TCP peers that never start their handshake.
+  // Two TCP peers that start a handshake (a TLS record header) and stall, and one that sends nothing.
   for (let i = 0; i < 2; i++) {
-    const s = netConnect(port, '127.0.0.1');
+    const s = netConnect(port, '127.0.0.1', () => s.write(Buffer.from('160301', 'hex')));
     s.on('error', () => {});
     open.push(s);
   }
+  const silent = netConnect(port, '127.0.0.1');
+  silent.on('error', () => {});
+  t.after(() => silent.destroy());
+  await new Promise((r) => silent.once('connect', r));
   await waitFor(() => inFlight() === 2, { what: 'two handshakes in flight' });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(inFlight(), 2, 'a connection that sent nothing is no handshake in flight');
   // A TLS client that finishes: it leaves the count while its connection stays open.
   const secured = new Promise<void>((r) => {
     const c = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => r());
