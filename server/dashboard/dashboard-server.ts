@@ -16,6 +16,7 @@ import { buildReport } from '../reports/report.ts';
 import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
+import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
 import { fleetPage } from './views-fleet.ts';
@@ -113,119 +114,148 @@ export class Dashboard {
     return this.sessions.get(parseCookies(req.headers.cookie).get(this.cookieName));
   }
 
+  /**
+   * The routing table: every path the dashboard answers, its method, who may
+   * call it and its handler. Rows are tried in order.
+   */
+  private readonly routes: readonly Route[] = [
+    { method: 'ANY', path: '/healthz', auth: 'open', handle: ({ res }) => send(res, 200, 'application/json', '{"ok":true}', this.headers()) },
+    ...Object.entries(ASSETS).map(([path, a]): Route => ({
+      method: 'GET', path, auth: 'open',
+      handle: ({ res }) => send(res, 200, a.type, a.body, { ...this.headers(), 'cache-control': 'max-age=300' }),
+    })),
+    { method: 'POST', path: '/login', auth: 'open', handle: ({ req, res }) => this.login(req, res) },
+    { method: 'ANY', path: '/login', auth: 'open', handle: ({ req, res }) => this.loginForm(req, res) },
+    { method: 'GET', path: '/metrics', auth: 'open', handle: ({ req, res }) => this.metrics(req, res) },
+    { method: 'GET', path: '/', auth: 'page', handle: (c) => this.hostsRoute(c) },
+    { method: 'GET', path: '/events', auth: 'api', longLived: true, handle: ({ res }) => this.feed.add(res, this.headers()) },
+    { method: 'GET', path: '/api/hosts', auth: 'api', handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()) },
+    { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
+    { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
+    { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
+    { method: 'GET', path: /^\/hosts\/([^/]+)$/, auth: 'page', handle: (c) => this.hostRoute(c) },
+    { method: 'POST', path: '/logout', auth: 'api', handle: (c) => this.logoutRoute(c) },
+    { method: 'POST', path: /^\/alarms\/(\d+)\/ack$/, auth: 'api', handle: (c) => this.ackRoute(c) },
+    { method: 'POST', path: /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/, auth: 'api', handle: (c) => this.hostActionRoute(c) },
+  ];
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (path === '/healthz') return send(res, 200, 'application/json', '{"ok":true}', this.headers());
-    const asset = ASSETS[path];
-    if (asset && method === 'GET') return send(res, 200, asset.type, asset.body, { ...this.headers(), 'cache-control': 'max-age=300' });
-    if (path === '/login') return method === 'POST' ? this.login(req, res) : this.loginForm(req, res);
-    if (path === '/metrics' && method === 'GET') return this.metrics(req, res);
+    const hit = matchRoute(this.routes, method, path);
+    if (hit?.route.auth === 'open') return hit.route.handle({ req, res, url, params: hit.params });
 
-    const s = this.session(req);
-    if (!s) {
-      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path === '/fleet' || path.startsWith('/hosts/'));
-      if (!page) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
-      return redirect(res, '/login', this.headers());
+    const session = this.session(req);
+    if (!session) {
+      if (hit?.route.auth === 'page') return redirect(res, '/login', this.headers());
+      return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
     }
-
+    let form: URLSearchParams | undefined;
     if (method === 'POST') {
-      const form = await readForm(req);
-      if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
-      if (!sameSecret(form.get('csrf') ?? '', s.csrf)) {
-        this.log.warn({ user: s.user, path }, 'form without a valid CSRF token refused');
+      const f = await readForm(req);
+      if (!f) return send(res, 413, 'text/plain', 'form too large', this.headers());
+      if (!sameSecret(f.get('csrf') ?? '', session.csrf)) {
+        this.log.warn({ user: session.user, path }, 'form without a valid CSRF token refused');
         return send(res, 403, 'text/plain', 'missing or wrong CSRF token; reload the page', this.headers());
       }
-      return this.post(res, s, path, form);
+      form = f;
+    } else if (method !== 'GET') {
+      return send(res, 405, 'text/plain', 'method not allowed', this.headers());
     }
-    if (method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed', this.headers());
-
-    const now = this.o.clock.now();
-    const notice = url.searchParams.get('notice') ?? undefined;
-    if (path === '/') return this.page(res, hostsPage(s, this.data.hostRows(now), now, notice));
-    if (path === '/events') return this.feed.add(res, this.headers());
-    if (path === '/api/hosts') return send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(now)), this.headers());
-    if (path === '/alarms') {
-      const f = alarmFilter(url.searchParams);
-      return this.page(res, alarmsPage(s, this.data.alarms(f), f, `/alarms${url.search}`, notice));
-    }
-    if (path === '/report') {
-      let sinceText = url.searchParams.get('since') ?? '24h';
-      let ms: number;
-      try {
-        ms = parseDuration(sinceText);
-      } catch {
-        sinceText = '24h';
-        ms = 86_400_000;
-      }
-      try { this.o.ctx.liveness.flushRollup(); } catch { /* the report shows what is stored */ }
-      return this.page(res, reportPage(s, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
-    }
-    if (path === '/fleet') {
-      const group = url.searchParams.get('group')?.trim() || undefined;
-      const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
-      return this.page(res, fleetPage(s, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
-    }
-    const m = /^\/hosts\/([^/]+)$/.exec(path);
-    if (m) {
-      const host = safeDecode(m[1]!);
-      const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
-      if (!rec) return this.page(res, hostsPage(s, this.data.hostRows(now), now, 'not-found'), 404);
-      const view = this.data.hostRows(now).find((v) => v.host === rec.host);
-      return this.page(res, hostPage(s, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, notice));
-    }
-    return send(res, 404, 'text/plain', 'not found', this.headers());
+    if (!hit) return send(res, 404, 'text/plain', 'not found', this.headers());
+    return hit.route.handle({ req, res, url, params: hit.params, session, form });
   }
 
-  private post(res: ServerResponse, s: Session, path: string, form: URLSearchParams): void {
+  private hostsRoute({ res, url, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    this.page(res, hostsPage(session!, this.data.hostRows(now), now, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private alarmsRoute({ res, url, session }: RouteCall): void {
+    const f = alarmFilter(url.searchParams);
+    this.page(res, alarmsPage(session!, this.data.alarms(f), f, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private reportRoute({ res, url, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    let sinceText = url.searchParams.get('since') ?? '24h';
+    let ms: number;
+    try {
+      ms = parseDuration(sinceText);
+    } catch {
+      sinceText = '24h';
+      ms = 86_400_000;
+    }
+    try { this.o.ctx.liveness.flushRollup(); } catch { /* the report shows what is stored */ }
+    this.page(res, reportPage(session!, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
+  }
+
+  private fleetRoute({ res, url, session }: RouteCall): void {
+    const group = url.searchParams.get('group')?.trim() || undefined;
+    const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
+    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
+  }
+
+  private hostRoute({ res, url, params, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    const host = safeDecode(params[0]!);
+    const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
+    if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), now, 'not-found'), 404);
+    const view = this.data.hostRows(now).find((v) => v.host === rec.host);
+    this.page(res, hostPage(session!, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private logoutRoute({ res, session }: RouteCall): void {
+    this.sessions.destroy(session!.id);
+    redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
+  }
+
+  private ackRoute({ res, params, session, form }: RouteCall): void {
+    const now = this.o.clock.now();
+    const id = Number(params[0]);
+    const back = localPath(form!.get('back'));
+    try {
+      ackAlarm(this.o.ctx, id, now);
+    } catch {
+      return redirect(res, withNotice(back, 'not-found'), this.headers());
+    }
+    this.data.audit(session!.user, 'ack', null, String(id), now);
+    this.log.info({ user: session!.user, alarm: id }, 'alarm acknowledged on the dashboard');
+    redirect(res, withNotice(back, 'acked'), this.headers());
+  }
+
+  private hostActionRoute({ res, params, session, form }: RouteCall): void {
     const now = this.o.clock.now();
     const ctx = this.o.ctx;
-    if (path === '/logout') {
-      this.sessions.destroy(s.id);
-      return redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
-    }
-    const ack = /^\/alarms\/(\d+)\/ack$/.exec(path);
-    if (ack) {
-      const id = Number(ack[1]);
-      const back = localPath(form.get('back'));
-      try {
-        ackAlarm(ctx, id, now);
-      } catch {
-        return redirect(res, withNotice(back, 'not-found'), this.headers());
-      }
-      this.data.audit(s.user, 'ack', null, String(id), now);
-      this.log.info({ user: s.user, alarm: id }, 'alarm acknowledged on the dashboard');
-      return redirect(res, withNotice(back, 'acked'), this.headers());
-    }
-    const hm = /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/.exec(path);
-    const host = hm ? safeDecode(hm[1]!) : null;
-    if (!hm || host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
+    const s = session!, f = form!;
+    const host = safeDecode(params[0]!);
+    if (host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
     const back = `/hosts/${encodeURIComponent(host)}`;
     if (!ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
-    const action = hm[2]!;
+    const action = params[1]!;
     if (action === 'maintenance') {
       let ms: number;
       try {
-        ms = parseDuration(form.get('for') ?? '');
+        ms = parseDuration(f.get('for') ?? '');
       } catch {
         return redirect(res, withNotice(back, 'bad-duration'), this.headers());
       }
       setMaintenance(ctx, host, ms === 0 ? null : now + ms);
-      this.data.audit(s.user, 'maintenance', host, form.get('for'), now);
+      this.data.audit(s.user, 'maintenance', host, f.get('for'), now);
       return redirect(res, withNotice(back, ms === 0 ? 'maintenance-end' : 'maintenance'), this.headers());
     }
     if (action === 'revoke') {
-      if (form.get('confirm') !== 'yes') return redirect(res, back, this.headers());
+      if (f.get('confirm') !== 'yes') return redirect(res, back, this.headers());
       revokeHost(ctx, host, now);
       this.data.audit(s.user, 'revoke', host, null, now);
       this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
       return redirect(res, withNotice(back, 'revoked'), this.headers());
     }
-    const paths = (form.get('path') ?? '').trim() ? [(form.get('path') ?? '').trim()] : [];
+    const paths = (f.get('path') ?? '').trim() ? [(f.get('path') ?? '').trim()] : [];
     const outcome = this.o.accept ? this.o.accept(host, paths, s.user) : 'recorded';
     this.data.audit(s.user, outcome === 'accepted' ? 'accept' : 'accept-requested', host, paths.join('\n') || null, now);
-    return redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
+    redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
   }
 
   private loginForm(req: IncomingMessage, res: ServerResponse, error?: string, status = 200): void {
