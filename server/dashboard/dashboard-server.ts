@@ -16,6 +16,7 @@ import { buildReport } from '../reports/report.ts';
 import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
+import { LoginGuard, type LoginGuardOptions } from './login-guard.ts';
 import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
@@ -42,12 +43,46 @@ export interface DashboardOptions {
   accept?: AcceptHook;
   sessionIdleMs?: number;
   pollMs?: number;
+  limits?: Partial<DashboardLimits>;
+  login?: Partial<LoginGuardOptions>;
 }
+
+/**
+ * What keeps the dashboard from starving the process it shares with the
+ * agents' port: every connection but a live feed must finish its request in
+ * time, and the dashboard never holds more than `maxConnections` sockets.
+ */
+export interface DashboardLimits {
+  /** Whole request line and headers (ms). */
+  headersTimeoutMs: number;
+  /** Whole request, body included (ms); a live feed's response is not a request and is not cut. */
+  requestTimeoutMs: number;
+  /** The login form's body (ms), read before the password is checked. */
+  loginBodyTimeoutMs: number;
+  /** How often the server looks for requests past their timeout (ms). */
+  checkIntervalMs: number;
+  /** TLS handshake (ms), HTTPS only. */
+  handshakeTimeoutMs: number;
+  /** Sockets open at once; beyond it a new connection is closed at accept. */
+  maxConnections: number;
+  /** Live feeds open at once (each holds a socket for as long as the page is open). */
+  maxLiveClients: number;
+}
+
+const LIMITS: DashboardLimits = {
+  headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, loginBodyTimeoutMs: 5_000, checkIntervalMs: 1_000,
+  handshakeTimeoutMs: 10_000, maxConnections: 256, maxLiveClients: 32,
+};
+
+/** Unknown users are checked against this, so timing does not tell which names exist. */
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
 /** True for addresses only this machine can reach; beyond them the dashboard is HTTPS only. */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
+
+const LOGIN_BODY_MAX = 4096;
 
 const ASSET_DIR = new URL('./assets/', import.meta.url);
 const ASSETS: Record<string, { type: string; body: Buffer }> = {
@@ -69,6 +104,8 @@ export class Dashboard {
   private readonly secure: boolean;
   private readonly cookieName: string;
   private readonly log: Logger;
+  private readonly limits: DashboardLimits;
+  private readonly guard: LoginGuard;
 
   constructor(private readonly o: DashboardOptions) {
     this.secure = !!o.tls;
@@ -76,8 +113,10 @@ export class Dashboard {
     this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
     this.log = o.log.child({ component: 'dashboard' });
     this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.liveness.flushRollup());
-    this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000, maxFailures: 5, lockoutMs: 300_000 });
-    this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs });
+    this.limits = { ...LIMITS, ...o.limits };
+    this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000 });
+    this.guard = new LoginGuard(o.clock, o.login);
+    this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs, maxClients: this.limits.maxLiveClients });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err) => {
         this.log.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'dashboard request failed');
@@ -85,12 +124,14 @@ export class Dashboard {
         else res.end();
       });
     };
-    const limits = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+    const l = this.limits;
+    // The request timeout ends when the request has been read, so it never cuts a live feed's response.
+    const limits = { requestTimeout: l.requestTimeoutMs, headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: l.checkIntervalMs, maxHeaderSize: 16 * 1024 };
     this.server = o.tls
-      ? createHttpsServer({ key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2', ...limits }, handler)
+      ? createHttpsServer({ key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2', handshakeTimeout: l.handshakeTimeoutMs, ...limits }, handler)
       : createHttpServer(limits, handler);
-    // SSE responses live long; the request timeout must not cut them.
-    this.server.requestTimeout = 0;
+    // The agents' port lives in the same process: the dashboard must never take the descriptors it needs.
+    this.server.maxConnections = l.maxConnections;
     this.server.on('clientError', (_e, sock) => sock.destroy());
   }
 
@@ -268,30 +309,52 @@ export class Dashboard {
 
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const addr = req.socket.remoteAddress ?? 'unknown';
-    const form = await readForm(req, 4096);
+    // Cheap refusals first: no login cookie, or a body announced too big, is answered before any body is read.
+    const loginCookie = parseCookies(req.headers.cookie).get('tw_login') ?? '';
+    if (!/^[\w-]{32}$/.test(loginCookie)) return this.loginForm(req, res, 'The login form expired; try again.', 403);
+    if (Number(req.headers['content-length'] ?? 0) > LOGIN_BODY_MAX) return send(res, 413, 'text/plain', 'form too large', this.headers());
+    const form = await this.readLoginForm(req);
+    if (form === 'timeout') return;
     if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
-    const echoed = form.get('csrf') ?? '';
-    if (!sameSecret(echoed, parseCookies(req.headers.cookie).get('tw_login') ?? '')) {
-      return this.loginForm(req, res, 'The login form expired; try again.', 403);
-    }
-    if (this.sessions.lockedOut(addr)) return this.loginForm(req, res, 'Too many failed logins; wait five minutes.', 429);
+    if (!sameSecret(form.get('csrf') ?? '', loginCookie)) return this.loginForm(req, res, 'The login form expired; try again.', 403);
     const user = form.get('user') ?? '';
     const password = form.get('password') ?? '';
     const row = this.o.ctx.db.prepare('SELECT password_hash FROM users WHERE name = ?').get(user) as { password_hash: string } | undefined;
-    // Hash even for an unknown user so timing does not tell which names exist.
-    const ok = verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') && !!row;
+    const ok = (await this.guard.check(() => verifyPassword(password, row?.password_hash ?? DUMMY_HASH))) && !!row;
     if (!ok) {
-      this.sessions.recordFailure(addr);
-      this.log.warn({ remote: addr }, 'dashboard login failed');
-      return this.loginForm(req, res, 'Wrong user or password.', 401);
+      const holdMs = this.guard.fail(addr);
+      this.log.warn({ remote: addr, holdMs }, 'dashboard login failed');
+      if (holdMs === 0) return this.loginForm(req, res, 'Wrong user or password.', 401);
+      this.o.clock.setTimeout(() => {
+        if (!res.destroyed) this.loginForm(req, res, 'Wrong user or password.', 401);
+      }, holdMs);
+      return;
     }
-    this.sessions.clearFailures(addr);
+    this.guard.succeed(addr);
     const s = this.sessions.create(user);
     this.log.info({ user, remote: addr }, 'dashboard login');
     return redirect(res, '/', {
       ...this.headers(),
       'set-cookie': [cookie(this.cookieName, s.id, { secure: this.secure }), cookie('tw_login', '', { secure: this.secure, maxAgeS: 0 })],
     });
+  }
+
+  /** The login body, capped and with its own short deadline; 'timeout' after the socket was closed for slowness. */
+  private async readLoginForm(req: IncomingMessage): Promise<URLSearchParams | null | 'timeout'> {
+    let late = false;
+    const timer = this.o.clock.setTimeout(() => {
+      late = true;
+      req.socket.destroy();
+    }, this.limits.loginBodyTimeoutMs);
+    try {
+      const form = await readForm(req, LOGIN_BODY_MAX);
+      return late ? 'timeout' : form;
+    } catch (err) {
+      if (late || req.socket.destroyed) return 'timeout';
+      throw err;
+    } finally {
+      this.o.clock.clearTimeout(timer);
+    }
   }
 
   /** `/metrics`: a dashboard session, or `Authorization: Bearer <token>` matching the token file. */
