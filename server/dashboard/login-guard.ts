@@ -15,7 +15,7 @@ export interface LoginGuardOptions {
   concurrency: number;
 }
 
-const DEFAULTS: LoginGuardOptions = { freePerAddress: 5, freeGlobal: 50, windowMs: 300_000, baseDelayMs: 500, maxDelayMs: 8_000, concurrency: 2 };
+const DEFAULTS: LoginGuardOptions = { freePerAddress: 5, freeGlobal: 50, windowMs: 300_000, baseDelayMs: 500, maxDelayMs: 8_000, concurrency: 1 };
 
 /**
  * Slows password guessing without locking the right password out.
@@ -29,7 +29,8 @@ const DEFAULTS: LoginGuardOptions = { freePerAddress: 5, freeGlobal: 50, windowM
  * further failure. A correct password is answered at once. A guesser that
  * waits for its answers is slowed to one guess per delay; one that does not
  * is bounded by the password checks, which run at most `concurrency` at a
- * time (each ~70 ms of scrypt on the thread pool, never on the event loop)
+ * time (each ~70 ms of scrypt on the thread pool, never on the event loop;
+ * one at a time by default, so on a two-core host a core stays free for it)
  * and by the dashboard's connection cap, since every held answer keeps its
  * connection. The operator's attempt waits at most behind the checks
  * already queued, never behind a delay.
