@@ -132,6 +132,13 @@ export class Dashboard {
       : createHttpServer(limits, handler);
     // The agents' port lives in the same process: the dashboard must never take the descriptors it needs.
     this.server.maxConnections = l.maxConnections;
+    let warnedAt = -Infinity;
+    this.server.on('drop', () => {
+      const now = o.clock.now();
+      if (now - warnedAt < 60_000) return;
+      warnedAt = now;
+      this.log.warn({ maxConnections: l.maxConnections }, 'dashboard at its connection cap: new connections are closed until slow ones time out');
+    });
     this.server.on('clientError', (_e, sock) => sock.destroy());
   }
 
