@@ -176,7 +176,7 @@ export class Dashboard {
     { method: 'ANY', path: '/login', auth: 'open', handle: ({ req, res }) => this.loginForm(req, res) },
     { method: 'GET', path: '/metrics', auth: 'open', handle: ({ req, res }) => this.metrics(req, res) },
     { method: 'GET', path: '/', auth: 'page', handle: (c) => this.hostsRoute(c) },
-    { method: 'GET', path: '/events', auth: 'api', longLived: true, handle: ({ res }) => this.feed.add(res, this.headers()) },
+    { method: 'GET', path: '/events', auth: 'api', handle: ({ res }) => this.feed.add(res, this.headers()) },
     { method: 'GET', path: '/api/hosts', auth: 'api', handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()) },
     { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },

@@ -25,8 +25,6 @@ export interface Route {
   /** An exact path, or a pattern whose groups become {@link RouteCall.params}. */
   path: string | RegExp;
   auth: RouteAuth;
-  /** The live feed: a response that stays open, so the request timeouts do not apply. */
-  longLived?: boolean;
   handle(call: RouteCall): void | Promise<void>;
 }
 

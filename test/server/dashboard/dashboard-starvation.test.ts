@@ -191,3 +191,26 @@ test('a guesser on the admin\'s own address does not lock the right password out
     a.proc.kill();
   }
 });
+
+test('the live feed outlives the request timeout that cuts everything else', async () => {
+  const { cookie, csrf } = await loginForm();
+  const login = await get('/login', { cookie, form: new URLSearchParams({ csrf, user: 'admin', password: PASSWORD }).toString() });
+  const session = login.cookies.find((c) => c.startsWith('tw_session='))!;
+  const events: string[] = [];
+  let closed = false;
+  const r = request({ host: '127.0.0.1', port, path: '/events', headers: { cookie: session } }, (res) => {
+    assert.equal(res.statusCode, 200);
+    res.setEncoding('utf8');
+    res.on('data', (d: string) => events.push(d));
+    res.on('close', () => (closed = true));
+  });
+  r.end();
+  try {
+    await waitFor(() => events.some((e) => e.includes('event: hosts')), { what: 'the first push' });
+    const t = Date.now();
+    await waitFor(() => Date.now() - t > 3_000 || closed, { timeoutMs: 5_000, what: 'twice the request timeout' });
+    assert.equal(closed, false, 'the feed is still open after twice the request timeout');
+  } finally {
+    r.destroy();
+  }
+});
