@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Registry } from 'prom-client';
-import { ALARM_KINDS, type Severity } from '../../shared/alarm-kinds.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -13,10 +12,12 @@ import { verifyPassword } from '../trust/passwords.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildReport } from '../reports/report.ts';
-import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
+import { DashboardData } from './dashboard-data.ts';
+import { DEFAULT_LIMITS, type DashboardLimits } from './dashboard-limits.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
 import { LoginGuard, type LoginGuardOptions } from './login-guard.ts';
+import { alarmFilter, localPath, safeDecode, withNotice } from './route-params.ts';
 import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
@@ -46,33 +47,6 @@ export interface DashboardOptions {
   limits?: Partial<DashboardLimits>;
   login?: Partial<LoginGuardOptions>;
 }
-
-/**
- * What keeps the dashboard from starving the process it shares with the
- * agents' port: every connection but a live feed must finish its request in
- * time, and the dashboard never holds more than `maxConnections` sockets.
- */
-export interface DashboardLimits {
-  /** Whole request line and headers (ms). */
-  headersTimeoutMs: number;
-  /** Whole request, body included (ms); a live feed's response is not a request and is not cut. */
-  requestTimeoutMs: number;
-  /** The login form's body (ms), read before the password is checked. */
-  loginBodyTimeoutMs: number;
-  /** How often the server looks for requests past their timeout (ms). */
-  checkIntervalMs: number;
-  /** TLS handshake (ms), HTTPS only. */
-  handshakeTimeoutMs: number;
-  /** Sockets open at once; beyond it a new connection is closed at accept. */
-  maxConnections: number;
-  /** Live feeds open at once (each holds a socket for as long as the page is open). */
-  maxLiveClients: number;
-}
-
-const LIMITS: DashboardLimits = {
-  headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, loginBodyTimeoutMs: 5_000, checkIntervalMs: 1_000,
-  handshakeTimeoutMs: 10_000, maxConnections: 256, maxLiveClients: 32,
-};
 
 /** Unknown users are checked against this, so timing does not tell which names exist. */
 const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
@@ -113,7 +87,7 @@ export class Dashboard {
     this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
     this.log = o.log.child({ component: 'dashboard' });
     this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.liveness.flushRollup());
-    this.limits = { ...LIMITS, ...o.limits };
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000 });
     this.guard = new LoginGuard(o.clock, o.login);
     this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs, maxClients: this.limits.maxLiveClients });
@@ -383,34 +357,4 @@ export class Dashboard {
     }
     return token.length >= 16 && sameSecret(header.slice(7).trim(), token);
   }
-}
-
-function alarmFilter(q: URLSearchParams): AlarmFilter {
-  const kind = q.get('kind') ?? '';
-  const sev = q.get('severity') ?? '';
-  return {
-    host: q.get('host')?.trim() || undefined,
-    kind: kind in ALARM_KINDS ? kind : undefined,
-    severity: sev === 'critical' || sev === 'warning' ? (sev as Severity) : undefined,
-    state: q.get('state') === 'all' ? 'all' : 'open',
-  };
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-}
-
-/** A redirect target from a form: our own paths only. */
-function localPath(p: string | null): string {
-  return p && p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') ? p : '/alarms';
-}
-
-function withNotice(path: string, notice: string): string {
-  const u = new URL(path, 'http://x.invalid');
-  u.searchParams.set('notice', notice);
-  return u.pathname + u.search;
 }
