@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Registry } from 'prom-client';
-import { ALARM_KINDS, type Severity } from '../../shared/alarm-kinds.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import type { Logger } from '../../shared/log.ts';
@@ -13,9 +12,13 @@ import { verifyPassword } from '../trust/passwords.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildReport } from '../reports/report.ts';
-import { DashboardData, type AlarmFilter } from './dashboard-data.ts';
+import { DashboardData } from './dashboard-data.ts';
+import { DEFAULT_LIMITS, type DashboardLimits } from './dashboard-limits.ts';
 import { cookie, parseCookies, readForm, redirect, securityHeaders, send } from './http.ts';
 import { LiveFeed } from './live-feed.ts';
+import { LoginGuard, type LoginGuardOptions } from './login-guard.ts';
+import { alarmFilter, localPath, safeDecode, withNotice } from './route-params.ts';
+import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { sameSecret, SessionStore, type Session } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
 import { fleetPage } from './views-fleet.ts';
@@ -41,12 +44,19 @@ export interface DashboardOptions {
   accept?: AcceptHook;
   sessionIdleMs?: number;
   pollMs?: number;
+  limits?: Partial<DashboardLimits>;
+  login?: Partial<LoginGuardOptions>;
 }
+
+/** Unknown users are checked against this, so timing does not tell which names exist. */
+const DUMMY_HASH = 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
 
 /** True for addresses only this machine can reach; beyond them the dashboard is HTTPS only. */
 export function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
+
+const LOGIN_BODY_MAX = 4096;
 
 const ASSET_DIR = new URL('./assets/', import.meta.url);
 const ASSETS: Record<string, { type: string; body: Buffer }> = {
@@ -68,6 +78,8 @@ export class Dashboard {
   private readonly secure: boolean;
   private readonly cookieName: string;
   private readonly log: Logger;
+  private readonly limits: DashboardLimits;
+  private readonly guard: LoginGuard;
 
   constructor(private readonly o: DashboardOptions) {
     this.secure = !!o.tls;
@@ -75,8 +87,10 @@ export class Dashboard {
     this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
     this.log = o.log.child({ component: 'dashboard' });
     this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.rollup.flush());
-    this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000, maxFailures: 5, lockoutMs: 300_000 });
-    this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs });
+    this.limits = { ...DEFAULT_LIMITS, ...o.limits };
+    this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000 });
+    this.guard = new LoginGuard(o.clock, o.login);
+    this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs, maxClients: this.limits.maxLiveClients });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err) => {
         this.log.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'dashboard request failed');
@@ -84,12 +98,21 @@ export class Dashboard {
         else res.end();
       });
     };
-    const limits = { requestTimeout: 15_000, headersTimeout: 10_000, maxHeaderSize: 16 * 1024 };
+    const l = this.limits;
+    // The request timeout ends when the request has been read, so it never cuts a live feed's response.
+    const limits = { requestTimeout: l.requestTimeoutMs, headersTimeout: l.headersTimeoutMs, connectionsCheckingInterval: l.checkIntervalMs, maxHeaderSize: 16 * 1024 };
     this.server = o.tls
-      ? createHttpsServer({ key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2', ...limits }, handler)
+      ? createHttpsServer({ key: o.tls.keyPem, cert: o.tls.certPem, minVersion: 'TLSv1.2', handshakeTimeout: l.handshakeTimeoutMs, ...limits }, handler)
       : createHttpServer(limits, handler);
-    // SSE responses live long; the request timeout must not cut them.
-    this.server.requestTimeout = 0;
+    // The agents' port lives in the same process: the dashboard must never take the descriptors it needs.
+    this.server.maxConnections = l.maxConnections;
+    let warnedAt = -Infinity;
+    this.server.on('drop', () => {
+      const now = o.clock.now();
+      if (now - warnedAt < 60_000) return;
+      warnedAt = now;
+      this.log.warn({ maxConnections: l.maxConnections }, 'dashboard at its connection cap: new connections are closed until slow ones time out');
+    });
     this.server.on('clientError', (_e, sock) => sock.destroy());
   }
 
@@ -113,119 +136,148 @@ export class Dashboard {
     return this.sessions.get(parseCookies(req.headers.cookie).get(this.cookieName));
   }
 
+  /**
+   * The routing table: every path the dashboard answers, its method, who may
+   * call it and its handler. Rows are tried in order.
+   */
+  private readonly routes: readonly Route[] = [
+    { method: 'ANY', path: '/healthz', auth: 'open', handle: ({ res }) => send(res, 200, 'application/json', '{"ok":true}', this.headers()) },
+    ...Object.entries(ASSETS).map(([path, a]): Route => ({
+      method: 'GET', path, auth: 'open',
+      handle: ({ res }) => send(res, 200, a.type, a.body, { ...this.headers(), 'cache-control': 'max-age=300' }),
+    })),
+    { method: 'POST', path: '/login', auth: 'open', handle: ({ req, res }) => this.login(req, res) },
+    { method: 'ANY', path: '/login', auth: 'open', handle: ({ req, res }) => this.loginForm(req, res) },
+    { method: 'GET', path: '/metrics', auth: 'open', handle: ({ req, res }) => this.metrics(req, res) },
+    { method: 'GET', path: '/', auth: 'page', handle: (c) => this.hostsRoute(c) },
+    { method: 'GET', path: '/events', auth: 'api', handle: ({ res }) => this.feed.add(res, this.headers()) },
+    { method: 'GET', path: '/api/hosts', auth: 'api', handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()) },
+    { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
+    { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
+    { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
+    { method: 'GET', path: /^\/hosts\/([^/]+)$/, auth: 'page', handle: (c) => this.hostRoute(c) },
+    { method: 'POST', path: '/logout', auth: 'api', handle: (c) => this.logoutRoute(c) },
+    { method: 'POST', path: /^\/alarms\/(\d+)\/ack$/, auth: 'api', handle: (c) => this.ackRoute(c) },
+    { method: 'POST', path: /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/, auth: 'api', handle: (c) => this.hostActionRoute(c) },
+  ];
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    if (path === '/healthz') return send(res, 200, 'application/json', '{"ok":true}', this.headers());
-    const asset = ASSETS[path];
-    if (asset && method === 'GET') return send(res, 200, asset.type, asset.body, { ...this.headers(), 'cache-control': 'max-age=300' });
-    if (path === '/login') return method === 'POST' ? this.login(req, res) : this.loginForm(req, res);
-    if (path === '/metrics' && method === 'GET') return this.metrics(req, res);
+    const hit = matchRoute(this.routes, method, path);
+    if (hit?.route.auth === 'open') return hit.route.handle({ req, res, url, params: hit.params });
 
-    const s = this.session(req);
-    if (!s) {
-      const page = method === 'GET' && (path === '/' || path === '/alarms' || path === '/report' || path === '/fleet' || path.startsWith('/hosts/'));
-      if (!page) return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
-      return redirect(res, '/login', this.headers());
+    const session = this.session(req);
+    if (!session) {
+      if (hit?.route.auth === 'page') return redirect(res, '/login', this.headers());
+      return send(res, 401, 'application/json', '{"error":"log in first"}', { ...this.headers(), 'www-authenticate': 'Cookie' });
     }
-
+    let form: URLSearchParams | undefined;
     if (method === 'POST') {
-      const form = await readForm(req);
-      if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
-      if (!sameSecret(form.get('csrf') ?? '', s.csrf)) {
-        this.log.warn({ user: s.user, path }, 'form without a valid CSRF token refused');
+      const f = await readForm(req);
+      if (!f) return send(res, 413, 'text/plain', 'form too large', this.headers());
+      if (!sameSecret(f.get('csrf') ?? '', session.csrf)) {
+        this.log.warn({ user: session.user, path }, 'form without a valid CSRF token refused');
         return send(res, 403, 'text/plain', 'missing or wrong CSRF token; reload the page', this.headers());
       }
-      return this.post(res, s, path, form);
+      form = f;
+    } else if (method !== 'GET') {
+      return send(res, 405, 'text/plain', 'method not allowed', this.headers());
     }
-    if (method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed', this.headers());
-
-    const now = this.o.clock.now();
-    const notice = url.searchParams.get('notice') ?? undefined;
-    if (path === '/') return this.page(res, hostsPage(s, this.data.hostRows(now), now, notice));
-    if (path === '/events') return this.feed.add(res, this.headers());
-    if (path === '/api/hosts') return send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(now)), this.headers());
-    if (path === '/alarms') {
-      const f = alarmFilter(url.searchParams);
-      return this.page(res, alarmsPage(s, this.data.alarms(f), f, `/alarms${url.search}`, notice));
-    }
-    if (path === '/report') {
-      let sinceText = url.searchParams.get('since') ?? '24h';
-      let ms: number;
-      try {
-        ms = parseDuration(sinceText);
-      } catch {
-        sinceText = '24h';
-        ms = 86_400_000;
-      }
-      try { this.o.ctx.rollup.flush(); } catch { /* the report shows what is stored */ }
-      return this.page(res, reportPage(s, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
-    }
-    if (path === '/fleet') {
-      const group = url.searchParams.get('group')?.trim() || undefined;
-      const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
-      return this.page(res, fleetPage(s, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
-    }
-    const m = /^\/hosts\/([^/]+)$/.exec(path);
-    if (m) {
-      const host = safeDecode(m[1]!);
-      const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
-      if (!rec) return this.page(res, hostsPage(s, this.data.hostRows(now), now, 'not-found'), 404);
-      const view = this.data.hostRows(now).find((v) => v.host === rec.host);
-      return this.page(res, hostPage(s, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, notice));
-    }
-    return send(res, 404, 'text/plain', 'not found', this.headers());
+    if (!hit) return send(res, 404, 'text/plain', 'not found', this.headers());
+    return hit.route.handle({ req, res, url, params: hit.params, session, form });
   }
 
-  private post(res: ServerResponse, s: Session, path: string, form: URLSearchParams): void {
+  private hostsRoute({ res, url, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    this.page(res, hostsPage(session!, this.data.hostRows(now), now, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private alarmsRoute({ res, url, session }: RouteCall): void {
+    const f = alarmFilter(url.searchParams);
+    this.page(res, alarmsPage(session!, this.data.alarms(f), f, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private reportRoute({ res, url, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    let sinceText = url.searchParams.get('since') ?? '24h';
+    let ms: number;
+    try {
+      ms = parseDuration(sinceText);
+    } catch {
+      sinceText = '24h';
+      ms = 86_400_000;
+    }
+    try { this.o.ctx.rollup.flush(); } catch { /* the report shows what is stored */ }
+    this.page(res, reportPage(session!, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
+  }
+
+  private fleetRoute({ res, url, session }: RouteCall): void {
+    const group = url.searchParams.get('group')?.trim() || undefined;
+    const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
+    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
+  }
+
+  private hostRoute({ res, url, params, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    const host = safeDecode(params[0]!);
+    const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
+    if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), now, 'not-found'), 404);
+    const view = this.data.hostRows(now).find((v) => v.host === rec.host);
+    this.page(res, hostPage(session!, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private logoutRoute({ res, session }: RouteCall): void {
+    this.sessions.destroy(session!.id);
+    redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
+  }
+
+  private ackRoute({ res, params, session, form }: RouteCall): void {
+    const now = this.o.clock.now();
+    const id = Number(params[0]);
+    const back = localPath(form!.get('back'));
+    try {
+      ackAlarm(this.o.ctx, id, now);
+    } catch {
+      return redirect(res, withNotice(back, 'not-found'), this.headers());
+    }
+    this.data.audit(session!.user, 'ack', null, String(id), now);
+    this.log.info({ user: session!.user, alarm: id }, 'alarm acknowledged on the dashboard');
+    redirect(res, withNotice(back, 'acked'), this.headers());
+  }
+
+  private hostActionRoute({ res, params, session, form }: RouteCall): void {
     const now = this.o.clock.now();
     const ctx = this.o.ctx;
-    if (path === '/logout') {
-      this.sessions.destroy(s.id);
-      return redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
-    }
-    const ack = /^\/alarms\/(\d+)\/ack$/.exec(path);
-    if (ack) {
-      const id = Number(ack[1]);
-      const back = localPath(form.get('back'));
-      try {
-        ackAlarm(ctx, id, now);
-      } catch {
-        return redirect(res, withNotice(back, 'not-found'), this.headers());
-      }
-      this.data.audit(s.user, 'ack', null, String(id), now);
-      this.log.info({ user: s.user, alarm: id }, 'alarm acknowledged on the dashboard');
-      return redirect(res, withNotice(back, 'acked'), this.headers());
-    }
-    const hm = /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/.exec(path);
-    const host = hm ? safeDecode(hm[1]!) : null;
-    if (!hm || host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
+    const s = session!, f = form!;
+    const host = safeDecode(params[0]!);
+    if (host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
     const back = `/hosts/${encodeURIComponent(host)}`;
     if (!ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
-    const action = hm[2]!;
+    const action = params[1]!;
     if (action === 'maintenance') {
       let ms: number;
       try {
-        ms = parseDuration(form.get('for') ?? '');
+        ms = parseDuration(f.get('for') ?? '');
       } catch {
         return redirect(res, withNotice(back, 'bad-duration'), this.headers());
       }
       setMaintenance(ctx, host, ms === 0 ? null : now + ms);
-      this.data.audit(s.user, 'maintenance', host, form.get('for'), now);
+      this.data.audit(s.user, 'maintenance', host, f.get('for'), now);
       return redirect(res, withNotice(back, ms === 0 ? 'maintenance-end' : 'maintenance'), this.headers());
     }
     if (action === 'revoke') {
-      if (form.get('confirm') !== 'yes') return redirect(res, back, this.headers());
+      if (f.get('confirm') !== 'yes') return redirect(res, back, this.headers());
       revokeHost(ctx, host, now);
       this.data.audit(s.user, 'revoke', host, null, now);
       this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
       return redirect(res, withNotice(back, 'revoked'), this.headers());
     }
-    const paths = (form.get('path') ?? '').trim() ? [(form.get('path') ?? '').trim()] : [];
+    const paths = (f.get('path') ?? '').trim() ? [(f.get('path') ?? '').trim()] : [];
     const outcome = this.o.accept ? this.o.accept(host, paths, s.user) : 'recorded';
     this.data.audit(s.user, outcome === 'accepted' ? 'accept' : 'accept-requested', host, paths.join('\n') || null, now);
-    return redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
+    redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
   }
 
   private loginForm(req: IncomingMessage, res: ServerResponse, error?: string, status = 200): void {
@@ -238,30 +290,52 @@ export class Dashboard {
 
   private async login(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const addr = req.socket.remoteAddress ?? 'unknown';
-    const form = await readForm(req, 4096);
+    // Cheap refusals first: no login cookie, or a body announced too big, is answered before any body is read.
+    const loginCookie = parseCookies(req.headers.cookie).get('tw_login') ?? '';
+    if (!/^[\w-]{32}$/.test(loginCookie)) return this.loginForm(req, res, 'The login form expired; try again.', 403);
+    if (Number(req.headers['content-length'] ?? 0) > LOGIN_BODY_MAX) return send(res, 413, 'text/plain', 'form too large', this.headers());
+    const form = await this.readLoginForm(req);
+    if (form === 'timeout') return;
     if (!form) return send(res, 413, 'text/plain', 'form too large', this.headers());
-    const echoed = form.get('csrf') ?? '';
-    if (!sameSecret(echoed, parseCookies(req.headers.cookie).get('tw_login') ?? '')) {
-      return this.loginForm(req, res, 'The login form expired; try again.', 403);
-    }
-    if (this.sessions.lockedOut(addr)) return this.loginForm(req, res, 'Too many failed logins; wait five minutes.', 429);
+    if (!sameSecret(form.get('csrf') ?? '', loginCookie)) return this.loginForm(req, res, 'The login form expired; try again.', 403);
     const user = form.get('user') ?? '';
     const password = form.get('password') ?? '';
     const row = this.o.ctx.db.prepare('SELECT password_hash FROM users WHERE name = ?').get(user) as { password_hash: string } | undefined;
-    // Hash even for an unknown user so timing does not tell which names exist.
-    const ok = verifyPassword(password, row?.password_hash ?? 'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') && !!row;
+    const ok = (await this.guard.check(() => verifyPassword(password, row?.password_hash ?? DUMMY_HASH))) && !!row;
     if (!ok) {
-      this.sessions.recordFailure(addr);
-      this.log.warn({ remote: addr }, 'dashboard login failed');
-      return this.loginForm(req, res, 'Wrong user or password.', 401);
+      const holdMs = this.guard.fail(addr);
+      this.log.warn({ remote: addr, holdMs }, 'dashboard login failed');
+      if (holdMs === 0) return this.loginForm(req, res, 'Wrong user or password.', 401);
+      this.o.clock.setTimeout(() => {
+        if (!res.destroyed) this.loginForm(req, res, 'Wrong user or password.', 401);
+      }, holdMs);
+      return;
     }
-    this.sessions.clearFailures(addr);
+    this.guard.succeed(addr);
     const s = this.sessions.create(user);
     this.log.info({ user, remote: addr }, 'dashboard login');
     return redirect(res, '/', {
       ...this.headers(),
       'set-cookie': [cookie(this.cookieName, s.id, { secure: this.secure }), cookie('tw_login', '', { secure: this.secure, maxAgeS: 0 })],
     });
+  }
+
+  /** The login body, capped and with its own short deadline; 'timeout' after the socket was closed for slowness. */
+  private async readLoginForm(req: IncomingMessage): Promise<URLSearchParams | null | 'timeout'> {
+    let late = false;
+    const timer = this.o.clock.setTimeout(() => {
+      late = true;
+      req.socket.destroy();
+    }, this.limits.loginBodyTimeoutMs);
+    try {
+      const form = await readForm(req, LOGIN_BODY_MAX);
+      return late ? 'timeout' : form;
+    } catch (err) {
+      if (late || req.socket.destroyed) return 'timeout';
+      throw err;
+    } finally {
+      this.o.clock.clearTimeout(timer);
+    }
   }
 
   /** `/metrics`: a dashboard session, or `Authorization: Bearer <token>` matching the token file. */
@@ -283,34 +357,4 @@ export class Dashboard {
     }
     return token.length >= 16 && sameSecret(header.slice(7).trim(), token);
   }
-}
-
-function alarmFilter(q: URLSearchParams): AlarmFilter {
-  const kind = q.get('kind') ?? '';
-  const sev = q.get('severity') ?? '';
-  return {
-    host: q.get('host')?.trim() || undefined,
-    kind: kind in ALARM_KINDS ? kind : undefined,
-    severity: sev === 'critical' || sev === 'warning' ? (sev as Severity) : undefined,
-    state: q.get('state') === 'all' ? 'all' : 'open',
-  };
-}
-
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
-}
-
-/** A redirect target from a form: our own paths only. */
-function localPath(p: string | null): string {
-  return p && p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') ? p : '/alarms';
-}
-
-function withNotice(path: string, notice: string): string {
-  const u = new URL(path, 'http://x.invalid');
-  u.searchParams.set('notice', notice);
-  return u.pathname + u.search;
 }

@@ -3,6 +3,8 @@ import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { DashboardData } from './dashboard-data.ts';
 
+const MAX_UNREAD = 1 << 20;
+
 /**
  * Server-sent events for the hosts page. One poll loop (not one per client)
  * reads a fingerprint of the database every `pollMs`; when it changes, or
@@ -55,6 +57,11 @@ export class LiveFeed {
   }
 
   private write(res: ServerResponse, json: string): void {
+    // A client that stops reading would make us buffer every push for it; past 1 MiB it is dropped (the page reconnects).
+    if (res.writableLength > MAX_UNREAD) {
+      res.destroy();
+      return;
+    }
     res.write(`event: hosts\ndata: ${json}\n\n`);
   }
 

@@ -19,13 +19,11 @@ export function sameSecret(a: string, b: string): boolean {
 /**
  * Dashboard sessions, in memory: a restart logs everyone out, which is the
  * safe direction. Sessions slide: each use extends them by `idleMs`.
- * Failed logins are counted per remote address to slow guessing.
  */
 export class SessionStore {
   private readonly byId = new Map<string, Session>();
-  private readonly failures = new Map<string, { n: number; until: number }>();
 
-  constructor(private readonly clock: Clock, private readonly o: { idleMs: number; maxFailures: number; lockoutMs: number }) {}
+  constructor(private readonly clock: Clock, private readonly o: { idleMs: number }) {}
 
   create(user: string): Session {
     this.sweep();
@@ -52,26 +50,8 @@ export class SessionStore {
     this.byId.delete(id);
   }
 
-  /** True when this address has failed too often lately. */
-  lockedOut(addr: string): boolean {
-    const f = this.failures.get(addr);
-    return !!f && f.n >= this.o.maxFailures && f.until > this.clock.now();
-  }
-
-  recordFailure(addr: string): void {
-    const now = this.clock.now();
-    const f = this.failures.get(addr);
-    if (!f || f.until <= now) this.failures.set(addr, { n: 1, until: now + this.o.lockoutMs });
-    else f.n++;
-  }
-
-  clearFailures(addr: string): void {
-    this.failures.delete(addr);
-  }
-
   private sweep(): void {
     const now = this.clock.now();
     for (const [id, s] of this.byId) if (s.expiresAt <= now) this.byId.delete(id);
-    for (const [a, f] of this.failures) if (f.until <= now) this.failures.delete(a);
   }
 }

