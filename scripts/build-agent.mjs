@@ -116,11 +116,11 @@ const seaConfig = {
   // grown semi-spaces stayed resident (~4 MiB of the idle RSS). Only flags
   // that keep the code cache valid and the JIT on: --lite-mode and
   // --no-opt/--no-maglev cut another 8-15 MiB but had the code cache rejected
-  // and doubled the burst tamper latency (docs/BENCHMARKS.md).
+  // and doubled the burst tamper latency (docs/HISTORY.md).
   // --single-threaded-gc: V8's helper threads woke 31-42 times a minute to
   // collect a heap of a few MiB; with the GC on the main thread they wake
   // ~19 times, the idle agent uses a little less CPU, and tamper latency did
-  // not move (docs/BENCHMARKS.md, idle footprint, fourth round).
+  // not move (docs/HISTORY.md, idle footprint, fourth round).
   execArgv: ['--max-semi-space-size=1', '--single-threaded-gc'],
   assets: { [WATCHER_ASSET]: watcherAddon },
 };

@@ -55,7 +55,7 @@ export function report(file: string): void {
   console.log(table(all));
 }
 
-/** A Markdown table of the rows (also what docs/BENCHMARKS.md shows). */
+/** A Markdown table of the rows (also what docs/ATTACKS.md shows). */
 export function table(all: LatencyRow[]): string {
   const lines = ['| attack | alarm | budget | attack to alarm | within budget |', '|---|---|---|---:|---|'];
   for (const r of all) lines.push(`| ${r.attack} | \`${r.kind}\` | ${r.budget} | ${r.ms} ms | ${r.ms <= r.budgetMs ? 'yes' : 'NO'} |`);
