@@ -4,33 +4,53 @@ import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 const absPath = z.string().regex(/^\//, 'must be an absolute path');
 
 /** The agent config (DESIGN.md): unknown keys and bad values are errors naming the key. */
-export const AgentConfigSchema = z.strictObject({
-  server: z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT'),
-  stateDir: absPath.default('/var/lib/tripwarden-agent'),
-  interval: durationField({ min: 100, max: 86_400_000 }).default(10_000),
-  jitter: durationField({ min: 0, max: 3_600_000 }).default(2_000),
-  fullScanEvery: durationField({ min: 1_000 }).default(600_000),
-  defaults: z.boolean().default(true),
-  watch: z.array(z.strictObject({
-    path: absPath,
-    recursive: z.boolean().default(false),
-    critical: z.boolean().default(false),
-  })).default([]),
-  daemons: z.array(z.strictObject({ name: z.string().min(1).max(15), exe: absPath })).optional(),
-  mounts: z.array(z.strictObject({ path: absPath, expect: z.literal('ro') })).default([]),
-  /**
-   * Fallback sinks (issue 4): device paths (/dev/kmsg, /dev/ttyS0, /dev/lp0),
-   * /dev/log, `syslog+udp://HOST:PORT`, `syslog+tcp://HOST:PORT`,
-   * `syslog+unix:///PATH`, or any other absolute path as an append-only file.
-   */
-  fallback: z.array(z.string().regex(/^(\/.+|syslog\+(udp|tcp):\/\/[^/\s]+:\d{1,5}|syslog\+unix:\/\/\/\S+)$/,
-    'must be an absolute path, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT or syslog+unix:///PATH')).max(16).optional(),
-  /** Spool limit in bytes (optional; not in DESIGN.md, default 16 MiB): beyond it low-severity records are summarised. */
-  spoolMax: z.number().int().min(64 * 1024).max(1024 * 1024 * 1024).optional(),
-  /** Report listening TCP and bound UDP sockets with their process (issue 7); the server baselines them. */
-  ports: z.boolean().default(true),
-  processTitle: z.string().min(1).max(64).optional(),
-}).refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
+export const AgentConfigSchema = z
+  .strictObject({
+    server: z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT'),
+    stateDir: absPath.default('/var/lib/tripwarden-agent'),
+    interval: durationField({ min: 100, max: 86_400_000 }).default(10_000),
+    jitter: durationField({ min: 0, max: 3_600_000 }).default(2_000),
+    fullScanEvery: durationField({ min: 1_000 }).default(600_000),
+    defaults: z.boolean().default(true),
+    watch: z
+      .array(
+        z.strictObject({
+          path: absPath,
+          recursive: z.boolean().default(false),
+          critical: z.boolean().default(false),
+        }),
+      )
+      .default([]),
+    daemons: z.array(z.strictObject({ name: z.string().min(1).max(15), exe: absPath })).optional(),
+    mounts: z.array(z.strictObject({ path: absPath, expect: z.literal('ro') })).default([]),
+    /**
+     * Fallback sinks (issue 4): device paths (/dev/kmsg, /dev/ttyS0, /dev/lp0),
+     * /dev/log, `syslog+udp://HOST:PORT`, `syslog+tcp://HOST:PORT`,
+     * `syslog+unix:///PATH`, or any other absolute path as an append-only file.
+     */
+    fallback: z
+      .array(
+        z
+          .string()
+          .regex(
+            /^(\/.+|syslog\+(udp|tcp):\/\/[^/\s]+:\d{1,5}|syslog\+unix:\/\/\/\S+)$/,
+            'must be an absolute path, syslog+udp://HOST:PORT, syslog+tcp://HOST:PORT or syslog+unix:///PATH',
+          ),
+      )
+      .max(16)
+      .optional(),
+    /** Spool limit in bytes (optional; not in DESIGN.md, default 16 MiB): beyond it low-severity records are summarised. */
+    spoolMax: z
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .optional(),
+    /** Report listening TCP and bound UDP sockets with their process (issue 7); the server baselines them. */
+    ports: z.boolean().default(true),
+    processTitle: z.string().min(1).max(64).optional(),
+  })
+  .refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
 
 export type AgentConfig = z.output<typeof AgentConfigSchema>;
 

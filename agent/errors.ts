@@ -11,7 +11,7 @@ export const AGENT_ERRORS = {
     todo: 'run `enroll --server wss://HOST:PORT --token T --ca-sha256 FP --config C` with a token from the server operator',
   },
   TW_ENROLL_PIN: {
-    when: 'the server\'s CA does not match --ca-sha256, or the server sent no CA at all',
+    when: "the server's CA does not match --ca-sha256, or the server sent no CA at all",
     todo: 'check that --server is the Tripwarden server and --ca-sha256 the fingerprint `tripwarden-server init` printed; if both are right, the connection is being intercepted',
   },
   TW_ENROLL_REFUSED: {
@@ -29,7 +29,7 @@ export const AGENT_ERRORS = {
   TW_SERVER_MISMATCH: {
     exit: 2,
     when: '`enroll --server` names another server than the config file does',
-    todo: 'make --server and the config\'s server: the same',
+    todo: "make --server and the config's server: the same",
   },
 } as const satisfies ErrorCatalogue;
 

@@ -64,8 +64,12 @@ function cpuByThread(before: ThreadTimes, after: ThreadTimes, totalTicks: number
   }
   const endedNs = totalTicks * (1e9 / CLK_TCK) - seenNs;
   if (endedNs > 1e9 / CLK_TCK) by['(threads that ended)'] = { ns: endedNs, runs: 0 };
-  return Object.fromEntries(Object.entries(by).filter(([, v]) => v.ns > 0).sort((a, b) => b[1].ns - a[1].ns)
-    .map(([n, v]) => [n, { cpuPct: +((v.ns / 1e9 / secs) * 100).toFixed(4), wakeupsPerMin: +((v.runs / secs) * 60).toFixed(1) }]));
+  return Object.fromEntries(
+    Object.entries(by)
+      .filter(([, v]) => v.ns > 0)
+      .sort((a, b) => b[1].ns - a[1].ns)
+      .map(([n, v]) => [n, { cpuPct: +((v.ns / 1e9 / secs) * 100).toFixed(4), wakeupsPerMin: +((v.runs / secs) * 60).toFixed(1) }]),
+  );
 }
 
 /**
@@ -122,8 +126,13 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         try {
-          if (pred(JSON.parse(line))) { clearTimeout(t); res(performance.now()); }
-        } catch { /* not JSON */ }
+          if (pred(JSON.parse(line))) {
+            clearTimeout(t);
+            res(performance.now());
+          }
+        } catch {
+          /* not JSON */
+        }
       }
     });
   });
@@ -167,9 +176,15 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
       await new Promise((r) => child!.once('exit', r));
     }
   }
-  const floorProc = spawn(NODE24, [join(ROOT, 'bench/floor-client.cjs'), url, join(floor.state, 'agent.key'), join(floor.state, 'agent.crt'), join(floor.state, 'ca.crt'), '10000'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: runEnv,
-  });
+  const floorProc = spawn(
+    NODE24,
+    [join(ROOT, 'bench/floor-client.cjs'), url, join(floor.state, 'agent.key'), join(floor.state, 'agent.crt'), join(floor.state, 'ca.crt'), '10000'],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: runEnv,
+    },
+  );
   await waitLine(floorProc, (o) => o.msg === 'connected');
   await sleep(15_000); // let the agent's first full scan and the floor's start settle
   const pids = { agent: child!.pid!, floor: floorProc.pid! };
@@ -206,7 +221,9 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   };
   const budget = {
     ...Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, +v.toFixed(4)])),
-    sum: +Object.values(parts).reduce((a, b) => a + b, 0).toFixed(4),
+    sum: +Object.values(parts)
+      .reduce((a, b) => a + b, 0)
+      .toFixed(4),
     target: 0.05,
     windowHoldsAFullScan: secs >= 600,
     selfRehashCpuMs: +selfRehashCpuMs(exe).toFixed(1),
@@ -227,7 +244,9 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     // The parts of the agent's idle CPU fixed by the contract and the issues (see above), % of a core.
     fixedCpuPctOfCore: budget,
     // Where the RSS is: anonymous (heaps, stacks) and file-backed (the executable's mapped pages), means in MiB.
-    rssSplitMiB: Object.fromEntries((['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }])),
+    rssSplitMiB: Object.fromEntries(
+      (['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }]),
+    ),
   };
   child!.kill('SIGTERM');
   floorProc.kill('SIGKILL');

@@ -24,7 +24,8 @@ import { Dashboard } from '../server/dashboard/dashboard-server.ts';
 import { percentile } from './lib.ts';
 
 const { values } = parseArgs({ options: { slow: { type: 'string', default: '200' }, requests: { type: 'string', default: '50' } } });
-const SLOW = Number(values.slow), REQUESTS = Number(values.requests);
+const SLOW = Number(values.slow),
+  REQUESTS = Number(values.requests);
 
 const SLOW_CLIENTS = `
 import { connect } from 'node:net';
@@ -85,7 +86,8 @@ writeFileSync(file, SLOW_CLIENTS);
 const child = spawn(process.execPath, [file, String(port), String(SLOW)], { stdio: ['ignore', 'pipe', 'inherit'] });
 const messages: Record<string, number>[] = [];
 createInterface({ input: child.stdout! }).on('line', (l) => messages.push(JSON.parse(l)));
-let peakSockets = 0, peakFds = fdsBefore;
+let peakSockets = 0,
+  peakFds = fdsBefore;
 const probe = setInterval(() => {
   dash.server.getConnections((_e, n) => (peakSockets = Math.max(peakSockets, n)));
   peakFds = Math.max(peakFds, fds());
@@ -97,12 +99,18 @@ while (!messages.some((m) => m.closed) && Date.now() < deadline + 30_000) await 
 clearInterval(probe);
 const after = await sample();
 child.kill();
-console.log(JSON.stringify({
-  slowClients: SLOW, requestsPerSample: REQUESTS,
-  idle, underAttack, afterCut: after,
-  slowClientsCutAfterMs: messages.find((m) => m.closed)?.ms ?? null,
-  peakDashboardSockets: peakSockets, extraDescriptorsAtPeak: peakFds - fdsBefore,
-}));
+console.log(
+  JSON.stringify({
+    slowClients: SLOW,
+    requestsPerSample: REQUESTS,
+    idle,
+    underAttack,
+    afterCut: after,
+    slowClientsCutAfterMs: messages.find((m) => m.closed)?.ms ?? null,
+    peakDashboardSockets: peakSockets,
+    extraDescriptorsAtPeak: peakFds - fdsBefore,
+  }),
+);
 dash.server.closeAllConnections();
 await new Promise<void>((r) => dash.server.close(() => r()));
 ctx.close();

@@ -34,11 +34,19 @@ export function spawnUntil(cmd: string, args: string[], pred: (o: Record<string,
         const line = buf.slice(0, i);
         buf = buf.slice(i + 1);
         try {
-          if (pred(JSON.parse(line))) { clearTimeout(t); res(child); }
-        } catch { /* not JSON */ }
+          if (pred(JSON.parse(line))) {
+            clearTimeout(t);
+            res(child);
+          }
+        } catch {
+          /* not JSON */
+        }
       }
     });
-    child.on('exit', (code) => { clearTimeout(t); rej(new Error(`${cmd} exited with ${code}`)); });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      rej(new Error(`${cmd} exited with ${code}`));
+    });
   });
 }
 

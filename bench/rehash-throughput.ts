@@ -51,9 +51,19 @@ async function scan(cfgWatch: object, workers: number): Promise<{ ms: number; en
   // Every worker from the start (growAfterMs 0): the rows compare pool sizes; the default starts its second
   // worker only once files waited 250 ms, which a 1 GiB scan does at once and the default set never does.
   const hasher = new HashPool({ workers, growAfterMs: 0 });
-  const check = new FilesCheck({ cfg, configPath: '/nonexistent/agent.yml', log: silentLogger(), clock: systemClock, hasher, watch: { primary: null, fast: null }, selfPath: '/bin/true' });
+  const check = new FilesCheck({
+    cfg,
+    configPath: '/nonexistent/agent.yml',
+    log: silentLogger(),
+    clock: systemClock,
+    hasher,
+    watch: { primary: null, fast: null },
+    selfPath: '/bin/true',
+  });
   let entries: FileEntry[] = [];
-  const ms = await best(3, async () => { entries = (await check.measure()).map((m) => m.value as FileEntry); });
+  const ms = await best(3, async () => {
+    entries = (await check.measure()).map((m) => m.value as FileEntry);
+  });
   await hasher.close();
   return { ms, entries };
 }
@@ -93,8 +103,10 @@ export async function rehashThroughput(): Promise<Record<string, unknown>> {
     out.tree = {
       files: files.length,
       opensslMBps: mbps(bytes, sslMs),
-      tripwarden2WorkersMBps: mbps(bytes, ours2.ms), ratio2: +(sslMs / ours2.ms).toFixed(2),
-      tripwarden1WorkerMBps: mbps(bytes, ours1.ms), ratio1: +(sslMs / ours1.ms).toFixed(2),
+      tripwarden2WorkersMBps: mbps(bytes, ours2.ms),
+      ratio2: +(sslMs / ours2.ms).toFixed(2),
+      tripwarden1WorkerMBps: mbps(bytes, ours1.ms),
+      ratio1: +(sslMs / ours1.ms).toFixed(2),
       aide1WorkerMBps: typeof aide1 === 'number' ? mbps(bytes, aide1) : aide1,
       aide2WorkersMBps: typeof aide2 === 'number' ? mbps(bytes, aide2) : aide2,
     };
@@ -104,8 +116,12 @@ export async function rehashThroughput(): Promise<Record<string, unknown>> {
     const defBytes = defFiles.reduce((n, e) => n + e.size, 0);
     const defSsl = await best(3, () => void openssl(defFiles.map((e) => e.path)));
     out.defaults = {
-      entries: def.entries.length, files: defFiles.length, bytes: defBytes,
-      tripwardenMs: +def.ms.toFixed(1), opensslMs: +defSsl.toFixed(1), ratio: +(defSsl / def.ms).toFixed(2),
+      entries: def.entries.length,
+      files: defFiles.length,
+      bytes: defBytes,
+      tripwardenMs: +def.ms.toFixed(1),
+      opensslMs: +defSsl.toFixed(1),
+      ratio: +(defSsl / def.ms).toFixed(2),
     };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -51,7 +51,10 @@ export async function tamperLatency(): Promise<Record<string, unknown>> {
   const url = `wss://127.0.0.1:${addr.gateway.port}`;
   const token = (await cli('server', ['token', 'bench', '--dir', dir])).trim();
   const config = join(tmp, 'agent.yml');
-  writeFileSync(config, `server: ${url}\nstateDir: ${join(tmp, 'state')}\ninterval: 10s\njitter: 1s\nfullScanEvery: 1h\ndefaults: false\ndaemons: []\nwatch:\n  - { path: ${watched} }\n`);
+  writeFileSync(
+    config,
+    `server: ${url}\nstateDir: ${join(tmp, 'state')}\ninterval: 10s\njitter: 1s\nfullScanEvery: 1h\ndefaults: false\ndaemons: []\nwatch:\n  - { path: ${watched} }\n`,
+  );
   await cli('agent', ['enroll', '--server', url, '--token', token, '--ca-sha256', fp, '--config', config]);
   // TRIPWARDEN_AGENT_EXE=$PWD/dist/tripwarden-agent measures the compiled agent instead of the source under tsx.
   const exe = process.env.TRIPWARDEN_AGENT_EXE;
@@ -61,11 +64,18 @@ export async function tamperLatency(): Promise<Record<string, unknown>> {
   const deadline = Date.now() + 10_000;
   while (!established && Date.now() < deadline) await sleep(10);
 
-  const waitAlarm = (p: string) => new Promise<void>((res) => {
-    if (opened.has(p)) return res();
-    waiters.set(p, res);
-  });
-  const timeout = <T>(p: Promise<T>, ms: number) => Promise.race([p, sleep(ms).then(() => { throw new Error('alarm did not come'); })]);
+  const waitAlarm = (p: string) =>
+    new Promise<void>((res) => {
+      if (opened.has(p)) return res();
+      waiters.set(p, res);
+    });
+  const timeout = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([
+      p,
+      sleep(ms).then(() => {
+        throw new Error('alarm did not come');
+      }),
+    ]);
 
   // Isolated writes: one at a time, 50 ms apart.
   const isolated: number[] = [];
@@ -102,7 +112,13 @@ export async function tamperLatency(): Promise<Record<string, unknown>> {
   return {
     samples: SAMPLES,
     isolated: { p50: fmt(percentile(isolated, 50)), p99: fmt(percentile(isolated, 99)), max: fmt(Math.max(...isolated)) },
-    bursts: { size: BURST, p50: fmt(percentile(burst, 50)), p99: fmt(percentile(burst, 99)), firstAlarmP50: fmt(percentile(firstOfBurst, 50)), firstAlarmP99: fmt(percentile(firstOfBurst, 99)) },
+    bursts: {
+      size: BURST,
+      p50: fmt(percentile(burst, 50)),
+      p99: fmt(percentile(burst, 99)),
+      firstAlarmP50: fmt(percentile(firstOfBurst, 50)),
+      firstAlarmP99: fmt(percentile(firstOfBurst, 99)),
+    },
     iwatch: iw,
   };
 }
@@ -131,7 +147,9 @@ async function iwatchLatency(tmp: string): Promise<Record<string, string> | stri
     const until = Date.now() + 5000;
     while (ran === undefined && Date.now() < until) {
       await sleep(2);
-      const line = readFileSync(out, 'utf8').split('\n').find((l) => l.endsWith(` ${p}`));
+      const line = readFileSync(out, 'utf8')
+        .split('\n')
+        .find((l) => l.endsWith(` ${p}`));
       if (line) ran = Number(BigInt(line.split(' ')[0]!) / 1000n) / 1000;
     }
     if (ran !== undefined) lat.push(ran - t0);

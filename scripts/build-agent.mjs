@@ -73,28 +73,28 @@ mkdirSync(work, { recursive: true });
 // 1. Bundle. import.meta.url does not exist in CJS: every use becomes a
 // variable set from __filename, which in an SEA is the executable's path.
 const bundle = join(work, 'agent.cjs');
-const result = await esbuild.build({
-  entryPoints: [entry],
-  outfile: bundle,
-  bundle: true,
-  platform: 'node',
-  target: 'node24',
-  format: 'cjs',
-  minify: true,
-  legalComments: 'none',
-  logLevel: 'silent',
-  define: {
-    __TRIPWARDEN_VERSION__: JSON.stringify(pkg.version),
-    __WATCHER_SHA256__: JSON.stringify(watcherSha256),
-    'import.meta.url': '__tw_import_meta_url',
-  },
-  banner: { js: 'var __tw_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
-}).catch((err) => {
-  const hint = /Top-level await/.test(err.message)
-    ? '\nAn SEA runs CommonJS: replace top-level await with main().then((code) => { process.exitCode = code; }).'
-    : '';
-  fail(`esbuild failed:\n${err.message}${hint}`);
-});
+const result = await esbuild
+  .build({
+    entryPoints: [entry],
+    outfile: bundle,
+    bundle: true,
+    platform: 'node',
+    target: 'node24',
+    format: 'cjs',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+    define: {
+      __TRIPWARDEN_VERSION__: JSON.stringify(pkg.version),
+      __WATCHER_SHA256__: JSON.stringify(watcherSha256),
+      'import.meta.url': '__tw_import_meta_url',
+    },
+    banner: { js: 'var __tw_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
+  })
+  .catch((err) => {
+    const hint = /Top-level await/.test(err.message) ? '\nAn SEA runs CommonJS: replace top-level await with main().then((code) => { process.exitCode = code; }).' : '';
+    fail(`esbuild failed:\n${err.message}${hint}`);
+  });
 for (const w of result.warnings) {
   const where = w.location ? `${w.location.file}:${w.location.line}: ` : '';
   console.warn(`build-agent: esbuild warning: ${where}${w.text}`);

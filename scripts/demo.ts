@@ -55,7 +55,9 @@ function start(which: 'server' | 'agent', args: string[], log: string): Promise<
         try {
           const o = JSON.parse(line) as Record<string, unknown>;
           if (o.msg === 'serving' || o.msg === 'connected') resolveReady(o);
-        } catch { /* not JSON */ }
+        } catch {
+          /* not JSON */
+        }
       }
     });
     child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
@@ -68,10 +70,20 @@ const gateway = String(serving.gateway);
 const dashboard = String(serving.dashboard);
 const server = `wss://${gateway}`;
 const agentCfg = join(agentDir, 'agent.yml');
-writeFileSync(agentCfg, [
-  `server: ${server}`, `stateDir: ${join(agentDir, 'state')}`, 'interval: 2s', 'jitter: 500ms', 'defaults: false',
-  'watch:', `  - { path: ${guarded}, recursive: true, critical: true }`, '',
-].join('\n'), { mode: 0o600 });
+writeFileSync(
+  agentCfg,
+  [
+    `server: ${server}`,
+    `stateDir: ${join(agentDir, 'state')}`,
+    'interval: 2s',
+    'jitter: 500ms',
+    'defaults: false',
+    'watch:',
+    `  - { path: ${guarded}, recursive: true, critical: true }`,
+    '',
+  ].join('\n'),
+  { mode: 0o600 },
+);
 const token = cli('server', ['token', 'demo-host', '--dir', dataDir]).trim();
 cli('agent', ['enroll', '--server', server, '--token', token, '--ca-sha256', fingerprint, '--config', agentCfg]);
 await start('agent', ['run', '--config', agentCfg], 'agent.log');
@@ -101,8 +113,14 @@ async function stopAll(): Promise<void> {
     c.kill('SIGCONT');
     c.kill('SIGTERM');
     await new Promise<void>((r) => {
-      const t = setTimeout(() => { c.kill('SIGKILL'); r(); }, 5000);
-      c.once('exit', () => { clearTimeout(t); r(); });
+      const t = setTimeout(() => {
+        c.kill('SIGKILL');
+        r();
+      }, 5000);
+      c.once('exit', () => {
+        clearTimeout(t);
+        r();
+      });
     });
   }
   process.exit(0);

@@ -8,9 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 
-const urls = (process.env.TW_HEALTH_URLS ?? 'http://127.0.0.1:7080/healthz https://127.0.0.1:7080/healthz')
-  .split(/\s+/)
-  .filter(Boolean);
+const urls = (process.env.TW_HEALTH_URLS ?? 'http://127.0.0.1:7080/healthz https://127.0.0.1:7080/healthz').split(/\s+/).filter(Boolean);
 const TIMEOUT_MS = 3000;
 
 function probe(url) {

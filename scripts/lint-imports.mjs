@@ -22,7 +22,9 @@ function walk(dir, out = []) {
 function importsOf(file) {
   const src = readFileSync(join(root, file), 'utf8');
   const out = [];
-  for (const m of src.matchAll(/(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|^import\s*['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+  for (const m of src.matchAll(
+    /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\s*\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)|^import\s*['"](\.{1,2}\/[^'"]+)['"]/gm,
+  )) {
     const spec = m[1] ?? m[2] ?? m[3];
     out.push(posix.normalize(posix.join(posix.dirname(file), spec)));
   }
@@ -36,11 +38,15 @@ const rules = [
   ['agent/ never imports server/', (f, t) => top(f) === 'agent' && top(t) === 'server'],
   ['server/ never imports agent/', (f, t) => top(f) === 'server' && top(t) === 'agent'],
   ['shared/ imports neither agent/ nor server/', (f, t) => top(f) === 'shared' && (top(t) === 'agent' || top(t) === 'server')],
-  ['server/storage/ imports only storage/, the root\'s errors and config, and shared/', (f, t) =>
-    serverDomain(f) === 'storage' && top(t) === 'server' && serverDomain(t) !== 'storage' && !['server/errors.ts', 'server/config.ts'].includes(t)],
+  [
+    "server/storage/ imports only storage/, the root's errors and config, and shared/",
+    (f, t) => serverDomain(f) === 'storage' && top(t) === 'server' && serverDomain(t) !== 'storage' && !['server/errors.ts', 'server/config.ts'].includes(t),
+  ],
   ['a shipped migration imports nothing', (f) => /^server\/storage\/migrations\/\d{3}-/.test(f)],
-  ['server domains never import the root\'s wiring (main, server-app)', (f, t) =>
-    serverDomain(f) !== null && serverDomain(f) !== 'cli' && ['server/main.ts', 'server/server-app.ts'].includes(t)],
+  [
+    "server domains never import the root's wiring (main, server-app)",
+    (f, t) => serverDomain(f) !== null && serverDomain(f) !== 'cli' && ['server/main.ts', 'server/server-app.ts'].includes(t),
+  ],
 ];
 
 const files = SOURCE.flatMap((d) => walk(d));
@@ -63,7 +69,10 @@ function visit(f, stack) {
     if (state.get(t) === 'open') {
       const cycle = stack.slice(stack.indexOf(t));
       const key = [...cycle].sort().join(' ');
-      if (!seen.has(key)) { seen.add(key); problems.push(`import cycle: ${[...cycle, t].join(' -> ')}`); }
+      if (!seen.has(key)) {
+        seen.add(key);
+        problems.push(`import cycle: ${[...cycle, t].join(' -> ')}`);
+      }
     } else if (!state.has(t)) visit(t, stack);
   }
   stack.pop();
@@ -73,21 +82,30 @@ for (const f of graph.keys()) if (!state.has(f)) visit(f, []);
 
 // Domain folders (server/gateway, agent/monitor, ...) form a one-way graph too: the root wires them,
 // so a folder that imports a folder which imports it back blurs which of the two is below.
-const folder = (p) => { const s = p.split('/'); return s.length > 2 ? `${s[0]}/${s[1]}` : null; };
+const folder = (p) => {
+  const s = p.split('/');
+  return s.length > 2 ? `${s[0]}/${s[1]}` : null;
+};
 const folderEdges = new Map();
-for (const [f, targets] of graph) for (const t of targets) {
-  const a = folder(f), b = folder(t);
-  if (a && b && a !== b) { if (!folderEdges.has(a)) folderEdges.set(a, new Set()); folderEdges.get(a).add(b); }
-}
+for (const [f, targets] of graph)
+  for (const t of targets) {
+    const a = folder(f),
+      b = folder(t);
+    if (a && b && a !== b) {
+      if (!folderEdges.has(a)) folderEdges.set(a, new Set());
+      folderEdges.get(a).add(b);
+    }
+  }
 const reaches = (from, to, seenF = new Set()) => {
   if (from === to) return true;
   if (seenF.has(from)) return false;
   seenF.add(from);
   return [...(folderEdges.get(from) ?? [])].some((n) => reaches(n, to, seenF));
 };
-for (const [a, bs] of folderEdges) for (const b of bs) {
-  if (a < b && reaches(b, a)) problems.push(`folder cycle: ${a} and ${b} import each other (directly or through other folders)`);
-}
+for (const [a, bs] of folderEdges)
+  for (const b of bs) {
+    if (a < b && reaches(b, a)) problems.push(`folder cycle: ${a} and ${b} import each other (directly or through other folders)`);
+  }
 
 for (const p of problems) console.error(`lint-imports: ${p}`);
 if (problems.length) process.exit(1);

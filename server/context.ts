@@ -47,7 +47,14 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger): Serv
   const baselines = new BaselineStore(db, alarms);
   const rollup = new HeartbeatRollup(db, clock);
   return {
-    paths, config, db, alarms, hosts, baselines, rollup, clock,
+    paths,
+    config,
+    db,
+    alarms,
+    hosts,
+    baselines,
+    rollup,
+    clock,
     ledger: new EventLedger(db, alarms, baselines),
     liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval, log }),
     commands: new CommandQueue(db),

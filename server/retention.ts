@@ -29,26 +29,30 @@ export function pruneOnce(db: Db, heartbeats: RollupPruning, now: number, retent
   const before = now - retentionMs;
   const rollup = heartbeats.prune(before);
   heartbeats.compact(now - MINUTE_ROLLUP_KEEP_MS);
-  return db.transaction((): PruneCounts => {
-    const deliveries = db.prepare(
-      `DELETE FROM deliveries WHERE rowid IN (
+  return db
+    .transaction((): PruneCounts => {
+      const deliveries = db
+        .prepare(
+          `DELETE FROM deliveries WHERE rowid IN (
          SELECT d.rowid FROM deliveries d JOIN alarm_events e ON e.id = d.event_id
          WHERE d.state IN ('sent', 'dropped') AND e.at < ? LIMIT ?)`,
-    ).run(before, BATCH).changes;
-    // An event is kept until every channel has taken it into its deliveries (its cursor is past it).
-    const events = db.prepare(
-      `DELETE FROM alarm_events WHERE id IN (
+        )
+        .run(before, BATCH).changes;
+      // An event is kept until every channel has taken it into its deliveries (its cursor is past it).
+      const events = db
+        .prepare(
+          `DELETE FROM alarm_events WHERE id IN (
          SELECT e.id FROM alarm_events e
          WHERE e.at < ? AND e.id < (SELECT MAX(id) FROM alarm_events)
            AND e.id <= COALESCE((SELECT MIN(last_event_id) FROM channel_cursors), e.id)
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
          ORDER BY e.id LIMIT ?)`,
-    ).run(before, BATCH).changes;
-    const commands = db.prepare(
-      'DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE done_at IS NOT NULL AND done_at < ? LIMIT ?)',
-    ).run(before, BATCH).changes;
-    return { rollup, deliveries, events, commands };
-  }).immediate();
+        )
+        .run(before, BATCH).changes;
+      const commands = db.prepare('DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE done_at IS NOT NULL AND done_at < ? LIMIT ?)').run(before, BATCH).changes;
+      return { rollup, deliveries, events, commands };
+    })
+    .immediate();
 }
 
 /** Runs {@link pruneOnce} at start and hourly; a failed pass is logged and retried at the next. */

@@ -81,8 +81,17 @@ export class ServerApp {
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
     const { server, handshakesInFlight } = createGateway({
-      ...ctx, registry: this.registry, log: o.log, helloTimeoutMs: 10_000, version: VERSION, ca, serverCert,
-      tickets: loadTicketKeys(paths.dir), stats: this.stats, beats: this.beats, storageLog: new LogThrottle(10_000),
+      ...ctx,
+      registry: this.registry,
+      log: o.log,
+      helloTimeoutMs: 10_000,
+      version: VERSION,
+      ca,
+      serverCert,
+      tickets: loadTicketKeys(paths.dir),
+      stats: this.stats,
+      beats: this.beats,
+      storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;
     this.handshakesInFlight = handshakesInFlight;
@@ -94,13 +103,21 @@ export class ServerApp {
     const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
     if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
-      db: ctx.db, hosts: ctx.hosts, clock: o.clock,
-      beatsReceived: () => ctx.liveness.beatsReceived, connectedAgents: () => this.registry.size, stats: this.stats,
+      db: ctx.db,
+      hosts: ctx.hosts,
+      clock: o.clock,
+      beatsReceived: () => ctx.liveness.beatsReceived,
+      connectedAgents: () => this.registry.size,
+      stats: this.stats,
     });
     const dashHost = splitHostPort(o.dashboard ?? ctx.config.dashboard).host;
     // Beyond loopback a password would cross a network: HTTPS only, with the server's certificate.
     this.dashboard = new Dashboard({
-      ctx, clock: o.clock, log: o.log, metrics, accept: o.accept,
+      ctx,
+      clock: o.clock,
+      log: o.log,
+      metrics,
+      accept: o.accept,
       metricsTokenFile: join(paths.dir, 'metrics.token'),
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });

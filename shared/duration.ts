@@ -26,9 +26,12 @@ export function parseDuration(text: string): number {
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;
   let rest = Math.floor(ms / 1000);
-  const d = Math.floor(rest / 86400); rest -= d * 86400;
-  const h = Math.floor(rest / 3600); rest -= h * 3600;
-  const m = Math.floor(rest / 60); const s = rest - m * 60;
+  const d = Math.floor(rest / 86400);
+  rest -= d * 86400;
+  const h = Math.floor(rest / 3600);
+  rest -= h * 3600;
+  const m = Math.floor(rest / 60);
+  const s = rest - m * 60;
   const parts = [d && `${d}d`, h && `${h}h`, m && `${m}m`, s && `${s}s`].filter(Boolean);
   return parts.slice(0, 2).join(' ');
 }

@@ -27,7 +27,11 @@ export class TwError extends Error {
   /** Exit status of a command that ends with this error. */
   readonly exitCode: number;
 
-  constructor(readonly code: string, message: string, entry: ErrorEntry) {
+  constructor(
+    readonly code: string,
+    message: string,
+    entry: ErrorEntry,
+  ) {
     super(message);
     this.name = 'TwError';
     this.todo = entry.todo;

@@ -4,8 +4,22 @@ export type { Logger };
 
 /** Keys whose values never reach a log line (tokens, keys, certificates, passwords). */
 export const REDACT_PATHS = [
-  'token', '*.token', 'key', '*.key', 'privateKey', '*.privateKey', 'password', '*.password',
-  'csr', '*.csr', 'cert', '*.cert', 'certificate', '*.certificate', 'secret', '*.secret',
+  'token',
+  '*.token',
+  'key',
+  '*.key',
+  'privateKey',
+  '*.privateKey',
+  'password',
+  '*.password',
+  'csr',
+  '*.csr',
+  'cert',
+  '*.cert',
+  'certificate',
+  '*.certificate',
+  'secret',
+  '*.secret',
 ];
 
 /**

@@ -317,7 +317,10 @@ export type SpoolAck = z.infer<typeof SpoolAck>;
 /** Enrollment request (HTTPS POST /enroll, no client certificate yet). */
 export const EnrollRequest = z.strictObject({
   token: z.string().min(1).max(256),
-  csr: z.string().min(1).max(16 * 1024),
+  csr: z
+    .string()
+    .min(1)
+    .max(16 * 1024),
 });
 export const EnrollResponse = z.strictObject({
   host: shortText(255),

@@ -4,7 +4,10 @@ import type { Measured } from '../../shared/state-digest.ts';
 import { hashFileSync } from '../hashing/hash-file.ts';
 import type { Check, CheckContext } from './check.ts';
 
-export interface DaemonSpec { name: string; exe: string }
+export interface DaemonSpec {
+  name: string;
+  exe: string;
+}
 
 /** Default daemons: cron, and the mail daemon of whichever MTA is installed. */
 export function defaultDaemons(exists: (p: string) => boolean = existsSync): DaemonSpec[] {
@@ -34,7 +37,11 @@ export function readProcessId(pid: number, proc = '/proc'): ProcessId | null {
 /** `/proc/PID/stat` read once: the process's identity and its scheduler state. */
 function readStat(pid: number, proc: string): { id: ProcessId; state: string } | null {
   let s: string;
-  try { s = readFileSync(`${proc}/${pid}/stat`, 'latin1'); } catch { return null; }
+  try {
+    s = readFileSync(`${proc}/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
   // `PID (comm) state ...`: comm may itself hold spaces and parentheses, so the last `)` ends it.
   const open = s.indexOf('(');
   const close = s.lastIndexOf(')');
@@ -67,7 +74,9 @@ export function listProcesses(proc = '/proc'): { pid: number; comm: string }[] {
     if (!/^\d+$/.test(n)) continue;
     try {
       out.push({ pid: Number(n), comm: readComm(`${proc}/${n}/comm`) });
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return out;
 }
@@ -78,7 +87,11 @@ export function listProcesses(proc = '/proc'): { pid: number; comm: string }[] {
  */
 export function readProcessState(pid: number, proc = '/proc'): string | null {
   let s: string;
-  try { s = readFileSync(`${proc}/${pid}/stat`, 'latin1'); } catch { return null; }
+  try {
+    s = readFileSync(`${proc}/${pid}/stat`, 'latin1');
+  } catch {
+    return null;
+  }
   const close = s.lastIndexOf(')');
   return close < 0 ? null : s.charAt(close + 2) || null;
 }
@@ -95,7 +108,11 @@ const LIBRARY_DIRS = ['/usr/lib/', '/lib/', '/lib64/', '/lib32/', '/usr/lib64/',
  */
 export function mappedExecutables(pid: number, proc = '/proc'): string[] {
   let text: string;
-  try { text = readFileSync(`${proc}/${pid}/maps`, 'utf8'); } catch { return []; }
+  try {
+    text = readFileSync(`${proc}/${pid}/maps`, 'utf8');
+  } catch {
+    return [];
+  }
   const out = new Set<string>();
   for (const line of text.split('\n')) {
     // `start-end perms offset dev inode   path`: the path starts after five fields and may hold spaces.
@@ -125,7 +142,11 @@ export class DaemonsCheck implements Check {
   /** Hashes by file identity (dev:ino:size:mtime), so an unchanged binary is hashed once. */
   private readonly hashCache = new Map<string, string>();
 
-  constructor(private readonly ctx: CheckContext, private readonly proc = '/proc', private readonly walkEveryMs = DAEMON_WALK_MS) {
+  constructor(
+    private readonly ctx: CheckContext,
+    private readonly proc = '/proc',
+    private readonly walkEveryMs = DAEMON_WALK_MS,
+  ) {
     // Without a `daemons` list, the built-in ones come with the built-in watch set (`defaults`).
     this.specs = ctx.cfg.daemons ? ctx.cfg.daemons.map((d) => ({ name: d.name, exe: d.exe })) : ctx.cfg.defaults ? defaultDaemons() : [];
   }
@@ -177,7 +198,8 @@ export class DaemonsCheck implements Check {
       if (still) return this.known;
     }
     const names = new Set(this.specs.map((s) => s.name));
-    this.known = listProcesses(this.proc).filter((p) => names.has(p.comm))
+    this.known = listProcesses(this.proc)
+      .filter((p) => names.has(p.comm))
       .map((p) => readProcessId(p.pid, this.proc))
       .filter((p): p is ProcessId => p !== null && names.has(p.comm)); // exited (or exec'd) since the walk
     this.lastWalk = now;
@@ -185,11 +207,18 @@ export class DaemonsCheck implements Check {
   }
 
   private judgeOne(s: DaemonSpec, procs: ProcessId[]): DaemonEntry {
-    const mine = procs.filter((p) => p.comm === s.name).sort((a, b) => a.pid - b.pid).slice(0, 16);
+    const mine = procs
+      .filter((p) => p.comm === s.name)
+      .sort((a, b) => a.pid - b.pid)
+      .slice(0, 16);
     const base = { name: s.name, exe: s.exe, pids: mine.map((p) => p.pid) };
     if (!mine.length) return { ...base, status: 'down', found: [], reason: `no process named ${s.name}` };
     let expected = s.exe;
-    try { expected = realpathSync(s.exe); } catch { /* judged below: nothing on disk to match */ }
+    try {
+      expected = realpathSync(s.exe);
+    } catch {
+      /* judged below: nothing on disk to match */
+    }
     const diskHash = this.hashOf(expected);
     const found = new Set<string>();
     const problems: string[] = [];
@@ -200,8 +229,14 @@ export class DaemonsCheck implements Check {
       const state = readProcessState(p.pid, this.proc);
       if (state === null) continue;
       // A zombie is a corpse (it counts as gone); a stopped or traced one is held by someone.
-      if (state === 'Z' || state === 'X' || state === 'x') { dead.push(`pid ${p.pid} is a zombie`); continue; }
-      if (NOT_RUNNING.has(state)) { stopped.push(`pid ${p.pid} is not running (state ${state})`); continue; }
+      if (state === 'Z' || state === 'X' || state === 'x') {
+        dead.push(`pid ${p.pid} is a zombie`);
+        continue;
+      }
+      if (NOT_RUNNING.has(state)) {
+        stopped.push(`pid ${p.pid} is not running (state ${state})`);
+        continue;
+      }
       let link: string;
       try {
         link = readlinkSync(`${this.proc}/${p.pid}/exe`);

@@ -64,7 +64,10 @@ export class MountsCheck implements Check {
   private guarded: WatchTarget[] = [];
   private events: MountEvents[] = [];
 
-  constructor(private readonly ctx: CheckContext, private readonly tables: MountTable[] = mountTables()) {}
+  constructor(
+    private readonly ctx: CheckContext,
+    private readonly tables: MountTable[] = mountTables(),
+  ) {}
 
   private read(i: number): MountInfo[] {
     return parseMountInfo(readFileSync(this.tables[i]!.mountinfo, 'utf8'));
@@ -85,7 +88,9 @@ export class MountsCheck implements Check {
     });
     const watched = new Set(this.ctx.cfg.mounts.map((m) => m.path));
     const covered = new Set<string>();
-    read.forEach((t, i) => { for (const m of t) if (!watched.has(m.mountPoint) && this.covers(i, m.mountPoint)) covered.add(m.mountPoint); });
+    read.forEach((t, i) => {
+      for (const m of t) if (!watched.has(m.mountPoint) && this.covers(i, m.mountPoint)) covered.add(m.mountPoint);
+    });
     for (const mp of covered) out.push({ kind: 'mount', key: mp, value: { path: mp, expect: 'ro', state: 'covered' } });
     return out;
   }
@@ -93,13 +98,16 @@ export class MountsCheck implements Check {
   async watch(hooks: CheckHooks): Promise<void> {
     this.atStart = this.tables.map((_t, i) => new Set(this.read(i).map((m) => m.mountPoint)));
     this.guarded = buildWatchSet(this.ctx.cfg, this.ctx.configPath, { self: this.ctx.selfPath });
-    this.events = this.tables.map((t, i) => new MountEvents({
-      clock: this.ctx.clock,
-      log: this.ctx.log,
-      command: t.command,
-      onEvent: (ev) => this.onEvent(i, ev, hooks),
-      onTrouble: (message) => hooks.trouble({ kind: 'watcher-error', message }),
-    }));
+    this.events = this.tables.map(
+      (t, i) =>
+        new MountEvents({
+          clock: this.ctx.clock,
+          log: this.ctx.log,
+          command: t.command,
+          onEvent: (ev) => this.onEvent(i, ev, hooks),
+          onTrouble: (message) => hooks.trouble({ kind: 'watcher-error', message }),
+        }),
+    );
     for (const e of this.events) e.start();
   }
 

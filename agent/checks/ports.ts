@@ -5,7 +5,13 @@ import type { Measured } from '../../shared/state-digest.ts';
 import type { Check, CheckContext } from './check.ts';
 
 /** A socket from `/proc/net/{tcp,tcp6,udp,udp6}` before its owner is known. */
-export interface RawSocket { proto: PortEntry['proto']; addr: string; port: number; uid: number; inode: string }
+export interface RawSocket {
+  proto: PortEntry['proto'];
+  addr: string;
+  port: number;
+  uid: number;
+  inode: string;
+}
 
 /** TCP `LISTEN`; for UDP, `07` (TCP_CLOSE) is an unconnected, bound socket: one that receives from anyone. */
 const WANTED_STATE: Record<PortEntry['proto'], string> = { tcp: '0A', tcp6: '0A', udp: '07', udp6: '07' };
@@ -26,12 +32,19 @@ export function decodeAddress(hex: string, little = endianness() === 'LE'): stri
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   // Compress the longest run of zero groups (RFC 5952), so keys are stable and short.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== '0') { i++; continue; }
+  let best = -1,
+    bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
     let j = i;
     while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    if (j - i > bestLen && j - i > 1) {
+      best = i;
+      bestLen = j - i;
+    }
     i = j;
   }
   if (best < 0) return groups.join(':');
@@ -87,7 +100,10 @@ export function readTcpListenSection(path: string): string {
       for (let nl = text.indexOf('\n', scan); nl >= 0; nl = text.indexOf('\n', scan)) {
         const line = text.slice(scan, nl);
         scan = nl + 1;
-        if (header) { header = false; continue; }
+        if (header) {
+          header = false;
+          continue;
+        }
         const st = stateOf(line);
         if (st !== undefined && st !== '0A' && st !== '03') return text.slice(0, scan);
       }
@@ -108,7 +124,11 @@ export function socketsInUse(proc = '/proc'): Map<string, number> {
   const out = new Map<string, number>();
   for (const file of ['sockstat', 'sockstat6']) {
     let text: string;
-    try { text = readFileSync(`${proc}/net/${file}`, 'latin1'); } catch { continue; }
+    try {
+      text = readFileSync(`${proc}/net/${file}`, 'latin1');
+    } catch {
+      continue;
+    }
     for (const m of text.matchAll(/^(TCP|UDP|TCP6|UDP6): inuse (\d+)/gm)) out.set(m[1]!.toLowerCase(), Number(m[2]));
   }
   return out;
@@ -126,7 +146,11 @@ export function readSocketTables(proc = '/proc'): RawSocket[] {
     let text: string;
     const path = `${proc}/net/${proto}`;
     // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
-    try { text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8'); } catch { continue; } // e.g. IPv6 disabled
+    try {
+      text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8');
+    } catch {
+      continue;
+    } // e.g. IPv6 disabled
     raw.push(...parseProcNet(text, proto));
   }
   return raw;
@@ -137,13 +161,25 @@ export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, n
   const owners = new Map<string, number[]>();
   if (!inodes.size) return owners;
   let pids: string[];
-  try { pids = readdirSync(proc).filter((n) => /^\d+$/.test(n)); } catch { return owners; }
+  try {
+    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return owners;
+  }
   for (const pid of pids) {
     let fds: string[];
-    try { fds = readdirSync(`${proc}/${pid}/fd`); } catch { continue; } // exited, or not ours to read
+    try {
+      fds = readdirSync(`${proc}/${pid}/fd`);
+    } catch {
+      continue;
+    } // exited, or not ours to read
     for (const fd of fds) {
       let link: string;
-      try { link = readlinkSync(`${proc}/${pid}/fd/${fd}`); } catch { continue; }
+      try {
+        link = readlinkSync(`${proc}/${pid}/fd/${fd}`);
+      } catch {
+        continue;
+      }
       const m = /^socket:\[(\d+)\]$/.exec(link);
       if (!m || !inodes.has(m[1]!)) continue;
       const list = owners.get(m[1]!) ?? [];
@@ -170,7 +206,10 @@ export class PortsCheck implements Check {
   /** proto, address and port of every socket of the last measurement. */
   private lastKeys = new Set<string>();
 
-  constructor(private readonly ctx: CheckContext, private readonly proc = '/proc') {}
+  constructor(
+    private readonly ctx: CheckContext,
+    private readonly proc = '/proc',
+  ) {}
 
   async measure(): Promise<Measured[]> {
     if (!this.ctx.cfg.ports) return [];
@@ -215,7 +254,11 @@ export class PortsCheck implements Check {
   }
 
   private comm(pid: number): string {
-    try { return readFileSync(`${this.proc}/${pid}/comm`, 'utf8').replace(/\n$/, '').slice(0, 64); } catch { return ''; }
+    try {
+      return readFileSync(`${this.proc}/${pid}/comm`, 'utf8').replace(/\n$/, '').slice(0, 64);
+    } catch {
+      return '';
+    }
   }
 
   async close(): Promise<void> {}

@@ -8,9 +8,16 @@ import { enroll } from '../identity/enroll.ts';
  */
 export async function enrollCommand(argv: string[]): Promise<number> {
   const usage = 'enroll --server wss://HOST:PORT --token T --ca-sha256 FP --config C';
-  const { values } = parseCommandArgs(argv, {
-    server: { type: 'string' }, token: { type: 'string' }, 'ca-sha256': { type: 'string' }, config: { type: 'string' },
-  }, usage);
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      server: { type: 'string' },
+      token: { type: 'string' },
+      'ca-sha256': { type: 'string' },
+      config: { type: 'string' },
+    },
+    usage,
+  );
   const r = await enroll({
     server: requireFlag(values.server, 'server', usage),
     token: requireFlag(values.token, 'token', usage),

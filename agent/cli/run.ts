@@ -22,7 +22,9 @@ export async function runCommand(argv: string[]): Promise<number> {
     log.error({ err: message, stack: err instanceof Error ? err.stack : undefined }, `${what}; carrying on`);
     try {
       agent.spool.submit({ kind: 'event', files: [], gone: [], daemons: [], mounts: [], notes: [{ kind: 'watcher-error', message: `${what}: ${message}`.slice(0, 300) }] });
-    } catch { /* logged above */ }
+    } catch {
+      /* logged above */
+    }
   };
   process.on('uncaughtException', escaped('uncaught exception'));
   process.on('unhandledRejection', escaped('unhandled rejection'));

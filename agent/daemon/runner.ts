@@ -80,10 +80,16 @@ async function ownExecutableHash(stateDir: string, log: Logger): Promise<string 
     try {
       const c = JSON.parse(readFileSync(cacheFile, 'utf8')) as { path?: unknown; id?: unknown; sha256?: unknown };
       if (c.path === exe && c.id === id && typeof c.sha256 === 'string' && /^[0-9a-f]{64}$/.test(c.sha256)) return c.sha256;
-    } catch { /* none yet, or unreadable: hash */ }
+    } catch {
+      /* none yet, or unreadable: hash */
+    }
     const { sha256 } = await hashFile(p, { follow });
     if (identity(p) === id) {
-      try { writeFilePrivate(cacheFile, JSON.stringify({ path: exe, id, sha256 })); } catch { /* a cache only */ }
+      try {
+        writeFilePrivate(cacheFile, JSON.stringify({ path: exe, id, sha256 }));
+      } catch {
+        /* a cache only */
+      }
     }
     return sha256;
   };
@@ -115,26 +121,46 @@ export function startAgent(o: RunOptions): RunningAgent {
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
   const notifier = o.notifier ?? createSystemdNotifier({ clock: o.clock, onError: (m) => o.log.warn(m) });
   const link: AgentLink = new AgentLink({
-    url: cfg.server, identity, clock: o.clock, log: o.log.child({ component: 'link' }),
-    intervalMs: cfg.interval, jitterMs: cfg.jitter, agentVersion: VERSION, facts: () => hostFacts(),
+    url: cfg.server,
+    identity,
+    clock: o.clock,
+    log: o.log.child({ component: 'link' }),
+    intervalMs: cfg.interval,
+    jitterMs: cfg.jitter,
+    agentVersion: VERSION,
+    facts: () => hostFacts(),
     digest: (): string | undefined => checks.digest(),
-    exeSha256: ownExecutableHash(cfg.stateDir, o.log), exePath: process.execPath,
+    exeSha256: ownExecutableHash(cfg.stateDir, o.log),
+    exePath: process.execPath,
     spoolHead: () => sender.head(),
   });
   // The spool (issue 4): every event and local finding is appended (fsync'd)
   // before it is sent, and leaves the spool only on the server's ack.
   const spoolLog = o.log.child({ component: 'spool' });
   const spool = new Spool({
-    dir: cfg.stateDir, log: spoolLog, maxBytes: cfg.spoolMax, origin: () => sender.origin(),
+    dir: cfg.stateDir,
+    log: spoolLog,
+    maxBytes: cfg.spoolMax,
+    origin: () => sender.origin(),
     // Out of the spool's own call stack: the report goes through the spool.
     onTampered: (paths, why) => queueMicrotask(() => void sender.submit(stateTamperedEvent(paths, why))),
   });
   const fallback = new FallbackWriter({
-    specs: cfg.fallback ?? defaultFallback(), log: o.log.child({ component: 'fallback' }), host: certHost(identity.certPem),
+    specs: cfg.fallback ?? defaultFallback(),
+    log: o.log.child({ component: 'fallback' }),
+    host: certHost(identity.certPem),
     // Told to the server as a watch note, once, through the spool: it arrives when the link returns.
-    onSinkFailed: (spec, message) => queueMicrotask(() => sender.submit({
-      kind: 'event', files: [], gone: [], daemons: [], mounts: [], notes: [{ kind: 'sink-error', message: `fallback ${spec}: ${message}`.slice(0, 300) }],
-    })),
+    onSinkFailed: (spec, message) =>
+      queueMicrotask(() =>
+        sender.submit({
+          kind: 'event',
+          files: [],
+          gone: [],
+          daemons: [],
+          mounts: [],
+          notes: [{ kind: 'sink-error', message: `fallback ${spec}: ${message}`.slice(0, 300) }],
+        }),
+      ),
   });
   let critical: ((p: string) => boolean) | null = null;
   let self: ((p: string) => boolean) | null = null;
@@ -148,8 +174,12 @@ export function startAgent(o: RunOptions): RunningAgent {
     return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
-    serverHost: serverAddress(cfg.server).host, intervalMs: cfg.interval, clock: o.clock, log: o.log.child({ component: 'network' }),
-    disconnectedSince: () => link.disconnectedSince, unansweredSince: () => link.unansweredSince,
+    serverHost: serverAddress(cfg.server).host,
+    intervalMs: cfg.interval,
+    clock: o.clock,
+    log: o.log.child({ component: 'network' }),
+    disconnectedSince: () => link.disconnectedSince,
+    unansweredSince: () => link.unansweredSince,
     stateFile: join(cfg.stateDir, 'network-lost.json'),
     onLost: (startedAt, reasons) => {
       // A link that stopped answering took findings as if online: the fallback devices get those now.
@@ -160,17 +190,28 @@ export function startAgent(o: RunOptions): RunningAgent {
     ...o.network,
   });
   const sender: SpoolSender = new SpoolSender(spool, link, {
-    clock: o.clock, log: spoolLog, criticalPath,
+    clock: o.clock,
+    log: spoolLog,
+    criticalPath,
     // Findings made while the server cannot hear them go at once to the fallback devices too, and so does
     // any touch of the agent's own files: an intruder there may be about to silence the link as well.
-    onAppended: (rec, online) => { if (!online || network.isLost || touchesSelf(rec, selfPath)) fallback.writeRecord(rec); },
+    onAppended: (rec, online) => {
+      if (!online || network.isLost || touchesSelf(rec, selfPath)) fallback.writeRecord(rec);
+    },
   });
   // Checks (issue 3): measured here, judged on the server. Real-time events and
   // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.
-  const checks: AgentChecks = new AgentChecks({
-    cfg, configPath: o.configPath, clock: o.clock, log: o.log.child({ component: 'checks' }), parcel: o.parcel,
-    submit: (body) => void sender.submit(body),
-  }, link);
+  const checks: AgentChecks = new AgentChecks(
+    {
+      cfg,
+      configPath: o.configPath,
+      clock: o.clock,
+      log: o.log.child({ component: 'checks' }),
+      parcel: o.parcel,
+      submit: (body) => void sender.submit(body),
+    },
+    link,
+  );
   const tasks: CycleTask[] = [() => sender.retry(), () => spool.ensure(), () => checks.cycle(), () => network.check()];
   const cycleMs = Math.min(cfg.interval, notifier.watchdogIntervalMs() ?? Infinity);
   let timer: TimerHandle | undefined;
@@ -234,10 +275,22 @@ export function stateTamperedEvent(paths: string[], why: string): EventBody {
     try {
       const st = lstatSync(path, { bigint: true });
       files.push({
-        path, class: 'self', type: 'file', size: Number(st.size), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
-        ino: String(st.ino), nlink: Number(st.nlink), mtime: String(st.mtimeNs), ctime: String(st.ctimeNs), error: why.slice(0, 200),
+        path,
+        class: 'self',
+        type: 'file',
+        size: Number(st.size),
+        mode: Number(st.mode),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+        ino: String(st.ino),
+        nlink: Number(st.nlink),
+        mtime: String(st.mtimeNs),
+        ctime: String(st.ctimeNs),
+        error: why.slice(0, 200),
       });
-    } catch { /* gone again: the note still names it */ }
+    } catch {
+      /* gone again: the note still names it */
+    }
   }
   const notes = paths.slice(0, 16).map((p) => ({ kind: 'watcher-error' as const, message: `${p}: ${why}`.slice(0, 300) }));
   return { kind: 'event', files, gone: [], daemons: [], mounts: [], notes };

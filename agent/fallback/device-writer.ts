@@ -9,7 +9,10 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
 export class DeviceWriter {
   private fd = -1;
 
-  constructor(private readonly path: string, private readonly eol: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly eol: string,
+  ) {}
 
   write(texts: string[]): void {
     if (this.fd < 0) this.fd = openSync(this.path, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK | constants.O_APPEND);
@@ -22,7 +25,12 @@ export class DeviceWriter {
   }
 
   close(): void {
-    if (this.fd >= 0) try { closeSync(this.fd); } catch { /* already gone */ }
+    if (this.fd >= 0)
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* already gone */
+      }
     this.fd = -1;
   }
 }

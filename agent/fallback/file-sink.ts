@@ -27,7 +27,12 @@ export class FileSink implements FallbackSink {
   }
 
   close(): void {
-    if (this.fd >= 0) try { closeSync(this.fd); } catch { /* gone */ }
+    if (this.fd >= 0)
+      try {
+        closeSync(this.fd);
+      } catch {
+        /* gone */
+      }
     this.fd = -1;
   }
 }

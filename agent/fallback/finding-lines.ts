@@ -33,7 +33,10 @@ export function findingLines(host: string, rec: SpoolRecord): FallbackLine[] {
     text: `tripwarden: host=${token(host)} kind=${f.kind} subject=${token(f.subject)} hash=${shortHash(rec.hash)} n=${rec.n}${f.extra ? ' ' + f.extra : ''}`,
   }));
   if (out.length > MAX_LINES_PER_RECORD) {
-    lines.push({ severity: rec.severity === 'critical' ? 'critical' : 'warning', text: `tripwarden: host=${token(host)} kind=more subject=${out.length - MAX_LINES_PER_RECORD}-more-findings hash=${shortHash(rec.hash)} n=${rec.n}` });
+    lines.push({
+      severity: rec.severity === 'critical' ? 'critical' : 'warning',
+      text: `tripwarden: host=${token(host)} kind=more subject=${out.length - MAX_LINES_PER_RECORD}-more-findings hash=${shortHash(rec.hash)} n=${rec.n}`,
+    });
   }
   return lines;
 }

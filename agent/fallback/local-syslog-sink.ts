@@ -14,18 +14,29 @@ const pri = (l: FallbackLine) => (l.severity === 'critical' ? 34 : 36);
 export class LocalSyslogSink implements FallbackSink {
   private child: ChildProcess | null = null;
 
-  constructor(readonly name: string, private readonly socket: string, private readonly ctx: SinkContext) {}
+  constructor(
+    readonly name: string,
+    private readonly socket: string,
+    private readonly ctx: SinkContext,
+  ) {}
 
   private start(): ChildProcess {
     const c = spawn('logger', ['-u', this.socket, '--socket-errors=on', '--prio-prefix', '-t', 'tripwarden'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
-    c.stderr?.on('data', (d: Buffer) => { err += d.toString(); });
-    c.on('error', (e) => { if (this.child === c) this.child = null; this.ctx.fail(`cannot run logger: ${e.message}`); });
+    c.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    c.on('error', (e) => {
+      if (this.child === c) this.child = null;
+      this.ctx.fail(`cannot run logger: ${e.message}`);
+    });
     c.on('exit', (code) => {
       if (this.child === c) this.child = null;
       if (code) this.ctx.fail(`logger exited ${code}: ${err.trim().slice(0, 200)}`);
     });
-    c.stdin?.on('error', () => { /* the exit handler reports it */ });
+    c.stdin?.on('error', () => {
+      /* the exit handler reports it */
+    });
     return c;
   }
 

@@ -7,9 +7,7 @@ import type { FallbackSink, SinkContext, SinkFactory } from './sink.ts';
 import { ttySinkFactory } from './tty-sink.ts';
 
 /** Every fallback sink, first match wins: devices by name, then syslog, then any other path as a file. */
-export const SINKS: readonly SinkFactory[] = [
-  kmsgSinkFactory, ttySinkFactory, printerSinkFactory, localSyslogSinkFactory, remoteSyslogSinkFactory, fileSinkFactory,
-];
+export const SINKS: readonly SinkFactory[] = [kmsgSinkFactory, ttySinkFactory, printerSinkFactory, localSyslogSinkFactory, remoteSyslogSinkFactory, fileSinkFactory];
 
 /** Creates the sink for one `fallback:` entry; throws naming what is supported. */
 export function createSink(spec: string, ctx: SinkContext): FallbackSink {

@@ -16,7 +16,10 @@ export class RemoteSyslogSink implements FallbackSink {
   private readonly port: number;
   private readonly proto: 'udp' | 'tcp';
 
-  constructor(readonly name: string, private readonly ctx: SinkContext) {
+  constructor(
+    readonly name: string,
+    private readonly ctx: SinkContext,
+  ) {
     const u = new URL(name);
     this.proto = u.protocol === 'syslog+tcp:' ? 'tcp' : 'udp';
     this.host = u.hostname.replace(/^\[|\]$/g, '');
@@ -34,15 +37,26 @@ export class RemoteSyslogSink implements FallbackSink {
     if (this.proto === 'udp') {
       if (!this.udp) {
         this.udp = createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
-        this.udp.on('error', (e) => { this.ctx.fail(e.message); this.udp?.close(); this.udp = null; });
+        this.udp.on('error', (e) => {
+          this.ctx.fail(e.message);
+          this.udp?.close();
+          this.udp = null;
+        });
         this.udp.unref();
       }
-      for (const m of msgs) this.udp.send(m, this.port, this.host, (e) => { if (e) this.ctx.fail(e.message); });
+      for (const m of msgs)
+        this.udp.send(m, this.port, this.host, (e) => {
+          if (e) this.ctx.fail(e.message);
+        });
       return;
     }
     if (!this.tcp || this.tcp.destroyed) {
       const s = connect({ host: this.host, port: this.port });
-      s.on('error', (e) => { this.ctx.fail(e.message); s.destroy(); if (this.tcp === s) this.tcp = null; });
+      s.on('error', (e) => {
+        this.ctx.fail(e.message);
+        s.destroy();
+        if (this.tcp === s) this.tcp = null;
+      });
       s.unref();
       this.tcp = s;
     }

@@ -54,7 +54,10 @@ parentPort.on('message', ({ id, path }) => {
 });
 `;
 
-export interface HashResult { sha256: string; size: number }
+export interface HashResult {
+  sha256: string;
+  size: number;
+}
 
 /** Hashes files: full scans through the niced pool, single files after an event on the calling thread. */
 export interface Hasher {
@@ -86,7 +89,12 @@ export interface HashPoolOptions {
   clock?: Clock;
 }
 
-interface Job { id: number; path: string; resolve: (r: HashResult) => void; reject: (e: Error) => void }
+interface Job {
+  id: number;
+  path: string;
+  resolve: (r: HashResult) => void;
+  reject: (e: Error) => void;
+}
 
 /** A bounded pool of niced worker threads that hash files by streaming them in 1 MiB chunks. */
 export class HashPool implements Hasher {
@@ -138,7 +146,10 @@ export class HashPool implements Hasher {
 
   private parkIdle(w: Worker): void {
     this.idle.push(w);
-    this.idleTimers.set(w, this.clock.setTimeout(() => this.retire(w), this.idleMs));
+    this.idleTimers.set(
+      w,
+      this.clock.setTimeout(() => this.retire(w), this.idleMs),
+    );
   }
 
   private retire(w: Worker): void {
@@ -202,7 +213,10 @@ export class HashPool implements Hasher {
     const left = this.growAfterMs - (now - this.waitingSince);
     if (left <= 0) return true;
     if (!this.growTimer) {
-      this.growTimer = this.clock.setTimeout(() => { this.growTimer = undefined; this.pump(); }, left);
+      this.growTimer = this.clock.setTimeout(() => {
+        this.growTimer = undefined;
+        this.pump();
+      }, left);
     }
     return false;
   }

@@ -42,6 +42,9 @@ export function createKeyAndCsr(commonName: string): { keyPem: string; csrPem: s
   // RSASSA-PKCS1-v1_5 with SHA-256: what the algorithm identifier below names.
   const signature = sign('sha256', info, privateKey);
   const request = der(SEQUENCE, info, der(SEQUENCE, der(OID, OID_SHA256_WITH_RSA), der(NULL)), der(BIT_STRING, Buffer.from([0]), signature));
-  const body = request.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const body = request
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return { keyPem: privateKey, csrPem: `-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE REQUEST-----\n` };
 }

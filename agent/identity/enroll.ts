@@ -19,7 +19,10 @@ export interface EnrollOptions {
   timeoutMs?: number;
 }
 
-interface HttpResult { status: number; body: string }
+interface HttpResult {
+  status: number;
+  body: string;
+}
 
 function httpsCall(opts: RequestOptions, body: string | null, timeoutMs: number): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
@@ -62,8 +65,7 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   const cfg = configFor(o);
   const { host, port } = serverAddress(cfg.server);
   const timeout = o.timeoutMs ?? 15_000;
-  const unreachable = (err: unknown) =>
-    agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
+  const unreachable = (err: unknown) => agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
 
   // 1. The CA, fetched without trust and then pinned: nothing else is believed until it matches.
   let caPem: string;
@@ -88,10 +90,21 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   const { keyPem, csrPem } = createKeyAndCsr(hostname());
   let r: HttpResult;
   try {
-    r = await httpsCall({
-      host, port, path: '/enroll', method: 'POST', ca: caPem, rejectUnauthorized: true, minVersion: 'TLSv1.2',
-      servername: isIP(host) ? undefined : host, headers: { 'content-type': 'application/json' },
-    }, JSON.stringify({ token: o.token, csr: csrPem }), timeout);
+    r = await httpsCall(
+      {
+        host,
+        port,
+        path: '/enroll',
+        method: 'POST',
+        ca: caPem,
+        rejectUnauthorized: true,
+        minVersion: 'TLSv1.2',
+        servername: isIP(host) ? undefined : host,
+        headers: { 'content-type': 'application/json' },
+      },
+      JSON.stringify({ token: o.token, csr: csrPem }),
+      timeout,
+    );
   } catch (err) {
     throw unreachable(err);
   }

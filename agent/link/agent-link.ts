@@ -169,7 +169,10 @@ export class AgentLink {
     // reconnects: after a server restart a fleet resumes instead of paying a
     // full mutual-TLS handshake each (the reconnect storm).
     this.tlsContext ??= createSecureContext({
-      key: this.o.identity.keyPem, cert: this.o.identity.certPem, ca: this.o.identity.caPem, minVersion: 'TLSv1.2',
+      key: this.o.identity.keyPem,
+      cert: this.o.identity.certPem,
+      ca: this.o.identity.caPem,
+      minVersion: 'TLSv1.2',
     });
     const ws = new WebSocket(new URL('/agent', this.o.url), {
       rejectUnauthorized: true,
@@ -178,11 +181,19 @@ export class AgentLink {
       perMessageDeflate: false,
       createConnection: ((opts: ConnectionOptions & { host?: string }) => {
         const sock = tlsConnect({
-          ...opts, path: undefined, servername: isIP(opts.host ?? '') ? '' : opts.host,
-          secureContext: this.tlsContext, session: this.tlsSession, rejectUnauthorized: true,
+          ...opts,
+          path: undefined,
+          servername: isIP(opts.host ?? '') ? '' : opts.host,
+          secureContext: this.tlsContext,
+          session: this.tlsSession,
+          rejectUnauthorized: true,
         } as ConnectionOptions);
-        sock.on('session', (session: Buffer) => { this.tlsSession = session; });
-        sock.once('secureConnect', () => { this.lastResumed = sock.isSessionReused(); });
+        sock.on('session', (session: Buffer) => {
+          this.tlsSession = session;
+        });
+        sock.once('secureConnect', () => {
+          this.lastResumed = sock.isSessionReused();
+        });
         return sock;
       }) as never,
     });
@@ -202,8 +213,14 @@ export class AgentLink {
         }
         this.helloSentOn = ws;
         this.send({
-          type: 'hello', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(), protocol: PROTOCOL_VERSION,
-          agentVersion: this.o.agentVersion, interval: this.o.intervalMs, facts,
+          type: 'hello',
+          bootId: this.bootId,
+          seq: this.nextSeq(),
+          sentAt: this.o.clock.now(),
+          protocol: PROTOCOL_VERSION,
+          agentVersion: this.o.agentVersion,
+          interval: this.o.intervalMs,
+          facts,
           ...(exeSha256 ? { exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
           ...(spool ? { spool } : {}),
         });
@@ -288,10 +305,18 @@ export class AgentLink {
         this.o.log.error({ err: (err as Error).message }, 'heartbeat fields failed; sending the heartbeat without them');
       }
       const wantAck = this.beats++ % ACK_EVERY === 0;
-      if (this.send({
-        type: 'heartbeat', bootId: this.bootId, seq: this.nextSeq(), sentAt: this.o.clock.now(),
-        ...(digest ? { digest } : {}), ...(spool ? { spool } : {}), ...(wantAck ? { wantAck } : {}),
-      })) this.scheduleBeat();
+      if (
+        this.send({
+          type: 'heartbeat',
+          bootId: this.bootId,
+          seq: this.nextSeq(),
+          sentAt: this.o.clock.now(),
+          ...(digest ? { digest } : {}),
+          ...(spool ? { spool } : {}),
+          ...(wantAck ? { wantAck } : {}),
+        })
+      )
+        this.scheduleBeat();
     }, delay);
   }
 
@@ -343,16 +368,30 @@ export class AgentLink {
       const seq = this.nextSeq();
       const acked = new Promise<void>((resolve) => {
         const t = this.o.clock.setTimeout(resolve, waitMs);
-        this.on('ack', (s) => { if (s === seq) { this.o.clock.clearTimeout(t); resolve(); } });
-        ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
+        this.on('ack', (s) => {
+          if (s === seq) {
+            this.o.clock.clearTimeout(t);
+            resolve();
+          }
+        });
+        ws.once('close', () => {
+          this.o.clock.clearTimeout(t);
+          resolve();
+        });
       });
       this.send({ type: 'goodbye', bootId: this.bootId, seq, sentAt: this.o.clock.now(), reason });
       await acked;
     }
     await new Promise<void>((resolve) => {
       if (ws.readyState === WebSocket.CLOSED) return resolve();
-      const t = this.o.clock.setTimeout(() => { ws.terminate(); resolve(); }, 1000);
-      ws.once('close', () => { this.o.clock.clearTimeout(t); resolve(); });
+      const t = this.o.clock.setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 1000);
+      ws.once('close', () => {
+        this.o.clock.clearTimeout(t);
+        resolve();
+      });
       ws.close(CloseCode.NORMAL, 'agent stopping');
     });
   }

@@ -45,9 +45,7 @@ export async function createChecks(o: AgentChecksOptions, watching: boolean): Pr
   let primary: WatchBackend | null = null;
   let fast: WatchBackend | null = null;
   if (watching) {
-    const api = o.parcel === undefined
-      ? (await loadParcelWatcher(o.cfg.stateDir, { error: (m) => o.log.error(m) })) as unknown as ParcelApi | null
-      : o.parcel;
+    const api = o.parcel === undefined ? ((await loadParcelWatcher(o.cfg.stateDir, { error: (m) => o.log.error(m) })) as unknown as ParcelApi | null) : o.parcel;
     // With @parcel/watcher as primary, fs.watch is the unbatched fast lane;
     // without it, fs.watch does the whole job.
     fast = new FsWatchBackend();
@@ -72,7 +70,10 @@ export class AgentChecks {
   private hasher?: Hasher;
   private saveTimer: TimerHandle | undefined;
 
-  constructor(private readonly o: AgentChecksOptions, private readonly link: LinkLike) {}
+  constructor(
+    private readonly o: AgentChecksOptions,
+    private readonly link: LinkLike,
+  ) {}
 
   /** The digest for heartbeats, once the first scan is done. */
   digest(): string | undefined {
@@ -92,14 +93,20 @@ export class AgentChecks {
 
   private async doStart(): Promise<void> {
     const created = createChecks(this.o, true);
-    this.built = created.then(() => undefined, () => undefined);
+    this.built = created.then(
+      () => undefined,
+      () => undefined,
+    );
     const { checks, hasher, backends } = await created;
     this.hasher = hasher;
     // SIGTERM may arrive while the checks are still being built: start nothing then.
     if (this.stopped) return;
     this.monitor = new Monitor({
-      checks, clock: this.o.clock, log: this.o.log,
-      intervalMs: null, fullScanMs: this.o.cfg.fullScanEvery,
+      checks,
+      clock: this.o.clock,
+      log: this.o.log,
+      intervalMs: null,
+      fullScanMs: this.o.cfg.fullScanEvery,
       onDelta: (d) => this.sendDelta(d),
       onScan: (s) => {
         this.o.log.info({ items: s.items, ms: s.ms, first: s.first }, 'full scan done');
@@ -161,7 +168,11 @@ export class AgentChecks {
     if (this.saveTimer) {
       this.o.clock.clearTimeout(this.saveTimer);
       this.saveTimer = undefined;
-      try { writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON())); } catch { /* best effort */ }
+      try {
+        writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON()));
+      } catch {
+        /* best effort */
+      }
     }
     await this.monitor?.stop();
     await this.hasher?.close();

@@ -30,7 +30,10 @@ export function chunkBySize<T>(items: T[], budget = BUDGET): T[][] {
 }
 
 /** One entry on its way into a frame: the frame field it goes in, and its value. */
-interface Item { field: string; v: unknown }
+interface Item {
+  field: string;
+  v: unknown;
+}
 
 /** Groups items into their fields, in the order the schema lists them (so frames read as they always did). */
 function fieldsOf(order: readonly string[], g: Item[]): Record<string, unknown[]> {
@@ -58,10 +61,7 @@ export function reportFrames(state: MeasuredState, reportId = randomUUID()): Une
 export function eventFrames(d: Delta): Unenveloped<StateEvent>[] {
   const items: Item[] = [
     ...d.notes.slice(0, 16).map((v) => ({ field: 'notes', v })),
-    ...KINDS.flatMap((k) => [
-      ...valuesIn(k, d).map((v) => ({ field: k.field, v })),
-      ...(k.goneField ? goneIn(k, d).map((v) => ({ field: k.goneField!, v })) : []),
-    ]),
+    ...KINDS.flatMap((k) => [...valuesIn(k, d).map((v) => ({ field: k.field, v })), ...(k.goneField ? goneIn(k, d).map((v) => ({ field: k.goneField!, v })) : [])]),
   ];
   return chunkBySize(items).map((g) => ({ type: 'event', ...fieldsOf(EVENT_FIELDS, g) }) as Unenveloped<StateEvent>);
 }

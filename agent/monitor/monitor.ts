@@ -104,17 +104,19 @@ export class Monitor {
   /** Measures the given checks and applies the results; a failing check is logged and skipped. */
   private async measure(checks: Check[], emit = true): Promise<void> {
     const startGen = this.gen;
-    await Promise.all(checks.map(async (c) => {
-      let items: Measured[];
-      try {
-        items = await c.measure();
-      } catch (err) {
-        this.o.log.warn({ check: c.name, err: (err as Error).message }, 'check failed this round');
-        this.pending.notes.push({ kind: 'scan-error', message: `${c.name}: ${(err as Error).message}`.slice(0, 300) });
-        return;
-      }
-      applyMeasurement(this.state, c.kind, items, (key) => (this.touched.get(`${c.kind}\0${key}`) ?? 0) > startGen, this.pending);
-    }));
+    await Promise.all(
+      checks.map(async (c) => {
+        let items: Measured[];
+        try {
+          items = await c.measure();
+        } catch (err) {
+          this.o.log.warn({ check: c.name, err: (err as Error).message }, 'check failed this round');
+          this.pending.notes.push({ kind: 'scan-error', message: `${c.name}: ${(err as Error).message}`.slice(0, 300) });
+          return;
+        }
+        applyMeasurement(this.state, c.kind, items, (key) => (this.touched.get(`${c.kind}\0${key}`) ?? 0) > startGen, this.pending);
+      }),
+    );
     // The first scan is sent whole as a report; only its notes go out as an event.
     if (!emit) this.pending = { ...emptyDelta(), notes: this.pending.notes };
     this.flush();
@@ -142,7 +144,9 @@ export class Monitor {
         this.ready = true; // before onScan: the first report goes out from there
         this.o.onScan?.({ items: this.state.size, ms: Math.round(performance.now() - t0), first });
       } while (this.scanAgain && !this.stopped);
-    })().finally(() => { this.scanning = null; });
+    })().finally(() => {
+      this.scanning = null;
+    });
     return this.scanning;
   }
 

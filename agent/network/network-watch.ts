@@ -7,11 +7,20 @@ import type { Logger } from '../../shared/log.ts';
 import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, routeFor, type Route } from './route-table.ts';
 
 /** The route tables as the kernel prints them; null when a family's file cannot be read. */
-export interface RouteTables { v4: string | null; v6: string | null }
+export interface RouteTables {
+  v4: string | null;
+  v6: string | null;
+}
 
 /** Reads /proc/net/route and /proc/net/ipv6_route. */
 export function procRoutes(): RouteTables {
-  const read = (p: string) => { try { return readFileSync(p, 'utf8'); } catch { return null; } };
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return null;
+    }
+  };
   return { v4: read('/proc/net/route'), v6: read('/proc/net/ipv6_route') };
 }
 
@@ -21,7 +30,13 @@ export function procRoutes(): RouteTables {
  */
 export function sysLinkUp(iface: string): boolean {
   if (iface === 'lo') return true;
-  const read = (f: string) => { try { return readFileSync(`/sys/class/net/${iface}/${f}`, 'utf8').trim(); } catch { return null; } };
+  const read = (f: string) => {
+    try {
+      return readFileSync(`/sys/class/net/${iface}/${f}`, 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
   const state = read('operstate');
   if (state === 'up') return true;
   if (state === 'unknown') return read('carrier') !== '0';
@@ -76,7 +91,9 @@ export class NetworkWatch {
       try {
         const l = JSON.parse(readFileSync(o.stateFile, 'utf8')) as { startedAt: number; reasons: string[] };
         if (Number.isSafeInteger(l.startedAt) && Array.isArray(l.reasons)) this.lost = { startedAt: l.startedAt, reasons: l.reasons.map(String).slice(0, 8) };
-      } catch { /* none open */ }
+      } catch {
+        /* none open */
+      }
     }
   }
 

@@ -48,11 +48,19 @@ export class SpoolSender {
    */
   private held: RecordBody[] = [];
 
-  constructor(private readonly spool: Spool, private readonly link: SpoolLink, private readonly o: SpoolSenderOptions) {
+  constructor(
+    private readonly spool: Spool,
+    private readonly link: SpoolLink,
+    private readonly o: SpoolSenderOptions,
+  ) {
     this.window = o.window ?? REPLAY_WINDOW;
     this.sentUpTo = spool.acked.n;
     link.on('welcome', () => this.restart());
-    link.on('closed', () => { this.inflight = []; this.sentUpTo = this.spool.acked.n; this.spool.protectUpTo = 0; });
+    link.on('closed', () => {
+      this.inflight = [];
+      this.sentUpTo = this.spool.acked.n;
+      this.spool.protectUpTo = 0;
+    });
     link.on('spool-ack', (a) => this.onAck(a));
   }
 
@@ -90,7 +98,8 @@ export class SpoolSender {
    */
   submit(body: RecordBody): SpoolRecord | null {
     this.held.push(body);
-    if (this.held.length > MAX_HELD) this.o.log.error({ dropped: this.held.splice(0, this.held.length - MAX_HELD).length }, 'spool unwritable for too long: oldest held findings dropped');
+    if (this.held.length > MAX_HELD)
+      this.o.log.error({ dropped: this.held.splice(0, this.held.length - MAX_HELD).length }, 'spool unwritable for too long: oldest held findings dropped');
     const recs = this.drain();
     return recs.at(-1)?.body === body ? recs.at(-1)! : null;
   }

@@ -19,7 +19,10 @@ const SUMMARY_TARGET = 0.75;
 export const SPOOL_FILE = 'spool.jsonl';
 export const SPOOL_HEAD_FILE = 'spool.head';
 
-export interface ChainPoint { n: number; hash: string }
+export interface ChainPoint {
+  n: number;
+  hash: string;
+}
 export type SpoolLine = Rec | Gap;
 
 export interface SpoolOptions {
@@ -84,12 +87,20 @@ export class Spool {
         first = false;
         try {
           const b = (JSON.parse(line) as { base?: ChainPoint }).base;
-          if (b && Number.isSafeInteger(b.n) && /^[0-9a-f]{64}$/.test(b.hash)) { this.base = { n: b.n, hash: b.hash }; return; }
-        } catch { /* fall through */ }
+          if (b && Number.isSafeInteger(b.n) && /^[0-9a-f]{64}$/.test(b.hash)) {
+            this.base = { n: b.n, hash: b.hash };
+            return;
+          }
+        } catch {
+          /* fall through */
+        }
         bad++;
       }
       const r = parseLine(line);
-      if (!r) { bad++; return; }
+      if (!r) {
+        bad++;
+        return;
+      }
       if (r.n <= this.base.n) return;
       if (!last || r.n > last.n) last = { n: r.n, hash: r.hash };
     });
@@ -161,7 +172,11 @@ export class Spool {
     let end = start;
     let header = start === 0;
     forEachLine(this.path, start, (line, offset) => {
-      if (header) { header = false; end = offset; return true; }
+      if (header) {
+        header = false;
+        end = offset;
+        return true;
+      }
       const r = parseLine(line);
       end = offset;
       if (!r) {
@@ -190,7 +205,10 @@ export class Spool {
     const keep: string[] = [];
     let header = true;
     forEachLine(this.path, 0, (line) => {
-      if (header) { header = false; return; }
+      if (header) {
+        header = false;
+        return;
+      }
       const r = parseLine(line);
       if (r && r.n > this.acked.n) keep.push(line);
     });
@@ -203,7 +221,11 @@ export class Spool {
     const fd = openSync(tmp, 'w', 0o600);
     let size = 0;
     try {
-      const put = (s: string) => { const b = Buffer.from(s + '\n'); writeSync(fd, b); size += b.length; };
+      const put = (s: string) => {
+        const b = Buffer.from(s + '\n');
+        writeSync(fd, b);
+        size += b.length;
+      };
       put(JSON.stringify({ base }));
       for (const l of lines) put(l);
       fsyncSync(fd);
@@ -244,7 +266,10 @@ export class Spool {
       try {
         let header = true;
         forEachLine(`/proc/self/fd/${this.fd}`, 0, (line) => {
-          if (header) { header = false; return; }
+          if (header) {
+            header = false;
+            return;
+          }
           const r = parseLine(line);
           if (r && r.n > this.acked.n) keep.push(line);
         });
@@ -255,7 +280,12 @@ export class Spool {
       this.rewrite(this.acked, keep);
       this.o.log.error({ path: this.path, kept: keep.length, head: this.head.n }, 'spool deleted or replaced under the agent; recreated');
     }
-    if (this.headFd >= 0) try { closeSync(this.headFd); } catch { /* already gone */ }
+    if (this.headFd >= 0)
+      try {
+        closeSync(this.headFd);
+      } catch {
+        /* already gone */
+      }
     this.headFd = openSync(this.headPath, 'w+', 0o600);
     this.writeHead();
     this.o.onTampered?.(lost, why);
@@ -276,16 +306,23 @@ export class Spool {
       const sum = { count: 0, fromN: 0, toN: 0, firstAt: 0, lastAt: 0, subjects: [] as string[] };
       let header = true;
       forEachLine(this.path, 0, (line) => {
-        if (header) { header = false; return true; }
+        if (header) {
+          header = false;
+          return true;
+        }
         const r = parseLine(line);
         if (!r || isGap(r) || r.severity !== 'low' || r.n <= this.protectUpTo || r.body.kind === 'summary') return true;
         chosen.add(r.n);
         freed += line.length + 1;
-        if (!sum.count) { sum.fromN = r.n; sum.firstAt = r.origin.at; }
+        if (!sum.count) {
+          sum.fromN = r.n;
+          sum.firstAt = r.origin.at;
+        }
         sum.count++;
         sum.toN = r.n;
         sum.lastAt = r.origin.at;
-        if (r.body.kind === 'event') for (const s of [...r.body.files.map((f) => f.path), ...r.body.gone]) if (sum.subjects.length < 50 && !sum.subjects.includes(s)) sum.subjects.push(s);
+        if (r.body.kind === 'event')
+          for (const s of [...r.body.files.map((f) => f.path), ...r.body.gone]) if (sum.subjects.length < 50 && !sum.subjects.includes(s)) sum.subjects.push(s);
         return freed < target;
       });
       if (!chosen.size) {
@@ -296,13 +333,19 @@ export class Spool {
       this.warnedFull = false;
       const lines: string[] = [];
       let run: Gap | null = null;
-      const flush = () => { if (run) lines.push(JSON.stringify(run)); run = null; };
+      const flush = () => {
+        if (run) lines.push(JSON.stringify(run));
+        run = null;
+      };
       header = true;
       forEachLine(this.path, 0, (line) => {
-        if (header) { header = false; return; }
+        if (header) {
+          header = false;
+          return;
+        }
         const r = parseLine(line);
         if (!r) return;
-        const dropped = isGap(r) ? (run !== null) : chosen.has(r.n);
+        const dropped = isGap(r) ? run !== null : chosen.has(r.n);
         if (dropped) {
           // Adjacent dropped records (and gaps) merge into one gap: the chain runs from its first prev to its last hash.
           run = run ? { ...run, n: r.n, hash: r.hash } : { gap: true, from: isGap(r) ? r.from : r.n, n: r.n, prev: r.prev, hash: r.hash };
@@ -358,6 +401,12 @@ function sameFile(path: string, fd: number): boolean {
 function fsyncDir(dir: string): void {
   try {
     const fd = openSync(dir, 'r');
-    try { fsyncSync(fd); } finally { closeSync(fd); }
-  } catch { /* some file systems refuse a directory fsync; the rename is still atomic */ }
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* some file systems refuse a directory fsync; the rename is still atomic */
+  }
 }

@@ -54,7 +54,11 @@ export class FsWatchBackend implements WatchBackend {
     const addTree = async (d: string) => {
       if (!recursive || closed) return;
       let ents;
-      try { ents = await readdir(d, { withFileTypes: true }); } catch { return; }
+      try {
+        ents = await readdir(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
       add(d);
       for (const e of ents) if (e.isDirectory()) await addTree(join(d, e.name));
     };

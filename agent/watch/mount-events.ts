@@ -32,7 +32,11 @@ function unescape(s: string): string {
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
     const m = s[i] === '\\' ? /^x([0-9a-fA-F]{2})/.exec(s.slice(i + 1, i + 4)) : null;
-    if (m) { bytes.push(parseInt(m[1]!, 16)); i += 3; continue; }
+    if (m) {
+      bytes.push(parseInt(m[1]!, 16));
+      i += 3;
+      continue;
+    }
     bytes.push(...Buffer.from(s[i]!, 'utf8'));
   }
   return Buffer.from(bytes).toString('utf8');
@@ -114,7 +118,9 @@ export class MountEvents {
     });
     let stderr = '';
     child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (d: string) => { stderr = (stderr + d).slice(-200); });
+    child.stderr!.on('data', (d: string) => {
+      stderr = (stderr + d).slice(-200);
+    });
     let ended = false;
     const end = (why: string) => {
       if (ended) return;
@@ -128,7 +134,10 @@ export class MountEvents {
       const msg = `mount watcher (findmnt --poll) ${why}${stderr.trim() ? `: ${stderr.trim()}` : ''}; restarting in ${delay} ms`;
       this.o.log.warn({ delay }, msg);
       this.o.onTrouble(msg.slice(0, 300));
-      this.restartTimer = this.o.clock.setTimeout(() => { this.restartTimer = undefined; this.start(); }, delay);
+      this.restartTimer = this.o.clock.setTimeout(() => {
+        this.restartTimer = undefined;
+        this.start();
+      }, delay);
     };
     child.on('error', (err) => end(`failed: ${err.message}`));
     child.on('close', (code, signal) => end(`exited (${signal ?? `code ${code}`})`));
@@ -140,7 +149,11 @@ export class MountEvents {
     this.draining = true;
     const next = () => {
       const e = this.queue.shift();
-      if (!e || this.stopped) { this.draining = false; this.queue = []; return; }
+      if (!e || this.stopped) {
+        this.draining = false;
+        this.queue = [];
+        return;
+      }
       try {
         this.o.onEvent(e);
       } catch (err) {

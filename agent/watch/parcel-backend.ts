@@ -21,10 +21,14 @@ export class ParcelBackend implements WatchBackend {
   constructor(private readonly api: ParcelApi) {}
 
   async subscribe(dir: string, recursive: boolean, onPaths: (p: string[]) => void, onError: (e: Error) => void): Promise<WatchSubscription> {
-    const sub = await this.api.subscribe(dir, (err, events) => {
-      if (err) return onError(err);
-      if (events.length) onPaths(events.map((e) => e.path));
-    }, recursive ? {} : { ignore: ['*/**'] });
+    const sub = await this.api.subscribe(
+      dir,
+      (err, events) => {
+        if (err) return onError(err);
+        if (events.length) onPaths(events.map((e) => e.path));
+      },
+      recursive ? {} : { ignore: ['*/**'] },
+    );
     return { close: () => sub.unsubscribe() };
   }
 }

@@ -46,11 +46,7 @@ export const WATCHER_ASSET = 'watcher.node';
  * @param stateDir the agent's private state directory (must exist, root-only).
  * @param log receives the one error line on failure.
  */
-export async function loadParcelWatcher(
-  stateDir: string,
-  log: NativeWatcherLog,
-  options: NativeWatcherOptions = {},
-): Promise<ParcelWatcher | null> {
+export async function loadParcelWatcher(stateDir: string, log: NativeWatcherLog, options: NativeWatcherOptions = {}): Promise<ParcelWatcher | null> {
   const sea = options.sea ?? nodeSea;
   try {
     if (!sea.isSea()) {
@@ -82,7 +78,9 @@ async function loadFromAsset(sea: SeaAccess, stateDir: string, expected: string 
       await handle.close();
     }
     // Hash what is on disk, i.e. what dlopen will map, not the buffer.
-    const actual = createHash('sha256').update(await readFile(file)).digest('hex');
+    const actual = createHash('sha256')
+      .update(await readFile(file))
+      .digest('hex');
     if (actual !== expected) {
       throw new Error(`watcher addon ${file} has SHA-256 ${actual}, expected ${expected}: executable tampered or corrupt`);
     }

@@ -35,7 +35,10 @@ import { canonicalJson, stateDigest } from '../../shared/state-digest.ts';
 import type { FleetAgent } from './fleet.ts';
 
 /** A spooled record not yet acknowledged, and when it was last sent on the current connection. */
-interface Unacked { rec: SpoolRecord; sentAt?: number }
+interface Unacked {
+  rec: SpoolRecord;
+  sentAt?: number;
+}
 
 /** Files each simulated agent changes, in turn: a change to a file already changed updates its open alarm. */
 const EVENT_PATHS = ['/etc/cron.d/tw-bench', '/etc/tripwire/tw-bench.cfg', '/usr/local/sbin/tw-bench', '/etc/aide/tw-bench.conf'];
@@ -89,7 +92,11 @@ export interface WorkerReport {
 const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
 const keyPem = readFileSync(cfg.keyFile, 'utf8');
 const caPem = readFileSync(cfg.caFile, 'utf8');
-const fleet = readFileSync(cfg.agentsFile, 'utf8').split('\n').filter(Boolean).slice(cfg.from, cfg.to).map((l) => JSON.parse(l) as FleetAgent);
+const fleet = readFileSync(cfg.agentsFile, 'utf8')
+  .split('\n')
+  .filter(Boolean)
+  .slice(cfg.from, cfg.to)
+  .map((l) => JSON.parse(l) as FleetAgent);
 
 const c = { open: 0, up: 0, sent: 0, acks: 0, full: 0, resumed: 0, closes: 0, errors: 0, refused: 0, events: 0, eventAcks: 0 };
 let lat: number[] = [];
@@ -119,7 +126,10 @@ class SimAgent {
   private beats = 0;
   private readonly backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, cfg.intervalMs * 3)), floorMs: 100 });
 
-  constructor(private readonly a: FleetAgent, private readonly localAddress: string) {}
+  constructor(
+    private readonly a: FleetAgent,
+    private readonly localAddress: string,
+  ) {}
 
   connect(): void {
     // One secure context per agent, made once: parsing key, certificate and CA on every reconnect would be the generator's own storm.
@@ -131,11 +141,20 @@ class SimAgent {
       perMessageDeflate: false,
       createConnection: ((opts: ConnectionOptions & { host?: string }) => {
         const sock: TLSSocket = tlsConnect({
-          ...opts, path: undefined, servername: isIP(opts.host ?? '') ? '' : opts.host,
-          secureContext: this.ctx, session: cfg.resume ? this.session : undefined, localAddress: this.localAddress,
+          ...opts,
+          path: undefined,
+          servername: isIP(opts.host ?? '') ? '' : opts.host,
+          secureContext: this.ctx,
+          session: cfg.resume ? this.session : undefined,
+          localAddress: this.localAddress,
         } as ConnectionOptions);
-        sock.on('session', (s: Buffer) => { if (cfg.resume) this.session = s; });
-        sock.once('secureConnect', () => { if (sock.isSessionReused()) c.resumed++; else c.full++; });
+        sock.on('session', (s: Buffer) => {
+          if (cfg.resume) this.session = s;
+        });
+        sock.once('secureConnect', () => {
+          if (sock.isSessionReused()) c.resumed++;
+          else c.full++;
+        });
         return sock;
       }) as never,
     });
@@ -144,13 +163,23 @@ class SimAgent {
       c.open++;
       this.opened = true;
       this.send({
-        type: 'hello', protocol: 1, agentVersion: 'bench-load', interval: cfg.intervalMs,
-        facts: { hostname: this.a.host, os: 'linux', release: '6.1.0', arch: 'x64', runtime: 'bench', uptimeSec: 1000 }, spool: this.head(),
+        type: 'hello',
+        protocol: 1,
+        agentVersion: 'bench-load',
+        interval: cfg.intervalMs,
+        facts: { hostname: this.a.host, os: 'linux', release: '6.1.0', arch: 'x64', runtime: 'bench', uptimeSec: 1000 },
+        spool: this.head(),
       });
     });
     ws.on('message', (data) => this.onFrame(data as Buffer));
-    ws.on('unexpected-response', (_req, res) => { c.refused++; res.resume(); ws.terminate(); });
-    ws.on('error', () => { c.errors++; });
+    ws.on('unexpected-response', (_req, res) => {
+      c.refused++;
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', () => {
+      c.errors++;
+    });
     ws.on('close', () => this.onClose(ws));
   }
 
@@ -209,13 +238,26 @@ class SimAgent {
     const k = this.changes++;
     const t = BigInt(Date.now()) * 1_000_000n;
     const file: FileEntry = {
-      path: EVENT_PATHS[k % EVENT_PATHS.length]!, class: 'critical', type: 'file', sha256: randomBytes(32).toString('hex'),
-      size: 100 + k, mode: 0o100644, uid: 0, gid: 0, ino: String(1000 + k), nlink: 1, mtime: String(t), ctime: String(t),
+      path: EVENT_PATHS[k % EVENT_PATHS.length]!,
+      class: 'critical',
+      type: 'file',
+      sha256: randomBytes(32).toString('hex'),
+      size: 100 + k,
+      mode: 0o100644,
+      uid: 0,
+      gid: 0,
+      ino: String(1000 + k),
+      nlink: 1,
+      mtime: String(t),
+      ctime: String(t),
     };
     this.files.set(file.path, file);
     this.digest = stateDigest([...this.files.values()].map((f) => ({ kind: 'file' as const, key: f.path, json: canonicalJson(f) })));
     const base = {
-      n: this.spoolN + 1, prev: this.spoolHash, origin: { bootId: this.bootId, seq: this.seq, at: Date.now() }, severity: 'critical' as const,
+      n: this.spoolN + 1,
+      prev: this.spoolHash,
+      origin: { bootId: this.bootId, seq: this.seq, at: Date.now() },
+      severity: 'critical' as const,
       body: { kind: 'event' as const, files: [file], gone: [], daemons: [], mounts: [], notes: [] },
     };
     const rec: SpoolRecord = { ...base, hash: recordHash(base) };
@@ -257,15 +299,21 @@ class SimAgent {
   private onClose(ws: WebSocket): void {
     if (ws !== this.ws) return;
     c.closes++;
-    if (this.opened) { this.opened = false; c.open--; }
-    if (this.up) { this.up = false; c.up--; wasAllUp = false; }
+    if (this.opened) {
+      this.opened = false;
+      c.open--;
+    }
+    if (this.up) {
+      this.up = false;
+      c.up--;
+      wasAllUp = false;
+    }
     clearTimeout(this.beatTimer);
     this.sentAt.clear();
     for (const u of this.unacked) u.sentAt = undefined; // a record sent again after the reconnect is timed from then
     this.ws = null;
     setTimeout(() => this.connect(), this.backoff.next());
   }
-
 }
 
 const agents = fleet.map((a, i) => new SimAgent(a, cfg.localAddresses[i % cfg.localAddresses.length]!));

@@ -47,7 +47,12 @@ export class FastIssuer {
     // forge's sign(key, md) feeds the TBS bytes to md.update and stores key.sign(md):
     // collect the bytes and let OpenSSL do the RSA work.
     let tbs = '';
-    const md = { algorithm: 'sha256', update: (b: string) => { tbs += b; } } as unknown as forge.md.MessageDigest;
+    const md = {
+      algorithm: 'sha256',
+      update: (b: string) => {
+        tbs += b;
+      },
+    } as unknown as forge.md.MessageDigest;
     const key = { sign: () => sign('sha256', Buffer.from(tbs, 'binary'), this.caKey).toString('binary') } as unknown as forge.pki.rsa.PrivateKey;
     cert.sign(key, md);
     return { certPem: forge.pki.certificateToPem(cert), serial };

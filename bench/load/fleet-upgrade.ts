@@ -21,11 +21,23 @@ const dir = mkdtempSync(join(tmpdir(), 'tw-upgrade-'));
 const db = openDatabase(join(dir, 'server.db'));
 const store = new BaselineStore(db, new AlarmStore(db));
 const file = (sha: string): FileEntry => ({
-  path: '/usr/sbin/cron', class: 'critical', type: 'file', sha256: sha.repeat(64), size: 1000, mode: 0o100755, uid: 0, gid: 0,
-  ino: '1', nlink: 1, mtime: '1', ctime: '1',
+  path: '/usr/sbin/cron',
+  class: 'critical',
+  type: 'file',
+  sha256: sha.repeat(64),
+  size: 1000,
+  mode: 0o100755,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
 });
 const ins = db.prepare(`INSERT INTO hosts (host, grp, state, enrolled_at) VALUES (?, 'web', 'active', 0)`);
-db.transaction(() => { for (let i = 0; i < N; i++) ins.run(`h${i}`); })();
+db.transaction(() => {
+  for (let i = 0; i < N; i++) ins.run(`h${i}`);
+})();
 for (let i = 0; i < N; i++) store.applyReport(`h${i}`, { files: [file('a')], daemons: [], mounts: [] }, 1);
 
 const ms: number[] = [];
@@ -38,11 +50,13 @@ for (let i = 0; i < N; i++) {
 const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
 const slice = (a: number, b: number) => mean(ms.slice(Math.floor(a * N), Math.max(Math.floor(a * N) + 1, Math.floor(b * N))));
 const alarms = db.prepare(`SELECT COUNT(*) FROM alarms WHERE kind = 'file-changed'`).pluck().get() as number;
-console.log(JSON.stringify({
-  hosts: N,
-  cpuMsPerEvent: { first10pct: slice(0, 0.1), middle10pct: slice(0.45, 0.55), last10pct: slice(0.9, 1), all: mean(ms) },
-  totalCpuS: ms.reduce((s, x) => s + x, 0) / 1000,
-  fileChangedAlarms: alarms,
-}));
+console.log(
+  JSON.stringify({
+    hosts: N,
+    cpuMsPerEvent: { first10pct: slice(0, 0.1), middle10pct: slice(0.45, 0.55), last10pct: slice(0.9, 1), all: mean(ms) },
+    totalCpuS: ms.reduce((s, x) => s + x, 0) / 1000,
+    fileChangedAlarms: alarms,
+  }),
+);
 db.close();
 rmSync(dir, { recursive: true, force: true });

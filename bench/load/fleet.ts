@@ -20,7 +20,12 @@ import { FastIssuer } from './fast-issue.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
 
-export interface FleetAgent { host: string; cert: string; serial: string; sha256: string }
+export interface FleetAgent {
+  host: string;
+  cert: string;
+  serial: string;
+  sha256: string;
+}
 
 export interface Fleet {
   /** The fresh data dir for this run. */
@@ -38,7 +43,11 @@ export function prepareTemplate(template: string, n: number, port: number, log: 
   const data = join(template, 'data');
   if (!existsSync(join(data, 'ca.crt'))) {
     mkdirSync(template, { recursive: true });
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'init', '--dir', data, '--listen', `127.0.0.1:${port}`, '--admin-password-file', writePass(template)], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'init', '--dir', data, '--listen', `127.0.0.1:${port}`, '--admin-password-file', writePass(template)],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`init failed: ${r.stderr}`);
   }
   const keyFile = join(template, 'agent.key');
@@ -58,7 +67,10 @@ export function prepareTemplate(template: string, n: number, port: number, log: 
     const host = hostName(i);
     const { certPem, serial } = issuer.issue(host);
     batch += JSON.stringify({ host, cert: certPem, serial, sha256: certFingerprint(certPem) }) + '\n';
-    if (batch.length > 1 << 20) { appendFileSync(certsFile, batch); batch = ''; }
+    if (batch.length > 1 << 20) {
+      appendFileSync(certsFile, batch);
+      batch = '';
+    }
   }
   appendFileSync(certsFile, batch);
   log(`issued ${n - have} agent certificates in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
@@ -76,12 +88,18 @@ export function makeFleet(template: string, runDir: string, n: number): Fleet {
   mkdirSync(runDir, { recursive: true });
   const dir = join(runDir, 'data');
   cpSync(join(template, 'data'), dir, { recursive: true });
-  const agents = readFileSync(join(template, 'agents.jsonl'), 'utf8').split('\n').filter(Boolean).slice(0, n).map((l) => JSON.parse(l) as FleetAgent);
+  const agents = readFileSync(join(template, 'agents.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .slice(0, n)
+    .map((l) => JSON.parse(l) as FleetAgent);
   const db = openDatabase(dataDirPaths(dir).database);
   const now = Date.now();
   // The same row enrollHost inserts for a new host.
   const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`);
-  db.transaction(() => { for (const a of agents) ins.run(a.host, 'load', now, a.serial, a.sha256, now); })();
+  db.transaction(() => {
+    for (const a of agents) ins.run(a.host, 'load', now, a.serial, a.sha256, now);
+  })();
   db.close();
   return { dir, keyPem: readFileSync(join(template, 'agent.key'), 'utf8'), caPem: readFileSync(join(dir, 'ca.crt'), 'utf8'), agents };
 }

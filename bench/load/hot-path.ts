@@ -25,8 +25,17 @@ const clock = { now: () => now } as never;
 const live = new Liveness(db, { alarms: new AlarmStore(db), hosts: new HostStore(db), rollup: new HeartbeatRollup(db, clock) }, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const ins = db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`);
 const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-db.transaction(() => { for (let i = 0; i < hosts; i++) ins.run(`h${i}`, now); })();
-for (let i = 0; i < hosts; i++) live.hello(`h${i}`, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: 'x', facts: { hostname: `host-${i}.example.net`, os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 } });
+db.transaction(() => {
+  for (let i = 0; i < hosts; i++) ins.run(`h${i}`, now);
+})();
+for (let i = 0; i < hosts; i++)
+  live.hello(`h${i}`, {
+    bootId: boot(i),
+    seq: 0,
+    interval: 10_000,
+    agentVersion: 'x',
+    facts: { hostname: `host-${i}.example.net`, os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 },
+  });
 const seqs = new Array(hosts).fill(0);
 
 function run(label: string, fn: (i: number) => void): void {

@@ -67,13 +67,19 @@ async function freePort(): Promise<number> {
   });
 }
 
-interface Srv { proc: ChildProcess; pid: number; startedAt: number; servingAt: number }
+interface Srv {
+  proc: ChildProcess;
+  pid: number;
+  startedAt: number;
+  servingAt: number;
+}
 
 function startServer(dir: string, port: number, runDir: string, n: number): Promise<Srv> {
   const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profile')}`] : [];
-  const args = a.server === 'reference'
-    ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
-    : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
+  const args =
+    a.server === 'reference'
+      ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
+      : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
   const startedAt = Date.now();
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   const out = createWriteStream(join(runDir, `server-${n}.log`));
@@ -85,9 +91,15 @@ function startServer(dir: string, port: number, runDir: string, n: number): Prom
       out.write(d);
       if (done) return;
       buf += d.toString();
-      if (buf.includes('"serving"')) { done = true; buf = ''; res({ proc, pid: proc.pid!, startedAt, servingAt: Date.now() }); }
+      if (buf.includes('"serving"')) {
+        done = true;
+        buf = '';
+        res({ proc, pid: proc.pid!, startedAt, servingAt: Date.now() });
+      }
     });
-    proc.once('exit', (code) => { if (!done) rej(new Error(`server exited with ${code}; see ${runDir}`)); });
+    proc.once('exit', (code) => {
+      if (!done) rej(new Error(`server exited with ${code}; see ${runDir}`));
+    });
   });
 }
 
@@ -116,9 +128,20 @@ async function main(): Promise<void> {
     const to = Math.min(N, from + per);
     const localAddresses = Array.from({ length: sources }, (_, i) => `127.0.0.${2 + ((w * sources + i) % 250)}`);
     const cfg: WorkerConfig = {
-      port, agentsFile: join(template, 'agents.jsonl'), from, to, keyFile: join(template, 'agent.key'), caFile: join(fleet.dir, 'ca.crt'),
-      intervalMs, jitterMs: Number(a.jitter), localAddresses, mode: a.mode as WorkerConfig['mode'], resume: !a['no-resume'],
-      rampMs: Math.max(2000, N * 2), eventsPerSec: (eventsPerSec * (to - from)) / N, ackEvery,
+      port,
+      agentsFile: join(template, 'agents.jsonl'),
+      from,
+      to,
+      keyFile: join(template, 'agent.key'),
+      caFile: join(fleet.dir, 'ca.crt'),
+      intervalMs,
+      jitterMs: Number(a.jitter),
+      localAddresses,
+      mode: a.mode as WorkerConfig['mode'],
+      resume: !a['no-resume'],
+      rampMs: Math.max(2000, N * 2),
+      eventsPerSec: (eventsPerSec * (to - from)) / N,
+      ackEvery,
     };
     const k = fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     k.on('message', (m: WorkerReport | { type: 'all-up'; at: number }) => {
@@ -167,7 +190,11 @@ async function main(): Promise<void> {
   const acks1 = sum((r) => r.acks);
   const beats1 = sum((r) => r.sent);
   // Latencies reported during the window (and its last report), sorted.
-  const inWindow = (xs: { at: number; v: number }[]) => xs.filter((x) => x.at > w0 && x.at <= w1 + 1000).map((x) => x.v).sort((x, y) => x - y);
+  const inWindow = (xs: { at: number; v: number }[]) =>
+    xs
+      .filter((x) => x.at > w0 && x.at <= w1 + 1000)
+      .map((x) => x.v)
+      .sort((x, y) => x - y);
   const winLat = inWindow(lat);
   const winEvLat = inWindow(evLat);
   const winS = (w1 - w0) / 1000;
@@ -186,7 +213,8 @@ async function main(): Promise<void> {
     latencyMs: { n: winLat.length, p50: percentile(winLat, 50), p99: percentile(winLat, 99), p999: percentile(winLat, 99.9), max: winLat[winLat.length - 1] },
     // Events: record sent → spool-ack received (the server acks after the record's commit and judgement).
     events: {
-      sentPerSec: (sum((r) => r.events) - ev0.sent) / winS, ackedPerSec: (sum((r) => r.eventAcks) - ev0.acked) / winS,
+      sentPerSec: (sum((r) => r.events) - ev0.sent) / winS,
+      ackedPerSec: (sum((r) => r.eventAcks) - ev0.acked) / winS,
       latencyMs: { n: winEvLat.length, p50: percentile(winEvLat, 50), p99: percentile(winEvLat, 99), max: winEvLat[winEvLat.length - 1] },
     },
     generatorRssMiB: sum((r) => r.rssMb),
@@ -208,7 +236,8 @@ async function main(): Promise<void> {
     srv.proc.kill(a.restart === 'term' ? 'SIGTERM' : 'SIGKILL');
     await exited;
     const downAt = Date.now();
-    const c = cpuSeconds; void c;
+    const c = cpuSeconds;
+    void c;
     srv = await startServer(fleet.dir, port, runDir, 2);
     const cS = cpuSeconds(srv.pid);
     log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
@@ -251,10 +280,23 @@ async function main(): Promise<void> {
   const eventsSent = sum((r) => r.events);
   const eventsUnacked = eventsSent - sum((r) => r.eventAcks);
   const result = {
-    date: new Date().toISOString(), agents: N, server: a.server, mode: a.mode, workers, sources, intervalMs, jitterMs: Number(a.jitter),
-    resume: !a['no-resume'], eventsPerSecSet: eventsPerSec, ackEvery, initialAllUpS: initialUpS, steady, storm,
+    date: new Date().toISOString(),
+    agents: N,
+    server: a.server,
+    mode: a.mode,
+    workers,
+    sources,
+    intervalMs,
+    jitterMs: Number(a.jitter),
+    resume: !a['no-resume'],
+    eventsPerSecSet: eventsPerSec,
+    ackEvery,
+    initialAllUpS: initialUpS,
+    steady,
+    storm,
     events: { sent: eventsSent, stored: eventsStored, unackedAtEnd: eventsUnacked },
-    alarms: Object.fromEntries(alarms.map((r) => [r.kind, r.n])), falseAgentMissing: alarms.find((r) => r.kind === 'agent-missing')?.n ?? 0,
+    alarms: Object.fromEntries(alarms.map((r) => [r.kind, r.n])),
+    falseAgentMissing: alarms.find((r) => r.kind === 'agent-missing')?.n ?? 0,
     hostsNotUpAtEnd: notUp,
   };
   for (const k of kids) k.send({ cmd: 'exit' });
@@ -270,7 +312,10 @@ async function main(): Promise<void> {
 }
 
 mkdirSync(a.work!, { recursive: true });
-main().then(() => process.exit(0), (err) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

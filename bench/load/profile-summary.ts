@@ -9,7 +9,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
 const { values: o, positionals } = parseArgs({ allowPositionals: true, options: { from: { type: 'string' }, to: { type: 'string' }, top: { type: 'string', default: '20' } } });
 const p = JSON.parse(readFileSync(positionals[0]!, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const from = Number(o.from ?? 0) * 1e6;
@@ -27,7 +31,12 @@ function area(n: Node): string {
   const { url, functionName } = n.callFrame;
   if (!url) return functionName.startsWith('(') ? functionName : `native ${functionName}`;
   if (url.includes('/node_modules/')) return url.split('/node_modules/')[1]!.split('/')[0]!;
-  if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').split('/').slice(0, 2).join('/');
+  if (url.startsWith('node:'))
+    return url
+      .replace(/^node:(internal\/)?/, 'node:')
+      .split('/')
+      .slice(0, 2)
+      .join('/');
   const m = /\/(server|shared|agent)\/(.*)$/.exec(url);
   return m ? `${m[1]}/${m[2]}` : url;
 }

@@ -16,7 +16,16 @@ const time = (label: string, sql: string, ...args: number[]) => {
   console.log(`${label}: ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(1)} ms (${n} rows)`);
 };
 time('hosts page bar, old: WHERE minute >= ?', 'SELECT host, minute, beats FROM heartbeat_minutes WHERE minute >= ?', end - 59);
-time('hosts page bar, new: hosts CROSS JOIN heartbeat_minutes', 'SELECT m.host, m.minute, m.beats FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ?', end - 59);
+time(
+  'hosts page bar, new: hosts CROSS JOIN heartbeat_minutes',
+  'SELECT m.host, m.minute, m.beats FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ?',
+  end - 59,
+);
 time('report 24h beats, old', 'SELECT host, SUM(beats) AS n FROM heartbeat_minutes WHERE minute >= ? AND minute <= ? GROUP BY host', end - 1440, end);
-time('report 24h beats, new', 'SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host', end - 1440, end);
+time(
+  'report 24h beats, new',
+  'SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host',
+  end - 1440,
+  end,
+);
 time('hourly prune, old: COUNT of DELETE ... WHERE minute < ? (read side)', 'SELECT COUNT(*) FROM heartbeat_minutes WHERE minute < ?', end - 30 * 1440);

@@ -26,7 +26,15 @@ import { Liveness } from '../../server/liveness/liveness.ts';
 import { createMetrics } from '../../server/dashboard/metrics.ts';
 import { buildReport } from '../../server/reports/report.ts';
 
-const { values: a } = parseArgs({ options: { hosts: { type: 'string', default: '1000' }, days: { type: 'string', default: '30' }, keep: { type: 'boolean', default: false }, db: { type: 'string' }, 'no-compact': { type: 'boolean', default: false } } });
+const { values: a } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '1000' },
+    days: { type: 'string', default: '30' },
+    keep: { type: 'boolean', default: false },
+    db: { type: 'string' },
+    'no-compact': { type: 'boolean', default: false },
+  },
+});
 const HOSTS = Number(a.hosts);
 const DAYS = Number(a.days);
 const MIN = 60_000;
@@ -37,7 +45,7 @@ const file = a.db ?? join(dir, 'tripwarden.db');
 const log = (s: string) => console.error(`[storage] ${s}`);
 
 // With --db, "now" is the end of the month that run wrote (its last heartbeat).
-const end = a.db ? Math.floor(((openDatabase(a.db).prepare('SELECT MAX(last_seen) t FROM hosts').get() as { t: number }).t) / MIN) * MIN : Math.floor(Date.now() / MIN) * MIN;
+const end = a.db ? Math.floor((openDatabase(a.db).prepare('SELECT MAX(last_seen) t FROM hosts').get() as { t: number }).t / MIN) * MIN : Math.floor(Date.now() / MIN) * MIN;
 const start = end - DAYS * DAY;
 let now = start;
 const clock = { now: () => now, setTimeout, clearTimeout, setInterval, clearInterval } as never;
@@ -53,11 +61,11 @@ const facts = { hostname: 'h', os: 'linux', release: '6.1.0-18-amd64', arch: 'x6
 if (!a.db) write();
 
 function write(): void {
-const t0 = Date.now();
+  const t0 = Date.now();
   const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`);
   db.transaction(() => names.forEach((h, i) => ins.run(h, `group-${i % 10}`, start, 'A1B2C3D4E5F60718293A4B5C6D7E8F90', 'AB:'.repeat(31) + 'AB', start)))();
   for (const [i, h] of names.entries()) live.hello(h, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: '0.1.0', facts });
-  
+
   // The rollup: one row per host and minute, as Liveness's upsert leaves it.
   const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
   const m0 = start / MIN;
@@ -72,10 +80,12 @@ const t0 = Date.now();
     if (!a['no-compact']) heartbeats.compact(dayEnd - MINUTE_ROLLUP_KEEP_MS);
     if (d % 5 === 4) log(`day ${d + 1}: rollup rows ${((d + 1) * 1440 * HOSTS).toLocaleString('en')}`);
   }
-  
+
   // Alarms: per host and day, an agent restart (disconnected, then resolved by the reconnect) and a file change,
   // accepted the next day; now and then a late spell. Each open and resolve also writes its outbox event.
-  const deliver = db.prepare(`INSERT INTO deliveries (channel, event_id, state, attempts, next_attempt_at, sent_at) SELECT 'mail', id, 'sent', 1, at, at FROM alarm_events WHERE id > ?`);
+  const deliver = db.prepare(
+    `INSERT INTO deliveries (channel, event_id, state, attempts, next_attempt_at, sent_at) SELECT 'mail', id, 'sent', 1, at, at FROM alarm_events WHERE id > ?`,
+  );
   let lastEvent = 0;
   for (let d = 0; d < DAYS; d++) {
     db.transaction(() => {
@@ -107,7 +117,9 @@ const size = statSync(file).size;
 let tables: { name: string; bytes: number }[] = [];
 try {
   tables = db.prepare(`SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC`).all() as typeof tables;
-} catch { /* dbstat not compiled in */ }
+} catch {
+  /* dbstat not compiled in */
+}
 const count = (t: string) => (db.prepare(`SELECT COUNT(*) n FROM ${t}`).get() as { n: number }).n;
 
 function time(label: string, fn: () => unknown): { query: string; medianMs: number } {
@@ -128,14 +140,17 @@ const queries = [
   time('live feed change check: DashboardData.fingerprint', () => data.fingerprint()),
   time('open alarms: DashboardData.alarms({state: open})', () => data.alarms({ state: 'open' })),
   time('all alarms, newest 500: DashboardData.alarms({state: all})', () => data.alarms({ state: 'all' })),
-  time('one host\'s alarms: DashboardData.alarms({host, state: all})', () => data.alarms({ host: names[500]!, state: 'all' })),
+  time("one host's alarms: DashboardData.alarms({host, state: all})", () => data.alarms({ host: names[500]!, state: 'all' })),
   time('hosts --json: HostStore.views', () => hostsStore.views(end)),
   time('report --since 24h: buildReport', () => buildReport(db, hostsStore, end - DAY, end)),
   time('report --since 30d: buildReport', () => buildReport(db, hostsStore, end - 30 * DAY, end)),
   time('/metrics scrape', () => metrics.metrics()),
 ];
 const result = {
-  hosts: HOSTS, days: DAYS, fileBytes: size, fileMiB: Number((size / 1048576).toFixed(1)),
+  hosts: HOSTS,
+  days: DAYS,
+  fileBytes: size,
+  fileMiB: Number((size / 1048576).toFixed(1)),
   rows: { hosts: count('hosts'), heartbeat_minutes: count('heartbeat_minutes'), alarms: count('alarms'), alarm_events: count('alarm_events'), deliveries: count('deliveries') },
   tablesMiB: Object.fromEntries(tables.slice(0, 8).map((t) => [t.name, Number((t.bytes / 1048576).toFixed(1))])),
   rollupMinutesPerHost: DAYS * 1440,

@@ -22,7 +22,12 @@ const { values } = parseArgs({ options: { dir: { type: 'string' }, port: { type:
 const dir = values.dir!;
 const r = (f: string) => readFileSync(join(dir, f), 'utf8');
 const server = createServer({
-  key: r('server.key'), cert: r('server.crt'), ca: r('ca.crt'), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2',
+  key: r('server.key'),
+  cert: r('server.crt'),
+  ca: r('ca.crt'),
+  requestCert: true,
+  rejectUnauthorized: false,
+  minVersion: 'TLSv1.2',
   ...loadTicketKeys(dir),
 });
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });

@@ -28,9 +28,7 @@ export class AlarmStore {
   private readonly resolveStmt;
 
   constructor(private readonly db: Db) {
-    this.insert = db.prepare(
-      `INSERT OR IGNORE INTO alarms (host, kind, severity, subject, detail, opened_at) VALUES (?, ?, ?, ?, ?, ?)`,
-    );
+    this.insert = db.prepare(`INSERT OR IGNORE INTO alarms (host, kind, severity, subject, detail, opened_at) VALUES (?, ?, ?, ?, ?, ?)`);
     this.insertEvent = db.prepare(`INSERT INTO alarm_events (alarm_id, action, at) VALUES (?, ?, ?)`);
     this.findOpen = db.prepare(`SELECT id, subject FROM alarms WHERE host = ? AND kind = ? AND resolved_at IS NULL`);
     this.resolveStmt = db.prepare(`UPDATE alarms SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL`);
@@ -69,7 +67,10 @@ export class AlarmStore {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.open) where.push('resolved_at IS NULL');
-    if (filter.host) { where.push('host = ?'); args.push(filter.host); }
+    if (filter.host) {
+      where.push('host = ?');
+      args.push(filter.host);
+    }
     const sql = `SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
     args.push(filter.limit ?? 10_000);
     return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map((r) => ({

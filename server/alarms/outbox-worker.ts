@@ -45,7 +45,11 @@ export class OutboxWorker {
   private running: Promise<unknown> | null = null;
   private stopped = false;
 
-  constructor(db: Db, readonly channel: AlarmChannel, private readonly opts: OutboxWorkerOptions) {
+  constructor(
+    db: Db,
+    readonly channel: AlarmChannel,
+    private readonly opts: OutboxWorkerOptions,
+  ) {
     this.o = {
       periodMs: opts.periodMs ?? 1000,
       batchLimit: opts.batchLimit ?? 1000,
@@ -110,14 +114,12 @@ export class OutboxWorker {
     return r;
   }
 
-  private async deliver(
-    due: { eventId: number; attempts: number }[],
-    r: PassResult,
-    send: (ns: AlarmNotice[]) => Promise<{ messageId: string }>,
-    digest: boolean,
-  ): Promise<void> {
+  private async deliver(due: { eventId: number; attempts: number }[], r: PassResult, send: (ns: AlarmNotice[]) => Promise<{ messageId: string }>, digest: boolean): Promise<void> {
     const now = this.opts.clock.now();
-    const ids = this.outbox.claim(due.map((d) => d.eventId), now);
+    const ids = this.outbox.claim(
+      due.map((d) => d.eventId),
+      now,
+    );
     if (ids.length === 0) return;
     const notices: AlarmNotice[] = [];
     for (const id of ids) {

@@ -25,13 +25,9 @@ export class Outbox {
   ) {
     this.s = {
       cursor: db.prepare('SELECT last_event_id AS id FROM channel_cursors WHERE channel = ?'),
-      setCursor: db.prepare(
-        'INSERT INTO channel_cursors (channel, last_event_id) VALUES (?, ?) ON CONFLICT(channel) DO UPDATE SET last_event_id = excluded.last_event_id',
-      ),
+      setCursor: db.prepare('INSERT INTO channel_cursors (channel, last_event_id) VALUES (?, ?) ON CONFLICT(channel) DO UPDATE SET last_event_id = excluded.last_event_id'),
       firstSince: db.prepare('SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM alarm_events)) AS id FROM alarm_events WHERE at >= ?'),
-      enlist: db.prepare(
-        `INSERT OR IGNORE INTO deliveries (channel, event_id, next_attempt_at) SELECT ?, id, at FROM alarm_events WHERE id > ? ORDER BY id`,
-      ),
+      enlist: db.prepare(`INSERT OR IGNORE INTO deliveries (channel, event_id, next_attempt_at) SELECT ?, id, at FROM alarm_events WHERE id > ? ORDER BY id`),
       maxEvent: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM alarm_events'),
       due: db.prepare(
         `SELECT event_id AS eventId, attempts FROM deliveries
@@ -46,17 +42,11 @@ export class Outbox {
         `UPDATE deliveries SET state = 'sent', sent_at = ?, message_id = ?, digest = ?, claimed_at = NULL, last_error = NULL
          WHERE channel = ? AND event_id = ? AND state = 'pending'`,
       ),
-      retry: db.prepare(
-        `UPDATE deliveries SET next_attempt_at = ?, claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`,
-      ),
-      fail: db.prepare(
-        `UPDATE deliveries SET state = 'failed', claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`,
-      ),
+      retry: db.prepare(`UPDATE deliveries SET next_attempt_at = ?, claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`),
+      fail: db.prepare(`UPDATE deliveries SET state = 'failed', claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`),
       depth: db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'pending'`),
       failed: db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'failed'`),
-      messagesSince: db.prepare(
-        `SELECT COUNT(DISTINCT message_id) AS n FROM deliveries WHERE channel = ? AND state = 'sent' AND sent_at > ?`,
-      ),
+      messagesSince: db.prepare(`SELECT COUNT(DISTINCT message_id) AS n FROM deliveries WHERE channel = ? AND state = 'sent' AND sent_at > ?`),
       lastDigest: db.prepare(`SELECT MAX(sent_at) AS t FROM deliveries WHERE channel = ? AND state = 'sent' AND digest = 1`),
       notice: db.prepare(
         `SELECT e.id AS eventId, e.action, e.at, a.id AS alarmId, a.host, h.grp AS grp, a.kind, a.severity, a.subject, a.detail,
@@ -72,14 +62,16 @@ export class Outbox {
    * configuring SMTP later does not mail a year of history.
    */
   enlist(now: number): number {
-    return this.db.transaction(() => {
-      const c = this.s.cursor.get(this.channel) as { id: number } | undefined;
-      const from = c ? c.id : (this.s.firstSince.get(now - this.o.backlogMs) as { id: number }).id;
-      const n = this.s.enlist.run(this.channel, from).changes;
-      const max = (this.s.maxEvent.get() as { id: number }).id;
-      this.s.setCursor.run(this.channel, Math.max(from, max));
-      return n;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const c = this.s.cursor.get(this.channel) as { id: number } | undefined;
+        const from = c ? c.id : (this.s.firstSince.get(now - this.o.backlogMs) as { id: number }).id;
+        const n = this.s.enlist.run(this.channel, from).changes;
+        const max = (this.s.maxEvent.get() as { id: number }).id;
+        this.s.setCursor.run(this.channel, Math.max(from, max));
+        return n;
+      })
+      .immediate();
   }
 
   /** Pending deliveries that are due now and not held by a live claim, oldest first. */
@@ -89,27 +81,31 @@ export class Outbox {
 
   /** Claims deliveries with a conditional UPDATE; returns the ids this caller now owns. */
   claim(eventIds: number[], now: number): number[] {
-    return this.db.transaction(() =>
-      eventIds.filter((id) => this.s.claim.run(now, this.channel, id, now - this.o.claimTimeoutMs).changes === 1),
-    ).immediate();
+    return this.db.transaction(() => eventIds.filter((id) => this.s.claim.run(now, this.channel, id, now - this.o.claimTimeoutMs).changes === 1)).immediate();
   }
 
   markSent(eventIds: number[], now: number, messageId: string, digest: boolean): void {
-    this.db.transaction(() => {
-      for (const id of eventIds) this.s.sent.run(now, messageId, digest ? 1 : 0, this.channel, id);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const id of eventIds) this.s.sent.run(now, messageId, digest ? 1 : 0, this.channel, id);
+      })
+      .immediate();
   }
 
   markRetry(eventIds: number[], nextAt: number, error: string): void {
-    this.db.transaction(() => {
-      for (const id of eventIds) this.s.retry.run(nextAt, error.slice(0, 500), this.channel, id);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const id of eventIds) this.s.retry.run(nextAt, error.slice(0, 500), this.channel, id);
+      })
+      .immediate();
   }
 
   markFailed(eventIds: number[], error: string): void {
-    this.db.transaction(() => {
-      for (const id of eventIds) this.s.fail.run(error.slice(0, 500), this.channel, id);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const id of eventIds) this.s.fail.run(error.slice(0, 500), this.channel, id);
+      })
+      .immediate();
   }
 
   /** Pending deliveries (the outbox depth). */

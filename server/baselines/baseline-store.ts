@@ -8,7 +8,11 @@ import { goneIn, valuesIn, type GoneField, type JudgeContext, type ValuesField, 
 import { SERVER_KINDS } from './kinds/registry.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
-export interface OpenedAlarm { id: number; kind: AlarmKind; subject: string }
+export interface OpenedAlarm {
+  id: number;
+  kind: AlarmKind;
+  subject: string;
+}
 
 export interface ApplyResult {
   /** This report became the host's baseline. */
@@ -17,7 +21,12 @@ export interface ApplyResult {
   resolved: number;
 }
 
-interface Row { kind: EntryKind; key: string; baseline: string | null; current: string | null }
+interface Row {
+  kind: EntryKind;
+  key: string;
+  baseline: string | null;
+  current: string | null;
+}
 
 const BASELINED = SERVER_KINDS.filter((k) => k.lifecycle === 'baseline');
 const REPLACED = SERVER_KINDS.filter((k) => k.lifecycle === 'replace');
@@ -46,7 +55,10 @@ export class BaselineStore {
   private readonly peers: GroupPeers;
   private readonly judgeCtx: (host: string) => JudgeContext;
 
-  constructor(private readonly db: Db, private readonly alarms: AlarmStore) {
+  constructor(
+    private readonly db: Db,
+    private readonly alarms: AlarmStore,
+  ) {
     this.peers = new GroupPeers(db);
     this.openDetailStmt = db.prepare('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
     this.upsert = db.prepare(
@@ -64,88 +76,98 @@ export class BaselineStore {
 
   /** Whether the host has a baseline taken under its current certificate. */
   hasBaseline(host: string): boolean {
-    const r = sql(this.db,
-      `SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h USING (host) WHERE host = ?`,
-    ).get(host) as { b: string | null; h: string | null } | undefined;
+    const r = sql(this.db, `SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h USING (host) WHERE host = ?`).get(host) as
+      | { b: string | null; h: string | null }
+      | undefined;
     return !!r && r.b === r.h;
   }
 
   /** The digest of the host's current state, as the agent computes it over its own. */
   digest(host: string): string {
-    const rows = sql(this.db, 'SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL').all(host) as { kind: EntryKind; key: string; json: string }[];
+    const rows = sql(this.db, 'SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL').all(host) as {
+      kind: EntryKind;
+      key: string;
+      json: string;
+    }[];
     return stateDigest(rows);
   }
 
   /** Applies a full report: the first after enrollment becomes the baseline; later ones are judged. */
   applyReport(host: string, r: MeasuredReport, now: number, image: { path: string; sha256: string } | null = null): ApplyResult {
-    return this.db.transaction((): ApplyResult => {
-      const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-      if (!this.hasBaseline(host)) {
-        res.established = true;
-        sql(this.db, 'DELETE FROM measured WHERE host = ?').run(host);
-        const serial = (sql(this.db, 'SELECT cert_serial FROM hosts WHERE host = ?').get(host) as { cert_serial: string | null } | undefined)?.cert_serial ?? null;
-        sql(this.db, `INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
-          ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`)
-          .run(host, serial, now, now);
-        const base = sql(this.db, 'INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-        const differing: [ServerEntryKind, string][] = [];
-        for (const k of BASELINED) {
-          for (const v of valuesIn(k, r)) {
-            const key = keyOf(k, v);
-            const j = canonicalJson(v);
-            const b = k.initialBaseline ? canonicalJson(k.initialBaseline(v as never, image)) : j;
-            base.run(host, k.kind, key, b, j, now);
-            if (b !== j) differing.push([k, key]);
+    return this.db
+      .transaction((): ApplyResult => {
+        const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+        if (!this.hasBaseline(host)) {
+          res.established = true;
+          sql(this.db, 'DELETE FROM measured WHERE host = ?').run(host);
+          const serial = (sql(this.db, 'SELECT cert_serial FROM hosts WHERE host = ?').get(host) as { cert_serial: string | null } | undefined)?.cert_serial ?? null;
+          sql(
+            this.db,
+            `INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
+          ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`,
+          ).run(host, serial, now, now);
+          const base = sql(this.db, 'INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
+          const differing: [ServerEntryKind, string][] = [];
+          for (const k of BASELINED) {
+            for (const v of valuesIn(k, r)) {
+              const key = keyOf(k, v);
+              const j = canonicalJson(v);
+              const b = k.initialBaseline ? canonicalJson(k.initialBaseline(v as never, image)) : j;
+              base.run(host, k.kind, key, b, j, now);
+              if (b !== j) differing.push([k, key]);
+            }
           }
-        }
-        // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
-        for (const a of this.openAlarms(host)) if (baselinedAlarm(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
-        for (const [k, key] of differing) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
-      } else {
-        sql(this.db, 'UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
-        for (const k of BASELINED) {
-          const reported = new Set<string>();
-          for (const v of valuesIn(k, r)) {
-            const key = keyOf(k, v);
-            reported.add(key);
-            this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
-          }
-          for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
-            if (reported.has(row.key)) {
-              this.judgeRow(k, host, row, now, res);
-            } else {
-              if (row.current !== null) this.setGone(host, row, now);
-              this.judgeRow(k, host, { ...row, current: null }, now, res);
+          // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
+          for (const a of this.openAlarms(host)) if (baselinedAlarm(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
+          for (const [k, key] of differing) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
+        } else {
+          sql(this.db, 'UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
+          for (const k of BASELINED) {
+            const reported = new Set<string>();
+            for (const v of valuesIn(k, r)) {
+              const key = keyOf(k, v);
+              reported.add(key);
+              this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
+            }
+            for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
+              if (reported.has(row.key)) {
+                this.judgeRow(k, host, row, now, res);
+              } else {
+                if (row.current !== null) this.setGone(host, row, now);
+                this.judgeRow(k, host, { ...row, current: null }, now, res);
+              }
             }
           }
         }
-      }
-      for (const k of REPLACED) this.replaceKind(host, k, valuesIn(k, r), now, res);
-      return res;
-    }).immediate();
+        for (const k of REPLACED) this.replaceKind(host, k, valuesIn(k, r), now, res);
+        return res;
+      })
+      .immediate();
   }
 
   /** Applies changes sent at once by the agent; judged against the baseline when there is one. */
   applyEvent(host: string, e: MeasuredEvent, now: number): ApplyResult {
-    return this.db.transaction((): ApplyResult => {
-      const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-      const judging = this.hasBaseline(host);
-      for (const k of SERVER_KINDS) {
-        for (const v of valuesIn(k, e)) {
-          const key = keyOf(k, v);
-          this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
-          if (k.lifecycle === 'replace') this.judgeReplaced(host, k, key, v, now, res);
-          else if (judging) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
+    return this.db
+      .transaction((): ApplyResult => {
+        const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+        const judging = this.hasBaseline(host);
+        for (const k of SERVER_KINDS) {
+          for (const v of valuesIn(k, e)) {
+            const key = keyOf(k, v);
+            this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
+            if (k.lifecycle === 'replace') this.judgeReplaced(host, k, key, v, now, res);
+            else if (judging) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
+          }
+          for (const key of goneIn(k, e)) {
+            const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
+            if (!row || row.current === null) continue;
+            this.setGone(host, row, now);
+            if (judging) this.judgeRow(k, host, { ...row, current: null }, now, res);
+          }
         }
-        for (const key of goneIn(k, e)) {
-          const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
-          if (!row || row.current === null) continue;
-          this.setGone(host, row, now);
-          if (judging) this.judgeRow(k, host, { ...row, current: null }, now, res);
-        }
-      }
-      return res;
-    }).immediate();
+        return res;
+      })
+      .immediate();
   }
 
   /**
@@ -156,54 +178,59 @@ export class BaselineStore {
    * again, so changes that now match the sample become `expected`.
    */
   accept(host: string, paths: string[] | null, now: number): { accepted: string[]; unmatched: string[]; reclassified: number } {
-    return this.db.transaction(() => {
-      const rows = BASELINED.flatMap((k) => this.rowsOf.all(host, k.kind) as Row[]);
-      const matched = new Set<string>();
-      const accepted: string[] = [];
-      const hits = (key: string) => {
-        if (!paths) return true;
-        let any = false;
-        for (const p of paths) {
-          const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-          if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : q + '/'))) { matched.add(p); any = true; }
+    return this.db
+      .transaction(() => {
+        const rows = BASELINED.flatMap((k) => this.rowsOf.all(host, k.kind) as Row[]);
+        const matched = new Set<string>();
+        const accepted: string[] = [];
+        const hits = (key: string) => {
+          if (!paths) return true;
+          let any = false;
+          for (const p of paths) {
+            const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
+            if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : q + '/'))) {
+              matched.add(p);
+              any = true;
+            }
+          }
+          return any;
+        };
+        for (const row of rows) {
+          if (!hits(row.key)) continue;
+          if (row.current === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+          else if (row.baseline !== row.current) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+          accepted.push(row.key);
         }
-        return any;
-      };
-      for (const row of rows) {
-        if (!hits(row.key)) continue;
-        if (row.current === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-        else if (row.baseline !== row.current) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-        accepted.push(row.key);
-      }
-      // Alarms whose subject has no row any more (accepted earlier, or never reported) resolve too.
-      for (const a of this.openAlarms(host)) {
-        if (baselinedAlarm(a.kind) && hits(a.subject)) {
-          this.alarms.resolve(host, a.kind, now, a.subject);
-          if (!accepted.includes(a.subject)) accepted.push(a.subject);
+        // Alarms whose subject has no row any more (accepted earlier, or never reported) resolve too.
+        for (const a of this.openAlarms(host)) {
+          if (baselinedAlarm(a.kind) && hits(a.subject)) {
+            this.alarms.resolve(host, a.kind, now, a.subject);
+            if (!accepted.includes(a.subject)) accepted.push(a.subject);
+          }
         }
-      }
-      // Kinds with a baseline of their own (daemons, by name or binary path): the value running now becomes it.
-      for (const k of REPLACED) {
-        if (!k.accept) continue;
-        for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
-          if (row.current === null) continue;
-          const v = JSON.parse(row.current) as never;
-          if (!hits(row.key) && !k.accept.names(v).some(hits)) continue;
-          if (k.accept.takes(v)) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-          this.judgeReplaced(host, k, row.key, v, now, { established: false, opened: [], resolved: 0 });
-          if (!accepted.includes(row.key)) accepted.push(row.key);
+        // Kinds with a baseline of their own (daemons, by name or binary path): the value running now becomes it.
+        for (const k of REPLACED) {
+          if (!k.accept) continue;
+          for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
+            if (row.current === null) continue;
+            const v = JSON.parse(row.current) as never;
+            if (!hits(row.key) && !k.accept.names(v).some(hits)) continue;
+            if (k.accept.takes(v)) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
+            this.judgeReplaced(host, k, row.key, v, now, { established: false, opened: [], resolved: 0 });
+            if (!accepted.includes(row.key)) accepted.push(row.key);
+          }
         }
-      }
-      let reclassified = 0;
-      for (const k of SERVER_KINDS) {
-        for (const t of k.rejudgeAfterAccept?.(host, accepted, this.judgeCtx(host)) ?? []) {
-          const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-          this.judgeRow(k, t.host, this.rowOf.get(t.host, k.kind, t.key) as Row, now, res);
-          reclassified += res.opened.length;
+        let reclassified = 0;
+        for (const k of SERVER_KINDS) {
+          for (const t of k.rejudgeAfterAccept?.(host, accepted, this.judgeCtx(host)) ?? []) {
+            const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+            this.judgeRow(k, t.host, this.rowOf.get(t.host, k.kind, t.key) as Row, now, res);
+            reclassified += res.opened.length;
+          }
         }
-      }
-      return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
-    }).immediate();
+        return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
+      })
+      .immediate();
   }
 
   private openAlarms(host: string): { kind: AlarmKind; subject: string }[] {
@@ -241,12 +268,15 @@ export class BaselineStore {
 
   /** Judges one stored row of a kind and reconciles its alarms; a row with neither side left is dropped. */
   private judgeRow(k: ServerEntryKind, host: string, row: Row, now: number, res: ApplyResult): void {
-    const want = k.judge({
-      key: row.key,
-      baseline: row.baseline ? JSON.parse(row.baseline) as never : null,
-      current: row.current ? JSON.parse(row.current) as never : null,
-      currentJson: row.current,
-    }, this.judgeCtx(host));
+    const want = k.judge(
+      {
+        key: row.key,
+        baseline: row.baseline ? (JSON.parse(row.baseline) as never) : null,
+        current: row.current ? (JSON.parse(row.current) as never) : null,
+        currentJson: row.current,
+      },
+      this.judgeCtx(host),
+    );
     this.reconcile(host, row.key, k, want, now, res);
     if (!row.baseline && !row.current) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, k.kind, row.key);
   }
@@ -256,7 +286,7 @@ export class BaselineStore {
     if (k.adoptsBaseline?.(value as never)) this.adoptBaseline.run(canonicalJson(value), host, k.kind, key);
     const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
     const json = canonicalJson(value);
-    const want = k.judge({ key, baseline: row?.baseline ? JSON.parse(row.baseline) as never : null, current: value as never, currentJson: json }, this.judgeCtx(host));
+    const want = k.judge({ key, baseline: row?.baseline ? (JSON.parse(row.baseline) as never) : null, current: value as never, currentJson: json }, this.judgeCtx(host));
     this.reconcile(host, key, k, want, now, res);
   }
 

@@ -5,7 +5,12 @@ import type { ApplyResult, BaselineStore, OpenedAlarm } from './baseline-store.t
 import { sql, type Db } from '../storage/db.ts';
 
 /** Where a host's chain stands: the last record committed (and acked), the highest head announced. */
-export interface ChainState { ackedN: number; ackedHash: string; announcedN: number; announcedHash: string }
+export interface ChainState {
+  ackedN: number;
+  ackedHash: string;
+  announcedN: number;
+  announcedHash: string;
+}
 
 /** What storing one record did. */
 export interface LedgerResult {
@@ -43,7 +48,11 @@ export class EventLedger {
   private readonly known;
   private readonly insert;
 
-  constructor(private readonly db: Db, private readonly alarms: AlarmStore, private readonly baseline: BaselineStore) {
+  constructor(
+    private readonly db: Db,
+    private readonly alarms: AlarmStore,
+    private readonly baseline: BaselineStore,
+  ) {
     this.getChain = db.prepare('SELECT acked_n AS ackedN, acked_hash AS ackedHash, announced_n AS announcedN, announced_hash AS announcedHash FROM spool_chains WHERE host = ?');
     this.putChain = db.prepare(`INSERT INTO spool_chains (host, acked_n, acked_hash, announced_n, announced_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (host) DO UPDATE SET acked_n = excluded.acked_n, acked_hash = excluded.acked_hash,
@@ -73,40 +82,60 @@ export class EventLedger {
    * caller acknowledges after this returns (after the commit).
    */
   accept(host: string, rec: SpoolRecord | SpoolGap, via: { bootId: string; suspect: boolean }, now: number): LedgerResult {
-    return this.db.transaction((): LedgerResult => {
-      const res: LedgerResult = { ack: { n: rec.n, hash: rec.hash }, stored: false, duplicate: false, problems: [], opened: [], resolved: 0 };
-      const c = this.chain(host);
-      const isGap = 'gap' in rec;
-      const valid = isGap || recordHash(rec) === rec.hash;
-      if (this.known.get(host, rec.hash) !== undefined) {
-        // Seen before: a replay after a lost ack or a restart. Acknowledge again, apply nothing.
-        if (!valid) this.tampered(host, TAMPER.altered, now, { why: 'a stored record came back with other content', n: rec.n, hash: shortHash(rec.hash) }, res);
-        res.duplicate = true;
+    return this.db
+      .transaction((): LedgerResult => {
+        const res: LedgerResult = { ack: { n: rec.n, hash: rec.hash }, stored: false, duplicate: false, problems: [], opened: [], resolved: 0 };
+        const c = this.chain(host);
+        const isGap = 'gap' in rec;
+        const valid = isGap || recordHash(rec) === rec.hash;
+        if (this.known.get(host, rec.hash) !== undefined) {
+          // Seen before: a replay after a lost ack or a restart. Acknowledge again, apply nothing.
+          if (!valid) this.tampered(host, TAMPER.altered, now, { why: 'a stored record came back with other content', n: rec.n, hash: shortHash(rec.hash) }, res);
+          res.duplicate = true;
+          return res;
+        }
+        if (!valid) this.tampered(host, TAMPER.altered, now, { why: 'record hash does not verify', n: rec.n, hash: shortHash(rec.hash) }, res);
+        const first = isGap ? rec.from : rec.n;
+        if (first !== c.ackedN + 1 || rec.prev !== c.ackedHash) {
+          const why =
+            first <= c.ackedN
+              ? `record ${first} forks the chain at or before ${c.ackedN}`
+              : first > c.ackedN + 1
+                ? `records ${c.ackedN + 1}..${first - 1} missing`
+                : `record ${first} does not link to ${c.ackedN}`;
+          this.tampered(host, TAMPER.chain, now, { why, ackedN: c.ackedN, got: first, viaBoot: via.bootId }, res);
+        }
+        if (rec.n === c.announcedN && rec.hash !== c.announcedHash) {
+          this.tampered(host, TAMPER.chain, now, { why: `record ${rec.n} differs from the head announced earlier`, viaBoot: via.bootId }, res);
+        }
+        let body: string | null = null;
+        if (isGap) {
+          body = JSON.stringify({ from: rec.from, count: rec.n - rec.from + 1 });
+        } else {
+          body = JSON.stringify(rec.body);
+          this.apply(host, rec, now, res);
+        }
+        this.insert.run(
+          host,
+          rec.n,
+          rec.hash,
+          rec.prev,
+          isGap ? 'gap' : rec.body.kind,
+          isGap ? null : rec.severity,
+          isGap ? null : rec.origin.bootId,
+          isGap ? null : rec.origin.seq,
+          isGap ? null : rec.origin.at,
+          via.bootId,
+          via.suspect ? 1 : 0,
+          body,
+          now,
+        );
+        res.stored = true;
+        const announced = rec.n > c.announcedN ? { announcedN: rec.n, announcedHash: rec.hash } : {};
+        this.save(host, { ...c, ackedN: rec.n, ackedHash: rec.hash, ...announced }, now);
         return res;
-      }
-      if (!valid) this.tampered(host, TAMPER.altered, now, { why: 'record hash does not verify', n: rec.n, hash: shortHash(rec.hash) }, res);
-      const first = isGap ? rec.from : rec.n;
-      if (first !== c.ackedN + 1 || rec.prev !== c.ackedHash) {
-        const why = first <= c.ackedN ? `record ${first} forks the chain at or before ${c.ackedN}` : first > c.ackedN + 1 ? `records ${c.ackedN + 1}..${first - 1} missing` : `record ${first} does not link to ${c.ackedN}`;
-        this.tampered(host, TAMPER.chain, now, { why, ackedN: c.ackedN, got: first, viaBoot: via.bootId }, res);
-      }
-      if (rec.n === c.announcedN && rec.hash !== c.announcedHash) {
-        this.tampered(host, TAMPER.chain, now, { why: `record ${rec.n} differs from the head announced earlier`, viaBoot: via.bootId }, res);
-      }
-      let body: string | null = null;
-      if (isGap) {
-        body = JSON.stringify({ from: rec.from, count: rec.n - rec.from + 1 });
-      } else {
-        body = JSON.stringify(rec.body);
-        this.apply(host, rec, now, res);
-      }
-      this.insert.run(host, rec.n, rec.hash, rec.prev, isGap ? 'gap' : rec.body.kind, isGap ? null : rec.severity,
-        isGap ? null : rec.origin.bootId, isGap ? null : rec.origin.seq, isGap ? null : rec.origin.at, via.bootId, via.suspect ? 1 : 0, body, now);
-      res.stored = true;
-      const announced = rec.n > c.announcedN ? { announcedN: rec.n, announcedHash: rec.hash } : {};
-      this.save(host, { ...c, ackedN: rec.n, ackedHash: rec.hash, ...announced }, now);
-      return res;
-    }).immediate();
+      })
+      .immediate();
   }
 
   private apply(host: string, rec: SpoolRecord, now: number, res: LedgerResult): void {
@@ -121,7 +150,11 @@ export class EventLedger {
       if (id !== null) res.opened.push({ id, kind: 'network-lost', subject: NETWORK_LOST });
       if (b.endedAt !== null) {
         // The alarm store has no detail update; the ledger completes the open alarm's detail with the end.
-        sql(this.db, `UPDATE alarms SET detail = ? WHERE host = ? AND kind = 'network-lost' AND subject = ? AND resolved_at IS NULL`).run(JSON.stringify(detail), host, NETWORK_LOST);
+        sql(this.db, `UPDATE alarms SET detail = ? WHERE host = ? AND kind = 'network-lost' AND subject = ? AND resolved_at IS NULL`).run(
+          JSON.stringify(detail),
+          host,
+          NETWORK_LOST,
+        );
         res.resolved += this.alarms.resolve(host, 'network-lost', now, NETWORK_LOST);
       }
     }
@@ -138,26 +171,31 @@ export class EventLedger {
     // Nearly every heartbeat announces the head already on record: one read, no write transaction. A commit per
     // heartbeat cost ~26-35 µs of server CPU each (18.5 → 14.8 % of a core at 10,000 agents, BENCHMARKS.md).
     if (headOnRecord(this.chain(host), head)) return [];
-    return this.db.transaction((): string[] => {
-      const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
-      const c = this.chain(host);
-      if (head.n === c.announcedN && head.n > 0 && head.hash !== c.announcedHash) {
-        this.tampered(host, TAMPER.chain, now, { why: `the head announced at ${head.n} changed`, viaBoot: bootId }, res);
-      }
-      const next = { ...c };
-      if (head.n > c.announcedN || res.problems.length) { next.announcedN = head.n; next.announcedHash = head.hash; }
-      if (!head.pending && head.n > c.ackedN) {
-        this.tampered(host, TAMPER.chain, now, { why: `records ${c.ackedN + 1}..${head.n} announced but never delivered`, viaBoot: bootId }, res);
-        next.ackedN = head.n;
-        next.ackedHash = head.hash;
-      }
-      if (!head.pending && head.n === c.ackedN && head.hash !== c.ackedHash) {
-        this.tampered(host, TAMPER.chain, now, { why: `the agent's record ${head.n} is not the one stored`, viaBoot: bootId }, res);
-        next.ackedHash = head.hash;
-      }
-      this.save(host, next, now);
-      return res.problems;
-    }).immediate();
+    return this.db
+      .transaction((): string[] => {
+        const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
+        const c = this.chain(host);
+        if (head.n === c.announcedN && head.n > 0 && head.hash !== c.announcedHash) {
+          this.tampered(host, TAMPER.chain, now, { why: `the head announced at ${head.n} changed`, viaBoot: bootId }, res);
+        }
+        const next = { ...c };
+        if (head.n > c.announcedN || res.problems.length) {
+          next.announcedN = head.n;
+          next.announcedHash = head.hash;
+        }
+        if (!head.pending && head.n > c.ackedN) {
+          this.tampered(host, TAMPER.chain, now, { why: `records ${c.ackedN + 1}..${head.n} announced but never delivered`, viaBoot: bootId }, res);
+          next.ackedN = head.n;
+          next.ackedHash = head.hash;
+        }
+        if (!head.pending && head.n === c.ackedN && head.hash !== c.ackedHash) {
+          this.tampered(host, TAMPER.chain, now, { why: `the agent's record ${head.n} is not the one stored`, viaBoot: bootId }, res);
+          next.ackedHash = head.hash;
+        }
+        this.save(host, next, now);
+        return res.problems;
+      })
+      .immediate();
   }
 
   /** Whether a head is behind what the server already committed and is a point of the stored chain (a restored snapshot). */
@@ -174,26 +212,28 @@ export class EventLedger {
    * the chain carries on from the agent's head, so the agent is not locked out.
    */
   onHello(host: string, head: SpoolHead, bootId: string, now: number): 'ok' | 'rolled-back' | 'tampered' {
-    return this.db.transaction((): 'ok' | 'rolled-back' | 'tampered' => {
-      const c = this.chain(host);
-      if (head.n >= c.ackedN) {
-        const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
-        if (head.n === c.ackedN && head.n > 0 && head.hash !== c.ackedHash) {
-          this.tampered(host, TAMPER.chain, now, { why: `the agent's record ${head.n} is not the one stored`, viaBoot: bootId }, res);
-          this.save(host, { ...c, ackedHash: head.hash, announcedN: Math.max(c.announcedN, head.n), announcedHash: head.hash }, now);
-          return 'tampered';
+    return this.db
+      .transaction((): 'ok' | 'rolled-back' | 'tampered' => {
+        const c = this.chain(host);
+        if (head.n >= c.ackedN) {
+          const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
+          if (head.n === c.ackedN && head.n > 0 && head.hash !== c.ackedHash) {
+            this.tampered(host, TAMPER.chain, now, { why: `the agent's record ${head.n} is not the one stored`, viaBoot: bootId }, res);
+            this.save(host, { ...c, ackedHash: head.hash, announcedN: Math.max(c.announcedN, head.n), announcedHash: head.hash }, now);
+            return 'tampered';
+          }
+          if (head.n > c.announcedN) this.save(host, { ...c, announcedN: head.n, announcedHash: head.hash }, now);
+          else if (!this.getChain.get(host)) this.save(host, c, now);
+          return 'ok';
         }
-        if (head.n > c.announcedN) this.save(host, { ...c, announcedN: head.n, announcedHash: head.hash }, now);
-        else if (!this.getChain.get(host)) this.save(host, c, now);
-        return 'ok';
-      }
-      const rolledBack = this.isRollback(host, head);
-      const detail = { why: `agent's spool head ${head.n} is behind the ${c.ackedN} records stored`, bootId, headN: head.n, ackedN: c.ackedN };
-      if (rolledBack) this.openRolledBack(host, now, detail);
-      else this.tampered(host, TAMPER.chain, now, detail, { problems: [], opened: [] });
-      this.save(host, { ackedN: head.n, ackedHash: head.hash, announcedN: head.n, announcedHash: head.hash }, now);
-      return rolledBack ? 'rolled-back' : 'tampered';
-    }).immediate();
+        const rolledBack = this.isRollback(host, head);
+        const detail = { why: `agent's spool head ${head.n} is behind the ${c.ackedN} records stored`, bootId, headN: head.n, ackedN: c.ackedN };
+        if (rolledBack) this.openRolledBack(host, now, detail);
+        else this.tampered(host, TAMPER.chain, now, detail, { problems: [], opened: [] });
+        this.save(host, { ackedN: head.n, ackedHash: head.hash, announcedN: head.n, announcedHash: head.hash }, now);
+        return rolledBack ? 'rolled-back' : 'tampered';
+      })
+      .immediate();
   }
 
   /** Opens the `replay` warning of a restored snapshot (once while open). */

@@ -26,7 +26,11 @@ export class SpoolSession {
   onHello(head: SpoolHead | undefined, bootId: string): 'ok' | 'rolled-back' | 'tampered' {
     if (!head) return 'ok';
     const r = this.ledger.onHello(this.host, head, bootId, this.clock.now());
-    if (r !== 'ok') this.log.warn({ headN: head.n, result: r }, r === 'rolled-back' ? 'agent state rolled back (restored snapshot?); continuing from its spool head' : 'agent spool head does not match the stored chain');
+    if (r !== 'ok')
+      this.log.warn(
+        { headN: head.n, result: r },
+        r === 'rolled-back' ? 'agent state rolled back (restored snapshot?); continuing from its spool head' : 'agent spool head does not match the stored chain',
+      );
     return r;
   }
 
@@ -49,9 +53,13 @@ export class SpoolSession {
   onRecord(m: RecordMessage, suspect: boolean): void {
     const rec = m.record;
     if (!('gap' in rec) && rec.body.kind === 'event') for (const n of rec.body.notes) this.log.warn({ kind: n.kind, note: n.message, n: rec.n }, 'agent watch note');
-    if (!('gap' in rec) && rec.body.kind === 'summary') this.log.warn({ dropped: rec.body.count, fromN: rec.body.fromN, toN: rec.body.toN }, 'agent spool overflowed: low-severity records summarised');
+    if (!('gap' in rec) && rec.body.kind === 'summary')
+      this.log.warn({ dropped: rec.body.count, fromN: rec.body.fromN, toN: rec.body.toN }, 'agent spool overflowed: low-severity records summarised');
     const r = this.ledger.accept(this.host, m.record, { bootId: m.bootId, suspect }, this.clock.now());
-    if (r.stored) { this.stored++; this.onApplied(); }
+    if (r.stored) {
+      this.stored++;
+      this.onApplied();
+    }
     if (r.duplicate) this.duplicates++;
     for (const p of r.problems) this.log.warn({ n: m.record.n, problem: p }, 'agent spool tampered');
     for (const a of r.opened) this.log.warn({ alarmId: a.id, kind: a.kind, subject: a.subject }, 'alarm opened');

@@ -24,7 +24,8 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, group: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   for (const p of values.group ? positionals : positionals.slice(1)) {
-    if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p))) throw sharedError('TW_ARGS', `"${p}" is not an absolute path${values.group === undefined ? ' or a port like tcp/0.0.0.0:22' : ''} (usage: ${usage})`);
+    if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p)))
+      throw sharedError('TW_ARGS', `"${p}" is not an absolute path${values.group === undefined ? ' or a port like tcp/0.0.0.0:22' : ''} (usage: ${usage})`);
   }
   const ctx = openServerContext(dir, systemClock);
   try {
@@ -35,14 +36,22 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
       const hosts = ctx.hosts.all().filter((h) => h.group === values.group && h.status !== 'revoked' && store.hasBaseline(h.host));
       if (!hosts.length) throw serverError('TW_HOST_UNKNOWN', `no host with a baseline in group "${values.group}"`);
       const samples = hosts.filter((h) => h.sample).map((h) => h.host);
-      const r = acceptGroup(ctx.db, store, hosts.map((h) => h.host), positionals, now);
+      const r = acceptGroup(
+        ctx.db,
+        store,
+        hosts.map((h) => h.host),
+        positionals,
+        now,
+      );
       let total = 0;
       for (const [h, accepted] of r.perHost) {
         total += accepted.length;
         io.out(`${h}${samples.includes(h) ? ' (sample)' : ''}: accepted ${accepted.length} path(s)`);
       }
-      io.out(`accepted ${total} path(s) on ${hosts.length} host(s) of group ${values.group}` +
-        (samples.length ? ` (matching sample host(s) ${samples.join(', ')})` : ' (no sample hosts: every host took its own state)'));
+      io.out(
+        `accepted ${total} path(s) on ${hosts.length} host(s) of group ${values.group}` +
+          (samples.length ? ` (matching sample host(s) ${samples.join(', ')})` : ' (no sample hosts: every host took its own state)'),
+      );
       if (r.left.length) {
         // Partly done: what matched is accepted; what did not is where an intruder would be.
         for (const l of r.left) io.err(errorLine('tripwarden-server', serverError('TW_SAMPLE_MISMATCH', `${l.host} ${l.path} matches no sample host; not accepted`)));

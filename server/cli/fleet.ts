@@ -16,8 +16,10 @@ export function formatFleetText(v: FleetView): string[] {
       for (const variant of g.variants) {
         const outlier = g.outliers.includes(variant.hosts[0]!) && variant.hosts.length === 1;
         const names = variant.hosts.slice(0, 8).join(', ') + (variant.hosts.length > 8 ? `, … ${variant.hosts.length - 8} more` : '');
-        out.push(`  ${g.group}: ${variant.hosts.length}/${g.hosts} ${short(variant.content)}  ${names}` +
-          `${variant.samples.length ? ' [sample]' : ''}${outlier ? '  <-- OUTLIER: matches no other host of the group' : ''}`);
+        out.push(
+          `  ${g.group}: ${variant.hosts.length}/${g.hosts} ${short(variant.content)}  ${names}` +
+            `${variant.samples.length ? ' [sample]' : ''}${outlier ? '  <-- OUTLIER: matches no other host of the group' : ''}`,
+        );
       }
     }
   }
@@ -32,9 +34,16 @@ export function formatFleetText(v: FleetView): string[] {
  */
 export async function fleetCommand(argv: string[], io: CommandIo): Promise<number> {
   const usage = 'fleet --dir D [--group G] [--all] [--json]';
-  const { values } = parseCommandArgs(argv, {
-    dir: { type: 'string' }, group: { type: 'string' }, all: { type: 'boolean', default: false }, json: { type: 'boolean', default: false },
-  }, usage);
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      dir: { type: 'string' },
+      group: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    usage,
+  );
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
     const v = buildFleetView(ctx.db, { group: values.group, varyingOnly: !values.all, limit: values.json ? undefined : 2_000 });

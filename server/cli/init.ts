@@ -25,12 +25,16 @@ function serverNames(listenHost: string, extra: string[]): string[] {
 
 /** `init`: creates a data dir with the CA, the server certificate, the database and `server.yml`. */
 export async function initCommand(argv: string[], io: CommandIo): Promise<number> {
-  const { values } = parseCommandArgs(argv, {
-    dir: { type: 'string' },
-    listen: { type: 'string', default: '0.0.0.0:7443' },
-    san: { type: 'string', multiple: true, default: [] },
-    'admin-password-file': { type: 'string' },
-  }, USAGE);
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      dir: { type: 'string' },
+      listen: { type: 'string', default: '0.0.0.0:7443' },
+      san: { type: 'string', multiple: true, default: [] },
+      'admin-password-file': { type: 'string' },
+    },
+    USAGE,
+  );
   const dir = requireFlag(values.dir, 'dir', USAGE);
   const listen = values.listen!;
   let listenHost: string;
@@ -54,7 +58,11 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   writeFilePrivate(p.caCert, ca.certPem);
   const server = generateRsaKeyPair(2048);
   const cert = issueCertificate({
-    ca, publicKeyPem: server.publicKeyPem, commonName: hostname(), names: serverNames(listenHost, values.san as string[]), usage: 'server',
+    ca,
+    publicKeyPem: server.publicKeyPem,
+    commonName: hostname(),
+    names: serverNames(listenHost, values.san as string[]),
+    usage: 'server',
   });
   writeFilePrivate(p.serverKey, server.privateKeyPem);
   writeFilePrivate(p.serverCert, cert);

@@ -7,7 +7,13 @@ import type { CommandIo } from './io.ts';
 /** Prints rows as an aligned text table. */
 function table(io: CommandIo, head: string[], rows: string[][]): void {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows]) io.out(r.map((c, i) => c.padEnd(w[i]!)).join('  ').trimEnd());
+  for (const r of [head, ...rows])
+    io.out(
+      r
+        .map((c, i) => c.padEnd(w[i]!))
+        .join('  ')
+        .trimEnd(),
+    );
 }
 
 /** `hosts`: every host with its status derived now; `--json` prints the DESIGN.md array. */
@@ -18,9 +24,12 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
   try {
     const views = ctx.hosts.views(Date.now());
     if (values.json) io.out(JSON.stringify(views, null, 2));
-    else table(io, ['HOST', 'GROUP', 'STATUS', 'LAST SEEN', 'ALARMS'], views.map((h) => [
-      h.host, h.group, h.status, h.silentFor === null ? 'never' : `${formatDuration(h.silentFor)} ago`, String(h.openAlarms),
-    ]));
+    else
+      table(
+        io,
+        ['HOST', 'GROUP', 'STATUS', 'LAST SEEN', 'ALARMS'],
+        views.map((h) => [h.host, h.group, h.status, h.silentFor === null ? 'never' : `${formatDuration(h.silentFor)} ago`, String(h.openAlarms)]),
+      );
   } finally {
     ctx.close();
   }
@@ -30,16 +39,26 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
 /** `alarms`: alarms newest first; `--open` only unresolved ones. */
 export async function alarmsCommand(argv: string[], io: CommandIo): Promise<number> {
   const usage = 'alarms --dir D [--open] [--json] [--host H]';
-  const { values } = parseCommandArgs(argv, {
-    dir: { type: 'string' }, open: { type: 'boolean', default: false }, json: { type: 'boolean', default: false }, host: { type: 'string' },
-  }, usage);
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      dir: { type: 'string' },
+      open: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      host: { type: 'string' },
+    },
+    usage,
+  );
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
     const rows = ctx.alarms.list({ open: values.open, host: values.host });
     if (values.json) io.out(JSON.stringify(rows, null, 2));
-    else table(io, ['ID', 'HOST', 'SEVERITY', 'KIND', 'SUBJECT', 'OPENED', 'STATE'], rows.map((a) => [
-      String(a.id), a.host, a.severity, a.kind, a.subject, a.openedAt, a.resolvedAt ? 'resolved' : a.ackedAt ? 'acked' : 'open',
-    ]));
+    else
+      table(
+        io,
+        ['ID', 'HOST', 'SEVERITY', 'KIND', 'SUBJECT', 'OPENED', 'STATE'],
+        rows.map((a) => [String(a.id), a.host, a.severity, a.kind, a.subject, a.openedAt, a.resolvedAt ? 'resolved' : a.ackedAt ? 'acked' : 'open']),
+      );
   } finally {
     ctx.close();
   }

@@ -10,9 +10,15 @@ import type { CommandIo } from './io.ts';
 /** `report --dir D [--since 24h] [--json]`: every host accounted for, errors and missing first. */
 export async function reportCommand(argv: string[], io: CommandIo): Promise<number> {
   const usage = 'report --dir D [--since 24h] [--json]';
-  const { values } = parseCommandArgs(argv, {
-    dir: { type: 'string' }, since: { type: 'string', default: '24h' }, json: { type: 'boolean', default: false },
-  }, usage);
+  const { values } = parseCommandArgs(
+    argv,
+    {
+      dir: { type: 'string' },
+      since: { type: 'string', default: '24h' },
+      json: { type: 'boolean', default: false },
+    },
+    usage,
+  );
   const dir = requireFlag(values.dir, 'dir', usage);
   let sinceMs: number;
   try {

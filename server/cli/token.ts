@@ -11,9 +11,16 @@ const USAGE = 'token HOST --dir D [--group G] [--ttl 1h] [--replace]';
 
 /** `token HOST`: prints only a one-time enrollment token for HOST. */
 export async function tokenCommand(argv: string[], io: CommandIo): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    dir: { type: 'string' }, group: { type: 'string', default: 'default' }, ttl: { type: 'string', default: '1h' }, replace: { type: 'boolean', default: false },
-  }, USAGE);
+  const { values, positionals } = parseCommandArgs(
+    argv,
+    {
+      dir: { type: 'string' },
+      group: { type: 'string', default: 'default' },
+      ttl: { type: 'string', default: '1h' },
+      replace: { type: 'boolean', default: false },
+    },
+    USAGE,
+  );
   const dir = requireFlag(values.dir, 'dir', USAGE);
   const host = positionals[0];
   if (!host || positionals.length > 1) throw sharedError('TW_ARGS', `name exactly one HOST (usage: ${USAGE})`);

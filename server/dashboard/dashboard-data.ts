@@ -28,29 +28,39 @@ const iso = (t: number | null): string | null => (t === null ? null : new Date(t
 /** The dashboard's reads: hosts with their heartbeat bars, filtered alarms. */
 export class DashboardData {
   /** @param flushRollup writes heartbeat counts still held in memory (HeartbeatRollup.flush) before the bar is read. */
-  constructor(private readonly db: Db, private readonly hosts: HostStore, private readonly flushRollup: () => void = () => {}) {}
+  constructor(
+    private readonly db: Db,
+    private readonly hosts: HostStore,
+    private readonly flushRollup: () => void = () => {},
+  ) {}
 
   /** Every host, silent and late first (HostStore's order), with the last hour of heartbeats. */
   hostRows(now: number): DashHost[] {
     try {
       this.flushRollup();
-    } catch { /* a storage error: the bar shows what is stored; the counts are kept for the next flush */ }
+    } catch {
+      /* a storage error: the bar shows what is stored; the counts are kept for the next flush */
+    }
     const nowMin = Math.floor(now / 60_000);
     const first = nowMin - 59;
     const beats = new Map<string, Map<number, number>>();
     // Through hosts (CROSS JOIN keeps that order) so each host's last hour is a range of the (host, minute) key;
     // `WHERE minute >= ?` alone scanned the whole rollup, a month of it being 43 million rows at 1,000 hosts.
-    const recent = this.db.prepare(
-      'SELECT m.host, m.minute, m.beats FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ?',
-    ).all(first) as { host: string; minute: number; beats: number }[];
+    const recent = this.db.prepare('SELECT m.host, m.minute, m.beats FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ?').all(first) as {
+      host: string;
+      minute: number;
+      beats: number;
+    }[];
     for (const r of recent) {
       let m = beats.get(r.host);
       if (!m) beats.set(r.host, (m = new Map()));
       m.set(r.minute, r.beats);
     }
     const meta = new Map(
-      (this.db.prepare('SELECT host, enrolled_at, status_changed_at FROM hosts').all() as { host: string; enrolled_at: number; status_changed_at: number | null }[])
-        .map((r) => [r.host, r]),
+      (this.db.prepare('SELECT host, enrolled_at, status_changed_at FROM hosts').all() as { host: string; enrolled_at: number; status_changed_at: number | null }[]).map((r) => [
+        r.host,
+        r,
+      ]),
     );
     return this.hosts.views(now).map((v) => {
       const m = meta.get(v.host);
@@ -77,15 +87,30 @@ export class DashboardData {
     const where: string[] = [];
     const args: unknown[] = [];
     if (f.state !== 'all') where.push('resolved_at IS NULL');
-    if (f.host) { where.push('host = ?'); args.push(f.host); }
-    if (f.kind) { where.push('kind = ?'); args.push(f.kind); }
-    if (f.severity) { where.push('severity = ?'); args.push(f.severity); }
+    if (f.host) {
+      where.push('host = ?');
+      args.push(f.host);
+    }
+    if (f.kind) {
+      where.push('kind = ?');
+      args.push(f.kind);
+    }
+    if (f.severity) {
+      where.push('severity = ?');
+      args.push(f.severity);
+    }
     args.push(f.limit ?? 500);
     const rows = this.db.prepare(`SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
-      id: r.id as number, host: r.host as string, kind: r.kind as string, severity: r.severity as Severity,
-      subject: r.subject as string, detail: parseJson(r.detail as string | null),
-      openedAt: iso(r.opened_at as number)!, ackedAt: iso(r.acked_at as number | null), resolvedAt: iso(r.resolved_at as number | null),
+      id: r.id as number,
+      host: r.host as string,
+      kind: r.kind as string,
+      severity: r.severity as Severity,
+      subject: r.subject as string,
+      detail: parseJson(r.detail as string | null),
+      openedAt: iso(r.opened_at as number)!,
+      ackedAt: iso(r.acked_at as number | null),
+      resolvedAt: iso(r.resolved_at as number | null),
     }));
   }
 
@@ -96,9 +121,9 @@ export class DashboardData {
    * processes included, since it reads the database).
    */
   fingerprint(): string {
-    const h = this.db.prepare(
-      `SELECT COUNT(*) AS n, TOTAL(status_changed_at) AS s, TOTAL(COALESCE(maintenance_until, 0)) AS m, group_concat(grp || ':' || status, ',') AS g FROM hosts`,
-    ).get() as Record<string, unknown>;
+    const h = this.db
+      .prepare(`SELECT COUNT(*) AS n, TOTAL(status_changed_at) AS s, TOTAL(COALESCE(maintenance_until, 0)) AS m, group_concat(grp || ':' || status, ',') AS g FROM hosts`)
+      .get() as Record<string, unknown>;
     const a = this.db.prepare('SELECT (SELECT COALESCE(MAX(id), 0) FROM alarm_events) AS e, (SELECT COUNT(acked_at) FROM alarms) AS k').get() as Record<string, unknown>;
     return `${h.n}|${h.s}|${h.m}|${h.g}|${a.e}|${a.k}`;
   }

@@ -22,6 +22,11 @@ export interface DashboardLimits {
 
 /** The limits a dashboard runs with unless told otherwise. */
 export const DEFAULT_LIMITS: DashboardLimits = {
-  headersTimeoutMs: 10_000, requestTimeoutMs: 15_000, loginBodyTimeoutMs: 5_000, checkIntervalMs: 1_000,
-  handshakeTimeoutMs: 10_000, maxConnections: 256, maxLiveClients: 32,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 15_000,
+  loginBodyTimeoutMs: 5_000,
+  checkIntervalMs: 1_000,
+  handshakeTimeoutMs: 10_000,
+  maxConnections: 256,
+  maxLiveClients: 32,
 };

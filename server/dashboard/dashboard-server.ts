@@ -142,16 +142,25 @@ export class Dashboard {
    */
   private readonly routes: readonly Route[] = [
     { method: 'ANY', path: '/healthz', auth: 'open', handle: ({ res }) => send(res, 200, 'application/json', '{"ok":true}', this.headers()) },
-    ...Object.entries(ASSETS).map(([path, a]): Route => ({
-      method: 'GET', path, auth: 'open',
-      handle: ({ res }) => send(res, 200, a.type, a.body, { ...this.headers(), 'cache-control': 'max-age=300' }),
-    })),
+    ...Object.entries(ASSETS).map(
+      ([path, a]): Route => ({
+        method: 'GET',
+        path,
+        auth: 'open',
+        handle: ({ res }) => send(res, 200, a.type, a.body, { ...this.headers(), 'cache-control': 'max-age=300' }),
+      }),
+    ),
     { method: 'POST', path: '/login', auth: 'open', handle: ({ req, res }) => this.login(req, res) },
     { method: 'ANY', path: '/login', auth: 'open', handle: ({ req, res }) => this.loginForm(req, res) },
     { method: 'GET', path: '/metrics', auth: 'open', handle: ({ req, res }) => this.metrics(req, res) },
     { method: 'GET', path: '/', auth: 'page', handle: (c) => this.hostsRoute(c) },
     { method: 'GET', path: '/events', auth: 'api', handle: ({ res }) => this.feed.add(res, this.headers()) },
-    { method: 'GET', path: '/api/hosts', auth: 'api', handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()) },
+    {
+      method: 'GET',
+      path: '/api/hosts',
+      auth: 'api',
+      handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()),
+    },
     { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
     { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
@@ -209,7 +218,11 @@ export class Dashboard {
       sinceText = '24h';
       ms = 86_400_000;
     }
-    try { this.o.ctx.rollup.flush(); } catch { /* the report shows what is stored */ }
+    try {
+      this.o.ctx.rollup.flush();
+    } catch {
+      /* the report shows what is stored */
+    }
     this.page(res, reportPage(session!, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
   }
 
@@ -250,7 +263,8 @@ export class Dashboard {
   private hostActionRoute({ res, params, session, form }: RouteCall): void {
     const now = this.o.clock.now();
     const ctx = this.o.ctx;
-    const s = session!, f = form!;
+    const s = session!,
+      f = form!;
     const host = safeDecode(params[0]!);
     if (host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
     const back = `/hosts/${encodeURIComponent(host)}`;

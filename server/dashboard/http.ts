@@ -6,9 +6,7 @@ import { readBody } from '../gateway/http-body.ts';
  * no framing, forms post only to us. Agent-supplied text that escaped
  * escaping still could not run.
  */
-export const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
-  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+export const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** Headers on every dashboard response. */
 export function securityHeaders(https: boolean): Record<string, string> {
@@ -37,7 +35,10 @@ export function parseCookies(header: string | undefined): Map<string, string> {
 /** A Set-Cookie value: HttpOnly, SameSite=Strict, Path=/, Secure when served over HTTPS. */
 export function cookie(name: string, value: string, o: { secure: boolean; maxAgeS?: number }): string {
   return [
-    `${name}=${encodeURIComponent(value)}`, 'Path=/', 'HttpOnly', 'SameSite=Strict',
+    `${name}=${encodeURIComponent(value)}`,
+    'Path=/',
+    'HttpOnly',
+    'SameSite=Strict',
     ...(o.secure ? ['Secure'] : []),
     ...(o.maxAgeS !== undefined ? [`Max-Age=${o.maxAgeS}`] : []),
   ].join('; ');

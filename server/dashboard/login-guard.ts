@@ -42,7 +42,10 @@ export class LoginGuard {
   private running = 0;
   private readonly queue: (() => void)[] = [];
 
-  constructor(private readonly clock: Clock, o: Partial<LoginGuardOptions> = {}) {
+  constructor(
+    private readonly clock: Clock,
+    o: Partial<LoginGuardOptions> = {},
+  ) {
     this.o = { ...DEFAULTS, ...o };
   }
 

@@ -21,7 +21,10 @@ export interface MetricsSources {
 function countsCounter<K extends string>(registry: Registry, name: string, help: string, read: () => Map<K, number>): void {
   const seen = new Map<K, number>();
   new Counter({
-    name, help, labelNames: ['reason'], registers: [registry],
+    name,
+    help,
+    labelNames: ['reason'],
+    registers: [registry],
     collect() {
       for (const [reason, n] of read()) {
         const before = seen.get(reason) ?? 0;
@@ -60,7 +63,11 @@ export function createMetrics(src: MetricsSources): Registry {
     collect() {
       this.reset();
       for (const [kind, severity] of Object.entries(ALARM_KINDS)) this.set({ kind, severity }, 0);
-      const rows = src.db.prepare('SELECT kind, severity, COUNT(*) AS n FROM alarms WHERE resolved_at IS NULL GROUP BY kind, severity').all() as { kind: string; severity: string; n: number }[];
+      const rows = src.db.prepare('SELECT kind, severity, COUNT(*) AS n FROM alarms WHERE resolved_at IS NULL GROUP BY kind, severity').all() as {
+        kind: string;
+        severity: string;
+        n: number;
+      }[];
       for (const r of rows) this.set({ kind: r.kind, severity: r.severity }, r.n);
     },
   });
@@ -82,7 +89,11 @@ export function createMetrics(src: MetricsSources): Registry {
     registers: [registry],
     collect() {
       this.reset();
-      const rows = src.db.prepare(`SELECT channel, state, COUNT(*) AS n FROM deliveries WHERE state IN ('pending','failed') GROUP BY channel, state`).all() as { channel: string; state: string; n: number }[];
+      const rows = src.db.prepare(`SELECT channel, state, COUNT(*) AS n FROM deliveries WHERE state IN ('pending','failed') GROUP BY channel, state`).all() as {
+        channel: string;
+        state: string;
+        n: number;
+      }[];
       for (const r of rows) this.set({ channel: r.channel, state: r.state }, r.n);
     },
   });

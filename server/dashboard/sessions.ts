@@ -12,7 +12,8 @@ export interface Session {
 
 /** Compares two secrets without leaking where they differ. */
 export function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b);
+  const x = Buffer.from(a),
+    y = Buffer.from(b);
   return x.length === y.length && x.length > 0 && timingSafeEqual(x, y);
 }
 
@@ -23,7 +24,10 @@ export function sameSecret(a: string, b: string): boolean {
 export class SessionStore {
   private readonly byId = new Map<string, Session>();
 
-  constructor(private readonly clock: Clock, private readonly o: { idleMs: number }) {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly o: { idleMs: number },
+  ) {}
 
   create(user: string): Session {
     this.sweep();

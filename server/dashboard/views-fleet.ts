@@ -5,7 +5,10 @@ import { html, type SafeHtml } from './template.ts';
 import { layout } from './views-layout.ts';
 
 /** What the fleet page was asked for (from the query string, validated by the server). */
-export interface FleetFilter { group?: string; all: boolean }
+export interface FleetFilter {
+  group?: string;
+  all: boolean;
+}
 
 const hostLink = (h: string) => html`<a href="/hosts/${encodeURIComponent(h)}">${h}</a>`;
 const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? c.slice(0, 16) + '…' : c);
@@ -23,22 +26,34 @@ function hostList(hosts: string[], max = 12): SafeHtml {
  */
 export function fleetPage(s: Session, v: FleetView, f: FleetFilter): string {
   const opt = (g: string) => html`<option value="${g}"${f.group === g ? html` selected` : ''}>${g}</option>`;
-  return layout('Fleet', s, html`<h2>Fleet</h2>
+  return layout(
+    'Fleet',
+    s,
+    html`<h2>Fleet</h2>
 <form method="get" action="/fleet" class="filters">
 <label>Group <select name="group"><option value="">all</option>${v.groups.map((g) => opt(g.group))}</select></label>
 <label><input type="checkbox" name="all" value="1"${f.all ? html` checked` : ''}> every path, not only those that differ</label>
 <button type="submit">Show</button></form>
 <p>${v.groups.map((g, i) => html`${i ? '; ' : ''}group <strong>${g.group}</strong>: ${g.hosts} hosts${g.samples.length ? html`, samples ${hostList(g.samples)}` : ''}`)}</p>
-${v.paths.length === 0 ? html`<p>No watched path differs between the hosts of a group.</p>` : html`<table class="fleet"><thead><tr><th>Path</th><th>Group</th><th>Hosts</th><th>Content (SHA-256)</th><th>Which hosts</th></tr></thead><tbody>
-${v.paths.map((p) => p.groups.map((g) => g.variants.map((variant, i) => {
-    const outlier = variant.hosts.length === 1 && g.outliers.includes(variant.hosts[0]!);
-    return html`<tr class="${outlier ? 'outlier' : ''}">
+${
+  v.paths.length === 0
+    ? html`<p>No watched path differs between the hosts of a group.</p>`
+    : html`<table class="fleet"><thead><tr><th>Path</th><th>Group</th><th>Hosts</th><th>Content (SHA-256)</th><th>Which hosts</th></tr></thead><tbody>
+${v.paths.map((p) =>
+  p.groups.map((g) =>
+    g.variants.map((variant, i) => {
+      const outlier = variant.hosts.length === 1 && g.outliers.includes(variant.hosts[0]!);
+      return html`<tr class="${outlier ? 'outlier' : ''}">
 <td>${i === 0 ? html`<code>${p.path}</code>` : ''}</td><td>${i === 0 ? g.group : ''}</td>
 <td>${variant.hosts.length}/${g.hosts}</td><td><code title="${variant.content}">${short(variant.content)}</code>${variant.samples.length ? html` <span class="badge sample">sample</span>` : ''}</td>
 <td>${hostList(variant.hosts)}${outlier ? html` <strong class="outlier-note">outlier: matches no other host of ${g.group}</strong>` : ''}</td></tr>`;
-  })))}
-</tbody></table>`}
-${v.truncated ? html`<p>${v.truncated} more path(s) not shown; pick a group.</p>` : ''}`);
+    }),
+  ),
+)}
+</tbody></table>`
+}
+${v.truncated ? html`<p>${v.truncated} more path(s) not shown; pick a group.</p>` : ''}`,
+  );
 }
 
 /** The report's folded expected changes: one row per group and path. */

@@ -34,13 +34,17 @@ export function csrfField(s: Session): SafeHtml {
 }
 
 export function loginPage(loginToken: string, error?: string): string {
-  return layout('Log in', null, html`<h2>Log in</h2>
+  return layout(
+    'Log in',
+    null,
+    html`<h2>Log in</h2>
 ${error ? html`<p class="error" role="alert">${error}</p>` : ''}
 <form method="post" action="/login" class="login">
 <input type="hidden" name="csrf" value="${loginToken}">
 <label>User <input name="user" autocomplete="username" value="admin" required></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required autofocus></label>
-<button type="submit">Log in</button></form>`);
+<button type="submit">Log in</button></form>`,
+  );
 }
 
 /** "3m 2s" or "never". */
@@ -50,7 +54,10 @@ export function ago(ms: number | null): string {
 
 export function when(isoOrMs: string | number | null): string {
   if (isoOrMs === null) return '';
-  return new Date(isoOrMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return new Date(isoOrMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
 }
 
 /** Detail of an alarm as a definition list; old/from and new/to values first. */

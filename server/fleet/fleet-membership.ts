@@ -16,12 +16,14 @@ export function checkGroupName(group: string): void {
  */
 export function setHostGroup(db: Db, host: string, group: string): string {
   checkGroupName(group);
-  return db.transaction(() => {
-    const r = db.prepare('SELECT grp FROM hosts WHERE host = ?').get(host) as { grp: string } | undefined;
-    if (!r) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
-    db.prepare('UPDATE hosts SET grp = ? WHERE host = ?').run(group, host);
-    return r.grp;
-  }).immediate();
+  return db
+    .transaction(() => {
+      const r = db.prepare('SELECT grp FROM hosts WHERE host = ?').get(host) as { grp: string } | undefined;
+      if (!r) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
+      db.prepare('UPDATE hosts SET grp = ? WHERE host = ?').run(group, host);
+      return r.grp;
+    })
+    .immediate();
 }
 
 /** Marks a host as a sample of its group (or not). */
@@ -34,6 +36,5 @@ export function setSample(db: Db, host: string, on: boolean): void {
 /** Turns `port-opened` alarms on or off for a group (on by default). */
 export function setPortAlarms(db: Db, group: string, on: boolean): void {
   checkGroupName(group);
-  db.prepare('INSERT INTO group_settings (grp, port_alarms) VALUES (?, ?) ON CONFLICT (grp) DO UPDATE SET port_alarms = excluded.port_alarms')
-    .run(group, on ? 1 : 0);
+  db.prepare('INSERT INTO group_settings (grp, port_alarms) VALUES (?, ?) ON CONFLICT (grp) DO UPDATE SET port_alarms = excluded.port_alarms').run(group, on ? 1 : 0);
 }

@@ -2,7 +2,12 @@ import type { FileEntry } from '../../shared/protocol.ts';
 import type { Db } from '../storage/db.ts';
 import { contentKey, type PeerState } from './sample-match.ts';
 
-interface PeerRow { host: string; sample: number; baseline: string | null; current: string | null }
+interface PeerRow {
+  host: string;
+  sample: number;
+  baseline: string | null;
+  current: string | null;
+}
 
 const parsePeer = (r: PeerRow): PeerState => ({
   host: r.host,
@@ -12,7 +17,10 @@ const parsePeer = (r: PeerRow): PeerState => ({
 });
 
 /** A host's place in the fleet: its group and whether it is a sample. */
-export interface HostPlace { group: string; sample: boolean }
+export interface HostPlace {
+  group: string;
+  sample: boolean;
+}
 
 /**
  * The database side of sample matching: a host's group, the other hosts of

@@ -43,7 +43,16 @@ export interface FleetView {
   truncated: number;
 }
 
-interface Row { grp: string; host: string; sample: number; key: string; sha: string | null; type: string | null; target: string | null; accepted: number }
+interface Row {
+  grp: string;
+  host: string;
+  sample: number;
+  key: string;
+  sha: string | null;
+  type: string | null;
+  target: string | null;
+  accepted: number;
+}
 
 /** The content key of a measured file (see {@link FleetVariant.content}). */
 function contentOf(r: Row): string {
@@ -62,13 +71,18 @@ function contentOf(r: Row): string {
 export function buildFleetView(db: Db, o: { group?: string; varyingOnly?: boolean; limit?: number } = {}): FleetView {
   const args: unknown[] = [];
   let where = `m.kind = 'file' AND h.state != 'revoked'`;
-  if (o.group !== undefined) { where += ' AND h.grp = ?'; args.push(o.group); }
-  const rows = db.prepare(
-    `SELECT h.grp AS grp, h.host AS host, h.sample AS sample, m.key AS key,
+  if (o.group !== undefined) {
+    where += ' AND h.grp = ?';
+    args.push(o.group);
+  }
+  const rows = db
+    .prepare(
+      `SELECT h.grp AS grp, h.host AS host, h.sample AS sample, m.key AS key,
             json_extract(m.current, '$.sha256') AS sha, json_extract(m.current, '$.type') AS type,
             json_extract(m.current, '$.target') AS target, (m.baseline IS m.current) AS accepted
      FROM measured m JOIN hosts h ON h.host = m.host WHERE ${where} ORDER BY m.key, h.grp, h.host`,
-  ).all(...args) as Row[];
+    )
+    .all(...args) as Row[];
 
   const byPath = new Map<string, Map<string, Map<string, FleetVariant>>>();
   for (const r of rows) {
@@ -102,9 +116,16 @@ export function buildFleetView(db: Db, o: { group?: string; varyingOnly?: boolea
 
   const gargs: unknown[] = [];
   let gwhere = `state != 'revoked'`;
-  if (o.group !== undefined) { gwhere += ' AND grp = ?'; gargs.push(o.group); }
-  const groups = (db.prepare(`SELECT grp, COUNT(*) AS n, group_concat(CASE WHEN sample = 1 THEN host END, ',') AS s FROM hosts WHERE ${gwhere} GROUP BY grp ORDER BY grp`)
-    .all(...gargs) as { grp: string; n: number; s: string | null }[])
-    .map((g) => ({ group: g.grp, hosts: g.n, samples: g.s ? g.s.split(',').sort() : [] }));
+  if (o.group !== undefined) {
+    gwhere += ' AND grp = ?';
+    gargs.push(o.group);
+  }
+  const groups = (
+    db.prepare(`SELECT grp, COUNT(*) AS n, group_concat(CASE WHEN sample = 1 THEN host END, ',') AS s FROM hosts WHERE ${gwhere} GROUP BY grp ORDER BY grp`).all(...gargs) as {
+      grp: string;
+      n: number;
+      s: string | null;
+    }[]
+  ).map((g) => ({ group: g.grp, hosts: g.n, samples: g.s ? g.s.split(',').sort() : [] }));
   return { groups, paths: all.slice(0, limit), truncated: Math.max(0, all.length - limit) };
 }

@@ -37,8 +37,17 @@ export interface ChangeClass {
  * bit added to a sample's binary stays critical).
  */
 export function sameContent(a: FileEntry, b: FileEntry): boolean {
-  return a.type === b.type && a.sha256 === b.sha256 && a.size === b.size && a.mode === b.mode &&
-    a.uid === b.uid && a.gid === b.gid && (a.target ?? null) === (b.target ?? null) && !a.error && !b.error;
+  return (
+    a.type === b.type &&
+    a.sha256 === b.sha256 &&
+    a.size === b.size &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    (a.target ?? null) === (b.target ?? null) &&
+    !a.error &&
+    !b.error
+  );
 }
 
 /**
@@ -68,12 +77,10 @@ export function classifyChange(
   const reporting = o.peers.filter((p) => p.current !== null);
   const reportingCount = o.reporting ?? reporting.length;
   const comparable = current !== null && current.sha256 !== undefined && !current.error;
-  const same = !comparable ? 0 : o.same ?? reporting.filter((p) => sameContent(p.current!, current)).length;
+  const same = !comparable ? 0 : (o.same ?? reporting.filter((p) => sameContent(p.current!, current)).length);
   let expected: ChangeClass['expected'] = null;
   if (comparable && !o.isSample && o.cls !== 'self') {
-    const sample = o.peers
-      .filter((p) => p.sample && p.baseline !== null && sameContent(p.baseline, current))
-      .sort((a, b) => a.host.localeCompare(b.host))[0];
+    const sample = o.peers.filter((p) => p.sample && p.baseline !== null && sameContent(p.baseline, current)).sort((a, b) => a.host.localeCompare(b.host))[0];
     if (sample) expected = { sample: sample.host, sha256: current.sha256! };
   }
   return { expected, outlier: comparable && reportingCount > 0 && same === 0, peers: reportingCount, same };

@@ -67,11 +67,24 @@ export class AgentSession implements LiveSession {
    * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
    * (`token --replace`) before the close command reached this session is told so, not called a replay.
    */
-  constructor(readonly host: string, private readonly ws: WebSocket, private readonly d: SessionDeps, remote = 'unknown', private readonly serial?: string) {
+  constructor(
+    readonly host: string,
+    private readonly ws: WebSocket,
+    private readonly d: SessionDeps,
+    remote = 'unknown',
+    private readonly serial?: string,
+  ) {
     this.remote = remote;
     this.log = d.log.child({ host });
     this.baseline = new BaselineSession(host, d.baselines, d.clock, this.log, (m) => this.send(m));
-    this.spool = new SpoolSession(host, d.ledger, d.clock, this.log, (m) => this.send(m), () => this.baseline.stateChanged());
+    this.spool = new SpoolSession(
+      host,
+      d.ledger,
+      d.clock,
+      this.log,
+      (m) => this.send(m),
+      () => this.baseline.stateChanged(),
+    );
     d.registry.add(this);
     this.helloTimer = d.clock.setTimeout(() => {
       d.stats?.drop('no-hello');
@@ -131,7 +144,8 @@ export class AgentSession implements LiveSession {
       if (m.seq <= this.lastSeq) return this.replay(m.seq);
       this.lastSeq = m.seq;
       switch (m.type) {
-        case 'hello': return this.onHello(m);
+        case 'hello':
+          return this.onHello(m);
         case 'heartbeat': {
           const after = (r: HeartbeatResult) => {
             this.onResult(r, m.seq, m.wantAck === true);
@@ -150,13 +164,15 @@ export class AgentSession implements LiveSession {
             }
           });
         }
-        case 'record': return this.spool.onRecord(m, this.clone !== null);
+        case 'record':
+          return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
           const err = this.baseline.onReport(m);
           // Parts out of order or too many entries: the report as a whole breaks its schema.
           return err ? this.violation('schema', err) : undefined;
         }
-        case 'event': return this.baseline.onEvent(m);
+        case 'event':
+          return this.baseline.onEvent(m);
         case 'goodbye':
           this.saidGoodbye = true;
           return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq, true);
@@ -178,7 +194,7 @@ export class AgentSession implements LiveSession {
     const full = err.code === 'SQLITE_FULL';
     this.log.error(
       { err: err.message, code: err.code, type, suppressed },
-      full ? 'database disk is full: agent messages are not recorded until space is freed on the data dir\'s file system' : 'could not record message',
+      full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : 'could not record message',
     );
   }
 

@@ -10,7 +10,12 @@ export interface HeartbeatBatcherOptions {
 }
 
 type Done = (r: HeartbeatResult | Error) => void;
-interface Pending { host: string; bootId: string; seq: number; done: Done }
+interface Pending {
+  host: string;
+  bootId: string;
+  seq: number;
+  done: Done;
+}
 
 /**
  * Group commit for heartbeats: the heartbeats that arrive within a few ms
@@ -32,7 +37,12 @@ export class HeartbeatBatcher {
   private lastAt: number;
   private readonly runBatch;
 
-  constructor(private readonly db: Db, private readonly liveness: Liveness, private readonly clock: Clock, private readonly o: HeartbeatBatcherOptions) {
+  constructor(
+    private readonly db: Db,
+    private readonly liveness: Liveness,
+    private readonly clock: Clock,
+    private readonly o: HeartbeatBatcherOptions,
+  ) {
     this.lastAt = clock.now();
     this.runBatch = db.transaction((batch: Pending[]) => batch.map((p) => this.liveness.heartbeat(p.host, p.bootId, p.seq)));
   }

@@ -19,7 +19,10 @@ export class HeartbeatRollup {
   private readonly upsert;
   private readonly writeTx;
 
-  constructor(private readonly db: Db, private readonly clock: Clock) {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {
     this.upsert = db.prepare(
       `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
        ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
@@ -96,10 +99,12 @@ export class HeartbeatRollup {
     );
     const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0');
     const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
-    const n = this.db.transaction(() => hosts.reduce((k, h) => {
-      fold.run(h, from, cut);
-      return k + del.run(h, from, cut).changes;
-    }, 0))();
+    const n = this.db.transaction(() =>
+      hosts.reduce((k, h) => {
+        fold.run(h, from, cut);
+        return k + del.run(h, from, cut).changes;
+      }, 0),
+    )();
     this.compactedOnce = true;
     return n;
   }

@@ -89,8 +89,7 @@ export class HostStore {
   /** Hosts with their status derived at `now`, silent and late hosts first. */
   views(now: number): HostView[] {
     const open = new Map(
-      (this.db.prepare('SELECT host, COUNT(*) n FROM alarms WHERE resolved_at IS NULL GROUP BY host').all() as { host: string; n: number }[])
-        .map((r) => [r.host, r.n]),
+      (this.db.prepare('SELECT host, COUNT(*) n FROM alarms WHERE resolved_at IS NULL GROUP BY host').all() as { host: string; n: number }[]).map((r) => [r.host, r.n]),
     );
     return this.all()
       .map((h) => {

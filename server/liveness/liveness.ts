@@ -24,7 +24,13 @@ export interface LivenessStores {
 
 export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
 
-interface Overdue { host: string; status: string; lastSeen: number | null; lateAt: number; dueAt: number }
+interface Overdue {
+  host: string;
+  status: string;
+  lastSeen: number | null;
+  lateAt: number;
+  dueAt: number;
+}
 
 /** How often the sweep looks for hosts in a status longer than LINGER_RULES allow (ms). */
 export const LINGER_CHECK_MS = 60_000;
@@ -103,8 +109,9 @@ export class Liveness {
        boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
        connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
     );
-    this.beatTx = db.transaction((now: number, host: string, bootId: string, seq: number) =>
-      this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined);
+    this.beatTx = db.transaction(
+      (now: number, host: string, bootId: string, seq: number) => this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined,
+    );
   }
 
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
@@ -118,27 +125,27 @@ export class Liveness {
    */
   hello(host: string, m: { bootId: string; seq: number; interval: number; agentVersion: string; facts: unknown }): HeartbeatResult {
     const now = this.clock.now();
-    return this.db.transaction((): HeartbeatResult => {
-      const h = this.hosts.get(host);
-      if (!h) return 'unknown-boot';
-      if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
-      const interval = this.effectiveInterval(m.interval);
-      const d = deadlines(now, interval, this.cfg.graceMs);
-      this.helloStmt
-        .run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
-      this.reconcileIn(host, now);
-      for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
-      this.countBeat(host, now);
-      this.lastHelloAt = now;
-      return 'ok';
-    }).immediate();
+    return this.db
+      .transaction((): HeartbeatResult => {
+        const h = this.hosts.get(host);
+        if (!h) return 'unknown-boot';
+        if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
+        const interval = this.effectiveInterval(m.interval);
+        const d = deadlines(now, interval, this.cfg.graceMs);
+        this.helloStmt.run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
+        this.reconcileIn(host, now);
+        for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
+        this.countBeat(host, now);
+        this.lastHelloAt = now;
+        return 'ok';
+      })
+      .immediate();
   }
 
   private countBeat(host: string, now: number): void {
     this.beatsReceived++;
     this.rollup.count(host, now);
   }
-
 
   /**
    * Records a heartbeat. The hot path is one UPDATE that moves the deadlines (committed by itself, or with
@@ -150,7 +157,9 @@ export class Liveness {
     // Inside the batcher's transaction the statement runs bare (its own transaction there was a SAVEPOINT per beat)
     // and that transaction's COMMIT reports a failure. Alone it needs its own: run bare in autocommit, an
     // UPDATE ... RETURNING read with get() did not report a failed commit (the disk-full test lost heartbeats).
-    const r = this.db.inTransaction ? this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined : this.beatTx(now, host, bootId, seq);
+    const r = this.db.inTransaction
+      ? (this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined)
+      : this.beatTx(now, host, bootId, seq);
     if (!r) return this.hosts.get(host)?.bootId === bootId ? 'replay' : 'unknown-boot';
     this.countBeat(host, now);
     if (r.status !== 'up') this.reconcile(host);
@@ -160,27 +169,31 @@ export class Liveness {
   /** The agent said goodbye: a deliberate stop, alarmed as `agent-stopped`. */
   goodbye(host: string, bootId: string, seq: number): HeartbeatResult {
     const now = this.clock.now();
-    return this.db.transaction((): HeartbeatResult => {
-      const r = this.db
-        .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
-        .run(seq, host, bootId, seq);
-      if (r.changes === 0) return 'replay';
-      this.reconcileIn(host, now);
-      return 'ok';
-    }).immediate();
+    return this.db
+      .transaction((): HeartbeatResult => {
+        const r = this.db
+          .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
+          .run(seq, host, bootId, seq);
+        if (r.changes === 0) return 'replay';
+        this.reconcileIn(host, now);
+        return 'ok';
+      })
+      .immediate();
   }
 
   /** The connection closed. Without a goodbye that is `agent-disconnected`, at once. */
   disconnected(host: string, o: { othersLive: boolean; expected: boolean }): void {
     const now = this.clock.now();
-    this.db.transaction(() => {
-      sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
-      const h = this.hosts.get(host);
-      if (!h || o.othersLive || o.expected) return;
-      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
-        this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
-      }
-    }).immediate();
+    this.db
+      .transaction(() => {
+        sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
+        const h = this.hosts.get(host);
+        if (!h || o.othersLive || o.expected) return;
+        if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
+          this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
+        }
+      })
+      .immediate();
   }
 
   /** Re-derives one host's status and applies the rules table if it changed. */
@@ -309,35 +322,43 @@ export class Liveness {
     const now = this.clock.now();
     this.startedAt = now;
     this.lastHelloAt = now;
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE hosts SET connected = 0').run();
-      // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
-      this.db.prepare(
-        `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
+    this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE hosts SET connected = 0').run();
+        // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
+        this.db
+          .prepare(
+            `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
          WHERE status IN ('up', 'late')`,
-      ).run({ now, grace: this.cfg.graceMs });
-      this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
-      // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
-      const check = this.db.prepare(
-        `SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`,
-      ).all() as { host: string }[];
-      for (const { host } of check) this.reconcileIn(host, now);
-    }).immediate();
+          )
+          .run({ now, grace: this.cfg.graceMs });
+        this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
+        // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
+        const check = this.db
+          .prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`)
+          .all() as { host: string }[];
+        for (const { host } of check) this.reconcileIn(host, now);
+      })
+      .immediate();
   }
 
   /** Sets or clears a maintenance window and applies the resulting status. */
   setMaintenance(host: string, until: number | null): void {
-    this.db.transaction(() => {
-      this.db.prepare('UPDATE hosts SET maintenance_until = ? WHERE host = ?').run(until, host);
-      this.reconcileIn(host, this.clock.now());
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db.prepare('UPDATE hosts SET maintenance_until = ? WHERE host = ?').run(until, host);
+        this.reconcileIn(host, this.clock.now());
+      })
+      .immediate();
   }
 
   /** Marks a host revoked (its certificate is refused from now on) and applies the status. */
   revoke(host: string): void {
-    this.db.transaction(() => {
-      this.db.prepare(`UPDATE hosts SET state = 'revoked' WHERE host = ?`).run(host);
-      this.reconcileIn(host, this.clock.now());
-    }).immediate();
+    this.db
+      .transaction(() => {
+        this.db.prepare(`UPDATE hosts SET state = 'revoked' WHERE host = ?`).run(host);
+        this.reconcileIn(host, this.clock.now());
+      })
+      .immediate();
   }
 }

@@ -67,7 +67,8 @@ export function formatReportMail(r: Report): MailText {
   const worst = r.sections.errors.length || r.sections.critical.length ? 'critical' : r.sections.warnings.length ? 'warning' : 'ok';
   const day = new Date(r.until).toISOString().slice(0, 10);
   return {
-    subject: `[${worst}] report ${day}: ${r.totals.hosts} hosts, ${r.sections.errors.length} errors, ${r.sections.critical.length} critical, ` +
+    subject:
+      `[${worst}] report ${day}: ${r.totals.hosts} hosts, ${r.sections.errors.length} errors, ${r.sections.critical.length} critical, ` +
       `${r.sections.expected.length ? `${r.sections.expected.length} expected, ` : ''}${r.sections.warnings.length} warnings`,
     text: formatReportText(r),
   };

@@ -56,8 +56,7 @@ export class ReportMailer {
       const d = new Date(now);
       const day = d.toISOString().slice(0, 10);
       if (d.getUTCHours() >= (this.o.hourUtc ?? 7)) {
-        this.db.prepare(`INSERT OR IGNORE INTO report_runs (day, since, until, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)`)
-          .run(day, now - 86_400_000, now, now, now);
+        this.db.prepare(`INSERT OR IGNORE INTO report_runs (day, since, until, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?)`).run(day, now - 86_400_000, now, now, now);
       }
       const oldest = new Date(now - 2 * 86_400_000).toISOString().slice(0, 10);
       const due = this.db
@@ -73,7 +72,8 @@ export class ReportMailer {
         } catch (err) {
           const permanent = err instanceof DeliveryError && err.permanent;
           const wait = Math.min(this.o.maxBackoffMs ?? 3_600_000, (this.o.backoffMs ?? 60_000) * 2 ** Math.min(run.attempts, 20));
-          this.db.prepare('UPDATE report_runs SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE day = ?')
+          this.db
+            .prepare('UPDATE report_runs SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE day = ?')
             .run(permanent ? Number.MAX_SAFE_INTEGER : this.o.clock.now() + wait, (err as Error).message.slice(0, 500), run.day);
           this.log.warn({ day: run.day, permanent, err: (err as Error).message }, 'daily report not mailed');
         }

@@ -88,16 +88,25 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
   for (const r of alarmRows) {
     const list = byHost.get(r.host as string) ?? [];
     list.push({
-      id: r.id as number, kind: r.kind as string, severity: r.severity as Severity, subject: r.subject as string,
-      openedAt: r.opened_at as number, resolvedAt: r.resolved_at as number | null, ackedAt: r.acked_at as number | null,
-      expectedFrom: (r.expected_from as string | null) ?? null, outlier: r.outlier === 1,
+      id: r.id as number,
+      kind: r.kind as string,
+      severity: r.severity as Severity,
+      subject: r.subject as string,
+      openedAt: r.opened_at as number,
+      resolvedAt: r.resolved_at as number | null,
+      ackedAt: r.acked_at as number | null,
+      expectedFrom: (r.expected_from as string | null) ?? null,
+      outlier: r.outlier === 1,
     });
     byHost.set(r.host as string, list);
   }
   const beats = new Map(
     // Through hosts, so each host's range is read on the (host, minute) key instead of scanning the whole rollup.
-    (db.prepare('SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host')
-      .all(Math.floor(since / 60_000), Math.floor(until / 60_000)) as { host: string; n: number }[]).map((r) => [r.host, r.n]),
+    (
+      db
+        .prepare('SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host')
+        .all(Math.floor(since / 60_000), Math.floor(until / 60_000)) as { host: string; n: number }[]
+    ).map((r) => [r.host, r.n]),
   );
   const sections = emptySections();
   const groups = new Map<string, ReportGroup>();
@@ -120,26 +129,39 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
   }
   // A sample's own change, once accepted (resolved) and taken by other hosts, is the reviewed
   // upgrade those hosts were matched against: it belongs to the fold, not among critical changes.
-  const folded = (v: { group: string; host: string; sample: boolean }, a: ReportAlarm) => a.expectedFrom !== null ||
-    (v.sample && a.resolvedAt !== null && (groups.get(v.group)?.expected.some((f) => f.path === a.subject && f.samples.includes(v.host)) ?? false));
+  const folded = (v: { group: string; host: string; sample: boolean }, a: ReportAlarm) =>
+    a.expectedFrom !== null || (v.sample && a.resolvedAt !== null && (groups.get(v.group)?.expected.some((f) => f.path === a.subject && f.samples.includes(v.host)) ?? false));
   for (const v of views) {
     const alarms = byHost.get(v.host) ?? [];
     const entry: ReportHost = {
-      host: v.host, group: v.group, status: v.status, lastSeen: v.lastSeen === null ? null : Date.parse(v.lastSeen),
-      beats: beats.get(v.host) ?? 0, alarms,
+      host: v.host,
+      group: v.group,
+      status: v.status,
+      lastSeen: v.lastSeen === null ? null : Date.parse(v.lastSeen),
+      beats: beats.get(v.host) ?? 0,
+      alarms,
     };
     const openLiveness = alarms.some((a) => a.resolvedAt === null && LIVENESS_KINDS.has(a.kind));
     const others = alarms.filter((a) => !folded(v, a));
-    const section: ReportSection = ERROR_STATUSES.has(v.status) || openLiveness ? 'errors'
-      : others.some((a) => a.severity === 'critical') ? 'critical'
-        : others.length > 0 ? 'warnings'
-          : alarms.length > 0 ? 'expected' : 'quiet';
+    const section: ReportSection =
+      ERROR_STATUSES.has(v.status) || openLiveness
+        ? 'errors'
+        : others.some((a) => a.severity === 'critical')
+          ? 'critical'
+          : others.length > 0
+            ? 'warnings'
+            : alarms.length > 0
+              ? 'expected'
+              : 'quiet';
     sections[section].push(entry);
     groupOf(v.group).sections[section].push(entry);
   }
   for (const g of groups.values()) {
     g.expected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    for (const f of g.expected) { f.hosts.sort(); f.samples.sort(); }
+    for (const f of g.expected) {
+      f.hosts.sort();
+      f.samples.sort();
+    }
   }
   return {
     since,

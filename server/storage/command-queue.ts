@@ -24,10 +24,12 @@ export class CommandQueue {
 
   /** Takes the pending commands, marking them done. */
   take(now: number): Command[] {
-    return this.db.transaction(() => {
-      const rows = this.db.prepare('SELECT id, action, host, arg FROM commands WHERE done_at IS NULL ORDER BY id').all() as Command[];
-      if (rows.length) this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?').run(now, rows.at(-1)!.id);
-      return rows;
-    }).immediate();
+    return this.db
+      .transaction(() => {
+        const rows = this.db.prepare('SELECT id, action, host, arg FROM commands WHERE done_at IS NULL ORDER BY id').all() as Command[];
+        if (rows.length) this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?').run(now, rows.at(-1)!.id);
+        return rows;
+      })
+      .immediate();
   }
 }

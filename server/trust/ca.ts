@@ -44,7 +44,10 @@ export function createCa(commonName: string, now = new Date()): KeyAndCert {
   cert.publicKey = forge.pki.publicKeyFromPem(publicKeyPem);
   cert.serialNumber = newSerial();
   setValidity(cert, new Date(now.getTime() - DAY), new Date(now.getTime() + 20 * 365 * DAY));
-  const attrs = [{ name: 'commonName', value: commonName }, { name: 'organizationName', value: 'Tripwarden' }];
+  const attrs = [
+    { name: 'commonName', value: commonName },
+    { name: 'organizationName', value: 'Tripwarden' },
+  ];
   cert.setSubject(attrs);
   cert.setIssuer(attrs);
   cert.setExtensions([

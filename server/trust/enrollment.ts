@@ -23,30 +23,32 @@ export interface EnrollmentDeps {
  */
 export function enrollHost(d: EnrollmentDeps, req: EnrollRequest): EnrollResponse {
   const now = d.clock.now();
-  return d.db.transaction((): EnrollResponse => {
-    const grant = redeemToken(d.db, req.token, now);
-    const existing = d.db.prepare('SELECT host FROM hosts WHERE host = ?').get(grant.host);
-    if (existing && !grant.replace) {
-      throw serverError('TW_HOST_EXISTS', `host ${grant.host} was enrolled after this token was made (a reinstall needs \`token ${grant.host} --replace\`)`);
-    }
-    const serial = newSerial();
-    const certificate = signAgentCsr(d.ca, req.csr, grant.host, serial);
-    const sha = certFingerprint(certificate);
-    if (existing) {
-      d.db
-        .prepare(
-          `UPDATE hosts SET grp = ?, state = 'active', status = 'pending', status_changed_at = ?, cert_serial = ?, cert_sha256 = ?,
+  return d.db
+    .transaction((): EnrollResponse => {
+      const grant = redeemToken(d.db, req.token, now);
+      const existing = d.db.prepare('SELECT host FROM hosts WHERE host = ?').get(grant.host);
+      if (existing && !grant.replace) {
+        throw serverError('TW_HOST_EXISTS', `host ${grant.host} was enrolled after this token was made (a reinstall needs \`token ${grant.host} --replace\`)`);
+      }
+      const serial = newSerial();
+      const certificate = signAgentCsr(d.ca, req.csr, grant.host, serial);
+      const sha = certFingerprint(certificate);
+      if (existing) {
+        d.db
+          .prepare(
+            `UPDATE hosts SET grp = ?, state = 'active', status = 'pending', status_changed_at = ?, cert_serial = ?, cert_sha256 = ?,
            enrolled_at = ?, last_seen = NULL, late_at = NULL, due_at = NULL, boot_id = NULL, last_seq = NULL, maintenance_until = NULL
            WHERE host = ?`,
-        )
-        .run(grant.group, now, serial, sha, now, grant.host);
-      d.db.prepare(RESET_AGENT_EXE_SQL).run(grant.host);
-      d.commands.enqueue('close-host', grant.host, 'replaced', now);
-    } else {
-      d.db
-        .prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`)
-        .run(grant.host, grant.group, now, serial, sha, now);
-    }
-    return { host: grant.host, certificate, ca: d.ca.certPem };
-  }).immediate();
+          )
+          .run(grant.group, now, serial, sha, now, grant.host);
+        d.db.prepare(RESET_AGENT_EXE_SQL).run(grant.host);
+        d.commands.enqueue('close-host', grant.host, 'replaced', now);
+      } else {
+        d.db
+          .prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`)
+          .run(grant.host, grant.group, now, serial, sha, now);
+      }
+      return { host: grant.host, certificate, ca: d.ca.certPem };
+    })
+    .immediate();
 }

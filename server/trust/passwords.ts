@@ -1,6 +1,9 @@
 import { randomBytes, scrypt, scryptSync, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-const N = 16384, R = 8, P = 1, LEN = 32;
+const N = 16384,
+  R = 8,
+  P = 1,
+  LEN = 32;
 
 /** Hashes a password with scrypt: `scrypt$N$r$p$salt$hash` (base64url). */
 export function hashPassword(password: string): string {

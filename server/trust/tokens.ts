@@ -27,16 +27,19 @@ export function issueToken(db: Db, o: { host: string; group: string; ttlMs: numb
   checkHostName(o.host);
   const existing = db.prepare('SELECT state FROM hosts WHERE host = ?').get(o.host) as { state: string } | undefined;
   if (existing && !o.replace) {
-    throw serverError(
-      'TW_HOST_EXISTS',
-      `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`,
-    );
+    throw serverError('TW_HOST_EXISTS', `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`);
   }
   const id = randomBytes(9).toString('base64url');
   const secret = randomBytes(24).toString('base64url');
-  db.prepare(
-    'INSERT INTO tokens (id, secret_sha256, host, grp, replace, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-  ).run(id, digest(secret).toString('hex'), o.host, o.group, o.replace ? 1 : 0, o.now, o.now + o.ttlMs);
+  db.prepare('INSERT INTO tokens (id, secret_sha256, host, grp, replace, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+    id,
+    digest(secret).toString('hex'),
+    o.host,
+    o.group,
+    o.replace ? 1 : 0,
+    o.now,
+    o.now + o.ttlMs,
+  );
   return `twt_${id}_${secret}`;
 }
 

@@ -12,7 +12,8 @@ const write = (text: string) => {
 };
 
 test('the DESIGN.md example config is accepted, with durations in ms, and frozen', () => {
-  const c = loadAgentConfig(write(`server: wss://secure-host:7443
+  const c = loadAgentConfig(
+    write(`server: wss://secure-host:7443
 stateDir: /var/lib/tripwarden-agent
 interval: 10s
 jitter: 2s
@@ -26,7 +27,8 @@ mounts:
   - { path: /mnt/twdb, expect: ro }
 fallback: [/dev/kmsg, /dev/ttyS0]
 processTitle: kworker/u8:2
-`));
+`),
+  );
   assert.equal(c.interval, 10_000);
   assert.equal(c.fullScanEvery, 600_000);
   assert.deepEqual(c.watch[0], { path: '/opt/tw/bin', recursive: true, critical: true });
@@ -53,10 +55,13 @@ test('every kind of mistake names its key', () => {
     ['server: [unclosed\n', /not valid YAML/],
   ];
   for (const [text, re] of cases) {
-    assert.throws(() => loadAgentConfig(write(text)), (e: Error & { code: string }) => {
-      assert.match(e.message, re);
-      assert.equal(e.message.split('\n').length, 1);
-      return true;
-    });
+    assert.throws(
+      () => loadAgentConfig(write(text)),
+      (e: Error & { code: string }) => {
+        assert.match(e.message, re);
+        assert.equal(e.message.split('\n').length, 1);
+        return true;
+      },
+    );
   }
 });

@@ -36,7 +36,10 @@ test('the built agent reads its YAML config: flow collections parse, and a synta
   const dir = mkdtempSync(join(tmpdir(), 'tw-sea-yaml-'));
   try {
     // `check` on a config whose only watch entry is a flow mapping: it parsed if the file shows up.
-    writeFileSync(join(dir, 'good.yml'), `server: wss://127.0.0.1:1\nstateDir: ${join(dir, 'state')}\ndefaults: false\nports: false\nwatch:\n  - { path: ${join(dir, 'good.yml')} }\n`);
+    writeFileSync(
+      join(dir, 'good.yml'),
+      `server: wss://127.0.0.1:1\nstateDir: ${join(dir, 'state')}\ndefaults: false\nports: false\nwatch:\n  - { path: ${join(dir, 'good.yml')} }\n`,
+    );
     const ok = spawnSync(exe, ['check', '--config', join(dir, 'good.yml')], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(ok.status, 1, ok.stderr);
     assert.match(ok.stdout, new RegExp(`file-added\\t${join(dir, 'good.yml').replace(/[.]/g, '\\.')}\\tfile`));

@@ -36,7 +36,12 @@ after(async () => {
   for (const f of sinks) spawnSync('chattr', ['-a', f], { stdio: 'ignore' });
 });
 
-interface Up { proc: Proc; stateDir: string; watched: string; sink: string }
+interface Up {
+  proc: Proc;
+  stateDir: string;
+  watched: string;
+  sink: string;
+}
 
 async function upAgent(host: string): Promise<Up> {
   const root = tempDir('tw-attack-state-');
@@ -54,8 +59,12 @@ async function upAgent(host: string): Promise<Up> {
 }
 
 async function expectTampered(up: Up, host: string, attack: string, t0: number, subject: string) {
-  const a = await waitFor(() => openAlarms(server, host).find((x) => x.kind === 'agent-tampered' && x.subject === subject), { timeoutMs: 15_000, what: `agent-tampered on ${subject}` })
-    .catch((err: Error) => { throw new Error(`${err.message}; ${up.proc.describe(30)}`); });
+  const a = await waitFor(() => openAlarms(server, host).find((x) => x.kind === 'agent-tampered' && x.subject === subject), {
+    timeoutMs: 15_000,
+    what: `agent-tampered on ${subject}`,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}; ${up.proc.describe(30)}`);
+  });
   assert.equal(a.severity, 'critical');
   record(import.meta.filename, { attack, kind: 'agent-tampered', subject, budget: '1 s', budgetMs: 1000, ms: since(t0, a) });
 }
@@ -110,6 +119,12 @@ test('with its state dir gone, the agent still authenticates after the server re
   const stored = ledger(server, 'atk-state-rm').length;
   const guarded = join(stateless.watched, 'guarded.conf');
   writeFileSync(guarded, 'v3 after the restart\n');
-  await waitFor(() => ledger(server, 'atk-state-rm').slice(stored).some((r) => r.body?.includes(guarded)), { timeoutMs: 15_000, what: 'the edit stored after the reconnect' });
+  await waitFor(
+    () =>
+      ledger(server, 'atk-state-rm')
+        .slice(stored)
+        .some((r) => r.body?.includes(guarded)),
+    { timeoutMs: 15_000, what: 'the edit stored after the reconnect' },
+  );
   assert.equal(stateless.proc.child.exitCode, null, `agent still running: ${stateless.proc.describe()}`);
 });

@@ -25,7 +25,10 @@ before(async () => {
 });
 after(async () => {
   report(import.meta.filename);
-  for (const p of procs) { p.signal('SIGCONT'); p.signal('SIGKILL'); }
+  for (const p of procs) {
+    p.signal('SIGCONT');
+    p.signal('SIGKILL');
+  }
   await server?.stop();
 });
 
@@ -64,14 +67,20 @@ test('SIGSTOP the agent: agent-missing at the deadline while its connection stay
   try {
     const a = await expectAlarm('atk-stop', 'SIGSTOP the agent', t0, 'agent-missing', 'no heartbeat before the deadline', DEADLINE, DEADLINE_MS);
     assert.equal(a.severity, 'critical');
-    assert.equal(openAlarms(server, 'atk-stop').some((x) => x.kind === 'agent-disconnected'), false, 'a frozen agent is not a disconnect');
+    assert.equal(
+      openAlarms(server, 'atk-stop').some((x) => x.kind === 'agent-disconnected'),
+      false,
+      'a frozen agent is not a disconnect',
+    );
   } finally {
     proc.signal('SIGCONT');
   }
   await waitFor(() => !openAlarms(server, 'atk-stop').some((x) => x.kind === 'agent-missing'), { what: 'resolved after SIGCONT' });
 });
 
-test("replace the agent's executable on disk (rename over it): agent-tampered on the executable", { skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE (npm test builds dist/tripwarden-agent and sets it); from source the "executable" is node itself' }, async () => {
+test("replace the agent's executable on disk (rename over it): agent-tampered on the executable", {
+  skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE (npm test builds dist/tripwarden-agent and sets it); from source the "executable" is node itself',
+}, async () => {
   const dir = tempDir('tw-attack-exe-');
   mkdirSync(join(dir, 'usr/sbin'), { recursive: true });
   const exe = join(dir, 'usr/sbin/tripwarden-agent');
@@ -105,7 +114,9 @@ test('edit the agent config: agent-tampered and file-changed on the config file'
   assert.ok(fc, 'file-changed on the config too');
 });
 
-test("replace the agent's executable while it starts (before its first scan): agent-tampered on the executable", { skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE' }, async () => {
+test("replace the agent's executable while it starts (before its first scan): agent-tampered on the executable", {
+  skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE',
+}, async () => {
   const dir = tempDir('tw-attack-exe-');
   mkdirSync(join(dir, 'usr/sbin'), { recursive: true });
   const exe = join(dir, 'usr/sbin/tripwarden-agent');
@@ -127,9 +138,19 @@ test("replace the agent's executable while it starts (before its first scan): ag
     renameSync(patched, exe);
     // Before its first scan the file goes into the baseline as found; the hash of the running image (from hello,
     // read from /proc/self/exe) stands in for it there, so the first report already shows the change.
-    const got = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered' && x.subject === exe), { timeoutMs: 15_000, what: 'agent-tampered on the executable' });
+    const got = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered' && x.subject === exe), {
+      timeoutMs: 15_000,
+      what: 'agent-tampered on the executable',
+    });
     assert.equal(got.severity, 'critical');
-    record(import.meta.filename, { attack: "replace the agent's executable while it starts", kind: 'agent-tampered', subject: exe, budget: '1 s', budgetMs: 1000, ms: since(t0, got) });
+    record(import.meta.filename, {
+      attack: "replace the agent's executable while it starts",
+      kind: 'agent-tampered',
+      subject: exe,
+      budget: '1 s',
+      budgetMs: 1000,
+      ms: since(t0, got),
+    });
   } finally {
     process.env.TRIPWARDEN_AGENT_EXE = prev;
   }

@@ -21,9 +21,14 @@ import { makeSandbox, type Sandbox } from './sandbox.ts';
 const GUARDED = 'atk-cron';
 const BARE = 'atk-cron-bare';
 const NAME = 'crond';
-const skip = process.getuid?.() !== 0 ? 'needs root (a private mount namespace for cron\'s /run)'
-  : !existsSync('/usr/sbin/cron') ? '/usr/sbin/cron is not installed'
-    : spawnSync('unshare', ['-m', '--propagation', 'private', 'true']).status !== 0 ? 'unshare -m is not permitted here' : '';
+const skip =
+  process.getuid?.() !== 0
+    ? "needs root (a private mount namespace for cron's /run)"
+    : !existsSync('/usr/sbin/cron')
+      ? '/usr/sbin/cron is not installed'
+      : spawnSync('unshare', ['-m', '--propagation', 'private', 'true']).status !== 0
+        ? 'unshare -m is not permitted here'
+        : '';
 
 let server: TestServer;
 let box: Sandbox;
@@ -51,7 +56,11 @@ const daemonAlarm = (host: string, kind: string) => openAlarms(server, host).fin
 
 function allAlarms(host: string) {
   const c = server.ctx();
-  try { return c.alarms.list({ host }); } finally { c.close(); }
+  try {
+    return c.alarms.list({ host });
+  } finally {
+    c.close();
+  }
 }
 
 before(async () => {
@@ -63,18 +72,26 @@ before(async () => {
   cron = startCron();
   server = await startServer(initServer({ grace: '1s' }));
   const daemons = `daemons:\n  - { name: ${NAME}, exe: ${exe} }\n`;
-  for (const [host, extra] of [[GUARDED, `fullScanEvery: 1h\n${box.watchYaml}${daemons}`], [BARE, `fullScanEvery: 1h\n${daemons}`]] as const) {
+  for (const [host, extra] of [
+    [GUARDED, `fullScanEvery: 1h\n${box.watchYaml}${daemons}`],
+    [BARE, `fullScanEvery: 1h\n${daemons}`],
+  ] as const) {
     const p = runAgent(enrollAgent(server, host, { extra }));
     procs.push(p);
   }
   for (const host of [GUARDED, BARE]) {
-    await waitFor(() => {
-      const c = server.ctx();
-      try {
-        const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(host, NAME) as { current: string } | undefined;
-        return r && (JSON.parse(r.current) as { status: string }).status === 'up';
-      } finally { c.close(); }
-    }, { timeoutMs: 30_000, what: `${host} reports ${NAME} up` });
+    await waitFor(
+      () => {
+        const c = server.ctx();
+        try {
+          const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(host, NAME) as { current: string } | undefined;
+          return r && (JSON.parse(r.current) as { status: string }).status === 'up';
+        } finally {
+          c.close();
+        }
+      },
+      { timeoutMs: 30_000, what: `${host} reports ${NAME} up` },
+    );
   }
 });
 
@@ -93,7 +110,14 @@ test('kill cron: daemon-down on cron within one interval', { skip: skip || false
     const a = await waitFor(() => daemonAlarm(host, 'daemon-down'), { timeoutMs: 10_000, what: `daemon-down on ${host}` });
     assert.equal(a.host, host);
     assert.equal(a.severity, 'critical');
-    record(import.meta.filename, { attack: `kill cron${host === BARE ? ' (daemon check only)' : ''}`, kind: 'daemon-down', subject: NAME, budget: 'one interval (1 s)', budgetMs: 1100, ms: since(t0, a) });
+    record(import.meta.filename, {
+      attack: `kill cron${host === BARE ? ' (daemon check only)' : ''}`,
+      kind: 'daemon-down',
+      subject: NAME,
+      budget: 'one interval (1 s)',
+      budgetMs: 1100,
+      ms: since(t0, a),
+    });
   }
   cron = startCron();
   for (const host of [GUARDED, BARE]) await waitFor(() => !daemonAlarm(host, 'daemon-down'), { timeoutMs: 10_000, what: `daemon-down resolved on ${host}` });
@@ -113,7 +137,14 @@ test("replace cron's binary and restart it: file-changed (critical) on cron's bi
   const a = await waitFor(() => openAlarms(server, GUARDED).find((x) => x.kind === 'file-changed' && x.subject === exe), { timeoutMs: 10_000, what: `file-changed on ${exe}` });
   assert.equal(a.host, GUARDED);
   assert.equal(a.severity, 'critical');
-  record(import.meta.filename, { attack: "replace cron's binary and restart it", kind: 'file-changed', subject: exe, budget: 'one interval (1 s)', budgetMs: 1100, ms: since(replacedAt, a) });
+  record(import.meta.filename, {
+    attack: "replace cron's binary and restart it",
+    kind: 'file-changed',
+    subject: exe,
+    budget: 'one interval (1 s)',
+    budgetMs: 1100,
+    ms: since(replacedAt, a),
+  });
 });
 
 test("replace cron's binary and restart it, binary not in the watch list: daemon-exe-mismatch from the daemon check alone", { skip: skip || false }, async () => {
@@ -123,16 +154,37 @@ test("replace cron's binary and restart it, binary not in the watch list: daemon
   const measured = () => {
     const c = server.ctx();
     try {
-      const r = c.db.prepare("SELECT baseline, current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(BARE, NAME) as { baseline: string | null; current: string } | undefined;
-      return r ? { baseline: r.baseline ? JSON.parse(r.baseline) as { sha256?: string } : null, current: JSON.parse(r.current) as { status: string; pids: number[]; sha256?: string } } : undefined;
-    } finally { c.close(); }
+      const r = c.db.prepare("SELECT baseline, current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(BARE, NAME) as
+        | { baseline: string | null; current: string }
+        | undefined;
+      return r
+        ? { baseline: r.baseline ? (JSON.parse(r.baseline) as { sha256?: string }) : null, current: JSON.parse(r.current) as { status: string; pids: number[]; sha256?: string } }
+        : undefined;
+    } finally {
+      c.close();
+    }
   };
-  const m = await waitFor(() => { const x = measured(); return x?.current.status === 'up' && x.current.pids.includes(pid) ? x : undefined; }, { timeoutMs: 10_000, what: `${BARE} reports the restarted ${NAME} up` });
-  assert.ok(m.baseline?.sha256 && m.current.sha256 && m.baseline.sha256 !== m.current.sha256, 'the baseline keeps the first binary\'s hash');
+  const m = await waitFor(
+    () => {
+      const x = measured();
+      return x?.current.status === 'up' && x.current.pids.includes(pid) ? x : undefined;
+    },
+    { timeoutMs: 10_000, what: `${BARE} reports the restarted ${NAME} up` },
+  );
+  assert.ok(m.baseline?.sha256 && m.current.sha256 && m.baseline.sha256 !== m.current.sha256, "the baseline keeps the first binary's hash");
   // ...and the baseline's hash says it is another binary.
   const a = await waitFor(() => daemonAlarm(BARE, 'daemon-exe-mismatch'), { timeoutMs: 10_000, what: `daemon-exe-mismatch on ${BARE}` });
   assert.equal(a.host, BARE);
   assert.equal(a.severity, 'critical');
-  const first = allAlarms(BARE).filter((x) => x.kind === 'daemon-exe-mismatch' && x.subject === NAME && Date.parse(x.openedAt) >= replacedAt - 5).sort((x, y) => x.openedAt.localeCompare(y.openedAt))[0]!;
-  record(import.meta.filename, { attack: "replace cron's binary and restart it (daemon check only)", kind: 'daemon-exe-mismatch', subject: NAME, budget: 'one interval (1 s)', budgetMs: 1100, ms: since(replacedAt, first) });
+  const first = allAlarms(BARE)
+    .filter((x) => x.kind === 'daemon-exe-mismatch' && x.subject === NAME && Date.parse(x.openedAt) >= replacedAt - 5)
+    .sort((x, y) => x.openedAt.localeCompare(y.openedAt))[0]!;
+  record(import.meta.filename, {
+    attack: "replace cron's binary and restart it (daemon check only)",
+    kind: 'daemon-exe-mismatch',
+    subject: NAME,
+    budget: 'one interval (1 s)',
+    budgetMs: 1100,
+    ms: since(replacedAt, first),
+  });
 });

@@ -30,20 +30,45 @@ const parents: ChildProcess[] = [];
 async function startDaemon(name: string, env: NodeJS.ProcessEnv = {}): Promise<number> {
   const p = spawn('/bin/sh', ['-c', `"$0" 600 & exec "$1" 600`, join(dir, name), SLEEP], { stdio: 'ignore', env: { ...process.env, ...env } });
   parents.push(p);
-  return waitFor(() => {
-    let kids: string;
-    try { kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8'); } catch { return 0; }
-    return kids.trim().split(' ').filter(Boolean).map(Number).find((k) => {
-      try { return readFileSync(`/proc/${k}/comm`, 'utf8').trim() === name && existsSync(`/proc/${k}/exe`); } catch { return false; }
-    }) ?? 0;
-  }, { what: `${name} started` });
+  return waitFor(
+    () => {
+      let kids: string;
+      try {
+        kids = readFileSync(`/proc/${p.pid}/task/${p.pid}/children`, 'utf8');
+      } catch {
+        return 0;
+      }
+      return (
+        kids
+          .trim()
+          .split(' ')
+          .filter(Boolean)
+          .map(Number)
+          .find((k) => {
+            try {
+              return readFileSync(`/proc/${k}/comm`, 'utf8').trim() === name && existsSync(`/proc/${k}/exe`);
+            } catch {
+              return false;
+            }
+          }) ?? 0
+      );
+    },
+    { what: `${name} started` },
+  );
 }
 
 function alarms() {
   const c = server.ctx();
-  try { return c.alarms.list({ host: HOST }); } finally { c.close(); }
+  try {
+    return c.alarms.list({ host: HOST });
+  } finally {
+    c.close();
+  }
 }
-const daemonAlarms = (name: string, t0: number) => alarms().filter((a) => a.subject === name && Date.parse(a.openedAt) >= t0 - 5).sort((a, b) => a.id - b.id);
+const daemonAlarms = (name: string, t0: number) =>
+  alarms()
+    .filter((a) => a.subject === name && Date.parse(a.openedAt) >= t0 - 5)
+    .sort((a, b) => a.id - b.id);
 
 function state(pid: number): string {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -61,13 +86,18 @@ before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
   const daemons = ['daemons:', ...NAMES.map((n) => `  - { name: ${n}, exe: ${join(dir, n)} }`), ''].join('\n');
   agent = runAgent(enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\n${daemons}` }));
-  await waitFor(() => {
-    const c = server.ctx();
-    try {
-      const rows = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon'").all(HOST) as { current: string }[];
-      return rows.length === NAMES.length && rows.every((r) => (JSON.parse(r.current) as { status: string }).status === 'up');
-    } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: 'every daemon reported up' });
+  await waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        const rows = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon'").all(HOST) as { current: string }[];
+        return rows.length === NAMES.length && rows.every((r) => (JSON.parse(r.current) as { status: string }).status === 'up');
+      } finally {
+        c.close();
+      }
+    },
+    { timeoutMs: 30_000, what: 'every daemon reported up' },
+  );
 });
 
 after(async () => {
@@ -76,7 +106,13 @@ after(async () => {
   await agent?.exited;
   await server?.stop();
   for (const p of parents) p.kill('SIGKILL');
-  for (const pid of Object.values(pids)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of Object.values(pids)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 });
 
 test('a daemon frozen with SIGSTOP is daemon-down within one interval, and resolved on SIGCONT', async () => {
@@ -98,7 +134,14 @@ test('a killed daemon (left a zombie) is daemon-down first, never exe-mismatch, 
   await waitFor(() => state(pid) === 'Z', { what: 'a zombie' });
   const a = await waitFor(() => daemonAlarms('twd-killed', t0)[0], { what: 'an alarm on twd-killed' });
   assert.equal(a.kind, 'daemon-down', `first alarm: ${a.kind} ${JSON.stringify(a.detail)}`);
-  record(import.meta.filename, { attack: 'kill a daemon (its parent slow to reap)', kind: a.kind, subject: 'twd-killed', budget: 'one interval (1 s)', budgetMs: 1100, ms: since(t0, a) });
+  record(import.meta.filename, {
+    attack: 'kill a daemon (its parent slow to reap)',
+    kind: a.kind,
+    subject: 'twd-killed',
+    budget: 'one interval (1 s)',
+    budgetMs: 1100,
+    ms: since(t0, a),
+  });
   // A few more intervals: still the one kind.
   await new Promise((r) => setTimeout(r, 2500));
   assert.deepEqual([...new Set(daemonAlarms('twd-killed', t0).map((x) => x.kind))], ['daemon-down']);
@@ -117,12 +160,24 @@ test('a daemon restarted with a library preloaded from /tmp: daemon-exe-mismatch
   assert.match(String((a.detail as { reason?: string }).reason), new RegExp(`maps ${lib} from outside the library directories`));
   unlinkSync(lib);
   // The alarm stays open; what the agent now reports names the deleted file.
-  await waitFor(() => {
-    const c = server.ctx();
-    try {
-      const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = 'twd-preload'").get(HOST) as { current: string } | undefined;
-      return r && (JSON.parse(r.current) as { reason?: string }).reason?.includes(`maps deleted ${lib}`);
-    } finally { c.close(); }
-  }, { what: 'the deleted library named' });
-  record(import.meta.filename, { attack: 'restart a daemon with a library preloaded from /tmp', kind: a.kind, subject: 'twd-preload', budget: 'one interval (1 s)', budgetMs: 1100, ms: since(t0, a) });
+  await waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = 'twd-preload'").get(HOST) as { current: string } | undefined;
+        return r && (JSON.parse(r.current) as { reason?: string }).reason?.includes(`maps deleted ${lib}`);
+      } finally {
+        c.close();
+      }
+    },
+    { what: 'the deleted library named' },
+  );
+  record(import.meta.filename, {
+    attack: 'restart a daemon with a library preloaded from /tmp',
+    kind: a.kind,
+    subject: 'twd-preload',
+    budget: 'one interval (1 s)',
+    budgetMs: 1100,
+    ms: since(t0, a),
+  });
 });

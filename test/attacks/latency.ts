@@ -46,8 +46,14 @@ export function report(file: string): void {
   writeFileSync(`${mine}.tmp`, JSON.stringify(rows, null, 2) + '\n');
   renameSync(`${mine}.tmp`, mine);
   const all: LatencyRow[] = [];
-  for (const n of readdirSync(per).filter((n) => n.endsWith('.json')).sort()) {
-    try { all.push(...(JSON.parse(readFileSync(join(per, n), 'utf8')) as LatencyRow[])); } catch { /* a file being written by a parallel run */ }
+  for (const n of readdirSync(per)
+    .filter((n) => n.endsWith('.json'))
+    .sort()) {
+    try {
+      all.push(...(JSON.parse(readFileSync(join(per, n), 'utf8')) as LatencyRow[]));
+    } catch {
+      /* a file being written by a parallel run */
+    }
   }
   const out = join(DIR, 'attack-latencies.json');
   writeFileSync(`${out}.tmp`, JSON.stringify(all, null, 2) + '\n');

@@ -36,12 +36,22 @@ function intruder(script: string, ...args: string[]): void {
 /** Every alarm of the host (open or already resolved: a trick undone at once resolves its alarm at once). */
 function alarms() {
   const c = server.ctx();
-  try { return c.alarms.list({ host: HOST }); } finally { c.close(); }
+  try {
+    return c.alarms.list({ host: HOST });
+  } finally {
+    c.close();
+  }
 }
 
 /** The agent's findmnt on its own table (another may follow init's table, with `--task 1`). */
 function findmntPids(): number[] {
-  return allFindmnt().filter((p) => { try { return !readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--task'); } catch { return false; } });
+  return allFindmnt().filter((p) => {
+    try {
+      return !readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('--task');
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The agent's children named findmnt. */
@@ -49,9 +59,17 @@ function allFindmnt(): number[] {
   const out: number[] = [];
   for (const t of readdirSync(`/proc/${agent.pid}/task`)) {
     let kids: string;
-    try { kids = readFileSync(`/proc/${agent.pid}/task/${t}/children`, 'utf8'); } catch { continue; }
+    try {
+      kids = readFileSync(`/proc/${agent.pid}/task/${t}/children`, 'utf8');
+    } catch {
+      continue;
+    }
     for (const k of kids.trim().split(' ').filter(Boolean).map(Number)) {
-      try { if (readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'findmnt') out.push(k); } catch { /* exited */ }
+      try {
+        if (readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'findmnt') out.push(k);
+      } catch {
+        /* exited */
+      }
     }
   }
   return out;
@@ -82,11 +100,32 @@ before(async () => {
   const a = enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nwatch:\n  - { path: ${dir}, recursive: true, critical: true }\nmounts:\n  - { path: ${ro}, expect: ro }\n` });
   const cmd = agentCommand();
   // The read-only mount exists only in the agent's namespace; then the shell becomes the agent (same pid).
-  agent = new Proc(spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs -o ro,size=1m tw "$1" && shift && exec "$@"', 'sh', ro, cmd.cmd, ...cmd.args, 'run', '--config', a.config], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-  }));
+  agent = new Proc(
+    spawn(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        'sh',
+        '-c',
+        'mount -t tmpfs -o ro,size=1m tw "$1" && shift && exec "$@"',
+        'sh',
+        ro,
+        cmd.cmd,
+        ...cmd.args,
+        'run',
+        '--config',
+        a.config,
+      ],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
+  );
   await waitForBaseline(server, HOST);
-  await waitFor(() => findmntPids().length === 1, { what: 'the agent\'s findmnt running' });
+  await waitFor(() => findmntPids().length === 1, { what: "the agent's findmnt running" });
   // findmnt reads the table once before it polls: a change in that moment is in its first read.
   await new Promise((r) => setTimeout(r, 300));
 });
@@ -142,6 +181,13 @@ test('findmnt killed: a watch note on the server, a new findmnt, and mounts stil
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2"', evil, guarded);
   const a = await waitFor(() => alarms().find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
-  record(import.meta.filename, { attack: 'findmnt killed, then a bind mount over a guarded binary', kind: a.kind, subject: guarded, budget: '1 s', budgetMs: 1000, ms: since(t0, a) });
+  record(import.meta.filename, {
+    attack: 'findmnt killed, then a bind mount over a guarded binary',
+    kind: a.kind,
+    subject: guarded,
+    budget: '1 s',
+    budgetMs: 1000,
+    ms: since(t0, a),
+  });
   intruder('umount "$1"', guarded);
 });

@@ -32,10 +32,17 @@ before(async () => {
   }
   server = await startServer(initServer({ grace: '1s' }));
   proc = runAgent(enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nmounts:\n  - { path: ${M}, expect: ro }\n` }));
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare("SELECT 1 FROM measured WHERE host = ? AND kind = 'mount' AND key = ?").get(HOST, M); } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: 'the mount reported' });
+  await waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        return c.db.prepare("SELECT 1 FROM measured WHERE host = ? AND kind = 'mount' AND key = ?").get(HOST, M);
+      } finally {
+        c.close();
+      }
+    },
+    { timeoutMs: 30_000, what: 'the mount reported' },
+  );
 });
 
 after(async () => {
@@ -48,14 +55,24 @@ after(async () => {
 
 test('remount a read-only mount read-write: mount-writable on the mount point within one interval', async (t) => {
   if (!M) return t.skip(skip);
-  assert.equal(openAlarms(server, HOST).find((a) => a.kind === 'mount-writable'), undefined);
+  assert.equal(
+    openAlarms(server, HOST).find((a) => a.kind === 'mount-writable'),
+    undefined,
+  );
   const t0 = Date.now();
   execFileSync('mount', ['-o', 'remount,rw', M]);
   const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'mount-writable' && x.subject === M), { timeoutMs: 10_000, what: `mount-writable on ${M}` });
   assert.equal(a.host, HOST);
   assert.equal(a.severity, 'critical');
   assert.equal((a.detail as { state: string }).state, 'rw');
-  record(import.meta.filename, { attack: 'remount a read-only mount read-write', kind: 'mount-writable', subject: M, budget: 'one interval (1 s)', budgetMs: 1100, ms: since(t0, a) });
+  record(import.meta.filename, {
+    attack: 'remount a read-only mount read-write',
+    kind: 'mount-writable',
+    subject: M,
+    budget: 'one interval (1 s)',
+    budgetMs: 1100,
+    ms: since(t0, a),
+  });
   execFileSync('mount', ['-o', 'remount,ro', M]);
   await waitFor(() => !openAlarms(server, HOST).some((x) => x.kind === 'mount-writable'), { what: 'resolved when read-only again' });
 });

@@ -60,17 +60,38 @@ test('cut the network, then replace a guarded binary: in the fallback sink at on
   renameSync(trojan, box.tripwire);
   const line = new RegExp(`^tripwarden: host=${HOST} kind=file-changed subject=${box.tripwire.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `, 'm');
   await waitFor(() => existsSync(sink) && line.test(readFileSync(sink, 'utf8')), { timeoutMs: 10_000, everyMs: 10, what: 'the finding in the fallback file sink' });
-  record(import.meta.filename, { attack: 'cut the network, change a guarded file: fallback sink', kind: 'file-changed', subject: box.tripwire, budget: 'at once (1 s)', budgetMs: 1000, ms: Date.now() - t0 });
-  assert.equal(openAlarms(server, HOST).some((x) => x.subject === box.tripwire), false, 'nothing at the server while it is down');
+  record(import.meta.filename, {
+    attack: 'cut the network, change a guarded file: fallback sink',
+    kind: 'file-changed',
+    subject: box.tripwire,
+    budget: 'at once (1 s)',
+    budgetMs: 1000,
+    ms: Date.now() - t0,
+  });
+  assert.equal(
+    openAlarms(server, HOST).some((x) => x.subject === box.tripwire),
+    false,
+    'nothing at the server while it is down',
+  );
 
   const back = Date.now();
   serverProc = await serveOn(init, server.port);
   const backUp = Date.now();
-  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.tripwire), { timeoutMs: 30_000, what: 'the offline finding stored' });
+  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.tripwire), {
+    timeoutMs: 30_000,
+    what: 'the offline finding stored',
+  });
   assert.equal(a.host, HOST);
   assert.equal(a.severity, 'critical');
   console.log(`server restart took ${backUp - back} ms`);
-  record(import.meta.filename, { attack: 'cut the network, change a guarded file: server, from the link returning', kind: 'file-changed', subject: box.tripwire, budget: 'when the link returns (reconnect backoff, capped at 5 s here)', budgetMs: 5500, ms: since(backUp, a) });
+  record(import.meta.filename, {
+    attack: 'cut the network, change a guarded file: server, from the link returning',
+    kind: 'file-changed',
+    subject: box.tripwire,
+    budget: 'when the link returns (reconnect backoff, capped at 5 s here)',
+    budgetMs: 5500,
+    ms: since(backUp, a),
+  });
 });
 
 test('the server stops answering with the connection still open (frozen), then a guarded file is edited: in the fallback sink within two intervals, at the server when it answers again', async () => {
@@ -88,15 +109,36 @@ test('the server stops answering with the connection still open (frozen), then a
     appendFileSync(box.policy, '\n# frozen-server edit\n');
     const line = new RegExp(`^tripwarden: host=${HOST} kind=file-changed subject=${box.policy.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} `, 'm');
     await waitFor(() => line.test(sinkSince()), { timeoutMs: 10_000, everyMs: 10, what: 'the unheard finding in the fallback file sink' });
-    record(import.meta.filename, { attack: 'server frozen (connection open), change a guarded file: fallback sink', kind: 'file-changed', subject: box.policy, budget: 'two intervals (2 s)', budgetMs: 2000, ms: Date.now() - t0 });
+    record(import.meta.filename, {
+      attack: 'server frozen (connection open), change a guarded file: fallback sink',
+      kind: 'file-changed',
+      subject: box.policy,
+      budget: 'two intervals (2 s)',
+      budgetMs: 2000,
+      ms: Date.now() - t0,
+    });
     // network-lost goes through the spool before the sink, so it may land a moment after the unheard finding.
-    await waitFor(() => /kind=network-lost subject=[^\n]*server unreachable/.test(sinkSince()), { timeoutMs: 5_000, everyMs: 10, what: 'network-lost naming the silent server in the fallback sink' });
+    await waitFor(() => /kind=network-lost subject=[^\n]*server unreachable/.test(sinkSince()), {
+      timeoutMs: 5_000,
+      everyMs: 10,
+      what: 'network-lost naming the silent server in the fallback sink',
+    });
     const back = Date.now();
     serverProc.signal('SIGCONT');
     resumed = true;
-    const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.policy), { timeoutMs: 30_000, what: 'the finding stored once the server answers' });
+    const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.policy), {
+      timeoutMs: 30_000,
+      what: 'the finding stored once the server answers',
+    });
     assert.equal(a.severity, 'critical');
-    record(import.meta.filename, { attack: 'server frozen, change a guarded file: server, from it answering again', kind: 'file-changed', subject: box.policy, budget: 'when the server answers (1 s)', budgetMs: 1000, ms: since(back, a) });
+    record(import.meta.filename, {
+      attack: 'server frozen, change a guarded file: server, from it answering again',
+      kind: 'file-changed',
+      subject: box.policy,
+      budget: 'when the server answers (1 s)',
+      budgetMs: 1000,
+      ms: since(back, a),
+    });
   } finally {
     if (!resumed) serverProc.signal('SIGCONT');
   }

@@ -46,6 +46,10 @@ export function makeSandbox(host: string): Sandbox {
   writeFileSync(twcfg, 'ROOT =/usr/sbin\nPOLFILE =/etc/tripwire/tw.pol\nDBFILE =/var/lib/tripwire/$(HOSTNAME).twd\n');
   const database = join(root, `var/lib/tripwire/${host}.twd`);
   writeFileSync(database, Buffer.alloc(64 * 1024, 0x5a));
-  const watchYaml = ['watch:', ...['usr/sbin', 'usr/bin', 'etc/tripwire', 'var/lib/tripwire'].map((d) => `  - { path: ${join(root, d)}, recursive: true, critical: true }`), ''].join('\n');
+  const watchYaml = [
+    'watch:',
+    ...['usr/sbin', 'usr/bin', 'etc/tripwire', 'var/lib/tripwire'].map((d) => `  - { path: ${join(root, d)}, recursive: true, critical: true }`),
+    '',
+  ].join('\n');
   return { root, tripwire, policy, twcfg, database, passwd, scratch: join(root, 'scratch'), watchYaml };
 }

@@ -24,7 +24,9 @@ test('hello carries the hash of the running executable; a stale cache entry is m
     const c = server!.ctx();
     try {
       return (c.db.prepare('SELECT exe_sha256_reported AS r FROM hosts WHERE host = ?').get('exe-hash') as { r: string | null }).r;
-    } finally { c.close(); }
+    } finally {
+      c.close();
+    }
   };
   const runOnce = async () => {
     const p = runAgent(a);

@@ -20,7 +20,9 @@ before(async () => {
 });
 after(() => server?.stop());
 
-test('the compiled agent under another name: heartbeats, sees a guarded change, is caught when its own file changes', { skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE (npm test builds dist/tripwarden-agent and sets it)' }, async () => {
+test('the compiled agent under another name: heartbeats, sees a guarded change, is caught when its own file changes', {
+  skip: built ? false : 'no compiled agent: set TRIPWARDEN_AGENT_EXE (npm test builds dist/tripwarden-agent and sets it)',
+}, async () => {
   const dir = tempDir('tw-exe-');
   const exe = join(dir, 'sbin', 'kworker-helper');
   mkdirSync(join(dir, 'sbin'));
@@ -57,7 +59,10 @@ test('the compiled agent under another name: heartbeats, sees a guarded change, 
     p.signal('SIGTERM');
     await p.exited;
     p = runAgent(a);
-    await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'agent-tampered' && x.subject === 'agent executable changed'), { timeoutMs: 10_000, what: 'agent-tampered from hello' });
+    await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'agent-tampered' && x.subject === 'agent executable changed'), {
+      timeoutMs: 10_000,
+      what: 'agent-tampered from hello',
+    });
     p.signal('SIGKILL');
   } finally {
     process.env.TRIPWARDEN_AGENT_EXE = prev;

@@ -86,7 +86,13 @@ test('malformed, schema-invalid and oversized frames each close the connection; 
   const a = enrollAgent(server, 'mike');
   const id = identityOf(a.stateDir);
   const hello = {
-    type: 'hello', bootId: '11111111-2222-4333-8444-555555555555', seq: 0, sentAt: Date.now(), protocol: 1, agentVersion: 't', interval: 1000,
+    type: 'hello',
+    bootId: '11111111-2222-4333-8444-555555555555',
+    seq: 0,
+    sentAt: Date.now(),
+    protocol: 1,
+    agentVersion: 't',
+    interval: 1000,
     facts: { hostname: 'x', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
   };
   const notJson = await rawConnect(server.port, { ...id, send: ['{not json'] });
@@ -112,7 +118,10 @@ test('malformed, schema-invalid and oversized frames each close the connection; 
   assert.equal(secondHello.closeReason, 'second hello on one connection');
 
   const otherBoot = '11111111-2222-4333-8444-666666666666';
-  const bootChanged = await rawConnect(server.port, { ...id, send: [JSON.stringify({ ...hello, seq: 2 }), JSON.stringify({ type: 'heartbeat', bootId: otherBoot, seq: 3, sentAt: 1 })] });
+  const bootChanged = await rawConnect(server.port, {
+    ...id,
+    send: [JSON.stringify({ ...hello, seq: 2 }), JSON.stringify({ type: 'heartbeat', bootId: otherBoot, seq: 3, sentAt: 1 })],
+  });
   assert.equal(bootChanged.closeCode, 4000);
   assert.equal(bootChanged.closeReason, 'boot id changed within a connection');
 
@@ -138,10 +147,25 @@ test('a replayed sequence number on the same boot opens a replay alarm and close
   const a = enrollAgent(server, 'november');
   const id = identityOf(a.stateDir);
   const bootId = '21111111-2222-4333-8444-555555555555';
-  const frame = (type: string, seq: number) => JSON.stringify(type === 'hello'
-    ? { type, bootId, seq, sentAt: Date.now(), protocol: 1, agentVersion: 't', interval: 1000, facts: { hostname: 'x', os: 'L', release: '6', arch: 'x64', runtime: 'n', uptimeSec: 1 } }
-    : { type, bootId, seq, sentAt: Date.now() });
+  const frame = (type: string, seq: number) =>
+    JSON.stringify(
+      type === 'hello'
+        ? {
+            type,
+            bootId,
+            seq,
+            sentAt: Date.now(),
+            protocol: 1,
+            agentVersion: 't',
+            interval: 1000,
+            facts: { hostname: 'x', os: 'L', release: '6', arch: 'x64', runtime: 'n', uptimeSec: 1 },
+          }
+        : { type, bootId, seq, sentAt: Date.now() },
+    );
   const r = await rawConnect(server.port, { ...id, send: [frame('hello', 0), frame('heartbeat', 1), frame('heartbeat', 1)] });
   assert.equal(r.closeCode, 4001);
-  assert.deepEqual(openAlarms(server, 'november').map((x) => x.kind), ['replay']);
+  assert.deepEqual(
+    openAlarms(server, 'november').map((x) => x.kind),
+    ['replay'],
+  );
 });

@@ -7,7 +7,23 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, copyFileSync, linkSync, mkdirSync, openSync, closeSync, ftruncateSync, writeSync, renameSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  ftruncateSync,
+  writeSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { agentCli, enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
@@ -23,7 +39,12 @@ let F: string; // a single guarded file (its directory is not watched)
 let M: string | null = null; // a read-only tmpfs, when mounting is permitted
 let mountSkip = '';
 let cron: ChildProcess | null = null;
-const cronSkip = spawnSync('pgrep', ['-x', 'cron']).status === 0 ? 'a cron is already running on this host (its pid file lock stops a second one)' : !existsSync('/usr/sbin/cron') ? '/usr/sbin/cron is not installed' : '';
+const cronSkip =
+  spawnSync('pgrep', ['-x', 'cron']).status === 0
+    ? 'a cron is already running on this host (its pid file lock stops a second one)'
+    : !existsSync('/usr/sbin/cron')
+      ? '/usr/sbin/cron is not installed'
+      : '';
 
 function startCron(): ChildProcess {
   const c = spawn('/usr/sbin/cron', ['-f'], { stdio: 'ignore' });
@@ -121,7 +142,11 @@ function accept(...paths: string[]): void {
   assert.equal(r.code, 0, r.stderr);
   for (const p of paths) {
     const left = openAlarms(server, HOST).filter((a) => a.subject === p);
-    assert.deepEqual(left.map((a) => a.kind), [], `alarms on ${p} resolved by accept`);
+    assert.deepEqual(
+      left.map((a) => a.kind),
+      [],
+      `alarms on ${p} resolved by accept`,
+    );
   }
 }
 
@@ -148,11 +173,14 @@ test('truncating and rewriting to the same size is seen by the hash', async () =
   await expectAlarm('file-changed', p);
   // The agent may have caught the empty file between truncate and write (the
   // alarm then says so); what it settles on is the same size with other bytes.
-  await waitFor(() => {
-    const cur = currentFile(p) as { size?: number; sha256?: string } | undefined;
-    const base = baselineFile(p) as { size?: number; sha256?: string } | undefined;
-    return cur && base && cur.size === base.size && cur.sha256 !== base.sha256;
-  }, { what: 'the rewritten content reported' });
+  await waitFor(
+    () => {
+      const cur = currentFile(p) as { size?: number; sha256?: string } | undefined;
+      const base = baselineFile(p) as { size?: number; sha256?: string } | undefined;
+      return cur && base && cur.size === base.size && cur.sha256 !== base.sha256;
+    },
+    { what: 'the rewritten content reported' },
+  );
   assert.ok(alarm('file-changed', p), 'still open');
   accept(p);
 });
@@ -184,10 +212,13 @@ test('new content with the mtime put back by touch -r is still seen (hash, ctime
   const a = await expectAlarm('file-changed', p);
   assert.ok(changes(a).includes('sha256'));
   // Once the agent has measured the restored mtime, only hash and ctime still differ: the alarm stays.
-  await waitFor(() => {
-    const cur = currentFile(p);
-    return cur && cur.mtime === baselineFile(p)?.mtime;
-  }, { what: 'the restored mtime reported' });
+  await waitFor(
+    () => {
+      const cur = currentFile(p);
+      return cur && cur.mtime === baselineFile(p)?.mtime;
+    },
+    { what: 'the restored mtime reported' },
+  );
   assert.notEqual(currentFile(p)!.sha256, baselineFile(p)!.sha256);
   assert.ok(alarm('file-changed', p), 'still open');
   accept(p);
@@ -267,8 +298,7 @@ test('a change made while the agent is stopped is found at its next start', asyn
 test('check --json on the agent host finds nothing against what the agent last reported, then the next change', async () => {
   await new Promise((r) => setTimeout(r, 1500)); // the agent saves what it reported at most once a second
   let r = agentCli(['check', '--config', agent.config, '--json']);
-  const findings = (JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings
-    .filter((f) => !f.kind.startsWith('daemon-')); // cron's state depends on this host
+  const findings = (JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings.filter((f) => !f.kind.startsWith('daemon-')); // cron's state depends on this host
   assert.deepEqual(findings, []);
   const p = join(W, 'write.txt');
   appendFileSync(p, 'seen by check too\n');

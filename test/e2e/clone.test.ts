@@ -39,8 +39,9 @@ async function stop(p: Proc): Promise<void> {
 async function findings(x: { a: TestAgent; dir: string }, tag: string, count: number): Promise<void> {
   const h = spoolHead(x.a.stateDir).n;
   for (let i = 0; i < count; i++) writeFileSync(join(x.dir, `${tag}${i}`), `${tag} ${i}\n`);
-  await waitFor(() => spoolHead(x.a.stateDir).n >= h + 1 && spoolLines(x.a.stateDir).length === 1 && ledger(server, x.a.host).some((r) => r.body?.includes(`${tag}${count - 1}`)),
-    { what: `${tag} findings acknowledged` });
+  await waitFor(() => spoolHead(x.a.stateDir).n >= h + 1 && spoolLines(x.a.stateDir).length === 1 && ledger(server, x.a.host).some((r) => r.body?.includes(`${tag}${count - 1}`)), {
+    what: `${tag} findings acknowledged`,
+  });
 }
 
 before(async () => {
@@ -107,7 +108,10 @@ test('restored from a snapshot (older spool head, new boot): replay warning "sta
   await p.waitLog((o) => o.msg === 'report sent', 30_000);
   await findings(x, 'later', 1);
   // (Restoring the state dir changed the agent's own key files: that agent-tampered is the checks', rightly.)
-  assert.deepEqual(openAlarms(server, 'restored').filter((a) => a.kind === 'agent-tampered' && a.subject.startsWith('spool')), []);
+  assert.deepEqual(
+    openAlarms(server, 'restored').filter((a) => a.kind === 'agent-tampered' && a.subject.startsWith('spool')),
+    [],
+  );
   await stop(p);
 });
 
@@ -116,7 +120,15 @@ test('the same boot with an older sequence and spool head (a resumed VM): warnin
   const p = start(x.a);
   await p.waitLog((o) => o.msg === 'report sent', 30_000);
   await findings(x, 'f', 2);
-  const boot = (p.lines.map((l) => { try { return JSON.parse(l) as { bootId?: string }; } catch { return {}; } }).find((o) => o.bootId))!.bootId!;
+  const boot = p.lines
+    .map((l) => {
+      try {
+        return JSON.parse(l) as { bootId?: string };
+      } catch {
+        return {};
+      }
+    })
+    .find((o) => o.bootId)!.bootId!;
   const old = ledger(server, 'resumed')[0]!;
   await stop(p);
   const id = identityOf(x.a.stateDir);
@@ -124,7 +136,13 @@ test('the same boot with an older sequence and spool head (a resumed VM): warnin
   const out = await rawConnect(server.port, { ...id, send: [hello(boot, 0, { spool: head })] });
   assert.equal(out.closeCode, 4001);
   const alarms = openAlarms(server, 'resumed').filter((a) => a.kind === 'replay');
-  assert.deepEqual(alarms.map((a) => [a.severity, a.subject]), [['warning', 'state rolled back']]);
+  assert.deepEqual(
+    alarms.map((a) => [a.severity, a.subject]),
+    [['warning', 'state rolled back']],
+  );
   const again = await rawConnect(server.port, { ...id, send: [hello(randomUUID(), 0, { spool: head })], waitMs: 1500 });
-  assert.ok(again.frames.some((f) => (f as { type: string }).type === 'welcome'), JSON.stringify(again));
+  assert.ok(
+    again.frames.some((f) => (f as { type: string }).type === 'welcome'),
+    JSON.stringify(again),
+  );
 });

@@ -134,7 +134,8 @@ test('HTML planted in agent-supplied values (host name, alarm subject and detail
   const evilSubject = '<script>window.__pwned=2</script>';
   const c = server.ctx();
   const now = Date.now();
-  c.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, facts) VALUES (?, ?, ?, 'pending', ?)`)
+  c.db
+    .prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, facts) VALUES (?, ?, ?, 'pending', ?)`)
     .run(evilHost, '<b>grp</b>', now, JSON.stringify({ daemon: '<iframe src="javascript:alert(1)">' }));
   c.alarms.open(evilHost, 'file-changed', evilSubject, now, { path: '/etc/<svg onload=alert(1)>', old: '<i>a</i>', new: '"><b>b</b>' });
   c.close();
@@ -154,7 +155,14 @@ test('HTML planted in agent-supplied values (host name, alarm subject and detail
   assert.equal(await page.locator('main script, main img, main svg, main iframe').count(), 0);
 
   await page.goto(`${base}/hosts/${encodeURIComponent(evilHost)}`);
-  assert.equal(await page.locator('h2').first().textContent().then((t) => t?.startsWith(evilHost)), true);
+  assert.equal(
+    await page
+      .locator('h2')
+      .first()
+      .textContent()
+      .then((t) => t?.startsWith(evilHost)),
+    true,
+  );
   assert.ok(((await page.locator('main').textContent()) ?? '').includes('<iframe src="javascript:alert(1)">'));
   assert.equal(await page.locator('main script, main img, main svg, main iframe, main b, main i').count(), 0);
   assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined);

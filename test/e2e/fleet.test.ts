@@ -60,14 +60,24 @@ before(async () => {
     agents.set(h, runAgentAt(a, d));
   }
   assert.equal(serverCli(['sample', 'sample1', 'on', '--dir', server.dir]).code, 0);
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return (c.db.prepare(`SELECT COUNT(*) FROM baseline_hosts`).pluck().get() as number) === HOSTS.length; } finally { c.close(); }
-  }, { timeoutMs: 30_000, what: 'three baselines' });
+  await waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        return (c.db.prepare(`SELECT COUNT(*) FROM baseline_hosts`).pluck().get() as number) === HOSTS.length;
+      } finally {
+        c.close();
+      }
+    },
+    { timeoutMs: 30_000, what: 'three baselines' },
+  );
 });
 
 after(async () => {
-  for (const p of agents.values()) { p.signal('SIGTERM'); await p.exited; }
+  for (const p of agents.values()) {
+    p.signal('SIGTERM');
+    await p.exited;
+  }
   await server?.stop();
 });
 
@@ -78,7 +88,7 @@ test('three hosts, one a sample: one upgrade folds into one expected line; anoth
 
   // The upgrade on the sample first: critical there until an operator accepts it.
   install('sample1', 'cron 3.0pl1-163 (security update)\n');
-  await waitFor(() => fileAlarms('sample1').length === 1, { what: 'the sample\'s change' });
+  await waitFor(() => fileAlarms('sample1').length === 1, { what: "the sample's change" });
   assert.equal(fileAlarms('sample1')[0]!.severity, 'critical');
   let r = serverCli(['accept', 'sample1', path, '--dir', server.dir]);
   assert.equal(r.code, 0, r.stderr);

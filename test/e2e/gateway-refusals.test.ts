@@ -22,10 +22,17 @@ before(async () => {
 });
 after(() => server.stop());
 
-const hello = (seq = 0) => JSON.stringify({
-  type: 'hello', bootId: '11111111-2222-4333-8444-555555555555', seq, sentAt: Date.now(), protocol: 1, agentVersion: 't', interval: 1000,
-  facts: { hostname: 'x', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
-});
+const hello = (seq = 0) =>
+  JSON.stringify({
+    type: 'hello',
+    bootId: '11111111-2222-4333-8444-555555555555',
+    seq,
+    sentAt: Date.now(),
+    protocol: 1,
+    agentVersion: 't',
+    interval: 1000,
+    facts: { hostname: 'x', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
+  });
 
 test('no client certificate: refused at the upgrade (401), no hello is read', async () => {
   const r = await rawConnect(server.port, { ca: caPem, send: [hello()] });
@@ -52,8 +59,14 @@ test('an expired certificate from our CA, with the serial on record: dropped', a
   const kp = generateRsaKeyPair();
   const day = 86_400_000;
   const cert = issueCertificate({
-    ca, publicKeyPem: kp.publicKeyPem, commonName: 'golf', names: [], usage: 'client', serial,
-    notBefore: new Date(Date.now() - 10 * day), notAfter: new Date(Date.now() - day),
+    ca,
+    publicKeyPem: kp.publicKeyPem,
+    commonName: 'golf',
+    names: [],
+    usage: 'client',
+    serial,
+    notBefore: new Date(Date.now() - 10 * day),
+    notAfter: new Date(Date.now() - day),
   });
   const r = await rawConnect(server.port, { ca: caPem, key: kp.privateKeyPem, cert, send: [hello()] });
   assert.equal(r.opened, false);
@@ -97,8 +110,11 @@ test('a token for an enrolled host needs --replace; re-enrolling revokes the old
   const en = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', join(dir, 'agent.yml')]);
   assert.equal(en.code, 0, en.stderr);
   // Closed at the server's next tick (250 ms); a heartbeat in between is told the same (test below).
-  await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 5000)
-    .catch((err: Error) => { throw new Error(`${err.message}\nserver: ${server.proc.describe(20)}`); });
+  await p
+    .waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 5000)
+    .catch((err: Error) => {
+      throw new Error(`${err.message}\nserver: ${server.proc.describe(20)}`);
+    });
   const raw = await rawConnect(server.port, { ...identityOf(old.stateDir), send: [hello()] });
   assert.equal(raw.status, 403, 'the old certificate is refused');
   const fresh = await rawConnect(server.port, { ...identityOf(join(dir, 'state')), send: [hello()], waitMs: 1500 });
@@ -115,7 +131,10 @@ test('heartbeats on the old connection while a re-enrollment lands are no replay
   const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
   let seq = 0;
   ws.on('open', () => ws.send(hello(seq++).replace('11111111-2222', '99999999-2222')));
-  await new Promise<void>((res, rej) => { ws.once('message', () => res()); ws.once('error', rej); });
+  await new Promise<void>((res, rej) => {
+    ws.once('message', () => res());
+    ws.once('error', rej);
+  });
   // Beat every 10 ms while the new identity enrolls: some beat lands between the enrollment's
   // commit (which clears the stored boot) and the tick that closes this connection.
   const beats = setInterval(() => {
@@ -129,5 +148,9 @@ test('heartbeats on the old connection while a re-enrollment lands are no replay
   clearInterval(beats);
   assert.equal(code, 4003, 'closed as revoked');
   assert.ok(seq > 3, 'heartbeats were sent while enrolling');
-  assert.deepEqual(openAlarms(server, 'juliett').map((a) => a.kind), [], 'no replay alarm');
+  assert.deepEqual(
+    openAlarms(server, 'juliett').map((a) => a.kind),
+    [],
+    'no replay alarm',
+  );
 });

@@ -37,15 +37,20 @@ test('a client-started TLS 1.2 renegotiation is refused', async (t) => {
   const c = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${server.port}`, '-tls1_2', '-cipher', 'ECDHE-RSA-AES128-GCM-SHA256'], { stdio: ['pipe', 'pipe', 'pipe'] });
   t.after(() => c.kill('SIGKILL'));
   let out = '';
-  c.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  c.stderr.on('data', (d: Buffer) => { out += d.toString(); });
+  c.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  c.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const exited = new Promise<number | null>((r) => c.on('exit', (code) => r(code)));
   await waitFor(() => /Verify return code/.test(out), { what: 'the first handshake', timeoutMs: 15_000 });
   c.stdin.write('R\n');
   await waitFor(() => /RENEGOTIATING/.test(out), { what: 's_client to ask for renegotiation', timeoutMs: 15_000 });
   // Refused: the server answers no_renegotiation (or drops the connection); either way no second handshake completes.
   await waitFor(() => /no renegotiation|alert|errno|closed|DONE/i.test(out.slice(out.indexOf('RENEGOTIATING'))) || c.exitCode !== null, {
-    what: 'the refusal', timeoutMs: 15_000,
+    what: 'the refusal',
+    timeoutMs: 15_000,
   });
   c.stdin.end();
   await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);

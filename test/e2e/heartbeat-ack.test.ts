@@ -9,7 +9,9 @@ import { enrollAgent, hostStatus, initServer, startServer, type TestServer } fro
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 
 let server: TestServer | undefined;
-after(async () => { await server?.stop(); });
+after(async () => {
+  await server?.stop();
+});
 
 test('only heartbeats that ask for an ack get one, each after it is stored; goodbye is acked', async () => {
   server = await startServer(initServer({ grace: '1s' }));
@@ -26,6 +28,9 @@ test('only heartbeats that ask for an ack get one, each after it is stored; good
   ].map((f) => JSON.stringify(f));
   const r = await rawConnect(server.port, { ...id, send: frames, waitMs: 2000 });
   const got = r.frames as { type: string; seq?: number }[];
-  assert.deepEqual(got.map((f) => (f.type === 'ack' ? `ack ${f.seq}` : f.type)), ['welcome', 'ack 2', 'ack 4', 'ack 5']);
+  assert.deepEqual(
+    got.map((f) => (f.type === 'ack' ? `ack ${f.seq}` : f.type)),
+    ['welcome', 'ack 2', 'ack 4', 'ack 5'],
+  );
   assert.equal(hostStatus(server, 'oscar'), 'stopped', 'and the goodbye was stored');
 });

@@ -14,7 +14,10 @@ before(async () => {
 });
 after(() => server.stop());
 
-const kinds = (host: string) => openAlarms(server, host).map((a) => a.kind).sort();
+const kinds = (host: string) =>
+  openAlarms(server, host)
+    .map((a) => a.kind)
+    .sort();
 
 test('an enrolled agent is up, and hosts --json says so with the contract fields', async () => {
   const a = enrollAgent(server, 'alpha');

@@ -67,7 +67,15 @@ test('with the SMTP peer down across a server restart, the mail waits in the out
   c.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES ('foxtrot', 'db', ?)`).run(Date.now());
   c.alarms.open('foxtrot', 'file-changed', '/etc/crontab changed', Date.now(), { path: '/etc/crontab', old: 'sha256:1', new: 'sha256:2' });
   // The worker tries (and fails) at least once before the restart.
-  await waitFor(() => (c.db.prepare(`SELECT attempts FROM deliveries d JOIN alarm_events e ON e.id = d.event_id JOIN alarms a ON a.id = e.alarm_id WHERE a.host = 'foxtrot'`).get() as { attempts: number } | undefined)?.attempts, { timeoutMs: 5000, what: 'a failed attempt' });
+  await waitFor(
+    () =>
+      (
+        c.db.prepare(`SELECT attempts FROM deliveries d JOIN alarm_events e ON e.id = d.event_id JOIN alarms a ON a.id = e.alarm_id WHERE a.host = 'foxtrot'`).get() as
+          | { attempts: number }
+          | undefined
+      )?.attempts,
+    { timeoutMs: 5000, what: 'a failed attempt' },
+  );
   c.close();
   await server.stop();
   await peer.start(port);

@@ -20,11 +20,26 @@ before(async () => {
   const a = enrollAgent(server, HOST, { ports: true });
   agent = runAgent(a);
   await agent.waitLog((o) => o.msg === 'report sent', 30_000);
-  await waitFor(() => {
-    const c = server.ctx();
-    try { return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number; } finally { c.close(); }
-  }, { what: 'the baseline of listening ports', timeoutMs: 20_000 }).catch((err: Error) => {
-    throw new Error(`${err.message}; server said: ${server.proc.lines.filter((l) => /violation|"level":[45]0/.test(l)).slice(-5).join(" | ")}; agent said: ${agent.lines.filter((l) => /"level":[45]0|report/.test(l)).slice(-6).join(" | ")}`);
+  await waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number;
+      } finally {
+        c.close();
+      }
+    },
+    { what: 'the baseline of listening ports', timeoutMs: 20_000 },
+  ).catch((err: Error) => {
+    throw new Error(
+      `${err.message}; server said: ${server.proc.lines
+        .filter((l) => /violation|"level":[45]0/.test(l))
+        .slice(-5)
+        .join(' | ')}; agent said: ${agent.lines
+        .filter((l) => /"level":[45]0|report/.test(l))
+        .slice(-6)
+        .join(' | ')}`,
+    );
   });
 });
 
@@ -37,10 +52,19 @@ after(async () => {
 
 test('a process that starts listening opens port-opened with its name; closing it resolves the alarm', async () => {
   // A distinctive process name: process.title sets /proc/PID/comm (15 characters at most).
-  child = spawn(process.execPath, ['-e', `process.title = 'twe2elistener';
-    const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `process.title = 'twe2elistener';
+    const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port));`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
   const port = await waitFor(() => (out.includes('\n') ? Number(out.trim()) : undefined), { what: 'the child listening' });
   const subject = `tcp/127.0.0.1:${port}`;
   const startedAt = Date.now();
@@ -50,7 +74,10 @@ test('a process that starts listening opens port-opened with its name; closing i
   assert.equal((alarm.detail as { process: string }).process, 'twe2elistener');
   assert.deepEqual((alarm.detail as { pids: number[] }).pids, [child.pid]);
   const listed = JSON.parse(serverCli(['alarms', '--dir', server.dir, '--open', '--json']).stdout) as { kind: string; subject: string }[];
-  assert.ok(listed.some((a) => a.kind === 'port-opened' && a.subject === subject), 'alarms --json lists it');
+  assert.ok(
+    listed.some((a) => a.kind === 'port-opened' && a.subject === subject),
+    'alarms --json lists it',
+  );
   console.log(`port-opened ${ms} ms after the listener started (agent interval 1s)`);
 
   child.kill('SIGKILL');

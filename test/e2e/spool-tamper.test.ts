@@ -32,7 +32,10 @@ before(async () => {
 });
 
 after(async () => {
-  for (const x of agents) { x.proc?.signal('SIGTERM'); await x.proc?.exited; }
+  for (const x of agents) {
+    x.proc?.signal('SIGTERM');
+    await x.proc?.exited;
+  }
   serverProc?.signal('SIGTERM');
   await serverProc?.exited;
 });
@@ -50,7 +53,7 @@ test('spool edited or truncated by hand while the server is away: agent-tampered
     await x.proc!.exited;
   }
   // Edited: a path in the second spooled record changes; the JSON stays valid.
-  const [edited, truncated] = agents as [typeof agents[0], typeof agents[0]];
+  const [edited, truncated] = agents as [(typeof agents)[0], (typeof agents)[0]];
   const ep = join(edited.a.stateDir, 'spool.jsonl');
   const lines = readFileSync(ep, 'utf8').split('\n');
   const i = lines.findIndex((l) => l.includes(`${edited.dir}/f1`));

@@ -65,8 +65,17 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
     if (i % 20 === 19) await new Promise((r) => setImmediate(r));
   }
   const t0 = Date.now();
-  await waitFor(() => new Set(eventPaths(spoolLines(agent.stateDir).slice(1) .map((l) => l.body as Record<string, unknown>))).size >= FILES,
-    { timeoutMs: 30_000, what: 'every finding in the spool' });
+  await waitFor(
+    () =>
+      new Set(
+        eventPaths(
+          spoolLines(agent.stateDir)
+            .slice(1)
+            .map((l) => l.body as Record<string, unknown>),
+        ),
+      ).size >= FILES,
+    { timeoutMs: 30_000, what: 'every finding in the spool' },
+  );
   const spooledIn = Date.now() - t0;
   const head = spoolHead(agent.stateDir);
   const records = head.n - before;
@@ -81,11 +90,17 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   serverProc = await serveOn(init, server.port);
   const r0 = Date.now();
   let atKill = 0;
-  await waitFor(() => {
-    const c = ledgerCount(init, HOST) - storedBefore;
-    if (c >= Math.min(20, Math.floor(records / 3))) { atKill = c; return true; }
-    return false;
-  }, { timeoutMs: 30_000, everyMs: 2, what: 'the replay to start' });
+  await waitFor(
+    () => {
+      const c = ledgerCount(init, HOST) - storedBefore;
+      if (c >= Math.min(20, Math.floor(records / 3))) {
+        atKill = c;
+        return true;
+      }
+      return false;
+    },
+    { timeoutMs: 30_000, everyMs: 2, what: 'the replay to start' },
+  );
   proc.signal('SIGKILL');
   await proc.exited;
   console.log(`# killed -9 with ${atKill} of ${records} records stored (${atKill < records ? 'mid-replay' : 'replay had already finished'})`);
@@ -100,7 +115,10 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   // (Records beyond the files' are the network-lost finding, opened and closed.)
   const last = mine[mine.length - 1]!.n;
   assert.ok(last >= head.n);
-  assert.deepEqual(mine.map((r) => r.n), Array.from({ length: last - before }, (_, i) => before + 1 + i));
+  assert.deepEqual(
+    mine.map((r) => r.n),
+    Array.from({ length: last - before }, (_, i) => before + 1 + i),
+  );
   assert.equal(new Set(mine.map((r) => r.hash)).size, mine.length);
   // None lost: every file appears among the stored events, and the files came in the order they were made.
   const paths = eventPaths(mine.map((r) => r.body));
@@ -116,12 +134,17 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   assert.deepEqual(tampered, []);
   // The outage itself arrives as a network-lost finding with its start and end (the open one
   // survived the kill -9 and was closed by the next run).
-  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 15_000, what: 'network-lost ended' })
-    .catch((err: Error) => {
-      const kinds = ledger(init, HOST).filter((r) => r.kind !== 'event').map((r) => `${r.n} ${r.kind} ${r.body}`);
+  await waitFor(() => ledger(init, HOST).some((r) => r.kind === 'network-lost' && JSON.parse(r.body!).endedAt !== null), { timeoutMs: 15_000, what: 'network-lost ended' }).catch(
+    (err: Error) => {
+      const kinds = ledger(init, HOST)
+        .filter((r) => r.kind !== 'event')
+        .map((r) => `${r.n} ${r.kind} ${r.body}`);
       throw new Error(`${err.message}\nledger: ${kinds.join('\n')}\nagent: ${proc.describe(30)}`);
-    });
-  const lost = ledger(init, HOST).filter((r) => r.kind === 'network-lost').map((r) => JSON.parse(r.body!) as { startedAt: number; endedAt: number | null });
+    },
+  );
+  const lost = ledger(init, HOST)
+    .filter((r) => r.kind === 'network-lost')
+    .map((r) => JSON.parse(r.body!) as { startedAt: number; endedAt: number | null });
   assert.ok(lost.some((b) => b.endedAt === null) && lost.some((b) => b.endedAt !== null && b.endedAt > b.startedAt), JSON.stringify(lost));
   // Acked records leave the agent's spool.
   await waitFor(() => spoolLines(agent.stateDir).length === 1, { what: 'the spool compacted to its header' });

@@ -16,7 +16,12 @@ import { enrollDirect, openWs, RawAgent } from './fault-kit.ts';
 
 /** `serve` on a fixed agent port, so agents reconnect to the same address after the restart. */
 async function serveOn(dir: string, port: number): Promise<Proc> {
-  const p = new Proc(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const p = new Proc(
+    spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   const line = await p.waitLog((o) => o.msg === 'serving');
   void (line as unknown as TestServer);
   return p;
@@ -28,7 +33,11 @@ test('kill -9 under load: nothing acked is lost, no alarm forgotten, no false ag
   const names = Array.from({ length: 40 }, (_, i) => `crash-${String(i).padStart(2, '0')}`);
   const ids = enrollDirect(init.dir, [...names, 'rogue', 'quitter']);
   let proc = await serveOn(init.dir, 0);
-  const port = Number(String((await proc.waitLog((o) => o.msg === 'serving')).gateway).split(':').pop());
+  const port = Number(
+    String((await proc.waitLog((o) => o.msg === 'serving')).gateway)
+      .split(':')
+      .pop(),
+  );
   await proc.signal('SIGTERM'), await proc.exited;
   proc = await serveOn(init.dir, port);
   const agents = ids.slice(0, 40).map((id) => new RawAgent(id, () => port, { everyMs: 50, intervalMs: 1000 }).start());
@@ -65,8 +74,14 @@ test('kill -9 under load: nothing acked is lost, no alarm forgotten, no false ag
       total += seq;
     }
     for (const a of alarmsBefore) {
-      assert.ok(open.some((o) => o.id === a.id), `alarm ${a.id} (${a.kind}) lost`);
-      assert.ok(events.some((e) => e.alarm_id === a.id), `alarm ${a.id} has no outbox event`);
+      assert.ok(
+        open.some((o) => o.id === a.id),
+        `alarm ${a.id} (${a.kind}) lost`,
+      );
+      assert.ok(
+        events.some((e) => e.alarm_id === a.id),
+        `alarm ${a.id} has no outbox event`,
+      );
     }
     console.log(`${total} heartbeats acknowledged before kill -9, every one stored; ${alarmsBefore.length} open alarms kept`);
 
@@ -92,7 +107,10 @@ test('kill -9 under load: nothing acked is lost, no alarm forgotten, no false ag
     const after = openDatabase(join(init.dir, 'tripwarden.db'), { readonly: true });
     const stillOpen = after.prepare('SELECT id FROM alarms WHERE resolved_at IS NULL').all() as { id: number }[];
     after.close();
-    assert.deepEqual(missing.map((m) => m.host), ['quitter']);
+    assert.deepEqual(
+      missing.map((m) => m.host),
+      ['quitter'],
+    );
     for (const a of alarmsBefore.filter((x) => x.kind !== 'agent-disconnected')) assert.ok(stillOpen.some((o) => o.id === a.id));
   } finally {
     for (const a of agents) a.stop();

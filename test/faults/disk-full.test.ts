@@ -37,7 +37,13 @@ function fill(dir: string): string {
   }
   // The last partial block too.
   const fd2 = openSync(join(dir, 'filler2'), 'w');
-  try { for (;;) writeSync(fd2, Buffer.alloc(512)); } catch { /* full */ } finally { closeSync(fd2); }
+  try {
+    for (;;) writeSync(fd2, Buffer.alloc(512));
+  } catch {
+    /* full */
+  } finally {
+    closeSync(fd2);
+  }
   return f;
 }
 
@@ -79,7 +85,10 @@ test('a full disk: clear error, connections kept, recovery when space returns', 
       await waitFor(() => agents.every((a, i) => a.acks > resumed[i]! + 10), { timeoutMs: 15_000, what: 'acks again after space returned' });
       assert.ok(agents.every((a) => a.connects === 1));
       const hosts = JSON.parse(serverCli(['hosts', '--dir', dir, '--json']).stdout) as { host: string; status: string }[];
-      assert.deepEqual(hosts.map((h) => h.status), ['up', 'up', 'up']);
+      assert.deepEqual(
+        hosts.map((h) => h.status),
+        ['up', 'up', 'up'],
+      );
       for (const a of agents) a.stop();
     } finally {
       await server.stop();

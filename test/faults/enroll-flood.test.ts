@@ -34,14 +34,26 @@ setInterval(() => { if (!reported && secured >= n) { reported = true; console.lo
 function enrollFrom(localAddress: string, port: number, ca: string, token: string): Promise<{ status: number; body: string } | { error: string }> {
   const { csrPem } = createKeyAndCsr('legit');
   return new Promise((resolve) => {
-    const req = request({
-      host: '127.0.0.1', port, localAddress, path: '/enroll', method: 'POST', ca, rejectUnauthorized: true, timeout: 20_000,
-      headers: { 'content-type': 'application/json' },
-    }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => { body += d.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        localAddress,
+        path: '/enroll',
+        method: 'POST',
+        ca,
+        rejectUnauthorized: true,
+        timeout: 20_000,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => {
+          body += d.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, body }));
+      },
+    );
     req.on('error', (e) => resolve({ error: e.message }));
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.end(JSON.stringify({ token, csr: csrPem }));

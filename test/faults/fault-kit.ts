@@ -12,7 +12,12 @@ import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/tr
 import { openDatabase } from '../../server/storage/db.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 
-export interface Identity { host: string; key: string; cert: string; ca: string }
+export interface Identity {
+  host: string;
+  key: string;
+  cert: string;
+  ca: string;
+}
 
 let sharedKey: { privateKeyPem: string; publicKeyPem: string } | undefined;
 
@@ -62,7 +67,11 @@ export class RawAgent {
   private timer?: NodeJS.Timeout;
   private stopped = false;
 
-  constructor(readonly id: Identity, private readonly port: () => number, private readonly o: { everyMs: number; intervalMs: number }) {}
+  constructor(
+    readonly id: Identity,
+    private readonly port: () => number,
+    private readonly o: { everyMs: number; intervalMs: number },
+  ) {}
 
   start(): this {
     this.connect();
@@ -75,10 +84,18 @@ export class RawAgent {
     this.ws = ws;
     ws.on('open', () => {
       this.connects++;
-      ws.send(JSON.stringify({
-        type: 'hello', bootId: this.bootId, seq: this.seq++, sentAt: Date.now(), protocol: 1, agentVersion: 'fault-test', interval: this.o.intervalMs,
-        facts: { hostname: this.id.host, os: 'linux', release: '6', arch: 'x64', runtime: 'test', uptimeSec: 1 },
-      }));
+      ws.send(
+        JSON.stringify({
+          type: 'hello',
+          bootId: this.bootId,
+          seq: this.seq++,
+          sentAt: Date.now(),
+          protocol: 1,
+          agentVersion: 'fault-test',
+          interval: this.o.intervalMs,
+          facts: { hostname: this.id.host, os: 'linux', release: '6', arch: 'x64', runtime: 'test', uptimeSec: 1 },
+        }),
+      );
     });
     ws.on('message', (d) => {
       const m = JSON.parse(String(d)) as { type: string; seq?: number };
@@ -93,7 +110,10 @@ export class RawAgent {
       }
     });
     ws.on('error', () => {});
-    ws.on('unexpected-response', (_q, res) => { res.resume(); ws.terminate(); });
+    ws.on('unexpected-response', (_q, res) => {
+      res.resume();
+      ws.terminate();
+    });
     ws.on('close', () => {
       this.up = false;
       clearInterval(this.timer);
@@ -125,7 +145,9 @@ export function metricsToken(dir: string): string {
   try {
     const t = readFileSync(f, 'utf8').trim();
     if (t.length >= 16) return t;
-  } catch { /* not yet */ }
+  } catch {
+    /* not yet */
+  }
   const t = randomUUID() + randomUUID();
   writeFileSync(f, t, { mode: 0o600 });
   return t;

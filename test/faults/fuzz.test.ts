@@ -17,22 +17,55 @@ const FUZZ_MS = Number(process.env.TW_FUZZ_MS ?? 12_000);
 /** A small seeded PRNG so a failing run can be replayed with TW_FUZZ_SEED. */
 function prng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 }
 
 const deep = (n: number, open: string, close: string) => open.repeat(n) + close.repeat(n);
 
 /** Values that are valid JSON and often schema-shaped but hostile. */
 const HOSTILE: unknown[] = [
-  -1, -0, 1e308, -1e308, 2 ** 53, 2 ** 64, 0.5, Number.MAX_SAFE_INTEGER, 8.64e15, 8.64e15 + 1, 1e20,
-  '', 'x'.repeat(60_000), '\u0000', '\ud800', '💣'.repeat(1000), '<script>alert(1)</script>', '../../etc/passwd', '%s%n%x',
-  null, true, [], {}, [[[[[]]]]], { __proto__: { polluted: 1 } }, { constructor: { prototype: { x: 1 } } },
-  JSON.parse(deep(2000, '[', ']')), JSON.parse('{"a":'.repeat(1000) + '1' + '}'.repeat(1000)),
+  -1,
+  -0,
+  1e308,
+  -1e308,
+  2 ** 53,
+  2 ** 64,
+  0.5,
+  Number.MAX_SAFE_INTEGER,
+  8.64e15,
+  8.64e15 + 1,
+  1e20,
+  '',
+  'x'.repeat(60_000),
+  '\u0000',
+  '\ud800',
+  '💣'.repeat(1000),
+  '<script>alert(1)</script>',
+  '../../etc/passwd',
+  '%s%n%x',
+  null,
+  true,
+  [],
+  {},
+  [[[[[]]]]],
+  { __proto__: { polluted: 1 } },
+  { constructor: { prototype: { x: 1 } } },
+  JSON.parse(deep(2000, '[', ']')),
+  JSON.parse('{"a":'.repeat(1000) + '1' + '}'.repeat(1000)),
 ];
 
 function validFrames(bootId: string, seq: number): Record<string, unknown>[] {
   return [
-    { type: 'hello', bootId, seq, sentAt: Date.now(), protocol: 1, agentVersion: 'fuzz', interval: 1000, facts: { hostname: 'f', os: 'linux', release: '6', arch: 'x64', runtime: 'x', uptimeSec: 1 } },
+    {
+      type: 'hello',
+      bootId,
+      seq,
+      sentAt: Date.now(),
+      protocol: 1,
+      agentVersion: 'fuzz',
+      interval: 1000,
+      facts: { hostname: 'f', os: 'linux', release: '6', arch: 'x64', runtime: 'x', uptimeSec: 1 },
+    },
     { type: 'heartbeat', bootId, seq, sentAt: Date.now() },
     { type: 'goodbye', bootId, seq, sentAt: Date.now(), reason: 'fuzz' },
   ];
@@ -48,8 +81,9 @@ function mutate(rnd: () => number, bootId: string, seq: number): string | Buffer
   if (r < 0.3) return 'x'.repeat(70_000); // over the 64 KiB frame limit
   const f = structuredClone(pick(validFrames(bootId, seq)));
   const keys = Object.keys(f);
-  if (r < 0.45) f[pick(keys)] = pick(HOSTILE); // a hostile value in a known field
-  else if (r < 0.55) (f.facts as Record<string, unknown> | undefined ?? f)[pick(['hostname', 'os', 'uptimeSec', 'nodeOptions'])] = pick(HOSTILE);
+  if (r < 0.45)
+    f[pick(keys)] = pick(HOSTILE); // a hostile value in a known field
+  else if (r < 0.55) ((f.facts as Record<string, unknown> | undefined) ?? f)[pick(['hostname', 'os', 'uptimeSec', 'nodeOptions'])] = pick(HOSTILE);
   else if (r < 0.62) f[pick(['__proto__', 'constructor', 'extra', 'host', 'type'])] = pick(HOSTILE);
   else if (r < 0.7) delete f[pick(keys)];
   else if (r < 0.76) f.type = pick(['welcome', 'ack', 'HELLO', '', 'heartbeat ', 'toString']);

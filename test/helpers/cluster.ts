@@ -14,7 +14,11 @@ import { waitFor } from './wait.ts';
 export const ROOT = resolve(import.meta.dirname, '../..');
 const TSX = ['--import', 'tsx'];
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs a server CLI command to completion. */
 export function serverCli(args: string[]): CliResult {
@@ -41,7 +45,10 @@ export function agentCli(args: string[]): CliResult {
 const children = new Set<ChildProcess>();
 // Children die with the test process (node:test's `after` would fire early inside `before` hooks).
 const killAll = () => {
-  for (const c of children) { c.kill('SIGCONT'); c.kill('SIGKILL'); }
+  for (const c of children) {
+    c.kill('SIGCONT');
+    c.kill('SIGKILL');
+  }
 };
 process.on('exit', killAll);
 // And when the file's tests end: a test that failed before killing its agent
@@ -57,7 +64,10 @@ export class Proc {
     child.stdout?.on('data', (d: Buffer) => {
       buf += d.toString();
       let i;
-      while ((i = buf.indexOf('\n')) >= 0) { this.lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
+      while ((i = buf.indexOf('\n')) >= 0) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
     });
     child.stderr?.on('data', (d: Buffer) => this.lines.push(...d.toString().split('\n').filter(Boolean)));
     this.exited = new Promise((res) => child.on('exit', (code) => res(code)));
@@ -70,15 +80,20 @@ export class Proc {
   /** The first JSON log line for which `pred` holds. */
   async waitLog(pred: (o: Record<string, unknown>) => boolean, timeoutMs = 15_000): Promise<Record<string, unknown>> {
     try {
-      return await waitFor(() => {
-        for (const l of this.lines) {
-          try {
-            const o = JSON.parse(l) as Record<string, unknown>;
-            if (pred(o)) return o;
-          } catch { /* not JSON */ }
-        }
-        return undefined;
-      }, { timeoutMs, what: 'a log line' });
+      return await waitFor(
+        () => {
+          for (const l of this.lines) {
+            try {
+              const o = JSON.parse(l) as Record<string, unknown>;
+              if (pred(o)) return o;
+            } catch {
+              /* not JSON */
+            }
+          }
+          return undefined;
+        },
+        { timeoutMs, what: 'a log line' },
+      );
     } catch (err) {
       // A timed-out wait in CI is only diagnosable from what the process said last.
       throw new Error(`${(err as Error).message}; ${this.describe()}`);
@@ -122,22 +137,34 @@ export function initServer(opts: { grace?: string } = {}): { dir: string; finger
 /** Starts `serve` on ephemeral loopback ports and waits until it listens. */
 export async function startServer(init: { dir: string; fingerprint: string }): Promise<TestServer> {
   const child = spawn(process.execPath, [...TSX, join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'], {
-    cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc = new Proc(child);
   const line = await proc.waitLog((o) => o.msg === 'serving');
   const port = Number(String(line.gateway).split(':').pop());
   const dashboardPort = Number(/:(\d+)\/$/.exec(String(line.dashboard))![1]);
   return {
-    ...init, port, dashboardPort, url: `wss://127.0.0.1:${port}`, proc,
+    ...init,
+    port,
+    dashboardPort,
+    url: `wss://127.0.0.1:${port}`,
+    proc,
     ctx: () => {
       return openServerContext(init.dir, systemClock);
     },
-    stop: async () => { proc.signal('SIGTERM'); await proc.exited; },
+    stop: async () => {
+      proc.signal('SIGTERM');
+      await proc.exited;
+    },
   };
 }
 
-export interface TestAgent { host: string; config: string; stateDir: string }
+export interface TestAgent {
+  host: string;
+  config: string;
+  stateDir: string;
+}
 
 /**
  * Issues a token and enrolls an agent with a config of short interval, for fast deadlines.
@@ -150,7 +177,10 @@ export function enrollAgent(server: TestServer, host: string, cfg: { interval?: 
   const dir = tempDir('tw-agent-');
   const config = join(dir, 'agent.yml');
   const stateDir = join(dir, 'state');
-  writeFileSync(config, `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\nports: ${cfg.ports ? 'true' : 'false'}\n${cfg.extra?.includes('fallback:') ? '' : 'fallback: []\n'}${cfg.extra ?? ''}`);
+  writeFileSync(
+    config,
+    `server: ${server.url}\nstateDir: ${stateDir}\ninterval: ${cfg.interval ?? '1s'}\njitter: ${cfg.jitter ?? '100ms'}\ndefaults: false\nports: ${cfg.ports ? 'true' : 'false'}\n${cfg.extra?.includes('fallback:') ? '' : 'fallback: []\n'}${cfg.extra ?? ''}`,
+  );
   const r = agentCli(['enroll', '--server', server.url, '--token', tok.stdout.trim(), '--ca-sha256', server.fingerprint, '--config', config]);
   if (r.code !== 0) throw new Error(`enroll failed: ${r.stderr}`);
   return { host, config, stateDir };
@@ -184,12 +214,15 @@ export function openAlarms(server: TestServer, host: string) {
 
 /** Waits until the server holds the host's baseline (taken from the agent's first full report). */
 export function waitForBaseline(server: TestServer, host: string, timeoutMs = 30_000): Promise<unknown> {
-  return waitFor(() => {
-    const c = server.ctx();
-    try {
-      return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host);
-    } finally {
-      c.close();
-    }
-  }, { timeoutMs, what: `${host} baseline taken` });
+  return waitFor(
+    () => {
+      const c = server.ctx();
+      try {
+        return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host);
+      } finally {
+        c.close();
+      }
+    },
+    { timeoutMs, what: `${host} baseline taken` },
+  );
 }

@@ -1,6 +1,11 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 
-interface Timer { at: number; fn: () => void; every: number | null; id: number }
+interface Timer {
+  at: number;
+  fn: () => void;
+  every: number | null;
+  id: number;
+}
 
 /** A clock whose time moves only when a test calls {@link advance}. */
 export class FakeClock implements Clock {

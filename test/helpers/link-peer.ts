@@ -18,8 +18,13 @@ export async function linkPeer(agentHost: string): Promise<{ https: Server; wss:
   const wss = new WebSocketServer({ server: https });
   await new Promise<void>((r) => https.listen(0, '127.0.0.1', () => r()));
   return {
-    https, wss, url: `wss://127.0.0.1:${(https.address() as AddressInfo).port}`,
+    https,
+    wss,
+    url: `wss://127.0.0.1:${(https.address() as AddressInfo).port}`,
     identity: { keyPem: agKey.privateKeyPem, certPem: agCert, caPem: ca.certPem },
-    close: () => { wss.close(); https.close(); },
+    close: () => {
+      wss.close();
+      https.close();
+    },
   };
 }

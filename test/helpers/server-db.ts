@@ -15,9 +15,12 @@ export function serverDb(cfg = { graceMs: 5_000, maxIntervalMs: 300_000 }) {
   const hosts = new HostStore(db);
   const rollup = new HeartbeatRollup(db, clock);
   const liveness = new Liveness(db, { alarms, hosts, rollup }, clock, cfg);
-  const addHost = (host: string) =>
-    db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`).run(host, clock.now());
-  const openKinds = (host: string) => alarms.list({ open: true, host }).map((a) => a.kind).sort();
+  const addHost = (host: string) => db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', ?)`).run(host, clock.now());
+  const openKinds = (host: string) =>
+    alarms
+      .list({ open: true, host })
+      .map((a) => a.kind)
+      .sort();
   return { db, clock, alarms, liveness, hosts, rollup, addHost, openKinds };
 }
 

@@ -56,7 +56,10 @@ export class SmtpPeer {
       if (left <= 0) throw new Error(`expected ${n} mails, got ${this.received.length}`);
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, left);
-        this.waiters.push(() => { clearTimeout(t); resolve(); });
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
       });
     }
     return this.received;

@@ -11,9 +11,12 @@ import { Proc, ROOT, type TestServer } from './cluster.ts';
 /** Starts `serve` again on a given gateway port (the one the agents' configs name). */
 export async function serveOn(init: { dir: string; fingerprint: string }, port: number, attempts = 20): Promise<Proc> {
   for (let i = 0; ; i++) {
-    const p = new Proc(spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'], {
-      cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
-    }));
+    const p = new Proc(
+      spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    );
     const r = await Promise.race([p.waitLog((o) => o.msg === 'serving', 20_000).then(() => 'up'), p.exited.then(() => 'exited')]);
     if (r === 'up') return p;
     if (i >= attempts) throw new Error(`serve did not start on port ${port}: ${p.lines.slice(-3).join(' | ')}`);
@@ -21,7 +24,15 @@ export async function serveOn(init: { dir: string; fingerprint: string }, port: 
   }
 }
 
-export interface LedgerRow { id: number; n: number; hash: string; kind: string; body: string | null; origin_boot: string | null; received_boot: string }
+export interface LedgerRow {
+  id: number;
+  n: number;
+  hash: string;
+  kind: string;
+  body: string | null;
+  origin_boot: string | null;
+  received_boot: string;
+}
 
 /** The spool records the server stored for a host, in storage order. */
 export function ledger(server: Pick<TestServer, 'dir'>, host: string): LedgerRow[] {
@@ -63,7 +74,16 @@ export function chainOf(server: Pick<TestServer, 'dir'>, host: string): { acked_
 export function spoolLines(stateDir: string): Record<string, unknown>[] {
   const p = join(stateDir, 'spool.jsonl');
   if (!existsSync(p)) return [];
-  return readFileSync(p, 'utf8').split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l) as Record<string, unknown>; } catch { return { bad: l }; } });
+  return readFileSync(p, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        return { bad: l };
+      }
+    });
 }
 
 /** The agent's spool head (number and hash of its newest record). */

@@ -34,8 +34,11 @@ test('the linter does catch a broken Dockerfile (so the check above means someth
 
 test('a build stage compiles on node:20-bookworm, the runtime is node:20-bookworm-slim', () => {
   assert.deepEqual(args('FROM'), ['node:20-bookworm AS build', 'node:20-bookworm-slim']);
-  assert.ok(args('ENV').includes('npm_config_nodedir=/usr/local'), 'node-gyp must find the image\'s Node headers');
-  assert.ok(args('RUN').some((r) => /npm ci --omit=dev/.test(r)), 'dev dependencies stay out of the image');
+  assert.ok(args('ENV').includes('npm_config_nodedir=/usr/local'), "node-gyp must find the image's Node headers");
+  assert.ok(
+    args('RUN').some((r) => /npm ci --omit=dev/.test(r)),
+    'dev dependencies stay out of the image',
+  );
   assert.ok(args('COPY').some((c) => c.startsWith('--from=build ')));
 });
 
@@ -52,6 +55,8 @@ test('the server runs as a non-root user with its data on a volume', () => {
 });
 
 test('.dockerignore keeps secrets, builds and local installs out of the context', () => {
-  const ignored = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   for (const p of ['.git', 'node_modules', 'dist', 'demo-data', 'test-artifacts']) assert.ok(ignored.includes(p), `${p} not ignored`);
 });

@@ -80,7 +80,10 @@ test('--root installs executable, config and unit with their modes, and a second
     assert.equal(second.status, 0, second.out);
     assert.match(second.out, /nothing changed: twa is installed as requested/);
     assert.doesNotMatch(second.out, /installed:|systemctl/);
-    assert.deepEqual([exe, config, unit].map((p) => statSync(p).mtimeMs), mtimes);
+    assert.deepEqual(
+      [exe, config, unit].map((p) => statSync(p).mtimeMs),
+      mtimes,
+    );
   } finally {
     f.cleanup();
   }

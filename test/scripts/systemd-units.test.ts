@@ -64,8 +64,7 @@ for (const unit of ['tripwarden-agent.service', 'tripwarden-server.service']) {
 
 test('the agent unit keeps what the agent needs and drops what breaks it', () => {
   const unit = readFileSync(join(root, 'scripts', 'tripwarden-agent.service'), 'utf8');
-  const set = (key: string): string[] =>
-    [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] ?? '').trim());
+  const set = (key: string): string[] => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].map((m) => (m[1] ?? '').trim());
   assert.deepEqual(set('Type'), ['notify']);
   assert.deepEqual(set('WatchdogSec'), ['30']);
   assert.deepEqual(set('Restart'), ['always']);
@@ -77,7 +76,9 @@ test('the agent unit keeps what the agent needs and drops what breaks it', () =>
   assert.ok(set('DeviceAllow').includes('/dev/kmsg w'));
 });
 
-test('the server runs jitless, which is what makes MemoryDenyWriteExecute possible', { skip: !existsSync(join(root, 'server', 'main.ts')) && 'server/main.ts not written yet' }, () => {
+test('the server runs jitless, which is what makes MemoryDenyWriteExecute possible', {
+  skip: !existsSync(join(root, 'server', 'main.ts')) && 'server/main.ts not written yet',
+}, () => {
   const unit = readFileSync(join(root, 'scripts', 'tripwarden-server.service'), 'utf8');
   assert.match(unit, /^ExecStart=\S*node --jitless /m);
   assert.match(unit, /^MemoryDenyWriteExecute=yes$/m);

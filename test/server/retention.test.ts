@@ -32,7 +32,10 @@ test('retention removes sent deliveries, their events and applied commands older
   assert.deepEqual({ deliveries: n.deliveries, events: n.events, commands: n.commands }, { deliveries: 2, events: 2, commands: 1 });
   assert.equal(s.count('alarms'), 2, 'alarms are the record and stay');
   assert.equal(s.outbox.depth(), 1, 'the pending delivery of today stays');
-  assert.deepEqual(s.outbox.due(s.clock.now(), 10).map((d) => d.eventId), [3]);
+  assert.deepEqual(
+    s.outbox.due(s.clock.now(), 10).map((d) => d.eventId),
+    [3],
+  );
   // A second pass finds nothing more.
   const again = pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
   assert.deepEqual({ deliveries: again.deliveries, events: again.events, commands: again.commands }, { deliveries: 0, events: 0, commands: 0 });

@@ -46,7 +46,12 @@ function usedCodes(): Map<string, Set<string>> {
   return used;
 }
 
-interface DocRow { side: string; exit: string; when: string; todo: string }
+interface DocRow {
+  side: string;
+  exit: string;
+  when: string;
+  todo: string;
+}
 
 /** The rows of the code table of docs/ERRORS.md, by code. */
 function documented(): Map<string, DocRow> {
@@ -67,7 +72,10 @@ test('every code the source uses is catalogued, on the side that uses it', () =>
     for (const f of where) {
       const side = f.split('/')[0] as 'shared' | 'server' | 'agent';
       const allowed = side === 'shared' ? [SHARED_ERRORS] : [SHARED_ERRORS, CATALOGUES[side]];
-      assert.ok(allowed.some((c) => code in c), `${f} uses ${code}, which is in no catalogue it can raise from (add it to ${side === 'shared' ? 'shared' : side}/errors.ts)`);
+      assert.ok(
+        allowed.some((c) => code in c),
+        `${f} uses ${code}, which is in no catalogue it can raise from (add it to ${side === 'shared' ? 'shared' : side}/errors.ts)`,
+      );
     }
   }
 });
@@ -108,13 +116,16 @@ test('errors are made only by the catalogue factories, and their lines only by e
   }
 });
 
-test('every error line ends with the catalogue\'s what to do, and the exit status is the entry\'s', () => {
+test("every error line ends with the catalogue's what to do, and the exit status is the entry's", () => {
   const e = serverError('TW_HOST_UNKNOWN', 'no enrolled host named "x"');
   assert.equal(errorLine('tripwarden-server', e), `tripwarden-server: error TW_HOST_UNKNOWN: no enrolled host named "x"; ${SERVER_ERRORS.TW_HOST_UNKNOWN.todo}`);
   assert.equal(e.exitCode, 1);
   assert.equal(sharedError('TW_ARGS', 'x').exitCode, 2);
   assert.equal(agentError('TW_SERVER_MISMATCH', 'x').exitCode, 2);
-  assert.match(errorLine('tripwarden-agent', agentError('TW_NOT_ENROLLED', 'no certificate in /s')), /^tripwarden-agent: error TW_NOT_ENROLLED: no certificate in \/s; run `enroll /);
+  assert.match(
+    errorLine('tripwarden-agent', agentError('TW_NOT_ENROLLED', 'no certificate in /s')),
+    /^tripwarden-agent: error TW_NOT_ENROLLED: no certificate in \/s; run `enroll /,
+  );
   // Checked by tsc, never run: the directives fail the type check if these calls ever compile.
   const typeChecks = () => [
     // @ts-expect-error an uncatalogued code does not type-check

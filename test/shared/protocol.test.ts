@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { AgentMessage, MAX_FRAME_BYTES, parseFrame, ServerMessage } from '../../shared/protocol.ts';
 
 const hello = {
-  type: 'hello', bootId: '11111111-2222-4333-8444-555555555555', seq: 0, sentAt: 1, protocol: 1, agentVersion: '1', interval: 10_000,
+  type: 'hello',
+  bootId: '11111111-2222-4333-8444-555555555555',
+  seq: 0,
+  sentAt: 1,
+  protocol: 1,
+  agentVersion: '1',
+  interval: 10_000,
   facts: { hostname: 'h', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 5 },
 };
 

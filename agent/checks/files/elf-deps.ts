@@ -7,7 +7,13 @@
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
-interface ElfInfo { interp?: string; needed: string[]; runpath: string[]; machine: number; is64: boolean }
+interface ElfInfo {
+  interp?: string;
+  needed: string[];
+  runpath: string[];
+  machine: number;
+  is64: boolean;
+}
 
 /** Reads `len` bytes at `off` (fewer at end of file). */
 function readAt(fd: number, off: number, len: number): Buffer {
@@ -82,7 +88,8 @@ function parseElfFd(fd: number): ElfInfo | null {
     return off < st.length && end > off ? st.toString('latin1', off, end) : '';
   };
   for (const [tag, val] of entries) {
-    if (tag === 1) info.needed.push(str(val)); // DT_NEEDED
+    if (tag === 1)
+      info.needed.push(str(val)); // DT_NEEDED
     else if (tag === 15 || tag === 29) info.runpath.push(...str(val).split(':').filter(Boolean)); // DT_RPATH, DT_RUNPATH
   }
   info.needed = info.needed.filter(Boolean);
@@ -97,7 +104,11 @@ export function librarySearchDirs(confPath = '/etc/ld.so.conf'): string[] {
     if (depth > 4 || seen.has(file)) return;
     seen.add(file);
     let text: string;
-    try { text = readFileSync(file, 'utf8'); } catch { return; }
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return;
+    }
     for (const raw of text.split('\n')) {
       const line = raw.replace(/#.*/, '').trim();
       if (!line) continue;
@@ -120,7 +131,10 @@ function expandGlob(pattern: string, base: string): string[] {
   const dir = dirname(abs);
   const [pre, post] = abs.slice(dir.length + 1).split('*') as [string, string];
   try {
-    return readdirSync(dir).filter((n) => n.startsWith(pre) && n.endsWith(post ?? '')).sort().map((n) => join(dir, n));
+    return readdirSync(dir)
+      .filter((n) => n.startsWith(pre) && n.endsWith(post ?? ''))
+      .sort()
+      .map((n) => join(dir, n));
   } catch {
     return [];
   }
@@ -137,7 +151,11 @@ export function sharedLibraries(binary: string, searchDirs = librarySearchDirs()
   const queue: { file: string; info: ElfInfo }[] = [{ file: binary, info: top }];
   const addFile = (p: string) => {
     let real: string;
-    try { real = realpathSync(p); } catch { return; }
+    try {
+      real = realpathSync(p);
+    } catch {
+      return;
+    }
     if (out.has(real) || out.size >= limit) return;
     out.add(real);
     const info = parseElf(real);
@@ -149,7 +167,10 @@ export function sharedLibraries(binary: string, searchDirs = librarySearchDirs()
     const origin = dirname(file);
     const dirs = [...info.runpath.map((d) => d.replace(/\$\{?ORIGIN\}?/g, origin)), ...searchDirs];
     for (const name of info.needed) {
-      if (name.includes('/')) { addFile(name.startsWith('/') ? name : join(origin, name)); continue; }
+      if (name.includes('/')) {
+        addFile(name.startsWith('/') ? name : join(origin, name));
+        continue;
+      }
       for (const d of dirs) {
         const cand = join(d, name);
         if (!existsSync(cand)) continue;

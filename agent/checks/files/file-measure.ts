@@ -29,12 +29,24 @@ export async function measurePath(path: string, cls: FileClass, hasher: Hasher, 
     throw err;
   }
   const e: FileEntry = {
-    path, class: cls, type: typeOf(st),
-    size: Number(st.size), mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid),
-    ino: st.ino.toString(), nlink: Number(st.nlink), mtime: st.mtimeNs.toString(), ctime: st.ctimeNs.toString(),
+    path,
+    class: cls,
+    type: typeOf(st),
+    size: Number(st.size),
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    ino: st.ino.toString(),
+    nlink: Number(st.nlink),
+    mtime: st.mtimeNs.toString(),
+    ctime: st.ctimeNs.toString(),
   };
   if (e.type === 'symlink') {
-    try { e.target = (now ? readlinkSync(path) : await readlink(path)).slice(0, 4096); } catch (err) { e.error = String((err as Error).message).slice(0, 200); }
+    try {
+      e.target = (now ? readlinkSync(path) : await readlink(path)).slice(0, 4096);
+    } catch (err) {
+      e.error = String((err as Error).message).slice(0, 200);
+    }
   } else if (e.type === 'file') {
     try {
       const r = now && e.size <= 16 << 20 ? await hasher.hashNow(path) : await hasher.hash(path);
@@ -61,7 +73,11 @@ export async function listTree(dir: string, recursive: boolean, limit: number): 
   while (stack.length && out.length < limit) {
     const d = stack.pop()!;
     let ents;
-    try { ents = await readdir(d, { withFileTypes: true }); } catch { continue; }
+    try {
+      ents = await readdir(d, { withFileTypes: true });
+    } catch {
+      continue;
+    }
     for (const ent of ents) {
       const p = join(d, ent.name);
       out.push(p);

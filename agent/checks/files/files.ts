@@ -53,10 +53,14 @@ export class FilesCheck implements Check {
   async measure(): Promise<Measured[]> {
     const paths = await this.paths();
     // The pool bounds how many files are hashed at once; lstat calls are cheap.
-    const entries = await Promise.all(paths.map(({ path, cls }) => measurePath(path, cls, this.ctx.hasher, false).catch((err: Error) => {
-      this.ctx.log.warn({ path, err: err.message }, 'cannot measure a guarded path');
-      return null;
-    })));
+    const entries = await Promise.all(
+      paths.map(({ path, cls }) =>
+        measurePath(path, cls, this.ctx.hasher, false).catch((err: Error) => {
+          this.ctx.log.warn({ path, err: err.message }, 'cannot measure a guarded path');
+          return null;
+        }),
+      ),
+    );
     const found = entries.filter((e): e is FileEntry => e !== null);
     if (this.hooks) {
       for (const p of [...this.inodeWatches.keys()]) if (!found.some((e) => e.path === p)) this.armInode(p, null);
@@ -74,7 +78,12 @@ export class FilesCheck implements Check {
         // The fast lane watches each directory's direct entries only; the primary covers the depth.
         const rec = b === primary ? recursive : false;
         try {
-          const sub = await b.subscribe(dir, rec, (ps) => this.onPaths(ps), (err) => this.onWatchError(b.name, dir, err));
+          const sub = await b.subscribe(
+            dir,
+            rec,
+            (ps) => this.onPaths(ps),
+            (err) => this.onWatchError(b.name, dir, err),
+          );
           // Closed while subscribing (the agent stopped during start): a live
           // subscription would keep the process from exiting.
           if (this.closed) {

@@ -21,18 +21,24 @@ export interface WatchTarget {
 
 /** Binaries whose content is critical and whose shared libraries are guarded with them. */
 export const DEFAULT_BINARIES = [
-  '/usr/sbin/tripwire', '/usr/sbin/twadmin', '/usr/sbin/twprint', '/usr/sbin/siggen',
-  '/usr/bin/aide', '/usr/sbin/cron',
-  '/usr/sbin/sendmail', '/usr/lib/sendmail',
-  '/usr/sbin/postfix', '/usr/lib/postfix/sbin/master', '/usr/sbin/postdrop', '/usr/sbin/postqueue',
-  '/usr/sbin/exim4', '/usr/sbin/exim',
+  '/usr/sbin/tripwire',
+  '/usr/sbin/twadmin',
+  '/usr/sbin/twprint',
+  '/usr/sbin/siggen',
+  '/usr/bin/aide',
+  '/usr/sbin/cron',
+  '/usr/sbin/sendmail',
+  '/usr/lib/sendmail',
+  '/usr/sbin/postfix',
+  '/usr/lib/postfix/sbin/master',
+  '/usr/sbin/postdrop',
+  '/usr/sbin/postqueue',
+  '/usr/sbin/exim4',
+  '/usr/sbin/exim',
 ];
 
 /** Configs, databases and spools of the same programs (warning severity unless listed `critical`). */
-export const DEFAULT_DIRS = [
-  '/etc/tripwire', '/var/lib/tripwire', '/etc/aide', '/var/lib/aide',
-  '/etc/cron.d', '/var/spool/cron', '/etc/mail', '/etc/postfix', '/etc/exim4',
-];
+export const DEFAULT_DIRS = ['/etc/tripwire', '/var/lib/tripwire', '/etc/aide', '/var/lib/aide', '/etc/cron.d', '/var/spool/cron', '/etc/mail', '/etc/postfix', '/etc/exim4'];
 export const DEFAULT_FILES = ['/etc/crontab'];
 
 const RANK: Record<FileClass, number> = { normal: 0, critical: 1, self: 2 };
@@ -44,12 +50,18 @@ export function selfExecutable(): string {
     // node:sea exists from Node 20.12; under tsx or older runtimes it is absent or says false.
     const req = createRequire(import.meta.url);
     sea = Boolean((req('node:sea') as { isSea?: () => boolean }).isSea?.());
-  } catch { /* not a single executable */ }
+  } catch {
+    /* not a single executable */
+  }
   return sea ? process.execPath : resolve(process.argv[1] ?? process.execPath);
 }
 
 function isDir(p: string): boolean {
-  try { return lstatSync(p).isDirectory(); } catch { return false; }
+  try {
+    return lstatSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Adds a binary, its symlink's real target, and the shared libraries it loads. */
@@ -57,13 +69,21 @@ function addBinary(add: (t: WatchTarget) => void, path: string, cls: FileClass, 
   if (!existsSync(path) && !isSymlink(path)) return;
   add({ path, dir: false, recursive: false, class: cls });
   let real = path;
-  try { real = realpathSync(path); } catch { return; }
+  try {
+    real = realpathSync(path);
+  } catch {
+    return;
+  }
   if (real !== path) add({ path: real, dir: false, recursive: false, class: cls });
   if (libs) for (const lib of sharedLibraries(real)) add({ path: lib, dir: false, recursive: false, class: cls });
 }
 
 function isSymlink(p: string): boolean {
-  try { return lstatSync(p).isSymbolicLink(); } catch { return false; }
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -83,7 +103,15 @@ export function buildWatchSet(cfg: AgentConfig, configPath: string, opts: { self
   if (cfg.defaults) {
     for (const b of DEFAULT_BINARIES) addBinary(add, b, 'critical', true);
     for (const f of DEFAULT_FILES) if (existsSync(f)) add({ path: f, dir: false, recursive: false, class: 'normal' });
-    const cronDirs = (() => { try { return readdirSync('/etc').filter((n) => /^cron\.\w+$/.test(n)).map((n) => join('/etc', n)); } catch { return []; } })();
+    const cronDirs = (() => {
+      try {
+        return readdirSync('/etc')
+          .filter((n) => /^cron\.\w+$/.test(n))
+          .map((n) => join('/etc', n));
+      } catch {
+        return [];
+      }
+    })();
     for (const d of [...DEFAULT_DIRS, ...cronDirs]) if (isDir(d)) add({ path: d, dir: true, recursive: true, class: 'normal' });
   }
   // The agent's own files: tampering with them opens agent-tampered.
@@ -95,7 +123,9 @@ export function buildWatchSet(cfg: AgentConfig, configPath: string, opts: { self
   const unitDir = opts.systemdDir ?? '/etc/systemd/system';
   try {
     for (const n of readdirSync(unitDir)) if (/tripwarden.*\.service$/.test(n)) add({ path: join(unitDir, n), dir: false, recursive: false, class: 'self' });
-  } catch { /* no systemd here */ }
+  } catch {
+    /* no systemd here */
+  }
   for (const w of cfg.watch) {
     const dir = isDir(w.path);
     add({ path: w.path, dir, recursive: dir && w.recursive, class: w.critical ? 'critical' : 'normal' });

@@ -12,13 +12,18 @@ export const DAEMON_KIND: EntryKindSpec<'daemon'> = {
   goneField: null,
   keyOf: (d) => d.name,
   critical: (daemons) => daemons.length > 0,
-  findings: (daemons) => daemons.map((d) => ({
-    kind: d.status === 'up' ? 'daemon-up' : d.status === 'down' ? 'daemon-down' : 'daemon-exe-mismatch',
-    subject: d.name,
-    severity: d.status === 'up' ? 'warning' : 'critical',
-  })),
-  differences: (_before, after) => after.flatMap((d) =>
-    d.status === 'down' ? [{ kind: 'daemon-down', subject: d.name, detail: d.reason ?? '' }]
-      : d.status === 'exe-mismatch' ? [{ kind: 'daemon-exe-mismatch', subject: d.name, detail: d.reason ?? '' }]
-        : []),
+  findings: (daemons) =>
+    daemons.map((d) => ({
+      kind: d.status === 'up' ? 'daemon-up' : d.status === 'down' ? 'daemon-down' : 'daemon-exe-mismatch',
+      subject: d.name,
+      severity: d.status === 'up' ? 'warning' : 'critical',
+    })),
+  differences: (_before, after) =>
+    after.flatMap((d) =>
+      d.status === 'down'
+        ? [{ kind: 'daemon-down', subject: d.name, detail: d.reason ?? '' }]
+        : d.status === 'exe-mismatch'
+          ? [{ kind: 'daemon-exe-mismatch', subject: d.name, detail: d.reason ?? '' }]
+          : [],
+    ),
 };

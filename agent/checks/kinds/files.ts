@@ -17,8 +17,13 @@ export const FILE_KIND: EntryKindSpec<'file'> = {
   keyOf: (f) => f.path,
   critical: (files, gone, criticalPath) => files.some((f) => f.class !== 'normal') || gone.some(criticalPath),
   findings: (files, gone, rec) => [
-    ...files.map((f) => ({ kind: 'file-changed', subject: f.path, severity: f.class === 'normal' ? 'warning' as const : 'critical' as const, extra: f.sha256 ? `sha256=${shortHash(f.sha256)}` : `type=${f.type}` })),
-    ...gone.map((g) => ({ kind: 'file-missing', subject: g, severity: rec.severity === 'critical' ? 'critical' as const : 'warning' as const })),
+    ...files.map((f) => ({
+      kind: 'file-changed',
+      subject: f.path,
+      severity: f.class === 'normal' ? ('warning' as const) : ('critical' as const),
+      extra: f.sha256 ? `sha256=${shortHash(f.sha256)}` : `type=${f.type}`,
+    })),
+    ...gone.map((g) => ({ kind: 'file-missing', subject: g, severity: rec.severity === 'critical' ? ('critical' as const) : ('warning' as const) })),
   ],
   differences(before, after) {
     const out = [];
@@ -26,7 +31,10 @@ export const FILE_KIND: EntryKindSpec<'file'> = {
     const a = new Map(after.map((f) => [f.path, f]));
     for (const [p, f] of a) {
       const old = b.get(p);
-      if (!old) { out.push({ kind: 'file-added', subject: p, detail: f.type }); continue; }
+      if (!old) {
+        out.push({ kind: 'file-added', subject: p, detail: f.type });
+        continue;
+      }
       const fields = Object.keys(fileChanges(old, f));
       if (fields.length) out.push({ kind: 'file-changed', subject: p, detail: fields.join(',') });
     }

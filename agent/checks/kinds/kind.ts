@@ -26,7 +26,11 @@ export interface Finding {
 }
 
 /** One difference the `check` command prints. */
-export interface Difference { kind: string; subject: string; detail: string }
+export interface Difference {
+  kind: string;
+  subject: string;
+  detail: string;
+}
 
 /**
  * Everything the agent knows about one kind of measured entry, in one place:
@@ -68,5 +72,5 @@ export function valuesIn<K extends EntryKind>(spec: EntryKindSpec<K>, o: object)
 
 /** The gone keys of a kind in an event or spooled event body. */
 export function goneIn(spec: EntryKindSpec, o: object): string[] {
-  return spec.goneField ? ((o as Record<string, unknown>)[spec.goneField] as string[] | undefined) ?? [] : [];
+  return spec.goneField ? (((o as Record<string, unknown>)[spec.goneField] as string[] | undefined) ?? []) : [];
 }

@@ -9,8 +9,12 @@ export const MOUNT_KIND: EntryKindSpec<'mount'> = {
   goneField: null,
   keyOf: (m) => m.path,
   critical: (mounts) => mounts.length > 0,
-  findings: (mounts) => mounts.map((m) => ({
-    kind: m.state === 'ro' ? 'mount-ro' : 'mount-writable', subject: m.path, severity: m.state === 'ro' ? 'warning' : 'critical', extra: `state=${m.state}`,
-  })),
+  findings: (mounts) =>
+    mounts.map((m) => ({
+      kind: m.state === 'ro' ? 'mount-ro' : 'mount-writable',
+      subject: m.path,
+      severity: m.state === 'ro' ? 'warning' : 'critical',
+      extra: `state=${m.state}`,
+    })),
   differences: (_before, after) => after.filter((m) => m.state !== 'ro').map((m) => ({ kind: 'mount-writable', subject: m.path, detail: m.state })),
 };

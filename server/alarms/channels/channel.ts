@@ -31,7 +31,10 @@ export interface Sent {
  * habit: the sender retries only what may succeed later).
  */
 export class DeliveryError extends Error {
-  constructor(message: string, readonly permanent: boolean) {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
     super(message);
     this.name = 'DeliveryError';
   }

@@ -24,7 +24,7 @@ const ADVICE: Record<string, string> = {
   'agent-tampered': 'The agent itself, its config, keys or unit file changed. Treat the host as compromised.',
   'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
   replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
-  'port-opened': 'A process started listening on a port that is not in the host\'s baseline. If it is a service you installed, accept it; otherwise find the process.',
+  'port-opened': "A process started listening on a port that is not in the host's baseline. If it is a service you installed, accept it; otherwise find the process.",
 };
 
 /** Removes line breaks and control characters from text that goes into a header line. */
@@ -95,7 +95,10 @@ function shellQuote(s: string): string {
 /** The mail for one alarm opening or resolution. */
 export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
   const when = new Date(n.at).toISOString();
-  const what = n.action === 'open' ? `Alarm ${n.alarmId} opened on ${n.host} at ${when}.` : `Alarm ${n.alarmId} on ${n.host} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
+  const what =
+    n.action === 'open'
+      ? `Alarm ${n.alarmId} opened on ${n.host} at ${when}.`
+      : `Alarm ${n.alarmId} on ${n.host} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
   const text = [
     what,
     '',
@@ -143,8 +146,11 @@ function expectedFoldLines(ns: AlarmNotice[], dir: string): string[] {
   if (!folds.size) return [];
   return [
     'Expected changes (the content a sample host of the group accepted), one line per path:',
-    ...[...folds.values()].map((f) => `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${f.group} took the content of sample ${[...f.samples].join(', ')}: ` +
-      `${f.hosts.slice(0, 10).join(', ')}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`),
+    ...[...folds.values()].map(
+      (f) =>
+        `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${f.group} took the content of sample ${[...f.samples].join(', ')}: ` +
+        `${f.hosts.slice(0, 10).join(', ')}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`,
+    ),
     `  Accept them all: ${cliLine(dir, 'accept --group GROUP PATH')}`,
     '',
   ];
@@ -160,10 +166,13 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
     k[n.action]++;
     byKind.set(n.kind, k);
   }
-  const sorted = [...ns].sort((a, b) =>
-    (a.action === 'open' ? 0 : 1) - (b.action === 'open' ? 0 : 1) ||
-    (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
-    a.host.localeCompare(b.host) || a.eventId - b.eventId);
+  const sorted = [...ns].sort(
+    (a, b) =>
+      (a.action === 'open' ? 0 : 1) - (b.action === 'open' ? 0 : 1) ||
+      (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
+      a.host.localeCompare(b.host) ||
+      a.eventId - b.eventId,
+  );
   const opened = ns.filter((n) => n.action === 'open').length;
   const text = [
     `${ns.length} alarm events on ${hosts.size} hosts between ${new Date(Math.min(...ns.map((n) => n.at))).toISOString()} and ${new Date(Math.max(...ns.map((n) => n.at))).toISOString()}.`,
@@ -174,8 +183,12 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
     '',
     ...expectedFoldLines(ns, dir),
     'Events (opened first, critical first):',
-    ...sorted.filter((n) => !(n.action === 'open' && expectedFrom(n)))
-      .map((n) => `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`),
+    ...sorted
+      .filter((n) => !(n.action === 'open' && expectedFrom(n)))
+      .map(
+        (n) =>
+          `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`,
+      ),
     '',
     'What to do:',
     `  List open alarms:  ${cliLine(dir, 'alarms --open')}`,

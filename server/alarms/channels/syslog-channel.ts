@@ -71,7 +71,11 @@ export class SyslogChannel implements AlarmChannel {
     if (!this.tcp || this.tcp.destroyed) {
       this.tcp = await new Promise<Socket>((resolve, reject) => {
         const s = connect({ host: this.cfg.host, port: this.cfg.port, timeout: 5000 });
-        s.once('connect', () => { s.off('error', reject); s.setTimeout(0); resolve(s); });
+        s.once('connect', () => {
+          s.off('error', reject);
+          s.setTimeout(0);
+          resolve(s);
+        });
         s.once('error', reject);
         s.once('timeout', () => s.destroy(new Error('connect timeout')));
       });

@@ -65,7 +65,11 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
     const want = new Map<AlarmKind, Want>();
     if (v.alarm === 'file-changed' || v.alarm === 'file-added') {
       const place = ctx.peers.place(ctx.host);
-      const c = classifyChange(e.current, { isSample: place.sample, cls: (v.detail.class as FileEntry['class']) ?? 'normal', ...ctx.peers.judgingPeers(place.group, ctx.host, e.key, e.currentJson) });
+      const c = classifyChange(e.current, {
+        isSample: place.sample,
+        cls: (v.detail.class as FileEntry['class']) ?? 'normal',
+        ...ctx.peers.judgingPeers(place.group, ctx.host, e.key, e.currentJson),
+      });
       const fleet = { group: place.group, peers: c.peers, same: c.same, ...(c.outlier ? { outlier: true } : {}) };
       if (c.expected) want.set(v.alarm, { detail: { ...v.detail, expected: c.expected, fleet }, severity: 'warning', classKey: c.expected.sha256 });
       else want.set(v.alarm, { detail: { ...v.detail, fleet }, severity: v.severity, classKey: '' });

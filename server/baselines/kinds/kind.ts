@@ -97,5 +97,5 @@ export function valuesIn(k: ServerEntryKind, o: object): unknown[] {
 
 /** The keys of entries gone of a kind in an event. */
 export function goneIn(k: ServerEntryKind, o: object): string[] {
-  return k.goneField ? ((o as Record<string, unknown>)[k.goneField] as string[] | undefined) ?? [] : [];
+  return k.goneField ? (((o as Record<string, unknown>)[k.goneField] as string[] | undefined) ?? []) : [];
 }

@@ -20,7 +20,15 @@ export const PORT_KIND: ServerEntryKind<'port'> = {
     const want = new Map<AlarmKind, Want>();
     if (cur && (!base || base.process !== cur.process) && ctx.peers.portAlarms(ctx.peers.place(ctx.host).group)) {
       want.set('port-opened', {
-        detail: { process: cur.process || '(unknown owner)', pids: cur.pids, uid: cur.uid, proto: cur.proto, addr: cur.addr, port: cur.port, ...(base ? { baselineProcess: base.process } : {}) },
+        detail: {
+          process: cur.process || '(unknown owner)',
+          pids: cur.pids,
+          uid: cur.uid,
+          proto: cur.proto,
+          addr: cur.addr,
+          port: cur.port,
+          ...(base ? { baselineProcess: base.process } : {}),
+        },
       });
     }
     return want;

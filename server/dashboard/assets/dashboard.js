@@ -12,11 +12,17 @@
   function fmt(ms) {
     if (ms < 1000) return Math.round(ms) + 'ms';
     var rest = Math.floor(ms / 1000);
-    var d = Math.floor(rest / 86400); rest -= d * 86400;
-    var h = Math.floor(rest / 3600); rest -= h * 3600;
-    var m = Math.floor(rest / 60); var s = rest - m * 60;
+    var d = Math.floor(rest / 86400);
+    rest -= d * 86400;
+    var h = Math.floor(rest / 3600);
+    rest -= h * 3600;
+    var m = Math.floor(rest / 60);
+    var s = rest - m * 60;
     var parts = [];
-    if (d) parts.push(d + 'd'); if (h) parts.push(h + 'h'); if (m) parts.push(m + 'm'); if (s) parts.push(s + 's');
+    if (d) parts.push(d + 'd');
+    if (h) parts.push(h + 'h');
+    if (m) parts.push(m + 'm');
+    if (s) parts.push(s + 's');
     return parts.slice(0, 2).join(' ');
   }
 
@@ -38,9 +44,13 @@
     tr.setAttribute('data-host', h.host);
     var a = el('a', '', h.host);
     a.href = '/hosts/' + encodeURIComponent(h.host);
-    var td = el('td'); td.appendChild(a); tr.appendChild(td);
+    var td = el('td');
+    td.appendChild(a);
+    tr.appendChild(td);
     tr.appendChild(el('td', '', h.group));
-    var st = el('td', 'status'); st.appendChild(el('span', 'badge st-' + h.status, h.status)); tr.appendChild(st);
+    var st = el('td', 'status');
+    st.appendChild(el('span', 'badge st-' + h.status, h.status));
+    tr.appendChild(st);
     var sil = el('td', 'silent', silenceText(h.status, h.silentFor));
     sil.setAttribute('data-silent', h.silentFor === null ? '' : String(h.silentFor));
     sil.setAttribute('data-status', h.status);
@@ -48,7 +58,9 @@
     tr.appendChild(el('td', 'alarms', String(h.openAlarms)));
     var bar = el('span', 'bar');
     for (var i = 0; i < h.bar.length; i++) bar.appendChild(el('span', 'b' + h.bar[i]));
-    var btd = el('td'); btd.appendChild(bar); tr.appendChild(btd);
+    var btd = el('td');
+    btd.appendChild(bar);
+    tr.appendChild(btd);
     return tr;
   }
 
@@ -56,9 +68,14 @@
     receivedAt = Date.now();
     var frag = document.createDocumentFragment();
     var counts = {};
-    msg.hosts.forEach(function (h) { frag.appendChild(row(h)); counts[h.status] = (counts[h.status] || 0) + 1; });
+    msg.hosts.forEach(function (h) {
+      frag.appendChild(row(h));
+      counts[h.status] = (counts[h.status] || 0) + 1;
+    });
     tbody.replaceChildren(frag);
-    var parts = Object.keys(counts).map(function (k) { return counts[k] + ' ' + k; });
+    var parts = Object.keys(counts).map(function (k) {
+      return counts[k] + ' ' + k;
+    });
     summary.firstChild.textContent = (parts.join(', ') || 'no hosts enrolled') + ' ';
   }
 
@@ -73,7 +90,15 @@
   }, 1000);
 
   var es = new EventSource('/events');
-  es.addEventListener('hosts', function (e) { render(JSON.parse(e.data)); });
-  es.onopen = function () { live.textContent = '(live)'; live.className = 'live on'; };
-  es.onerror = function () { live.textContent = '(reconnecting)'; live.className = 'live'; };
+  es.addEventListener('hosts', function (e) {
+    render(JSON.parse(e.data));
+  });
+  es.onopen = function () {
+    live.textContent = '(live)';
+    live.className = 'live on';
+  };
+  es.onerror = function () {
+    live.textContent = '(reconnecting)';
+    live.className = 'live';
+  };
 })();

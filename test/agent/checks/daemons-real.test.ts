@@ -39,7 +39,9 @@ function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess
   children.push(p);
   return p;
 }
-test.after(() => { for (const p of children) p.kill('SIGKILL'); });
+test.after(() => {
+  for (const p of children) p.kill('SIGKILL');
+});
 
 function state(pid: number): string {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -66,11 +68,21 @@ test('a killed daemon left a zombie by its parent is daemon-down at the next int
   // The shell starts the daemon, then becomes a sleep that never reaps it: its corpse stays a zombie.
   const parent = run('/bin/sh', ['-c', `"$0" 600 & exec ${SLEEP} 600`, d.exe]);
   let pid = 0;
-  await waitFor(() => {
-    const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
-    pid = kids.find((k) => { try { return readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'twd-killed'; } catch { return false; } }) ?? 0;
-    return pid > 0 && existsSync(`/proc/${pid}/exe`);
-  }, { what: 'the daemon started' });
+  await waitFor(
+    () => {
+      const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8').trim().split(' ').filter(Boolean).map(Number);
+      pid =
+        kids.find((k) => {
+          try {
+            return readFileSync(`/proc/${k}/comm`, 'utf8').trim() === 'twd-killed';
+          } catch {
+            return false;
+          }
+        }) ?? 0;
+      return pid > 0 && existsSync(`/proc/${pid}/exe`);
+    },
+    { what: 'the daemon started' },
+  );
   assert.equal((await d.measure()).status, 'up');
   process.kill(pid, 'SIGKILL');
   await waitFor(() => state(pid) === 'Z', { what: 'the daemon a zombie' });

@@ -46,7 +46,10 @@ test('/proc/PID/stat: comm with spaces and parentheses, start time from field 22
   assert.deepEqual(readProcessId(42, f.proc), { pid: 42, comm: 'a (b) c', start: '777' });
   assert.equal(readProcessId(43, f.proc), null, 'gone');
   assert.deepEqual(listProcesses(f.proc), [{ pid: 42, comm: 'a (b) c' }]);
-  assert.ok(listProcesses().some((p) => p.pid === process.pid), 'the real /proc walks');
+  assert.ok(
+    listProcesses().some((p) => p.pid === process.pid),
+    'the real /proc walks',
+  );
   const self = readProcessId(process.pid);
   assert.ok(self && /^\d+$/.test(self.start), 'the real /proc parses');
 });
@@ -62,7 +65,7 @@ test('daemons: cron replaced by another binary and restarted under a new pid is 
   clock.advance(10_000);
   const kept = await measure();
   assert.deepEqual(kept, { name: 'cron', exe: cron, pids: [100], status: 'up', found: [cron], sha256: kept.sha256 }, 'kept pid still there');
-  assert.match(String(kept.sha256), /^[0-9a-f]{64}$/, 'an up daemon carries its binary\'s hash');
+  assert.match(String(kept.sha256), /^[0-9a-f]{64}$/, "an up daemon carries its binary's hash");
 
   f.exit(100);
   f.start(200, 'cron', evil, 9000);

@@ -21,7 +21,7 @@ test('a mount covers a guarded path at it, above it, or inside a guarded directo
   assert.ok(!coversGuarded('/srv/data', tree));
 });
 
-test('the mount tables: the agent\'s own always; init\'s only when it is another namespace', () => {
+test("the mount tables: the agent's own always; init's only when it is another namespace", () => {
   const t = mountTables();
   assert.equal(t[0]!.mountinfo, '/proc/self/mountinfo');
   assert.ok(t.length === 1 || (t.length === 2 && t[1]!.mountinfo === '/proc/1/mountinfo' && t[1]!.command.join(' ').endsWith('--task 1')));
@@ -30,7 +30,15 @@ test('the mount tables: the agent\'s own always; init\'s only when it is another
 test('no findmnt on the host: trouble reported, retried with backoff, nothing thrown', async () => {
   const clock = new FakeClock();
   const trouble: string[] = [];
-  const w = new MountEvents({ clock, log: silentLogger(), onEvent: () => undefined, onTrouble: (m) => trouble.push(m), command: ['/nonexistent/findmnt'], minBackoffMs: 100, maxBackoffMs: 400 });
+  const w = new MountEvents({
+    clock,
+    log: silentLogger(),
+    onEvent: () => undefined,
+    onTrouble: (m) => trouble.push(m),
+    command: ['/nonexistent/findmnt'],
+    minBackoffMs: 100,
+    maxBackoffMs: 400,
+  });
   w.start();
   await waitFor(() => trouble.length === 1, { what: 'the failure reported' });
   assert.match(trouble[0]!, /failed: spawn \/nonexistent\/findmnt ENOENT; restarting in 100 ms/);

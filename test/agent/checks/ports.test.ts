@@ -26,29 +26,48 @@ const TCP6 = `  sl  local_address                         remote_address        
 
 test('/proc/net tables: LISTEN for TCP, bound for UDP, addresses in host byte order decoded', () => {
   assert.deepEqual(parseProcNet(TCP, 'tcp', true), [{ proto: 'tcp', addr: '127.0.0.1', port: 8080, uid: 0, inode: '4242' }]);
-  assert.deepEqual(parseProcNet(TCP6, 'tcp6', true).map((s) => [s.addr, s.port, s.uid]), [['::', 22, 0], ['::1', 631, 101]]);
-  assert.deepEqual(parseProcNet(TCP6, 'udp6', true).map((s) => [s.addr, s.port]), [['::ffff:127.0.0.1', 53]], 'UDP state 07: bound, unconnected');
+  assert.deepEqual(
+    parseProcNet(TCP6, 'tcp6', true).map((s) => [s.addr, s.port, s.uid]),
+    [
+      ['::', 22, 0],
+      ['::1', 631, 101],
+    ],
+  );
+  assert.deepEqual(
+    parseProcNet(TCP6, 'udp6', true).map((s) => [s.addr, s.port]),
+    [['::ffff:127.0.0.1', 53]],
+    'UDP state 07: bound, unconnected',
+  );
   assert.equal(decodeAddress('0100007F', false), '1.0.0.127', 'big-endian hosts print in order');
   assert.equal(decodeAddress('B80D0120000000000000000001000000', true), '2001:db8::1');
   assert.equal(portKey({ proto: 'tcp6', addr: '::1', port: 22 }), 'tcp6/[::1]:22');
   assert.equal(portKey({ proto: 'udp', addr: '0.0.0.0', port: 53 }), 'udp/0.0.0.0:53');
 });
 
-const ctx = (ports = true) => ({ cfg: { ports }, log: { warn: () => undefined } } as unknown as CheckContext);
+const ctx = (ports = true) => ({ cfg: { ports }, log: { warn: () => undefined } }) as unknown as CheckContext;
 
 test('a real listener and a bound UDP socket are measured with the owning process', async (t) => {
   // A child with a distinctive name (process.title sets /proc/PID/comm) listening on TCP and UDP.
-  const child = spawn(process.execPath, ['-e', `
+  const child = spawn(
+    process.execPath,
+    [
+      '-e',
+      `
     process.title = 'twportprobe';
     const net = require('node:net'), dgram = require('node:dgram');
     const s = net.createServer().listen(0, '127.0.0.1', () => {
       const u = dgram.createSocket('udp4');
       u.bind(0, '127.0.0.1', () => console.log(JSON.stringify({ tcp: s.address().port, udp: u.address().port })));
-    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    });`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   t.after(() => child.kill('SIGKILL'));
   let out = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  const ports = await waitFor(() => (out.includes('\n') ? JSON.parse(out) as { tcp: number; udp: number } : undefined), { what: 'the child listening' });
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const ports = await waitFor(() => (out.includes('\n') ? (JSON.parse(out) as { tcp: number; udp: number }) : undefined), { what: 'the child listening' });
   const check = new PortsCheck(ctx());
   const items = await check.measure();
   const tcp = items.find((i) => i.key === `tcp/127.0.0.1:${ports.tcp}`)?.value as PortEntry | undefined;
@@ -57,7 +76,11 @@ test('a real listener and a bound UDP socket are measured with the owning proces
   assert.deepEqual(tcp.pids, [child.pid]);
   const udp = items.find((i) => i.key === `udp/127.0.0.1:${ports.udp}`)?.value as PortEntry | undefined;
   assert.equal(udp?.process, 'twportprobe');
-  assert.deepEqual(items.map((i) => i.key), [...items.map((i) => i.key)].sort(), 'sorted by key');
+  assert.deepEqual(
+    items.map((i) => i.key),
+    [...items.map((i) => i.key)].sort(),
+    'sorted by key',
+  );
 
   // Our own UDP socket, and then gone again when closed.
   const mine = createSocket('udp4');
@@ -65,7 +88,10 @@ test('a real listener and a bound UDP socket are measured with the owning proces
   const key = `udp/127.0.0.1:${mine.address().port}`;
   assert.equal(((await check.measure()).find((i) => i.key === key)?.value as PortEntry).process, readFileSync('/proc/self/comm', 'utf8').trim());
   await new Promise<void>((r) => mine.close(() => r()));
-  assert.equal((await check.measure()).find((i) => i.key === key), undefined);
+  assert.equal(
+    (await check.measure()).find((i) => i.key === key),
+    undefined,
+  );
 
   assert.deepEqual(await new PortsCheck(ctx(false)).measure(), [], '`ports: false` in the agent config measures nothing');
 });
@@ -73,7 +99,9 @@ test('a real listener and a bound UDP socket are measured with the owning proces
 test('TCP tables are read only up to the end of the listening section, which the kernel prints first', () => {
   const d = tempDir('tw-ports-');
   const line = (i: number, st: string, inode: number) =>
-    `${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(149) + '\n';
+    `${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(
+      149,
+    ) + '\n';
   const header = TCP.split('\n')[0]!.padEnd(149) + '\n';
   // 40 listeners (longer than one read), then 500 connections that are not read.
   let text = header;
@@ -82,7 +110,10 @@ test('TCP tables are read only up to the end of the listening section, which the
   writeFileSync(join(d, 'tcp'), text);
   const head = readTcpListenSection(join(d, 'tcp'));
   assert.ok(head.length < 44 * 150, `stopped early (${head.length} bytes read)`);
-  assert.deepEqual(parseProcNet(head, 'tcp', true).map((s) => s.inode), parseProcNet(text, 'tcp', true).map((s) => s.inode));
+  assert.deepEqual(
+    parseProcNet(head, 'tcp', true).map((s) => s.inode),
+    parseProcNet(text, 'tcp', true).map((s) => s.inode),
+  );
   assert.equal(parseProcNet(head, 'tcp', true).length, 40);
   // Only listeners (or nothing at all): the whole file.
   writeFileSync(join(d, 'tcp2'), header + line(0, '0A', 1) + line(1, '0A', 2));
@@ -97,7 +128,12 @@ test('a table the kernel counts no sockets in (sockstat "inuse 0") is not read',
   writeFileSync(join(d, 'net', 'udp6'), TCP6);
   writeFileSync(join(d, 'net', 'sockstat'), 'sockets: used 3\nTCP: inuse 2 orphan 0 tw 0 alloc 2 mem 0\nUDP: inuse 0 mem 0\n');
   writeFileSync(join(d, 'net', 'sockstat6'), 'TCP6: inuse 0\nUDP6: inuse 1\n');
-  assert.deepEqual([...socketsInUse(d)].sort(), [['tcp', 2], ['tcp6', 0], ['udp', 0], ['udp6', 1]]);
+  assert.deepEqual([...socketsInUse(d)].sort(), [
+    ['tcp', 2],
+    ['tcp6', 0],
+    ['udp', 0],
+    ['udp6', 1],
+  ]);
   const keys = (await new PortsCheck(ctx(), d).measure()).map((i) => i.key);
   assert.deepEqual(keys, ['tcp/127.0.0.1:8080', 'udp6/[::ffff:127.0.0.1]:53'].sort());
   assert.deepEqual(socketsInUse(join(d, 'missing')), new Map(), 'no sockstat: every table is read');

@@ -30,7 +30,10 @@ test('check --json: exit 0 against the reported state when nothing changed, exit
 
   // What the running agent keeps after each report: the measured state, 0600 in the state dir.
   const cfg = loadAgentConfig(config);
-  const { checks, hasher } = await createChecks({ cfg, configPath: config, clock: systemClock, log: silentLogger(), selfPath: process.env.TRIPWARDEN_AGENT_EXE ?? join(ROOT, 'agent/main.ts') }, false);
+  const { checks, hasher } = await createChecks(
+    { cfg, configPath: config, clock: systemClock, log: silentLogger(), selfPath: process.env.TRIPWARDEN_AGENT_EXE ?? join(ROOT, 'agent/main.ts') },
+    false,
+  );
   const s = new MeasuredState();
   for (const c of checks) for (const it of await c.measure()) s.set(it.kind, it.key, it.value);
   await hasher.close();

@@ -2,12 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import {
-  createSystemdNotifier,
-  watchdogIntervalFromEnv,
-  type NotifyChild,
-  type NotifyClock,
-} from '../../../agent/daemon/systemd-notify.ts';
+import { createSystemdNotifier, watchdogIntervalFromEnv, type NotifyChild, type NotifyClock } from '../../../agent/daemon/systemd-notify.ts';
 
 class FakeChild extends EventEmitter implements NotifyChild {
   killedWith: string | undefined;
@@ -74,7 +69,10 @@ test('ready() sends --ready once, however often it is called', () => {
   n.ready();
   calls[0]?.exit(0);
   n.ready();
-  assert.deepEqual(calls.map((c) => c.args), [['--ready']]);
+  assert.deepEqual(
+    calls.map((c) => c.args),
+    [['--ready']],
+  );
 });
 
 test('watchdog() while a notify is running waits for it and merges into one follow-up', () => {
@@ -85,7 +83,10 @@ test('watchdog() while a notify is running waits for it and merges into one foll
   n.watchdog();
   assert.equal(calls.length, 1, 'only one systemd-notify at a time');
   calls[0]?.exit(0);
-  assert.deepEqual(calls.map((c) => c.args), [['WATCHDOG=1'], ['WATCHDOG=1']]);
+  assert.deepEqual(
+    calls.map((c) => c.args),
+    [['WATCHDOG=1'], ['WATCHDOG=1']],
+  );
   calls[1]?.exit(0);
   assert.equal(calls.length, 2);
 });
@@ -97,7 +98,10 @@ test('after ready() every watchdog ping repeats READY=1, so a lost one is repair
   calls[0]?.exit(0);
   n.watchdog();
   calls[1]?.exit(0);
-  assert.deepEqual(calls.map((c) => c.args), [['--ready'], ['--ready', 'WATCHDOG=1']]);
+  assert.deepEqual(
+    calls.map((c) => c.args),
+    [['--ready'], ['--ready', 'WATCHDOG=1']],
+  );
 });
 
 test('ready and watchdog requested together go out in one call', () => {
@@ -107,7 +111,10 @@ test('ready and watchdog requested together go out in one call', () => {
   n.ready();
   n.watchdog();
   calls[0]?.exit(0);
-  assert.deepEqual(calls.map((c) => c.args), [['WATCHDOG=1'], ['--ready', 'WATCHDOG=1']]);
+  assert.deepEqual(
+    calls.map((c) => c.args),
+    [['WATCHDOG=1'], ['--ready', 'WATCHDOG=1']],
+  );
 });
 
 test('a hung systemd-notify is killed after the timeout and reported', () => {
@@ -166,7 +173,9 @@ test('the watchdog interval is half of WATCHDOG_USEC, for this PID only', () => 
   assert.equal(n.watchdogIntervalMs(), 15000);
 });
 
-test('with the real systemd-notify and no listening socket it reports the failure', { skip: !existsSync('/usr/bin/systemd-notify') && 'systemd-notify not installed' }, async () => {
+test('with the real systemd-notify and no listening socket it reports the failure', {
+  skip: !existsSync('/usr/bin/systemd-notify') && 'systemd-notify not installed',
+}, async () => {
   const errors: string[] = [];
   const done = new Promise<void>((resolve) => {
     const n = createSystemdNotifier({

@@ -17,7 +17,20 @@ import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const log = createLogger('test', { level: 'silent' });
-const file = (path: string) => ({ path, class: 'critical' as const, type: 'file' as const, sha256: 'b'.repeat(64), size: 1, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1' });
+const file = (path: string) => ({
+  path,
+  class: 'critical' as const,
+  type: 'file' as const,
+  sha256: 'b'.repeat(64),
+  size: 1,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
+});
 function rec(body: RecordBody, n = 7): SpoolRecord {
   const p = { n, prev: '0'.repeat(64), origin: { bootId: '11111111-2222-4333-8444-555555555555', seq: 1, at: 1 }, severity: 'critical' as const, body };
   return { ...p, hash: recordHash(p) };
@@ -76,7 +89,11 @@ test('remote syslog over UDP and TCP: RFC 5424, TCP with octet counting', async 
   udp.on('message', (m) => got.push(m.toString()));
   await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
   let tcpData = '';
-  const srv = createServer((s) => s.on('data', (d) => { tcpData += d.toString(); }));
+  const srv = createServer((s) =>
+    s.on('data', (d) => {
+      tcpData += d.toString();
+    }),
+  );
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const uport = udp.address().port;
   const tport = (srv.address() as { port: number }).port;
@@ -98,11 +115,19 @@ test('remote syslog over UDP and TCP: RFC 5424, TCP with octet counting', async 
 test('local syslog through logger on a unix datagram socket', { skip: spawnSync('logger', ['--version']).status !== 0 ? 'logger (util-linux) not installed' : false }, async () => {
   const sock = join(tempDir(), 'log.sock');
   // Node has no unix datagram sockets: a small python reader stands in for syslogd.
-  const py = spawn('python3', ['-c', `
+  const py = spawn(
+    'python3',
+    [
+      '-c',
+      `
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); print('ready', flush=True)
 while True: print(s.recv(4096).decode(), flush=True)
-`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+`,
+      sock,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const lines: string[] = [];
   const rl = createInterface({ input: py.stdout! });
   rl.on('line', (l) => lines.push(l));

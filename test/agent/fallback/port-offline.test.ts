@@ -27,17 +27,26 @@ test('a new listening socket measured while the server is down writes a port-ope
   const fallback = new FallbackWriter({ specs: [sinkPath], log, host: 'web1' });
   let s = 0;
   const link: SpoolLink = {
-    bootId: '11111111-2222-4333-8444-555555555555', isConnected: false, takeSeq: () => s++,
-    sendMessage: () => false, on: () => {},
+    bootId: '11111111-2222-4333-8444-555555555555',
+    isConnected: false,
+    takeSeq: () => s++,
+    sendMessage: () => false,
+    on: () => {},
   };
-  const sender = new SpoolSender(spool, link, { clock: new FakeClock(0), log, onAppended: (rec, online) => { if (!online) fallback.writeRecord(rec); } });
+  const sender = new SpoolSender(spool, link, {
+    clock: new FakeClock(0),
+    log,
+    onAppended: (rec, online) => {
+      if (!online) fallback.writeRecord(rec);
+    },
+  });
   try {
     const backdoor: PortEntry = { proto: 'tcp', addr: '0.0.0.0', port: 4444, process: 'nc', pids: [4242], uid: 0 };
     const d = emptyDelta();
     addToDelta(d, 'port', portKey(backdoor), backdoor);
     const [body] = bodies(d);
     const rec = sender.submit(body!);
-    assert.ok(rec, "the spool took the record");
+    assert.ok(rec, 'the spool took the record');
     assert.equal(rec.severity, 'critical');
     const lines = readFileSync(sinkPath, 'utf8').split('\n').filter(Boolean);
     assert.equal(lines.length, 1);
@@ -46,12 +55,31 @@ test('a new listening socket measured while the server is down writes a port-ope
     // Low-severity file changes fill the spool past its limit: the port record stays.
     for (let i = 0; i < 400; i++) {
       const f = emptyDelta();
-      addToDelta(f, 'file', `/srv/www/page-${i}`, { path: `/srv/www/page-${i}`, class: 'normal', type: 'file', sha256: 'a'.repeat(64), size: 1, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1' });
+      addToDelta(f, 'file', `/srv/www/page-${i}`, {
+        path: `/srv/www/page-${i}`,
+        class: 'normal',
+        type: 'file',
+        sha256: 'a'.repeat(64),
+        size: 1,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        ino: '1',
+        nlink: 1,
+        mtime: '1',
+        ctime: '1',
+      });
       sender.submit(bodies(f)[0]!);
     }
     const kept = spool.read(0, 1e9).filter((r): r is SpoolRecord => !('gap' in r));
-    assert.ok(kept.some((r) => r.body.kind === 'summary'), 'the spool did summarise low records');
-    assert.ok(kept.some((r) => r.n === rec.n && r.body.kind === 'event' && r.body.ports?.[0]?.port === 4444), 'the port record is kept');
+    assert.ok(
+      kept.some((r) => r.body.kind === 'summary'),
+      'the spool did summarise low records',
+    );
+    assert.ok(
+      kept.some((r) => r.n === rec.n && r.body.kind === 'event' && r.body.ports?.[0]?.port === 4444),
+      'the port record is kept',
+    );
   } finally {
     fallback.close();
     spool.close();

@@ -8,7 +8,7 @@ import forge from 'node-forge';
 import { createKeyAndCsr } from '../../../agent/identity/csr.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
-test('the agent\'s PKCS#10 request parses and verifies, in node-forge (the server\'s reader) and in OpenSSL, and carries the agent\'s public key', () => {
+test("the agent's PKCS#10 request parses and verifies, in node-forge (the server's reader) and in OpenSSL, and carries the agent's public key", () => {
   // 70 characters, some of them two bytes in UTF-8: the name is cut to 64 characters, its DER length is long-form.
   const name = `hôte-${'é'.repeat(60)}-end`;
   const { keyPem, csrPem } = createKeyAndCsr(name);

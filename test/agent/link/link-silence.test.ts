@@ -15,7 +15,11 @@ import { FakeClock } from '../../helpers/fake-clock.ts';
 import { linkPeer } from '../../helpers/link-peer.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
-interface Frame { type: string; seq: number; wantAck?: boolean }
+interface Frame {
+  type: string;
+  seq: number;
+  wantAck?: boolean;
+}
 
 test('heartbeats ask for an ack one in ACK_EVERY; a server that stops answering is noticed, then redialled', async () => {
   const { wss, url, identity, close } = await linkPeer('lima');
@@ -24,7 +28,9 @@ test('heartbeats ask for an ack one in ACK_EVERY; a server that stops answering 
   wss.on('connection', (ws) => {
     const conn = { ws, got: [] as Frame[], closed: false };
     conns.push(conn);
-    ws.on('close', () => { conn.closed = true; });
+    ws.on('close', () => {
+      conn.closed = true;
+    });
     ws.on('message', (d) => {
       const m = JSON.parse(d.toString()) as Frame;
       conn.got.push(m);
@@ -36,8 +42,14 @@ test('heartbeats ask for an ack one in ACK_EVERY; a server that stops answering 
   const clock = new FakeClock();
   const interval = 1000;
   const link = new AgentLink({
-    url, identity,
-    clock, log: silentLogger(), intervalMs: interval, jitterMs: 0, agentVersion: 't', random: () => 0.5,
+    url,
+    identity,
+    clock,
+    log: silentLogger(),
+    intervalMs: interval,
+    jitterMs: 0,
+    agentVersion: 't',
+    random: () => 0.5,
     facts: () => ({ hostname: 'lima', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
   });
   const beats = () => conns[0]!.got.filter((m) => m.type === 'heartbeat');
@@ -57,7 +69,10 @@ test('heartbeats ask for an ack one in ACK_EVERY; a server that stops answering 
       await tick(i);
       assert.equal(link.unansweredSince, null, `beat ${i} owes nothing once answered`);
     }
-    assert.deepEqual(beats().map((b) => b.wantAck === true), Array.from({ length: 2 * ACK_EVERY }, (_, i) => i % ACK_EVERY === 0));
+    assert.deepEqual(
+      beats().map((b) => b.wantAck === true),
+      Array.from({ length: 2 * ACK_EVERY }, (_, i) => i % ACK_EVERY === 0),
+    );
 
     // The server goes silent with the connection open: the next beat that asks is owed a reply, and stays owed.
     answering = false;

@@ -28,8 +28,13 @@ test('a stop after hello but before welcome still sends goodbye, and no heartbea
     });
   });
   const link = new AgentLink({
-    url, identity,
-    clock: systemClock, log: silentLogger(), intervalMs: 50, jitterMs: 0, agentVersion: 't',
+    url,
+    identity,
+    clock: systemClock,
+    log: silentLogger(),
+    intervalMs: 50,
+    jitterMs: 0,
+    agentVersion: 't',
     facts: () => ({ hostname: 'kilo', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
   });
   try {
@@ -39,7 +44,11 @@ test('a stop after hello but before welcome still sends goodbye, and no heartbea
     // The welcome arrives after the stop began (the server read hello, then the goodbye).
     peer!.send(JSON.stringify({ type: 'welcome', host: 'kilo', serverTime: Date.now(), interval: 50 }));
     await stopped;
-    assert.deepEqual(got.map((m) => m.type), ['hello', 'goodbye'], 'goodbye sent; no heartbeat after the late welcome');
+    assert.deepEqual(
+      got.map((m) => m.type),
+      ['hello', 'goodbye'],
+      'goodbye sent; no heartbeat after the late welcome',
+    );
     assert.ok(got[1]!.seq > got[0]!.seq);
   } finally {
     close();
@@ -59,15 +68,22 @@ test('a goodbye the server never acknowledges is waited for until the deadline o
   });
   const clock = new FakeClock();
   const link = new AgentLink({
-    url, identity,
-    clock, log: silentLogger(), intervalMs: 60_000, jitterMs: 0, agentVersion: 't',
+    url,
+    identity,
+    clock,
+    log: silentLogger(),
+    intervalMs: 60_000,
+    jitterMs: 0,
+    agentVersion: 't',
     facts: () => ({ hostname: 'lima', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
   });
   try {
     link.start();
     await waitFor(() => link.isConnected, { what: 'welcomed' });
     let done = false;
-    const stopped = link.stop('test', 5_000).then(() => { done = true; });
+    const stopped = link.stop('test', 5_000).then(() => {
+      done = true;
+    });
     await waitFor(() => got.includes('goodbye'), { what: 'goodbye sent' });
     clock.advance(4_999);
     await new Promise((r) => setImmediate(r));
@@ -82,11 +98,22 @@ test('a goodbye the server never acknowledges is waited for until the deadline o
 
 test('a dial that throws before it has a socket is logged and tried again on the clock, not thrown out of the timer', () => {
   const lines: string[] = [];
-  const log = createLogger('test', { destination: { write: (l: string) => { lines.push(l); } } });
+  const log = createLogger('test', {
+    destination: {
+      write: (l: string) => {
+        lines.push(l);
+      },
+    },
+  });
   const clock = new FakeClock();
   const link = new AgentLink({
-    url: 'wss://127.0.0.1:1', identity: { keyPem: 'not a key', certPem: 'not a certificate', caPem: 'not a CA' },
-    clock, log, intervalMs: 1000, jitterMs: 0, agentVersion: 't',
+    url: 'wss://127.0.0.1:1',
+    identity: { keyPem: 'not a key', certPem: 'not a certificate', caPem: 'not a CA' },
+    clock,
+    log,
+    intervalMs: 1000,
+    jitterMs: 0,
+    agentVersion: 't',
     facts: () => ({ hostname: 'mike', os: 'Linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 }),
   });
   link.start();

@@ -7,8 +7,18 @@ import { AgentMessage, MAX_FRAME_BYTES, parseFrame, type FileEntry } from '../..
 
 const env = (i: number) => ({ bootId: '00000000-0000-4000-8000-000000000000', seq: i, sentAt: 1 });
 const file = (i: number): FileEntry => ({
-  path: `/var/lib/very/long/${'deep/'.repeat(40)}file-${i}`, class: 'normal', type: 'file', sha256: 'f'.repeat(64),
-  size: i, mode: 0o100644, uid: 0, gid: 0, ino: String(1e15 + i), nlink: 1, mtime: '1795409118814035690', ctime: '1795409118814035690',
+  path: `/var/lib/very/long/${'deep/'.repeat(40)}file-${i}`,
+  class: 'normal',
+  type: 'file',
+  sha256: 'f'.repeat(64),
+  size: i,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: String(1e15 + i),
+  nlink: 1,
+  mtime: '1795409118814035690',
+  ctime: '1795409118814035690',
 });
 
 test('a large state goes out as report parts, each a valid frame under the limit, in order, the last one marked', () => {
@@ -28,7 +38,10 @@ test('a large state goes out as report parts, each a valid frame under the limit
     files += f.files.length;
   });
   assert.equal(files, 3000);
-  assert.equal(frames.reduce((n, f) => n + f.daemons.length, 0), 1);
+  assert.equal(
+    frames.reduce((n, f) => n + f.daemons.length, 0),
+    1,
+  );
 });
 
 test('an empty state is still one (last) report part', () => {
@@ -49,8 +62,14 @@ test('a large delta goes out as several valid event frames', () => {
     assert.ok(Buffer.byteLength(text) <= MAX_FRAME_BYTES);
     assert.ok(parseFrame(AgentMessage, text).ok);
   }
-  assert.equal(frames.reduce((n, f) => n + f.files.length, 0), 1000);
-  assert.equal(frames.reduce((n, f) => n + f.gone.length, 0), 500);
+  assert.equal(
+    frames.reduce((n, f) => n + f.files.length, 0),
+    1000,
+  );
+  assert.equal(
+    frames.reduce((n, f) => n + f.gone.length, 0),
+    500,
+  );
 });
 
 test('frames that break the schema are refused: relative paths, oversize lists, bad hashes', () => {

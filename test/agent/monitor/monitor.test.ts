@@ -35,7 +35,15 @@ async function setup() {
   const check = new FilesCheck({ cfg, configPath: join(d, 'agent.yml'), log: silentLogger(), clock, hasher, watch: { primary: backend, fast: null }, selfPath: '/bin/true' });
   const deltas: Delta[] = [];
   const scans: boolean[] = [];
-  const mon = new Monitor({ checks: [check], clock, log: silentLogger(), intervalMs: 1000, fullScanMs: 3_600_000, onDelta: (x) => deltas.push(x), onScan: (s) => scans.push(s.first) });
+  const mon = new Monitor({
+    checks: [check],
+    clock,
+    log: silentLogger(),
+    intervalMs: 1000,
+    fullScanMs: 3_600_000,
+    onDelta: (x) => deltas.push(x),
+    onScan: (s) => scans.push(s.first),
+  });
   await mon.start();
   return { w, backend, hasher, mon, deltas, scans, clock };
 }

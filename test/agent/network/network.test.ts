@@ -20,7 +20,7 @@ test('route tables: IPv4 little-endian hex, IPv6 prefixes, reject routes ignored
   assert.equal(routeFor(r4, '192.0.2.77')!.prefix, 24);
   assert.equal(routeFor(r4, '8.8.8.8')!.prefix, 0);
   const r6 = parseIPv6Routes(V6_REJECT);
-  assert.equal(hasDefault(r6, 6), false, 'the kernel\'s unreachable default on lo is no route');
+  assert.equal(hasDefault(r6, 6), false, "the kernel's unreachable default on lo is no route");
   assert.ok(hasDefault(parseIPv6Routes(V6_DEFAULT), 6));
   assert.equal(routeFor(parseIPv6Routes(V6_DEFAULT), '2001:db8::1')!.iface, 'eth0');
   // This host's own tables parse (whatever they hold).
@@ -33,7 +33,10 @@ function watch(tables: { t: RouteTables }, o: { up?: Set<string>; since?: () => 
   const events: string[] = [];
   const clock = o.clock ?? new FakeClock();
   const w = new NetworkWatch({
-    serverHost: o.host ?? '192.0.2.10', intervalMs: 1000, clock, log,
+    serverHost: o.host ?? '192.0.2.10',
+    intervalMs: 1000,
+    clock,
+    log,
     disconnectedSince: o.since ?? (() => null),
     routes: () => tables.t,
     linkUp: (i) => i === 'lo' || (o.up ?? new Set(['eth0'])).has(i),
@@ -86,10 +89,10 @@ test('a loopback server is always routed', async () => {
   assert.deepEqual(events, []);
 });
 
-const netnsSkip = process.getuid?.() !== 0 ? 'not root: the injected route source above covers route loss'
-  : spawnSync('ip', ['-V']).status !== 0 ? 'iproute2 (ip) is not installed' : '';
+const netnsSkip =
+  process.getuid?.() !== 0 ? 'not root: the injected route source above covers route loss' : spawnSync('ip', ['-V']).status !== 0 ? 'iproute2 (ip) is not installed' : '';
 
-test('route loss in a real network namespace (ip netns): the watch sees the kernel\'s tables', { skip: netnsSkip || false }, async () => {
+test("route loss in a real network namespace (ip netns): the watch sees the kernel's tables", { skip: netnsSkip || false }, async () => {
   const ns = `tw-test-${process.pid}`;
   const ip = (...a: string[]) => spawnSync('ip', a, { encoding: 'utf8' });
   const inNs = (...a: string[]) => ip('netns', 'exec', ns, ...a);
@@ -104,9 +107,13 @@ test('route loss in a real network namespace (ip netns): the watch sees the kern
     let dev = 'tw0';
     if (inNs('ip', 'link', 'add', 'tw0', 'type', 'dummy').status !== 0) {
       dev = 'lo';
-      console.log('# no dummy links in this kernel: the namespace\'s default route goes through lo');
+      console.log("# no dummy links in this kernel: the namespace's default route goes through lo");
     }
-    for (const cmd of [['ip', 'addr', 'add', '10.77.0.1/24', 'dev', dev], ['ip', 'link', 'set', dev, 'up'], ['ip', 'route', 'add', 'default', 'dev', dev]]) {
+    for (const cmd of [
+      ['ip', 'addr', 'add', '10.77.0.1/24', 'dev', dev],
+      ['ip', 'link', 'set', dev, 'up'],
+      ['ip', 'route', 'add', 'default', 'dev', dev],
+    ]) {
       const r = inNs(...cmd);
       assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`);
     }

@@ -21,7 +21,11 @@ const BOOT = '11111111-2222-4333-8444-555555555555';
 let seq = 0;
 const origin = () => ({ bootId: BOOT, seq: seq++, at: 1_700_000_000_000 + seq });
 const event = (path: string): EventBody => ({
-  kind: 'event', gone: [], daemons: [], mounts: [], notes: [],
+  kind: 'event',
+  gone: [],
+  daemons: [],
+  mounts: [],
+  notes: [],
   files: [{ path, class: 'critical', type: 'file', sha256: 'a'.repeat(64), size: 1, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1' }],
 });
 
@@ -49,7 +53,11 @@ test('a state dir removed under the spool: recreated with the unacknowledged rec
   const d = s.append(event('/d'), 'low', origin());
   assert.equal(d.n, 4, 'numbering carries on from the head in memory');
   assert.ok(existsSync(join(dir, SPOOL_FILE)) && existsSync(join(dir, SPOOL_HEAD_FILE)), 'both files recreated');
-  assert.deepEqual(s.read(a.n, 100).map((r) => r.n), [2, 3, 4], 'records 2 and 3 (not yet acknowledged) survived the deletion');
+  assert.deepEqual(
+    s.read(a.n, 100).map((r) => r.n),
+    [2, 3, 4],
+    'records 2 and 3 (not yet acknowledged) survived the deletion',
+  );
   assertChained(s);
   assert.equal(told.length, 1);
   assert.deepEqual(told[0]!.paths.sort(), [join(dir, SPOOL_FILE), join(dir, SPOOL_HEAD_FILE)].sort());
@@ -70,7 +78,11 @@ test('a spool file replaced by another (renamed over it): the agent keeps its ow
   renameSync(join(dir, 'forged'), join(dir, SPOOL_FILE));
   s.ensure();
   assert.deepEqual(told, [[join(dir, SPOOL_FILE)]]);
-  assert.deepEqual(s.read(0, 10).map((r) => r.n), [1], 'the forged file is replaced by the records the agent holds');
+  assert.deepEqual(
+    s.read(0, 10).map((r) => r.n),
+    [1],
+    'the forged file is replaced by the records the agent holds',
+  );
   assertChained(s);
   s.ensure();
   assert.equal(told.length, 1, 'reported once, not on every check');

@@ -16,7 +16,18 @@ const BOOT = '11111111-2222-4333-8444-555555555555';
 let seq = 0;
 const origin = () => ({ bootId: BOOT, seq: seq++, at: 1_700_000_000_000 + seq });
 const file = (path: string, cls: 'normal' | 'critical' = 'normal') => ({
-  path, class: cls, type: 'file' as const, sha256: 'a'.repeat(64), size: 1, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1',
+  path,
+  class: cls,
+  type: 'file' as const,
+  sha256: 'a'.repeat(64),
+  size: 1,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
 });
 const event = (path: string, cls: 'normal' | 'critical' = 'normal'): EventBody => ({ kind: 'event', files: [file(path, cls)], gone: [], daemons: [], mounts: [], notes: [] });
 
@@ -84,7 +95,10 @@ test('severity: critical files, daemons, mounts, network-lost are critical; norm
   assert.equal(recordSeverity(event('/x')), 'low');
   assert.equal(recordSeverity(event('/x', 'critical')), 'critical');
   assert.equal(recordSeverity({ kind: 'network-lost', startedAt: 1, endedAt: null, reasons: [] }), 'critical');
-  assert.equal(recordSeverity({ ...event('/x'), files: [], gone: ['/bin/cron'] }, (p) => p === '/bin/cron'), 'critical');
+  assert.equal(
+    recordSeverity({ ...event('/x'), files: [], gone: ['/bin/cron'] }, (p) => p === '/bin/cron'),
+    'critical',
+  );
 });
 
 test('parseLine refuses lines that are not records', () => {
@@ -100,9 +114,18 @@ test('the sender streams a replay of 1,000 records with at most 64 unacknowledge
   let connected = false;
   let s = 0;
   const link: SpoolLink = {
-    bootId: BOOT, get isConnected() { return connected; }, takeSeq: () => s++,
-    sendMessage: (m) => { sent.push(m.record as SpoolRecord); return true; },
-    on: (ev, fn) => { (listeners[ev] ??= []).push(fn as (a: unknown) => void); },
+    bootId: BOOT,
+    get isConnected() {
+      return connected;
+    },
+    takeSeq: () => s++,
+    sendMessage: (m) => {
+      sent.push(m.record as SpoolRecord);
+      return true;
+    },
+    on: (ev, fn) => {
+      (listeners[ev] ??= []).push(fn as (a: unknown) => void);
+    },
   };
   const sender = new SpoolSender(spool, link, { clock: new FakeClock(0), log });
   for (let i = 0; i < 1000; i++) sender.submit(event(`/r/${i}`));
@@ -119,7 +142,10 @@ test('the sender streams a replay of 1,000 records with at most 64 unacknowledge
     for (const fn of listeners['spool-ack']!) fn({ n: r.n, hash: r.hash });
   }
   assert.equal(maxInflight, 64);
-  assert.deepEqual(sent.map((r) => r.n), Array.from({ length: 1000 }, (_, i) => i + 1));
+  assert.deepEqual(
+    sent.map((r) => r.n),
+    Array.from({ length: 1000 }, (_, i) => i + 1),
+  );
   assert.equal(sender.head().pending, false);
   assert.equal(readFileSync(spool.path, 'utf8').trim().split('\n').length, 1);
   spool.close();

@@ -31,8 +31,12 @@ function watcher(clock: FakeClock) {
   const events: MountEvent[] = [];
   const trouble: string[] = [];
   const w = new MountEvents({
-    clock, log: silentLogger(), onEvent: (e) => events.push(e), onTrouble: (m) => trouble.push(m),
-    command: ['unshare', '--mount', '--propagation', 'private', ...FINDMNT_POLL], minBackoffMs: 1000,
+    clock,
+    log: silentLogger(),
+    onEvent: (e) => events.push(e),
+    onTrouble: (m) => trouble.push(m),
+    command: ['unshare', '--mount', '--propagation', 'private', ...FINDMNT_POLL],
+    minBackoffMs: 1000,
   });
   const sh = (script: string, ...args: string[]) => execFileSync('nsenter', ['-t', String(w.pid), '-m', 'sh', '-c', script, 'sh', ...args]);
   return { w, events, trouble, sh };
@@ -53,14 +57,25 @@ test('a bind mount over a file made and undone at once, and ro -> rw -> ro at on
   sh('mount --bind "$1" "$2" && umount "$2"', join(dir, 'evil'), guarded);
   sh('mount -t tmpfs -o ro,size=64k tw "$1" && mount -o remount,rw "$1" && mount -o remount,ro "$1"', join(dir, 'ro'));
   await waitFor(() => events.length >= 5, { what: `5 events (have ${events.length})` });
-  assert.deepEqual(events.map((e) => [e.action, e.target]), [
-    ['mount', guarded], ['umount', guarded], ['mount', join(dir, 'ro')], ['remount', join(dir, 'ro')], ['remount', join(dir, 'ro')],
-  ]);
+  assert.deepEqual(
+    events.map((e) => [e.action, e.target]),
+    [
+      ['mount', guarded],
+      ['umount', guarded],
+      ['mount', join(dir, 'ro')],
+      ['remount', join(dir, 'ro')],
+      ['remount', join(dir, 'ro')],
+    ],
+  );
   assert.deepEqual([events[3]!.oldOptions[0], events[3]!.options[0], events[4]!.options[0]], ['ro', 'rw', 'ro']);
 });
 
 function readComm(pid: number): string {
-  try { return execFileSync('cat', [`/proc/${pid}/comm`], { encoding: 'utf8' }).trim(); } catch { return ''; }
+  try {
+    return execFileSync('cat', [`/proc/${pid}/comm`], { encoding: 'utf8' }).trim();
+  } catch {
+    return '';
+  }
 }
 
 test('findmnt killed: reported as trouble, restarted after the backoff, and watching again', async (t) => {

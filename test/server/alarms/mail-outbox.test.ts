@@ -15,7 +15,10 @@ import { SmtpPeer } from '../../helpers/smtp-peer.ts';
 function setup(t: { after: (fn: () => unknown) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-mail-'));
   const db = openDatabase(join(dir, 'tripwarden.db'));
-  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   return { dir, db, clock, alarms: new AlarmStore(db) };
 }

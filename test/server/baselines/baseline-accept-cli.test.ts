@@ -8,7 +8,18 @@ import type { FileEntry } from '../../../shared/protocol.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
 
 const f = (path: string, size = 1): FileEntry => ({
-  path, class: 'normal', type: 'file', sha256: 'a'.repeat(64), size, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1',
+  path,
+  class: 'normal',
+  type: 'file',
+  sha256: 'a'.repeat(64),
+  size,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
 });
 
 test('accept: by host and paths, by group, and the errors that name what was wrong', () => {
@@ -16,14 +27,23 @@ test('accept: by host and paths, by group, and the errors that name what was wro
   const db = openDatabase(join(dir, 'tripwarden.db'));
   const store = new BaselineStore(db, new AlarmStore(db));
   const now = Date.now();
-  for (const [host, grp] of [['web1', 'web'], ['web2', 'web'], ['db1', 'db'], ['fresh', 'db']] as const) {
+  for (const [host, grp] of [
+    ['web1', 'web'],
+    ['web2', 'web'],
+    ['db1', 'db'],
+    ['fresh', 'db'],
+  ] as const) {
     db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run(host, grp, now);
   }
   for (const h of ['web1', 'web2', 'db1']) {
     store.applyReport(h, { files: [f('/etc/crontab'), f('/etc/cron.d/job')], daemons: [], mounts: [] }, now);
     store.applyEvent(h, { files: [f('/etc/crontab', 2), f('/etc/cron.d/job', 2)], gone: [], daemons: [], mounts: [] }, now);
   }
-  const open = (host: string) => new AlarmStore(db).list({ open: true, host }).map((a) => a.subject).sort();
+  const open = (host: string) =>
+    new AlarmStore(db)
+      .list({ open: true, host })
+      .map((a) => a.subject)
+      .sort();
   assert.deepEqual(open('web1'), ['/etc/cron.d/job', '/etc/crontab']);
 
   let r = serverCli(['accept', 'db1', '/etc/cron.d', '--dir', dir]);

@@ -6,8 +6,19 @@ import { judgeMount } from '../../../server/baselines/kinds/mount.ts';
 import type { DaemonEntry, FileEntry } from '../../../shared/protocol.ts';
 
 const file = (over: Partial<FileEntry> = {}): FileEntry => ({
-  path: '/usr/sbin/cron', class: 'critical', type: 'file', sha256: 'a'.repeat(64), size: 10, mode: 0o100755,
-  uid: 0, gid: 0, ino: '42', nlink: 1, mtime: '1000', ctime: '1000', ...over,
+  path: '/usr/sbin/cron',
+  class: 'critical',
+  type: 'file',
+  sha256: 'a'.repeat(64),
+  size: 10,
+  mode: 0o100755,
+  uid: 0,
+  gid: 0,
+  ino: '42',
+  nlink: 1,
+  mtime: '1000',
+  ctime: '1000',
+  ...over,
 });
 
 test('an unchanged file opens nothing', () => {

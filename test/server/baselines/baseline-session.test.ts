@@ -9,7 +9,18 @@ import { reportFrames } from '../../../agent/monitor/frames.ts';
 import { serverDb } from '../../helpers/server-db.ts';
 
 const f = (i: number): FileEntry => ({
-  path: `/srv/${'x'.repeat(200)}/${i}`, class: 'normal', type: 'file', sha256: 'a'.repeat(64), size: i, mode: 0o100644, uid: 0, gid: 0, ino: String(i), nlink: 1, mtime: '1', ctime: '1',
+  path: `/srv/${'x'.repeat(200)}/${i}`,
+  class: 'normal',
+  type: 'file',
+  sha256: 'a'.repeat(64),
+  size: i,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: String(i),
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
 });
 const env = (seq: number) => ({ bootId: '11111111-2222-4333-8444-555555555555', seq, sentAt: 1 });
 

@@ -18,10 +18,32 @@ function setup(): { db: Db; store: BaselineStore; alarms: AlarmStore } {
 }
 
 const f = (path: string, over: Partial<FileEntry> = {}): FileEntry => ({
-  path, class: 'normal', type: 'file', sha256: 'a'.repeat(64), size: 1, mode: 0o100644, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1', ...over,
+  path,
+  class: 'normal',
+  type: 'file',
+  sha256: 'a'.repeat(64),
+  size: 1,
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
+  ...over,
 });
-const cron = (status: DaemonEntry['status']): DaemonEntry => ({ name: 'cron', exe: '/usr/sbin/cron', status, pids: status === 'down' ? [] : [7], found: status === 'down' ? [] : ['/usr/sbin/cron'] });
-const open = (alarms: AlarmStore) => alarms.list({ open: true }).map((a) => `${a.kind} ${a.subject}`).sort();
+const cron = (status: DaemonEntry['status']): DaemonEntry => ({
+  name: 'cron',
+  exe: '/usr/sbin/cron',
+  status,
+  pids: status === 'down' ? [] : [7],
+  found: status === 'down' ? [] : ['/usr/sbin/cron'],
+});
+const open = (alarms: AlarmStore) =>
+  alarms
+    .list({ open: true })
+    .map((a) => `${a.kind} ${a.subject}`)
+    .sort();
 
 test('the first full report becomes the baseline and opens no file alarm', () => {
   const { store, alarms } = setup();

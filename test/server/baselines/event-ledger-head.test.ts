@@ -61,11 +61,15 @@ test('a chain state saved by a transaction that rolls back is not remembered', (
   const s = setup();
   s.head(2, H('a'), true);
   assert.equal(s.ledger.chain('web1').announcedN, 2);
-  assert.throws(() => s.db.transaction(() => {
-    s.head(5, H('b'), true);
-    assert.equal(s.ledger.chain('web1').announcedN, 5, 'inside the transaction its own write is seen');
-    throw new Error('disk full');
-  })(), /disk full/);
+  assert.throws(
+    () =>
+      s.db.transaction(() => {
+        s.head(5, H('b'), true);
+        assert.equal(s.ledger.chain('web1').announcedN, 5, 'inside the transaction its own write is seen');
+        throw new Error('disk full');
+      })(),
+    /disk full/,
+  );
   assert.equal(s.ledger.chain('web1').announcedN, 2, 'after the rollback the committed state again');
   // The heads that come next are judged against what was committed.
   assert.deepEqual(s.head(2, H('a'), true), []);

@@ -17,7 +17,10 @@ import { FakeClock } from '../../helpers/fake-clock.ts';
 function fixture(t: { after: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-dd-'));
   const db = openDatabase(join(dir, 'db'));
-  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   const alarms = new AlarmStore(db);
   const hosts = new HostStore(db);
@@ -32,7 +35,10 @@ test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin
   liveness.hello('a', { bootId: 'b1', seq: 1, interval: 10_000, agentVersion: '1', facts: {} });
   let seq = 2;
   // Minute 0: full (6 beats at 10 s); minute 1: silent; minute 2: two beats; minute 3 (now, 10 s old): one.
-  for (let i = 0; i < 5; i++) { clock.advance(10_000); liveness.heartbeat('a', 'b1', seq++); }
+  for (let i = 0; i < 5; i++) {
+    clock.advance(10_000);
+    liveness.heartbeat('a', 'b1', seq++);
+  }
   clock.advance(70_000);
   liveness.heartbeat('a', 'b1', seq++);
   clock.advance(10_000);
@@ -41,7 +47,10 @@ test('heartbeats are rolled up per host and minute, and the bar shows gaps, thin
   liveness.hello('a', { bootId: 'b1', seq: seq++, interval: 10_000, agentVersion: '1', facts: {} });
   rollup.flush(); // the counts are kept in memory between flushes
   const rows = db.prepare('SELECT minute, beats FROM heartbeat_minutes ORDER BY minute').all() as { minute: number; beats: number }[];
-  assert.deepEqual(rows.map((r) => r.beats), [6, 2, 1]);
+  assert.deepEqual(
+    rows.map((r) => r.beats),
+    [6, 2, 1],
+  );
   assert.equal(liveness.beatsReceived, 9);
   const [row] = data.hostRows(clock.now());
   assert.equal(row!.bar.length, 60);
@@ -66,7 +75,10 @@ test('the live feed pushes the rows when a status changes, and not otherwise bef
   const feed = new LiveFeed(data, { clock, log: silentLogger(), pollMs: 250, refreshMs: 10_000 });
   const chunks: string[] = [];
   const res = {
-    writeHead: () => res, write: (s: string) => (chunks.push(s), true), end: () => {}, on: () => res,
+    writeHead: () => res,
+    write: (s: string) => (chunks.push(s), true),
+    end: () => {},
+    on: () => res,
   } as unknown as import('node:http').ServerResponse;
   feed.start();
   t.after(() => feed.stop());
@@ -88,9 +100,13 @@ test('a live client that stops reading is dropped once a mebibyte waits unread, 
   const { db, clock, data } = fixture(t);
   db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('a', ?)`).run(clock.now());
   const feed = new LiveFeed(data, { clock, log: silentLogger(), pollMs: 250, refreshMs: 1_000 });
-  let destroyed = false, writes = 0;
+  let destroyed = false,
+    writes = 0;
   const res = {
-    writableLength: 0, writeHead: () => res, end: () => {}, on: () => res,
+    writableLength: 0,
+    writeHead: () => res,
+    end: () => {},
+    on: () => res,
     write: (s: string) => ((res.writableLength += s.length), writes++, false),
     destroy: () => (destroyed = true),
   } as unknown as import('node:http').ServerResponse & { writableLength: number };
@@ -108,8 +124,10 @@ test('a live client that stops reading is dropped once a mebibyte waits unread, 
 
 test('templates escape every interpolated value unless it is nested markup', () => {
   const evil = '<img src=x onerror=alert(1)>"\'&';
-  assert.equal(html`<td title="${evil}">${evil}</td>`.value,
-    '<td title="&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;">&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;</td>');
+  assert.equal(
+    html`<td title="${evil}">${evil}</td>`.value,
+    '<td title="&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;">&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;</td>',
+  );
   assert.equal(html`<ul>${[1, 2].map((i) => html`<li>${i}</li>`)}</ul>`.value, '<ul><li>1</li><li>2</li></ul>');
   assert.equal(html`${null}${undefined}${false}`.value, '');
 });

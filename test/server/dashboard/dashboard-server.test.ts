@@ -32,7 +32,11 @@ before(async () => {
   ca = readFileSync(ctx.paths.caCert, 'utf8');
   const metrics = createMetrics({ db: ctx.db, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
   dash = new Dashboard({
-    ctx, clock, log: silentLogger(), metrics, metricsTokenFile: join(dir, 'metrics.token'),
+    ctx,
+    clock,
+    log: silentLogger(),
+    metrics,
+    metricsTokenFile: join(dir, 'metrics.token'),
     tls: { keyPem: readFileSync(ctx.paths.serverKey, 'utf8'), certPem: readFileSync(ctx.paths.serverCert, 'utf8') },
   });
   await new Promise<void>((r) => dash.server.listen(0, '127.0.0.1', () => r()));
@@ -45,25 +49,35 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-interface Res { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Res {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 /** One HTTPS request trusting only the test data dir's CA. */
 function req(method: string, path: string, o: { cookie?: string; form?: Record<string, string>; auth?: string } = {}): Promise<Res> {
   const body = o.form ? new URLSearchParams(o.form).toString() : undefined;
   return new Promise((resolve, reject) => {
-    const r = request(`${base}${path}`, {
-      method, ca, servername: 'localhost',
-      headers: {
-        ...(o.cookie ? { cookie: o.cookie } : {}),
-        ...(o.auth ? { authorization: o.auth } : {}),
-        ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+    const r = request(
+      `${base}${path}`,
+      {
+        method,
+        ca,
+        servername: 'localhost',
+        headers: {
+          ...(o.cookie ? { cookie: o.cookie } : {}),
+          ...(o.auth ? { authorization: o.auth } : {}),
+          ...(body ? { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } : {}),
+        },
       },
-    }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-    });
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      },
+    );
     r.on('error', reject);
     r.end(body);
   });

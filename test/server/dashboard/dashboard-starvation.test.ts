@@ -34,7 +34,9 @@ before(async () => {
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], { out: () => {}, err: () => {} }), 0);
   ctx = openServerContext(dir, systemClock);
   dash = new Dashboard({
-    ctx, clock: systemClock, log: silentLogger(),
+    ctx,
+    clock: systemClock,
+    log: silentLogger(),
     limits: { headersTimeoutMs: 1_000, requestTimeoutMs: 1_500, loginBodyTimeoutMs: 1_000, checkIntervalMs: 200, maxConnections: MAX_CONNECTIONS },
     login: { baseDelayMs: 50, maxDelayMs: 200 },
   });
@@ -60,15 +62,22 @@ function attacker(name: string, source: string, args: string[]): { proc: ChildPr
 
 function get(path: string, o: { cookie?: string; form?: string; localAddress?: string } = {}): Promise<{ status: number; body: string; cookies: string[] }> {
   return new Promise((resolve, reject) => {
-    const r = request({
-      host: '127.0.0.1', port, path, method: o.form ? 'POST' : 'GET', localAddress: o.localAddress,
-      headers: { ...(o.cookie ? { cookie: o.cookie } : {}), ...(o.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
-    }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode!, body, cookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!) }));
-    });
+    const r = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: o.form ? 'POST' : 'GET',
+        localAddress: o.localAddress,
+        headers: { ...(o.cookie ? { cookie: o.cookie } : {}), ...(o.form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body, cookies: ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!) }));
+      },
+    );
     r.on('error', reject);
     r.end(o.form);
   });
@@ -153,7 +162,9 @@ test('200 wrong guesses from 200 addresses do not stall the event loop the agent
     scryptSync('x', Buffer.alloc(16), 32, { N: 16384, r: 8, p: 1 });
     hashMs = Math.min(hashMs, performance.now() - t);
   }
-  let blocked = 0, worst = 0, last = performance.now();
+  let blocked = 0,
+    worst = 0,
+    last = performance.now();
   const probe = setInterval(() => {
     const now = performance.now();
     const late = Math.max(0, now - last - 10);
@@ -177,7 +188,7 @@ test('200 wrong guesses from 200 addresses do not stall the event loop the agent
   assert.ok(worst < synchronous / 20, `longest stall ${worst.toFixed(0)} ms; one check takes ${hashMs.toFixed(0)} ms`);
 });
 
-test('a guesser on the admin\'s own address does not lock the right password out', async () => {
+test("a guesser on the admin's own address does not lock the right password out", async () => {
   const attack = await loginForm();
   const a = attacker('same-address', GUESSES, ['0', attack.cookie, attack.csrf, '1']);
   try {

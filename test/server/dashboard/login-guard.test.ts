@@ -28,16 +28,18 @@ test('a correct password clears its address, and failures are forgotten after th
 
 test('password checks run one at a time, in arrival order', async () => {
   const guard = new LoginGuard(new FakeClock());
-  let running = 0, most = 0;
+  let running = 0,
+    most = 0;
   const order: number[] = [];
-  const check = (i: number) => guard.check(async () => {
-    running++;
-    most = Math.max(most, running);
-    await new Promise((r) => setTimeout(r, 5));
-    order.push(i);
-    running--;
-    return i === 3;
-  });
+  const check = (i: number) =>
+    guard.check(async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 5));
+      order.push(i);
+      running--;
+      return i === 3;
+    });
   const results = await Promise.all([0, 1, 2, 3, 4].map(check));
   assert.equal(most, 1);
   assert.deepEqual(order, [0, 1, 2, 3, 4]);

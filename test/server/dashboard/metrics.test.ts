@@ -12,7 +12,10 @@ import { FakeClock } from '../../helpers/fake-clock.ts';
 test('/metrics reports hosts by status, open alarms by kind, heartbeats, outbox depth and connected agents', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-metrics-'));
   const db = openDatabase(join(dir, 'db'));
-  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
   const now = clock.now();
   db.prepare(`INSERT INTO hosts (host, enrolled_at, last_seen, late_at, due_at) VALUES ('a', 0, ?, ?, ?), ('b', 0, NULL, NULL, NULL)`).run(now - 100, now + 1000, now + 2000);

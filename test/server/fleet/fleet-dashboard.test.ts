@@ -21,7 +21,18 @@ let dash: Dashboard;
 let base: string;
 const clock = new FakeClock(Date.now());
 const f = (path: string, sha: string): FileEntry => ({
-  path, class: 'critical', type: 'file', sha256: sha.repeat(64), size: 1, mode: 0o100755, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1',
+  path,
+  class: 'critical',
+  type: 'file',
+  sha256: sha.repeat(64),
+  size: 1,
+  mode: 0o100755,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
 });
 
 before(async () => {
@@ -31,7 +42,11 @@ before(async () => {
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], { out: () => {}, err: () => {} }), 0);
   ctx = openServerContext(dir, clock);
   const store = new BaselineStore(ctx.db, ctx.alarms);
-  for (const [h, sha] of [['web1', 'a'], ['web2', 'a'], ['web3', 'b']] as const) {
+  for (const [h, sha] of [
+    ['web1', 'a'],
+    ['web2', 'a'],
+    ['web3', 'b'],
+  ] as const) {
     ctx.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, 'web', ?)`).run(h, clock.now());
     store.applyReport(h, { files: [f('/usr/sbin/cron', sha), f(EVIL, 'c')], daemons: [], mounts: [] }, clock.now());
   }
@@ -52,7 +67,9 @@ async function login(): Promise<string> {
   const loginCookie = /tw_login=[^;]+/.exec(form.headers.get('set-cookie') ?? '')![0];
   const csrf = /name="csrf" value="([^"]+)"/.exec(await form.text())![1]!;
   const res = await fetch(`${base}/login`, {
-    method: 'POST', redirect: 'manual', headers: { cookie: loginCookie, 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: loginCookie, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams({ csrf, user: 'admin', password: PASSWORD }).toString(),
   });
   return /tw_session=[^;]+/.exec(res.headers.getSetCookie().join('\n'))![0];

@@ -15,7 +15,19 @@ const PATH = '/usr/sbin/cron';
 const OTHER = '/etc/crontab';
 const H = (c: string) => c.repeat(64);
 const f = (sha: string | undefined, over: Partial<FileEntry> = {}): FileEntry => ({
-  path: PATH, class: 'critical', type: 'file', ...(sha ? { sha256: H(sha) } : {}), size: 10, mode: 0o100755, uid: 0, gid: 0, ino: '1', nlink: 1, mtime: '1', ctime: '1', ...over,
+  path: PATH,
+  class: 'critical',
+  type: 'file',
+  ...(sha ? { sha256: H(sha) } : {}),
+  size: 10,
+  mode: 0o100755,
+  uid: 0,
+  gid: 0,
+  ino: '1',
+  nlink: 1,
+  mtime: '1',
+  ctime: '1',
+  ...over,
 });
 
 // A small deterministic generator, so a failure names a reproducible case.
@@ -26,19 +38,31 @@ const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
 
 /** path_contents recounted from scratch (the migration's own query shape), to compare with what the triggers kept. */
 function recount(db: Db): string[] {
-  return (db.prepare(
-    `SELECT h.grp || ' ' || p.key || ' ' || p.content || ' ' || COUNT(*) AS r FROM hosts h JOIN (
+  return db
+    .prepare(
+      `SELECT h.grp || ' ' || p.key || ' ' || p.content || ' ' || COUNT(*) AS r FROM hosts h JOIN (
        SELECT host, key, '' AS content FROM measured WHERE kind = 'file' AND current IS NOT NULL
        UNION ALL SELECT host, key, ${contentKey('current')} FROM measured WHERE kind = 'file' AND current IS NOT NULL AND ${contentKey('current')} IS NOT NULL
      ) p ON p.host = h.host WHERE h.state != 'revoked' GROUP BY h.grp, p.key, p.content ORDER BY r`,
-  ).pluck().all() as string[]);
+    )
+    .pluck()
+    .all() as string[];
 }
 const kept = (db: Db) => db.prepare(`SELECT grp || ' ' || key || ' ' || content || ' ' || hosts AS r FROM path_contents ORDER BY r`).pluck().all() as string[];
 
 test('judgingPeers gives classifyChange the same verdict as every peer of the group, and the counts follow every write', () => {
   const db = openDatabase(join(mkdtempSync(join(tmpdir(), 'tw-peers-')), 'p.db'));
   const peers = new GroupPeers(db);
-  const contents: (FileEntry | null)[] = [null, f('a'), f('b'), f('a', { mode: 0o104755 }), f('c'), f(undefined, { error: 'EACCES' }), f('b', { ino: '9', mtime: '9' }), f('a', { target: '/x' })];
+  const contents: (FileEntry | null)[] = [
+    null,
+    f('a'),
+    f('b'),
+    f('a', { mode: 0o104755 }),
+    f('c'),
+    f(undefined, { error: 'EACCES' }),
+    f('b', { ino: '9', mtime: '9' }),
+    f('a', { target: '/x' }),
+  ];
   const ins = db.prepare('INSERT INTO hosts (host, grp, sample, state, enrolled_at) VALUES (?, ?, ?, ?, 0)');
   // As BaselineStore writes: the upsert (its DO UPDATE must move the counts too), setGone, delete.
   const upsert = db.prepare(`INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, 'file', ?, ?, ?, 0)
@@ -82,12 +106,24 @@ test('judgingPeers gives classifyChange the same verdict as every peer of the gr
       const host = `h${rnd(N)}`;
       const path = pick([PATH, OTHER]);
       switch (rnd(6)) {
-        case 0: upsert.run(host, path, null, json(pick(contents))); break;
-        case 1: db.prepare(`UPDATE measured SET current = NULL WHERE host = ? AND kind = 'file' AND key = ?`).run(host, path); break;
-        case 2: db.prepare(`DELETE FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).run(host, path); break;
-        case 3: db.prepare('UPDATE hosts SET grp = ? WHERE host = ?').run(pick(['web', 'db', 'edge']), host); break;
-        case 4: db.prepare('UPDATE hosts SET state = ? WHERE host = ?').run(pick(['revoked', 'active', 'stopped']), host); break;
-        case 5: db.prepare('UPDATE hosts SET sample = ?, grp = grp WHERE host = ?').run(rnd(2), host); break;
+        case 0:
+          upsert.run(host, path, null, json(pick(contents)));
+          break;
+        case 1:
+          db.prepare(`UPDATE measured SET current = NULL WHERE host = ? AND kind = 'file' AND key = ?`).run(host, path);
+          break;
+        case 2:
+          db.prepare(`DELETE FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).run(host, path);
+          break;
+        case 3:
+          db.prepare('UPDATE hosts SET grp = ? WHERE host = ?').run(pick(['web', 'db', 'edge']), host);
+          break;
+        case 4:
+          db.prepare('UPDATE hosts SET state = ? WHERE host = ?').run(pick(['revoked', 'active', 'stopped']), host);
+          break;
+        case 5:
+          db.prepare('UPDATE hosts SET sample = ?, grp = grp WHERE host = ?').run(rnd(2), host);
+          break;
       }
     }
     compare(round);
@@ -100,7 +136,10 @@ test('judgingPeers gives classifyChange the same verdict as every peer of the gr
 test('migration 8 counts what a database already holds', () => {
   const path = join(mkdtempSync(join(tmpdir(), 'tw-peers-')), 'old.db');
   const old = new Database(path);
-  MIGRATIONS.slice(0, 7).forEach((sql, i) => { old.exec(sql); old.pragma(`user_version = ${i + 1}`); });
+  MIGRATIONS.slice(0, 7).forEach((sql, i) => {
+    old.exec(sql);
+    old.pragma(`user_version = ${i + 1}`);
+  });
   const ins = old.prepare('INSERT INTO hosts (host, grp, sample, state, enrolled_at) VALUES (?, ?, 0, ?, 0)');
   const row = old.prepare(`INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, NULL, ?, 0)`);
   for (let i = 0; i < 40; i++) {

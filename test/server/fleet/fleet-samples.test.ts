@@ -19,7 +19,18 @@ import { initServer, serverCli } from '../../helpers/cluster.ts';
 const CRON = '/usr/sbin/cron';
 const H = (c: string) => c.repeat(64);
 const f = (sha: string, ino = '1'): FileEntry => ({
-  path: CRON, class: 'critical', type: 'file', sha256: H(sha), size: 10, mode: 0o100755, uid: 0, gid: 0, ino, nlink: 1, mtime: ino, ctime: ino,
+  path: CRON,
+  class: 'critical',
+  type: 'file',
+  sha256: H(sha),
+  size: 10,
+  mode: 0o100755,
+  uid: 0,
+  gid: 0,
+  ino,
+  nlink: 1,
+  mtime: ino,
+  ctime: ino,
 });
 const port = (p: number, proc: string): PortEntry => ({ proto: 'tcp', addr: '127.0.0.1', port: p, process: proc, pids: [42], uid: 0 });
 const none = { gone: [], daemons: [], mounts: [] };
@@ -31,7 +42,13 @@ const alarms = new AlarmStore(db);
 const store = new BaselineStore(db, alarms);
 let now = Date.now() - 60_000;
 const tick = () => (now += 1000);
-for (const [host, grp, sample] of [['s1', 'web', 1], ['h2', 'web', 0], ['h3', 'web', 0], ['d1', 'db', 0], ['p1', 'ports', 0]] as const) {
+for (const [host, grp, sample] of [
+  ['s1', 'web', 1],
+  ['h2', 'web', 0],
+  ['h3', 'web', 0],
+  ['d1', 'db', 0],
+  ['p1', 'ports', 0],
+] as const) {
   db.prepare('INSERT INTO hosts (host, grp, sample, enrolled_at) VALUES (?, ?, ?, ?)').run(host, grp, sample, now);
   store.applyReport(host, { files: [f('a')], daemons: [], mounts: [], ports: host === 'p1' ? [port(22, 'sshd')] : [] }, tick());
 }
@@ -60,7 +77,11 @@ test('three hosts, one a sample: one upgrade gives one folded expected line, a d
   assert.deepEqual(web.expected[0]!.hosts, ['h2', 'h3']);
   assert.deepEqual(web.expected[0]!.samples, ['s1']);
   assert.deepEqual(web.sections.critical, [], 'no critical alarm for a sampled upgrade');
-  assert.deepEqual(web.sections.expected.map((h) => h.host), ['h2', 'h3', 's1'], 'the sample\'s accepted change is the reviewed upgrade, folded too');
+  assert.deepEqual(
+    web.sections.expected.map((h) => h.host),
+    ['h2', 'h3', 's1'],
+    "the sample's accepted change is the reviewed upgrade, folded too",
+  );
   let text = formatReportText(r);
   assert.equal(text.match(/\/usr\/sbin\/cron: 2 host\(s\) took the content of sample s1/g)?.length, 1, text);
   assert.doesNotMatch(text, /\[critical\] file-changed/);
@@ -68,8 +89,19 @@ test('three hosts, one a sample: one upgrade gives one folded expected line, a d
 
   // The mail digest folds the two openings into one line.
   const notices: AlarmNotice[] = alarms.list({ open: true }).map((a, i) => ({
-    eventId: i + 1, action: 'open', at: now, alarmId: a.id, host: a.host, group: 'web', kind: a.kind, severity: a.severity,
-    subject: a.subject, detail: a.detail, openedAt: now, ackedAt: null, resolvedAt: null,
+    eventId: i + 1,
+    action: 'open',
+    at: now,
+    alarmId: a.id,
+    host: a.host,
+    group: 'web',
+    kind: a.kind,
+    severity: a.severity,
+    subject: a.subject,
+    detail: a.detail,
+    openedAt: now,
+    ackedAt: null,
+    resolvedAt: null,
   }));
   const mail = formatDigestMail(notices, dir).text;
   assert.equal(mail.match(/\/usr\/sbin\/cron: 2 host\(s\) of group web took the content of sample s1/g)?.length, 1, mail);
@@ -83,7 +115,10 @@ test('three hosts, one a sample: one upgrade gives one folded expected line, a d
   assert.equal((crit!.detail as { fleet: { outlier: boolean } }).fleet.outlier, true);
   r = buildReport(db, new HostStore(db), now - 3_600_000, now + 1);
   const web2 = r.groups.find((g) => g.group === 'web')!;
-  assert.deepEqual(web2.sections.critical.map((h) => h.host), ['h3']);
+  assert.deepEqual(
+    web2.sections.critical.map((h) => h.host),
+    ['h3'],
+  );
   text = formatReportText(r);
   assert.match(text, /h3 \(web\)[^\n]*\n {4}#\d+ \[critical\] file-changed: \/usr\/sbin\/cron \(OUTLIER: no other host of web has this content;/);
   assert.equal(r.sections.critical.length, 1);
@@ -91,7 +126,13 @@ test('three hosts, one a sample: one upgrade gives one folded expected line, a d
   // The fleet view: who has which content, h3 highlighted.
   const v = buildFleetView(db, { group: 'web' });
   const p = v.paths.find((x) => x.path === CRON)!;
-  assert.deepEqual(p.groups[0]!.variants.map((x) => [x.content, x.hosts]), [[H('b'), ['h2', 's1']], [H('c'), ['h3']]]);
+  assert.deepEqual(
+    p.groups[0]!.variants.map((x) => [x.content, x.hosts]),
+    [
+      [H('b'), ['h2', 's1']],
+      [H('c'), ['h3']],
+    ],
+  );
   assert.deepEqual(p.groups[0]!.outliers, ['h3']);
   const cli = serverCli(['fleet', '--dir', dir, '--group', 'web']);
   assert.equal(cli.code, 0, cli.stderr);

@@ -12,7 +12,10 @@ test('a socket counts from its first bytes until its handshake ends or it closes
   const server = createServer({ key: ca.keyPem, cert: ca.certPem });
   const inFlight = countHandshakes(server);
   const open: (Socket | TLSSocket)[] = [];
-  t.after(() => { for (const s of open) s.destroy(); server.close(); });
+  t.after(() => {
+    for (const s of open) s.destroy();
+    server.close();
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
 

@@ -63,7 +63,11 @@ test('sparse heartbeats are not held back: each commits at once when they come f
   const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
   const got: unknown[] = [];
   let seq = 1;
-  for (let i = 0; i < 30; i++) { s.clock.advance(50); b.submit('a', BOOT, seq++, (r) => got.push(r)); s.clock.advance(4); }
+  for (let i = 0; i < 30; i++) {
+    s.clock.advance(50);
+    b.submit('a', BOOT, seq++, (r) => got.push(r));
+    s.clock.advance(4);
+  }
   const before = got.length;
   s.clock.advance(50);
   b.submit('a', BOOT, seq++, (r) => got.push(r));

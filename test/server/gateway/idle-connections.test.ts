@@ -62,7 +62,10 @@ test('idle and stalled handshakes hold no deadline, and are cut at the handshake
     await sleep(10);
   }
   assert.equal(hosts.get('frozen')!.status, 'missing', 'declared missing at its deadline, not held by the attacker');
-  assert.deepEqual(app.ctx.alarms.list({ open: true }).map((a) => `${a.host} ${a.kind}`), ['frozen agent-missing']);
+  assert.deepEqual(
+    app.ctx.alarms.list({ open: true }).map((a) => `${a.host} ${a.kind}`),
+    ['frozen agent-missing'],
+  );
 
   const closed = await attacker.waitLog((o) => typeof o.closedAfterMs === 'number', 20_000);
   assert.ok((closed.closedAfterMs as number) < 15_000, `all 150 connections cut by the server (after ${String(closed.closedAfterMs)} ms)`);

@@ -39,6 +39,9 @@ test('a blocked event loop holds agent-missing by the time it was blocked; a sil
   clock.advance(due - clock.now());
   app.onTick();
   assert.equal(hosts.get('silent')!.status, 'missing');
-  assert.deepEqual(app.ctx.alarms.list({ open: true }).map((a) => `${a.host} ${a.kind}`), ['silent agent-missing']);
+  assert.deepEqual(
+    app.ctx.alarms.list({ open: true }).map((a) => `${a.host} ${a.kind}`),
+    ['silent agent-missing'],
+  );
   assert.ok(39_750 <= HOLD_MAX_MS);
 });

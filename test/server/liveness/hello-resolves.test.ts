@@ -37,7 +37,11 @@ test('a host enrolled a day ago that never said hello raises host-never-seen onc
   s.liveness.sweep();
   assert.deepEqual(s.openKinds('never'), ['host-never-seen']);
   assert.equal(s.alarms.list({ host: 'never' })[0]!.severity, 'warning');
-  assert.deepEqual(s.openKinds('quick').filter((k) => k === 'host-never-seen'), [], 'a host that said hello is seen');
+  assert.deepEqual(
+    s.openKinds('quick').filter((k) => k === 'host-never-seen'),
+    [],
+    'a host that said hello is seen',
+  );
   s.clock.advance(10 * LINGER_CHECK_MS);
   s.liveness.sweep();
   assert.equal(s.alarms.list({ host: 'never' }).length, 1, 'opened once');

@@ -22,15 +22,19 @@ test('silence: late after interval + grace, missing with one agent-missing at 2 
   const s = serverDb();
   s.addHost('a');
   s.liveness.hello('a', helloMsg());
-  s.clock.advance(14_999); s.liveness.sweep();
+  s.clock.advance(14_999);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'up');
-  s.clock.advance(1); s.liveness.sweep();
+  s.clock.advance(1);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'late');
   assert.deepEqual(s.openKinds('a'), []);
-  s.clock.advance(10_000); s.liveness.sweep();
+  s.clock.advance(10_000);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'missing');
   assert.deepEqual(s.openKinds('a'), ['agent-missing']);
-  s.clock.advance(60_000); s.liveness.sweep();
+  s.clock.advance(60_000);
+  s.liveness.sweep();
   assert.equal(s.alarms.list({ host: 'a' }).length, 1, 'opened once, however long the silence');
 });
 
@@ -38,12 +42,16 @@ test('a heartbeat after missing resolves agent-missing, and one open and one res
   const s = serverDb();
   s.addHost('a');
   s.liveness.hello('a', helloMsg());
-  s.clock.advance(30_000); s.liveness.sweep();
+  s.clock.advance(30_000);
+  s.liveness.sweep();
   assert.equal(s.liveness.heartbeat('a', BOOT, 1), 'ok');
   assert.equal(s.hosts.get('a')!.status, 'up');
   assert.deepEqual(s.openKinds('a'), []);
   const events = s.db.prepare('SELECT action FROM alarm_events ORDER BY id').all() as { action: string }[];
-  assert.deepEqual(events.map((e) => e.action), ['open', 'resolve']);
+  assert.deepEqual(
+    events.map((e) => e.action),
+    ['open', 'resolve'],
+  );
 });
 
 test('the declared interval is capped by maxInterval', () => {
@@ -51,13 +59,15 @@ test('the declared interval is capped by maxInterval', () => {
   s.addHost('a');
   s.liveness.hello('a', helloMsg(0, 3_600_000));
   assert.equal(s.hosts.get('a')!.intervalMs, 20_000);
-  s.clock.advance(41_000); s.liveness.sweep();
+  s.clock.advance(41_000);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'missing');
 });
 
 test('unexpected disconnect opens agent-disconnected at once; goodbye instead gives stopped', () => {
   const s = serverDb();
-  s.addHost('a'); s.addHost('b');
+  s.addHost('a');
+  s.addHost('b');
   s.liveness.hello('a', helloMsg());
   s.liveness.disconnected('a', { othersLive: false, expected: false });
   assert.deepEqual(s.openKinds('a'), ['agent-disconnected']);
@@ -66,7 +76,8 @@ test('unexpected disconnect opens agent-disconnected at once; goodbye instead gi
   s.liveness.disconnected('b', { othersLive: false, expected: true });
   assert.equal(s.hosts.get('b')!.status, 'stopped');
   assert.deepEqual(s.openKinds('b'), ['agent-stopped']);
-  s.clock.advance(100_000); s.liveness.sweep();
+  s.clock.advance(100_000);
+  s.liveness.sweep();
   assert.deepEqual(s.openKinds('b'), ['agent-stopped'], 'a stopped host does not also go missing');
 });
 
@@ -87,9 +98,11 @@ test('maintenance silences; when it ends a silent host goes missing', () => {
   s.liveness.hello('a', helloMsg());
   s.liveness.setMaintenance('a', s.clock.now() + 60_000);
   assert.equal(s.hosts.get('a')!.status, 'maintenance');
-  s.clock.advance(59_000); s.liveness.sweep();
+  s.clock.advance(59_000);
+  s.liveness.sweep();
   assert.deepEqual(s.openKinds('a'), []);
-  s.clock.advance(1_000); s.liveness.sweep();
+  s.clock.advance(1_000);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'missing');
   assert.deepEqual(s.openKinds('a'), ['agent-missing']);
 });
@@ -98,16 +111,19 @@ test('after a server restart every healthy host gets time to reconnect (no false
   const s = serverDb();
   s.addHost('a');
   s.liveness.hello('a', helloMsg());
-  s.clock.advance(20_000); s.liveness.sweep();
+  s.clock.advance(20_000);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'late');
   s.clock.advance(600_000); // the server was down for ten minutes
   s.liveness.startGrace();
   s.liveness.sweep();
   assert.notEqual(s.hosts.get('a')!.status, 'missing');
   // Twice the deadline (2 × 25 s) plus the agent's longest backoff (30 s at a 10 s interval).
-  s.clock.advance(79_000); s.liveness.sweep();
+  s.clock.advance(79_000);
+  s.liveness.sweep();
   assert.deepEqual(s.openKinds('a'), []);
-  s.clock.advance(1_000); s.liveness.sweep();
+  s.clock.advance(1_000);
+  s.liveness.sweep();
   assert.deepEqual(s.openKinds('a'), ['agent-missing'], 'but an agent that stays silent is still caught');
 });
 
@@ -115,7 +131,8 @@ test('revoke resolves liveness alarms and the host stays revoked', () => {
   const s = serverDb();
   s.addHost('a');
   s.liveness.hello('a', helloMsg());
-  s.clock.advance(30_000); s.liveness.sweep();
+  s.clock.advance(30_000);
+  s.liveness.sweep();
   s.liveness.revoke('a');
   assert.equal(s.hosts.get('a')!.status, 'revoked');
   assert.deepEqual(s.openKinds('a'), []);
@@ -132,10 +149,12 @@ test('after a restart, a host still waiting to reconnect is spared while others 
   s.liveness.startGrace();
   s.clock.advance(70_000);
   s.liveness.hello('b', helloMsg(1, 10_000, B2)); // the storm is still going
-  s.clock.advance(15_000); s.liveness.sweep(); // past a's 80 s restart deadline
+  s.clock.advance(15_000);
+  s.liveness.sweep(); // past a's 80 s restart deadline
   assert.deepEqual(s.openKinds('a'), [], 'a is still in the reconnect queue');
   s.liveness.heartbeat('b', B2, 2);
-  s.clock.advance(16_000); s.liveness.sweep(); // no hello for 31 s: the storm is over
+  s.clock.advance(16_000);
+  s.liveness.sweep(); // no hello for 31 s: the storm is over
   assert.deepEqual(s.openKinds('a'), ['agent-missing']);
   assert.deepEqual(s.openKinds('b'), []);
 });
@@ -171,17 +190,22 @@ test('a silent host is missing exactly the stall later; a stall before its last 
   s.liveness.noteStall({ from: t0 + 10_000, to: t0 + 17_000 });
   s.liveness.heartbeat('a', BOOT, 1);
   const a1 = s.clock.now();
-  s.clock.advance(8_000); s.liveness.sweep();
+  s.clock.advance(8_000);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('b')!.status, 'late', 'deadline 25 s + 7 s not reached');
-  s.clock.advance(6_999); s.liveness.sweep();
+  s.clock.advance(6_999);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('b')!.status, 'late');
-  s.clock.advance(1); s.liveness.sweep();
+  s.clock.advance(1);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('b')!.status, 'missing');
   assert.deepEqual(s.openKinds('b'), ['agent-missing']);
   // a beat at 17 s, after the stall: its deadline is its own 25 s, no credit.
-  s.clock.advance(a1 + 25_000 - 1 - s.clock.now()); s.liveness.sweep();
+  s.clock.advance(a1 + 25_000 - 1 - s.clock.now());
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'late');
-  s.clock.advance(1); s.liveness.sweep();
+  s.clock.advance(1);
+  s.liveness.sweep();
   assert.equal(s.hosts.get('a')!.status, 'missing');
 });
 

@@ -38,7 +38,13 @@ test("the server's own stall after the last heartbeat moves both deadlines by it
 
 test('a stall before the last heartbeat gives nothing; overlapping parts count once per span', () => {
   assert.equal(stallHold(10_000, 50_000, [{ from: 0, to: 10_000 }]), 0);
-  assert.equal(stallHold(10_000, 50_000, [{ from: 5_000, to: 12_000 }, { from: 40_000, to: 60_000 }]), 2_000 + 10_000);
+  assert.equal(
+    stallHold(10_000, 50_000, [
+      { from: 5_000, to: 12_000 },
+      { from: 40_000, to: 60_000 },
+    ]),
+    2_000 + 10_000,
+  );
   assert.equal(stallHold(null, 50_000, [{ from: 0, to: 50_000 }]), 0);
   assert.equal(deriveStatus(seen(10_000), 35_000, [{ from: 0, to: 10_000 }]), 'missing');
 });

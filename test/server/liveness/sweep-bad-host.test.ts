@@ -9,7 +9,12 @@ import { helloMsg, serverDb } from '../../helpers/server-db.ts';
 function setup() {
   const s = serverDb();
   const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({ write(chunk, _enc, done) { lines.push(JSON.parse(String(chunk))); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(JSON.parse(String(chunk)));
+      done();
+    },
+  });
   const log = createLogger('test', { level: 'info', destination: sink });
   const liveness = new Liveness(s.db, { alarms: s.alarms, hosts: s.hosts, rollup: s.rollup }, s.clock, { graceMs: 5_000, maxIntervalMs: 300_000, log });
   for (const h of ['bad', 'good']) {
@@ -37,7 +42,7 @@ test('the failing host is looked at again one interval later, not on every tick'
   const s = setup();
   s.clock.advance(30_000);
   s.liveness.sweep();
-  const late = () => (s.db.prepare(`SELECT late_at FROM hosts WHERE host = 'bad'`).pluck().get() as number);
+  const late = () => s.db.prepare(`SELECT late_at FROM hosts WHERE host = 'bad'`).pluck().get() as number;
   assert.equal(late(), s.clock.now() + 10_000, 'its deadline moved one interval on');
   for (let i = 0; i < 39; i++) {
     s.clock.advance(250);

@@ -14,16 +14,24 @@ import { FakeClock } from '../../helpers/fake-clock.ts';
 test('the daily report is mailed once a day from its hour on, and retried while SMTP is down', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tw-rm-'));
   const db = openDatabase(join(dir, 'db'));
-  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('a', 0)`).run();
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 6, 0, 0));
   const sent: MailText[] = [];
   let down = false;
-  const m = new ReportMailer(db, new HostStore(db), async (mail) => {
-    if (down) throw new DeliveryError('SMTP unavailable', false);
-    sent.push(mail);
-    return { messageId: String(sent.length) };
-  }, { clock, log: silentLogger(), hourUtc: 7, backoffMs: 60_000 });
+  const m = new ReportMailer(
+    db,
+    new HostStore(db),
+    async (mail) => {
+      if (down) throw new DeliveryError('SMTP unavailable', false);
+      sent.push(mail);
+      return { messageId: String(sent.length) };
+    },
+    { clock, log: silentLogger(), hourUtc: 7, backoffMs: 60_000 },
+  );
 
   assert.equal(await m.runOnce(), 0, 'not before 07:00');
   clock.advance(3_600_000);

@@ -15,10 +15,14 @@ const H = 3_600_000;
 function fixture(t: { after: (fn: () => void) => void }) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-report-'));
   const db = openDatabase(join(dir, 'db'));
-  t.after(() => { db.close(); rmSync(dir, { recursive: true, force: true }); });
+  t.after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   const alarms = new AlarmStore(db);
   const host = (name: string, f: { lastSeen?: number | null; due?: number; state?: string } = {}) =>
-    db.prepare(`INSERT INTO hosts (host, enrolled_at, last_seen, late_at, due_at, state, status) VALUES (?, ?, ?, ?, ?, ?, 'up')`)
+    db
+      .prepare(`INSERT INTO hosts (host, enrolled_at, last_seen, late_at, due_at, state, status) VALUES (?, ?, ?, ?, ?, ?, 'up')`)
       .run(name, NOW - 48 * H, f.lastSeen === undefined ? NOW - 1000 : f.lastSeen, (f.due ?? NOW + 10_000) - 5000, f.due ?? NOW + 10_000, f.state ?? 'active');
   host('quiet1');
   host('gone', { lastSeen: NOW - 2 * H, due: NOW - H });
@@ -60,5 +64,9 @@ test('a shorter window moves hosts whose alarms are older into quiet', (t) => {
   const { db, hosts } = fixture(t);
   const r = buildReport(db, hosts, NOW - 30 * 60_000, NOW);
   assert.deepEqual(r.sections.warnings, []);
-  assert.deepEqual(r.sections.critical.map((h) => h.host), ['changed'], 'an alarm still open is always reported');
+  assert.deepEqual(
+    r.sections.critical.map((h) => h.host),
+    ['changed'],
+    'an alarm still open is always reported',
+  );
 });

@@ -33,7 +33,9 @@ test('every shipped migration applies the SQL it shipped with', () => {
 });
 
 test('no migration imports anything: its text cannot move with live code', () => {
-  const files = readdirSync(DIR).filter((f) => /^\d{3}-.*\.ts$/.test(f)).sort();
+  const files = readdirSync(DIR)
+    .filter((f) => /^\d{3}-.*\.ts$/.test(f))
+    .sort();
   assert.equal(files.length, MIGRATIONS.length, 'every numbered file is listed in index.ts');
   for (const f of files) {
     const src = readFileSync(join(DIR, f), 'utf8');
@@ -42,5 +44,8 @@ test('no migration imports anything: its text cannot move with live code', () =>
   // index.ts lists the numbered files and nothing else.
   const index = readFileSync(join(DIR, 'index.ts'), 'utf8');
   const specifiers = [...index.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]);
-  assert.deepEqual(specifiers, files.map((f) => `./${f}`));
+  assert.deepEqual(
+    specifiers,
+    files.map((f) => `./${f}`),
+  );
 });

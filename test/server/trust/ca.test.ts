@@ -21,10 +21,16 @@ test('an agent certificate is for the token host, whatever subject the CSR asked
 test('a CSR that is not PEM or whose signature fails is refused', () => {
   assert.throws(() => signAgentCsr(ca, 'nope', 'h', newSerial()), { code: 'TW_CSR_INVALID' });
   const { csrPem } = createKeyAndCsr('x');
-  const b64 = csrPem.split('\n').filter((l) => !l.startsWith('-----')).join('');
+  const b64 = csrPem
+    .split('\n')
+    .filter((l) => !l.startsWith('-----'))
+    .join('');
   const der = Buffer.from(b64, 'base64');
   der[der.length - 5]! ^= 0xff; // flip a bit of the signature
-  const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
+  const bad = `-----BEGIN CERTIFICATE REQUEST-----\n${der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n')}\n-----END CERTIFICATE REQUEST-----\n`;
   assert.throws(() => signAgentCsr(ca, bad, 'h', newSerial()), { code: 'TW_CSR_INVALID' });
 });
 

@@ -27,8 +27,10 @@ test('expired, unknown, tampered and malformed tokens are refused with distinct 
 test('a token for an enrolled host needs replace; bad host names are refused', () => {
   const s = serverDb();
   s.addHost('web1');
-  assert.throws(() => issueToken(s.db, { host: 'web1', group: 'g', ttlMs: 1, replace: false, now: 0 }), (e: Error & { code: string }) =>
-    e.code === 'TW_HOST_EXISTS' && /token web1 --replace/.test(e.message));
+  assert.throws(
+    () => issueToken(s.db, { host: 'web1', group: 'g', ttlMs: 1, replace: false, now: 0 }),
+    (e: Error & { code: string }) => e.code === 'TW_HOST_EXISTS' && /token web1 --replace/.test(e.message),
+  );
   assert.ok(issueToken(s.db, { host: 'web1', group: 'g', ttlMs: 1, replace: true, now: 0 }));
   assert.throws(() => issueToken(s.db, { host: '<b>x', group: 'g', ttlMs: 1, replace: false, now: 0 }), { code: 'TW_HOST_NAME' });
 });

@@ -15,7 +15,9 @@ test("the watch set holds the agent's own files as self, config entries with the
   writeFileSync(join(d, 'units', 'other.service'), '[Service]\n');
   mkdirSync(join(d, 'w'));
   const cfg = AgentConfigSchema.parse({
-    server: 'wss://x:1', stateDir: join(d, 'state'), defaults: false,
+    server: 'wss://x:1',
+    stateDir: join(d, 'state'),
+    defaults: false,
     watch: [{ path: join(d, 'w'), recursive: true, critical: true }, { path: join(d, 'absent') }],
   });
   const set = buildWatchSet(cfg, join(d, 'agent.yml'), { self: '/bin/true', systemdDir: join(d, 'units') });
@@ -35,7 +37,10 @@ test('the built-in set takes guarded binaries as critical with their shared libr
   const cron = set.find((t) => t.path === '/usr/sbin/cron');
   if (!cron) return; // cron not installed here
   assert.equal(cron.class, 'critical');
-  assert.ok(set.some((t) => /\/libc\.so\.6$/.test(t.path) && t.class === 'critical'), 'libc guarded as cron loads it');
+  assert.ok(
+    set.some((t) => /\/libc\.so\.6$/.test(t.path) && t.class === 'critical'),
+    'libc guarded as cron loads it',
+  );
   assert.ok(set.some((t) => t.path === '/etc/crontab' && t.class === 'normal'));
 });
 
@@ -50,5 +55,11 @@ test('the index classes direct entries of a directory, every depth only when rec
   assert.equal(idx.classOf('/opt/tw/a/b/c'), 'critical');
   assert.equal(idx.classOf('/usr/sbin/cron'), 'critical');
   assert.equal(idx.classOf('/usr/sbin/crond'), null);
-  assert.deepEqual(idx.watchDirs().map((w) => w.dir).sort(), ['/etc', '/etc/cron.d', '/opt', '/opt/tw', '/usr/sbin']);
+  assert.deepEqual(
+    idx
+      .watchDirs()
+      .map((w) => w.dir)
+      .sort(),
+    ['/etc', '/etc/cron.d', '/opt', '/opt/tw', '/usr/sbin'],
+  );
 });

@@ -7,8 +7,19 @@ import { formatSyslog, SyslogChannel } from '../../../../server/alarms/channels/
 import type { AlarmNotice } from '../../../../server/alarms/channels/channel.ts';
 
 const notice: AlarmNotice = {
-  eventId: 7, action: 'open', at: Date.UTC(2026, 0, 1), alarmId: 3, host: 'web1', group: 'web', kind: 'file-changed',
-  severity: 'critical', subject: 'bad "quoted"] \nsubject', detail: null, openedAt: Date.UTC(2026, 0, 1), ackedAt: null, resolvedAt: null,
+  eventId: 7,
+  action: 'open',
+  at: Date.UTC(2026, 0, 1),
+  alarmId: 3,
+  host: 'web1',
+  group: 'web',
+  kind: 'file-changed',
+  severity: 'critical',
+  subject: 'bad "quoted"] \nsubject',
+  detail: null,
+  openedAt: Date.UTC(2026, 0, 1),
+  ackedAt: null,
+  resolvedAt: null,
 };
 
 test('an alarm becomes one RFC 5424 line with structured data and no line breaks', () => {
@@ -34,7 +45,10 @@ test('UDP: each alarm is one datagram to the log host', async (t) => {
 test('TCP: messages are octet-counted; a log host that is down is a transient error', async (t) => {
   let buf = '';
   const socks: import('node:net').Socket[] = [];
-  const server = createServer((s) => { socks.push(s); s.on('data', (d) => (buf += d.toString('utf8'))); });
+  const server = createServer((s) => {
+    socks.push(s);
+    s.on('data', (d) => (buf += d.toString('utf8')));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   const ch = new SyslogChannel({ host: '127.0.0.1', port, protocol: 'tcp' });
@@ -57,12 +71,18 @@ test('TCP: messages are octet-counted; a log host that is down is a transient er
 test('the registry creates a channel for each configured block and none for absent ones', async () => {
   const { createChannels } = await import('../../../../server/alarms/channels/registry.ts');
   const { ServerConfigSchema } = await import('../../../../server/config.ts');
-  assert.deepEqual(createChannels({ config: ServerConfigSchema.parse({}), dir: '/d' }).map((c) => c.name), []);
+  assert.deepEqual(
+    createChannels({ config: ServerConfigSchema.parse({}), dir: '/d' }).map((c) => c.name),
+    [],
+  );
   const config = ServerConfigSchema.parse({
     smtp: { host: '127.0.0.1', from: 'a@b.c', to: 's@b.c' },
     syslog: { host: '127.0.0.1', protocol: 'tcp' },
   });
   const chans = createChannels({ config, dir: '/d' });
-  assert.deepEqual(chans.map((c) => c.name), ['mail', 'syslog']);
+  assert.deepEqual(
+    chans.map((c) => c.name),
+    ['mail', 'syslog'],
+  );
   await Promise.all(chans.map((c) => c.close()));
 });
