@@ -3,7 +3,7 @@ import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 
 const absPath = z.string().regex(/^\//, 'must be an absolute path');
 
-/** The agent config (DESIGN.md): unknown keys and bad values are errors naming the key. */
+/** The agent config (docs/REFERENCE.md): unknown keys and bad values are errors naming the key. */
 export const AgentConfigSchema = z
   .strictObject({
     server: z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT'),
@@ -24,7 +24,7 @@ export const AgentConfigSchema = z
     daemons: z.array(z.strictObject({ name: z.string().min(1).max(15), exe: absPath })).optional(),
     mounts: z.array(z.strictObject({ path: absPath, expect: z.literal('ro') })).default([]),
     /**
-     * Fallback sinks (issue 4): device paths (/dev/kmsg, /dev/ttyS0, /dev/lp0),
+     * Fallback sinks: device paths (/dev/kmsg, /dev/ttyS0, /dev/lp0),
      * /dev/log, `syslog+udp://HOST:PORT`, `syslog+tcp://HOST:PORT`,
      * `syslog+unix:///PATH`, or any other absolute path as an append-only file.
      */
@@ -39,14 +39,14 @@ export const AgentConfigSchema = z
       )
       .max(16)
       .optional(),
-    /** Spool limit in bytes (optional; not in DESIGN.md, default 16 MiB): beyond it low-severity records are summarised. */
+    /** Spool limit in bytes (optional; not a documented key, default 16 MiB): beyond it low-severity records are summarised. */
     spoolMax: z
       .number()
       .int()
       .min(64 * 1024)
       .max(1024 * 1024 * 1024)
       .optional(),
-    /** Report listening TCP and bound UDP sockets with their process (issue 7); the server baselines them. */
+    /** Report listening TCP and bound UDP sockets with their process; the server baselines them. */
     ports: z.boolean().default(true),
     processTitle: z.string().min(1).max(64).optional(),
   })

@@ -1,4 +1,4 @@
-import { errorFactory, type ErrorCatalogue } from '../shared/errors.ts';
+import { type ErrorCatalogue, errorFactory } from '../shared/errors.ts';
 
 /**
  * The agent's error catalogue, one entry per code: when it happens, what the

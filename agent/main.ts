@@ -1,5 +1,5 @@
 /**
- * The agent's command line (DESIGN.md): `npm run -s agent -- <command>` and
+ * The agent's command line (docs/REFERENCE.md): `npm run -s agent -- <command>` and
  * the compiled `dist/tripwarden-agent` take the same arguments.
  */
 import { errorLine, sharedError, TwError } from '../shared/errors.ts';
@@ -23,7 +23,7 @@ async function main(argv: string[]): Promise<number> {
     if (!cmd) throw sharedError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}, --version`);
     return await cmd(rest);
   } catch (err) {
-    process.stderr.write(errorLine('tripwarden-agent', err) + '\n');
+    process.stderr.write(`${errorLine('tripwarden-agent', err)}\n`);
     return err instanceof TwError ? err.exitCode : 1;
   }
 }

@@ -6,14 +6,14 @@
  *
  *   npm run build:agent && npm run bench -- agent-idle        (BENCH_IDLE_MS=600000 by default)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readSocketTables } from '../agent/checks/ports.ts';
+import { ServerApp } from '../server/server-app.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
-import { ServerApp } from '../server/server-app.ts';
-import { readSocketTables } from '../agent/checks/ports.ts';
 import { cli, percentile, ROOT, sleep } from './lib.ts';
 
 const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 600_000);
@@ -207,7 +207,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   const agentThreads = cpuByThread(threads0, threads1, cpuTicks(pids.agent) - cpu0.agent, secs);
   const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
   const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
-  // What the idle agent pays for what DESIGN.md and the issues fix, before its other checks: the floor's own
+  // What the idle agent pays for what the contract fixes, before its other checks: the floor's own
   // heartbeating, @parcel/watcher's threads (they inherit the main thread's name; one polls its inotify fd every
   // 500 ms), the full re-hash's niced workers (a 600 s window holds one scan at the default fullScanEvery), and
   // the listening-socket table read of every cycle (ports). Of the scan, the agent's own executable alone is

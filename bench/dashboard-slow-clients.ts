@@ -16,11 +16,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { systemClock } from '../shared/clock.ts';
-import { silentLogger } from '../shared/log.ts';
 import { initCommand } from '../server/cli/init.ts';
 import { openServerContext } from '../server/context.ts';
 import { Dashboard } from '../server/dashboard/dashboard-server.ts';
+import { systemClock } from '../shared/clock.ts';
+import { silentLogger } from '../shared/log.ts';
 import { percentile } from './lib.ts';
 
 const { values } = parseArgs({ options: { slow: { type: 'string', default: '200' }, requests: { type: 'string', default: '50' } } });

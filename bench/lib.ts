@@ -1,5 +1,5 @@
 /** Small helpers shared by the benchmarks: percentiles, CLI runs, a process's JSON log. */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 

@@ -9,11 +9,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentConfigSchema } from '../agent/config.ts';
 import { FilesCheck } from '../agent/checks/files/files.ts';
+import { AgentConfigSchema } from '../agent/config.ts';
 import { HashPool } from '../agent/hashing/hash-pool.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
@@ -94,7 +94,7 @@ export async function rehashThroughput(): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { cores: availableParallelism(), treeBytes: bytes };
   try {
     // 1 GB of files.
-    const files = (await scan({ defaults: false, watch: [{ path: dir }] }, 2)).entries.filter((e) => e.type === 'file' && e.path.startsWith(dir + '/')).map((e) => e.path);
+    const files = (await scan({ defaults: false, watch: [{ path: dir }] }, 2)).entries.filter((e) => e.type === 'file' && e.path.startsWith(`${dir}/`)).map((e) => e.path);
     const sslMs = await best(3, () => void openssl(files));
     const ours2 = await scan({ defaults: false, watch: [{ path: dir }] }, 2);
     const ours1 = await scan({ defaults: false, watch: [{ path: dir }] }, 1);

@@ -9,12 +9,12 @@
  *   npm run bench -- tamper-latency      (or: node --import tsx bench/tamper-latency.ts)
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ServerApp } from '../server/server-app.ts';
 import { systemClock } from '../shared/clock.ts';
 import { createLogger } from '../shared/log.ts';
-import { ServerApp } from '../server/server-app.ts';
 import { cli, fmt, percentile, ROOT, sleep, spawnUntil } from './lib.ts';
 
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 200);

@@ -3,7 +3,7 @@
  * in a fresh directory; prints the dashboard URL and what to try. Ctrl-C stops
  * all of it (the agent says goodbye first). `-- --for 30s` stops by itself.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +22,7 @@ mkdirSync(guarded, { recursive: true });
 writeFileSync(join(guarded, 'policy.txt'), 'rule: watch me\n');
 
 const tsx = ['--import', 'tsx'];
-const say = (s = '') => process.stdout.write(s + '\n');
+const say = (s = '') => process.stdout.write(`${s}\n`);
 function cli(which: 'server' | 'agent', args: string[]): string {
   const r = spawnSync(process.execPath, [...tsx, join(root, `${which}/main.ts`), ...args], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) {

@@ -3,7 +3,7 @@
 // shared/ imports neither, storage/ is below every other server domain, a shipped
 // migration imports nothing, and no module imports itself through a cycle.
 // One line per breach, exit 1 if any.
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');

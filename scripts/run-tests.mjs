@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// `npm test`: type-check, build the agent executable, then run every test file
+// `npm test`: type-check, lint, build the agent executable, then run every test file
 // with node's test runner. Node 20's runner expands no globs, so files are listed
 // here. End-to-end tests run the compiled agent (TRIPWARDEN_AGENT_EXE) so what is
 // tested is what ships; set TW_AGENT_FROM_SOURCE=1 to run the TypeScript instead.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -27,6 +27,9 @@ const only = process.argv.slice(2);
 const files = only.length ? only : find(join(root, 'test')).map((p) => p.slice(root.length + 1));
 
 run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json', '--noEmit']);
+// Lint: biome's formatter and linter, then the import rules (agent/ and server/ never import each other).
+run(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'check', '.']);
+run(process.execPath, ['scripts/lint-imports.mjs']);
 const env = { ...process.env };
 if (!process.env.TW_AGENT_FROM_SOURCE) {
   run(process.execPath, ['scripts/build-agent.mjs']);

@@ -1,5 +1,5 @@
-import * as z from 'zod';
 import { stringify } from 'yaml';
+import * as z from 'zod';
 import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
@@ -20,7 +20,7 @@ const SyslogConfig = z.strictObject({
   protocol: z.enum(['udp', 'tcp']).default('udp'),
 });
 
-/** `D/server.yml`: every key with its default (DESIGN.md, server config). */
+/** `D/server.yml`: every key with its default (docs/REFERENCE.md, server config). */
 export const ServerConfigSchema = z.strictObject({
   listen: hostPort.default('0.0.0.0:7443'),
   dashboard: hostPort.default('127.0.0.1:7080'),

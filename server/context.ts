@@ -3,13 +3,13 @@ import type { Logger } from '../shared/log.ts';
 import { AlarmStore } from './alarms/alarm-store.ts';
 import { BaselineStore } from './baselines/baseline-store.ts';
 import { EventLedger } from './baselines/event-ledger.ts';
-import { CommandQueue } from './storage/command-queue.ts';
 import { loadServerConfig, type ServerConfig } from './config.ts';
-import { openDataDir, type DataDirPaths } from './storage/data-dir.ts';
-import { openDatabase, type Db } from './storage/db.ts';
+import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
 import { HostStore } from './liveness/host-store.ts';
 import { Liveness } from './liveness/liveness.ts';
-import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
+import { CommandQueue } from './storage/command-queue.ts';
+import { type DataDirPaths, openDataDir } from './storage/data-dir.ts';
+import { type Db, openDatabase } from './storage/db.ts';
 
 /**
  * Everything a server command needs from a data dir: config, database and the stores over it. The stores are

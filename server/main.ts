@@ -1,17 +1,17 @@
 /**
- * The server's command line (DESIGN.md): `npm run -s server -- <command>`.
+ * The server's command line (docs/REFERENCE.md): `npm run -s server -- <command>`.
  */
 import { errorLine, sharedError, TwError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
-import { initCommand } from './cli/init.ts';
-import { processIo, type CommandIo } from './cli/io.ts';
-import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { acceptCommand } from './cli/accept.ts';
 import { fleetCommand } from './cli/fleet.ts';
 import { groupCommand, groupPortsCommand } from './cli/group.ts';
-import { sampleCommand } from './cli/sample.ts';
+import { initCommand } from './cli/init.ts';
+import { type CommandIo, processIo } from './cli/io.ts';
+import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
 import { reportCommand } from './cli/report.ts';
+import { sampleCommand } from './cli/sample.ts';
 import { serveCommand } from './cli/serve.ts';
 import { testMailCommand } from './cli/test-mail.ts';
 import { tokenCommand } from './cli/token.ts';

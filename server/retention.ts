@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
+import { type HeartbeatRollup, MINUTE_ROLLUP_KEEP_MS } from './liveness/heartbeat-rollup.ts';
 import type { Db } from './storage/db.ts';
-import { MINUTE_ROLLUP_KEEP_MS, type HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
 
 /** What retention asks of the heartbeat rollup. */
 export type RollupPruning = Pick<HeartbeatRollup, 'prune' | 'compact'>;

@@ -1,29 +1,29 @@
 import { readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+// --- alarms reach people: channels, outbox workers, dashboard, metrics, daily report
+import { join } from 'node:path';
+import { type EventLoopUtilization, performance } from 'node:perf_hooks';
 import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
 import { CloseCode } from '../shared/protocol.ts';
+import { VERSION } from '../shared/version.ts';
+import type { AlarmChannel } from './alarms/channels/channel.ts';
+import { MailChannel } from './alarms/channels/mail-channel.ts';
+import { createChannels } from './alarms/channels/registry.ts';
+import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
-import { createGateway } from './gateway/gateway.ts';
-import { loadTicketKeys } from './gateway/tls-tickets.ts';
-import { ConnectionStats } from './gateway/connection-stats.ts';
-import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
-import { StallWatch } from './gateway/stall-watch.ts';
-import { SessionRegistry } from './gateway/session-registry.ts';
-import { LogThrottle } from './gateway/log-throttle.ts';
-import { VERSION } from '../shared/version.ts';
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-// --- alarms reach people (issue 6): channels, outbox workers, dashboard, metrics, daily report
-import { join } from 'node:path';
-import type { AlarmChannel } from './alarms/channels/channel.ts';
-import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
-import { createChannels } from './alarms/channels/registry.ts';
-import { MailChannel } from './alarms/channels/mail-channel.ts';
-import { Dashboard, isLoopbackHost, type AcceptHook } from './dashboard/dashboard-server.ts';
+import { type AcceptHook, Dashboard, isLoopbackHost } from './dashboard/dashboard-server.ts';
 import { createMetrics } from './dashboard/metrics.ts';
+import { ConnectionStats } from './gateway/connection-stats.ts';
+import { createGateway } from './gateway/gateway.ts';
+import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
+import { LogThrottle } from './gateway/log-throttle.ts';
+import { SessionRegistry } from './gateway/session-registry.ts';
+import { StallWatch } from './gateway/stall-watch.ts';
+import { loadTicketKeys } from './gateway/tls-tickets.ts';
 import { ReportMailer } from './reports/report-mailer.ts';
 import { Retention } from './retention.ts';
 

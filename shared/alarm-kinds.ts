@@ -1,4 +1,4 @@
-/** Alarm kinds (DESIGN.md) with their default severity. */
+/** Alarm kinds (docs/REFERENCE.md) with their default severity. */
 export const ALARM_KINDS = {
   'agent-missing': 'critical',
   'agent-disconnected': 'warning',
@@ -14,7 +14,7 @@ export const ALARM_KINDS = {
   'identity-clone': 'critical',
   replay: 'critical',
   'protocol-violation': 'warning',
-  /** Issue 7 (not in DESIGN.md's list): a listening socket that is not in the host's baseline. */
+  /** Beyond the original list: a listening socket that is not in the host's baseline. */
   'port-opened': 'warning',
   /** Enrolled (a certificate issued) but no agent has said hello for a day: a host nobody finished installing. */
   'host-never-seen': 'warning',
@@ -23,6 +23,6 @@ export const ALARM_KINDS = {
 export type Severity = 'critical' | 'warning';
 export type AlarmKind = keyof typeof ALARM_KINDS;
 
-/** Host statuses (DESIGN.md). */
+/** Host statuses (docs/REFERENCE.md). */
 export const HOST_STATUSES = ['pending', 'up', 'late', 'missing', 'stopped', 'maintenance', 'revoked'] as const;
 export type HostStatus = (typeof HOST_STATUSES)[number];

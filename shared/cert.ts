@@ -1,4 +1,4 @@
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 
 /** SHA-256 fingerprint of a PEM certificate, as OpenSSL prints it (`AB:CD:...`). */
 export function certFingerprint(pem: string): string {

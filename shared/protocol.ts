@@ -30,7 +30,7 @@ export const HostFacts = z.strictObject({
 const envelope = { bootId, seq, sentAt: time };
 
 /**
- * The head of the agent's hash-chained spool (issue 4): the number and hash of
+ * The head of the agent's hash-chained spool: the number and hash of
  * the newest record it ever appended, and whether it still holds records the
  * server has not acknowledged. The server checks that an announced head is
  * later reached by the records it receives (else `agent-tampered`).
@@ -79,7 +79,7 @@ export const Goodbye = z.strictObject({
   reason: shortText(200),
 });
 
-// --- Measured state (issue 3): files, daemons, mounts. The agent measures, the server judges.
+// --- Measured state: files, daemons, mounts. The agent measures, the server judges.
 const absPath = z.string().min(2).max(4096).regex(/^\//, 'must be an absolute path');
 const decimal = z.string().regex(/^\d{1,24}$/, 'must be a decimal integer');
 const u32 = z.number().int().min(0).max(0xffff_ffff);
@@ -132,7 +132,7 @@ export const MountEntry = z.strictObject({
   state: z.enum(['ro', 'rw', 'missing', 'covered']),
 });
 
-// --- Listening ports (issue 7): measured on the agent, baselined on the server like files.
+// --- Listening ports: measured on the agent, baselined on the server like files.
 /** Most listening sockets one host reports (the agent keeps the first by key). */
 export const MAX_PORTS = 1024;
 
@@ -185,12 +185,12 @@ export const StateEvent = z.strictObject({
   daemons: z.array(DaemonEntry).max(64),
   mounts: z.array(MountEntry).max(256),
   notes: z.array(WatchNote).max(16),
-  /** New or changed listeners, and the keys of listeners gone (issue 7). */
+  /** New or changed listeners, and the keys of listeners gone. */
   ports: z.array(PortEntry).max(MAX_PORTS).default([]),
   portsGone: z.array(portKeyText).max(MAX_PORTS).default([]),
 });
 
-// --- The spool (issue 4): every event and local finding is a hash-chained record.
+// --- The spool: every event and local finding is a hash-chained record.
 
 /** The changes of one `event`, as a spooled record body. */
 export const EventBody = z.strictObject({
@@ -200,7 +200,7 @@ export const EventBody = z.strictObject({
   daemons: z.array(DaemonEntry).max(64),
   mounts: z.array(MountEntry).max(256),
   notes: z.array(WatchNote).max(16),
-  /** Listeners new or changed, and those gone (issue 7), as in `event`; optional so bodies without ports hash as before. */
+  /** Listeners new or changed, and those gone, as in `event`; optional so bodies without ports hash as before. */
   ports: z.array(PortEntry).max(MAX_PORTS).optional(),
   portsGone: z.array(portKeyText).max(MAX_PORTS).optional(),
 });
@@ -380,6 +380,6 @@ export function validate<T>(schema: z.ZodType<T>, data: unknown): ParseResult<T>
   const r = schema.safeParse(data);
   if (r.success) return { ok: true, value: r.data };
   const issue = r.error.issues[0];
-  const where = issue && issue.path.length ? issue.path.join('.') : 'message';
+  const where = issue?.path.length ? issue.path.join('.') : 'message';
   return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}`, fault: 'schema' };
 }

@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, chmodSync, existsSync } from 'node:fs';
-import { dirname, join, basename } from 'node:path';
+import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** Creates a directory (and parents) readable only by the owner (0700). */
 export function mkdirPrivate(dir: string): void {

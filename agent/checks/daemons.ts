@@ -31,7 +31,7 @@ export interface ProcessId {
 /** Reads `/proc/PID/stat`; null when the process is gone (or unreadable). */
 export function readProcessId(pid: number, proc = '/proc'): ProcessId | null {
   const r = readStat(pid, proc);
-  return r && r.id;
+  return r ? r.id : null;
 }
 
 /** `/proc/PID/stat` read once: the process's identity and its scheduler state. */

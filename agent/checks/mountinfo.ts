@@ -9,7 +9,7 @@ export interface MountInfo {
 }
 
 /** Undoes the kernel's octal escapes (`\040` for a space) in mountinfo paths. */
-function unescape(s: string): string {
+function unescapeField(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
@@ -24,7 +24,7 @@ export function parseMountInfo(text: string): MountInfo[] {
     const dash = f.indexOf('-', 6);
     if (f.length < 10 || dash < 0 || dash + 3 > f.length) continue;
     out.push({
-      mountPoint: unescape(f[4]!),
+      mountPoint: unescapeField(f[4]!),
       options: f[5]!.split(','),
       fsType: f[dash + 1]!,
       superOptions: (f[dash + 3] ?? '').split(','),

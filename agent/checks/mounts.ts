@@ -2,10 +2,10 @@ import { readFileSync, readlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { MountEntry } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
-import { FINDMNT_POLL, MountEvents, type MountEvent } from '../watch/mount-events.ts';
+import { FINDMNT_POLL, type MountEvent, MountEvents } from '../watch/mount-events.ts';
 import type { Check, CheckContext, CheckHooks } from './check.ts';
 import { buildWatchSet, type WatchTarget } from './files/watch-set.ts';
-import { mountState, parseMountInfo, type MountInfo } from './mountinfo.ts';
+import { type MountInfo, mountState, parseMountInfo } from './mountinfo.ts';
 
 /** Whether a mount at `mountPoint` changes what a guarded path shows: a mount at or above it, or inside a guarded directory. */
 export function coversGuarded(mountPoint: string, t: Pick<WatchTarget, 'path' | 'dir' | 'recursive'>): boolean {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { endianness } from 'node:os';
-import { MAX_PORTS, portKey, type PortEntry } from '../../shared/protocol.ts';
+import { MAX_PORTS, type PortEntry, portKey } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
 import type { Check, CheckContext } from './check.ts';
 

@@ -2,12 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
-import { agentError } from '../errors.ts';
 import { silentLogger } from '../../shared/log.ts';
-import { REPORTED_STATE_FILE, createChecks } from '../monitor/check-runner.ts';
+import { loadAgentConfig } from '../config.ts';
+import { agentError } from '../errors.ts';
+import { createChecks, REPORTED_STATE_FILE } from '../monitor/check-runner.ts';
 import { describeDifferences } from '../monitor/delta.ts';
 import { MeasuredState } from '../monitor/measured-state.ts';
-import { loadAgentConfig } from '../config.ts';
 
 /**
  * `check --config C [--json]`: one cycle of every check, here and now, and
@@ -38,7 +38,7 @@ export async function checkCommand(argv: string[]): Promise<number> {
   }
   const findings = describeDifferences(before, now);
   if (values.json) {
-    process.stdout.write(JSON.stringify({ reportedState: haveReported ? statePath : null, items: now.size, digest: now.digest(), findings }, null, 2) + '\n');
+    process.stdout.write(`${JSON.stringify({ reportedState: haveReported ? statePath : null, items: now.size, digest: now.digest(), findings }, null, 2)}\n`);
   } else {
     if (!haveReported) process.stdout.write(`no reported state in ${cfg.stateDir} yet: every file counts as added\n`);
     for (const f of findings) process.stdout.write(`${f.kind}\t${f.subject}${f.detail ? `\t${f.detail}` : ''}\n`);

@@ -1,25 +1,24 @@
-import type { Clock, TimerHandle } from '../../shared/clock.ts';
-import type { Logger } from '../../shared/log.ts';
-import { VERSION } from '../../shared/version.ts';
-import { loadAgentConfig, type AgentConfig } from '../config.ts';
-import { hostFacts } from '../link/host-facts.ts';
-import { AgentLink } from '../link/agent-link.ts';
-import { hashFile } from '../hashing/hash-file.ts';
-import { loadIdentity } from '../identity/state-files.ts';
-import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
-import { AgentChecks } from '../monitor/check-runner.ts';
-import type { ParcelApi } from '../watch/parcel-backend.ts';
 import { X509Certificate } from 'node:crypto';
 import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
 import type { EventBody, FileEntry, SpoolRecord } from '../../shared/protocol.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
-import { join } from 'node:path';
-import { serverAddress } from '../config.ts';
+import { VERSION } from '../../shared/version.ts';
 import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
+import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
+import { defaultFallback, FallbackWriter } from '../fallback/fallback-writer.ts';
+import { hashFile } from '../hashing/hash-file.ts';
+import { loadIdentity } from '../identity/state-files.ts';
+import { AgentLink } from '../link/agent-link.ts';
+import { hostFacts } from '../link/host-facts.ts';
+import { AgentChecks } from '../monitor/check-runner.ts';
+import { NetworkWatch, type NetworkWatchOptions } from '../network/network-watch.ts';
 import { Spool } from '../spool/spool.ts';
 import { SpoolSender } from '../spool/spool-sender.ts';
-import { FallbackWriter, defaultFallback } from '../fallback/fallback-writer.ts';
-import { NetworkWatch, type NetworkWatchOptions } from '../network/network-watch.ts';
+import type { ParcelApi } from '../watch/parcel-backend.ts';
+import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
 export interface RunOptions {
   configPath: string;
@@ -43,9 +42,9 @@ export type CycleTask = () => Promise<void> | void;
 export interface RunningAgent {
   config: AgentConfig;
   link: AgentLink;
-  /** Files, daemons, mounts (issue 3). */
+  /** Files, daemons, mounts. */
   checks: AgentChecks;
-  /** The spool every event and local finding goes through (issue 4). */
+  /** The spool every event and local finding goes through. */
   spool: SpoolSender;
   network: NetworkWatch;
   fallback: FallbackWriter;
@@ -134,7 +133,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     exePath: process.execPath,
     spoolHead: () => sender.head(),
   });
-  // The spool (issue 4): every event and local finding is appended (fsync'd)
+  // The spool: every event and local finding is appended (fsync'd)
   // before it is sent, and leaves the spool only on the server's ack.
   const spoolLog = o.log.child({ component: 'spool' });
   const spool = new Spool({
@@ -164,7 +163,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   });
   let critical: ((p: string) => boolean) | null = null;
   let self: ((p: string) => boolean) | null = null;
-  const inTargets = (targets: WatchTarget[]) => (x: string) => targets.some((t) => x === t.path || (t.dir && x.startsWith(t.path.endsWith('/') ? t.path : t.path + '/')));
+  const inTargets = (targets: WatchTarget[]) => (x: string) => targets.some((t) => x === t.path || (t.dir && x.startsWith(t.path.endsWith('/') ? t.path : `${t.path}/`)));
   const criticalPath = (p: string): boolean => {
     if (!critical) critical = inTargets(buildWatchSet(cfg, o.configPath).filter((t) => t.class !== 'normal'));
     return critical(p);
@@ -199,7 +198,7 @@ export function startAgent(o: RunOptions): RunningAgent {
       if (!online || network.isLost || touchesSelf(rec, selfPath)) fallback.writeRecord(rec);
     },
   });
-  // Checks (issue 3): measured here, judged on the server. Real-time events and
+  // Checks: measured here, judged on the server. Real-time events and
   // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.
   const checks: AgentChecks = new AgentChecks(
     {

@@ -18,7 +18,7 @@ export class FileSink implements FallbackSink {
       if (process.getuid?.() === 0) spawnSync('chattr', ['+a', this.name], { stdio: 'ignore', timeout: 2000 });
     }
     try {
-      writeSync(this.fd, lines.map((l) => l.text + '\n').join(''));
+      writeSync(this.fd, lines.map((l) => `${l.text}\n`).join(''));
       fsyncSync(this.fd);
     } catch (err) {
       this.close();

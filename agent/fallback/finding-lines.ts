@@ -1,6 +1,6 @@
 import type { SpoolRecord } from '../../shared/protocol.ts';
 import { shortHash } from '../../shared/spool-chain.ts';
-import { goneIn, valuesIn, type Finding } from '../checks/kinds/kind.ts';
+import { type Finding, goneIn, valuesIn } from '../checks/kinds/kind.ts';
 import { KINDS } from '../checks/kinds/registry.ts';
 import type { FallbackLine } from './sink.ts';
 
@@ -30,7 +30,7 @@ export function findingLines(host: string, rec: SpoolRecord): FallbackLine[] {
   }
   const lines = out.slice(0, MAX_LINES_PER_RECORD).map((f) => ({
     severity: f.severity,
-    text: `tripwarden: host=${token(host)} kind=${f.kind} subject=${token(f.subject)} hash=${shortHash(rec.hash)} n=${rec.n}${f.extra ? ' ' + f.extra : ''}`,
+    text: `tripwarden: host=${token(host)} kind=${f.kind} subject=${token(f.subject)} hash=${shortHash(rec.hash)} n=${rec.n}${f.extra ? ` ${f.extra}` : ''}`,
   }));
   if (out.length > MAX_LINES_PER_RECORD) {
     lines.push({

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { FallbackLine, FallbackSink, SinkContext, SinkFactory } from './sink.ts';
 
 /** auth (4) × 8 + crit (2) / warning (4). */

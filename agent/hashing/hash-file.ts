@@ -1,6 +1,6 @@
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 
 /** Read size for hashing: large enough that the per-call cost vanishes next to SHA-256 itself. */
 export const HASH_CHUNK_BYTES = 1 << 20;

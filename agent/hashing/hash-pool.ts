@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { systemClock, type Clock, type TimerHandle } from '../../shared/clock.ts';
+import { type Clock, systemClock, type TimerHandle } from '../../shared/clock.ts';
 import { hashFileSync } from './hash-file.ts';
 
 /** The system clock with timers that never keep the process alive: the pool's housekeeping must not. */
@@ -18,7 +18,7 @@ const housekeepingClock: Clock = {
  * the main thread, which answers inotify events and the server, keeps its
  * normal priority.
  */
-const WORKER_SOURCE = String.raw`
+const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const fs = require('node:fs');
 const os = require('node:os');

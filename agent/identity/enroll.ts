@@ -1,14 +1,14 @@
-import { request, type RequestOptions } from 'node:https';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { type RequestOptions, request } from 'node:https';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { certFingerprint, normalizeFingerprint } from '../../shared/cert.ts';
 import { EnrollResponse, validate } from '../../shared/protocol.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
-import { loadAgentConfig, serverAddress, type AgentConfig } from '../config.ts';
-import { createKeyAndCsr } from './csr.ts';
+import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
 import { agentError } from '../errors.ts';
+import { createKeyAndCsr } from './csr.ts';
 import { statePaths } from './state-files.ts';
 
 export interface EnrollOptions {

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { agentError } from '../errors.ts';
 
 /** Files the agent keeps in its state dir (all 0600). */

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { isIP } from 'node:net';
+import { type ConnectionOptions, createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { CloseCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage, parseFrame, type AgentMessage, type HostFacts, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
-import { Backoff } from './backoff.ts';
+import { type AgentMessage, CloseCode, type HostFacts, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ServerMessage, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
 import type { Identity } from '../identity/state-files.ts';
+import { Backoff } from './backoff.ts';
 
 export interface LinkOptions {
   url: string;
@@ -26,9 +26,9 @@ export interface LinkOptions {
   /** The executable's path (process.execPath), sent with its hash. */
   exePath?: string;
   random?: () => number;
-  /** SHA-256 of the measured state for each heartbeat (issue 3), or undefined before the first scan. */
+  /** SHA-256 of the measured state for each heartbeat, or undefined before the first scan. */
   digest?: () => string | undefined;
-  /** The spool's chain head for `hello` and each heartbeat (issue 4). */
+  /** The spool's chain head for `hello` and each heartbeat. */
   spoolHead?: () => SpoolHead;
 }
 

@@ -1,20 +1,20 @@
 import { join } from 'node:path';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { writeFilePrivate } from '../../shared/secure-file.ts';
 import type { AgentMessage, EventBody } from '../../shared/protocol.ts';
+import { writeFilePrivate } from '../../shared/secure-file.ts';
+import type { Check, CheckContext } from '../checks/check.ts';
+import { CHECKS } from '../checks/registry.ts';
 import type { AgentConfig } from '../config.ts';
-import { HashPool, type Hasher } from '../hashing/hash-pool.ts';
+import { type Hasher, HashPool } from '../hashing/hash-pool.ts';
 import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import type { WatchBackend } from '../watch/backend.ts';
 import { FsWatchBackend } from '../watch/fs-watch-backend.ts';
-import { ParcelBackend, type ParcelApi } from '../watch/parcel-backend.ts';
+import { type ParcelApi, ParcelBackend } from '../watch/parcel-backend.ts';
 import { loadParcelWatcher } from '../watch/parcel-loader.ts';
-import type { Check, CheckContext } from '../checks/check.ts';
 import type { Delta } from './delta.ts';
 import { eventFrames, reportFrames } from './frames.ts';
 import { Monitor } from './monitor.ts';
-import { CHECKS } from '../checks/registry.ts';
 
 /** The file in the state dir holding the state last sent to the server (what `check` compares with). */
 export const REPORTED_STATE_FILE = 'reported-state.json';
@@ -35,7 +35,7 @@ export interface AgentChecksOptions {
   parcel?: ParcelApi | null;
   selfPath?: string;
   hasher?: Hasher;
-  /** Where events go: the spool (issue 4), which appends first and sends when it can. Without it, straight to the link. */
+  /** Where events go: the spool, which appends first and sends when it can. Without it, straight to the link. */
   submit?: (body: EventBody) => void;
 }
 

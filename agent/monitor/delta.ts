@@ -1,6 +1,6 @@
 import type { WatchNote } from '../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../shared/state-digest.ts';
-import { goneIn, valuesIn, type Difference, type EventFields } from '../checks/kinds/kind.ts';
+import { type Difference, type EventFields, goneIn, valuesIn } from '../checks/kinds/kind.ts';
 import { KINDS, kindSpec } from '../checks/kinds/registry.ts';
 import type { MeasuredState } from './measured-state.ts';
 

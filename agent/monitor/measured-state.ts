@@ -1,5 +1,5 @@
-import { canonicalJson, stateDigest, type EntryKind, type Measured } from '../../shared/state-digest.ts';
-import { valuesIn, type ValueOf } from '../checks/kinds/kind.ts';
+import { canonicalJson, type EntryKind, type Measured, stateDigest } from '../../shared/state-digest.ts';
+import { type ValueOf, valuesIn } from '../checks/kinds/kind.ts';
 import { KINDS } from '../checks/kinds/registry.ts';
 
 type Value = Measured['value'];

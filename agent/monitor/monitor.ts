@@ -1,9 +1,9 @@
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { WatchNote } from '../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../shared/state-digest.ts';
-import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Check, CheckHooks } from '../checks/check.ts';
-import { addToDelta, applyMeasurement, emptyDelta, isEmptyDelta, type Delta } from './delta.ts';
+import { addToDelta, applyMeasurement, type Delta, emptyDelta, isEmptyDelta } from './delta.ts';
 import { MeasuredState } from './measured-state.ts';
 
 export interface MonitorOptions {

@@ -1,10 +1,10 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { writeFilePrivate } from '../../shared/secure-file.ts';
 import { lookup } from 'node:dns/promises';
+import { readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, routeFor, type Route } from './route-table.ts';
+import { writeFilePrivate } from '../../shared/secure-file.ts';
+import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, type Route, routeFor } from './route-table.ts';
 
 /** The route tables as the kernel prints them; null when a family's file cannot be read. */
 export interface RouteTables {

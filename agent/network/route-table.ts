@@ -35,7 +35,7 @@ export function parseIPv6Routes(text: string): Route[] {
     if (f.length < 10) continue;
     const flags = parseInt(f[8]!, 16);
     if (!(flags & RTF_UP) || flags & RTF_REJECT) continue;
-    out.push({ family: 6, iface: f[9]!, dest: BigInt('0x' + f[0]!), prefix: parseInt(f[1]!, 16) });
+    out.push({ family: 6, iface: f[9]!, dest: BigInt(`0x${f[0]!}`), prefix: parseInt(f[1]!, 16) });
   }
   return out;
 }
@@ -84,7 +84,7 @@ function ipv6ToBig(a: string): bigint {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (v4) {
     const n = ipv4ToBig(v4[1]!);
-    s = s.slice(0, -v4[1]!.length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
+    s = `${s.slice(0, -v4[1]!.length)}${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
   }
   const [head, tail] = s.split('::') as [string, string | undefined];
   const h = head ? head.split(':') : [];

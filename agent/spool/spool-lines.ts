@@ -8,6 +8,7 @@ const CHUNK = 64 * 1024;
  * returns false to stop early. Returns the offset after the last line read.
  * A final line without a newline (a write cut short by a crash) is ignored.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a callback that returns nothing means "go on"
 export function forEachLine(path: string, start: number, fn: (line: string, end: number) => boolean | void): number {
   const fd = openSync(path, 'r');
   try {

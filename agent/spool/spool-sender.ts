@@ -1,8 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { RecordBody, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
+import type { RecordBody, RecordMessage, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
 import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
-import type { RecordMessage } from '../../shared/protocol.ts';
 import { recordSeverity } from './severity.ts';
 import type { Spool } from './spool.ts';
 

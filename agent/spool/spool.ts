@@ -1,12 +1,12 @@
 import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
-import { SpoolGap, SpoolRecord, validate, type RecordBody, type SpoolGap as Gap, type SpoolRecord as Rec } from '../../shared/protocol.ts';
+import { type SpoolGap as Gap, type SpoolRecord as Rec, type RecordBody, SpoolGap, SpoolRecord, validate } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
 import { forEachLine } from './spool-lines.ts';
 
 /**
- * Default spool limit in bytes. Not in DESIGN.md's agent config: the optional
+ * Default spool limit in bytes. Not in the agent config: the optional
  * key `spoolMax` overrides it. 16 MiB holds tens of thousands of events yet
  * is small enough to rewrite in well under a second when compacting.
  */
@@ -153,7 +153,7 @@ export class Spool {
     const partial = { n: this.head.n + 1, prev: this.head.hash, origin, severity, body };
     const rec: Rec = { ...partial, hash: recordHash(partial) };
     this.lastOrigin = origin;
-    const line = Buffer.from(JSON.stringify(rec) + '\n');
+    const line = Buffer.from(`${JSON.stringify(rec)}\n`);
     writeSync(this.fd, line);
     fsyncSync(this.fd);
     this.size += line.length;
@@ -222,7 +222,7 @@ export class Spool {
     let size = 0;
     try {
       const put = (s: string) => {
-        const b = Buffer.from(s + '\n');
+        const b = Buffer.from(`${s}\n`);
         writeSync(fd, b);
         size += b.length;
       };

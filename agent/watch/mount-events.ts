@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 
@@ -27,7 +27,7 @@ export const FINDMNT_POLL = ['findmnt', '--poll', '-P', '-o', COLUMNS];
  * break the line or the quoting (newline, quote, backslash, control bytes)
  * is written that way, so a hostile path arrives as one line.
  */
-function unescape(s: string): string {
+function unescapeField(s: string): string {
   if (!s.includes('\\')) return s;
   const bytes: number[] = [];
   for (let i = 0; i < s.length; i++) {
@@ -46,10 +46,10 @@ function unescape(s: string): string {
 export function parseFindmntLine(line: string): MountEvent | null {
   const f = new Map<string, string>();
   const re = /([A-Z][A-Z-]*)="((?:[^"\\]|\\.)*)"/g;
-  for (let m = re.exec(line); m; m = re.exec(line)) f.set(m[1]!, unescape(m[2]!));
+  for (let m = re.exec(line); m; m = re.exec(line)) f.set(m[1]!, unescapeField(m[2]!));
   const action = f.get('ACTION');
   const target = f.get('TARGET');
-  if (!action || !target || !target.startsWith('/')) return null;
+  if (!action || !target?.startsWith('/')) return null;
   const list = (k: string) => (f.get(k) ?? '').split(',').filter(Boolean);
   const oldTarget = f.get('OLD-TARGET');
   return { action, target, ...(oldTarget ? { oldTarget } : {}), options: list('OPTIONS'), oldOptions: list('OLD-OPTIONS') };

@@ -26,7 +26,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { connect as tlsConnect, createSecureContext, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
+import { type ConnectionOptions, createSecureContext, type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
 import { Backoff } from '../../agent/link/backoff.ts';
 import type { FileEntry, SpoolRecord } from '../../shared/protocol.ts';
@@ -327,7 +327,9 @@ function checkAllUp(): void {
 
 // Ramp: connect in small groups over rampMs so the initial full handshakes are not one burst.
 const groups = Math.max(1, Math.ceil(agents.length / 50));
-agents.forEach((a, i) => setTimeout(() => a.connect(), Math.floor((i % groups) * (cfg.rampMs / groups))));
+agents.forEach((a, i) => {
+  setTimeout(() => a.connect(), Math.floor((i % groups) * (cfg.rampMs / groups)));
+});
 
 // Events: this worker's share of the fleet's rate, each from an agent picked at random among those up.
 let eventsOn = cfg.eventsPerSec > 0;

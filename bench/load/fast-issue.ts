@@ -9,9 +9,10 @@
  * (generating 10,000 keys would cost more than the whole run); each has its
  * own certificate, CN and serial, which is all the gateway looks at.
  */
+
+import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
 import forge from 'node-forge';
-import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { newSerial, type KeyAndCert } from '../../server/trust/ca.ts';
+import { type KeyAndCert, newSerial } from '../../server/trust/ca.ts';
 
 export class FastIssuer {
   private readonly caCert: forge.pki.Certificate;

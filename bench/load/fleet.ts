@@ -10,11 +10,11 @@
  * the next.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { generateRsaKeyPair } from '../../server/trust/ca.ts';
 import { dataDirPaths } from '../../server/storage/data-dir.ts';
 import { openDatabase } from '../../server/storage/db.ts';
+import { generateRsaKeyPair } from '../../server/trust/ca.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 import { FastIssuer } from './fast-issue.ts';
 
@@ -66,7 +66,7 @@ export function prepareTemplate(template: string, n: number, port: number, log: 
   for (let i = have; i < n; i++) {
     const host = hostName(i);
     const { certPem, serial } = issuer.issue(host);
-    batch += JSON.stringify({ host, cert: certPem, serial, sha256: certFingerprint(certPem) }) + '\n';
+    batch += `${JSON.stringify({ host, cert: certPem, serial, sha256: certFingerprint(certPem) })}\n`;
     if (batch.length > 1 << 20) {
       appendFileSync(certsFile, batch);
       batch = '';

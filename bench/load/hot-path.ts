@@ -9,10 +9,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
-import { openDatabase } from '../../server/storage/db.ts';
-import { Liveness } from '../../server/liveness/liveness.ts';
-import { HostStore } from '../../server/liveness/host-store.ts';
 import { HeartbeatRollup } from '../../server/liveness/heartbeat-rollup.ts';
+import { HostStore } from '../../server/liveness/host-store.ts';
+import { Liveness } from '../../server/liveness/liveness.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 import { AgentMessage, parseFrame } from '../../shared/protocol.ts';
 
 const hosts = Number(process.argv[2] ?? 10_000);

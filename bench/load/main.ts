@@ -1,5 +1,5 @@
 /**
- * `npm run bench:load -- [options]`: the load benchmark (issue 8). Starts a
+ * `npm run bench:load -- [options]`: the load benchmark. Starts a
  * real `serve` (or the raw-ws reference) on loopback, N simulated agents in
  * separate worker processes (clients.ts), measures the server process from
  * /proc, restarts it to time the reconnect storm, and counts false alarms.
@@ -14,16 +14,16 @@
  * --cpu-prof --sources K (source addresses, 127.0.0.2..)
  * --work DIR (/tmp/tw-bench-load) --json FILE
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
-import { ROOT, makeFleet, prepareTemplate } from './fleet.ts';
-import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
-import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { ACK_EVERY } from '../../agent/link/agent-link.ts';
+import type { WorkerConfig, WorkerReport } from './clients.ts';
+import { makeFleet, prepareTemplate, ROOT } from './fleet.ts';
+import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -307,7 +307,7 @@ async function main(): Promise<void> {
     (result as Record<string, unknown>).profiles = readdirSync(dir).map((f) => join(dir, f));
   }
   const json = JSON.stringify(result, null, 2);
-  writeFileSync(a.json ?? join(runDir, 'result.json'), json + '\n');
+  writeFileSync(a.json ?? join(runDir, 'result.json'), `${json}\n`);
   console.log(json);
 }
 

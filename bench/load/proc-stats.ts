@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second for /proc/PID/stat times (`getconf CLK_TCK`, 100 on Linux x86-64). */
 export const CLK_TCK = (() => {

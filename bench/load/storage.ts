@@ -18,13 +18,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
-import { openDatabase } from '../../server/storage/db.ts';
 import { DashboardData } from '../../server/dashboard/dashboard-data.ts';
+import { createMetrics } from '../../server/dashboard/metrics.ts';
 import { HeartbeatRollup, MINUTE_ROLLUP_KEEP_MS } from '../../server/liveness/heartbeat-rollup.ts';
 import { HostStore } from '../../server/liveness/host-store.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
-import { createMetrics } from '../../server/dashboard/metrics.ts';
 import { buildReport } from '../../server/reports/report.ts';
+import { openDatabase } from '../../server/storage/db.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -63,13 +63,13 @@ if (!a.db) write();
 function write(): void {
   const t0 = Date.now();
   const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`);
-  db.transaction(() => names.forEach((h, i) => ins.run(h, `group-${i % 10}`, start, 'A1B2C3D4E5F60718293A4B5C6D7E8F90', 'AB:'.repeat(31) + 'AB', start)))();
+  db.transaction(() => names.forEach((h, i) => void ins.run(h, `group-${i % 10}`, start, 'A1B2C3D4E5F60718293A4B5C6D7E8F90', `${'AB:'.repeat(31)}AB`, start)))();
   for (const [i, h] of names.entries()) live.hello(h, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: '0.1.0', facts });
 
   // The rollup: one row per host and minute, as Liveness's upsert leaves it.
   const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
   const m0 = start / MIN;
-  const minutes = DAYS * 1440;
+
   for (let d = 0; d < DAYS; d++) {
     db.transaction(() => {
       for (const h of names) for (let m = d * 1440; m < (d + 1) * 1440; m++) rollup.run(h, m0 + m, 6);

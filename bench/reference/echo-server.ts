@@ -13,8 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { TLSSocket } from 'node:tls';
+import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
 import { loadTicketKeys } from '../../server/gateway/tls-tickets.ts';
 

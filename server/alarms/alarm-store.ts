@@ -1,7 +1,7 @@
 import { ALARM_KINDS, type AlarmKind, type Severity } from '../../shared/alarm-kinds.ts';
 import type { Db } from '../storage/db.ts';
 
-/** An alarm row as the CLI and dashboard show it (DESIGN.md field names). */
+/** An alarm row as the CLI and dashboard show it (docs/REFERENCE.md field names). */
 export interface AlarmRow {
   id: number;
   host: string;
@@ -71,7 +71,7 @@ export class AlarmStore {
       where.push('host = ?');
       args.push(filter.host);
     }
-    const sql = `SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
+    const sql = `SELECT * FROM alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
     args.push(filter.limit ?? 10_000);
     return (this.db.prepare(sql).all(...args) as Record<string, unknown>[]).map((r) => ({
       id: r.id as number,

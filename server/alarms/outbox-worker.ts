@@ -1,7 +1,7 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Db } from '../storage/db.ts';
-import { DeliveryError, type AlarmChannel, type AlarmNotice } from './channels/channel.ts';
+import { type AlarmChannel, type AlarmNotice, DeliveryError } from './channels/channel.ts';
 import { Outbox } from './outbox.ts';
 
 /** A worker's period and limits, in ms and counts; given in the constructor so tests run it fast. */

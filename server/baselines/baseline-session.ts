@@ -2,7 +2,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { Report, RequestReport, StateEvent } from '../../shared/protocol.ts';
 import type { ApplyResult, BaselineStore, MeasuredReport } from './baseline-store.ts';
-import { goneIn, valuesIn, type ServerEntryKind } from './kinds/kind.ts';
+import { goneIn, type ServerEntryKind, valuesIn } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
 /**

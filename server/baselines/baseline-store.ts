@@ -1,10 +1,10 @@
 import type { AlarmKind } from '../../shared/alarm-kinds.ts';
 import type { Report, StateEvent } from '../../shared/protocol.ts';
-import { canonicalJson, stateDigest, type EntryKind } from '../../shared/state-digest.ts';
+import { canonicalJson, type EntryKind, stateDigest } from '../../shared/state-digest.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { sql, type Db } from '../storage/db.ts';
 import { GroupPeers } from '../fleet/fleet-peers.ts';
-import { goneIn, valuesIn, type GoneField, type JudgeContext, type ValuesField, type ServerEntryKind, type Want } from './kinds/kind.ts';
+import { type Db, sql } from '../storage/db.ts';
+import { type GoneField, goneIn, type JudgeContext, type ServerEntryKind, type ValuesField, valuesIn, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
 /** An alarm opened while applying a report or event (for logs and latency measurement). */
@@ -188,7 +188,7 @@ export class BaselineStore {
           let any = false;
           for (const p of paths) {
             const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-            if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : q + '/'))) {
+            if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : `${q}/`))) {
               matched.add(p);
               any = true;
             }

@@ -1,8 +1,8 @@
 import type { SpoolGap, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash, shortHash } from '../../shared/spool-chain.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
+import { type Db, sql } from '../storage/db.ts';
 import type { ApplyResult, BaselineStore, OpenedAlarm } from './baseline-store.ts';
-import { sql, type Db } from '../storage/db.ts';
 
 /** Where a host's chain stands: the last record committed (and acked), the highest head announced. */
 export interface ChainState {

@@ -1,7 +1,7 @@
 import type { FileEntry } from '../../shared/protocol.ts';
-import type { BaselineStore } from './baseline-store.ts';
-import type { Db } from '../storage/db.ts';
 import { sameContent } from '../fleet/sample-match.ts';
+import type { Db } from '../storage/db.ts';
+import type { BaselineStore } from './baseline-store.ts';
 
 /** What `accept --group` did: the paths each host took, and what was left because it matches no sample. */
 export interface GroupAcceptResult {
@@ -25,7 +25,7 @@ export function acceptGroup(db: Db, store: BaselineStore, hosts: string[], paths
   const under = (key: string) =>
     paths.some((p) => {
       const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-      return key === q || key.startsWith(q === '/' ? '/' : q + '/');
+      return key === q || key.startsWith(q === '/' ? '/' : `${q}/`);
     });
   return db
     .transaction((): GroupAcceptResult => {

@@ -2,9 +2,9 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { errorLine, sharedError } from '../../shared/errors.ts';
 import { acceptAgentExe } from '../baselines/agent-exe.ts';
+import { acceptGroup } from '../baselines/group-accept.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
-import { acceptGroup } from '../baselines/group-accept.ts';
 import type { CommandIo } from './io.ts';
 
 /** A listening port as `alarms` shows it: `tcp/127.0.0.1:8080`, `udp6/[::]:53`. */

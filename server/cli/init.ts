@@ -2,13 +2,13 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { certFingerprint } from '../../shared/cert.ts';
-import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { sharedError } from '../../shared/errors.ts';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
+import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { defaultServerConfigText, splitHostPort } from '../config.ts';
+import { serverError } from '../errors.ts';
 import { dataDirPaths } from '../storage/data-dir.ts';
 import { openDatabase } from '../storage/db.ts';
-import { serverError } from '../errors.ts';
+import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import { generatePassword, hashPassword } from '../trust/passwords.ts';
 import type { CommandIo } from './io.ts';
 

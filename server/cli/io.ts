@@ -8,6 +8,6 @@ export interface CommandIo {
 for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
 export const processIo: CommandIo = {
-  out: (line) => process.stdout.write(line + '\n'),
-  err: (line) => process.stderr.write(line + '\n'),
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
 };

@@ -16,7 +16,7 @@ function table(io: CommandIo, head: string[], rows: string[][]): void {
     );
 }
 
-/** `hosts`: every host with its status derived now; `--json` prints the DESIGN.md array. */
+/** `hosts`: every host with its status derived now; `--json` prints the docs/REFERENCE.md array. */
 export async function hostsCommand(argv: string[], io: CommandIo): Promise<number> {
   const usage = 'hosts --dir D [--json]';
   const { values } = parseCommandArgs(argv, { dir: { type: 'string' }, json: { type: 'boolean', default: false } }, usage);

@@ -1,8 +1,8 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { createLogger } from '../../shared/log.ts';
-import { ServerApp } from '../server-app.ts';
 import { isLoopbackHost } from '../dashboard/dashboard-server.ts';
+import { ServerApp } from '../server-app.ts';
 import type { CommandIo } from './io.ts';
 
 /** `serve`: runs the agent gateway and the dashboard until SIGTERM or SIGINT. */

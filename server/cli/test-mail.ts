@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
-import { loadServerConfig } from '../config.ts';
-import { openDataDir } from '../storage/data-dir.ts';
 import { DeliveryError } from '../alarms/channels/channel.ts';
 import { MailChannel } from '../alarms/channels/mail-channel.ts';
-import { serverError } from '../errors.ts';
 import { formatTestMail } from '../alarms/channels/mail-format.ts';
+import { loadServerConfig } from '../config.ts';
+import { serverError } from '../errors.ts';
+import { openDataDir } from '../storage/data-dir.ts';
 import type { CommandIo } from './io.ts';
 
 /** `test-mail --dir D`: sends one test message to `smtp.to` now, bypassing the outbox, and says whether it went. */

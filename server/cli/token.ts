@@ -1,6 +1,6 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
-import { parseDuration } from '../../shared/duration.ts';
 import { systemClock } from '../../shared/clock.ts';
+import { parseDuration } from '../../shared/duration.ts';
 import { sharedError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
 import { checkGroupName } from '../fleet/fleet-membership.ts';

@@ -1,7 +1,7 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
 import type { AlarmRow } from '../alarms/alarm-store.ts';
-import type { Db } from '../storage/db.ts';
 import type { HostStore, HostView } from '../liveness/host-store.ts';
+import type { Db } from '../storage/db.ts';
 
 /** Heartbeat bar cell: 0 no data (not enrolled yet / too early), 1 gap, 2 fewer than expected, 3 full. */
 export type BarLevel = 0 | 1 | 2 | 3;
@@ -67,7 +67,7 @@ export class DashboardData {
       const b = beats.get(v.host);
       // A host enrolled within the hour has no data before its first heartbeat, not a gap.
       const enrolledMin = m ? Math.floor(m.enrolled_at / 60_000) : first;
-      const firstBeat = b && b.size ? Math.min(...b.keys()) : nowMin + 1;
+      const firstBeat = b?.size ? Math.min(...b.keys()) : nowMin + 1;
       const startMin = enrolledMin >= first ? Math.max(enrolledMin, Math.min(firstBeat, nowMin)) : enrolledMin;
       const bar: BarLevel[] = [];
       for (let min = first; min <= nowMin; min++) {
@@ -100,7 +100,7 @@ export class DashboardData {
       args.push(f.severity);
     }
     args.push(f.limit ?? 500);
-    const rows = this.db.prepare(`SELECT * FROM alarms ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`).all(...args) as Record<string, unknown>[];
+    const rows = this.db.prepare(`SELECT * FROM alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
       host: r.host as string,

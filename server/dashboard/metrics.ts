@@ -1,9 +1,9 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { ALARM_KINDS, HOST_STATUSES } from '../../shared/alarm-kinds.ts';
 import type { Clock } from '../../shared/clock.ts';
-import type { Db } from '../storage/db.ts';
-import type { HostStore } from '../liveness/host-store.ts';
 import type { ConnectionStats } from '../gateway/connection-stats.ts';
+import type { HostStore } from '../liveness/host-store.ts';
+import type { Db } from '../storage/db.ts';
 
 export interface MetricsSources {
   db: Db;

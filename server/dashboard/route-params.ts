@@ -24,7 +24,7 @@ export function safeDecode(s: string): string | null {
 
 /** A redirect target from a form: our own paths only. */
 export function localPath(p: string | null): string {
-  return p && p.startsWith('/') && !p.startsWith('//') && !p.includes('\\') ? p : '/alarms';
+  return p?.startsWith('/') && !p.startsWith('//') && !p.includes('\\') ? p : '/alarms';
 }
 
 /** `path` with `?notice=` set: pages look the code up, they never show it. */

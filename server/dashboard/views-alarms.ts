@@ -5,9 +5,9 @@ import { SECTION_TITLES } from '../reports/report-format.ts';
 import type { AlarmFilter } from './dashboard-data.ts';
 import type { Session } from './sessions.ts';
 import { html } from './template.ts';
-import { ago, layout, when } from './views-layout.ts';
-import { alarmTable } from './views-hosts.ts';
 import { expectedFoldTable } from './views-fleet.ts';
+import { alarmTable } from './views-hosts.ts';
+import { ago, layout, when } from './views-layout.ts';
 
 export function alarmsPage(s: Session, alarms: AlarmRow[], f: AlarmFilter, back: string, notice?: string): string {
   const opt = (value: string, current: string | undefined, label = value) => html`<option value="${value}"${current === value ? html` selected` : ''}>${label}</option>`;

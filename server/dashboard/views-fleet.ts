@@ -11,7 +11,7 @@ export interface FleetFilter {
 }
 
 const hostLink = (h: string) => html`<a href="/hosts/${encodeURIComponent(h)}">${h}</a>`;
-const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? c.slice(0, 16) + '…' : c);
+const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? `${c.slice(0, 16)}…` : c);
 
 function hostList(hosts: string[], max = 12): SafeHtml {
   const shown = hosts.slice(0, max).map((h, i) => html`${i ? ', ' : ''}${hostLink(h)}`);

@@ -11,7 +11,7 @@ function bar(levels: number[]): SafeHtml {
   return html`<span class="bar" role="img" aria-label="heartbeats in the last hour">${levels.map((l) => html`<span class="b${l}"></span>`)}</span>`;
 }
 
-function silence(h: DashHost, now: number): string {
+function silence(h: DashHost, _now: number): string {
   if (h.status === 'missing' || h.status === 'late') {
     return h.silentFor === null ? 'never seen' : `silent ${ago(h.silentFor).replace(/ ago$/, '')}`;
   }

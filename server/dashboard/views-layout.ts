@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/duration.ts';
-import { html, type SafeHtml } from './template.ts';
 import type { Session } from './sessions.ts';
+import { html, type SafeHtml } from './template.ts';
 
 /** Messages a redirect may show; looked up by code so no request text is reflected. */
 export const NOTICES: Record<string, string> = {

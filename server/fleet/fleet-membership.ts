@@ -1,5 +1,5 @@
-import type { Db } from '../storage/db.ts';
 import { serverError } from '../errors.ts';
+import type { Db } from '../storage/db.ts';
 
 /** A group name: what `token --group` and `group HOST G` accept. */
 export const GROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;

@@ -1,5 +1,5 @@
 /**
- * The fleet-wide change view (issue 7): for each watched path, which content
+ * The fleet-wide change view: for each watched path, which content
  * each host of each group has now. A host whose content matches no other
  * host of its group is an outlier: after an upgrade that is the one host the
  * upgrade missed, or the one an intruder patched.

@@ -1,5 +1,5 @@
 /**
- * Sample hosts (issue 7): how a file change on one host is classified against
+ * Sample hosts: how a file change on one host is classified against
  * the other hosts of its group, as a pure function (no database). A routine
  * package upgrade changes the same binaries on every host of a group; once
  * the change is accepted on a sample host, the same content elsewhere is

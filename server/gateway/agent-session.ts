@@ -1,20 +1,20 @@
 import type { WebSocket } from 'ws';
-import type { Logger } from '../../shared/log.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { Logger } from '../../shared/log.ts';
 import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../../shared/protocol.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { judgeAgentExe } from '../baselines/agent-exe.ts';
 import { BaselineSession } from '../baselines/baseline-session.ts';
 import type { BaselineStore } from '../baselines/baseline-store.ts';
-import type { Db } from '../storage/db.ts';
+import { type EventLedger, ROLLED_BACK } from '../baselines/event-ledger.ts';
+import { SpoolSession } from '../baselines/spool-session.ts';
+import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
+import type { Db } from '../storage/db.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
-import type { LiveSession, SessionRegistry } from './session-registry.ts';
-import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
-import { ROLLED_BACK, type EventLedger } from '../baselines/event-ledger.ts';
 import type { LogThrottle } from './log-throttle.ts';
-import { SpoolSession } from '../baselines/spool-session.ts';
+import type { LiveSession, SessionRegistry } from './session-registry.ts';
 
 export interface SessionDeps {
   db: Db;
@@ -54,10 +54,10 @@ export class AgentSession implements LiveSession {
   private closedByServer = false;
   private helloTimer: TimerHandle | undefined;
   private readonly log: Logger;
-  /** Baselines (issue 3): reports, events and heartbeat digests. */
+  /** Baselines: reports, events and heartbeat digests. */
   private readonly baseline: BaselineSession;
   private lastSeq = -1;
-  /** The spool (issue 4): records stored once, acked after commit, chain heads checked. */
+  /** The spool: records stored once, acked after commit, chain heads checked. */
   private readonly spool: SpoolSession;
   /** Set when another live connection holds the same certificate: both are marked. */
   clone: { bootId: string | null; remote: string } | null = null;

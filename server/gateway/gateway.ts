@@ -1,20 +1,20 @@
-import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import { createServer, type Server } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import type { Logger } from '../../shared/log.ts';
 import { TwError } from '../../shared/errors.ts';
+import type { Logger } from '../../shared/log.ts';
 import { EnrollRequest, MAX_FRAME_BYTES, validate } from '../../shared/protocol.ts';
-import type { KeyAndCert } from '../trust/ca.ts';
-import { AgentSession, type SessionDeps } from './agent-session.ts';
-import { enrollHost, type EnrollmentDeps } from '../trust/enrollment.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
-import { readBody } from './http-body.ts';
-import { countHandshakes } from './handshake-count.ts';
-import type { TicketOptions } from './tls-tickets.ts';
-import { GATEWAY_TLS } from './tls-policy.ts';
+import type { KeyAndCert } from '../trust/ca.ts';
+import { type EnrollmentDeps, enrollHost } from '../trust/enrollment.ts';
 import { AddressLimiter } from './address-limiter.ts';
+import { AgentSession, type SessionDeps } from './agent-session.ts';
+import { countHandshakes } from './handshake-count.ts';
+import { readBody } from './http-body.ts';
+import { GATEWAY_TLS } from './tls-policy.ts';
+import type { TicketOptions } from './tls-tickets.ts';
 
 export interface GatewayDeps extends SessionDeps, EnrollmentDeps {
   serverCert: KeyAndCert;

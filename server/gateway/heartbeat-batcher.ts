@@ -1,6 +1,6 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
-import type { Db } from '../storage/db.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
+import type { Db } from '../storage/db.ts';
 
 export interface HeartbeatBatcherOptions {
   /** How long the first heartbeat of a batch may wait for others, in ms (0: commit each at once). */
@@ -38,7 +38,7 @@ export class HeartbeatBatcher {
   private readonly runBatch;
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     private readonly liveness: Liveness,
     private readonly clock: Clock,
     private readonly o: HeartbeatBatcherOptions,

@@ -35,7 +35,7 @@ export function loadTicketKeys(dir: string, now = Date.now()): TicketOptions {
   } catch {
     key = undefined;
   }
-  if (!key || key.length !== 48) {
+  if (key?.length !== 48) {
     key = randomBytes(48);
     writeFilePrivate(path, key);
   }

@@ -20,7 +20,7 @@ export interface HostRecord extends StatusFields {
   sample: boolean;
 }
 
-/** A host row as `hosts --json` prints it (DESIGN.md names). */
+/** A host row as `hosts --json` prints it (docs/REFERENCE.md names). */
 export interface HostView {
   host: string;
   group: string;

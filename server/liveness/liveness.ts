@@ -1,11 +1,11 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
-import { sql, type Db } from '../storage/db.ts';
-import type { HostStore } from './host-store.ts';
+import { type Db, sql } from '../storage/db.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
-import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StallSpan } from './status.ts';
+import type { HostStore } from './host-store.ts';
+import { deadlines, deriveStatus, HOLD_MAX_MS, type StallSpan, stallHold } from './status.ts';
+import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
 
 export interface LivenessConfig {
   graceMs: number;

@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/duration.ts';
 import type { MailText } from '../alarms/channels/mail-format.ts';
-import { REPORT_SECTIONS, type ExpectedFold, type Report, type ReportHost, type ReportSection } from './report.ts';
+import { type ExpectedFold, REPORT_SECTIONS, type Report, type ReportHost, type ReportSection } from './report.ts';
 
 /** Section headings, shared by the text report and the dashboard page. */
 export const SECTION_TITLES: Record<ReportSection, string> = {
@@ -59,7 +59,7 @@ export function formatReportText(r: Report): string {
       for (const h of g.sections[s]) lines.push(...hostLine(h, r.until));
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** The daily report mail; the subject leads with the worst section so it sorts like alarm mail. */

@@ -1,9 +1,9 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { DeliveryError, type Sent } from '../alarms/channels/channel.ts';
-import type { Db } from '../storage/db.ts';
-import type { HostStore } from '../liveness/host-store.ts';
 import type { MailText } from '../alarms/channels/mail-format.ts';
+import type { HostStore } from '../liveness/host-store.ts';
+import type { Db } from '../storage/db.ts';
 import { buildReport } from './report.ts';
 import { formatReportMail } from './report-format.ts';
 

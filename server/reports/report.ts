@@ -1,10 +1,10 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
-import type { Db } from '../storage/db.ts';
 import type { HostStore } from '../liveness/host-store.ts';
+import type { Db } from '../storage/db.ts';
 
 /** Where a host lands in the report: the ones needing a person first. */
 export type ReportSection = 'errors' | 'critical' | 'expected' | 'warnings' | 'quiet';
-/** `expected`: hosts whose only alarms are changes to content a sample host of their group accepted (issue 7). */
+/** `expected`: hosts whose only alarms are changes to content a sample host of their group accepted. */
 export const REPORT_SECTIONS: readonly ReportSection[] = ['errors', 'critical', 'expected', 'warnings', 'quiet'];
 
 export interface ReportAlarm {
@@ -15,7 +15,7 @@ export interface ReportAlarm {
   openedAt: number;
   resolvedAt: number | null;
   ackedAt: number | null;
-  /** The sample host whose accepted content this change matches (issue 7), or null. */
+  /** The sample host whose accepted content this change matches, or null. */
   expectedFrom: string | null;
   /** The changed content matches no other host of the group. */
   outlier: boolean;

@@ -1,5 +1,5 @@
-import { join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { serverError } from '../errors.ts';
 
 /** Files inside a server data dir. */

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
-import { MIGRATIONS } from './migrations/index.ts';
 import { TwError } from '../../shared/errors.ts';
 import { serverError } from '../errors.ts';
+import { MIGRATIONS } from './migrations/index.ts';
 
 export type Db = Database.Database;
 

@@ -3,9 +3,10 @@
  * node-forge. Forge only issues here; every verification (chains, expiry,
  * revocation) is OpenSSL's, through Node's `tls` and `X509Certificate`.
  */
-import forge from 'node-forge';
+
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import forge from 'node-forge';
 import { serverError } from '../errors.ts';
 
 export interface KeyAndCert {

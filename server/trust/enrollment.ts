@@ -1,11 +1,11 @@
-import type { Clock } from '../../shared/clock.ts';
 import { certFingerprint } from '../../shared/cert.ts';
+import type { Clock } from '../../shared/clock.ts';
 import type { EnrollRequest, EnrollResponse } from '../../shared/protocol.ts';
-import { newSerial, signAgentCsr, type KeyAndCert } from './ca.ts';
 import { RESET_AGENT_EXE_SQL } from '../baselines/agent-exe.ts';
+import { serverError } from '../errors.ts';
 import type { CommandQueue } from '../storage/command-queue.ts';
 import type { Db } from '../storage/db.ts';
-import { serverError } from '../errors.ts';
+import { type KeyAndCert, newSerial, signAgentCsr } from './ca.ts';
 import { redeemToken } from './tokens.ts';
 
 export interface EnrollmentDeps {

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Db } from '../storage/db.ts';
 import { serverError } from '../errors.ts';
+import type { Db } from '../storage/db.ts';
 
 /** What a redeemed token grants: enrollment of one host into one group. */
 export interface TokenGrant {

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { tempDir } from '../helpers/temp.ts';
 
@@ -11,7 +11,7 @@ const write = (text: string) => {
   return p;
 };
 
-test('the DESIGN.md example config is accepted, with durations in ms, and frozen', () => {
+test('the docs/REFERENCE.md example config is accepted, with durations in ms, and frozen', () => {
   const c = loadAgentConfig(
     write(`server: wss://secure-host:7443
 stateDir: /var/lib/tripwarden-agent

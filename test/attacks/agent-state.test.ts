@@ -6,12 +6,13 @@
  * reaches the server; with its state dir gone it still authenticates after
  * the server restarts. Attack-to-alarm times are recorded.
  */
-import { test, before, after } from 'node:test';
-import { spawnSync } from 'node:child_process';
+
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, hostStatus, initServer, openAlarms, type Proc, runAgent, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { ledger, serveOn } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -1,20 +1,21 @@
 /**
- * Attack catalogue (issue 8), the agent itself: kill -9 it, freeze it with
+ * Attack catalogue (docs/ATTACKS.md), the agent itself: kill -9 it, freeze it with
  * SIGSTOP, replace its executable on disk, edit its config. One real server
  * (grace 1 s), one agent per attack (interval 1 s); each alarm must name the
  * host and the subject, and the attack-to-alarm time is recorded.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { appendFileSync, chmodSync, copyFileSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, hostStatus, initServer, openAlarms, type Proc, runAgent, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
 
 const built = process.env.TRIPWARDEN_AGENT_EXE;
-// DESIGN.md: last heartbeat + 2 × interval + grace = 3 s here; the server sweeps every 250 ms.
+// docs/REFERENCE.md: last heartbeat + 2 × interval + grace = 3 s here; the server sweeps every 250 ms.
 const DEADLINE = 'deadline (last heartbeat + 2 × 1 s + 1 s, swept every 250 ms)';
 const DEADLINE_MS = 3250;
 let server: TestServer;

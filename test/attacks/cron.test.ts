@@ -1,5 +1,5 @@
 /**
- * Attack catalogue (issue 8), cron: kill it; replace its binary and restart it.
+ * Attack catalogue (docs/ATTACKS.md), cron: kill it; replace its binary and restart it.
  * A real Debian cron runs from a copy in a sandbox (`<root>/usr/sbin/crond`),
  * in a private mount namespace with its own /run so its pid-file lock cannot
  * clash with a cron of the host or of another test; it is named `crond` (as on
@@ -7,13 +7,13 @@
  * Two agents watch it: one with the sandbox's /usr/sbin guarded (as the
  * built-in watch set guards /usr/sbin/cron), one with the daemon check alone.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { renameSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
 import { makeSandbox, type Sandbox } from './sandbox.ts';

@@ -6,12 +6,13 @@
  * kills another, and restarts a third with a library preloaded from /tmp that
  * he then deletes.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, runAgent, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, type Proc, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';

@@ -14,7 +14,7 @@ export interface LatencyRow {
   attack: string;
   kind: string;
   subject: string;
-  /** The time budget of issue 8, in words: "1 s", "one interval", "deadline", ... */
+  /** The time budget, in words: "1 s", "one interval", "deadline", ... */
   budget: string;
   /** Budget in ms for this run's settings (interval 1 s, grace 1 s), for the "within" column. */
   budgetMs: number;
@@ -43,7 +43,7 @@ export function report(file: string): void {
   const per = join(DIR, 'attack-latencies');
   mkdirSync(per, { recursive: true });
   const mine = join(per, `${basename(file).replace(/\.test\.ts$/, '')}.json`);
-  writeFileSync(`${mine}.tmp`, JSON.stringify(rows, null, 2) + '\n');
+  writeFileSync(`${mine}.tmp`, `${JSON.stringify(rows, null, 2)}\n`);
   renameSync(`${mine}.tmp`, mine);
   const all: LatencyRow[] = [];
   for (const n of readdirSync(per)
@@ -56,7 +56,7 @@ export function report(file: string): void {
     }
   }
   const out = join(DIR, 'attack-latencies.json');
-  writeFileSync(`${out}.tmp`, JSON.stringify(all, null, 2) + '\n');
+  writeFileSync(`${out}.tmp`, `${JSON.stringify(all, null, 2)}\n`);
   renameSync(`${out}.tmp`, out);
   console.log(table(all));
 }

@@ -7,12 +7,13 @@
  * read-only mount made writable and read-only again at once, and the mount
  * watcher (findmnt) killed.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentCommand, enrollAgent, initServer, Proc, ROOT, startServer, waitForBaseline, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { agentCommand, enrollAgent, initServer, Proc, ROOT, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';

@@ -1,15 +1,16 @@
 /**
- * Attack catalogue (issue 8): remount a read-only mount read-write. The test,
+ * Attack catalogue (docs/ATTACKS.md): remount a read-only mount read-write. The test,
  * as root, mounts a small tmpfs read-only inside a sandbox and lists it under
  * the agent's `mounts:`; the intruder's `mount -o remount,rw` must open
  * mount-writable on that mount point within one interval.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';

@@ -1,5 +1,5 @@
 /**
- * Attack catalogue (issue 8): cut the network, then change a guarded file.
+ * Attack catalogue (docs/ATTACKS.md): cut the network, then change a guarded file.
  * The server process is stopped to cut the agent off; the change must be in
  * the agent's fallback file sink at once, and reach the server as an alarm
  * row when the link returns (the server started again on the port the agent
@@ -7,16 +7,17 @@
  * Then the harder cut: the server frozen with every connection open, which
  * TCP cannot see; the agent's unanswered replies must.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, renameSync, appendFileSync, chmodSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, hostStatus, initServer, openAlarms, type Proc, runAgent, startServer, type TestAgent, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { serveOn } from '../helpers/spool.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
-import { makeSandbox, someBinary, type Sandbox } from './sandbox.ts';
+import { makeSandbox, type Sandbox, someBinary } from './sandbox.ts';
 
 const HOST = 'atk-offline';
 let init: { dir: string; fingerprint: string };

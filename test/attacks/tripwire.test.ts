@@ -1,5 +1,5 @@
 /**
- * Attack catalogue (issue 8), files: what an intruder with root does first to a
+ * Attack catalogue (docs/ATTACKS.md), files: what an intruder with root does first to a
  * host's own integrity checker — replace the tripwire binary by rename, edit its
  * policy, truncate its database, make a guarded binary setuid, and change a file
  * then put its content's mtime back with `touch -r`. One real server, one real
@@ -7,15 +7,16 @@
  * the real thing; each attack must open a critical alarm naming the host and
  * the file, and the attack-to-alarm time is recorded (budget 1 s, not asserted).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, chmodSync, copyFileSync, renameSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
-import { makeSandbox, someBinary, type Sandbox } from './sandbox.ts';
+import { makeSandbox, type Sandbox, someBinary } from './sandbox.ts';
 
 const HOST = 'tw-files';
 let server: TestServer;

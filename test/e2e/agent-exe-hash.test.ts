@@ -1,13 +1,14 @@
 /**
- * The agent's own executable hash in `hello` (issue 5 start-up work): it is
+ * The agent's own executable hash in `hello`: it is
  * measured while the connection is set up, cached in the state dir by file
  * identity, and a cache whose identity no longer matches the file is not used.
  */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, test } from 'node:test';
 import { EXE_HASH_FILE } from '../../agent/daemon/runner.ts';
 import { agentCommand, enrollAgent, initServer, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -4,10 +4,11 @@
  * own executable is changed on disk — live (inotify on itself) and at its next
  * start (the hash in `hello`).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -2,16 +2,17 @@
  * Bad input from every side gets one clear error, the server stays up, and
  * other agents keep their status.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentCli, enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { SHARED_ERRORS } from '../../shared/errors.ts';
+import { metricsToken, scrape } from '../faults/fault-kit.ts';
+import { agentCli, enrollAgent, hostStatus, initServer, openAlarms, type Proc, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
-import { SHARED_ERRORS } from '../../shared/errors.ts';
-import { metricsToken, scrape } from '../faults/fault-kit.ts';
 
 let server: TestServer;
 let bystander: Proc;

@@ -3,8 +3,9 @@
  * first full scan) says goodbye and exits: no watch subscription or worker
  * thread may outlive `stop` and hold the process.
  */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
 import { enrollAgent, initServer, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 
 let server: TestServer | undefined;

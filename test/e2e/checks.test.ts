@@ -4,28 +4,29 @@
  * seen by the agent, sent at once, opened as an alarm by the server, and
  * resolved by `accept` (files) or by the condition clearing (daemons, mounts).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
   chmodSync,
   chownSync,
+  closeSync,
   copyFileSync,
+  existsSync,
+  ftruncateSync,
   linkSync,
   mkdirSync,
   openSync,
-  closeSync,
-  ftruncateSync,
-  writeSync,
   renameSync,
   rmSync,
   statSync,
   writeFileSync,
-  existsSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { agentCli, enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { agentCli, enrollAgent, initServer, openAlarms, type Proc, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 

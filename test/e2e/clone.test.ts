@@ -4,12 +4,13 @@
  * from a snapshot (older spool and sequence) gets a `replay` warning "state
  * rolled back" and carries on with a new boot id instead of being locked out.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { ledger, spoolHead, spoolLines } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';

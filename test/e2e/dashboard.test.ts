@@ -4,17 +4,19 @@
  * when its agent is killed, acknowledging the alarm, escaping, and refusal
  * without a session.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { after, before, test } from 'node:test';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { hashPassword } from '../../server/trust/passwords.ts';
 import { enrollAgent, initServer, ROOT, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 // Browser globals, used only inside page.evaluate callbacks (tsconfig has no DOM lib).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the page's window, typed by no DOM lib here
 declare const window: any;
 
 const PASSWORD = 'correct horse battery';

@@ -1,8 +1,9 @@
 /** The README's first command: the demo starts a server and an agent, prints the dashboard URL, and stops cleanly. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { ROOT, serverCli } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

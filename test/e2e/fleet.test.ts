@@ -6,11 +6,12 @@
  * upgrade on the two others then folds into one expected line; a different
  * binary on one host is one critical alarm naming it the outlier.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { agentCommand, enrollAgent, initServer, openAlarms, Proc, ROOT, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -2,16 +2,17 @@
  * Who may talk to the gateway: only a certificate from our CA, unexpired,
  * with the serial on record for a host that is not revoked.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/trust/ca.ts';
+import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
+import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/trust/ca.ts';
 import { agentCommand, enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
-import { tempDir } from '../helpers/temp.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
+import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 let server: TestServer;

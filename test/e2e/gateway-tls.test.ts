@@ -2,9 +2,10 @@
  * The agents' endpoint speaks only forward-secret AEAD suites and refuses renegotiation; `openssl s_client`
  * is the attacker, against a real `serve` on loopback.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { after, before, test } from 'node:test';
 import { initServer, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -3,8 +3,9 @@
  * that the server hears it, without a reply frame for every heartbeat of the
  * fleet. A goodbye is always acked. Real server, real mutual TLS.
  */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
 import { enrollAgent, hostStatus, initServer, startServer, type TestServer } from '../helpers/cluster.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 

@@ -3,8 +3,9 @@
  * frozen (SIGSTOP) and stopped cleanly (SIGTERM). Interval 1 s, grace 1 s,
  * so the deadline is 3 s after the last heartbeat.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
 import { enrollAgent, hostStatus, initServer, openAlarms, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 

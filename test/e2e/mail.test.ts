@@ -3,15 +3,16 @@
  * peer, a real agent killed, the mails parsed; the peer down across a server
  * restart, then up: every mail arrives, once.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
+import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { enrollAgent, initServer, ROOT, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
-import { waitFor } from '../helpers/wait.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const execFileP = promisify(execFile);
 const peer = new SmtpPeer();

@@ -4,13 +4,14 @@
  * console — within 1 s; a sink that fails is reported once, and reaches the
  * server as a note when the link returns.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { serveOn } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -4,10 +4,11 @@
  * /proc/net and /proc/PID/fd; the server opens `port-opened` naming the
  * process, and resolves it when the listener goes away.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { enrollAgent, initServer, openAlarms, runAgent, serverCli, startServer, type Proc, type TestServer } from '../helpers/cluster.ts';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const HOST = 'listener';

@@ -4,11 +4,12 @@
  * longer verifies; records cut from the end leave the announced head
  * unreached (the agent keeps counting from `spool.head`).
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { serveOn, spoolHead, spoolLines } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -63,7 +64,7 @@ test('spool edited or truncated by hand while the server is away: agent-tampered
   // Truncated: the last record is cut off (spool.head still names it).
   const tp = join(truncated.a.stateDir, 'spool.jsonl');
   const tl = readFileSync(tp, 'utf8').split('\n').filter(Boolean);
-  writeFileSync(tp, tl.slice(0, -1).join('\n') + '\n');
+  writeFileSync(tp, `${tl.slice(0, -1).join('\n')}\n`);
   assert.equal(spoolLines(truncated.a.stateDir).length, tl.length - 1);
 
   serverProc = await serveOn(init, server.port);

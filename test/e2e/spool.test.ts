@@ -5,12 +5,13 @@
  * chain order. The agent is then killed with -9 in the middle of the replay
  * and restarted: still exactly once.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { enrollAgent, initServer, openAlarms, runAgent, startServer, type Proc, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { after, before, test } from 'node:test';
+import { enrollAgent, initServer, openAlarms, type Proc, runAgent, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { chainOf, eventPaths, ledger, ledgerCount, serveOn, spoolHead, spoolLines } from '../helpers/spool.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';

@@ -1,7 +1,8 @@
 /** After a server restart the agent resumes its TLS session instead of a full mutual-TLS handshake (the reconnect storm). */
-import { test, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { enrollAgent, hostStatus, initServer, runAgent, startServer, type Proc } from '../helpers/cluster.ts';
+import { after, test } from 'node:test';
+import { enrollAgent, hostStatus, initServer, type Proc, runAgent, startServer } from '../helpers/cluster.ts';
 import { serveOn } from '../helpers/spool.ts';
 import { waitFor } from '../helpers/wait.ts';
 

@@ -7,13 +7,12 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { initServer, startServer, type TestServer } from '../helpers/cluster.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
-import { alive, enrollDirect, metricsToken, openWs, RawAgent, scrape, type Identity } from './fault-kit.ts';
+import { alive, enrollDirect, type Identity, metricsToken, openWs, RawAgent, scrape } from './fault-kit.ts';
 
-const sum = (m: Map<string, number>, prefix: string) => [...m].filter(([k]) => k.startsWith(prefix)).reduce((s, [, v]) => s + v, 0);
 const closed = (s: Socket) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r())));
 
 /** TCP connections that send the first bytes of a ClientHello record and then nothing. */

@@ -38,7 +38,8 @@ test('kill -9 under load: nothing acked is lost, no alarm forgotten, no false ag
       .split(':')
       .pop(),
   );
-  await proc.signal('SIGTERM'), await proc.exited;
+  await proc.signal('SIGTERM');
+  await proc.exited;
   proc = await serveOn(init.dir, port);
   const agents = ids.slice(0, 40).map((id) => new RawAgent(id, () => port, { everyMs: 50, intervalMs: 1000 }).start());
   const quitter = new RawAgent(ids[41]!, () => port, { everyMs: 200, intervalMs: 1000 }).start();

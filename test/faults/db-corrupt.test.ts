@@ -1,8 +1,9 @@
 /** `serve` on a damaged database refuses to start, with one catalogued line that says what to do. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { initServer, serverCli } from '../helpers/cluster.ts';
 import { enrollDirect } from './fault-kit.ts';
 

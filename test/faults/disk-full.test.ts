@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { initServer, startServer, serverCli } from '../helpers/cluster.ts';
+import { initServer, serverCli, startServer } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { sleep, waitFor } from '../helpers/wait.ts';
 import { alive, enrollDirect, metricsToken, RawAgent, scrape } from './fault-kit.ts';

@@ -3,12 +3,13 @@
  * on 127.0.0.1 holds 520 TLS connections that dribble an `/enroll` request's headers a byte at a time (and
  * reconnects whatever is cut), while a legitimate enrollment from 127.0.0.2 goes through, against a real `serve`.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { createKeyAndCsr } from '../../agent/identity/csr.ts';
 import { initServer, Proc, serverCli, startServer } from '../helpers/cluster.ts';
 import { sleep } from '../helpers/wait.ts';

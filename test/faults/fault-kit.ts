@@ -8,8 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/trust/ca.ts';
 import { openDatabase } from '../../server/storage/db.ts';
+import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/trust/ca.ts';
 import { certFingerprint } from '../../shared/cert.ts';
 
 export interface Identity {

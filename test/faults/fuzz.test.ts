@@ -51,7 +51,7 @@ const HOSTILE: unknown[] = [
   { __proto__: { polluted: 1 } },
   { constructor: { prototype: { x: 1 } } },
   JSON.parse(deep(2000, '[', ']')),
-  JSON.parse('{"a":'.repeat(1000) + '1' + '}'.repeat(1000)),
+  JSON.parse(`${'{"a":'.repeat(1000)}1${'}'.repeat(1000)}`),
 ];
 
 function validFrames(bootId: string, seq: number): Record<string, unknown>[] {
@@ -77,7 +77,7 @@ function mutate(rnd: () => number, bootId: string, seq: number): string | Buffer
   if (r < 0.08) return randomBytes(Math.floor(rnd() * 2048)); // binary frame
   if (r < 0.16) return randomBytes(Math.floor(rnd() * 2048)).toString('latin1'); // text garbage
   if (r < 0.22) return deep(20_000, '[', ']'); // deep nesting, under the frame limit
-  if (r < 0.26) return '{"type":"heartbeat","x":' + deep(15_000, '{"a":', '}').replace(/\}+$/, (m) => '1' + m) + '}';
+  if (r < 0.26) return `{"type":"heartbeat","x":${deep(15_000, '{"a":', '}').replace(/\}+$/, (m) => `1${m}`)}}`;
   if (r < 0.3) return 'x'.repeat(70_000); // over the 64 KiB frame limit
   const f = structuredClone(pick(validFrames(bootId, seq)));
   const keys = Object.keys(f);
@@ -122,7 +122,7 @@ test('fuzzed frames never crash the server, memory stays bounded, other agents a
       conns++;
       const closed = new Promise<void>((r) => ws.once('close', () => r()));
       ws.on('error', () => {});
-      const bootId = '00000000-0000-4000-8000-' + String(conns).padStart(12, '0');
+      const bootId = `00000000-0000-4000-8000-${String(conns).padStart(12, '0')}`;
       // Half the connections start properly, so later frames reach the post-hello handlers.
       if (rnd() < 0.5) ws.send(JSON.stringify(validFrames(bootId, seq++)[0]));
       for (let i = 0; i < 20 && ws.readyState === WebSocket.OPEN; i++) {

@@ -2,12 +2,12 @@
  * Real processes for end-to-end tests: a server data dir, `serve`, enrolled
  * agents and their daemons, each a child process on loopback.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
-import { systemClock } from '../../shared/clock.ts';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
+import { systemClock } from '../../shared/clock.ts';
 import { tempDir } from './temp.ts';
 import { waitFor } from './wait.ts';
 

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/trust/ca.ts';
 import type { Identity } from '../../agent/identity/state-files.ts';
+import { createCa, generateRsaKeyPair, issueCertificate } from '../../server/trust/ca.ts';
 
 /**
  * A bare mutual-TLS WebSocket endpoint on loopback for AgentLink tests (the

@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
-import { openDatabase, type Db } from '../../server/storage/db.ts';
-import { Liveness } from '../../server/liveness/liveness.ts';
-import { HostStore } from '../../server/liveness/host-store.ts';
 import { HeartbeatRollup } from '../../server/liveness/heartbeat-rollup.ts';
+import { HostStore } from '../../server/liveness/host-store.ts';
+import { Liveness } from '../../server/liveness/liveness.ts';
+import { type Db, openDatabase } from '../../server/storage/db.ts';
 import { FakeClock } from './fake-clock.ts';
 import { tempDir } from './temp.ts';
 

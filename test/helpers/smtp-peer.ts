@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
+import { type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
-import { simpleParser, type ParsedMail } from 'mailparser';
 
 /**
  * A real SMTP peer on 127.0.0.1 for tests: no TLS, no auth required; every

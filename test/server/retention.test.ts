@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { Outbox } from '../../server/alarms/outbox.ts';
 import { pruneOnce } from '../../server/retention.ts';
 import { serverDb } from '../helpers/server-db.ts';

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { formatDuration, parseDuration } from '../../shared/duration.ts';
 
 test('durations with units', () => {

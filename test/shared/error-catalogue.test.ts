@@ -4,14 +4,15 @@
  * but never used, fails here. The source tree is read as it is, so a code added
  * anywhere without its entry and its row fails too.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AGENT_ERRORS, agentError } from '../../agent/errors.ts';
 import { SERVER_ERRORS, serverError } from '../../server/errors.ts';
-import { errorLine, SHARED_ERRORS, sharedError, type ErrorCatalogue } from '../../shared/errors.ts';
+import { type ErrorCatalogue, errorLine, SHARED_ERRORS, sharedError } from '../../shared/errors.ts';
 import { CloseCode } from '../../shared/protocol.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { AgentMessage, MAX_FRAME_BYTES, parseFrame, ServerMessage } from '../../shared/protocol.ts';
 
 const hello = {

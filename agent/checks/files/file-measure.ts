@@ -1,7 +1,7 @@
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { lstatSync, readlinkSync } from 'node:fs';
-import { join } from 'node:path';
 import type { BigIntStats } from 'node:fs';
+import { lstatSync, readlinkSync } from 'node:fs';
+import { lstat, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { FileClass, FileEntry } from '../../../shared/protocol.ts';
 import type { Hasher } from '../../hashing/hash-pool.ts';
 

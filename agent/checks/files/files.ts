@@ -133,7 +133,7 @@ export class FilesCheck implements Check {
     const cls = this.index.classOf(path);
     if (cls === null) {
       // Not guarded itself: maybe a directory above guarded paths was moved or removed.
-      const under = this.targets.filter((t) => t.path.startsWith(path + '/'));
+      const under = this.targets.filter((t) => t.path.startsWith(`${path}/`));
       for (const t of under) void this.remeasure(t.path);
       return;
     }
@@ -141,7 +141,7 @@ export class FilesCheck implements Check {
     const e = await measurePath(path, cls, this.ctx.hasher, true);
     hooks.update('file', path, e);
     this.armInode(path, e);
-    if (!e || e.type !== 'dir') {
+    if (e?.type !== 'dir') {
       if (before?.type === 'dir') this.dropUnder(path);
       return;
     }
@@ -151,7 +151,7 @@ export class FilesCheck implements Check {
       const recursive = target.recursive;
       const seen = new Set(await listTree(path, recursive, MAX_FILES));
       for (const p of seen) void this.remeasure(p);
-      for (const k of [...hooks.keys('file')]) if (k.startsWith(path + '/') && !seen.has(k)) hooks.update('file', k, null);
+      for (const k of [...hooks.keys('file')]) if (k.startsWith(`${path}/`) && !seen.has(k)) hooks.update('file', k, null);
     }
   }
 
@@ -165,7 +165,7 @@ export class FilesCheck implements Check {
       old.close();
       this.inodeWatches.delete(path);
     }
-    if (!e || e.type !== 'file' || this.inodeWatches.size >= MAX_INODE_WATCHES) return;
+    if (e?.type !== 'file' || this.inodeWatches.size >= MAX_INODE_WATCHES) return;
     const close = fast.watchFile(path, () => void this.remeasure(path));
     if (close) this.inodeWatches.set(path, { ino: e.ino, close });
   }
@@ -182,7 +182,7 @@ export class FilesCheck implements Check {
 
   private dropUnder(path: string): void {
     const hooks = this.hooks!;
-    for (const k of [...hooks.keys('file')]) if (k.startsWith(path + '/')) hooks.update('file', k, null);
+    for (const k of [...hooks.keys('file')]) if (k.startsWith(`${path}/`)) hooks.update('file', k, null);
   }
 
   async close(): Promise<void> {

@@ -4,8 +4,8 @@
  * and each absent one skipped quietly.
  */
 import { existsSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import type { FileClass } from '../../../shared/protocol.ts';
 import type { AgentConfig } from '../../config.ts';
 import { statePaths } from '../../identity/state-files.ts';

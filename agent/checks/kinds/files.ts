@@ -1,5 +1,5 @@
-import { fileChanges } from '../../../shared/state-digest.ts';
 import { shortHash } from '../../../shared/spool-chain.ts';
+import { fileChanges } from '../../../shared/state-digest.ts';
 import { FilesCheck } from '../files/files.ts';
 import type { EntryKindSpec } from './kind.ts';
 

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import type { Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import type { AlarmChannel, AlarmNotice, Sent } from './channel.ts';
 import { formatDigestMail, formatNoticeMail, type MailText } from './mail-format.ts';
 import { classifySmtpError, createSmtpTransport, type SmtpConfig, type SmtpOverrides } from './smtp-transport.ts';
-import type { AlarmChannel, AlarmNotice, Sent } from './channel.ts';
 
 export interface MailChannelOptions {
   smtp: SmtpConfig;

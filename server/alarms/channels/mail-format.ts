@@ -31,7 +31,7 @@ const ADVICE: Record<string, string> = {
 export function headerSafe(text: string, max = 160): string {
   // eslint-disable-next-line no-control-regex
   const s = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return s.length > max ? s.slice(0, max - 1) + '…' : s;
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
 /** The CLI prefix shown in mails: how a person runs a server command on the server host. */
@@ -58,7 +58,7 @@ export function detailLines(detail: unknown, indent = '  '): string[] {
 function clip(s: string, max = 500): string {
   // eslint-disable-next-line no-control-regex
   const t = s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
-  return t.length > max ? t.slice(0, max - 1) + '…' : t;
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }
 
 /** What to do, as command lines a person can paste. */
@@ -71,7 +71,7 @@ export function actionLines(n: AlarmNotice, dir: string): string[] {
   out.push('', `Acknowledge:  ${cliLine(dir, `ack ${n.alarmId}`)}`);
   if (FILE_KINDS.has(n.kind)) {
     const path = pathOf(n.detail);
-    out.push(`Accept:       ${cliLine(dir, `accept ${n.host}${path ? ' ' + shellQuote(path) : ' PATH'}`)}`);
+    out.push(`Accept:       ${cliLine(dir, `accept ${n.host}${path ? ` ${shellQuote(path)}` : ' PATH'}`)}`);
     if (expectedFrom(n) && n.group) {
       out.unshift(`Expected: sample host ${expectedFrom(n)} of group ${n.group} has accepted this very content.`);
       out.push(`Accept group: ${cliLine(dir, `accept --group ${shellQuote(n.group)} ${path ? shellQuote(path) : 'PATH'}`)}`);
@@ -113,7 +113,7 @@ export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
     ...detailLines(n.detail),
     '',
     'What to do:',
-    ...actionLines(n, dir).map((l) => (l ? '  ' + l : '')),
+    ...actionLines(n, dir).map((l) => (l ? `  ${l}` : '')),
     '',
     '-- ',
     'Tripwarden: one mail per alarm opening and resolution.',
@@ -121,7 +121,7 @@ export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
   return { subject: noticeSubject(n), text };
 }
 
-/** The sample host an `expected` alarm matched (issue 7), from its detail; null for any other alarm. */
+/** The sample host an `expected` alarm matched, from its detail; null for any other alarm. */
 export function expectedFrom(n: AlarmNotice): string | null {
   const e = (n.detail as { expected?: { sample?: unknown } } | null)?.expected;
   return typeof e?.sample === 'string' ? e.sample : null;

@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { ServerConfig } from '../../config.ts';
-import { DeliveryError, type AlarmChannel, type AlarmNotice, type Sent } from './channel.ts';
+import { type AlarmChannel, type AlarmNotice, DeliveryError, type Sent } from './channel.ts';
 
 /** The `syslog:` block of server.yml. */
 export type SyslogConfig = NonNullable<ServerConfig['syslog']>;
@@ -15,7 +15,7 @@ const SD_ID = 'tripwarden@32473';
 
 /** Escapes an RFC 5424 SD-PARAM value (`"`, `\` and `]`). */
 function sdValue(v: string): string {
-  return v.replace(/[\\"\]]/g, (c) => '\\' + c);
+  return v.replace(/[\\"\]]/g, (c) => `\\${c}`);
 }
 
 /** A PRINTUSASCII token (HOSTNAME, APP-NAME, MSGID) or the NILVALUE. */
@@ -83,7 +83,13 @@ export class SyslogChannel implements AlarmChannel {
       this.tcp.unref();
     }
     const s = this.tcp;
-    await new Promise<void>((resolve, reject) => s.write(frame, (err) => (err ? (s.destroy(), reject(err)) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      s.write(frame, (err) => {
+        if (!err) return resolve();
+        s.destroy();
+        reject(err);
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,7 +1,6 @@
 // Tripwarden dashboard: live hosts table over server-sent events.
 // Builds rows with textContent only, so agent-supplied text is never parsed as HTML.
-(function () {
-  'use strict';
+(() => {
   var table = document.getElementById('hosts');
   if (!table || !window.EventSource) return;
   var tbody = table.querySelector('tbody');
@@ -10,7 +9,7 @@
   var receivedAt = Date.now();
 
   function fmt(ms) {
-    if (ms < 1000) return Math.round(ms) + 'ms';
+    if (ms < 1000) return `${Math.round(ms)}ms`;
     var rest = Math.floor(ms / 1000);
     var d = Math.floor(rest / 86400);
     rest -= d * 86400;
@@ -19,17 +18,17 @@
     var m = Math.floor(rest / 60);
     var s = rest - m * 60;
     var parts = [];
-    if (d) parts.push(d + 'd');
-    if (h) parts.push(h + 'h');
-    if (m) parts.push(m + 'm');
-    if (s) parts.push(s + 's');
+    if (d) parts.push(`${d}d`);
+    if (h) parts.push(`${h}h`);
+    if (m) parts.push(`${m}m`);
+    if (s) parts.push(`${s}s`);
     return parts.slice(0, 2).join(' ');
   }
 
   function silenceText(status, silentFor) {
     if (silentFor === null || silentFor === '' || silentFor === undefined) return status === 'missing' || status === 'late' ? 'never seen' : 'never';
-    if (status === 'missing' || status === 'late') return 'silent ' + fmt(silentFor);
-    return fmt(silentFor) + ' ago';
+    if (status === 'missing' || status === 'late') return `silent ${fmt(silentFor)}`;
+    return `${fmt(silentFor)} ago`;
   }
 
   function el(tag, cls, text) {
@@ -40,16 +39,16 @@
   }
 
   function row(h) {
-    var tr = el('tr', 'st-' + h.status);
+    var tr = el('tr', `st-${h.status}`);
     tr.setAttribute('data-host', h.host);
     var a = el('a', '', h.host);
-    a.href = '/hosts/' + encodeURIComponent(h.host);
+    a.href = `/hosts/${encodeURIComponent(h.host)}`;
     var td = el('td');
     td.appendChild(a);
     tr.appendChild(td);
     tr.appendChild(el('td', '', h.group));
     var st = el('td', 'status');
-    st.appendChild(el('span', 'badge st-' + h.status, h.status));
+    st.appendChild(el('span', `badge st-${h.status}`, h.status));
     tr.appendChild(st);
     var sil = el('td', 'silent', silenceText(h.status, h.silentFor));
     sil.setAttribute('data-silent', h.silentFor === null ? '' : String(h.silentFor));
@@ -57,7 +56,7 @@
     tr.appendChild(sil);
     tr.appendChild(el('td', 'alarms', String(h.openAlarms)));
     var bar = el('span', 'bar');
-    for (var i = 0; i < h.bar.length; i++) bar.appendChild(el('span', 'b' + h.bar[i]));
+    for (let i = 0; i < h.bar.length; i++) bar.appendChild(el('span', `b${h.bar[i]}`));
     var btd = el('td');
     btd.appendChild(bar);
     tr.appendChild(btd);
@@ -68,21 +67,19 @@
     receivedAt = Date.now();
     var frag = document.createDocumentFragment();
     var counts = {};
-    msg.hosts.forEach(function (h) {
+    msg.hosts.forEach((h) => {
       frag.appendChild(row(h));
       counts[h.status] = (counts[h.status] || 0) + 1;
     });
     tbody.replaceChildren(frag);
-    var parts = Object.keys(counts).map(function (k) {
-      return counts[k] + ' ' + k;
-    });
-    summary.firstChild.textContent = (parts.join(', ') || 'no hosts enrolled') + ' ';
+    var parts = Object.keys(counts).map((k) => `${counts[k]} ${k}`);
+    summary.firstChild.textContent = `${parts.join(', ') || 'no hosts enrolled'} `;
   }
 
   // Ages tick between pushes.
-  setInterval(function () {
+  setInterval(() => {
     var dt = Date.now() - receivedAt;
-    tbody.querySelectorAll('td.silent').forEach(function (td) {
+    tbody.querySelectorAll('td.silent').forEach((td) => {
       var v = td.getAttribute('data-silent');
       if (v === '' || v === null) return;
       td.textContent = silenceText(td.getAttribute('data-status'), Number(v) + dt);
@@ -90,14 +87,14 @@
   }, 1000);
 
   var es = new EventSource('/events');
-  es.addEventListener('hosts', function (e) {
+  es.addEventListener('hosts', (e) => {
     render(JSON.parse(e.data));
   });
-  es.onopen = function () {
+  es.onopen = () => {
     live.textContent = '(live)';
     live.className = 'live on';
   };
-  es.onerror = function () {
+  es.onerror = () => {
     live.textContent = '(reconnecting)';
     live.className = 'live';
   };

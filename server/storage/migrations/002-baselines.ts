@@ -1,5 +1,5 @@
 /**
- * Migration 2: measured state and baselines (issue 3). The server alone holds
+ * Migration 2: measured state and baselines. The server alone holds
  * each host's baseline; `current` is what the agent last reported.
  */
 export default `

@@ -1,5 +1,5 @@
 /**
- * Migration 5: the server side of the agents' spools (issue 4). Each host's
+ * Migration 5: the server side of the agents' spools. Each host's
  * chain position (the last record committed and acknowledged, the highest
  * head announced) and every record stored, once: a record is known by its
  * chain hash, which covers its number, its predecessor and its origin (boot

@@ -1,5 +1,5 @@
 /**
- * Migration 6 (issue 7, the fleet view): listening ports join the measured
+ * Migration 6 (the fleet view): listening ports join the measured
  * state as kind `port`, and lookups by path across hosts (sample matching,
  * the fleet view) get an index; per-group settings (port alarms) get a table. SQLite cannot alter a CHECK constraint, so
  * `measured` is rebuilt; nothing references it, and the copy keeps every row.

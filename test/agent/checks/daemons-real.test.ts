@@ -2,13 +2,14 @@
  * The daemons check against real processes in the machine's /proc: a copy of
  * `sleep` under its own name plays the daemon, so nothing real is touched.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { DaemonsCheck } from '../../../agent/checks/daemons.ts';
+import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
+import { DaemonsCheck } from '../../../agent/checks/daemons.ts';
 import type { DaemonEntry } from '../../../shared/protocol.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { tempDir } from '../../helpers/temp.ts';

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DAEMON_WALK_MS, DaemonsCheck, listProcesses, readProcessId } from '../../../agent/checks/daemons.ts';
+import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
+import { DAEMON_WALK_MS, DaemonsCheck, listProcesses, readProcessId } from '../../../agent/checks/daemons.ts';
 import type { DaemonEntry } from '../../../shared/protocol.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { tempDir } from '../../helpers/temp.ts';

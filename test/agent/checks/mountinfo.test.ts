@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { mountState, parseMountInfo } from '../../../agent/checks/mountinfo.ts';
 
 const fixture = parseMountInfo(readFileSync(join(import.meta.dirname, 'fixtures/mountinfo.txt'), 'utf8'));

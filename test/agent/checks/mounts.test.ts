@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { coversGuarded, mountTables } from '../../../agent/checks/mounts.ts';
 import { MountEvents } from '../../../agent/watch/mount-events.ts';
 import { silentLogger } from '../../../shared/log.ts';

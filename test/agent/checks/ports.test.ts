@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeAddress, parseProcNet, PortsCheck, readTcpListenSection, socketsInUse } from '../../../agent/checks/ports.ts';
-import { tempDir } from '../../helpers/temp.ts';
+import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
+import { decodeAddress, PortsCheck, parseProcNet, readTcpListenSection, socketsInUse } from '../../../agent/checks/ports.ts';
 import type { PortEntry } from '../../../shared/protocol.ts';
 import { portKey } from '../../../shared/protocol.ts';
+import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 // Lines as the kernel prints them (little-endian host): 127.0.0.1:8080 LISTEN, an established
@@ -86,7 +86,7 @@ test('a real listener and a bound UDP socket are measured with the owning proces
   const mine = createSocket('udp4');
   await new Promise<void>((r) => mine.bind(0, '127.0.0.1', () => r()));
   const key = `udp/127.0.0.1:${mine.address().port}`;
-  assert.equal(((await check.measure()).find((i) => i.key === key)?.value as PortEntry).process, readFileSync('/proc/self/comm', 'utf8').trim());
+  assert.equal(((await check.measure()).find((i) => i.key === key)!.value as PortEntry).process, readFileSync('/proc/self/comm', 'utf8').trim());
   await new Promise<void>((r) => mine.close(() => r()));
   assert.equal(
     (await check.measure()).find((i) => i.key === key),
@@ -99,10 +99,10 @@ test('a real listener and a bound UDP socket are measured with the owning proces
 test('TCP tables are read only up to the end of the listening section, which the kernel prints first', () => {
   const d = tempDir('tw-ports-');
   const line = (i: number, st: string, inode: number) =>
-    `${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(
+    `${`${String(i).padStart(4)}: 0100007F:${(1000 + i).toString(16).toUpperCase().padStart(4, '0')} 00000000:0000 ${st} 00000000:00000000 00:00000000 00000000     0        0 ${inode} 1 0000000000000000 100 0 0 10 0`.padEnd(
       149,
-    ) + '\n';
-  const header = TCP.split('\n')[0]!.padEnd(149) + '\n';
+    )}\n`;
+  const header = `${TCP.split('\n')[0]!.padEnd(149)}\n`;
   // 40 listeners (longer than one read), then 500 connections that are not read.
   let text = header;
   for (let i = 0; i < 40; i++) text += line(i, '0A', 5000 + i);

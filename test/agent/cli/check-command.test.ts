@@ -1,15 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { agentCli, ROOT } from '../../helpers/cluster.ts';
-import { tempDir } from '../../helpers/temp.ts';
+import { test } from 'node:test';
+import { loadAgentConfig } from '../../../agent/config.ts';
 import { createChecks, REPORTED_STATE_FILE } from '../../../agent/monitor/check-runner.ts';
 import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
-import { loadAgentConfig } from '../../../agent/config.ts';
 import { systemClock } from '../../../shared/clock.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { writeFilePrivate } from '../../../shared/secure-file.ts';
+import { agentCli, ROOT } from '../../helpers/cluster.ts';
+import { tempDir } from '../../helpers/temp.ts';
 
 type Out = { findings: { kind: string; subject: string; detail: string }[]; digest: string };
 

@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
-import { createSystemdNotifier, watchdogIntervalFromEnv, type NotifyChild, type NotifyClock } from '../../../agent/daemon/systemd-notify.ts';
+import { test } from 'node:test';
+import { createSystemdNotifier, type NotifyChild, type NotifyClock, watchdogIntervalFromEnv } from '../../../agent/daemon/systemd-notify.ts';
 
 class FakeChild extends EventEmitter implements NotifyChild {
   killedWith: string | undefined;

@@ -1,18 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import { readFileSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createLogger } from '../../../shared/log.ts';
-import { recordHash } from '../../../shared/spool-chain.ts';
-import type { RecordBody, SpoolRecord } from '../../../shared/protocol.ts';
-import { findingLines, MAX_LINES_PER_RECORD } from '../../../agent/fallback/finding-lines.ts';
-import { FallbackWriter } from '../../../agent/fallback/fallback-writer.ts';
-import { SINKS } from '../../../agent/fallback/registry.ts';
+import { test } from 'node:test';
 import { AgentConfigSchema } from '../../../agent/config.ts';
+import { FallbackWriter } from '../../../agent/fallback/fallback-writer.ts';
+import { findingLines, MAX_LINES_PER_RECORD } from '../../../agent/fallback/finding-lines.ts';
+import { SINKS } from '../../../agent/fallback/registry.ts';
+import { createLogger } from '../../../shared/log.ts';
+import type { RecordBody, SpoolRecord } from '../../../shared/protocol.ts';
+import { recordHash } from '../../../shared/spool-chain.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 

@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from '../../../shared/log.ts';
-import { portKey, type PortEntry, type RecordBody, type SpoolRecord } from '../../../shared/protocol.ts';
+import { test } from 'node:test';
+import { FallbackWriter } from '../../../agent/fallback/fallback-writer.ts';
 import { addToDelta, emptyDelta } from '../../../agent/monitor/delta.ts';
 import { eventFrames } from '../../../agent/monitor/frames.ts';
-import { FallbackWriter } from '../../../agent/fallback/fallback-writer.ts';
 import { Spool } from '../../../agent/spool/spool.ts';
-import { SpoolSender, type SpoolLink } from '../../../agent/spool/spool-sender.ts';
-import { tempDir } from '../../helpers/temp.ts';
+import { type SpoolLink, SpoolSender } from '../../../agent/spool/spool-sender.ts';
+import { createLogger } from '../../../shared/log.ts';
+import { type PortEntry, portKey, type RecordBody, type SpoolRecord } from '../../../shared/protocol.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { tempDir } from '../../helpers/temp.ts';
 
 const log = createLogger('test', { level: 'silent' });
 

@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { HashPool } from '../../../agent/hashing/hash-pool.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 
 test('the pool hashes like crypto does, across chunk boundaries, and reports unreadable files as errors', async () => {
   const d = tempDir('tw-hash-');

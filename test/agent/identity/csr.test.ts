@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import forge from 'node-forge';
 import { createKeyAndCsr } from '../../../agent/identity/csr.ts';
 import { tempDir } from '../../helpers/temp.ts';

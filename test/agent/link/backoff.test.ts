@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { Backoff } from '../../../agent/link/backoff.ts';
 
 test('the ceiling doubles up to the cap, the wait is jittered below it, reset starts over', () => {

@@ -6,8 +6,9 @@
  * again, down since the first reply it was owed. Real mutual TLS on
  * loopback; the link's timers run on a fake clock.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { WebSocket } from 'ws';
 import { ACK_EVERY, AgentLink, SILENT_INTERVALS_BEFORE_REDIAL } from '../../../agent/link/agent-link.ts';
 import { silentLogger } from '../../../shared/log.ts';

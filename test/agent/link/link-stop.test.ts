@@ -5,13 +5,14 @@
  * Real mutual TLS on loopback; the "server" is a bare ws endpoint that holds
  * its welcome until the test lets it go.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import type { WebSocket } from 'ws';
 import { AgentLink } from '../../../agent/link/agent-link.ts';
 import { systemClock } from '../../../shared/clock.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 import { createLogger, silentLogger } from '../../../shared/log.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { linkPeer } from '../../helpers/link-peer.ts';
 import { waitFor } from '../../helpers/wait.ts';
 

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { emptyDelta } from '../../../agent/monitor/delta.ts';
 import { eventFrames, reportFrames } from '../../../agent/monitor/frames.ts';
 import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
-import { emptyDelta } from '../../../agent/monitor/delta.ts';
-import { AgentMessage, MAX_FRAME_BYTES, parseFrame, type FileEntry } from '../../../shared/protocol.ts';
+import { AgentMessage, type FileEntry, MAX_FRAME_BYTES, parseFrame } from '../../../shared/protocol.ts';
 
 const env = (i: number) => ({ bootId: '00000000-0000-4000-8000-000000000000', seq: i, sentAt: 1 });
 const file = (i: number): FileEntry => ({

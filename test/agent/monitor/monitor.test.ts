@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentConfigSchema } from '../../../agent/config.ts';
+import { test } from 'node:test';
 import { FilesCheck } from '../../../agent/checks/files/files.ts';
-import { Monitor } from '../../../agent/monitor/monitor.ts';
-import type { Delta } from '../../../agent/monitor/delta.ts';
+import { AgentConfigSchema } from '../../../agent/config.ts';
 import { HashPool } from '../../../agent/hashing/hash-pool.ts';
+import type { Delta } from '../../../agent/monitor/delta.ts';
+import { Monitor } from '../../../agent/monitor/monitor.ts';
 import type { WatchBackend } from '../../../agent/watch/backend.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';

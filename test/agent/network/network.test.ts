@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createLogger } from '../../../shared/log.ts';
+import { test } from 'node:test';
 import { NetworkWatch, procRoutes, type RouteTables } from '../../../agent/network/network-watch.ts';
 import { hasDefault, parseIPv4Routes, parseIPv6Routes, routeFor } from '../../../agent/network/route-table.ts';
+import { createLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const log = createLogger('test', { level: 'silent' });
@@ -40,7 +40,7 @@ function watch(tables: { t: RouteTables }, o: { up?: Set<string>; since?: () => 
     disconnectedSince: o.since ?? (() => null),
     routes: () => tables.t,
     linkUp: (i) => i === 'lo' || (o.up ?? new Set(['eth0'])).has(i),
-    onLost: (s, r) => events.push(`lost ${r.join('; ')}`),
+    onLost: (_s, r) => events.push(`lost ${r.join('; ')}`),
     onRestored: (s, e) => events.push(`restored ${e - s}`),
   });
   return { w, events, clock };

@@ -4,17 +4,18 @@
  * continues from the head held in memory, and the loss is reported; a
  * finding the spool cannot take is held by the sender and spooled later.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { SPOOL_FILE, SPOOL_HEAD_FILE, Spool } from '../../../agent/spool/spool.ts';
+import { type SpoolLink, SpoolSender } from '../../../agent/spool/spool-sender.ts';
 import { createLogger } from '../../../shared/log.ts';
-import { recordHash } from '../../../shared/spool-chain.ts';
 import type { EventBody } from '../../../shared/protocol.ts';
-import { Spool, SPOOL_FILE, SPOOL_HEAD_FILE } from '../../../agent/spool/spool.ts';
-import { SpoolSender, type SpoolLink } from '../../../agent/spool/spool-sender.ts';
-import { tempDir } from '../../helpers/temp.ts';
+import { recordHash } from '../../../shared/spool-chain.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { tempDir } from '../../helpers/temp.ts';
 
 const log = createLogger('test', { level: 'silent' });
 const BOOT = '11111111-2222-4333-8444-555555555555';
@@ -74,7 +75,7 @@ test('a spool file replaced by another (renamed over it): the agent keeps its ow
   const told: string[][] = [];
   const s = new Spool({ dir, log, onTampered: (paths) => told.push(paths) });
   s.append(event('/a'), 'low', origin());
-  writeFileSync(join(dir, 'forged'), '{"base":{"n":0,"hash":"' + '0'.repeat(64) + '"}}\n');
+  writeFileSync(join(dir, 'forged'), `{"base":{"n":0,"hash":"${'0'.repeat(64)}"}}\n`);
   renameSync(join(dir, 'forged'), join(dir, SPOOL_FILE));
   s.ensure();
   assert.deepEqual(told, [[join(dir, SPOOL_FILE)]]);

@@ -1,15 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createLogger } from '../../../shared/log.ts';
-import { GENESIS_HASH, recordHash } from '../../../shared/spool-chain.ts';
-import type { EventBody, SpoolRecord } from '../../../shared/protocol.ts';
-import { Spool, parseLine } from '../../../agent/spool/spool.ts';
-import { SpoolSender, type SpoolLink } from '../../../agent/spool/spool-sender.ts';
+import { test } from 'node:test';
 import { recordSeverity } from '../../../agent/spool/severity.ts';
-import { tempDir } from '../../helpers/temp.ts';
+import { parseLine, Spool } from '../../../agent/spool/spool.ts';
+import { type SpoolLink, SpoolSender } from '../../../agent/spool/spool-sender.ts';
+import { createLogger } from '../../../shared/log.ts';
+import type { EventBody, SpoolRecord } from '../../../shared/protocol.ts';
+import { GENESIS_HASH, recordHash } from '../../../shared/spool-chain.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { tempDir } from '../../helpers/temp.ts';
 
 const log = createLogger('test', { level: 'silent' });
 const BOOT = '11111111-2222-4333-8444-555555555555';
@@ -69,7 +69,7 @@ test('a spool cut short by hand keeps its head from spool.head (so the server se
   for (let i = 0; i < 3; i++) s.append(event(`/f${i}`), 'low', origin());
   s.close();
   const lines = readFileSync(join(dir, 'spool.jsonl'), 'utf8').split('\n').filter(Boolean);
-  writeFileSync(join(dir, 'spool.jsonl'), lines.slice(0, -1).join('\n') + '\n');
+  writeFileSync(join(dir, 'spool.jsonl'), `${lines.slice(0, -1).join('\n')}\n`);
   const t = new Spool({ dir, log });
   assert.equal(t.head.n, 3);
   assert.equal(t.read(0, 10).length, 2);

@@ -3,12 +3,13 @@
  * namespace of its own (as root): mounts made there with nsenter never touch
  * the machine's mount table.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FINDMNT_POLL, MountEvents, parseFindmntLine, type MountEvent } from '../../../agent/watch/mount-events.ts';
+import { test } from 'node:test';
+import { FINDMNT_POLL, type MountEvent, MountEvents, parseFindmntLine } from '../../../agent/watch/mount-events.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { tempDir } from '../../helpers/temp.ts';

@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { test } from 'node:test';
 import { loadParcelWatcher, type ParcelWatcher, type SeaAccess } from '../../../agent/watch/parcel-loader.ts';
 
 const addonPath = createRequire(import.meta.url).resolve('@parcel/watcher-linux-x64-glibc/watcher.node');

@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../shared/log.ts';
+import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { openDatabase, type Db } from '../../../server/storage/db.ts';
 import { MailChannel } from '../../../server/alarms/channels/mail-channel.ts';
 import { OutboxWorker } from '../../../server/alarms/outbox-worker.ts';
+import { type Db, openDatabase } from '../../../server/storage/db.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { SmtpPeer } from '../../helpers/smtp-peer.ts';
 

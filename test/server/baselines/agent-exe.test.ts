@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { acceptAgentExe, judgeAgentExe } from '../../../server/baselines/agent-exe.ts';
 import { serverDb } from '../../helpers/server-db.ts';
 

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { judgeDaemon } from '../../../server/baselines/kinds/daemon.ts';
 import { judgeFile } from '../../../server/baselines/kinds/file.ts';
 import { judgeMount } from '../../../server/baselines/kinds/mount.ts';

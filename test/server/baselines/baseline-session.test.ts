@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { reportFrames } from '../../../agent/monitor/frames.ts';
+import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { BaselineSession } from '../../../server/baselines/baseline-session.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { FileEntry, Report, RequestReport } from '../../../shared/protocol.ts';
-import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
-import { reportFrames } from '../../../agent/monitor/frames.ts';
 import { serverDb } from '../../helpers/server-db.ts';
 
 const f = (i: number): FileEntry => ({

@@ -1,11 +1,11 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { test } from 'node:test';
+import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
-import { openDatabase, type Db } from '../../../server/storage/db.ts';
+import { type Db, openDatabase } from '../../../server/storage/db.ts';
 import type { DaemonEntry, FileEntry } from '../../../shared/protocol.ts';
-import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { EventLedger, TAMPER } from '../../../server/baselines/event-ledger.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';

@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { KINDS } from '../../../agent/checks/kinds/registry.ts';
+import { kindOfAlarm, SERVER_KINDS } from '../../../server/baselines/kinds/registry.ts';
 import { ALARM_KINDS } from '../../../shared/alarm-kinds.ts';
 import { Report, StateEvent } from '../../../shared/protocol.ts';
-import { KINDS } from '../../../agent/checks/kinds/registry.ts';
-import { SERVER_KINDS, kindOfAlarm } from '../../../server/baselines/kinds/registry.ts';
 
 test('agent and server register the same kinds, carried in the same report and event fields', () => {
   const agent = KINDS.map((k) => ({ kind: k.kind, field: k.field, goneField: k.goneField })).sort((a, b) => a.kind.localeCompare(b.kind));

@@ -1,17 +1,17 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../shared/log.ts';
+import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
-import { HostStore } from '../../../server/liveness/host-store.ts';
-import { Liveness } from '../../../server/liveness/liveness.ts';
-import { HeartbeatRollup } from '../../../server/liveness/heartbeat-rollup.ts';
 import { DashboardData } from '../../../server/dashboard/dashboard-data.ts';
 import { LiveFeed } from '../../../server/dashboard/live-feed.ts';
 import { html } from '../../../server/dashboard/template.ts';
+import { HeartbeatRollup } from '../../../server/liveness/heartbeat-rollup.ts';
+import { HostStore } from '../../../server/liveness/host-store.ts';
+import { Liveness } from '../../../server/liveness/liveness.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 function fixture(t: { after: (fn: () => void) => void }) {
@@ -76,7 +76,10 @@ test('the live feed pushes the rows when a status changes, and not otherwise bef
   const chunks: string[] = [];
   const res = {
     writeHead: () => res,
-    write: (s: string) => (chunks.push(s), true),
+    write: (s: string) => {
+      chunks.push(s);
+      return true;
+    },
     end: () => {},
     on: () => res,
   } as unknown as import('node:http').ServerResponse;
@@ -107,7 +110,11 @@ test('a live client that stops reading is dropped once a mebibyte waits unread, 
     writeHead: () => res,
     end: () => {},
     on: () => res,
-    write: (s: string) => ((res.writableLength += s.length), writes++, false),
+    write: (s: string) => {
+      res.writableLength += s.length;
+      writes++;
+      return false;
+    },
     destroy: () => (destroyed = true),
   } as unknown as import('node:http').ServerResponse & { writableLength: number };
   feed.start();

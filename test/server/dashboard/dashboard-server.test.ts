@@ -1,15 +1,15 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../shared/log.ts';
+import { after, before, test } from 'node:test';
 import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard, isLoopbackHost } from '../../../server/dashboard/dashboard-server.ts';
 import { createMetrics } from '../../../server/dashboard/metrics.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const PASSWORD = 'a long enough password';
@@ -85,7 +85,7 @@ function req(method: string, path: string, o: { cookie?: string; form?: Record<s
 
 function cookieValue(res: Res, name: string): string | undefined {
   const set = ([] as string[]).concat(res.headers['set-cookie'] ?? []);
-  return set.map((c) => c.split(';')[0]!).find((c) => c.startsWith(name + '='));
+  return set.map((c) => c.split(';')[0]!).find((c) => c.startsWith(`${name}=`));
 }
 
 async function login(password = PASSWORD): Promise<{ res: Res; session?: string }> {
@@ -161,7 +161,7 @@ test('/metrics needs a session or the bearer token from metrics.token', async ()
   assert.equal((await req('GET', '/metrics')).status, 401);
   assert.equal((await req('GET', '/metrics', { auth: 'Bearer nothing-configured-yet' })).status, 401);
   const token = 'm'.repeat(32);
-  writeFileSync(join(ctx.paths.dir, 'metrics.token'), token + '\n', { mode: 0o600 });
+  writeFileSync(join(ctx.paths.dir, 'metrics.token'), `${token}\n`, { mode: 0o600 });
   assert.equal((await req('GET', '/metrics', { auth: 'Bearer wrong' })).status, 401);
   const ok = await req('GET', '/metrics', { auth: `Bearer ${token}` });
   assert.equal(ok.status, 200);

@@ -3,9 +3,9 @@
  * would hold sockets forever, a burst of password guesses that would stall
  * the event loop the agents share, and a guesser on the admin's own address.
  */
-import { test, before, after } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -13,11 +13,12 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { systemClock } from '../../../shared/clock.ts';
-import { silentLogger } from '../../../shared/log.ts';
+import { after, before, test } from 'node:test';
 import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard } from '../../../server/dashboard/dashboard-server.ts';
+import { systemClock } from '../../../shared/clock.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const PASSWORD = 'a long enough password';

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { LoginGuard } from '../../../server/dashboard/login-guard.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 

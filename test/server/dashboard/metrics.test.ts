@@ -1,12 +1,12 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
-import { HostStore } from '../../../server/liveness/host-store.ts';
 import { createMetrics } from '../../../server/dashboard/metrics.ts';
+import { HostStore } from '../../../server/liveness/host-store.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 test('/metrics reports hosts by status, open alarms by kind, heartbeats, outbox depth and connected agents', async (t) => {

@@ -1,16 +1,16 @@
-import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../shared/log.ts';
-import type { FileEntry } from '../../../shared/protocol.ts';
+import { after, before, test } from 'node:test';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard } from '../../../server/dashboard/dashboard-server.ts';
 import { createMetrics } from '../../../server/dashboard/metrics.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import type { FileEntry } from '../../../shared/protocol.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const PASSWORD = 'a long enough password';

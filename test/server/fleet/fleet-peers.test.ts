@@ -1,15 +1,15 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { openDatabase, type Db } from '../../../server/storage/db.ts';
-import { MIGRATIONS } from '../../../server/storage/migrations/index.ts';
 import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
-import { canonicalJson } from '../../../shared/state-digest.ts';
 import { classifyChange, contentKey } from '../../../server/fleet/sample-match.ts';
+import { type Db, openDatabase } from '../../../server/storage/db.ts';
+import { MIGRATIONS } from '../../../server/storage/migrations/index.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
+import { canonicalJson } from '../../../shared/state-digest.ts';
 
 const PATH = '/usr/sbin/cron';
 const OTHER = '/etc/crontab';
@@ -33,7 +33,10 @@ const f = (sha: string | undefined, over: Partial<FileEntry> = {}): FileEntry =>
 // A small deterministic generator, so a failure names a reproducible case.
 let seed = 7;
 // The high bits: an LCG modulo 2^31 repeats its low bits with short periods.
-const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), (seed >>> 12) % n);
+const rnd = (n: number) => {
+  seed = (seed * 1103515245 + 12345) % 2 ** 31;
+  return (seed >>> 12) % n;
+};
 const pick = <T>(xs: readonly T[]): T => xs[rnd(xs.length)]!;
 
 /** path_contents recounted from scratch (the migration's own query shape), to compare with what the triggers kept. */

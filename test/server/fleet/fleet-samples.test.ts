@@ -1,18 +1,18 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
+import type { AlarmNotice } from '../../../server/alarms/channels/channel.ts';
+import { formatDigestMail } from '../../../server/alarms/channels/mail-format.ts';
 import { BaselineSession } from '../../../server/baselines/baseline-session.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
-import type { Clock } from '../../../shared/clock.ts';
-import { silentLogger } from '../../../shared/log.ts';
-import type { AlarmNotice } from '../../../server/alarms/channels/channel.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
 import { buildFleetView } from '../../../server/fleet/fleet-view.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
-import { formatDigestMail } from '../../../server/alarms/channels/mail-format.ts';
 import { buildReport } from '../../../server/reports/report.ts';
 import { formatReportText } from '../../../server/reports/report-format.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
+import type { Clock } from '../../../shared/clock.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import type { FileEntry, PortEntry } from '../../../shared/protocol.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
 

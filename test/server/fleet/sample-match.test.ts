@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { classifyChange, type PeerState, sameContent } from '../../../server/fleet/sample-match.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
-import { classifyChange, sameContent, type PeerState } from '../../../server/fleet/sample-match.ts';
 
 const H = (c: string) => c.repeat(64);
 const f = (sha: string, o: Partial<FileEntry> = {}): FileEntry => ({

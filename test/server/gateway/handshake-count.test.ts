@@ -1,10 +1,11 @@
 /** Handshakes in flight on a real TLS server over loopback: counted once started and while unfinished, never twice, never negative. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, createServer, type TLSSocket } from 'node:tls';
-import { createCa } from '../../../server/trust/ca.ts';
+import { test } from 'node:test';
+import { createServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { countHandshakes } from '../../../server/gateway/handshake-count.ts';
+import { createCa } from '../../../server/trust/ca.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 test('a socket counts from its first bytes until its handshake ends or it closes; a silent one never', async (t) => {

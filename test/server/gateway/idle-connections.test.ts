@@ -5,13 +5,14 @@
  * server cuts every one of those connections at its handshake timeout. A ServerApp on a real data dir
  * listening on loopback, whose fake clock moves the tick.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { test } from 'node:test';
 import { ServerApp } from '../../../server/server-app.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 import { initServer, Proc } from '../../helpers/cluster.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { helloMsg } from '../../helpers/server-db.ts';
 import { sleep } from '../../helpers/wait.ts';
 

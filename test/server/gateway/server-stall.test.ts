@@ -2,13 +2,14 @@
  * The server's tick notes its own stall before it sweeps: a ServerApp on a real data dir with a fake clock,
  * whose tick is called by hand. A jump of the clock between two ticks is the event loop blocked that long.
  */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { ServerApp } from '../../../server/server-app.ts';
+import { test } from 'node:test';
 import { HOLD_MAX_MS } from '../../../server/liveness/status.ts';
+import { ServerApp } from '../../../server/server-app.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { FakeClock } from '../../helpers/fake-clock.ts';
 import { initServer } from '../../helpers/cluster.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { BOOT, helloMsg } from '../../helpers/server-db.ts';
 
 test('a blocked event loop holds agent-missing by the time it was blocked; a silent host is still declared missing after', (t) => {

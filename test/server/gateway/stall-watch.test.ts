@@ -1,6 +1,7 @@
 /** The server's own stall, from tick drift and handshakes in flight: plain numbers for now, no sleeping. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { StallWatch } from '../../../server/gateway/stall-watch.ts';
 
 const watch = () => new StallWatch({ tickMs: 250, lagMs: 200, busyHandshakes: 64, busyLoop: 0.5 });

@@ -1,9 +1,10 @@
 /** What a hello settles, and the alarm for a host that never says one: a fake clock and a real SQLite file. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { helloMsg, serverDb } from '../../helpers/server-db.ts';
+import { test } from 'node:test';
 import { LINGER_CHECK_MS } from '../../../server/liveness/liveness.ts';
+import { helloMsg, serverDb } from '../../helpers/server-db.ts';
 
 const DAY = 86_400_000;
 

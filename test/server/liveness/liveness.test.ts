@@ -1,8 +1,9 @@
 /** Silence detection with a fake clock and a real SQLite file: no sleeping. */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
-import { BOOT, helloMsg, serverDb } from '../../helpers/server-db.ts';
+import { test } from 'node:test';
 import { HOLD_MAX_MS } from '../../../server/liveness/status.ts';
+import { BOOT, helloMsg, serverDb } from '../../helpers/server-db.ts';
 
 test('hello makes a pending host up; heartbeats keep it up', () => {
   const s = serverDb();

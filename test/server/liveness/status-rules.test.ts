@@ -1,8 +1,9 @@
 /** One test per row of the status → alarm table (STYLE habit 6). */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from '../../../server/liveness/status-rules.ts';
 import { ALARM_KINDS, HOST_STATUSES } from '../../../shared/alarm-kinds.ts';
-import { STATUS_RULES, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES } from '../../../server/liveness/status-rules.ts';
 
 test('every status has a row', () => {
   assert.deepEqual(Object.keys(STATUS_RULES).sort(), [...HOST_STATUSES].sort());

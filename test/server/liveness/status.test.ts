@@ -1,6 +1,6 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { deadlines, deriveStatus, HOLD_MAX_MS, stallHold, type StatusFields } from '../../../server/liveness/status.ts';
+import { test } from 'node:test';
+import { deadlines, deriveStatus, HOLD_MAX_MS, type StatusFields, stallHold } from '../../../server/liveness/status.ts';
 
 const seen = (at: number): StatusFields => ({ state: 'active', lastSeen: at, ...deadlines(at, 10_000, 5_000), maintenanceUntil: null });
 

@@ -1,9 +1,10 @@
 /** The sweep is a long-lived loop: one host it cannot process must not stop the others' alarms (STYLE habit 7). */
-import { test } from 'node:test';
+
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../../shared/log.ts';
+import { test } from 'node:test';
 import { Liveness } from '../../../server/liveness/liveness.ts';
+import { createLogger } from '../../../shared/log.ts';
 import { helloMsg, serverDb } from '../../helpers/server-db.ts';
 
 function setup() {

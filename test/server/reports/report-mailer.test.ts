@@ -1,14 +1,14 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { silentLogger } from '../../../shared/log.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
-import { HostStore } from '../../../server/liveness/host-store.ts';
+import { test } from 'node:test';
 import { DeliveryError } from '../../../server/alarms/channels/channel.ts';
 import type { MailText } from '../../../server/alarms/channels/mail-format.ts';
+import { HostStore } from '../../../server/liveness/host-store.ts';
 import { ReportMailer } from '../../../server/reports/report-mailer.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
+import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 test('the daily report is mailed once a day from its hour on, and retried while SMTP is down', async (t) => {

@@ -1,13 +1,13 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
 import { buildReport } from '../../../server/reports/report.ts';
 import { formatReportMail, formatReportText } from '../../../server/reports/report-format.ts';
+import { openDatabase } from '../../../server/storage/db.ts';
 
 const NOW = Date.UTC(2026, 0, 2, 7, 0, 0);
 const H = 3_600_000;

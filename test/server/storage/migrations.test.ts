@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import Database from 'better-sqlite3';
 import { migrate } from '../../../server/storage/db.ts';
 import { MIGRATIONS } from '../../../server/storage/migrations/index.ts';

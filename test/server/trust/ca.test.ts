@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { createCa, newSerial, signAgentCsr } from '../../../server/trust/ca.ts';
+import { test } from 'node:test';
 import { createKeyAndCsr } from '../../../agent/identity/csr.ts';
+import { createCa, newSerial, signAgentCsr } from '../../../server/trust/ca.ts';
 
 const ca = createCa('Test CA');
 

@@ -1,5 +1,5 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { issueToken, redeemToken } from '../../../server/trust/tokens.ts';
 import { serverDb } from '../../helpers/server-db.ts';
 

@@ -1,7 +1,7 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { realpathSync, existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
+import { test } from 'node:test';
 import { parseElf, sharedLibraries } from '../../../../agent/checks/files/elf-deps.ts';
 
 const bin = existsSync('/usr/sbin/cron') ? '/usr/sbin/cron' : '/bin/ls';

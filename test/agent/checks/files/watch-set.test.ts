@@ -1,9 +1,9 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentConfigSchema } from '../../../../agent/config.ts';
+import { test } from 'node:test';
 import { buildWatchSet, WatchIndex } from '../../../../agent/checks/files/watch-set.ts';
+import { AgentConfigSchema } from '../../../../agent/config.ts';
 import { tempDir } from '../../../helpers/temp.ts';
 
 test("the watch set holds the agent's own files as self, config entries with their class, and skips nothing present", () => {

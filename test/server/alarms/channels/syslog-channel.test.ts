@@ -1,10 +1,10 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { formatSyslog, SyslogChannel } from '../../../../server/alarms/channels/syslog-channel.ts';
+import { createServer } from 'node:net';
+import { test } from 'node:test';
 import type { AlarmNotice } from '../../../../server/alarms/channels/channel.ts';
+import { formatSyslog, SyslogChannel } from '../../../../server/alarms/channels/syslog-channel.ts';
 
 const notice: AlarmNotice = {
   eventId: 7,
