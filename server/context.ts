@@ -4,6 +4,7 @@ import { AlarmStore } from './alarms/alarm-store.ts';
 import { BaselineStore } from './baselines/baseline-store.ts';
 import { EventLedger } from './baselines/event-ledger.ts';
 import { loadServerConfig, type ServerConfig } from './config.ts';
+import { GroupPeers } from './fleet/fleet-peers.ts';
 import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
 import { HostStore } from './liveness/host-store.ts';
 import { Liveness } from './liveness/liveness.ts';
@@ -44,7 +45,7 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger): Serv
   const db = openDatabase(paths.database);
   const alarms = new AlarmStore(db);
   const hosts = new HostStore(db);
-  const baselines = new BaselineStore(db, alarms);
+  const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
   const rollup = new HeartbeatRollup(db, clock);
   return {
     paths,

@@ -13,13 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../server/fleet/fleet-peers.ts';
 import { openDatabase } from '../../server/storage/db.ts';
 import type { FileEntry } from '../../shared/protocol.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'tw-upgrade-'));
 const db = openDatabase(join(dir, 'server.db'));
-const store = new BaselineStore(db, new AlarmStore(db));
+const store = new BaselineStore(db, new AlarmStore(db), new GroupPeers(db));
 const file = (sha: string): FileEntry => ({
   path: '/usr/sbin/cron',
   class: 'critical',

@@ -2,7 +2,7 @@ import type { AlarmKind } from '../../shared/alarm-kinds.ts';
 import type { Report, StateEvent } from '../../shared/protocol.ts';
 import { canonicalJson, type EntryKind, stateDigest } from '../../shared/state-digest.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { GroupPeers } from '../fleet/fleet-peers.ts';
+import type { GroupPeers } from '../fleet/fleet-peers.ts';
 import { type Db, sql } from '../storage/db.ts';
 import { type GoneField, goneIn, type JudgeContext, type ServerEntryKind, type ValuesField, valuesIn, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
@@ -58,8 +58,9 @@ export class BaselineStore {
   constructor(
     private readonly db: Db,
     private readonly alarms: AlarmStore,
+    peers: GroupPeers,
   ) {
-    this.peers = new GroupPeers(db);
+    this.peers = peers;
     this.openDetailStmt = db.prepare('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
     this.upsert = db.prepare(
       `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { openDatabase } from '../../../server/storage/db.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
@@ -25,7 +26,7 @@ const f = (path: string, size = 1): FileEntry => ({
 test('accept: by host and paths, by group, and the errors that name what was wrong', () => {
   const { dir } = initServer();
   const db = openDatabase(join(dir, 'tripwarden.db'));
-  const store = new BaselineStore(db, new AlarmStore(db));
+  const store = new BaselineStore(db, new AlarmStore(db), new GroupPeers(db));
   const now = Date.now();
   for (const [host, grp] of [
     ['web1', 'web'],

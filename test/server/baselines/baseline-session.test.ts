@@ -4,6 +4,7 @@ import { reportFrames } from '../../../agent/monitor/frames.ts';
 import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { BaselineSession } from '../../../server/baselines/baseline-session.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { FileEntry, Report, RequestReport } from '../../../shared/protocol.ts';
 import { serverDb } from '../../helpers/server-db.ts';
@@ -28,7 +29,7 @@ function setup() {
   const s = serverDb();
   s.addHost('h');
   const sent: RequestReport[] = [];
-  const session = new BaselineSession('h', new BaselineStore(s.db, s.alarms), s.clock, silentLogger(), (m) => sent.push(m), 5_000);
+  const session = new BaselineSession('h', new BaselineStore(s.db, s.alarms, new GroupPeers(s.db)), s.clock, silentLogger(), (m) => sent.push(m), 5_000);
   return { ...s, session, sent };
 }
 

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { type Db, openDatabase } from '../../../server/storage/db.ts';
 import type { DaemonEntry, FileEntry } from '../../../shared/protocol.ts';
 import { tempDir } from '../../helpers/temp.ts';
@@ -14,7 +15,7 @@ function setup(): { db: Db; store: BaselineStore; alarms: AlarmStore } {
   const db = openDatabase(join(tempDir('tw-bl-'), 'db.sqlite'));
   db.prepare("INSERT INTO hosts (host, enrolled_at, cert_serial) VALUES ('h', ?, 'serial-1')").run(T0);
   const alarms = new AlarmStore(db);
-  return { db, store: new BaselineStore(db, alarms), alarms };
+  return { db, store: new BaselineStore(db, alarms, new GroupPeers(db)), alarms };
 }
 
 const f = (path: string, over: Partial<FileEntry> = {}): FileEntry => ({

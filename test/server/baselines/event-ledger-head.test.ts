@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { EventLedger, TAMPER } from '../../../server/baselines/event-ledger.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
 import { BOOT, serverDb } from '../../helpers/server-db.ts';
@@ -10,7 +11,7 @@ const H = (c: string) => c.repeat(64);
 function setup() {
   const s = serverDb();
   s.addHost('web1');
-  const ledger = new EventLedger(s.db, s.alarms, new BaselineStore(s.db, s.alarms));
+  const ledger = new EventLedger(s.db, s.alarms, new BaselineStore(s.db, s.alarms, new GroupPeers(s.db)));
   // Rows written by the connection so far: the check for "no write at all".
   const writes = () => (s.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
   const tampered = () => s.alarms.list({ open: true, host: 'web1' }).filter((a) => a.kind === 'agent-tampered').length;

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { initCommand } from '../../../server/cli/init.ts';
 import { openServerContext, type ServerContext } from '../../../server/context.ts';
 import { Dashboard } from '../../../server/dashboard/dashboard-server.ts';
@@ -41,7 +42,7 @@ before(async () => {
   writeFileSync(join(root, 'pw'), PASSWORD);
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], { out: () => {}, err: () => {} }), 0);
   ctx = openServerContext(dir, clock);
-  const store = new BaselineStore(ctx.db, ctx.alarms);
+  const store = new BaselineStore(ctx.db, ctx.alarms, new GroupPeers(ctx.db));
   for (const [h, sha] of [
     ['web1', 'a'],
     ['web2', 'a'],

@@ -6,6 +6,7 @@ import type { AlarmNotice } from '../../../server/alarms/channels/channel.ts';
 import { formatDigestMail } from '../../../server/alarms/channels/mail-format.ts';
 import { BaselineSession } from '../../../server/baselines/baseline-session.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { buildFleetView } from '../../../server/fleet/fleet-view.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
 import { buildReport } from '../../../server/reports/report.ts';
@@ -39,7 +40,7 @@ const none = { gone: [], daemons: [], mounts: [] };
 const { dir } = initServer();
 const db = openDatabase(join(dir, 'tripwarden.db'));
 const alarms = new AlarmStore(db);
-const store = new BaselineStore(db, alarms);
+const store = new BaselineStore(db, alarms, new GroupPeers(db));
 let now = Date.now() - 60_000;
 const tick = () => (now += 1000);
 for (const [host, grp, sample] of [
