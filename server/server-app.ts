@@ -12,6 +12,7 @@ import { VERSION } from '../shared/version.ts';
 import type { AlarmChannel } from './alarms/channels/channel.ts';
 import { MailChannel } from './alarms/channels/mail-channel.ts';
 import { createChannels } from './alarms/channels/registry.ts';
+import { Outbox, type OutboxOptions } from './alarms/outbox.ts';
 import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
@@ -43,7 +44,7 @@ export interface ServerAppOptions {
   /** Alarm channels to use instead of the configured ones (tests). */
   channels?: AlarmChannel[];
   /** Period and limits of the outbox workers. */
-  outbox?: Omit<OutboxWorkerOptions, 'clock' | 'log'>;
+  outbox?: Omit<OutboxWorkerOptions, 'clock' | 'log'> & OutboxOptions;
   /** What the dashboard's accept button calls (the baseline engine, when there is one). */
   accept?: AcceptHook;
   /**
@@ -99,7 +100,7 @@ export class ServerApp {
     this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
-    this.workers = channels.map((c) => new OutboxWorker(ctx.db, c, { clock: o.clock, log: o.log, ...o.outbox }));
+    this.workers = channels.map((c) => new OutboxWorker(new Outbox(ctx.db, c.name, o.outbox), c, { clock: o.clock, log: o.log, ...o.outbox }));
     const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
     if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({

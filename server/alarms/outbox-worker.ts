@@ -1,8 +1,7 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
-import type { Db } from '../storage/db.ts';
 import { type AlarmChannel, type AlarmNotice, DeliveryError } from './channels/channel.ts';
-import { Outbox } from './outbox.ts';
+import type { Outbox } from './outbox.ts';
 
 /** A worker's period and limits, in ms and counts; given in the constructor so tests run it fast. */
 export interface OutboxWorkerOptions {
@@ -15,10 +14,6 @@ export interface OutboxWorkerOptions {
   /** First retry after this long; doubles per attempt up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
-  /** A claim older than this is taken to belong to a sender that died mid-send. */
-  claimTimeoutMs?: number;
-  /** A channel seen for the first time starts with this much history. */
-  backlogMs?: number;
 }
 
 /** What one pass did. */
@@ -38,15 +33,15 @@ export interface PassResult {
  * A pass never throws: one bad event is logged and the loop carries on.
  */
 export class OutboxWorker {
-  readonly outbox: Outbox;
   private readonly o: Required<Omit<OutboxWorkerOptions, 'clock' | 'log'>>;
+  readonly outbox: Outbox;
   private readonly log: Logger;
   private timer?: TimerHandle;
   private running: Promise<unknown> | null = null;
   private stopped = false;
 
   constructor(
-    db: Db,
+    outbox: Outbox,
     readonly channel: AlarmChannel,
     private readonly opts: OutboxWorkerOptions,
   ) {
@@ -55,11 +50,9 @@ export class OutboxWorker {
       batchLimit: opts.batchLimit ?? 1000,
       backoffMs: opts.backoffMs ?? 5000,
       maxBackoffMs: opts.maxBackoffMs ?? 300_000,
-      claimTimeoutMs: opts.claimTimeoutMs ?? 300_000,
-      backlogMs: opts.backlogMs ?? 86_400_000,
     };
     this.log = opts.log.child({ component: 'outbox', channel: channel.name });
-    this.outbox = new Outbox(db, channel.name, { claimTimeoutMs: this.o.claimTimeoutMs, backlogMs: this.o.backlogMs });
+    this.outbox = outbox;
   }
 
   start(): void {

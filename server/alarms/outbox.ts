@@ -15,14 +15,24 @@ export interface DueDelivery {
  * any point leaves each event pending, claimed (reclaimed after
  * `claimTimeoutMs`) or done, never lost.
  */
+/** How an outbox treats stale claims and a channel's first history, in ms. */
+export interface OutboxOptions {
+  /** A claim older than this is taken to belong to a sender that died mid-send (default 5 min). */
+  claimTimeoutMs?: number;
+  /** A channel seen for the first time starts with this much history (default a day). */
+  backlogMs?: number;
+}
+
 export class Outbox {
+  private readonly o: Required<OutboxOptions>;
   private readonly s;
 
   constructor(
     private readonly db: Db,
     readonly channel: string,
-    private readonly o: { claimTimeoutMs: number; backlogMs: number },
+    o: OutboxOptions = {},
   ) {
+    this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000 };
     this.s = {
       cursor: db.prepare('SELECT last_event_id AS id FROM channel_cursors WHERE channel = ?'),
       setCursor: db.prepare('INSERT INTO channel_cursors (channel, last_event_id) VALUES (?, ?) ON CONFLICT(channel) DO UPDATE SET last_event_id = excluded.last_event_id'),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { MailChannel } from '../../../server/alarms/channels/mail-channel.ts';
+import { Outbox } from '../../../server/alarms/outbox.ts';
 import { OutboxWorker } from '../../../server/alarms/outbox-worker.ts';
 import { type Db, openDatabase } from '../../../server/storage/db.ts';
 import { silentLogger } from '../../../shared/log.ts';
@@ -34,7 +35,7 @@ function worker(db: Db, clock: FakeClock, port: number, dir: string, extra: { pe
     perMinute: extra.perMinute,
     transportOverrides: { ignoreTLS: true, connectionTimeout: 2000, greetingTimeout: 2000 },
   });
-  return new OutboxWorker(db, channel, { clock, log: silentLogger(), backoffMs: 5000, maxBackoffMs: 60_000 });
+  return new OutboxWorker(new Outbox(db, channel.name), channel, { clock, log: silentLogger(), backoffMs: 5000, maxBackoffMs: 60_000 });
 }
 
 /** A port nothing listens on (bound then released). */

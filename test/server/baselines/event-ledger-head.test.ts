@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
-import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { EventLedger, TAMPER } from '../../../server/baselines/event-ledger.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
 import { BOOT, serverDb } from '../../helpers/server-db.ts';
 
