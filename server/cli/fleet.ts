@@ -1,23 +1,26 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
+import { safeJson, safeText } from '../../shared/safe-text.ts';
 import { openServerContext } from '../context.ts';
 import { buildFleetView, type FleetView } from '../fleet/fleet-view.ts';
 import type { CommandIo } from './io.ts';
 
-const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? c.slice(0, 12) : c);
+const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? c.slice(0, 12) : safeText(c));
 
 /** The fleet view as text: one block per path, one line per group and content, outliers marked. */
 export function formatFleetText(v: FleetView): string[] {
-  const out = [`groups: ${v.groups.map((g) => `${g.group} (${g.hosts} hosts${g.samples.length ? `, samples ${g.samples.join(', ')}` : ''})`).join('; ') || 'none'}`];
+  const out = [
+    `groups: ${v.groups.map((g) => `${safeText(g.group)} (${g.hosts} hosts${g.samples.length ? `, samples ${safeText(g.samples.join(', '))}` : ''})`).join('; ') || 'none'}`,
+  ];
   if (!v.paths.length) out.push('no path differs between hosts of a group');
   for (const p of v.paths) {
-    out.push('', p.path);
+    out.push('', safeText(p.path));
     for (const g of p.groups) {
       for (const variant of g.variants) {
         const outlier = g.outliers.includes(variant.hosts[0]!) && variant.hosts.length === 1;
-        const names = variant.hosts.slice(0, 8).join(', ') + (variant.hosts.length > 8 ? `, … ${variant.hosts.length - 8} more` : '');
+        const names = safeText(variant.hosts.slice(0, 8).join(', ')) + (variant.hosts.length > 8 ? `, … ${variant.hosts.length - 8} more` : '');
         out.push(
-          `  ${g.group}: ${variant.hosts.length}/${g.hosts} ${short(variant.content)}  ${names}` +
+          `  ${safeText(g.group)}: ${variant.hosts.length}/${g.hosts} ${short(variant.content)}  ${names}` +
             `${variant.samples.length ? ' [sample]' : ''}${outlier ? '  <-- OUTLIER: matches no other host of the group' : ''}`,
         );
       }
@@ -47,7 +50,7 @@ export async function fleetCommand(argv: string[], io: CommandIo): Promise<numbe
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
     const v = buildFleetView(ctx.db, { group: values.group, varyingOnly: !values.all, limit: values.json ? undefined : 2_000 });
-    if (values.json) io.out(JSON.stringify(v, null, 2));
+    if (values.json) io.out(safeJson(v));
     else for (const l of formatFleetText(v)) io.out(l);
   } finally {
     ctx.close();

@@ -1,11 +1,13 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { formatDuration } from '../../shared/duration.ts';
+import { safeJson, safeText } from '../../shared/safe-text.ts';
 import { openServerContext } from '../context.ts';
 import type { CommandIo } from './io.ts';
 
-/** Prints rows as an aligned text table. */
-function table(io: CommandIo, head: string[], rows: string[][]): void {
+/** Prints rows as an aligned text table; cells may carry agent-supplied text, so each is made safe first. */
+function table(io: CommandIo, head: string[], cells: string[][]): void {
+  const rows = cells.map((r) => r.map(safeText));
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows])
     io.out(
@@ -23,7 +25,7 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
     const views = ctx.hosts.views(Date.now());
-    if (values.json) io.out(JSON.stringify(views, null, 2));
+    if (values.json) io.out(safeJson(views));
     else
       table(
         io,
@@ -52,7 +54,7 @@ export async function alarmsCommand(argv: string[], io: CommandIo): Promise<numb
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
     const rows = ctx.alarms.list({ open: values.open, host: values.host });
-    if (values.json) io.out(JSON.stringify(rows, null, 2));
+    if (values.json) io.out(safeJson(rows));
     else
       table(
         io,

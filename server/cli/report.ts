@@ -2,6 +2,7 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import { sharedError } from '../../shared/errors.ts';
+import { safeJson } from '../../shared/safe-text.ts';
 import { openServerContext } from '../context.ts';
 import { buildReport } from '../reports/report.ts';
 import { formatReportText } from '../reports/report-format.ts';
@@ -30,7 +31,7 @@ export async function reportCommand(argv: string[], io: CommandIo): Promise<numb
   try {
     const now = Date.now();
     const r = buildReport(ctx.db, ctx.hosts, now - sinceMs, now);
-    io.out(values.json ? JSON.stringify(r, null, 2) : formatReportText(r).trimEnd());
+    io.out(values.json ? safeJson(r) : formatReportText(r).trimEnd());
   } finally {
     ctx.close();
   }

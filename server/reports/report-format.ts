@@ -1,4 +1,5 @@
 import { formatDuration } from '../../shared/duration.ts';
+import { safeText, shellWord } from '../../shared/safe-text.ts';
 import type { MailText } from '../alarms/channels/mail-format.ts';
 import { type ExpectedFold, REPORT_SECTIONS, type Report, type ReportHost, type ReportSection } from './report.ts';
 
@@ -12,28 +13,30 @@ export const SECTION_TITLES: Record<ReportSection, string> = {
 };
 
 const iso = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString());
-// eslint-disable-next-line no-control-regex
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]+/g, ' ').slice(0, 200);
+const oneLine = (s: string) => {
+  const t = safeText(s);
+  return t.length > 200 ? `${t.slice(0, 199)}…` : t;
+};
 
 function hostLine(h: ReportHost, until: number): string[] {
   const seen = h.lastSeen === null ? 'never seen' : `last seen ${formatDuration(Math.max(0, until - h.lastSeen))} ago`;
-  const out = [`  ${h.host} (${h.group}) ${h.status}, ${seen}, ${h.beats} heartbeats`];
+  const out = [`  ${safeText(h.host)} (${safeText(h.group)}) ${h.status}, ${seen}, ${h.beats} heartbeats`];
   // Expected changes are listed once per path in the group's fold, not per host.
   const own = h.alarms.filter((a) => a.expectedFrom === null);
   for (const a of own.slice(0, 20)) {
     const state = a.resolvedAt !== null ? `resolved ${iso(a.resolvedAt)}` : a.ackedAt !== null ? 'open, acked' : 'OPEN';
-    const outlier = a.outlier ? `OUTLIER: no other host of ${h.group} has this content; ` : '';
-    out.push(`    #${a.id} [${a.severity}] ${a.kind}: ${oneLine(a.subject)} (${outlier}opened ${iso(a.openedAt)}, ${state})`);
+    const outlier = a.outlier ? `OUTLIER: no other host of ${safeText(h.group)} has this content; ` : '';
+    out.push(`    #${a.id} [${a.severity}] ${safeText(a.kind)}: ${oneLine(a.subject)} (${outlier}opened ${iso(a.openedAt)}, ${state})`);
   }
-  if (own.length > 20) out.push(`    … and ${own.length - 20} more (see \`alarms --host ${h.host}\`)`);
+  if (own.length > 20) out.push(`    … and ${own.length - 20} more (see \`alarms --host ${shellWord(h.host)}\`)`);
   if (own.length < h.alarms.length) out.push(`    ${h.alarms.length - own.length} expected change(s), folded below`);
   return out;
 }
 
 /** One line per path: how many hosts took the content of which sample. */
 export function foldLine(f: ExpectedFold): string {
-  const names = f.hosts.slice(0, 10).join(', ') + (f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : '');
-  return `  ${oneLine(f.path)}: ${f.hosts.length} host(s) took the content of sample ${f.samples.join(', ')} (${f.kind}, ${f.open} open): ${names}`;
+  const names = safeText(f.hosts.slice(0, 10).join(', ')) + (f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : '');
+  return `  ${oneLine(f.path)}: ${f.hosts.length} host(s) took the content of sample ${safeText(f.samples.join(', '))} (${safeText(f.kind)}, ${f.open} open): ${names}`;
 }
 
 /** The report as plain text, for `report` and the daily mail: totals, then group by group. */
@@ -46,7 +49,7 @@ export function formatReportText(r: Report): string {
   ];
   for (const g of r.groups) {
     const n = REPORT_SECTIONS.reduce((k, s) => k + g.sections[s].length, 0);
-    lines.push('', `== Group ${g.group} (${n} hosts) ==`);
+    lines.push('', `== Group ${safeText(g.group)} (${n} hosts) ==`);
     for (const s of REPORT_SECTIONS) {
       lines.push(`${SECTION_TITLES[s]} (${g.sections[s].length}):`);
       if (s === 'expected') {

@@ -1,4 +1,5 @@
 import type { Severity } from '../../../shared/alarm-kinds.ts';
+import { safeText, shellWord } from '../../../shared/safe-text.ts';
 import type { AlarmNotice } from './channel.ts';
 
 /** A mail as text: subject and plain-text body. */
@@ -27,10 +28,9 @@ const ADVICE: Record<string, string> = {
   'port-opened': "A process started listening on a port that is not in the host's baseline. If it is a service you installed, accept it; otherwise find the process.",
 };
 
-/** Removes line breaks and control characters from text that goes into a header line. */
+/** Text for a header line: controls, bidi and line breaks shown as escapes (see `safeText`), clipped. */
 export function headerSafe(text: string, max = 160): string {
-  // eslint-disable-next-line no-control-regex
-  const s = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  const s = safeText(text.trim());
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
@@ -56,8 +56,7 @@ export function detailLines(detail: unknown, indent = '  '): string[] {
 }
 
 function clip(s: string, max = 500): string {
-  // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '?');
+  const t = safeText(s);
   return t.length > max ? `${t.slice(0, max - 1)}…` : t;
 }
 
@@ -71,15 +70,15 @@ export function actionLines(n: AlarmNotice, dir: string): string[] {
   out.push('', `Acknowledge:  ${cliLine(dir, `ack ${n.alarmId}`)}`);
   if (FILE_KINDS.has(n.kind)) {
     const path = pathOf(n.detail);
-    out.push(`Accept:       ${cliLine(dir, `accept ${n.host}${path ? ` ${shellQuote(path)}` : ' PATH'}`)}`);
+    out.push(`Accept:       ${cliLine(dir, `accept ${shellWord(n.host)}${path ? ` ${shellWord(path)}` : ' PATH'}`)}`);
     if (expectedFrom(n) && n.group) {
-      out.unshift(`Expected: sample host ${expectedFrom(n)} of group ${n.group} has accepted this very content.`);
-      out.push(`Accept group: ${cliLine(dir, `accept --group ${shellQuote(n.group)} ${path ? shellQuote(path) : 'PATH'}`)}`);
+      out.unshift(`Expected: sample host ${safeText(expectedFrom(n)!)} of group ${safeText(n.group)} has accepted this very content.`);
+      out.push(`Accept group: ${cliLine(dir, `accept --group ${shellWord(n.group)} ${path ? shellWord(path) : 'PATH'}`)}`);
     }
   }
-  if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${n.host} ${shellQuote(n.subject)}`)}`);
-  if (n.kind === 'identity-clone' || n.kind === 'agent-tampered') out.push(`Revoke:       ${cliLine(dir, `revoke ${n.host}`)}`);
-  out.push(`Silence:      ${cliLine(dir, `maintenance ${n.host} --for 1h`)}`);
+  if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${shellWord(n.host)} ${shellWord(n.subject)}`)}`);
+  if (n.kind === 'identity-clone' || n.kind === 'agent-tampered') out.push(`Revoke:       ${cliLine(dir, `revoke ${shellWord(n.host)}`)}`);
+  out.push(`Silence:      ${cliLine(dir, `maintenance ${shellWord(n.host)} --for 1h`)}`);
   return out;
 }
 
@@ -88,23 +87,19 @@ function pathOf(detail: unknown): string | null {
   return null;
 }
 
-function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** The mail for one alarm opening or resolution. */
 export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
   const when = new Date(n.at).toISOString();
   const what =
     n.action === 'open'
-      ? `Alarm ${n.alarmId} opened on ${n.host} at ${when}.`
-      : `Alarm ${n.alarmId} on ${n.host} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
+      ? `Alarm ${n.alarmId} opened on ${safeText(n.host)} at ${when}.`
+      : `Alarm ${n.alarmId} on ${safeText(n.host)} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
   const text = [
     what,
     '',
     `Severity: ${n.severity}`,
-    `Host:     ${n.host}${n.group ? ` (group ${n.group})` : ''}`,
-    `Kind:     ${n.kind}`,
+    `Host:     ${safeText(n.host)}${n.group ? ` (group ${safeText(n.group)})` : ''}`,
+    `Kind:     ${safeText(n.kind)}`,
     `Subject:  ${clip(n.subject)}`,
     `Opened:   ${new Date(n.openedAt).toISOString()}`,
     ...(n.ackedAt ? [`Acked:    ${new Date(n.ackedAt).toISOString()}`] : []),
@@ -148,8 +143,8 @@ function expectedFoldLines(ns: AlarmNotice[], dir: string): string[] {
     'Expected changes (the content a sample host of the group accepted), one line per path:',
     ...[...folds.values()].map(
       (f) =>
-        `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${f.group} took the content of sample ${[...f.samples].join(', ')}: ` +
-        `${f.hosts.slice(0, 10).join(', ')}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`,
+        `  [warning] ${clip(f.path, 200)}: ${f.hosts.length} host(s) of group ${safeText(f.group)} took the content of sample ${safeText([...f.samples].join(', '))}: ` +
+        `${safeText(f.hosts.slice(0, 10).join(', '))}${f.hosts.length > 10 ? `, … ${f.hosts.length - 10} more` : ''}`,
     ),
     `  Accept them all: ${cliLine(dir, 'accept --group GROUP PATH')}`,
     '',
@@ -187,7 +182,7 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
       .filter((n) => !(n.action === 'open' && expectedFrom(n)))
       .map(
         (n) =>
-          `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${n.host} ${n.kind}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`,
+          `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${safeText(n.host)} ${safeText(n.kind)}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`,
       ),
     '',
     'What to do:',
