@@ -48,6 +48,8 @@ export const AgentConfigSchema = z
       .optional(),
     /** Report listening TCP and bound UDP sockets with their process; the server baselines them. */
     ports: z.boolean().default(true),
+    /** How long a new listener must live before it is reported (`0s`: at once): brief listeners are noise. */
+    portSettle: durationField({ min: 0, max: 3_600_000 }).default(30_000),
     processTitle: z.string().min(1).max(64).optional(),
   })
   .refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });

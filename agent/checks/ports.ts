@@ -13,6 +13,9 @@ export interface RawSocket {
   inode: string;
 }
 
+/** The settle time when the config does not give one (the config's own default). */
+const DEFAULT_PORT_SETTLE_MS = 30_000;
+
 /** TCP `LISTEN`; for UDP, `07` (TCP_CLOSE) is an unconnected, bound socket: one that receives from anyone. */
 const WANTED_STATE: Record<PortEntry['proto'], string> = { tcp: '0A', tcp6: '0A', udp: '07', udp6: '07' };
 
@@ -196,6 +199,23 @@ export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, n
  * process's fds, so it runs only when a socket inode appears that the last
  * walk did not see. Sockets owned by other users' processes need root to
  * attribute; without it `process` is empty (the listener is still reported).
+ *
+ * A new listener is reported only once it has lived `portSettle` (30 s by
+ * default): build tools, test runners and RPC helpers open listeners for a
+ * moment, and each was a `port-opened` alarm. A listener already reported that
+ * closes or changes process is reported at once, and every listener present at
+ * the first measurement (agent start) is reported at once.
+ *
+ * What this leaves open: a backdoor that listens for less than the settle time
+ * and then stays closed for at least as long (e.g. 10 s every few minutes) is
+ * never reported by this check. A port that closes and reopens within the
+ * settle time keeps its first sighting, so flapping on one port is reported
+ * once it has been seen for the settle time in all. What still catches the
+ * brief backdoor: any listener that outlives the settle time once (an
+ * attacker's shell sits on its connection far longer); the binary it runs from,
+ * when it lies in a watched path; the daemons check, when it replaces a guarded
+ * daemon. Sampling once an interval never saw every brief listener either: one
+ * shorter than the interval could always fall between two cycles.
  */
 export class PortsCheck implements Check {
   readonly name = 'ports';
@@ -205,6 +225,10 @@ export class PortsCheck implements Check {
   private owners = new Map<string, { pids: number[]; process: string }>();
   /** proto, address and port of every socket of the last measurement. */
   private lastKeys = new Set<string>();
+  /** Keys of the last measurement's output, i.e. what the agent has reported; null before the first. */
+  private reported: Set<string> | null = null;
+  /** Listeners not yet reported: key → when first and last seen. */
+  private pending = new Map<string, { first: number; last: number }>();
 
   constructor(
     private readonly ctx: CheckContext,
@@ -248,9 +272,36 @@ export class PortsCheck implements Check {
         byKey.set(key, entry);
       }
     }
-    const keys = [...byKey.keys()].sort();
+    const keys = this.settled([...byKey.keys()]).sort();
     if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
-    return keys.slice(0, MAX_PORTS).map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+    const out = keys.slice(0, MAX_PORTS);
+    this.reported = new Set(out);
+    return out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+  }
+
+  /** The keys to report now: those already reported, and new ones that have lived the settle time. */
+  private settled(keys: string[]): string[] {
+    const settle = this.ctx.cfg.portSettle ?? DEFAULT_PORT_SETTLE_MS;
+    if (this.reported === null || settle <= 0) return keys;
+    const now = this.ctx.clock.now();
+    const out: string[] = [];
+    for (const key of keys) {
+      if (this.reported.has(key)) {
+        out.push(key);
+        continue;
+      }
+      const seen = this.pending.get(key) ?? { first: now, last: now };
+      seen.last = now;
+      if (now - seen.first >= settle) {
+        this.pending.delete(key);
+        out.push(key);
+      } else {
+        this.pending.set(key, seen);
+      }
+    }
+    const present = new Set(keys);
+    for (const [key, seen] of this.pending) if (!present.has(key) && now - seen.last >= settle) this.pending.delete(key);
+    return out;
   }
 
   private comm(pid: number): string {

@@ -41,6 +41,8 @@ test('defaults fill what is left out', () => {
   assert.equal(c.interval, 10_000);
   assert.equal(c.jitter, 2_000);
   assert.equal(c.defaults, true);
+  assert.equal(c.portSettle, 30_000);
+  assert.equal(loadAgentConfig(write('server: wss://h:7443\nportSettle: 0s\n')).portSettle, 0, '0s: report new listeners at once');
 });
 
 test('every kind of mistake names its key', () => {
@@ -53,6 +55,7 @@ test('every kind of mistake names its key', () => {
     ['server: wss://h:1\nmounts: [{ path: /m, expect: rw }]\n', /key "mounts\.0\.expect"/],
     ['server: wss://h:1\nstateDir: relative\n', /key "stateDir": must be an absolute path/],
     ['server: [unclosed\n', /not valid YAML/],
+    ['server: wss://h:1\nportSettle: 2h\n', /key "portSettle": "2h" is longer than/],
   ];
   for (const [text, re] of cases) {
     assert.throws(

@@ -18,7 +18,8 @@ let child: ChildProcess | null = null;
 
 before(async () => {
   server = await startServer(initServer());
-  const a = enrollAgent(server, HOST, { ports: true });
+  // portSettle 0s: the listener is reported on the next cycle, as this test's timing expects.
+  const a = enrollAgent(server, HOST, { ports: true, extra: 'portSettle: 0s\n' });
   agent = runAgent(a);
   await agent.waitLog((o) => o.msg === 'report sent', 30_000);
   await waitFor(

@@ -6,7 +6,8 @@ import type { EntryKindSpec } from './kind.ts';
  * Listening sockets: `ports` and `portsGone` on the wire, keyed as
  * `tcp/0.0.0.0:22`. A new or re-owned listener is critical in the spool (a
  * backdoor's socket must not be summarised away) and writes a `port-opened`
- * fallback line; a listener gone writes `port-closed`.
+ * fallback line; a listener gone writes `port-closed`. The check reports a
+ * new listener only once it has lived `portSettle`, so brief ones raise none.
  */
 export const PORT_KIND: EntryKindSpec<'port'> = {
   kind: 'port',

@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
 import { decodeAddress, PortsCheck, parseProcNet, readTcpListenSection, socketsInUse } from '../../../agent/checks/ports.ts';
+import type { Clock } from '../../../shared/clock.ts';
 import type { PortEntry } from '../../../shared/protocol.ts';
 import { portKey } from '../../../shared/protocol.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -44,7 +47,16 @@ test('/proc/net tables: LISTEN for TCP, bound for UDP, addresses in host byte or
   assert.equal(portKey({ proto: 'udp', addr: '0.0.0.0', port: 53 }), 'udp/0.0.0.0:53');
 });
 
-const ctx = (ports = true) => ({ cfg: { ports }, log: { warn: () => undefined } }) as unknown as CheckContext;
+const ctx = (ports = true, portSettle = 0, clock: Clock = new FakeClock()) => ({ cfg: { ports, portSettle }, clock, log: { warn: () => undefined } }) as unknown as CheckContext;
+
+/** A real TCP listener on 127.0.0.1, its key, and how to close it. */
+async function listen(): Promise<{ key: string; close: () => Promise<void> }> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  return { key: `tcp/127.0.0.1:${(s.address() as AddressInfo).port}`, close: () => new Promise<void>((r) => s.close(() => r())) };
+}
+
+const keysOf = async (check: PortsCheck) => (await check.measure()).map((i) => i.key);
 
 test('a real listener and a bound UDP socket are measured with the owning process', async (t) => {
   // A child with a distinctive name (process.title sets /proc/PID/comm) listening on TCP and UDP.
@@ -137,4 +149,67 @@ test('a table the kernel counts no sockets in (sockstat "inuse 0") is not read',
   const keys = (await new PortsCheck(ctx(), d).measure()).map((i) => i.key);
   assert.deepEqual(keys, ['tcp/127.0.0.1:8080', 'udp6/[::ffff:127.0.0.1]:53'].sort());
   assert.deepEqual(socketsInUse(join(d, 'missing')), new Map(), 'no sockstat: every table is read');
+});
+
+test('a new listener is reported only once it has lived portSettle; one gone sooner never is', async (t) => {
+  const clock = new FakeClock();
+  const check = new PortsCheck(ctx(true, 30_000, clock));
+  await check.measure(); // agent start: what listens now is reported at once
+
+  // (a) opened and closed within the settle time: never in the output.
+  const brief = await listen();
+  assert.ok(!(await keysOf(check)).includes(brief.key), 'not reported while young');
+  clock.advance(10_000);
+  assert.ok(!(await keysOf(check)).includes(brief.key));
+  await brief.close();
+  clock.advance(10_000);
+  assert.ok(!(await keysOf(check)).includes(brief.key), 'gone before settling: never reported');
+  clock.advance(60_000);
+  assert.ok(!(await keysOf(check)).includes(brief.key));
+
+  // (b) one that stays: reported once the settle time has passed, not before.
+  const stays = await listen();
+  t.after(() => stays.close());
+  assert.ok(!(await keysOf(check)).includes(stays.key));
+  clock.advance(29_999);
+  assert.ok(!(await keysOf(check)).includes(stays.key), 'not a millisecond early');
+  clock.advance(1);
+  assert.ok((await keysOf(check)).includes(stays.key), 'reported at 30 s');
+  clock.advance(1_000);
+  assert.ok((await keysOf(check)).includes(stays.key), 'and stays reported');
+
+  // A reported listener that closes is gone at once (no delay on closing).
+  await stays.close();
+  assert.ok(!(await keysOf(check)).includes(stays.key), 'closing is reported at once');
+});
+
+test('a port that closes and reopens within the settle time keeps its first sighting', async () => {
+  const clock = new FakeClock();
+  const check = new PortsCheck(ctx(true, 30_000, clock));
+  await check.measure();
+  const first = await listen();
+  await check.measure();
+  const port = Number(first.key.split(':').pop());
+  await first.close();
+  clock.advance(20_000);
+  assert.ok(!(await keysOf(check)).includes(first.key));
+  // The same port again, 20 s after it was first seen: 10 s more and it has been around for the settle time.
+  const again = createServer();
+  await new Promise<void>((r) => again.listen(port, '127.0.0.1', () => r()));
+  try {
+    assert.ok(!(await keysOf(check)).includes(first.key));
+    clock.advance(10_000);
+    assert.ok((await keysOf(check)).includes(first.key), 'flapping on one port does not reset the settle time');
+  } finally {
+    await new Promise<void>((r) => again.close(() => r()));
+  }
+});
+
+test('portSettle 0s reports a new listener at once, as before', async (t) => {
+  const clock = new FakeClock();
+  const check = new PortsCheck(ctx(true, 0, clock));
+  await check.measure();
+  const l = await listen();
+  t.after(() => l.close());
+  assert.ok((await keysOf(check)).includes(l.key), 'reported on the first measurement after it opened');
 });
