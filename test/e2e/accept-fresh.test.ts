@@ -89,9 +89,9 @@ test('accept takes the newest content, even when its change had not reached the 
     server.proc.signal('SIGCONT');
     const r = await run.done;
     assert.equal(r.code, 0, r.stderr);
+    assert.equal(row('baseline')?.sha256, sha('v3\n'), 'the baseline is the newest content, not the stale stored one');
     assert.match(r.stdout, /accepting the fresh report of fresh1, stored \d{4}-\d\d-\d\dT/);
     assert.match(r.stdout, /accepted 1 path\(s\) of fresh1/);
-    assert.equal(row('baseline')?.sha256, sha('v3\n'), 'the baseline is the newest content, not the stale stored one');
   } finally {
     server.proc.signal('SIGCONT');
   }
