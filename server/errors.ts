@@ -22,6 +22,10 @@ export const SERVER_ERRORS = {
     when: 'a command named a host that is not enrolled (or a group with no host that has a baseline)',
     todo: '`hosts --dir D` lists the enrolled hosts and their groups',
   },
+  TW_HOST_OFFLINE: {
+    when: '`accept HOST` could not get a fresh full report: no running `serve` took the request, the host is not connected to it, or its report did not arrive in time',
+    todo: 'start `serve` and check the host is up (`hosts --dir D`), then accept again; or add --stale to accept the last report knowingly (the line names its time)',
+  },
   TW_ALARM_UNKNOWN: {
     when: 'a command named an alarm id that does not exist',
     todo: '`alarms --dir D` lists the alarms and their ids',

@@ -167,6 +167,18 @@ export class ServerApp {
           const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
           if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
         }
+        if (c.action === 'request-report' && c.host) {
+          const id = c.id;
+          const stored = (at: number) => {
+            try {
+              this.ctx.commands.setResult(id, `stored:${at}`);
+            } catch (err) {
+              this.o.log.error({ err: (err as Error).message, host: c.host }, 'could not tell accept its fresh report was stored');
+            }
+          };
+          const live = this.registry.requestFresh(c.host, c.arg ?? 'operator asked', stored);
+          this.ctx.commands.setResult(id, live ? 'sent' : 'offline');
+        }
       }
       this.ctx.liveness.sweep();
     } catch (err) {

@@ -16,6 +16,10 @@ export class BaselineSession {
   private lastRequestAt = -Infinity;
   /** The stored state's digest, recomputed only after this session applied something (accept changes baselines, not state). */
   private digestCache: string | null = null;
+  /** Callers of `requestFresh` waiting for a report begun after their request was sent. */
+  private freshWaiters: ((storedAt: number) => void)[] = [];
+  /** The waiters the report being assembled will answer (it began after they asked). */
+  private assemblingFor: ((storedAt: number) => void)[] = [];
 
   constructor(
     private readonly host: string,
@@ -36,7 +40,13 @@ export class BaselineSession {
 
   /** Takes one report part; returns an error line for a protocol violation, else null. */
   onReport(m: Report): string | null {
-    if (m.part === 0) this.assembling = { reportId: m.reportId, next: 0, values: new Map(SERVER_KINDS.map((k) => [k, []])) };
+    if (m.part === 0) {
+      this.assembling = { reportId: m.reportId, next: 0, values: new Map(SERVER_KINDS.map((k) => [k, []])) };
+      // A report begun before the request could predate a change the requester must see: it answers no one.
+      this.freshWaiters.push(...this.assemblingFor);
+      this.assemblingFor = this.freshWaiters;
+      this.freshWaiters = [];
+    }
     const a = this.assembling;
     if (!a || a.reportId !== m.reportId || a.next !== m.part) {
       this.assembling = null;
@@ -56,9 +66,23 @@ export class BaselineSession {
     this.assembling = null;
     this.digestCache = null;
     const report = Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!])) as unknown as MeasuredReport;
-    const res = this.store.applyReport(this.host, report, this.clock.now(), this.image);
+    const storedAt = this.clock.now();
+    const res = this.store.applyReport(this.host, report, storedAt, this.image);
     this.logResult('report', res, Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!.length])));
+    const answered = this.assemblingFor;
+    this.assemblingFor = [];
+    for (const fn of answered) fn(storedAt);
     return null;
+  }
+
+  /**
+   * Asks the agent for a full report now (for `accept`, which must not bless a state minutes old);
+   * `onStored` runs once a report that began arriving after this request is stored, with its time.
+   */
+  requestFresh(reason: string, onStored: (storedAt: number) => void): void {
+    this.freshWaiters.push(onStored);
+    this.lastRequestAt = this.clock.now();
+    this.send({ type: 'request-report', reason });
   }
 
   onEvent(m: StateEvent): void {

@@ -2,6 +2,7 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { errorLine, sharedError } from '../../shared/errors.ts';
 import { acceptAgentExe } from '../baselines/agent-exe.ts';
+import { requestFreshReport } from '../baselines/fresh-report.ts';
 import { acceptGroup } from '../baselines/group-accept.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
@@ -17,11 +18,14 @@ const PORT_KEY = /^(tcp|udp)6?\/\S+:\d{1,5}$/;
  * e.g. `tcp/0.0.0.0:22`) into the baseline and resolves their alarms. With
  * `--group`, the group's sample hosts take their state and every other host
  * takes what matches a sample (see `acceptGroup` in fleet-accept.ts). Works on the
- * database alone, so a running `serve` sees it at once.
+ * database, so a running `serve` sees it at once. A host's state is first made fresh: the
+ * running `serve` asks its agent for a full report and the accept waits for it to be stored,
+ * so it never blesses a state minutes old (a host not connected is refused: `TW_HOST_OFFLINE`);
+ * `--stale` takes the last stored state as it is.
  */
 export async function acceptCommand(argv: string[], io: CommandIo): Promise<number> {
-  const usage = 'accept HOST [PATH...] --dir D | accept --group G PATH... --dir D';
-  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, group: { type: 'string' } }, usage);
+  const usage = 'accept HOST [PATH...] [--stale] --dir D | accept --group G PATH... --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' }, group: { type: 'string' }, stale: { type: 'boolean' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   for (const p of values.group ? positionals : positionals.slice(1)) {
     if (!p.startsWith('/') && (values.group !== undefined || !PORT_KEY.test(p)))
@@ -63,8 +67,16 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     if (!host) throw sharedError('TW_ARGS', `name a HOST (usage: ${usage})`);
     if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
     if (!store.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
-    const r = store.accept(host, paths.length ? paths : null, now);
-    if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, now)) io.out(`accepted the agent executable of ${host}`);
+    if (values.stale) {
+      const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
+      io.out(`accepting the last report of ${host}, stored ${last?.at ? new Date(last.at).toISOString() : 'at an unknown time'} (--stale)`);
+    } else {
+      const storedAt = await requestFreshReport(ctx.commands, host, systemClock);
+      io.out(`accepting the fresh report of ${host}, stored ${new Date(storedAt).toISOString()}`);
+    }
+    const at = Date.now();
+    const r = store.accept(host, paths.length ? paths : null, at);
+    if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at)) io.out(`accepted the agent executable of ${host}`);
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
       io.err(errorLine('tripwarden-server', serverError('TW_PATH_UNKNOWN', `${host} never reported ${r.unmatched.join(', ')}`)));

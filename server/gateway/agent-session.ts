@@ -113,6 +113,10 @@ export class AgentSession implements LiveSession {
     this.clone = other;
   }
 
+  requestFresh(reason: string, onStored: (storedAt: number) => void): void {
+    this.baseline.requestFresh(reason, onStored);
+  }
+
   private send(m: ServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(m));
   }

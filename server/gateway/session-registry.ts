@@ -9,6 +9,8 @@ export interface LiveSession {
   close(code: CloseCode, reason: string): void;
   /** Marks this connection as one of two live ones with one certificate (its records are stored as suspect). */
   markClone(other: { bootId: string | null; remote: string }): void;
+  /** Asks the agent for a full report now; `onStored` runs when one begun after the request is stored. */
+  requestFresh(reason: string, onStored: (storedAt: number) => void): void;
 }
 
 /** The live sessions by host identity (from the certificate, never from a message). */
@@ -42,6 +44,22 @@ export class SessionRegistry {
     const set = [...(this.byHost.get(host) ?? [])];
     for (const s of set) s.close(code, reason);
     return set.length;
+  }
+
+  /**
+   * Asks every live session of a host for a fresh full report; `onStored` runs once, for the first
+   * stored. Returns false when the host has no live session.
+   */
+  requestFresh(host: string, reason: string, onStored: (storedAt: number) => void): boolean {
+    const set = [...(this.byHost.get(host) ?? [])];
+    let done = false;
+    for (const s of set)
+      s.requestFresh(reason, (at) => {
+        if (done) return;
+        done = true;
+        onStored(at);
+      });
+    return set.length > 0;
   }
 
   closeAll(code: CloseCode, reason: string): void {

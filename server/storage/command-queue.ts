@@ -1,13 +1,21 @@
 import type { Db } from './db.ts';
 
 /** Effects a CLI command asks of a running `serve`. */
-export type CommandAction = 'close-host';
+export type CommandAction = 'close-host' | 'request-report';
 
 export interface Command {
   id: number;
   action: CommandAction;
   host: string | null;
   arg: string | null;
+}
+
+/** What became of a command, as the CLI that queued it reads it back. */
+export interface CommandState {
+  /** When a running `serve` took it; null while none has. */
+  doneAt: number | null;
+  /** The outcome `serve` wrote (e.g. `offline`, `sent`, `stored:TIME`); null when it wrote none. */
+  result: string | null;
 }
 
 /**
@@ -18,8 +26,9 @@ export interface Command {
 export class CommandQueue {
   constructor(private readonly db: Db) {}
 
-  enqueue(action: CommandAction, host: string | null, arg: string | null, now: number): void {
-    this.db.prepare('INSERT INTO commands (action, host, arg, created_at) VALUES (?, ?, ?, ?)').run(action, host, arg, now);
+  /** Queues a command; returns its id. */
+  enqueue(action: CommandAction, host: string | null, arg: string | null, now: number): number {
+    return Number(this.db.prepare('INSERT INTO commands (action, host, arg, created_at) VALUES (?, ?, ?, ?)').run(action, host, arg, now).lastInsertRowid);
   }
 
   /** Takes the pending commands, marking them done. */
@@ -31,5 +40,16 @@ export class CommandQueue {
         return rows;
       })
       .immediate();
+  }
+
+  /** Records what became of a taken command, for the CLI waiting on it. */
+  setResult(id: number, result: string): void {
+    this.db.prepare('UPDATE commands SET result = ? WHERE id = ?').run(result, id);
+  }
+
+  /** A command's state; null when it no longer exists. */
+  state(id: number): CommandState | null {
+    const r = this.db.prepare('SELECT done_at AS doneAt, result FROM commands WHERE id = ?').get(id) as CommandState | undefined;
+    return r ?? null;
   }
 }

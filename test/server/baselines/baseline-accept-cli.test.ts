@@ -47,7 +47,7 @@ test('accept: by host and paths, by group, and the errors that name what was wro
       .sort();
   assert.deepEqual(open('web1'), ['/etc/cron.d/job', '/etc/crontab']);
 
-  let r = serverCli(['accept', 'db1', '/etc/cron.d', '--dir', dir]);
+  let r = serverCli(['accept', 'db1', '/etc/cron.d', '--stale', '--dir', dir]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /accepted 1 path\(s\) of db1/);
   assert.deepEqual(open('db1'), ['/etc/crontab']);
@@ -57,7 +57,7 @@ test('accept: by host and paths, by group, and the errors that name what was wro
   assert.deepEqual(open('web1'), ['/etc/cron.d/job']);
   assert.deepEqual(open('web2'), ['/etc/cron.d/job']);
 
-  r = serverCli(['accept', 'web1', '--dir', dir]);
+  r = serverCli(['accept', 'web1', '--stale', '--dir', dir]);
   assert.equal(r.code, 0);
   assert.deepEqual(open('web1'), []);
 
@@ -69,7 +69,7 @@ test('accept: by host and paths, by group, and the errors that name what was wro
   r = serverCli(['accept', 'db1', 'etc/crontab', '--dir', dir]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /not an absolute path/);
-  r = serverCli(['accept', 'db1', '/never/reported', '--dir', dir]);
+  r = serverCli(['accept', 'db1', '/never/reported', '--stale', '--dir', dir]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /TW_PATH_UNKNOWN: db1 never reported \/never\/reported/);
   r = serverCli(['accept', '--group', 'web', '--dir', dir]);

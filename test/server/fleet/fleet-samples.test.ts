@@ -193,7 +193,7 @@ test('ports: a new listener opens port-opened, goes when it closes, is accepted,
   store.applyReport('p1', { files: [f('a')], daemons: [], mounts: [], ports: [port(22, 'bash')] }, tick());
   [a] = open('p1');
   assert.equal((a!.detail as { baselineProcess: string }).baselineProcess, 'sshd');
-  const r = serverCli(['accept', 'p1', 'tcp/127.0.0.1:22', '--dir', dir]);
+  const r = serverCli(['accept', 'p1', 'tcp/127.0.0.1:22', '--stale', '--dir', dir]);
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(open('p1'), []);
   assert.equal(serverCli(['group-ports', 'ports', 'off', '--dir', dir]).code, 0);

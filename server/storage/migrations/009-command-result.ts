@@ -1,0 +1,8 @@
+/**
+ * Migration 9: a command's outcome, written by the `serve` that applied it, for a CLI that waits on it
+ * (`accept` asks the agent for a fresh report and must learn whether the host was live and when the
+ * report was stored). NULL for commands whose effect needs no answer.
+ */
+export default `
+  ALTER TABLE commands ADD COLUMN result TEXT;
+`;
