@@ -41,7 +41,10 @@ test('the built-in set takes guarded binaries as critical with their shared libr
     set.some((t) => /\/libc\.so\.6$/.test(t.path) && t.class === 'critical'),
     'libc guarded as cron loads it',
   );
-  assert.ok(set.some((t) => t.path === '/etc/crontab' && t.class === 'normal'));
+  assert.ok(
+    set.some((t) => t.path === '/etc/crontab' && t.class === 'critical'),
+    'cron persistence is critical',
+  );
 });
 
 test('the index classes direct entries of a directory, every depth only when recursive', () => {
