@@ -143,13 +143,16 @@ function expandGlob(pattern: string, base: string): string[] {
 /**
  * The real paths of every shared library `binary` loads, transitively, and its
  * interpreter. Unresolvable names are skipped (the loader would fail too).
+ * `found`, when given, receives each path as the loader names it, before
+ * symlinks are resolved.
  */
-export function sharedLibraries(binary: string, searchDirs = librarySearchDirs(), limit = 500): string[] {
+export function sharedLibraries(binary: string, searchDirs = librarySearchDirs(), limit = 500, found?: Set<string>): string[] {
   const out = new Set<string>();
   const top = parseElf(binary);
   if (!top) return [];
   const queue: { file: string; info: ElfInfo }[] = [{ file: binary, info: top }];
   const addFile = (p: string) => {
+    found?.add(p);
     let real: string;
     try {
       real = realpathSync(p);
