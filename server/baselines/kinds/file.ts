@@ -77,6 +77,10 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
       want.set(v.alarm, { detail: v.detail, severity: v.severity });
     }
     if (v.tampered) want.set('agent-tampered', { detail: { ...v.detail, finding: v.alarm } });
+    // Evidence against the agent's own files stays until an operator accepts it: a path the agent reported
+    // once and no longer reports (its spool deleted, then recreated) has neither side left, which would
+    // otherwise resolve the alarm at the agent's next full report.
+    else if (!e.baseline && !e.current && ctx.isOpen(ctx.host, 'agent-tampered', e.key)) want.set('agent-tampered', { detail: { path: e.key, finding: 'no longer reported' } });
     return want;
   },
   /** The expected content hash, or '' for an unexpected change. */

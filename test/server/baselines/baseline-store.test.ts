@@ -111,6 +111,19 @@ test("a change to the agent's own file opens agent-tampered beside the file alar
   assert.deepEqual(open(alarms), []);
 });
 
+test("agent-tampered on one of the agent's own files stays open when the agent stops reporting the path, until accepted", () => {
+  const { store, alarms } = setup();
+  store.applyReport('h', { files: [f('/etc/tw.yml', { class: 'self' })], daemons: [], mounts: [] }, T0);
+  // The spool deleted and recreated: the agent reports the lost path once, as its own file without a baseline...
+  store.applyEvent('h', { files: [f('/var/lib/tw/spool.jsonl', { class: 'self' })], gone: [], daemons: [], mounts: [] }, T0 + 1);
+  assert.deepEqual(open(alarms), ['agent-tampered /var/lib/tw/spool.jsonl', 'file-added /var/lib/tw/spool.jsonl']);
+  // ...and its next full report no longer lists it: the file alarm goes, the evidence stays.
+  store.applyReport('h', { files: [f('/etc/tw.yml', { class: 'self' })], daemons: [], mounts: [] }, T0 + 2);
+  assert.deepEqual(open(alarms), ['agent-tampered /var/lib/tw/spool.jsonl']);
+  store.accept('h', null, T0 + 3);
+  assert.deepEqual(open(alarms), []);
+});
+
 test('the server digest equals the agent digest over the same state', () => {
   const { store } = setup();
   const files = [f('/b', { target: undefined }), f('/a', { type: 'symlink', sha256: undefined, target: '/x y' })];
