@@ -13,24 +13,12 @@ import { SINKS } from '../../../agent/fallback/registry.ts';
 import { createLogger } from '../../../shared/log.ts';
 import type { RecordBody, SpoolRecord } from '../../../shared/protocol.ts';
 import { recordHash } from '../../../shared/spool-chain.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
 const log = createLogger('test', { level: 'silent' });
-const file = (path: string) => ({
-  path,
-  class: 'critical' as const,
-  type: 'file' as const,
-  sha256: 'b'.repeat(64),
-  size: 1,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  ino: '1',
-  nlink: 1,
-  mtime: '1',
-  ctime: '1',
-});
+const file = (path: string) => fileEntry(path, { class: 'critical', sha256: 'b'.repeat(64) });
 function rec(body: RecordBody, n = 7): SpoolRecord {
   const p = { n, prev: '0'.repeat(64), origin: { bootId: '11111111-2222-4333-8444-555555555555', seq: 1, at: 1 }, severity: 'critical' as const, body };
   return { ...p, hash: recordHash(p) };

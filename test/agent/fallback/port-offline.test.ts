@@ -11,6 +11,7 @@ import { type SpoolLink, SpoolSender } from '../../../agent/spool/spool-sender.t
 import { createLogger } from '../../../shared/log.ts';
 import { type PortEntry, portKey, type RecordBody, type SpoolRecord } from '../../../shared/protocol.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
 const log = createLogger('test', { level: 'silent' });
@@ -55,20 +56,7 @@ test('a new listening socket measured while the server is down writes a port-ope
     // Low-severity file changes fill the spool past its limit: the port record stays.
     for (let i = 0; i < 400; i++) {
       const f = emptyDelta();
-      addToDelta(f, 'file', `/srv/www/page-${i}`, {
-        path: `/srv/www/page-${i}`,
-        class: 'normal',
-        type: 'file',
-        sha256: 'a'.repeat(64),
-        size: 1,
-        mode: 0o100644,
-        uid: 0,
-        gid: 0,
-        ino: '1',
-        nlink: 1,
-        mtime: '1',
-        ctime: '1',
-      });
+      addToDelta(f, 'file', `/srv/www/page-${i}`, fileEntry(`/srv/www/page-${i}`));
       sender.submit(bodies(f)[0]!);
     }
     const kept = spool.read(0, 1e9).filter((r): r is SpoolRecord => !('gap' in r));

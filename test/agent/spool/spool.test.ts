@@ -9,26 +9,14 @@ import { createLogger } from '../../../shared/log.ts';
 import type { EventBody, SpoolRecord } from '../../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../../shared/spool-chain.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
 const log = createLogger('test', { level: 'silent' });
 const BOOT = '11111111-2222-4333-8444-555555555555';
 let seq = 0;
 const origin = () => ({ bootId: BOOT, seq: seq++, at: 1_700_000_000_000 + seq });
-const file = (path: string, cls: 'normal' | 'critical' = 'normal') => ({
-  path,
-  class: cls,
-  type: 'file' as const,
-  sha256: 'a'.repeat(64),
-  size: 1,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  ino: '1',
-  nlink: 1,
-  mtime: '1',
-  ctime: '1',
-});
+const file = (path: string, cls: 'normal' | 'critical' = 'normal') => fileEntry(path, { class: cls });
 const event = (path: string, cls: 'normal' | 'critical' = 'normal'): EventBody => ({ kind: 'event', files: [file(path, cls)], gone: [], daemons: [], mounts: [], notes: [] });
 
 /** Checks the whole file: every record's hash verifies and links to the one before (gaps link by their ends). */

@@ -6,7 +6,8 @@ import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { type Db, openDatabase } from '../../../server/storage/db.ts';
-import type { DaemonEntry, FileEntry } from '../../../shared/protocol.ts';
+import type { DaemonEntry } from '../../../shared/protocol.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -18,21 +19,7 @@ function setup(): { db: Db; store: BaselineStore; alarms: AlarmStore } {
   return { db, store: new BaselineStore(db, alarms, new GroupPeers(db)), alarms };
 }
 
-const f = (path: string, over: Partial<FileEntry> = {}): FileEntry => ({
-  path,
-  class: 'normal',
-  type: 'file',
-  sha256: 'a'.repeat(64),
-  size: 1,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  ino: '1',
-  nlink: 1,
-  mtime: '1',
-  ctime: '1',
-  ...over,
-});
+const f = fileEntry;
 const cron = (status: DaemonEntry['status']): DaemonEntry => ({
   name: 'cron',
   exe: '/usr/sbin/cron',
