@@ -4,6 +4,7 @@
  * Both sides validate every inbound frame here before using any field.
  */
 import * as z from 'zod';
+import { CheckerOutputBody, CheckerResultBody, RunChecker } from './checker-messages.ts';
 
 /** Protocol revision carried in `hello`. */
 export const PROTOCOL_VERSION = 1;
@@ -224,7 +225,7 @@ export const SummaryBody = z.strictObject({
   subjects: z.array(z.string().max(4096)).max(50),
 });
 
-export const RecordBody = z.discriminatedUnion('kind', [EventBody, NetworkLostBody, SummaryBody]);
+export const RecordBody = z.discriminatedUnion('kind', [EventBody, NetworkLostBody, SummaryBody, CheckerOutputBody, CheckerResultBody]);
 
 /** One spooled record: `hash` = SHA-256 over the canonical JSON of every other field (shared/spool-chain.ts). */
 export const SpoolRecord = z.strictObject({
@@ -285,7 +286,7 @@ export const SpoolAck = z.strictObject({
   hash: hex64,
 });
 
-export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack, RequestReport, SpoolAck]);
+export const ServerMessage = z.discriminatedUnion('type', [Welcome, Ack, RequestReport, SpoolAck, RunChecker]);
 
 export type HostFacts = z.infer<typeof HostFacts>;
 export type Hello = z.infer<typeof Hello>;

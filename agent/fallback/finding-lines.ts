@@ -25,7 +25,10 @@ export function findingLines(host: string, rec: SpoolRecord): FallbackLine[] {
   } else if (b.kind === 'network-lost') {
     const when = `started=${new Date(b.startedAt).toISOString()}${b.endedAt !== null ? ` ended=${new Date(b.endedAt).toISOString()}` : ''}`;
     out.push({ kind: 'network-lost', subject: b.reasons.join('; ') || 'network lost', severity: 'critical', extra: when });
-  } else {
+  } else if (b.kind === 'checker-result') {
+    if (b.status !== 'ok')
+      out.push({ kind: `checker-${b.status}`, subject: `${b.checker} +${b.added} -${b.removed} ~${b.changed}${b.reason ? ` ${b.reason}` : ''}`, severity: 'critical' });
+  } else if (b.kind === 'summary') {
     out.push({ kind: 'summary', subject: `${b.count} low-severity records dropped (n ${b.fromN}-${b.toN})`, severity: 'warning' });
   }
   const lines = out.slice(0, MAX_LINES_PER_RECORD).map((f) => ({

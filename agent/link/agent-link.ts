@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type ConnectionOptions, createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
+import type { RunChecker } from '../../shared/checker-messages.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { type AgentMessage, CloseCode, type HostFacts, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ServerMessage, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
@@ -58,6 +59,8 @@ export interface LinkEvents {
   'request-report': string;
   /** The server committed the spool up to this record. */
   'spool-ack': { n: number; hash: string };
+  /** The server asks for a run of a configured checker (validated; the agent decides whether it may). */
+  'run-checker': RunChecker;
 }
 
 /** A link event's name. */
@@ -285,6 +288,8 @@ export class AgentLink {
       this.emit('request-report', r.value.reason);
     } else if (r.value.type === 'spool-ack') {
       this.emit('spool-ack', { n: r.value.n, hash: r.value.hash });
+    } else if (r.value.type === 'run-checker') {
+      this.emit('run-checker', r.value);
     } else {
       this.emit('ack', r.value.seq);
     }
