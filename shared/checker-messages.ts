@@ -17,6 +17,15 @@ const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** The checkers an agent can be configured to run. */
 export const CheckerKind = z.enum(['aide', 'tripwire']);
 
+/**
+ * In `hello`: each checker the agent's config names, with the files it will hash before a run (binary,
+ * the libraries it loads, config, database). The server answers a due run with its baseline hashes for them.
+ */
+export const CheckerDeclaration = z.strictObject({
+  kind: z.enum(['aide', 'tripwire']),
+  files: z.array(absPath).max(512),
+});
+
 /** Largest piece of a checker's raw output in one record, in bytes (UTF-8). */
 export const CHECKER_OUTPUT_PART_BYTES = 32 * 1024;
 /** Most entries one result carries; the counts stay exact beyond it (`truncated`). */
@@ -75,6 +84,7 @@ export const CheckerResultBody = z.strictObject({
 });
 
 export type CheckerKind = z.infer<typeof CheckerKind>;
+export type CheckerDeclaration = z.infer<typeof CheckerDeclaration>;
 export type RunChecker = z.infer<typeof RunChecker>;
 export type CheckerEntry = z.infer<typeof CheckerEntry>;
 export type CheckerOutputBody = z.infer<typeof CheckerOutputBody>;

@@ -4,7 +4,7 @@
  * Both sides validate every inbound frame here before using any field.
  */
 import * as z from 'zod';
-import { CheckerOutputBody, CheckerResultBody, RunChecker } from './checker-messages.ts';
+import { CheckerDeclaration, CheckerOutputBody, CheckerResultBody, RunChecker } from './checker-messages.ts';
 
 /** Protocol revision carried in `hello`. */
 export const PROTOCOL_VERSION = 1;
@@ -58,6 +58,8 @@ export const Hello = z.strictObject({
    * the same, or it was replaced between the agent's start and its first scan.
    */
   exePath: z.string().min(2).max(4096).regex(/^\//, 'must be an absolute path').optional(),
+  /** The checkers this agent's config names (absent: none). */
+  checkers: z.array(CheckerDeclaration).max(2).optional(),
 });
 
 export const Heartbeat = z.strictObject({
