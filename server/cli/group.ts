@@ -1,8 +1,9 @@
-import { parseCommandArgs, parseOnOffArgs, requireFlag } from '../../shared/args.ts';
+import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { sharedError } from '../../shared/errors.ts';
 import { openServerContext } from '../context.ts';
-import { setHostGroup, setPortAlarms } from '../fleet/fleet-membership.ts';
+import { checkGroupName, portAllowList, setHostGroup, setPortAlarms, setPortAllowed } from '../fleet/fleet-membership.ts';
+import { GroupPeers } from '../fleet/fleet-peers.ts';
 import type { CommandIo } from './io.ts';
 
 /**
@@ -28,17 +29,31 @@ export async function groupCommand(argv: string[], io: CommandIo): Promise<numbe
 
 /**
  * `group-ports G on|off --dir D`: whether a new listening port on a host of
- * group G opens `port-opened` (on by default). Ports are measured and
- * baselined either way, so turning alarms on later does not flood.
+ * group G opens `port-opened` (on by default). `group-ports G allow|disallow
+ * NAME... --dir D`: listeners owned by processes of these names open none on
+ * that group. `group-ports G --dir D` prints the group's setting and list.
+ * Ports are measured and baselined either way; `serve` reads these per event.
  */
 export async function groupPortsCommand(argv: string[], io: CommandIo): Promise<number> {
-  const { dir, name: group, on } = parseOnOffArgs(argv, 'group-ports G on|off --dir D', 'a group');
+  const usage = 'group-ports G on|off|allow NAME...|disallow NAME... --dir D';
+  const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
+  const dir = requireFlag(values.dir, 'dir', usage);
+  const [group, verb, ...names] = positionals;
+  if (group === undefined) throw sharedError('TW_ARGS', `name a group G (usage: ${usage})`);
+  const onOff = verb === 'on' || verb === 'off';
+  if (verb !== undefined && !onOff && verb !== 'allow' && verb !== 'disallow') throw sharedError('TW_ARGS', `"${verb}" is not on, off, allow or disallow (usage: ${usage})`);
+  if (onOff ? names.length > 0 : verb !== undefined && names.length === 0)
+    throw sharedError('TW_ARGS', `${onOff ? 'on and off take no names' : `name the processes to ${verb}`} (usage: ${usage})`);
   const ctx = openServerContext(dir, systemClock);
   try {
-    setPortAlarms(ctx.db, group, on);
+    checkGroupName(group);
+    if (onOff) setPortAlarms(ctx.db, group, verb === 'on');
+    else if (verb !== undefined) setPortAllowed(ctx.db, group, names, verb === 'allow');
+    const peers = new GroupPeers(ctx.db);
+    const list = portAllowList(ctx.db, group);
+    io.out(`port alarms ${peers.portAlarms(group) ? 'on' : 'off'} for group ${group}; allowed processes: ${list.length ? list.join(' ') : '(none)'}`);
   } finally {
     ctx.close();
   }
-  io.out(`port alarms ${on ? 'on' : 'off'} for group ${group}`);
   return 0;
 }

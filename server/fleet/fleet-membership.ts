@@ -1,3 +1,4 @@
+import { sharedError } from '../../shared/errors.ts';
 import { serverError } from '../errors.ts';
 import type { Db } from '../storage/db.ts';
 
@@ -37,4 +38,26 @@ export function setSample(db: Db, host: string, on: boolean): void {
 export function setPortAlarms(db: Db, group: string, on: boolean): void {
   checkGroupName(group);
   db.prepare('INSERT INTO group_settings (grp, port_alarms) VALUES (?, ?) ON CONFLICT (grp) DO UPDATE SET port_alarms = excluded.port_alarms').run(group, on ? 1 : 0);
+}
+
+/** The process names whose listeners a group allows, sorted. */
+export function portAllowList(db: Db, group: string): string[] {
+  return db.prepare('SELECT process FROM group_port_allow WHERE grp = ? ORDER BY process').pluck().all(group) as string[];
+}
+
+/**
+ * Allows (or stops allowing) listeners owned by processes with these names on hosts of a group. A name is the
+ * kernel's `comm` (at most 15 characters), which any process can set for itself: an allowlist trades a little
+ * detection for quiet, so keep it to the short-lived listeners that make noise.
+ */
+export function setPortAllowed(db: Db, group: string, names: readonly string[], allow: boolean): void {
+  checkGroupName(group);
+  for (const n of names) {
+    if (!/^[\x21-\x7e][\x20-\x7e]{0,14}$/.test(n)) throw sharedError('TW_ARGS', `"${n}" is not a process name (1-15 printable characters, as in /proc/PID/comm)`);
+  }
+  const add = db.prepare('INSERT OR IGNORE INTO group_port_allow (grp, process) VALUES (?, ?)');
+  const del = db.prepare('DELETE FROM group_port_allow WHERE grp = ? AND process = ?');
+  db.transaction(() => {
+    for (const n of names) (allow ? add : del).run(group, n);
+  }).immediate();
 }

@@ -34,6 +34,7 @@ export class GroupPeers {
   private readonly countsStmt;
   private readonly samplesStmt;
   private readonly portAlarmsStmt;
+  private readonly portAllowStmt;
 
   constructor(db: Db) {
     this.placeStmt = db.prepare('SELECT grp, sample FROM hosts WHERE host = ?');
@@ -62,6 +63,7 @@ export class GroupPeers {
        WHERE h.grp = ? AND h.sample = 1 AND h.host != ? AND h.state != 'revoked'`,
     );
     this.portAlarmsStmt = db.prepare('SELECT port_alarms FROM group_settings WHERE grp = ?').pluck();
+    this.portAllowStmt = db.prepare('SELECT 1 FROM group_port_allow WHERE grp = ? AND process = ?').pluck();
   }
 
   place(host: string): HostPlace {
@@ -89,5 +91,10 @@ export class GroupPeers {
   portAlarms(group: string): boolean {
     const v = this.portAlarmsStmt.get(group) as number | undefined;
     return v === undefined || v === 1;
+  }
+
+  /** Whether listeners of a process with this name are allowed on hosts of the group (`group-ports G allow NAME`). */
+  portAllowed(group: string, process: string): boolean {
+    return process !== '' && this.portAllowStmt.get(group, process) !== undefined;
   }
 }

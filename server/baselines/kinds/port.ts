@@ -6,7 +6,8 @@ import type { ServerEntryKind, Want } from './kind.ts';
  * Listening sockets, baselined like files: what listens at the first report
  * is the accepted state. `port-opened` (warning) while a listener not in the
  * baseline, or owned by another process than the baseline's, is open and the
- * host's group has port alarms on; resolved when it goes away or is accepted.
+ * host's group has port alarms on and does not allow the owning process by
+ * name (`group-ports G allow NAME`); resolved when it goes away or is accepted.
  */
 export const PORT_KIND: ServerEntryKind<'port'> = {
   kind: 'port',
@@ -18,7 +19,8 @@ export const PORT_KIND: ServerEntryKind<'port'> = {
   keyOf: portKey,
   judge({ baseline: base, current: cur }, ctx) {
     const want = new Map<AlarmKind, Want>();
-    if (cur && (!base || base.process !== cur.process) && ctx.peers.portAlarms(ctx.peers.place(ctx.host).group)) {
+    const group = cur ? ctx.peers.place(ctx.host).group : '';
+    if (cur && (!base || base.process !== cur.process) && ctx.peers.portAlarms(group) && !ctx.peers.portAllowed(group, cur.process)) {
       want.set('port-opened', {
         detail: {
           process: cur.process || '(unknown owner)',

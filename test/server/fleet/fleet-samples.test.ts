@@ -205,6 +205,37 @@ test('ports: a new listener opens port-opened, goes when it closes, is accepted,
   assert.equal(store.digest('p1').length, 64);
 });
 
+test('ports: a group allows listeners of named processes; others on the same host still alarm', () => {
+  db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run('pa1', 'allowing', now);
+  store.applyReport('pa1', { files: [f('a')], daemons: [], mounts: [], ports: [port(22, 'sshd')] }, tick());
+  let r = serverCli(['group-ports', 'allowing', 'allow', 'rpc.statd', 'nc', '--dir', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /port alarms on for group allowing; allowed processes: nc rpc.statd/);
+  store.applyEvent('pa1', { files: [], ...none, ports: [port(4444, 'nc')], portsGone: [] }, tick());
+  assert.deepEqual(open('pa1'), [], 'an allowed process opens no port-opened');
+  store.applyEvent('pa1', { files: [], ...none, ports: [port(5555, 'socat')], portsGone: [] }, tick());
+  assert.deepEqual(
+    open('pa1').map((a) => a.subject),
+    ['tcp/127.0.0.1:5555'],
+    'a process not on the list still does',
+  );
+  // The list is per group: the same process on a host of another group alarms.
+  store.applyReport('p1', { files: [f('a')], daemons: [], mounts: [], ports: [port(22, 'bash'), port(5555, 'nc'), port(4444, 'nc')] }, tick());
+  assert.ok(open('p1').some((a) => a.subject === 'tcp/127.0.0.1:4444'));
+  // Taken off the list, the next report judges it again.
+  assert.equal(serverCli(['group-ports', 'allowing', 'disallow', 'nc', '--dir', dir]).code, 0);
+  store.applyReport('pa1', { files: [f('a')], daemons: [], mounts: [], ports: [port(22, 'sshd'), port(4444, 'nc')] }, tick());
+  assert.deepEqual(
+    open('pa1').map((a) => a.subject),
+    ['tcp/127.0.0.1:4444'],
+  );
+  r = serverCli(['group-ports', 'allowing', 'allow', 'a name far longer than comm', '--dir', dir]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /TW_ARGS.*not a process name/);
+  assert.equal(serverCli(['group-ports', 'allowing', 'allow', '--dir', dir]).code, 2, 'allow without names');
+  assert.match(serverCli(['group-ports', 'allowing', '--dir', dir]).stdout, /allowed processes: rpc.statd$/m);
+});
+
 test('a report in parts carries its ports to the store: the listeners of a later report keep their alarm open', () => {
   db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run('sess1', 'ports', now);
   const session = new BaselineSession('sess1', store, { now: () => now } as Clock, silentLogger(), () => undefined);

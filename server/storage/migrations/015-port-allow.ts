@@ -1,0 +1,11 @@
+/**
+ * Migration 15: per-group process allowlists for listening ports. A new listener owned by a process named
+ * here opens no `port-opened` on hosts of the group; it is still measured and baselined.
+ */
+export default `
+  CREATE TABLE group_port_allow (
+    grp TEXT NOT NULL,
+    process TEXT NOT NULL,
+    PRIMARY KEY (grp, process)
+  ) STRICT, WITHOUT ROWID;
+`;
