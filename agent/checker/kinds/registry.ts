@@ -1,0 +1,5 @@
+import type { CheckerKindImpl } from '../checker-kind.ts';
+import { aideKind } from './aide.ts';
+
+/** Every checker kind the agent can run, once each. */
+export const CHECKER_KINDS: readonly CheckerKindImpl[] = [aideKind];
