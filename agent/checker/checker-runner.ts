@@ -49,6 +49,7 @@ export class CheckerRunner {
   private readonly recent: string[] = [];
   private readonly declared = new Map<CheckerKind, string[]>();
   private readonly inflight = new Set<Promise<unknown>>();
+  private readonly abort = new AbortController();
 
   constructor(private readonly o: CheckerRunnerOptions) {
     this.kinds = o.kinds ?? CHECKER_KINDS;
@@ -73,6 +74,10 @@ export class CheckerRunner {
    * the request was ignored (the same run id again). Never throws.
    */
   handle(msg: RunChecker): Promise<CheckerResultBody | null> {
+    if (this.abort.signal.aborted) {
+      this.o.log.info({ runId: msg.runId }, 'agent stopping: checker run not started');
+      return Promise.resolve(null);
+    }
     if (this.running.get(msg.checker) === msg.runId || this.recent.includes(msg.runId)) {
       this.o.log.info({ runId: msg.runId, checker: msg.checker }, 'checker run asked for again: ignored');
       return Promise.resolve(null);
@@ -88,6 +93,12 @@ export class CheckerRunner {
   /** Waits for runs in progress (their processes end at their deadline at the latest). */
   async idle(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Kills running checkers (their results say so, spooled) and takes no new runs. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.idle();
   }
 
   private resolve(impl: CheckerKindImpl, config: string): ResolvedChecker {
@@ -135,7 +146,7 @@ export class CheckerRunner {
         bin: r.bin,
         tmpDir: tmp,
         log,
-        exec: (x) => runProcess({ ...x, clock: this.o.clock, timeoutMs: Math.max(1, deadline - this.o.clock.now()), ionice: r.ionice }),
+        exec: (x) => runProcess({ ...x, clock: this.o.clock, timeoutMs: Math.max(1, deadline - this.o.clock.now()), ionice: r.ionice, signal: this.abort.signal }),
         verify: (paths) => verifyFiles(paths, msg.expect),
         output: (t) => parts.write(t),
       };

@@ -23,6 +23,8 @@ export interface RunProcessOptions {
   extraFds?: number;
   /** Decoded text as it arrives, per stream (`stdout`, `stderr`, `fd3`…). */
   onData?: (stream: string, text: string) => void;
+  /** Kills the process group when aborted (the agent stopping). */
+  signal?: AbortSignal;
 }
 
 /** How a process ended. */
@@ -31,6 +33,8 @@ export interface ProcessResult {
   code: number | null;
   signal: string | null;
   timedOut: boolean;
+  /** Killed because `signal` was aborted. */
+  aborted?: boolean;
   /** Why it could not be started (a missing binary), one line. */
   spawnError?: string;
 }
@@ -67,11 +71,19 @@ export function runProcess(o: RunProcessOptions): Promise<ProcessResult> {
       timedOut = true;
       killGroup();
     }, o.timeoutMs);
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      killGroup();
+    };
+    o.signal?.addEventListener('abort', onAbort);
+    if (o.signal?.aborted) onAbort();
     const done = (r: ProcessResult) => {
       if (settled) return;
       settled = true;
       o.clock.clearTimeout(timer);
-      resolve(r);
+      o.signal?.removeEventListener('abort', onAbort);
+      resolve(aborted ? { ...r, aborted } : r);
     };
     child.on('error', (err) => {
       killGroup();

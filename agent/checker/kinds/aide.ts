@@ -61,6 +61,7 @@ export const aideKind: CheckerKindImpl = {
     const base = { exitCode: r.code, added: 0, removed: 0, changed: 0, entries: [], truncated: false };
     if (r.spawnError) return { ...base, status: 'failed', reason: `cannot start aide: ${r.spawnError}` };
     if (r.timedOut) return { ...base, exitCode: null, status: 'failed', reason: 'timed out: the run was killed' };
+    if (r.aborted) return { ...base, exitCode: null, status: 'failed', reason: 'the agent stopped: the run was killed' };
     const status = exitStatus(r.code);
     if (r.code === null) return { ...base, status, reason: `aide was killed by ${r.signal ?? 'a signal'}` };
     if (status === 'failed') return { ...base, status, reason: `aide ended with exit code ${r.code} (an error, not findings)` };
