@@ -40,6 +40,8 @@ export interface CheckerOutcome {
   refused?: { path: string; expected: string | null; actual: string | null }[];
   /** The database the run turned out to read (a tool read it from the config), when it differs from the resolved one. */
   database?: string | null;
+  /** Files the run found it reads only once it ran a tool on the config (declared in the next `hello`). */
+  extraFiles?: string[];
 }
 
 /**

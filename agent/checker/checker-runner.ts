@@ -153,6 +153,7 @@ export class CheckerRunner {
       log.info({ files: r.files.length }, 'checker files match the server hashes: running');
       const outcome = await impl.run(ctx);
       parts.end();
+      if (outcome.extraFiles) this.declared.set(msg.checker, [...new Set([...r.files, ...outcome.extraFiles])].sort());
       const database = outcome.database !== undefined ? outcome.database : r.database;
       return this.finish(msg, startedAt, outcome, database, log);
     } finally {
