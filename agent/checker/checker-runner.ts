@@ -55,7 +55,13 @@ export class CheckerRunner {
     this.kinds = o.kinds ?? CHECKER_KINDS;
     for (const c of o.checkers) {
       const impl = this.kinds.find((k) => k.kind === c.kind);
-      if (impl) this.declared.set(c.kind, this.resolve(impl, c.config).files);
+      try {
+        if (impl) this.declared.set(c.kind, this.resolve(impl, c.config).files);
+      } catch (err) {
+        // Declared empty: a run resolves again and refuses or fails with the reason.
+        this.declared.set(c.kind, []);
+        o.log.error({ checker: c.kind, err: (err as Error).message }, 'cannot resolve the checker files');
+      }
     }
   }
 
