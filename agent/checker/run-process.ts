@@ -10,6 +10,9 @@ export const CHECKER_NICE = 19;
 /** The environment a checker runs with: nothing of the agent's own (no LD_PRELOAD, no NODE_OPTIONS). */
 export const CHECKER_ENV: Readonly<Record<string, string>> = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C', LC_ALL: 'C' };
 
+/** How long after a kill the run waits for the program's pipes to close before it gives up on them, in ms. */
+export const KILL_GRACE_MS = 10_000;
+
 export interface RunProcessOptions {
   /** Absolute path of the program (never looked up in $PATH). */
   file: string;
@@ -67,14 +70,24 @@ export function runProcess(o: RunProcessOptions): Promise<ProcessResult> {
         /* already gone */
       }
     };
+    let grace: ReturnType<Clock['setTimeout']> | undefined;
+    // After a kill the pipes close with the group; one a process outside it still holds must not keep the run
+    // (and with it every later run of this kind) waiting forever.
+    const killed = () => {
+      killGroup();
+      grace ??= o.clock.setTimeout(() => {
+        for (const s of child.stdio) (s as Readable | null)?.destroy();
+        done({ code: null, signal: 'SIGKILL', timedOut });
+      }, KILL_GRACE_MS);
+    };
     const timer = o.clock.setTimeout(() => {
       timedOut = true;
-      killGroup();
+      killed();
     }, o.timeoutMs);
     let aborted = false;
     const onAbort = () => {
       aborted = true;
-      killGroup();
+      killed();
     };
     o.signal?.addEventListener('abort', onAbort);
     if (o.signal?.aborted) onAbort();
@@ -82,6 +95,7 @@ export function runProcess(o: RunProcessOptions): Promise<ProcessResult> {
       if (settled) return;
       settled = true;
       o.clock.clearTimeout(timer);
+      o.clock.clearTimeout(grace);
       o.signal?.removeEventListener('abort', onAbort);
       resolve(aborted ? { ...r, aborted } : r);
     };
