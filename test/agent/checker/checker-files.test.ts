@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { guardCheckerFiles } from '../../../agent/checker/guard-checker-files.ts';
+import { MAX_VERIFY_BYTES, verifyFiles } from '../../../agent/checker/verify-files.ts';
 import { buildWatchSet, WatchIndex } from '../../../agent/checks/files/watch-set.ts';
 import { loadAgentConfig } from '../../../agent/config.ts';
 import { tempDir } from '../../helpers/temp.ts';
@@ -26,4 +27,14 @@ test('the checker binary, its libraries, config and database are guarded critica
     'libc critical',
   );
   assert.ok(Object.isFrozen(guardCheckerFiles(cfg)));
+});
+
+test('a file larger than the hashing cap (a database of 17 GiB, sparse here) is refused at once, not hashed for ever', async () => {
+  const big = join(tempDir(), 'huge.db');
+  writeFileSync(big, '');
+  truncateSync(big, MAX_VERIFY_BYTES + 2 ** 30);
+  const t0 = Date.now();
+  const refused = await verifyFiles([big], [{ path: big, sha256: 'a'.repeat(64) }]);
+  assert.deepEqual(refused, [{ path: big, expected: 'a'.repeat(64), actual: null }]);
+  assert.ok(Date.now() - t0 < 5_000);
 });
