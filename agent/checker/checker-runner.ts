@@ -48,6 +48,8 @@ export class CheckerRunner {
   private readonly running = new Map<CheckerKind, string>();
   private readonly recent: string[] = [];
   private readonly declared = new Map<CheckerKind, string[]>();
+  /** Files a run learned only by running a tool on the config (Tripwire's policy, database, keys), kept for later hellos. */
+  private readonly learned = new Map<CheckerKind, string[]>();
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly abort = new AbortController();
 
@@ -107,6 +109,10 @@ export class CheckerRunner {
     await this.idle();
   }
 
+  private declare(kind: CheckerKind, files: string[]): void {
+    this.declared.set(kind, [...new Set([...files, ...(this.learned.get(kind) ?? [])])].sort());
+  }
+
   private resolve(impl: CheckerKindImpl, config: string): ResolvedChecker {
     return resolveChecker(impl, config, { binDirs: this.o.binDirs ?? CHECKER_BIN_DIRS, log: this.o.log });
   }
@@ -132,7 +138,7 @@ export class CheckerRunner {
     let tmp: string | null = null;
     try {
       const r = this.resolve(impl, cfg.config);
-      this.declared.set(msg.checker, r.files);
+      this.declare(msg.checker, r.files);
       if (r.missing.length) {
         const reason = `${r.missing.join(', ')} not found in ${(this.o.binDirs ?? CHECKER_BIN_DIRS).join(', ')}`;
         log.warn({ reason }, 'checker binary missing: nothing run');
@@ -159,7 +165,10 @@ export class CheckerRunner {
       log.info({ files: r.files.length }, 'checker files match the server hashes: running');
       const outcome = await impl.run(ctx);
       parts.end();
-      if (outcome.extraFiles) this.declared.set(msg.checker, [...new Set([...r.files, ...outcome.extraFiles])].sort());
+      if (outcome.extraFiles) {
+        this.learned.set(msg.checker, outcome.extraFiles);
+        this.declare(msg.checker, r.files);
+      }
       const database = outcome.database !== undefined ? outcome.database : r.database;
       return this.finish(msg, startedAt, outcome, database, log);
     } finally {
