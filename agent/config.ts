@@ -51,6 +51,17 @@ export const AgentConfigSchema = z
     /** How long a new listener must live before it is reported (`0s`: at once): brief listeners are noise. */
     portSettle: durationField({ min: 0, max: 3_600_000 }).default(30_000),
     processTitle: z.string().min(1).max(64).optional(),
+    /** The host's own integrity checker (AIDE, Tripwire), run when the server says; at most one of each kind. */
+    checkers: z
+      .array(
+        z.strictObject({
+          kind: z.enum(['aide', 'tripwire']),
+          config: absPath.max(4096).refine((p) => !p.includes('\0') && !/\/\.\.?(\/|$)/.test(p), 'must be a plain absolute path (no . or .. parts)'),
+        }),
+      )
+      .max(2)
+      .refine((l) => new Set(l.map((c) => c.kind)).size === l.length, 'names a kind twice: at most one aide and one tripwire')
+      .default([]),
   })
   .refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
 

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { silentLogger } from '../../shared/log.ts';
+import { guardCheckerFiles } from '../checker/guard-checker-files.ts';
 import { loadAgentConfig } from '../config.ts';
 import { agentError } from '../errors.ts';
 import { createChecks, REPORTED_STATE_FILE } from '../monitor/check-runner.ts';
@@ -18,7 +19,8 @@ export async function checkCommand(argv: string[]): Promise<number> {
   const usage = 'check --config C [--json]';
   const { values } = parseCommandArgs(argv, { config: { type: 'string' }, json: { type: 'boolean' } }, usage);
   const configPath = requireFlag(values.config, 'config', usage);
-  const cfg = loadAgentConfig(configPath);
+  // The checker's files are guarded like the running agent guards them.
+  const cfg = guardCheckerFiles(loadAgentConfig(configPath));
   const statePath = join(cfg.stateDir, REPORTED_STATE_FILE);
   let before = new MeasuredState();
   const haveReported = existsSync(statePath);

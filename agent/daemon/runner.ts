@@ -6,6 +6,8 @@ import type { Logger } from '../../shared/log.ts';
 import type { EventBody, FileEntry, SpoolRecord } from '../../shared/protocol.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
 import { VERSION } from '../../shared/version.ts';
+import { CheckerRunner } from '../checker/checker-runner.ts';
+import { guardCheckerFiles } from '../checker/guard-checker-files.ts';
 import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
 import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
 import { defaultFallback, FallbackWriter } from '../fallback/fallback-writer.ts';
@@ -44,6 +46,8 @@ export interface RunningAgent {
   link: AgentLink;
   /** Files, daemons, mounts. */
   checks: AgentChecks;
+  /** Runs the configured integrity checker when the server asks. */
+  checker: CheckerRunner;
   /** The spool every event and local finding goes through. */
   spool: SpoolSender;
   network: NetworkWatch;
@@ -115,6 +119,15 @@ async function ownExecutableHash(stateDir: string, log: Logger): Promise<string 
  */
 export function startAgent(o: RunOptions): RunningAgent {
   const cfg = loadAgentConfig(o.configPath);
+  // The host's own integrity checker: runs when the server asks, its results spooled like any finding.
+  const checker: CheckerRunner = new CheckerRunner({
+    checkers: cfg.checkers,
+    submit: (body) => sender.submit(body),
+    clock: o.clock,
+    log: o.log.child({ component: 'checker' }),
+  });
+  // Its files are guarded, critical, whatever `defaults` says.
+  const guarded = guardCheckerFiles(cfg, checker.files());
   const identity = loadIdentity(cfg.stateDir);
   if (cfg.processTitle) process.title = cfg.processTitle;
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
@@ -132,7 +145,9 @@ export function startAgent(o: RunOptions): RunningAgent {
     exeSha256: ownExecutableHash(cfg.stateDir, o.log),
     exePath: process.execPath,
     spoolHead: () => sender.head(),
+    checkers: () => checker.declarations(),
   });
+  link.on('run-checker', (m) => void checker.handle(m));
   // The spool: every event and local finding is appended (fsync'd)
   // before it is sent, and leaves the spool only on the server's ack.
   const spoolLog = o.log.child({ component: 'spool' });
@@ -165,11 +180,11 @@ export function startAgent(o: RunOptions): RunningAgent {
   let self: ((p: string) => boolean) | null = null;
   const inTargets = (targets: WatchTarget[]) => (x: string) => targets.some((t) => x === t.path || (t.dir && x.startsWith(t.path.endsWith('/') ? t.path : `${t.path}/`)));
   const criticalPath = (p: string): boolean => {
-    if (!critical) critical = inTargets(buildWatchSet(cfg, o.configPath).filter((t) => t.class !== 'normal'));
+    if (!critical) critical = inTargets(buildWatchSet(guarded, o.configPath).filter((t) => t.class !== 'normal'));
     return critical(p);
   };
   const selfPath = (p: string): boolean => {
-    if (!self) self = inTargets(buildWatchSet(cfg, o.configPath).filter((t) => t.class === 'self'));
+    if (!self) self = inTargets(buildWatchSet(guarded, o.configPath).filter((t) => t.class === 'self'));
     return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
@@ -202,7 +217,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   // full scans run on their own; the cheap checks (daemons, mounts) ride the main loop.
   const checks: AgentChecks = new AgentChecks(
     {
-      cfg,
+      cfg: guarded,
       configPath: o.configPath,
       clock: o.clock,
       log: o.log.child({ component: 'checks' }),
@@ -247,6 +262,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     config: cfg,
     link,
     checks,
+    checker,
     spool: sender,
     network,
     fallback,
@@ -256,6 +272,7 @@ export function startAgent(o: RunOptions): RunningAgent {
       o.clock.clearTimeout(timer);
       o.clock.clearTimeout(checksTimer);
       await checks.stop();
+      await checker.stop();
       await link.stop(reason);
       fallback.close();
       spool.close();

@@ -1,5 +1,6 @@
 import type { SpoolRecord } from '../../shared/protocol.ts';
 import { shortHash } from '../../shared/spool-chain.ts';
+import { checkerFindings } from '../checker/checker-lines.ts';
 import { type Finding, goneIn, valuesIn } from '../checks/kinds/kind.ts';
 import { KINDS } from '../checks/kinds/registry.ts';
 import type { FallbackLine } from './sink.ts';
@@ -26,8 +27,7 @@ export function findingLines(host: string, rec: SpoolRecord): FallbackLine[] {
     const when = `started=${new Date(b.startedAt).toISOString()}${b.endedAt !== null ? ` ended=${new Date(b.endedAt).toISOString()}` : ''}`;
     out.push({ kind: 'network-lost', subject: b.reasons.join('; ') || 'network lost', severity: 'critical', extra: when });
   } else if (b.kind === 'checker-result') {
-    if (b.status !== 'ok')
-      out.push({ kind: `checker-${b.status}`, subject: `${b.checker} +${b.added} -${b.removed} ~${b.changed}${b.reason ? ` ${b.reason}` : ''}`, severity: 'critical' });
+    out.push(...checkerFindings(b));
   } else if (b.kind === 'summary') {
     out.push({ kind: 'summary', subject: `${b.count} low-severity records dropped (n ${b.fromN}-${b.toN})`, severity: 'warning' });
   }

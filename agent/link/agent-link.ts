@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { type ConnectionOptions, createSecureContext, type SecureContext, connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
-import type { RunChecker } from '../../shared/checker-messages.ts';
+import type { CheckerDeclaration, RunChecker } from '../../shared/checker-messages.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { type AgentMessage, CloseCode, type HostFacts, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ServerMessage, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
@@ -31,6 +31,8 @@ export interface LinkOptions {
   digest?: () => string | undefined;
   /** The spool's chain head for `hello` and each heartbeat. */
   spoolHead?: () => SpoolHead;
+  /** The checkers the config names, with the files each hashes before a run, for `hello`. */
+  checkers?: () => CheckerDeclaration[];
 }
 
 /**
@@ -206,9 +208,11 @@ export class AgentLink {
         if (ws !== this.ws || this.stopping) return; // closed (and perhaps replaced) while the hash was still running
         let facts: HostFacts;
         let spool: SpoolHead | undefined;
+        let checkers: CheckerDeclaration[] | undefined;
         try {
           facts = this.o.facts();
           spool = this.o.spoolHead?.();
+          checkers = this.o.checkers?.();
         } catch (err) {
           this.o.log.error({ err: (err as Error).message }, 'cannot build hello; dialling again');
           ws.terminate();
@@ -226,6 +230,7 @@ export class AgentLink {
           facts,
           ...(exeSha256 ? { exeSha256, ...(this.o.exePath ? { exePath: this.o.exePath } : {}) } : {}),
           ...(spool ? { spool } : {}),
+          ...(checkers?.length ? { checkers } : {}),
         });
       };
       const h = this.o.exeSha256;

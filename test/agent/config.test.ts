@@ -45,6 +45,15 @@ test('defaults fill what is left out', () => {
   assert.equal(loadAgentConfig(write('server: wss://h:7443\nportSettle: 0s\n')).portSettle, 0, '0s: report new listeners at once');
 });
 
+test('checkers: one of each kind, each with its config path; none by default', () => {
+  const c = loadAgentConfig(write('server: wss://h:7443\ncheckers:\n  - { kind: aide, config: /etc/aide/aide.conf }\n  - { kind: tripwire, config: /etc/tripwire/tw.cfg }\n'));
+  assert.deepEqual(c.checkers, [
+    { kind: 'aide', config: '/etc/aide/aide.conf' },
+    { kind: 'tripwire', config: '/etc/tripwire/tw.cfg' },
+  ]);
+  assert.deepEqual(loadAgentConfig(write('server: wss://h:7443\n')).checkers, []);
+});
+
 test('every kind of mistake names its key', () => {
   const cases: [string, RegExp][] = [
     ['server: wss://h:7443\nfoo: 1\n', /unknown key "foo"/],
@@ -56,6 +65,11 @@ test('every kind of mistake names its key', () => {
     ['server: wss://h:1\nstateDir: relative\n', /key "stateDir": must be an absolute path/],
     ['server: [unclosed\n', /not valid YAML/],
     ['server: wss://h:1\nportSettle: 2h\n', /key "portSettle": "2h" is longer than/],
+    ['server: wss://h:1\ncheckers: [{ kind: ossec, config: /etc/x }]\n', /key "checkers\.0\.kind"/],
+    ['server: wss://h:1\ncheckers: [{ kind: aide, config: aide.conf }]\n', /key "checkers\.0\.config": must be an absolute path/],
+    ['server: wss://h:1\ncheckers: [{ kind: aide, config: /etc/../tmp/a.conf }]\n', /key "checkers\.0\.config": must be a plain absolute path/],
+    ['server: wss://h:1\ncheckers: [{ kind: aide, config: /a }, { kind: aide, config: /b }]\n', /key "checkers": names a kind twice/],
+    ['server: wss://h:1\ncheckers: [{ kind: aide, config: /a, args: [-x] }]\n', /unknown key "checkers\.0\.args"/],
   ];
   for (const [text, re] of cases) {
     assert.throws(
