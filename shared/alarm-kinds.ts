@@ -12,6 +12,8 @@ export const ALARM_KINDS = {
   'network-lost': 'warning',
   'agent-tampered': 'critical',
   'identity-clone': 'critical',
+  /** A connection of the agent's own boot that acts unlike it (gateway/takeover-watch.ts): warning, critical from two signs. */
+  'agent-impersonated': 'critical',
   replay: 'critical',
   'protocol-violation': 'warning',
   /** Beyond the original list: a listening socket that is not in the host's baseline. */

@@ -26,12 +26,16 @@ export class AlarmStore {
   private readonly insertEvent;
   private readonly findOpen;
   private readonly resolveStmt;
+  private readonly findOpenSubject;
+  private readonly amendStmt;
 
   constructor(private readonly db: Db) {
     this.insert = db.prepare(`INSERT OR IGNORE INTO alarms (host, kind, severity, subject, detail, opened_at) VALUES (?, ?, ?, ?, ?, ?)`);
     this.insertEvent = db.prepare(`INSERT INTO alarm_events (alarm_id, action, at) VALUES (?, ?, ?)`);
     this.findOpen = db.prepare(`SELECT id, subject FROM alarms WHERE host = ? AND kind = ? AND resolved_at IS NULL`);
     this.resolveStmt = db.prepare(`UPDATE alarms SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL`);
+    this.findOpenSubject = db.prepare(`SELECT id, severity FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL`);
+    this.amendStmt = db.prepare(`UPDATE alarms SET severity = ?, detail = ? WHERE id = ?`);
   }
 
   /** Opens an alarm unless one is already open for the same host, kind and subject; returns the new id or null. */
@@ -42,6 +46,21 @@ export class AlarmStore {
     const id = Number(r.lastInsertRowid);
     this.insertEvent.run(id, 'open', now);
     return id;
+  }
+
+  /**
+   * Opens an alarm, or brings the open one of the same host, kind and subject up to date: its detail is
+   * replaced, and a rise from warning to critical is written as a new `open` event, so the channels send it
+   * again at the new severity. Returns the alarm's id.
+   */
+  raise(host: string, kind: AlarmKind, subject: string, now: number, detail: unknown, severity: Severity): number {
+    const id = this.open(host, kind, subject, now, detail, severity);
+    if (id !== null) return id;
+    const cur = this.findOpenSubject.get(host, kind, subject) as { id: number; severity: Severity };
+    const sev = cur.severity === 'critical' ? 'critical' : severity;
+    this.amendStmt.run(sev, JSON.stringify(detail), cur.id);
+    if (sev !== cur.severity) this.insertEvent.run(cur.id, 'open', now);
+    return cur.id;
   }
 
   /** Resolves the open alarms of a kind for a host (one subject, or all); returns how many. */

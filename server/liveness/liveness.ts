@@ -114,6 +114,11 @@ export class Liveness {
     );
   }
 
+  /** The grace added to every deadline, in ms. */
+  get graceMs(): number {
+    return this.cfg.graceMs;
+  }
+
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
   effectiveInterval(declared: number): number {
     return Math.min(declared, this.cfg.maxIntervalMs);
