@@ -185,6 +185,11 @@ export class ServerApp {
       this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
     }
     try {
+      this.ctx.alarms.settleFloods(this.o.clock.now());
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not resolve a quiet alarm flood; retrying next tick');
+    }
+    try {
       this.ctx.rollup.flushIfDue();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
