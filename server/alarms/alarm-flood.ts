@@ -44,6 +44,8 @@ export interface FloodState {
   folded: number;
   severity: Severity;
   kinds: Record<string, { count: number; critical: number; examples: string[] }>;
+  /** Folded since its row was last written. */
+  dirty: boolean;
 }
 
 /** Adds one alarm that would have opened to a flood. Returns whether the flood's severity rose. */
@@ -81,7 +83,7 @@ export function floodFromRow(r: { id: number; severity: Severity; opened_at: num
     /* an unreadable detail starts the counts anew */
   }
   const lastAt = d.lastAt ? Date.parse(d.lastAt) : r.opened_at;
-  return { id: r.id, since: r.opened_at, lastAt: Number.isFinite(lastAt) ? lastAt : r.opened_at, folded: d.folded ?? 0, severity: r.severity, kinds: d.kinds ?? {} };
+  return { id: r.id, since: r.opened_at, lastAt: Number.isFinite(lastAt) ? lastAt : r.opened_at, folded: d.folded ?? 0, severity: r.severity, kinds: d.kinds ?? {}, dirty: false };
 }
 
 /** A host's allowance of new alarms: a token bucket of {@link FloodLimits.burst}, refilled per minute. */

@@ -89,21 +89,26 @@ export class AlarmStore {
   }
 
   /**
-   * Resolves the floods that have been quiet for {@link FloodLimits.quietMs}, in one transaction; returns how
-   * many. `serve` calls it on its tick.
+   * Writes the floods' counts folded since the last call, and resolves the floods that have been quiet for
+   * {@link FloodLimits.quietMs}, in one transaction; returns how many it resolved. `serve` calls it on its tick.
    */
   settleFloods(now: number): number {
-    const quiet = [...this.floodsByHost()].filter(([, f]) => now - f.lastAt >= this.limits.quietMs);
-    if (!quiet.length) return 0;
+    const floods = [...this.floodsByHost()];
+    const quiet = floods.filter(([, f]) => now - f.lastAt >= this.limits.quietMs);
+    const dirty = floods.filter(([, f]) => f.dirty);
+    if (!quiet.length && !dirty.length) return 0;
+    const lost: string[] = [];
     this.db
       .transaction(() => {
-        for (const [host, f] of quiet) {
-          this.amendStmt.run(f.severity, JSON.stringify(floodDetail(f, this.limits)), f.id);
-          this.resolve(host, 'alarm-flood', now, FLOOD_SUBJECT);
+        for (const [host, f] of dirty) {
+          if (this.amendStmt.run(f.severity, JSON.stringify(floodDetail(f, this.limits)), f.id).changes === 0) lost.push(host);
         }
+        for (const [host] of quiet) this.resolve(host, 'alarm-flood', now, FLOOD_SUBJECT);
       })
       .immediate();
-    for (const [host] of quiet) this.floods?.delete(host);
+    for (const [, f] of dirty) f.dirty = false;
+    // A flood whose row is gone (rolled back) or was resolved elsewhere: the next fold opens a new one.
+    for (const host of [...lost, ...quiet.map(([h]) => h)]) this.floods?.delete(host);
     return quiet.length;
   }
 
@@ -120,18 +125,26 @@ export class AlarmStore {
     return b;
   }
 
-  /** Folds one alarm into the host's flood, opening it with this alarm when there is none. */
+  /**
+   * Folds one alarm into the host's flood, opening it with this alarm when there is none. The counts are
+   * written at once only when the severity rises; otherwise by {@link settleFloods} on the next tick (an
+   * UPDATE per folded alarm cost more than the alarm rows it saves).
+   */
   private fold(host: string, flood: FloodState | undefined, kind: AlarmKind, subject: string, severity: Severity, now: number): void {
     if (flood) {
-      const rose = foldInto(flood, kind, subject, severity, now, this.limits);
+      if (!foldInto(flood, kind, subject, severity, now, this.limits)) {
+        flood.dirty = true;
+        return;
+      }
       if (this.amendStmt.run(flood.severity, JSON.stringify(floodDetail(flood, this.limits)), flood.id).changes === 1) {
-        if (rose) this.insertEvent.run(flood.id, 'open', now);
+        flood.dirty = false;
+        this.insertEvent.run(flood.id, 'open', now);
         return;
       }
       // Its row is gone (the transaction that opened it rolled back) or resolved: a new flood begins.
       this.floods?.delete(host);
     }
-    const f: FloodState = { id: 0, since: now, lastAt: now, folded: 0, severity, kinds: {} };
+    const f: FloodState = { id: 0, since: now, lastAt: now, folded: 0, severity, kinds: {}, dirty: false };
     foldInto(f, kind, subject, severity, now, this.limits);
     const r = this.insert.run(host, 'alarm-flood', severity, FLOOD_SUBJECT, JSON.stringify(floodDetail(f, this.limits)), now);
     if (r.changes === 0) return;

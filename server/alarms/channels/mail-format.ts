@@ -26,6 +26,7 @@ const ADVICE: Record<string, string> = {
   'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
   'agent-impersonated':
     "A connection with the agent's own key and boot id acted unlike the agent (the detail names each sign): root on the host may have frozen the agent and taken its place. Treat the host as compromised; revoke it.",
+  'alarm-flood': 'This host opened more alarms than its limit; the rest are counted here by kind, with examples. Look at the host: a flood is an attack or a broken agent.',
   replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
   'port-opened': "A process started listening on a port that is not in the host's baseline. If it is a service you installed, accept it; otherwise find the process.",
 };
