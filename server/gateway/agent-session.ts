@@ -11,6 +11,7 @@ import { SpoolSession } from '../baselines/spool-session.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
 import type { Db } from '../storage/db.ts';
+import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LogThrottle } from './log-throttle.ts';
@@ -205,9 +206,11 @@ export class AgentSession implements LiveSession {
     const suppressed = this.d.storageLog.take(this.d.clock.now());
     if (suppressed === null) return;
     const full = err.code === 'SQLITE_FULL';
+    // The catalogued line (TW_DISK_FULL, TW_DB_READONLY) says what to do; the first words stay what they were.
+    const fault = storageFault(err, this.d.db.name);
     this.log.error(
-      { err: err.message, code: err.code, type, suppressed },
-      full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : 'could not record message',
+      { err: err.message, code: err.code, type, suppressed, ...(fault ? { error: faultLine(fault) } : {}) },
+      full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : fault ? faultLine(fault) : 'could not record message',
     );
   }
 
