@@ -264,6 +264,7 @@ export class AgentSession implements LiveSession {
         stored: { bootId: before.bootId, lastSeq: before.lastSeq, lastSeen: before.lastSeen, intervalMs: before.intervalMs },
         superseded,
         graceMs: this.d.liveness.graceMs,
+        serverStalled: this.d.liveness.stalledSince(this.d.clock.now() - before.intervalMs - this.d.liveness.graceMs),
         exeExpected: !!before.exeSha256,
         exeSent: !!m.exeSha256,
         digestsSeen: this.d.registry.sentDigests(this.host, m.bootId),

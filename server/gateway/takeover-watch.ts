@@ -8,7 +8,8 @@ export const IMPERSONATION_SUBJECT = 'another connection took over the agent ses
 /**
  * What makes a connection of an agent's own boot look like someone else's process holding its key:
  * - `live-session-superseded`: it replaced a connection of the same boot that was still heard from within
- *   its interval and grace (a real reconnect follows a connection that closed or went silent);
+ *   its interval and grace (a real reconnect follows a connection that closed or went silent), the server
+ *   not having stalled meanwhile;
  * - `sequence-jump`: its sequence number is further past the boot's last one than {@link allowedSeqGap}
  *   allows for the time since the server last heard the boot;
  * - `no-exe-hash`: its hello carries no `exeSha256` where the host's earlier hellos did;
@@ -49,6 +50,11 @@ export interface HelloContext {
   /** Other connections of this boot this hello supersedes, with when each was last heard. */
   superseded: { remote: string; lastFrameAt: number | null }[];
   graceMs: number;
+  /**
+   * Whether the server itself stalled within the last interval and grace: then the old connection's frames
+   * were read late, and a reconnect behind them looks as if it replaced a live one.
+   */
+  serverStalled: boolean;
   /** Whether the host's earlier hellos carried `exeSha256`, and whether this one does. */
   exeExpected: boolean;
   exeSent: boolean;
@@ -87,7 +93,7 @@ export class TakeoverWatch {
     const sameBoot = c.stored.bootId === c.bootId;
     Object.assign(this.base, { bootId: c.bootId, remote: c.remote });
     const live = c.superseded.filter((s) => s.lastFrameAt !== null && c.now - s.lastFrameAt <= c.stored.intervalMs + c.graceMs);
-    if (live.length) {
+    if (live.length && !c.serverStalled) {
       this.evidence.set('live-session-superseded', { remotes: live.map((s) => s.remote), heardMsAgo: live.map((s) => c.now - (s.lastFrameAt ?? c.now)) });
     }
     if (sameBoot && c.stored.lastSeq !== null && c.stored.lastSeen !== null) {

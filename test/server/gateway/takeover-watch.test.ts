@@ -21,6 +21,7 @@ function ctx(over: Partial<HelloContext> = {}): HelloContext {
     stored: { bootId: BOOT, lastSeq: 400, lastSeen: T0 - 5_000, intervalMs: 1_000 },
     superseded: [],
     graceMs: 1_000,
+    serverStalled: false,
     exeExpected: true,
     exeSent: true,
     digestsSeen: true,
@@ -64,6 +65,12 @@ test('superseding a connection still heard within interval and grace: warning na
   assert.deepEqual((a.detail as { evidence: string[] }).evidence, ['live-session-superseded']);
   assert.deepEqual((a.detail as Record<string, { remotes: string[] }>)['live-session-superseded']?.remotes, ['10.0.0.5:40000']);
   assert.deepEqual(s.asked, ['identity check'], 'a suspicious connection is asked for its report');
+});
+
+test('after a stall of the server itself, a connection read late is not taken as live', () => {
+  const s = setup();
+  assert.deepEqual(s.w.onHello(ctx({ serverStalled: true, superseded: [{ remote: 'old', lastFrameAt: T0 - 10 }] })), []);
+  assert.equal(s.alarm(), undefined);
 });
 
 test('a sequence jump beyond what the time allows: warning; within it: nothing', () => {
