@@ -138,11 +138,6 @@ export class TakeoverWatch {
     this.reportOwedSince = null;
   }
 
-  /** The signs seen so far. */
-  get signs(): TakeoverEvidence[] {
-    return [...this.evidence.keys()];
-  }
-
   private raise(now: number): void {
     const severity: Severity = this.evidence.size >= 2 ? 'critical' : 'warning';
     const detail = { evidence: [...this.evidence.keys()], ...this.base, ...Object.fromEntries(this.evidence) };
