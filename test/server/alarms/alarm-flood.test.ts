@@ -2,9 +2,9 @@
  * One host's flood of alarms: past its limit, new alarms fold into one `alarm-flood` (counts per kind, a few
  * subjects each), so storage stays bounded; the server's own kinds still open; the flood resolves once
  * quiet. The outbox is fair across hosts and critical first, so another host's critical alarm reaches a
- * real SMTP peer within a minute. The flood is driven through the baseline store directly (the events an
- * agent's connection carries, 2,000 new files each): over the wire the TLS frames, not the alarms, are the
- * slow part.
+ * real SMTP peer within a minute. The flood is driven through the baseline store directly, on a fake clock
+ * (the events an agent's connection carries, 2,000 new files each); test/e2e/alarm-flood.test.ts sends it
+ * over the wire.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
