@@ -87,7 +87,11 @@ test('freeze the agent, connect with its key and boot id and a huge sequence, ki
   const first = await waitFor(() => impersonated(a.host), { what: 'agent-impersonated at hello' });
   assert.equal(first.severity, 'critical');
   const firstSigns = (first.detail as { evidence: string[] }).evidence;
-  assert.deepEqual(firstSigns, ['live-session-superseded', 'sequence-jump', 'no-exe-hash']);
+  // A server stalled by the machine's load reads the frozen agent's last frames late: then, and only then,
+  // the superseded connection is not counted as live (takeover-watch.ts).
+  const stalled = server.proc.lines.some((l) => l.includes('server behind'));
+  const atHello = stalled && !firstSigns.includes('live-session-superseded') ? ['sequence-jump', 'no-exe-hash'] : ['live-session-superseded', 'sequence-jump', 'no-exe-hash'];
+  assert.deepEqual(firstSigns, atHello);
   const jump = (first.detail as Record<string, { from: number; to: number }>)['sequence-jump']!;
   assert.equal(jump.to, 1e12);
   assert.ok(jump.from >= lastSeq && jump.from < 1_000_000);
@@ -99,11 +103,12 @@ test('freeze the agent, connect with its key and boot id and a huge sequence, ki
     const all = await waitFor(
       () => {
         const x = impersonated(a.host);
-        return x && (x.detail as { evidence: string[] }).evidence.length === 5 ? x : undefined;
+        return x && (x.detail as { evidence: string[] }).evidence.length === atHello.length + 2 ? x : undefined;
       },
       { timeoutMs: REPORT_WAIT_MS + 10_000, what: 'the later signs added' },
     );
-    assert.deepEqual((all.detail as { evidence: string[] }).evidence, ['live-session-superseded', 'sequence-jump', 'no-exe-hash', 'no-state-digest', 'report-unanswered']);
+    assert.deepEqual((all.detail as { evidence: string[] }).evidence, [...atHello, 'no-state-digest', 'report-unanswered']);
+    assert.equal(all.severity, 'critical');
     assert.ok(
       frames.some((f) => f.type === 'request-report' && f.reason === 'identity check'),
       'the server asked the attacker for a report',
