@@ -4,6 +4,7 @@
  * about time. Add a benchmark by listing it here.
  */
 import { agentIdle } from './agent-idle.ts';
+import { alarmFlood } from './alarm-flood.ts';
 import { rehashThroughput } from './rehash-throughput.ts';
 import { tamperLatency } from './tamper-latency.ts';
 
@@ -11,6 +12,7 @@ export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   'tamper-latency': tamperLatency,
   'rehash-throughput': rehashThroughput,
   'agent-idle': agentIdle,
+  'alarm-flood': alarmFlood,
 };
 
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));

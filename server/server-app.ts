@@ -27,6 +27,7 @@ import { StallWatch } from './gateway/stall-watch.ts';
 import { loadTicketKeys } from './gateway/tls-tickets.ts';
 import { ReportMailer } from './reports/report-mailer.ts';
 import { Retention } from './retention.ts';
+import { faultLine, storageFault } from './storage/storage-fault.ts';
 
 /** TLS handshakes in flight at once that mean a reconnect storm (one agent reconnecting is one or two). */
 export const BUSY_HANDSHAKES = 64;
@@ -64,6 +65,7 @@ export class ServerApp {
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
+  private readonly tickFaults = new LogThrottle(10_000);
   private readonly handshakesInFlight: () => number;
   private readonly stallWatch: StallWatch;
   private stalled = false;
@@ -182,13 +184,29 @@ export class ServerApp {
       }
       this.ctx.liveness.sweep();
     } catch (err) {
-      this.o.log.error({ err: (err as Error).message }, 'watchdog tick failed; retrying next tick');
+      this.tickError(err, 'watchdog tick failed; retrying next tick');
+    }
+    try {
+      this.ctx.alarms.settleFloods(this.o.clock.now());
+    } catch (err) {
+      this.tickError(err, 'could not resolve a quiet alarm flood; retrying next tick');
     }
     try {
       this.ctx.rollup.flushIfDue();
     } catch (err) {
-      this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup; kept for the next try');
+      this.tickError(err, 'could not write the heartbeat rollup; kept for the next try');
     }
+  }
+
+  /**
+   * A tick's write that failed: a full or read-only data dir is logged as its catalogued line (TW_DISK_FULL,
+   * TW_DB_READONLY) at most every 10 s, the process staying up; anything else as it came.
+   */
+  private tickError(err: unknown, what: string): void {
+    const fault = storageFault(err, this.ctx.db.name);
+    if (!fault) return this.o.log.error({ err: (err as Error).message }, what);
+    const suppressed = this.tickFaults.take(this.o.clock.now());
+    if (suppressed !== null) this.o.log.error({ code: fault.code, err: (err as Error).message, suppressed, during: what }, faultLine(fault));
   }
 
   async stop(): Promise<void> {

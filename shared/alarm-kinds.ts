@@ -12,8 +12,12 @@ export const ALARM_KINDS = {
   'network-lost': 'warning',
   'agent-tampered': 'critical',
   'identity-clone': 'critical',
+  /** A connection of the agent's own boot that acts unlike it (gateway/takeover-watch.ts): warning, critical from two signs. */
+  'agent-impersonated': 'critical',
   replay: 'critical',
   'protocol-violation': 'warning',
+  /** A host opened more new alarms than its limit: the rest fold into this one (server/alarms/alarm-flood.ts). */
+  'alarm-flood': 'warning',
   /** Beyond the original list: a listening socket that is not in the host's baseline. */
   'port-opened': 'warning',
   /** Enrolled (a certificate issued) but no agent has said hello for a day: a host nobody finished installing. */

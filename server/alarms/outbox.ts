@@ -39,10 +39,16 @@ export class Outbox {
       firstSince: db.prepare('SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM alarm_events)) AS id FROM alarm_events WHERE at >= ?'),
       enlist: db.prepare(`INSERT OR IGNORE INTO deliveries (channel, event_id, next_attempt_at) SELECT ?, id, at FROM alarm_events WHERE id > ? ORDER BY id`),
       maxEvent: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM alarm_events'),
+      // Fair across hosts, critical first: each host's due events are ranked (critical, then oldest), and the
+      // batch takes every host's first before any host's second, so a host with thousands queued holds no
+      // other host's mail behind them.
       due: db.prepare(
-        `SELECT event_id AS eventId, attempts FROM deliveries
-         WHERE channel = ? AND state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at < ?)
-         ORDER BY event_id LIMIT ?`,
+        `SELECT eventId, attempts FROM (
+           SELECT d.event_id AS eventId, d.attempts, COALESCE(a.severity = 'critical', 0) AS crit,
+                  ROW_NUMBER() OVER (PARTITION BY a.host ORDER BY a.severity = 'critical' DESC, d.event_id) AS rank
+           FROM deliveries d LEFT JOIN alarm_events e ON e.id = d.event_id LEFT JOIN alarms a ON a.id = e.alarm_id
+           WHERE d.channel = ? AND d.state = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_at IS NULL OR d.claimed_at < ?)
+         ) ORDER BY rank, crit DESC, eventId LIMIT ?`,
       ),
       claim: db.prepare(
         `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
@@ -84,7 +90,10 @@ export class Outbox {
       .immediate();
   }
 
-  /** Pending deliveries that are due now and not held by a live claim, oldest first. */
+  /**
+   * Pending deliveries that are due now and not held by a live claim: each host's first (its critical ones
+   * first, then the oldest) before any host's second, and so on.
+   */
   due(now: number, limit: number): DueDelivery[] {
     return this.s.due.all(this.channel, now, now - this.o.claimTimeoutMs, limit) as DueDelivery[];
   }

@@ -11,10 +11,12 @@ import { SpoolSession } from '../baselines/spool-session.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
 import type { Db } from '../storage/db.ts';
+import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
+import { TakeoverWatch } from './takeover-watch.ts';
 
 export interface SessionDeps {
   db: Db;
@@ -62,6 +64,9 @@ export class AgentSession implements LiveSession {
   /** Set when another live connection holds the same certificate: both are marked. */
   clone: { bootId: string | null; remote: string } | null = null;
   readonly remote: string;
+  lastFrameAt: number | null = null;
+  /** Signs that this connection is not the agent it claims to be. */
+  private readonly takeover: TakeoverWatch;
 
   /**
    * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
@@ -85,6 +90,7 @@ export class AgentSession implements LiveSession {
       (m) => this.send(m),
       () => this.baseline.stateChanged(),
     );
+    this.takeover = new TakeoverWatch(host, d.alarms, this.log, (reason) => this.baseline.requestFresh(reason, () => {}));
     d.registry.add(this);
     this.helloTimer = d.clock.setTimeout(() => {
       d.stats?.drop('no-hello');
@@ -136,6 +142,7 @@ export class AgentSession implements LiveSession {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
+    this.lastFrameAt = this.d.clock.now();
     if (isBinary) return this.violation('binary', 'binary frame');
     const parsed = parseFrame(AgentMessage, data);
     if (!parsed.ok) return this.violation(parsed.fault, parsed.error);
@@ -156,6 +163,8 @@ export class AgentSession implements LiveSession {
             if (r === 'ok') {
               this.spool.onHeartbeat(m.spool, m.bootId);
               this.baseline.onHeartbeat(m.digest);
+              if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
+              this.takeover.onHeartbeat(m.digest, this.d.clock.now());
             }
           };
           if (!this.d.beats) return after(this.d.liveness.heartbeat(this.host, m.bootId, m.seq));
@@ -171,6 +180,7 @@ export class AgentSession implements LiveSession {
         case 'record':
           return this.spool.onRecord(m, this.clone !== null);
         case 'report': {
+          this.takeover.onReport();
           const err = this.baseline.onReport(m);
           // Parts out of order or too many entries: the report as a whole breaks its schema.
           return err ? this.violation('schema', err) : undefined;
@@ -196,17 +206,22 @@ export class AgentSession implements LiveSession {
     const suppressed = this.d.storageLog.take(this.d.clock.now());
     if (suppressed === null) return;
     const full = err.code === 'SQLITE_FULL';
+    // The catalogued line (TW_DISK_FULL, TW_DB_READONLY) says what to do; the first words stay what they were.
+    const fault = storageFault(err, this.d.db.name);
     this.log.error(
-      { err: err.message, code: err.code, type, suppressed },
-      full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : 'could not record message',
+      { err: err.message, code: err.code, type, suppressed, ...(fault ? { error: faultLine(fault) } : {}) },
+      full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : fault ? faultLine(fault) : 'could not record message',
     );
   }
 
   private onHello(m: AgentMessage & { type: 'hello' }): void {
     if (this.bootId !== null) return this.violation('second-hello', 'second hello on one connection');
     this.d.clock.clearTimeout(this.helloTimer);
+    const before = this.d.hosts.get(this.host);
+    const superseded: { remote: string; lastFrameAt: number | null }[] = [];
     for (const other of this.d.registry.others(this)) {
       if (other.bootId === m.bootId) {
+        superseded.push({ remote: other.remote, lastFrameAt: other.lastFrameAt });
         other.close(CloseCode.SUPERSEDED, 'superseded by a new connection'); // the same agent reconnected
       } else {
         // Two live connections with one certificate (a copied key, or a second process): both are
@@ -239,6 +254,22 @@ export class AgentSession implements LiveSession {
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
+    // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
+    if (before) {
+      this.takeover.onHello({
+        now: this.d.clock.now(),
+        bootId: m.bootId,
+        seq: m.seq,
+        remote: this.remote,
+        stored: { bootId: before.bootId, lastSeq: before.lastSeq, lastSeen: before.lastSeen, intervalMs: before.intervalMs },
+        superseded,
+        graceMs: this.d.liveness.graceMs,
+        serverStalled: this.d.liveness.stalledSince(this.d.clock.now() - before.intervalMs - this.d.liveness.graceMs),
+        exeExpected: !!before.exeSha256,
+        exeSent: !!m.exeSha256,
+        digestsSeen: this.d.registry.sentDigests(this.host, m.bootId),
+      });
+    }
   }
 
   /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */

@@ -6,6 +6,8 @@ export interface LiveSession {
   bootId: string | null;
   /** The peer's address and port, for alarms that name connections. */
   readonly remote: string;
+  /** When a frame last arrived on this connection (ms since the epoch), or null before any. */
+  readonly lastFrameAt: number | null;
   close(code: CloseCode, reason: string): void;
   /** Marks this connection as one of two live ones with one certificate (its records are stored as suspect). */
   markClone(other: { bootId: string | null; remote: string }): void;
@@ -16,6 +18,8 @@ export interface LiveSession {
 /** The live sessions by host identity (from the certificate, never from a message). */
 export class SessionRegistry {
   private readonly byHost = new Map<string, Set<LiveSession>>();
+  /** Per host, the boot whose heartbeats carried the state digest: what that agent sends (takeover-watch.ts). */
+  private readonly digestBoots = new Map<string, string>();
 
   add(s: LiveSession): void {
     let set = this.byHost.get(s.host);
@@ -33,6 +37,16 @@ export class SessionRegistry {
   /** The other live sessions of the same host. */
   others(s: LiveSession): LiveSession[] {
     return [...(this.byHost.get(s.host) ?? [])].filter((o) => o !== s);
+  }
+
+  /** Notes that a heartbeat of this boot carried the state digest. */
+  noteDigest(host: string, bootId: string): void {
+    if (this.digestBoots.get(host) !== bootId) this.digestBoots.set(host, bootId);
+  }
+
+  /** Whether heartbeats of this boot of the host carried the state digest (since this server started). */
+  sentDigests(host: string, bootId: string): boolean {
+    return this.digestBoots.get(host) === bootId;
   }
 
   has(host: string): boolean {

@@ -18,6 +18,8 @@ export interface HostRecord extends StatusFields {
   agentVersion: string | null;
   facts: unknown;
   sample: boolean;
+  /** The accepted hash of the agent's executable (the first one a hello carried), or null. */
+  exeSha256?: string | null;
 }
 
 /** A host row as `hosts --json` prints it (docs/REFERENCE.md names). */
@@ -56,6 +58,7 @@ export function toHostRecord(r: Record<string, unknown>): HostRecord {
     agentVersion: r.agent_version as string | null,
     facts: r.facts ? JSON.parse(r.facts as string) : null,
     sample: r.sample === 1,
+    exeSha256: (r.exe_sha256 as string | null | undefined) ?? null,
   };
 }
 

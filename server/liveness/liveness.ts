@@ -114,6 +114,16 @@ export class Liveness {
     );
   }
 
+  /** The grace added to every deadline, in ms. */
+  get graceMs(): number {
+    return this.cfg.graceMs;
+  }
+
+  /** Whether the server itself could not read frames in time at some point since `from` (ms since the epoch). */
+  stalledSince(from: number): boolean {
+    return this.stalls.some((s) => s.to >= from);
+  }
+
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
   effectiveInterval(declared: number): number {
     return Math.min(declared, this.cfg.maxIntervalMs);

@@ -69,6 +69,8 @@ test('a full disk: clear error, connections kept, recovery when space returns', 
       // Heartbeats now need pages the disk does not have: acks stop, the error is logged once and plainly.
       const line = await server.proc.waitLog((o) => String(o.msg).startsWith('database disk is full'), 20_000);
       assert.equal(line.code, 'SQLITE_FULL');
+      // ...with the catalogue's line: the code and what to do.
+      assert.match(String(line.error), /^TW_DISK_FULL: no space left for database .*; free space in the data dir/);
       const stalled = agents.map((a) => a.acks);
       await sleep(500);
       assert.ok(alive(server.proc.pid));

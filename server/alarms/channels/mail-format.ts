@@ -24,6 +24,9 @@ const ADVICE: Record<string, string> = {
   'mount-writable': 'A mount that must be read-only is writable.',
   'agent-tampered': 'The agent itself, its config, keys or unit file changed. Treat the host as compromised.',
   'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
+  'agent-impersonated':
+    "A connection with the agent's own key and boot id acted unlike the agent (the detail names each sign): root on the host may have frozen the agent and taken its place. Treat the host as compromised; revoke it.",
+  'alarm-flood': 'This host opened more alarms than its limit; the rest are counted here by kind, with examples. Look at the host: a flood is an attack or a broken agent.',
   replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
   'port-opened': "A process started listening on a port that is not in the host's baseline. If it is a service you installed, accept it; otherwise find the process.",
 };
@@ -77,7 +80,7 @@ export function actionLines(n: AlarmNotice, dir: string): string[] {
     }
   }
   if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${shellWord(n.host)} ${shellWord(n.subject)}`)}`);
-  if (n.kind === 'identity-clone' || n.kind === 'agent-tampered') out.push(`Revoke:       ${cliLine(dir, `revoke ${shellWord(n.host)}`)}`);
+  if (n.kind === 'identity-clone' || n.kind === 'agent-tampered' || n.kind === 'agent-impersonated') out.push(`Revoke:       ${cliLine(dir, `revoke ${shellWord(n.host)}`)}`);
   out.push(`Silence:      ${cliLine(dir, `maintenance ${shellWord(n.host)} --for 1h`)}`);
   return out;
 }
