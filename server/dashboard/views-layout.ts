@@ -13,6 +13,9 @@ export const NOTICES: Record<string, string> = {
   'not-found': 'No such host or alarm.',
 };
 
+/** Notices that say nothing was done: shown in the refusal colour. */
+const REFUSALS = new Set(['revoke-unconfirmed', 'bad-duration', 'not-found']);
+
 /**
  * A page: nav, the session's pending action result (shown once, then
  * cleared) or a notice looked up by code, body. Only our own stylesheet and
@@ -24,7 +27,7 @@ export function layout(title: string, s: Session | null, body: SafeHtml, o: { no
   const notice = flash
     ? html`<p class="${flash.refused ? 'notice refused' : 'notice'}" role="status">${flash.text}</p>`
     : o.notice && NOTICES[o.notice]
-      ? html`<p class="notice" role="status">${NOTICES[o.notice]}</p>`
+      ? html`<p class="${REFUSALS.has(o.notice) ? 'notice refused' : 'notice'}" role="status">${NOTICES[o.notice]}</p>`
       : '';
   const nav = s
     ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a>
