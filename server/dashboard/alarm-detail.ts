@@ -30,6 +30,9 @@ const FIELD_LABELS: Record<string, string> = {
   target: 'link target',
   type: 'type',
   error: 'read error',
+  lastSeen: 'last heartbeat',
+  since: 'since',
+  at: 'at',
 };
 
 /** Text from an agent, made safe to read: one line, controls and bidi marks visible, clipped. */
@@ -178,14 +181,15 @@ export function detailRows(detail: unknown): DetailRow[] {
   take('class');
   for (const [k, v] of Object.entries(detail).slice(0, 40)) {
     if (done.has(k)) continue;
-    rows.push({ label: k, value: plainValue(v) });
+    rows.push({ label: label(k), value: plainValue(v) });
   }
   return rows;
 }
 
-/** The detail as a definition list (the alarm page). */
-export function detailView(detail: unknown): SafeHtml {
-  const rows = detailRows(detail);
+/** The detail as a definition list (the alarm page), after `lead` rows; a path equal to `subject` is not repeated. */
+export function detailView(detail: unknown, lead: DetailRow[] = [], subject?: string): SafeHtml {
+  const own = detailRows(detail).filter((r) => !(r.label === 'path' && subject !== undefined && isObj(detail) && detail.path === subject));
+  const rows = [...lead, ...own];
   if (!rows.length) return html`<p>No detail.</p>`;
   return html`<dl class="detail">${rows.map((r) => html`<dt>${r.label}</dt><dd${r.strong ? html` class="strong"` : ''}>${r.value}</dd>`)}</dl>`;
 }

@@ -22,7 +22,7 @@ export function severityBadge(sev: string | null, label = sev ?? 'no open alarm'
 /** The state cell: resolved, acknowledged, or open with an acknowledge button. */
 export function alarmState(s: Session, a: AlarmRow, back: string): SafeHtml {
   if (a.resolvedAt) return html`resolved ${when(a.resolvedAt)}`;
-  if (a.ackedAt) return html`open, acknowledged ${when(a.ackedAt)}`;
+  if (a.ackedAt) return html`acknowledged ${when(a.ackedAt)}`;
   return html`open
 <form method="post" action="/alarms/${a.id}/ack" class="inline">${csrfField(s)}<input type="hidden" name="back" value="${back}"><button type="submit">Acknowledge</button></form>`;
 }

@@ -1,7 +1,7 @@
 import { alarmGuide } from '../alarms/alarm-kinds.ts';
 import type { AlarmRow } from '../alarms/alarm-store.ts';
 import type { HostRecord } from '../liveness/host-store.ts';
-import { detailView } from './alarm-detail.ts';
+import { agentText, detailView } from './alarm-detail.ts';
 import type { Session } from './sessions.ts';
 import { html, type SafeHtml } from './template.ts';
 import { alarmState, codeSpans, hostHref, severityBadge } from './views-alarm-list.ts';
@@ -39,18 +39,25 @@ export function alarmPage(s: Session, a: AlarmRow, h: HostRecord | undefined, no
     s,
     html`<h2>Alarm ${a.id}: ${a.kind} on <a href="${hostHref(a.host)}">${a.host}</a> ${severityBadge(a.severity)}</h2>
 <p class="meaning">${g.meaning}</p>
-<section class="actions"><h3>What to do</h3><p class="todo">${codeSpans(g.todo)}</p>
+<section class="todo-box"><h3>What to do</h3><p class="todo">${codeSpans(g.todo)}.</p>
 ${
   a.resolvedAt
     ? html`<p>Resolved ${when(a.resolvedAt)}: nothing more is needed unless it was unexpected.</p>`
-    : html`<p>${alarmState(s, a, back)}
-${target ? acceptForm(s, a.host, target, 'Accept this change into the baseline', back) : ''}</p>`
+    : html`<p>State: ${alarmState(s, a, back)}${target ? acceptForm(s, a.host, target, 'Accept this change into the baseline', back) : ''}</p>
+<p class="hint">The buttons do what the commands named above do; Acknowledge only marks the alarm as seen.</p>`
 }
 ${held ? html`<p class="held">Held by the host's maintenance window: mailed when it ends (${when(held)}) unless accepted before then.</p>` : ''}
 </section>
 <h3>What changed</h3>
-<dl class="facts"><dt>Subject</dt><dd><code>${a.subject}</code></dd><dt>Opened</dt><dd>${when(a.openedAt)}</dd>
-${a.ackedAt ? html`<dt>Acknowledged</dt><dd>${when(a.ackedAt)}</dd>` : ''}${a.resolvedAt ? html`<dt>Resolved</dt><dd>${when(a.resolvedAt)}</dd>` : ''}</dl>
-${detailView(a.detail)}`,
+${detailView(
+  a.detail,
+  [
+    { label: 'subject', value: html`<code>${agentText(a.subject, 1000)}</code>` },
+    { label: 'opened', value: html`${when(a.openedAt)}` },
+    ...(a.ackedAt ? [{ label: 'acknowledged', value: html`${when(a.ackedAt)}` }] : []),
+    ...(a.resolvedAt ? [{ label: 'resolved', value: html`${when(a.resolvedAt)}` }] : []),
+  ],
+  a.subject,
+)}`,
   );
 }

@@ -31,7 +31,7 @@ function hostRow(h: DashHost): SafeHtml {
   return html`<tr data-host="${h.host}" class="st-${h.status}${h.worst ? ` worst-${h.worst}` : ''}">
 <td><a href="${hostHref(h.host)}">${h.host}</a></td><td>${h.group}</td>
 <td class="status"><span class="badge st-${h.status}">${h.status}</span></td>
-<td class="alarms" data-worst="${h.worst ?? ''}"><a href="${hostHref(h.host)}">${alarmsCell(h)}</a></td>
+<td class="alarms" data-worst="${h.worst ?? ''}">${alarmsCell(h)}</td>
 <td class="silent" data-silent="${h.silentFor ?? ''}" data-status="${h.status}">${silence(h)}</td><td>${bar(h.bar)}</td></tr>`;
 }
 

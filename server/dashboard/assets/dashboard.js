@@ -42,11 +42,8 @@
   function alarmsCell(h) {
     var td = el('td', 'alarms');
     td.setAttribute('data-worst', h.worst || '');
-    var a = el('a');
-    a.href = `/hosts/${encodeURIComponent(h.host)}`;
-    if (!h.openAlarms) a.appendChild(el('span', 'none', 'none'));
-    else a.appendChild(el('span', `badge sev-${h.worst}`, h.worst === 'critical' ? `${h.openAlarms} open, ${h.criticalOpen} critical` : `${h.openAlarms} open`));
-    td.appendChild(a);
+    if (!h.openAlarms) td.appendChild(el('span', 'none', 'none'));
+    else td.appendChild(el('span', `badge sev-${h.worst}`, h.worst === 'critical' ? `${h.openAlarms} open, ${h.criticalOpen} critical` : `${h.openAlarms} open`));
     return td;
   }
 

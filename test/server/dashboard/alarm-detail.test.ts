@@ -41,7 +41,7 @@ test('added and missing files, expected changes, liveness and the agent executab
     text(detailRows({ path: '/bin/ls', changes: { sha256: { old: A, new: B } }, expected: { sample: 'web0', sha256: B }, fleet: { group: 'web', peers: 3, same: 2 } })).at(-1),
     ['fleet: expected: sample host web0 accepted this very content'][0],
   );
-  assert.deepEqual(text(detailRows({ from: 'up', to: 'missing', lastSeen: 1_764_806_400_000 })), ['from → to: up → missing', 'lastSeen: 2025-12-04T00:00:00Z']);
+  assert.deepEqual(text(detailRows({ from: 'up', to: 'missing', lastSeen: 1_764_806_400_000 })), ['from → to: up → missing', 'last heartbeat: 2025-12-04T00:00:00Z']);
   assert.deepEqual(text(detailRows({ old: { sha256: A }, new: { sha256: B } })), ['content (SHA-256): aaaaaaaaaaaa… → bbbbbbbbbbbb…']);
 });
 
