@@ -234,7 +234,8 @@ export class Dashboard {
   private fleetRoute({ res, url, session }: RouteCall): void {
     const group = url.searchParams.get('group')?.trim() || undefined;
     const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
-    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
+    const marks = new Map(this.data.hostRows(this.o.clock.now()).map((h) => [h.host, h]));
+    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f, marks));
   }
 
   private hostRoute({ res, url, params, session }: RouteCall): void {

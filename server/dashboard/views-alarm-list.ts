@@ -34,9 +34,9 @@ export function alarmTable(s: Session, alarms: AlarmRow[], back: string, o: { ho
   return html`<table class="alarms"><thead><tr><th>#</th>${showHost ? html`<th>Host</th>` : ''}<th>Severity</th><th>Kind</th><th>Subject</th><th>What changed</th><th>Opened</th><th>State</th></tr></thead><tbody>
 ${alarms.map(
   (a) => html`<tr class="sev-${a.severity}${a.resolvedAt ? ' resolved' : ''}" data-alarm="${a.id}"><td><a href="${alarmHref(a.id)}">${a.id}</a></td>${
-    showHost ? html`<td><a href="${hostHref(a.host)}">${a.host}</a></td>` : ''
+    showHost ? html`<td class="nowrap"><a href="${hostHref(a.host)}">${a.host}</a></td>` : ''
   }
-<td>${severityBadge(a.severity)}</td><td>${a.kind}</td><td><a class="subject" href="${alarmHref(a.id)}">${a.subject}</a></td><td>${detailSummary(a.detail)}</td><td>${when(a.openedAt)}</td>
+<td>${severityBadge(a.severity)}</td><td class="nowrap">${a.kind}</td><td><a class="subject" href="${alarmHref(a.id)}">${a.subject}</a></td><td>${detailSummary(a.detail)}</td><td>${when(a.openedAt)}</td>
 <td class="state">${alarmState(s, a, back)}</td></tr>`,
 )}
 </tbody></table>`;

@@ -58,7 +58,9 @@ ${REPORT_SECTIONS.map(
 ${sec === 'expected' ? expectedFoldTable(r.groups.flatMap((g) => g.expected)) : ''}
 ${
   r.sections[sec].length === 0
-    ? html`<p>None.</p>`
+    ? sec === 'expected'
+      ? ''
+      : html`<p>None.</p>`
     : html`<table><thead><tr><th>Host</th><th>Group</th><th>Status</th><th>Last heartbeat</th><th>Heartbeats</th><th>Alarms</th></tr></thead><tbody>
 ${r.sections[sec].map(
   (h) => html`<tr><td><a href="${hostHref(h.host)}">${h.host}</a></td><td>${h.group}</td><td>${h.status}</td>

@@ -144,5 +144,12 @@ test('Accept of a stopped host is refused as the CLI refuses it, then taken know
   const c = server.ctx();
   assert.notEqual(c.hosts.get(HOST)!.state, 'revoked');
   c.close();
+
+  await page.goto(`${base}/alarms?state=all`);
+  assert.match((await page.locator('.pager').first().textContent()) ?? '', /Alarms 1–\d+ of \d+/);
+  await page.screenshot({ path: join(SHOTS, 'alarms.png'), fullPage: true });
+  await page.goto(`${base}/report`);
+  assert.match((await page.locator('main').textContent()) ?? '', /open now, \d+ of them critical/);
+  await page.screenshot({ path: join(SHOTS, 'report.png'), fullPage: true });
   await ctx.close();
 });

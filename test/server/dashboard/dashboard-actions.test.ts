@@ -37,6 +37,7 @@ before(async () => {
   // db1: a baseline and a real change of it, as a report and an event would make them.
   ctx.baselines.applyReport('db1', { files: [fileEntry('/etc/crontab'), fileEntry('/usr/sbin/cron')], daemons: [], mounts: [] }, now);
   ctx.baselines.applyEvent('db1', { files: [fileEntry('/etc/crontab', { size: 2, sha256: 'b'.repeat(64) })], gone: [], daemons: [], mounts: [] }, now);
+  ctx.baselines.applyReport('web1', { files: [fileEntry('/etc/crontab', { sha256: 'c'.repeat(64) })], daemons: [], mounts: [] }, now);
   for (let i = 0; i < 30; i++)
     ctx.alarms.open('web1', i % 3 ? 'file-added' : 'port-opened', `/etc/cron.d/job${i}`, now - i * 1000, { path: `/etc/cron.d/job${i}` }, i % 3 ? 'critical' : 'warning');
   dash = new Dashboard({ ctx, clock, log: silentLogger(), acceptWait: { takenMs: 1000, storedMs: 2000, pollMs: 100 } });
@@ -121,6 +122,12 @@ test('an alarm page says what the kind means and what to do, with the detail ren
   assert.match(page, /content \(SHA-256\)<\/dt><dd><code title="a{64}">aaaaaaaaaaaa…<\/code> → <code title="b{64}">bbbbbbbbbbbb…<\/code>/);
   assert.match(page, /Accept this change into the baseline/);
   assert.equal((await fetch(`${base}/alarms/999999`, { headers: { cookie } })).status, 404);
+});
+
+test('the fleet view marks a host with an open critical alarm beside its name', async () => {
+  const page = await get('/fleet');
+  assert.match(page, /<a href="\/hosts\/web1">web1<\/a> <span class="badge mini sev-critical">critical<\/span>/);
+  assert.match(page, /<a href="\/hosts\/db1">db1<\/a> <span class="badge mini sev-warning">warning<\/span>/);
 });
 
 test('Revoke without its box says so and revokes nothing; with it, revokes', async () => {
