@@ -88,11 +88,11 @@ async function post(path: string, form: Record<string, string>): Promise<Respons
 
 test('a host with an open critical change shows it beside a green liveness badge, and comes first', async () => {
   const page = await get('/');
-  const row = /<tr data-host="web1"[^]*?<\/tr>/.exec(page)![0];
+  const row = /<tr data-host="web1"[\s\S]*?<\/tr>/.exec(page)![0];
   assert.match(row, /badge st-up">up</);
   assert.match(row, /badge sev-critical">30 open, 20 critical</);
   assert.ok(page.indexOf('data-host="web1"') < page.indexOf('data-host="quiet"'), 'hosts with critical alarms first');
-  assert.match(/<tr data-host="quiet"[^]*?<\/tr>/.exec(page)![0], /class="none">none</);
+  assert.match(/<tr data-host="quiet"[\s\S]*?<\/tr>/.exec(page)![0], /class="none">none</);
   const api = (await (await fetch(`${base}/api/hosts`, { headers: { cookie } })).json()) as { host: string; worst: string | null }[];
   assert.equal(api.find((h) => h.host === 'web1')!.worst, 'critical');
   assert.equal(api.find((h) => h.host === 'quiet')!.worst, null);
