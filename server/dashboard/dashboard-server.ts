@@ -207,10 +207,10 @@ export class Dashboard {
     this.page(res, alarmsPage(session!, this.data.alarms(f), f, this.data.countAlarms(f), url.searchParams, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
   }
 
-  private alarmRoute({ res, params, session }: RouteCall): void {
+  private alarmRoute({ res, url, params, session }: RouteCall): void {
     const a = this.data.alarm(Number(params[0]));
     if (!a) return this.page(res, hostsPage(session!, this.data.hostRows(this.o.clock.now()), 'not-found'), 404);
-    this.page(res, alarmPage(session!, a, this.o.ctx.hosts.get(a.host), this.o.clock.now()));
+    this.page(res, alarmPage(session!, a, this.o.ctx.hosts.get(a.host), this.o.clock.now(), url.searchParams.get('notice') ?? undefined));
   }
 
   private reportRoute({ res, url, session }: RouteCall): void {

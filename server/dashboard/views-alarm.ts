@@ -29,7 +29,7 @@ export function acceptForm(s: Session, host: string, path: string | null, label:
 }
 
 /** One alarm: what it is, what changed (rendered for people), what to do, and the actions that apply. */
-export function alarmPage(s: Session, a: AlarmRow, h: HostRecord | undefined, now: number): string {
+export function alarmPage(s: Session, a: AlarmRow, h: HostRecord | undefined, now: number, notice?: string): string {
   const g = alarmGuide(a.kind);
   const back = `/alarms/${a.id}`;
   const held = heldUntil(a, h, now);
@@ -59,5 +59,6 @@ ${detailView(
   ],
   a.subject,
 )}`,
+    { notice },
   );
 }

@@ -145,6 +145,17 @@ test('Accept of a stopped host is refused as the CLI refuses it, then taken know
   assert.notEqual(c.hosts.get(HOST)!.state, 'revoked');
   c.close();
 
+  await page.selectOption('select[name=for]', '4h');
+  await page.getByRole('button', { name: 'Set maintenance' }).click();
+  await page.waitForURL(/notice=maintenance/);
+  assert.match((await page.locator('.notice').textContent()) ?? '', /change alarms are held \(shown here, mailed when the window ends unless accepted by then\)/);
+  assert.match((await page.locator('h2').first().textContent()) ?? '', /maintenance/);
+
+  await page.selectOption('select[name=state]', 'all');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.waitForURL(/state=all/);
+  assert.ok((await page.locator('tr[data-alarm].resolved').count()) >= 2, 'resolved alarms listed with state=all');
+
   await page.goto(`${base}/alarms?state=all`);
   assert.match((await page.locator('.pager').first().textContent()) ?? '', /Alarms 1–\d+ of \d+/);
   await page.screenshot({ path: join(SHOTS, 'alarms.png'), fullPage: true });

@@ -121,6 +121,9 @@ test('an alarm page says what the kind means and what to do, with the detail ren
   assert.match(page, /read <code>detail<\/code> \(old and new\); if intended, <code>accept HOST PATH<\/code>; otherwise investigate/);
   assert.match(page, /content \(SHA-256\)<\/dt><dd><code title="a{64}">aaaaaaaaaaaa…<\/code> → <code title="b{64}">bbbbbbbbbbbb…<\/code>/);
   assert.match(page, /Accept this change into the baseline/);
+  const ack = await post(`/alarms/${id}/ack`, { back: `/alarms/${id}` });
+  assert.equal(ack.headers.get('location'), `/alarms/${id}?notice=acked`);
+  assert.match(await get(ack.headers.get('location')!), /class="notice" role="status">Alarm acknowledged\./);
   assert.equal((await fetch(`${base}/alarms/999999`, { headers: { cookie } })).status, 404);
 });
 
