@@ -1,6 +1,6 @@
 import { ALARM_KINDS } from '../../shared/alarm-kinds.ts';
 import type { AlarmRow } from '../alarms/alarm-store.ts';
-import { detailSummary } from './alarm-detail.ts';
+import { agentText, detailSummary } from './alarm-detail.ts';
 import type { AlarmFilter } from './dashboard-data.ts';
 import type { Session } from './sessions.ts';
 import { html, type SafeHtml } from './template.ts';
@@ -36,7 +36,7 @@ ${alarms.map(
   (a) => html`<tr class="sev-${a.severity}${a.resolvedAt ? ' resolved' : ''}" data-alarm="${a.id}"><td><a href="${alarmHref(a.id)}">${a.id}</a></td>${
     showHost ? html`<td class="nowrap"><a href="${hostHref(a.host)}">${a.host}</a></td>` : ''
   }
-<td>${severityBadge(a.severity)}</td><td class="nowrap">${a.kind}</td><td><a class="subject" href="${alarmHref(a.id)}">${a.subject}</a></td><td>${detailSummary(a.detail)}</td><td>${when(a.openedAt)}</td>
+<td>${severityBadge(a.severity)}</td><td class="nowrap">${a.kind}</td><td><a class="subject" href="${alarmHref(a.id)}">${agentText(a.subject)}</a></td><td>${detailSummary(a.detail)}</td><td>${when(a.openedAt)}</td>
 <td class="state">${alarmState(s, a, back)}</td></tr>`,
 )}
 </tbody></table>`;

@@ -1,6 +1,7 @@
 import type { AlarmRow } from '../alarms/alarm-store.ts';
 import { REPORT_SECTIONS, type Report, type ReportHost } from '../reports/report.ts';
 import { criticalElsewhere, SECTION_TITLES } from '../reports/report-format.ts';
+import { agentText } from './alarm-detail.ts';
 import type { AlarmFilter } from './dashboard-data.ts';
 import { PAGE_SIZE } from './route-params.ts';
 import type { Session } from './sessions.ts';
@@ -33,7 +34,7 @@ function reportAlarms(h: ReportHost): SafeHtml {
     .slice(0, REPORT_ALARMS_SHOWN)
     .map(
       (a) =>
-        html`<div><a href="${alarmHref(a.id)}">#${a.id}</a> [${a.severity}] ${a.kind}: ${a.subject}${a.outlier ? html` <strong class="outlier-note">outlier</strong>` : ''}${
+        html`<div><a href="${alarmHref(a.id)}">#${a.id}</a> [${a.severity}] ${a.kind}: ${agentText(a.subject)}${a.outlier ? html` <strong class="outlier-note">outlier</strong>` : ''}${
           a.resolvedAt ? ' (resolved)' : a.ackedAt ? ' (open, acknowledged)' : ' (open)'
         }</div>`,
     )}${more > 0 ? html`<div class="more"><a href="${hostHref(h.host)}?state=all">and ${more} more</a></div>` : ''}`;

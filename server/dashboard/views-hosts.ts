@@ -1,5 +1,6 @@
 import type { AlarmRow } from '../alarms/alarm-store.ts';
 import type { HostRecord } from '../liveness/host-store.ts';
+import { agentText } from './alarm-detail.ts';
 import type { AlarmFilter, DashHost } from './dashboard-data.ts';
 import { PAGE_SIZE } from './route-params.ts';
 import type { Session } from './sessions.ts';
@@ -64,7 +65,7 @@ function factsList(facts: unknown): SafeHtml {
   if (!facts || typeof facts !== 'object') return html`<p>None reported.</p>`;
   return html`<dl class="facts">${Object.entries(facts as Record<string, unknown>)
     .slice(0, 100)
-    .map(([k, v]) => html`<dt>${k}</dt><dd><code>${typeof v === 'string' ? v : JSON.stringify(v)}</code></dd>`)}</dl>`;
+    .map(([k, v]) => html`<dt>${agentText(k, 100)}</dt><dd><code>${agentText(typeof v === 'string' ? v : (JSON.stringify(v) ?? ''), 2000)}</code></dd>`)}</dl>`;
 }
 
 /** A host's page: state and actions at the top, then its alarms (filtered, paged), then the facts its agent reported. */

@@ -176,3 +176,17 @@ test('Accept of a path the host never reported says which, and Maintenance says 
   assert.match(await get(m.headers.get('location')!), /Maintenance window set: liveness alarms are not opened, and change alarms are held/);
   assert.match(await get('/hosts/db1'), /until 2026-12-04 \d\d:\d\d:\d\dZ: change alarms are held until then/);
 });
+
+test('controls and bidi marks in agent-supplied subjects, details and facts are shown as escapes, not obeyed', async () => {
+  const evil = '/etc/\u202egnp.exe\x1b[31m';
+  ctx.alarms.open('db1', 'file-added', evil, clock.now(), { path: evil, new: { target: 'x\u2066y' } });
+  ctx.db.prepare('UPDATE hosts SET facts = ? WHERE host = ?').run(JSON.stringify({ 'os\u202e': 'Linux\x1b]0;owned\x07' }), 'db1');
+  for (const path of ['/alarms', '/hosts/db1', `/alarms/${ctx.alarms.list({ host: 'db1', open: true })[0]!.id}`]) {
+    const page = await get(path);
+    // A hidden form field keeps the exact path, so Accept names the very file; it is never displayed.
+    const shown = page.replace(/<input type="hidden" name="path" value="[^"]*">/g, '');
+    assert.ok(!/[\u202e\u2066\x1b\x07]/.test(shown), `${path} shows no raw control or bidi character`);
+    assert.ok(page.includes('/etc/\\u202egnp.exe\\x1b[31m'), `${path} shows the escapes`);
+  }
+  assert.ok((await get('/hosts/db1')).includes('Linux\\x1b]0;owned\\x07'));
+});
