@@ -36,9 +36,9 @@ function hostRow(h: DashHost): SafeHtml {
 <td class="silent" data-silent="${h.silentFor ?? ''}" data-status="${h.status}">${silence(h)}</td><td>${bar(h.bar)}</td></tr>`;
 }
 
-/** Hosts needing a person first: those with an open critical alarm, then by liveness. */
+/** Hosts needing a person first: those with an open critical alarm (a revoked host needs none), then by liveness. */
 export function byNeed(rows: DashHost[]): DashHost[] {
-  const rank = (h: DashHost) => (h.worst === 'critical' ? 0 : 1);
+  const rank = (h: DashHost) => (h.worst === 'critical' && h.status !== 'revoked' ? 0 : 1);
   return rows
     .map((h, i) => ({ h, i }))
     .sort((a, b) => rank(a.h) - rank(b.h) || a.i - b.i)

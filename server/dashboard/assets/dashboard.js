@@ -77,9 +77,10 @@
     var frag = document.createDocumentFragment();
     var counts = {};
     var critical = 0;
-    // Hosts with an open critical alarm first, then the server's order (silent and late first).
+    // Hosts with an open critical alarm first (as the server renders them), then its order (silent and late first).
     var hosts = msg.hosts.map((h, i) => [h, i]);
-    hosts.sort((a, b) => (a[0].worst === 'critical' ? 0 : 1) - (b[0].worst === 'critical' ? 0 : 1) || a[1] - b[1]);
+    var rank = (h) => (h.worst === 'critical' && h.status !== 'revoked' ? 0 : 1);
+    hosts.sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]);
     hosts.forEach((p) => {
       var h = p[0];
       if (h.worst === 'critical') critical++;
