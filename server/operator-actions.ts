@@ -1,3 +1,6 @@
+import type { Clock } from '../shared/clock.ts';
+import { acceptAgentExe } from './baselines/agent-exe.ts';
+import { FRESH_REPORT_WAIT, type FreshReportWait, requestFreshReport } from './baselines/fresh-report.ts';
 import type { ServerContext } from './context.ts';
 import { serverError } from './errors.ts';
 
@@ -7,6 +10,9 @@ import { serverError } from './errors.ts';
  * Each throws a catalogued error when the host or alarm does not exist.
  */
 type Ctx = Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'commands'>;
+
+/** What an accept needs beyond the common context: the baselines. */
+export type AcceptCtx = Ctx & Pick<ServerContext, 'baselines'>;
 
 function requireHost(ctx: Ctx, host: string): void {
   if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
@@ -30,4 +36,41 @@ export function ackAlarm(ctx: Ctx, id: number, now: number): void {
 export function setMaintenance(ctx: Ctx, host: string, until: number | null): void {
   requireHost(ctx, host);
   ctx.liveness.setMaintenance(host, until);
+}
+
+/** What `accept HOST [PATH...]` did, for the CLI's lines and the dashboard's message. */
+export interface AcceptResult {
+  /** `fresh`: a report asked for now; `stale`: the last one stored, taken knowingly. */
+  source: 'fresh' | 'stale';
+  /** When the accepted report was stored (ms), or null when unknown. */
+  storedAt: number | null;
+  accepted: string[];
+  /** Paths or ports named that the host never reported (the others were accepted). */
+  unmatched: string[];
+  /** The agent's executable hash was taken too (a whole-host accept). */
+  agentExe: boolean;
+}
+
+/**
+ * Takes a host's current state of `paths` (none: everything) into its
+ * baseline and resolves their alarms. First makes the state fresh: the
+ * running `serve` asks the agent for a full report and this waits until it
+ * is stored, so nothing minutes old is blessed; `stale` takes the last
+ * stored report as it is. Throws `TW_HOST_UNKNOWN`, `TW_BASELINE_NONE`, or
+ * `TW_HOST_OFFLINE` (not connected, no `serve`, or the report late).
+ */
+export async function acceptHost(ctx: AcceptCtx, host: string, paths: string[], o: { stale: boolean; clock: Clock; wait?: FreshReportWait }): Promise<AcceptResult> {
+  requireHost(ctx, host);
+  if (!ctx.baselines.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
+  let storedAt: number | null;
+  if (o.stale) {
+    const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
+    storedAt = last?.at ?? null;
+  } else {
+    storedAt = await requestFreshReport(ctx.commands, host, o.clock, o.wait ?? FRESH_REPORT_WAIT);
+  }
+  const at = o.clock.now();
+  const r = ctx.baselines.accept(host, paths.length ? paths : null, at);
+  const agentExe = !paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at);
+  return { source: o.stale ? 'stale' : 'fresh', storedAt, accepted: r.accepted, unmatched: r.unmatched, agentExe };
 }

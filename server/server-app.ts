@@ -16,7 +16,7 @@ import { Outbox, type OutboxOptions } from './alarms/outbox.ts';
 import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
-import { type AcceptHook, Dashboard, isLoopbackHost } from './dashboard/dashboard-server.ts';
+import { Dashboard, isLoopbackHost } from './dashboard/dashboard-server.ts';
 import { createMetrics } from './dashboard/metrics.ts';
 import { ConnectionStats } from './gateway/connection-stats.ts';
 import { createGateway } from './gateway/gateway.ts';
@@ -46,8 +46,6 @@ export interface ServerAppOptions {
   channels?: AlarmChannel[];
   /** Period and limits of the outbox workers. */
   outbox?: Omit<OutboxWorkerOptions, 'clock' | 'log'> & OutboxOptions;
-  /** What the dashboard's accept button calls (the baseline engine, when there is one). */
-  accept?: AcceptHook;
   /**
    * The fraction (0..1) of the time since its previous call that the event loop was busy. Default: Node's
    * event loop utilisation of this process.
@@ -120,7 +118,6 @@ export class ServerApp {
       clock: o.clock,
       log: o.log,
       metrics,
-      accept: o.accept,
       metricsTokenFile: join(paths.dir, 'metrics.token'),
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });

@@ -1,5 +1,6 @@
 import type { Severity } from '../../shared/alarm-kinds.ts';
 import type { Db } from '../storage/db.ts';
+import { HELD_KINDS } from './alarm-kinds.ts';
 import type { AlarmNotice } from './channels/channel.ts';
 
 /** A delivery row that is due. */
@@ -7,6 +8,10 @@ export interface DueDelivery {
   eventId: number;
   attempts: number;
 }
+
+/** The delivery `d`'s alarm is on a host in maintenance at `now` (`a` is the alarm, for further conditions). */
+const IN_MAINTENANCE = `SELECT 1 FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id JOIN hosts h ON h.host = a.host
+  WHERE e.id = d.event_id AND h.maintenance_until > @now`;
 
 /**
  * The durable outbox of one channel over `alarm_events` (written in the same
@@ -47,8 +52,22 @@ export class Outbox {
            SELECT d.event_id AS eventId, d.attempts, COALESCE(a.severity = 'critical', 0) AS crit,
                   ROW_NUMBER() OVER (PARTITION BY a.host ORDER BY a.severity = 'critical' DESC, d.event_id) AS rank
            FROM deliveries d LEFT JOIN alarm_events e ON e.id = d.event_id LEFT JOIN alarms a ON a.id = e.alarm_id
-           WHERE d.channel = ? AND d.state = 'pending' AND d.next_attempt_at <= ? AND (d.claimed_at IS NULL OR d.claimed_at < ?)
-         ) ORDER BY rank, crit DESC, eventId LIMIT ?`,
+           WHERE d.channel = @channel AND d.state = 'pending' AND d.next_attempt_at <= @now AND (d.claimed_at IS NULL OR d.claimed_at < @stale)
+             AND NOT (d.held = 1 AND EXISTS (${IN_MAINTENANCE}))
+         ) ORDER BY rank, crit DESC, eventId LIMIT @limit`,
+      ),
+      hold: db.prepare(
+        `UPDATE deliveries AS d SET held = 1
+         WHERE channel = @channel AND state = 'pending' AND held = 0 AND attempts = 0 AND EXISTS (${IN_MAINTENANCE} AND a.kind IN (${HELD_KINDS.map((k) => `'${k}'`).join(', ')}))`,
+      ),
+      dropHeld: db.prepare(
+        `WITH pairs AS (
+           SELECT e.alarm_id FROM deliveries p JOIN alarm_events e ON e.id = p.event_id
+           WHERE p.channel = @channel AND p.state = 'pending' AND p.held = 1
+           GROUP BY e.alarm_id HAVING SUM(e.action = 'open') > 0 AND SUM(e.action = 'resolve') > 0)
+         UPDATE deliveries SET state = 'dropped', last_error = 'opened and resolved inside a maintenance window'
+         WHERE channel = @channel AND state = 'pending' AND held = 1
+           AND event_id IN (SELECT e.id FROM alarm_events e JOIN pairs USING (alarm_id))`,
       ),
       claim: db.prepare(
         `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
@@ -75,7 +94,11 @@ export class Outbox {
   /**
    * Takes new `alarm_events` into this channel's deliveries. A channel seen
    * for the first time starts with the events of the last `backlogMs`, so
-   * configuring SMTP later does not mail a year of history.
+   * configuring SMTP later does not mail a year of history. Then holds the
+   * new change alarms of hosts in maintenance (their kinds are `held` in
+   * alarm-kinds.ts), and drops held pairs whose alarm opened and resolved
+   * inside the window: an accepted planned change is never mailed, one still
+   * open when the window ends is.
    */
   enlist(now: number): number {
     return this.db
@@ -85,17 +108,19 @@ export class Outbox {
         const n = this.s.enlist.run(this.channel, from).changes;
         const max = (this.s.maxEvent.get() as { id: number }).id;
         this.s.setCursor.run(this.channel, Math.max(from, max));
+        this.s.hold.run({ channel: this.channel, now });
+        this.s.dropHeld.run({ channel: this.channel });
         return n;
       })
       .immediate();
   }
 
   /**
-   * Pending deliveries that are due now and not held by a live claim: each host's first (its critical ones
-   * first, then the oldest) before any host's second, and so on.
+   * Pending deliveries that are due now, not held by a live claim nor by a maintenance window still open: each
+   * host's first (its critical ones first, then the oldest) before any host's second, and so on.
    */
   due(now: number, limit: number): DueDelivery[] {
-    return this.s.due.all(this.channel, now, now - this.o.claimTimeoutMs, limit) as DueDelivery[];
+    return this.s.due.all({ channel: this.channel, now, stale: now - this.o.claimTimeoutMs, limit }) as DueDelivery[];
   }
 
   /** Claims deliveries with a conditional UPDATE; returns the ids this caller now owns. */

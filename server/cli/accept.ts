@@ -1,11 +1,10 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { errorLine, sharedError } from '../../shared/errors.ts';
-import { acceptAgentExe } from '../baselines/agent-exe.ts';
-import { requestFreshReport } from '../baselines/fresh-report.ts';
 import { acceptGroup } from '../baselines/group-accept.ts';
 import { openServerContext } from '../context.ts';
 import { serverError } from '../errors.ts';
+import { acceptHost } from '../operator-actions.ts';
 import type { CommandIo } from './io.ts';
 
 /** A listening port as `alarms` shows it: `tcp/127.0.0.1:8080`, `udp6/[::]:53`. */
@@ -65,18 +64,10 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     }
     const [host, ...paths] = positionals;
     if (!host) throw sharedError('TW_ARGS', `name a HOST (usage: ${usage})`);
-    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
-    if (!store.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
-    if (values.stale) {
-      const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
-      io.out(`accepting the last report of ${host}, stored ${last?.at ? new Date(last.at).toISOString() : 'at an unknown time'} (--stale)`);
-    } else {
-      const storedAt = await requestFreshReport(ctx.commands, host, systemClock);
-      io.out(`accepting the fresh report of ${host}, stored ${new Date(storedAt).toISOString()}`);
-    }
-    const at = Date.now();
-    const r = store.accept(host, paths.length ? paths : null, at);
-    if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at)) io.out(`accepted the agent executable of ${host}`);
+    const r = await acceptHost(ctx, host, paths, { stale: !!values.stale, clock: systemClock });
+    const stored = r.storedAt === null ? 'at an unknown time' : new Date(r.storedAt).toISOString();
+    io.out(r.source === 'stale' ? `accepting the last report of ${host}, stored ${stored} (--stale)` : `accepting the fresh report of ${host}, stored ${stored}`);
+    if (r.agentExe) io.out(`accepted the agent executable of ${host}`);
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
       io.err(errorLine('tripwarden-server', serverError('TW_PATH_UNKNOWN', `${host} never reported ${r.unmatched.join(', ')}`)));

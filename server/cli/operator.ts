@@ -70,6 +70,10 @@ export async function maintenanceCommand(argv: string[], io: CommandIo): Promise
   }
   const until = ms === 0 ? null : Date.now() + ms;
   withHost(dir, host, (ctx) => setMaintenance(ctx, host, until));
-  io.out(until === null ? `maintenance of ${host} ended` : `${host} in maintenance until ${new Date(until).toISOString()}`);
+  io.out(
+    until === null
+      ? `maintenance of ${host} ended; change alarms it held are delivered now`
+      : `${host} in maintenance until ${new Date(until).toISOString()}: no liveness alarms, and change alarms are held from mail until then (delivered at its end unless accepted)`,
+  );
   return 0;
 }

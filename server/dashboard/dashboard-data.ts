@@ -12,6 +12,10 @@ export interface DashHost extends HostView {
   statusSince: number | null;
   /** The last 60 minutes of heartbeats, oldest first. */
   bar: BarLevel[];
+  /** The severity of the host's worst open alarm, or null when none is open: shown beside the liveness badge. */
+  worst: Severity | null;
+  /** Open critical alarms. */
+  criticalOpen: number;
 }
 
 export interface AlarmFilter {
@@ -21,6 +25,8 @@ export interface AlarmFilter {
   /** `open` (default) or `all`. */
   state?: 'open' | 'all';
   limit?: number;
+  /** Rows to skip (paging), newest first. */
+  offset?: number;
 }
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
@@ -62,6 +68,14 @@ export class DashboardData {
         r,
       ]),
     );
+    const worst = new Map(
+      (
+        this.db.prepare(`SELECT host, SUM(severity = 'critical') AS c FROM alarms WHERE resolved_at IS NULL GROUP BY host`).all() as {
+          host: string;
+          c: number;
+        }[]
+      ).map((r) => [r.host, r.c]),
+    );
     return this.hosts.views(now).map((v) => {
       const m = meta.get(v.host);
       const b = beats.get(v.host);
@@ -78,12 +92,32 @@ export class DashboardData {
         else if (expected < 1) bar.push(n > 0 ? 3 : 0);
         else bar.push(n === 0 ? 1 : n < expected * 0.5 ? 2 : 3);
       }
-      return { ...v, statusSince: m?.status_changed_at ?? null, bar };
+      const crit = worst.get(v.host);
+      return { ...v, statusSince: m?.status_changed_at ?? null, bar, worst: crit === undefined ? null : crit > 0 ? 'critical' : 'warning', criticalOpen: crit ?? 0 };
     });
   }
 
   /** Alarms newest first, filtered by host, kind, severity and state. */
   alarms(f: AlarmFilter): AlarmRow[] {
+    const { sql, args } = this.where(f);
+    args.push(f.limit ?? 500, f.offset ?? 0);
+    const rows = this.db.prepare(`SELECT * FROM alarms ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`).all(...args) as Record<string, unknown>[];
+    return rows.map(toAlarmRow);
+  }
+
+  /** How many alarms match the filter (for paging). */
+  countAlarms(f: AlarmFilter): number {
+    const { sql, args } = this.where(f);
+    return (this.db.prepare(`SELECT COUNT(*) AS n FROM alarms ${sql}`).get(...args) as { n: number }).n;
+  }
+
+  /** One alarm, or undefined. */
+  alarm(id: number): AlarmRow | undefined {
+    const r = this.db.prepare('SELECT * FROM alarms WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r && toAlarmRow(r);
+  }
+
+  private where(f: AlarmFilter): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     if (f.state !== 'all') where.push('resolved_at IS NULL');
@@ -99,19 +133,7 @@ export class DashboardData {
       where.push('severity = ?');
       args.push(f.severity);
     }
-    args.push(f.limit ?? 500);
-    const rows = this.db.prepare(`SELECT * FROM alarms ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`).all(...args) as Record<string, unknown>[];
-    return rows.map((r) => ({
-      id: r.id as number,
-      host: r.host as string,
-      kind: r.kind as string,
-      severity: r.severity as Severity,
-      subject: r.subject as string,
-      detail: parseJson(r.detail as string | null),
-      openedAt: iso(r.opened_at as number)!,
-      ackedAt: iso(r.acked_at as number | null),
-      resolvedAt: iso(r.resolved_at as number | null),
-    }));
+    return { sql: where.length ? `WHERE ${where.join(' AND ')}` : '', args };
   }
 
   /**
@@ -132,6 +154,20 @@ export class DashboardData {
   audit(user: string, action: string, host: string | null, arg: string | null, now: number): void {
     this.db.prepare('INSERT INTO operator_actions (user, action, host, arg, at) VALUES (?, ?, ?, ?, ?)').run(user, action, host, arg, now);
   }
+}
+
+function toAlarmRow(r: Record<string, unknown>): AlarmRow {
+  return {
+    id: r.id as number,
+    host: r.host as string,
+    kind: r.kind as string,
+    severity: r.severity as Severity,
+    subject: r.subject as string,
+    detail: parseJson(r.detail as string | null),
+    openedAt: iso(r.opened_at as number)!,
+    ackedAt: iso(r.acked_at as number | null),
+    resolvedAt: iso(r.resolved_at as number | null),
+  };
 }
 
 function parseJson(s: string | null): unknown {

@@ -5,11 +5,13 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Registry } from 'prom-client';
 import type { Clock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
+import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
+import type { FreshReportWait } from '../baselines/fresh-report.ts';
 import type { ServerContext } from '../context.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
-import { ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
+import { acceptHost, ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
 import { buildReport } from '../reports/report.ts';
 import { verifyPassword } from '../trust/passwords.ts';
 import { DashboardData } from './dashboard-data.ts';
@@ -20,20 +22,15 @@ import { LoginGuard, type LoginGuardOptions } from './login-guard.ts';
 import { alarmFilter, localPath, safeDecode, withNotice } from './route-params.ts';
 import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { type Session, SessionStore, sameSecret } from './sessions.ts';
+import { acceptRefusedPage } from './views-accept.ts';
+import { alarmPage } from './views-alarm.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
 import { fleetPage } from './views-fleet.ts';
 import { hostPage, hostsPage } from './views-hosts.ts';
-import { loginPage } from './views-layout.ts';
-
-/**
- * What the dashboard's accept button calls. Returns `accepted` when the
- * baseline changed, `recorded` when only the request was logged (no
- * baseline engine in this build).
- */
-export type AcceptHook = (host: string, paths: string[], user: string) => 'accepted' | 'recorded';
+import { loginPage, when } from './views-layout.ts';
 
 export interface DashboardOptions {
-  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths'>;
+  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'baselines'>;
   clock: Clock;
   log: Logger;
   /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
@@ -41,7 +38,8 @@ export interface DashboardOptions {
   metrics?: Registry;
   /** File holding the bearer token that may read /metrics without a session. */
   metricsTokenFile?: string;
-  accept?: AcceptHook;
+  /** How long an accept waits for the agent's fresh report (the CLI's defaults unless told). */
+  acceptWait?: FreshReportWait;
   sessionIdleMs?: number;
   pollMs?: number;
   limits?: Partial<DashboardLimits>;
@@ -165,9 +163,11 @@ export class Dashboard {
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
     { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
     { method: 'GET', path: /^\/hosts\/([^/]+)$/, auth: 'page', handle: (c) => this.hostRoute(c) },
+    { method: 'GET', path: /^\/alarms\/(\d+)$/, auth: 'page', handle: (c) => this.alarmRoute(c) },
     { method: 'POST', path: '/logout', auth: 'api', handle: (c) => this.logoutRoute(c) },
     { method: 'POST', path: /^\/alarms\/(\d+)\/ack$/, auth: 'api', handle: (c) => this.ackRoute(c) },
-    { method: 'POST', path: /^\/hosts\/([^/]+)\/(maintenance|revoke|accept)$/, auth: 'api', handle: (c) => this.hostActionRoute(c) },
+    { method: 'POST', path: /^\/hosts\/([^/]+)\/(maintenance|revoke)$/, auth: 'api', handle: (c) => this.hostActionRoute(c) },
+    { method: 'POST', path: /^\/hosts\/([^/]+)\/accept$/, auth: 'api', handle: (c) => this.acceptRoute(c) },
   ];
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -199,13 +199,18 @@ export class Dashboard {
   }
 
   private hostsRoute({ res, url, session }: RouteCall): void {
-    const now = this.o.clock.now();
-    this.page(res, hostsPage(session!, this.data.hostRows(now), now, url.searchParams.get('notice') ?? undefined));
+    this.page(res, hostsPage(session!, this.data.hostRows(this.o.clock.now()), url.searchParams.get('notice') ?? undefined));
   }
 
   private alarmsRoute({ res, url, session }: RouteCall): void {
     const f = alarmFilter(url.searchParams);
-    this.page(res, alarmsPage(session!, this.data.alarms(f), f, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
+    this.page(res, alarmsPage(session!, this.data.alarms(f), f, this.data.countAlarms(f), url.searchParams, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
+  }
+
+  private alarmRoute({ res, url, params, session }: RouteCall): void {
+    const a = this.data.alarm(Number(params[0]));
+    if (!a) return this.page(res, hostsPage(session!, this.data.hostRows(this.o.clock.now()), 'not-found'), 404);
+    this.page(res, alarmPage(session!, a, this.o.ctx.hosts.get(a.host), this.o.clock.now(), url.searchParams.get('notice') ?? undefined));
   }
 
   private reportRoute({ res, url, session }: RouteCall): void {
@@ -229,16 +234,20 @@ export class Dashboard {
   private fleetRoute({ res, url, session }: RouteCall): void {
     const group = url.searchParams.get('group')?.trim() || undefined;
     const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
-    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f));
+    const marks = new Map(this.data.hostRows(this.o.clock.now()).map((h) => [h.host, h]));
+    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f, marks));
   }
 
   private hostRoute({ res, url, params, session }: RouteCall): void {
     const now = this.o.clock.now();
     const host = safeDecode(params[0]!);
     const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
-    if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), now, 'not-found'), 404);
+    if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), 'not-found'), 404);
     const view = this.data.hostRows(now).find((v) => v.host === rec.host);
-    this.page(res, hostPage(session!, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, url.searchParams.get('notice') ?? undefined));
+    const q = new URLSearchParams(url.searchParams);
+    q.delete('host');
+    const f = { ...alarmFilter(q), host: rec.host };
+    this.page(res, hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined));
   }
 
   private logoutRoute({ res, session }: RouteCall): void {
@@ -281,17 +290,50 @@ export class Dashboard {
       this.data.audit(s.user, 'maintenance', host, f.get('for'), now);
       return redirect(res, withNotice(back, ms === 0 ? 'maintenance-end' : 'maintenance'), this.headers());
     }
-    if (action === 'revoke') {
-      if (f.get('confirm') !== 'yes') return redirect(res, back, this.headers());
-      revokeHost(ctx, host, now);
-      this.data.audit(s.user, 'revoke', host, null, now);
-      this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
-      return redirect(res, withNotice(back, 'revoked'), this.headers());
+    if (f.get('confirm') !== 'yes') return redirect(res, withNotice(back, 'revoke-unconfirmed'), this.headers());
+    revokeHost(ctx, host, now);
+    this.data.audit(s.user, 'revoke', host, null, now);
+    this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
+    return redirect(res, withNotice(back, 'revoked'), this.headers());
+  }
+
+  /**
+   * Accept, through the same function as the CLI: a fresh report first, so a host that is not
+   * connected is refused as `accept` refuses it, on a page that offers to take the last stored
+   * report knowingly (the CLI's `--stale`). Every outcome, refusals included, says what was done.
+   */
+  private async acceptRoute({ res, params, session, form }: RouteCall): Promise<void> {
+    const ctx = this.o.ctx;
+    const s = session!,
+      f = form!;
+    const host = safeDecode(params[0]!);
+    if (host === null || !ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
+    const hostPath = `/hosts/${encodeURIComponent(host)}`;
+    const back = localPath(f.get('back') ?? hostPath);
+    const path = (f.get('path') ?? '').trim();
+    const stale = f.get('stale') === 'yes';
+    try {
+      const r = await acceptHost(ctx, host, path ? [path] : [], { stale, clock: this.o.clock, wait: this.o.acceptWait });
+      this.data.audit(s.user, 'accept', host, [path, stale ? '--stale' : ''].filter(Boolean).join(' ') || null, this.o.clock.now());
+      this.log.info({ user: s.user, host, paths: r.accepted.length, stale }, 'accepted on the dashboard');
+      const stored = r.storedAt === null ? 'at an unknown time' : when(r.storedAt);
+      s.flash = {
+        refused: r.unmatched.length > 0,
+        text:
+          `Accepted ${r.accepted.length} path(s) of ${host} from its ${r.source === 'fresh' ? 'fresh' : 'last stored'} report (stored ${stored})` +
+          `${r.agentExe ? ', and its agent executable' : ''}.${r.unmatched.length ? ` Not accepted: ${host} never reported ${r.unmatched.join(', ')} (TW_PATH_UNKNOWN).` : ''}`,
+      };
+      return redirect(res, back, this.headers());
+    } catch (err) {
+      if (!(err instanceof TwError)) throw err;
+      this.data.audit(s.user, 'accept-refused', host, `${err.code} ${path}`.trim(), this.o.clock.now());
+      if (err.code === 'TW_HOST_OFFLINE') {
+        const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
+        return this.page(res, acceptRefusedPage(s, host, path, back, err, last?.at ?? null), 409);
+      }
+      s.flash = { refused: true, text: `Not accepted: ${err.message} (${err.code}). ${err.todo}` };
+      return redirect(res, back, this.headers());
     }
-    const paths = (f.get('path') ?? '').trim() ? [(f.get('path') ?? '').trim()] : [];
-    const outcome = this.o.accept ? this.o.accept(host, paths, s.user) : 'recorded';
-    this.data.audit(s.user, outcome === 'accepted' ? 'accept' : 'accept-requested', host, paths.join('\n') || null, now);
-    redirect(res, withNotice(back, outcome === 'accepted' ? 'accepted' : 'accept-recorded'), this.headers());
   }
 
   private loginForm(req: IncomingMessage, res: ServerResponse, error?: string, status = 200): void {

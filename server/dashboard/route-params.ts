@@ -10,7 +10,18 @@ export function alarmFilter(q: URLSearchParams): AlarmFilter {
     kind: kind in ALARM_KINDS ? kind : undefined,
     severity: sev === 'critical' || sev === 'warning' ? (sev as Severity) : undefined,
     state: q.get('state') === 'all' ? 'all' : 'open',
+    limit: PAGE_SIZE,
+    offset: (pageNumber(q) - 1) * PAGE_SIZE,
   };
+}
+
+/** Alarms per page on the alarm and host pages. */
+export const PAGE_SIZE = 25;
+
+/** The 1-based page asked for; 1 when absent or not a number. */
+export function pageNumber(q: URLSearchParams): number {
+  const n = Number(q.get('page') ?? '1');
+  return Number.isSafeInteger(n) && n >= 1 && n <= 100_000 ? n : 1;
 }
 
 /** A decoded path segment; null when it is not valid percent-encoding. */

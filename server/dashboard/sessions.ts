@@ -8,6 +8,14 @@ export interface Session {
   /** The token every form must carry back (CSRF). */
   csrf: string;
   expiresAt: number;
+  /** The result of the last action, shown once on the next page (post, redirect, get). */
+  flash?: Flash;
+}
+
+/** An action's result message; `refused` when nothing was done. */
+export interface Flash {
+  text: string;
+  refused: boolean;
 }
 
 /** Compares two secrets without leaking where they differ. */

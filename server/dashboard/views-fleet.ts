@@ -1,5 +1,6 @@
 import type { FleetView } from '../fleet/fleet-view.ts';
 import type { ExpectedFold } from '../reports/report.ts';
+import type { DashHost } from './dashboard-data.ts';
 import type { Session } from './sessions.ts';
 import { html, type SafeHtml } from './template.ts';
 import { layout } from './views-layout.ts';
@@ -10,11 +11,21 @@ export interface FleetFilter {
   all: boolean;
 }
 
-const hostLink = (h: string) => html`<a href="/hosts/${encodeURIComponent(h)}">${h}</a>`;
+/** Liveness and worst open alarm per host, shown beside each host name when either needs a person. */
+export type HostMarks = ReadonlyMap<string, Pick<DashHost, 'status' | 'worst'>>;
+
+const NO_MARKS: HostMarks = new Map();
+
+function hostLink(h: string, marks: HostMarks): SafeHtml {
+  const m = marks.get(h);
+  const status = m && m.status !== 'up' ? html` <span class="badge mini st-${m.status}">${m.status}</span>` : '';
+  const worst = m?.worst ? html` <span class="badge mini sev-${m.worst}">${m.worst}</span>` : '';
+  return html`<a href="/hosts/${encodeURIComponent(h)}">${h}</a>${status}${worst}`;
+}
 const short = (c: string) => (/^[0-9a-f]{64}$/.test(c) ? `${c.slice(0, 16)}…` : c);
 
-function hostList(hosts: string[], max = 12): SafeHtml {
-  const shown = hosts.slice(0, max).map((h, i) => html`${i ? ', ' : ''}${hostLink(h)}`);
+function hostList(hosts: string[], marks: HostMarks = NO_MARKS, max = 12): SafeHtml {
+  const shown = hosts.slice(0, max).map((h, i) => html`${i ? ', ' : ''}${hostLink(h, marks)}`);
   return html`${shown}${hosts.length > max ? ` … ${hosts.length - max} more` : ''}`;
 }
 
@@ -24,7 +35,7 @@ function hostList(hosts: string[], max = 12): SafeHtml {
  * marked as an outlier. Everything shown is escaped (paths and hashes come
  * from agents).
  */
-export function fleetPage(s: Session, v: FleetView, f: FleetFilter): string {
+export function fleetPage(s: Session, v: FleetView, f: FleetFilter, marks: HostMarks = NO_MARKS): string {
   const opt = (g: string) => html`<option value="${g}"${f.group === g ? html` selected` : ''}>${g}</option>`;
   return layout(
     'Fleet',
@@ -34,7 +45,7 @@ export function fleetPage(s: Session, v: FleetView, f: FleetFilter): string {
 <label>Group <select name="group"><option value="">all</option>${v.groups.map((g) => opt(g.group))}</select></label>
 <label><input type="checkbox" name="all" value="1"${f.all ? html` checked` : ''}> every path, not only those that differ</label>
 <button type="submit">Show</button></form>
-<p>${v.groups.map((g, i) => html`${i ? '; ' : ''}group <strong>${g.group}</strong>: ${g.hosts} hosts${g.samples.length ? html`, samples ${hostList(g.samples)}` : ''}`)}</p>
+<p>${v.groups.map((g, i) => html`${i ? '; ' : ''}group <strong>${g.group}</strong>: ${g.hosts} hosts${g.samples.length ? html`, samples ${hostList(g.samples, marks)}` : ''}`)}</p>
 ${
   v.paths.length === 0
     ? html`<p>No watched path differs between the hosts of a group.</p>`
@@ -46,7 +57,7 @@ ${v.paths.map((p) =>
       return html`<tr class="${outlier ? 'outlier' : ''}">
 <td>${i === 0 ? html`<code>${p.path}</code>` : ''}</td><td>${i === 0 ? g.group : ''}</td>
 <td>${variant.hosts.length}/${g.hosts}</td><td><code title="${variant.content}">${short(variant.content)}</code>${variant.samples.length ? html` <span class="badge sample">sample</span>` : ''}</td>
-<td>${hostList(variant.hosts)}${outlier ? html` <strong class="outlier-note">outlier: matches no other host of ${g.group}</strong>` : ''}</td></tr>`;
+<td>${hostList(variant.hosts, marks)}${outlier ? html` <strong class="outlier-note">outlier: matches no other host of ${g.group}</strong>` : ''}</td></tr>`;
     }),
   ),
 )}

@@ -5,18 +5,30 @@ import { html, type SafeHtml } from './template.ts';
 /** Messages a redirect may show; looked up by code so no request text is reflected. */
 export const NOTICES: Record<string, string> = {
   acked: 'Alarm acknowledged.',
-  maintenance: 'Maintenance window set.',
+  maintenance: 'Maintenance window set: liveness alarms are not opened, and change alarms are held (shown here, mailed when the window ends unless accepted by then).',
   'maintenance-end': 'Maintenance window ended.',
   revoked: 'Host revoked: its certificate is refused and its connection is being closed.',
-  'accept-recorded': 'Accept request recorded in the audit log. This build has no baseline engine yet, so no baseline was changed: run `accept` on the server when it exists.',
-  accepted: 'Change accepted into the baseline.',
+  'revoke-unconfirmed': 'Not revoked: tick the box "I mean it" beside the Revoke button to confirm.',
   'bad-duration': 'That is not a duration (use e.g. 30m, 2h).',
   'not-found': 'No such host or alarm.',
 };
 
-/** A page: nav, optional notice, body. Only our own stylesheet and script load. */
+/** Notices that say nothing was done: shown in the refusal colour. */
+const REFUSALS = new Set(['revoke-unconfirmed', 'bad-duration', 'not-found']);
+
+/**
+ * A page: nav, the session's pending action result (shown once, then
+ * cleared) or a notice looked up by code, body. Only our own stylesheet and
+ * script load.
+ */
 export function layout(title: string, s: Session | null, body: SafeHtml, o: { notice?: string; script?: boolean } = {}): string {
-  const notice = o.notice && NOTICES[o.notice] ? html`<p class="notice" role="status">${NOTICES[o.notice]}</p>` : '';
+  const flash = s?.flash;
+  if (s) s.flash = undefined;
+  const notice = flash
+    ? html`<p class="${flash.refused ? 'notice refused' : 'notice'}" role="status">${flash.text}</p>`
+    : o.notice && NOTICES[o.notice]
+      ? html`<p class="${REFUSALS.has(o.notice) ? 'notice refused' : 'notice'}" role="status">${NOTICES[o.notice]}</p>`
+      : '';
   const nav = s
     ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a>
 <form method="post" action="/logout" class="inline">${csrfField(s)}<button type="submit">Log out ${s.user}</button></form></nav>`
@@ -58,13 +70,4 @@ export function when(isoOrMs: string | number | null): string {
     .toISOString()
     .replace('T', ' ')
     .replace(/\.\d+Z$/, 'Z');
-}
-
-/** Detail of an alarm as a definition list; old/from and new/to values first. */
-export function detailList(detail: unknown): SafeHtml {
-  if (detail === null || detail === undefined) return html``;
-  if (typeof detail !== 'object') return html`<code>${String(detail)}</code>`;
-  const rank = (k: string) => (k === 'old' || k === 'from' ? 0 : k === 'new' || k === 'to' ? 1 : 2);
-  const entries = Object.entries(detail as Record<string, unknown>).sort((a, b) => rank(a[0]) - rank(b[0]));
-  return html`<dl class="detail">${entries.slice(0, 50).map(([k, v]) => html`<dt>${k}</dt><dd><code>${typeof v === 'string' ? v : JSON.stringify(v)}</code></dd>`)}</dl>`;
 }

@@ -1,7 +1,7 @@
 import { formatDuration } from '../../shared/duration.ts';
 import { safeText, shellWord } from '../../shared/safe-text.ts';
 import type { MailText } from '../alarms/channels/mail-format.ts';
-import { type ExpectedFold, REPORT_SECTIONS, type Report, type ReportHost, type ReportSection } from './report.ts';
+import { type ExpectedFold, isOpenCriticalChange, REPORT_SECTIONS, type Report, type ReportHost, type ReportSection } from './report.ts';
 
 /** Section headings, shared by the text report and the dashboard page. */
 export const SECTION_TITLES: Record<ReportSection, string> = {
@@ -39,19 +39,26 @@ export function foldLine(f: ExpectedFold): string {
   return `  ${oneLine(f.path)}: ${f.hosts.length} host(s) took the content of sample ${safeText(f.samples.join(', '))} (${safeText(f.kind)}, ${f.open} open): ${names}`;
 }
 
+/** Hosts with an open critical change that are listed under errors (their agent is silent or stopped) rather than under critical changes. */
+export function criticalElsewhere(r: Report): number {
+  return r.sections.errors.filter((h) => h.alarms.some(isOpenCriticalChange)).length;
+}
+
 /** The report as plain text, for `report` and the daily mail: totals, then group by group. */
 export function formatReportText(r: Report): string {
   const lines = [
     `Tripwarden report ${iso(r.since)} to ${iso(r.until)}`,
     `${r.totals.hosts} hosts in ${r.groups.length} group(s): ${r.sections.errors.length} with errors, ${r.sections.critical.length} with critical alarms, ` +
       `${r.sections.expected.length} with only expected changes, ` +
-      `${r.sections.warnings.length} with warnings, ${r.sections.quiet.length} quiet. ${r.totals.alarmsOpened} alarms opened, ${r.totals.openNow} open now.`,
+      `${r.sections.warnings.length} with warnings, ${r.sections.quiet.length} quiet. ${r.totals.alarmsOpened} alarms opened, ${r.totals.openNow} open now, ` +
+      `${r.totals.openCritical} of them critical${criticalElsewhere(r) > 0 ? `; ${criticalElsewhere(r)} host(s) with open critical changes are listed under errors` : ''}.`,
   ];
   for (const g of r.groups) {
     const n = REPORT_SECTIONS.reduce((k, s) => k + g.sections[s].length, 0);
     lines.push('', `== Group ${safeText(g.group)} (${n} hosts) ==`);
     for (const s of REPORT_SECTIONS) {
-      lines.push(`${SECTION_TITLES[s]} (${g.sections[s].length}):`);
+      const under = s === 'critical' ? g.sections.errors.filter((h) => h.alarms.some(isOpenCriticalChange)).length : 0;
+      lines.push(`${SECTION_TITLES[s]} (${g.sections[s].length}${under ? `; ${under} more with open critical alarms, listed under errors` : ''}):`);
       if (s === 'expected') {
         // Folded: one line per path, whichever section its hosts landed in.
         if (!g.expected.length) lines.push('  none');

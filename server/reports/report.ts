@@ -57,7 +57,11 @@ export interface Report {
   sections: Record<ReportSection, ReportHost[]>;
   /** The same hosts, group by group (sorted by group name), with expected changes folded per path. */
   groups: ReportGroup[];
-  totals: { hosts: number; alarmsOpened: number; openNow: number };
+  /**
+   * `openNow` and `openCritical` count every open alarm (as `alarms --open` lists them), wherever its
+   * host is listed: a host whose agent is silent sits under errors even with a critical change open.
+   */
+  totals: { hosts: number; alarmsOpened: number; openNow: number; openCritical: number };
 }
 
 const emptySections = (): Record<ReportSection, ReportHost[]> => ({ errors: [], critical: [], expected: [], warnings: [], quiet: [] });
@@ -65,6 +69,11 @@ const emptySections = (): Record<ReportSection, ReportHost[]> => ({ errors: [], 
 /** Statuses that are an error in themselves, whatever the alarms say. */
 const ERROR_STATUSES: ReadonlySet<HostStatus> = new Set(['missing', 'late', 'stopped']);
 const LIVENESS_KINDS = new Set(['agent-missing', 'agent-stopped', 'agent-disconnected']);
+
+/** An open critical alarm that is a change on the host, not about its agent's liveness: what "Critical changes" counts. */
+export function isOpenCriticalChange(a: ReportAlarm): boolean {
+  return a.resolvedAt === null && a.severity === 'critical' && a.expectedFrom === null && !LIVENESS_KINDS.has(a.kind);
+}
 
 /**
  * Builds the report for `[since, until]`: every host accounted for, so a
@@ -172,6 +181,7 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       hosts: views.length,
       alarmsOpened: alarmRows.filter((a) => (a.opened_at as number) >= since && (a.opened_at as number) <= until).length,
       openNow: alarmRows.filter((a) => a.resolved_at === null).length,
+      openCritical: alarmRows.filter((a) => a.resolved_at === null && a.severity === 'critical').length,
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { Severity } from '../../../shared/alarm-kinds.ts';
 import { safeText, shellWord } from '../../../shared/safe-text.ts';
+import { alarmGuide } from '../alarm-kinds.ts';
 import type { AlarmNotice } from './channel.ts';
 
 /** A mail as text: subject and plain-text body. */
@@ -9,27 +10,15 @@ export interface MailText {
 }
 
 const FILE_KINDS = new Set(['file-changed', 'file-added', 'file-missing']);
+/** Kinds a maintenance window stops from opening (the host's status is `maintenance`, not late or missing). */
+const LIVENESS_KINDS = new Set(['agent-missing', 'agent-disconnected', 'agent-stopped']);
 
-/** What a person should check first, per alarm kind (the rest get the generic line). */
-const ADVICE: Record<string, string> = {
-  'agent-missing': 'The agent sent no heartbeat before its deadline. Check the host is up, the agent service runs, and the network path to the server.',
-  'agent-disconnected': 'The agent dropped its connection without saying goodbye. A reboot or network blip resolves itself; repeated drops need a look.',
-  'host-never-seen': 'The host was enrolled a day ago and its agent has never connected. Finish installing the agent, or revoke the host if it is not coming.',
-  'agent-stopped': 'The agent was stopped on purpose (it said goodbye). If nobody planned that, treat the host as compromised.',
-  'file-changed': 'A watched file changed. If the change was planned, accept it into the baseline; otherwise investigate the host.',
-  'file-added': 'A file appeared under a watched path. If planned, accept it into the baseline; otherwise investigate.',
-  'file-missing': 'A watched file disappeared. If planned, accept it into the baseline; otherwise investigate.',
-  'daemon-down': 'A watched daemon is not running. Restart it and find out why it stopped.',
-  'daemon-exe-mismatch': 'A daemon runs from a binary that differs from the one on disk: a classic sign of tampering.',
-  'mount-writable': 'A mount that must be read-only is writable.',
-  'agent-tampered': 'The agent itself, its config, keys or unit file changed. Treat the host as compromised.',
-  'identity-clone': 'Two live connections used one host certificate: the key may have been copied. Consider revoking the host.',
-  'agent-impersonated':
-    "A connection with the agent's own key and boot id acted unlike the agent (the detail names each sign): root on the host may have frozen the agent and taken its place. Treat the host as compromised; revoke it.",
-  'alarm-flood': 'This host opened more alarms than its limit; the rest are counted here by kind, with examples. Look at the host: a flood is an attack or a broken agent.',
-  replay: 'A message repeated an old sequence number: a replay or a cloned agent.',
-  'port-opened': "A process started listening on a port that is not in the host's baseline. If it is a service you installed, accept it; otherwise find the process.",
-};
+/** What a maintenance window does for this kind, said in the mail's line; null when it does nothing for it. */
+function maintenanceNote(kind: string): string | null {
+  if (alarmGuide(kind).held) return "planned work: this host's change alarms are held for the hour and mailed when it ends, unless accepted by then";
+  if (LIVENESS_KINDS.has(kind)) return 'planned downtime: no liveness alarms for this host for the hour';
+  return null;
+}
 
 /** Text for a header line: controls, bidi and line breaks shown as escapes (see `safeText`), clipped. */
 export function headerSafe(text: string, max = 160): string {
@@ -65,7 +54,8 @@ function clip(s: string, max = 500): string {
 
 /** What to do, as command lines a person can paste. */
 export function actionLines(n: AlarmNotice, dir: string): string[] {
-  const out = [ADVICE[n.kind] ?? 'Investigate the host.'];
+  const g = alarmGuide(n.kind);
+  const out = [`${g.meaning} What to do: ${g.todo}.`];
   if (n.action === 'resolve') {
     out.unshift('The condition has cleared; nothing more is needed unless it was unexpected.');
     return out;
@@ -81,7 +71,8 @@ export function actionLines(n: AlarmNotice, dir: string): string[] {
   }
   if (n.kind === 'port-opened') out.push(`Accept port:  ${cliLine(dir, `accept ${shellWord(n.host)} ${shellWord(n.subject)}`)}`);
   if (n.kind === 'identity-clone' || n.kind === 'agent-tampered' || n.kind === 'agent-impersonated') out.push(`Revoke:       ${cliLine(dir, `revoke ${shellWord(n.host)}`)}`);
-  out.push(`Silence:      ${cliLine(dir, `maintenance ${shellWord(n.host)} --for 1h`)}`);
+  const note = maintenanceNote(n.kind);
+  if (note) out.push(`Maintenance:  ${cliLine(dir, `maintenance ${shellWord(n.host)} --for 1h`)}`, `              (${note})`);
   return out;
 }
 

@@ -38,8 +38,17 @@
     return e;
   }
 
+  // The open-alarms cell: count and worst severity, so a critical change is never behind a green badge.
+  function alarmsCell(h) {
+    var td = el('td', 'alarms');
+    td.setAttribute('data-worst', h.worst || '');
+    if (!h.openAlarms) td.appendChild(el('span', 'none', 'none'));
+    else td.appendChild(el('span', `badge sev-${h.worst}`, h.worst === 'critical' ? `${h.openAlarms} open, ${h.criticalOpen} critical` : `${h.openAlarms} open`));
+    return td;
+  }
+
   function row(h) {
-    var tr = el('tr', `st-${h.status}`);
+    var tr = el('tr', `st-${h.status}${h.worst ? ` worst-${h.worst}` : ''}`);
     tr.setAttribute('data-host', h.host);
     var a = el('a', '', h.host);
     a.href = `/hosts/${encodeURIComponent(h.host)}`;
@@ -50,11 +59,11 @@
     var st = el('td', 'status');
     st.appendChild(el('span', `badge st-${h.status}`, h.status));
     tr.appendChild(st);
+    tr.appendChild(alarmsCell(h));
     var sil = el('td', 'silent', silenceText(h.status, h.silentFor));
     sil.setAttribute('data-silent', h.silentFor === null ? '' : String(h.silentFor));
     sil.setAttribute('data-status', h.status);
     tr.appendChild(sil);
-    tr.appendChild(el('td', 'alarms', String(h.openAlarms)));
     var bar = el('span', 'bar');
     for (let i = 0; i < h.bar.length; i++) bar.appendChild(el('span', `b${h.bar[i]}`));
     var btd = el('td');
@@ -67,13 +76,20 @@
     receivedAt = Date.now();
     var frag = document.createDocumentFragment();
     var counts = {};
-    msg.hosts.forEach((h) => {
+    var critical = 0;
+    // Hosts with an open critical alarm first (as the server renders them), then its order (silent and late first).
+    var hosts = msg.hosts.map((h, i) => [h, i]);
+    var rank = (h) => (h.worst === 'critical' && h.status !== 'revoked' ? 0 : 1);
+    hosts.sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]);
+    hosts.forEach((p) => {
+      var h = p[0];
+      if (h.worst === 'critical') critical++;
       frag.appendChild(row(h));
       counts[h.status] = (counts[h.status] || 0) + 1;
     });
     tbody.replaceChildren(frag);
     var parts = Object.keys(counts).map((k) => `${counts[k]} ${k}`);
-    summary.firstChild.textContent = `${parts.join(', ') || 'no hosts enrolled'} `;
+    summary.firstChild.textContent = `${parts.join(', ') || 'no hosts enrolled'}${critical ? `; ${critical} with open critical alarms` : ''} `;
   }
 
   // Ages tick between pushes.

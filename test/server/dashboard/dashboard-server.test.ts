@@ -145,13 +145,15 @@ test('forms need the session CSRF token; with it, acknowledge, maintenance and a
   assert.equal(mt.headers.location, '/hosts/web1?notice=maintenance');
   assert.equal(ctx.hosts.get('web1')!.maintenanceUntil, clock.now() + 3_600_000);
   const acc = await req('POST', '/hosts/web1/accept', { cookie: session, form: { csrf, path: '/etc/crontab' } });
-  assert.equal(acc.headers.location, '/hosts/web1?notice=accept-recorded');
+  assert.equal(acc.headers.location, '/hosts/web1', 'the accept ran and its result waits as a message on the host page');
+  const refused = await req('GET', '/hosts/web1', { cookie: session });
+  assert.match(refused.body, /Not accepted: web1 has no baseline yet \(TW_BASELINE_NONE\)/, 'the refusal the CLI gives, in words');
   const audit = ctx.db.prepare('SELECT user, action, host, arg FROM operator_actions ORDER BY id').all();
   assert.deepEqual(audit, [
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
     { user: 'admin', action: 'maintenance', host: 'web1', arg: '1h' },
-    { user: 'admin', action: 'accept-requested', host: 'web1', arg: '/etc/crontab' },
+    { user: 'admin', action: 'accept-refused', host: 'web1', arg: 'TW_BASELINE_NONE /etc/crontab' },
   ]);
   const notice = await req('GET', '/hosts/web1?notice=%3Cscript%3E', { cookie: session });
   assert.ok(!notice.body.includes('<script>'), 'notices are looked up by code, never reflected');

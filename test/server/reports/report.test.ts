@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
+import { reportPage } from '../../../server/dashboard/views-alarms.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
 import { buildReport } from '../../../server/reports/report.ts';
 import { formatReportMail, formatReportText } from '../../../server/reports/report-format.ts';
@@ -69,4 +70,34 @@ test('a shorter window moves hosts whose alarms are older into quiet', (t) => {
     ['changed'],
     'an alarm still open is always reported',
   );
+});
+
+test('the report agrees with the open alarms: a critical change on a silent host is counted and said to be under errors', (t) => {
+  const { db, hosts } = fixture(t);
+  const alarms = new AlarmStore(db);
+  alarms.open('gone', 'file-changed', '/usr/bin/sudo', NOW - 30 * 60_000, { path: '/usr/bin/sudo' });
+  const r = buildReport(db, hosts, NOW - 24 * H, NOW);
+  const open = db.prepare(`SELECT COUNT(*) AS n, SUM(severity = 'critical') AS c FROM alarms WHERE resolved_at IS NULL`).get() as { n: number; c: number };
+  assert.equal(r.totals.openNow, open.n);
+  assert.equal(r.totals.openCritical, open.c, 'the same count as `alarms --open` at critical');
+  assert.deepEqual(
+    r.sections.errors.map((h) => h.host),
+    ['gone'],
+  );
+  const text = formatReportText(r);
+  assert.match(text, /Critical changes \(1; 1 more with open critical alarms, listed under errors\):/);
+  assert.match(text, new RegExp(`${open.n} open now, ${open.c} of them critical; 1 host\\(s\\) with open critical changes are listed under errors\\.`));
+  const page = reportPage({ id: 'x', user: 'admin', csrf: 'c', expiresAt: 0 }, r, '24h');
+  assert.match(page, /Critical changes \(1 host; 1 more with open critical changes, listed under errors because their agent is silent or stopped\)/);
+  assert.match(page, new RegExp(`${open.n} open now, ${open.c} of them critical`));
+});
+
+test('a host with more alarms than the report lists says how many more, in text and on the page', (t) => {
+  const { db, hosts } = fixture(t);
+  const alarms = new AlarmStore(db);
+  for (let i = 0; i < 25; i++) alarms.open('changed', 'file-added', `/etc/cron.d/f${i}`, NOW - H, { path: `/etc/cron.d/f${i}` });
+  const r = buildReport(db, hosts, NOW - 24 * H, NOW);
+  assert.match(formatReportText(r), /… and 6 more \(see `alarms --host changed`\)/);
+  const page = reportPage({ id: 'x', user: 'admin', csrf: 'c', expiresAt: 0 }, r, '24h');
+  assert.match(page, /<a href="\/hosts\/changed\?state=all">and 16 more<\/a>/);
 });
