@@ -77,6 +77,10 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     const at = Date.now();
     const r = store.accept(host, paths.length ? paths : null, at);
     if (!paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at)) io.out(`accepted the agent executable of ${host}`);
+    // The checker's findings: recorded as accepted against its database, which Tripwarden never rewrites.
+    const c = ctx.checkerResults.accept(host, paths.length ? paths : null, at);
+    if (c.entries || c.resolved) io.out(`accepted ${c.entries} checker entr${c.entries === 1 ? 'y' : 'ies'} of ${host} (until its checker database is updated)`);
+    r.unmatched = r.unmatched.filter((p) => !c.matched.includes(p));
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
       io.err(errorLine('tripwarden-server', serverError('TW_PATH_UNKNOWN', `${host} never reported ${r.unmatched.join(', ')}`)));
