@@ -112,7 +112,7 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   assert.equal(app.ctx.checkers.get(again!.id)!.status, 'refused');
   const tampered = app.ctx.alarms.list({ open: true, host: 'alpha' }).find((a) => a.kind === 'checker-tampered');
   assert.equal(tampered?.severity, 'critical');
-  assert.deepEqual((tampered?.detail as { files: string[] }).files, ['/usr/bin/aide']);
+  assert.deepEqual((tampered!.detail as { files: string[] }).files, ['/usr/bin/aide']);
   await agent.close();
 });
 
