@@ -1,4 +1,5 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
+import { buildCheckerSection, type CheckerReportRow } from '../checkers/checker-report.ts';
 import type { HostStore } from '../liveness/host-store.ts';
 import type { Db } from '../storage/db.ts';
 
@@ -58,6 +59,8 @@ export interface Report {
   /** The same hosts, group by group (sorted by group name), with expected changes folded per path. */
   groups: ReportGroup[];
   totals: { hosts: number; alarmsOpened: number; openNow: number };
+  /** Every host's declared checker (AIDE, Tripwire): failed, missed or refused first, then critical findings, then the rest. */
+  checkers: CheckerReportRow[];
 }
 
 const emptySections = (): Record<ReportSection, ReportHost[]> => ({ errors: [], critical: [], expected: [], warnings: [], quiet: [] });
@@ -173,5 +176,6 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       alarmsOpened: alarmRows.filter((a) => (a.opened_at as number) >= since && (a.opened_at as number) <= until).length,
       openNow: alarmRows.filter((a) => a.resolved_at === null).length,
     },
+    checkers: buildCheckerSection(db, since, until),
   };
 }
