@@ -25,7 +25,7 @@ export interface CheckerReportRow {
   host: string;
   checker: CheckerKind;
   standing: CheckerStanding;
-  /** Runs that ended in the window, newest first. */
+  /** Runs whose result the server stored (or that it marked missed) in the window, newest first. */
   runs: CheckerReportRun[];
   /** Why it is a problem: a failed, missed or refused run, or no run ended in the window. */
   problem: string | null;
@@ -40,12 +40,12 @@ export function buildCheckerSection(db: Db, since: number, until: number): Check
   const pairs = sql(
     db,
     `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked'
-     UNION SELECT host, checker FROM checker_runs WHERE finished_at >= ? AND finished_at <= ?`,
+     UNION SELECT host, checker FROM checker_runs WHERE result_at >= ? AND result_at <= ?`,
   ).all(since, until) as { host: string; checker: CheckerKind }[];
   const runsOf = sql(
     db,
     `SELECT id, status, finished_at AS finishedAt, added, removed, changed, reason FROM checker_runs
-     WHERE host = ? AND checker = ? AND finished_at >= ? AND finished_at <= ? ORDER BY finished_at DESC LIMIT 50`,
+     WHERE host = ? AND checker = ? AND result_at >= ? AND result_at <= ? ORDER BY result_at DESC LIMIT 50`,
   );
   const open = sql(db, 'SELECT count(*) FROM checker_entries WHERE run_id = ? AND accepted = 0').pluck();
   const critical = sql(db, 'SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY rowid LIMIT 20').pluck();

@@ -88,7 +88,7 @@ export class CheckerResults {
     sql(
       this.db,
       `UPDATE checker_runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, added = ?, removed = ?, changed = ?, truncated = ?,
-       db_sha256 = ?, reason = ?, refused = ? WHERE id = ?`,
+       db_sha256 = ?, reason = ?, refused = ?, result_at = ? WHERE id = ?`,
     ).run(
       r.status,
       r.startedAt,
@@ -101,6 +101,7 @@ export class CheckerResults {
       r.dbSha256,
       r.reason ?? (late ? 'the result came after the deadline' : null),
       r.refused ? JSON.stringify(r.refused) : null,
+      now,
       run.id,
     );
     const critical = sql(this.db, `SELECT json_extract(baseline, '$.class') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
@@ -185,7 +186,7 @@ export class CheckerResults {
         for (const checker of kinds) {
           const last = sql(
             this.db,
-            `SELECT id, db_sha256 AS db, truncated FROM checker_runs WHERE host = ? AND checker = ? AND status = 'findings' ORDER BY finished_at DESC LIMIT 1`,
+            `SELECT id, db_sha256 AS db, truncated FROM checker_runs WHERE host = ? AND checker = ? AND status = 'findings' ORDER BY result_at DESC LIMIT 1`,
           ).get(host, checker) as { id: string; db: string | null; truncated: number } | undefined;
           // Entries beyond the result's limit were never seen, so naming paths cannot have accepted them.
           let left = last?.truncated ? 1 : 0;

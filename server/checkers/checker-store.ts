@@ -178,7 +178,12 @@ export class CheckerStore {
   /** Marks a run missed, with why; false when it had already ended. */
   markMissed(id: string, reason: string, now: number): boolean {
     return (
-      sql(this.db, `UPDATE checker_runs SET status = 'missed', finished_at = ?, reason = ? WHERE id = ? AND status IN ('scheduled', 'running')`).run(now, reason, id).changes === 1
+      sql(this.db, `UPDATE checker_runs SET status = 'missed', finished_at = ?, result_at = ?, reason = ? WHERE id = ? AND status IN ('scheduled', 'running')`).run(
+        now,
+        now,
+        reason,
+        id,
+      ).changes === 1
     );
   }
 

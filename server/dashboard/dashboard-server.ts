@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../../shared/clock.ts';
 import { parseDuration } from '../../shared/duration.ts';
 import type { Logger } from '../../shared/log.ts';
+import { buildCheckerSection } from '../checkers/checker-report.ts';
 import type { ServerContext } from '../context.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
@@ -21,6 +22,7 @@ import { alarmFilter, localPath, safeDecode, withNotice } from './route-params.t
 import { matchRoute, type Route, type RouteCall } from './router.ts';
 import { type Session, SessionStore, sameSecret } from './sessions.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
+import { checkersPage, hostCheckerSection } from './views-checkers.ts';
 import { fleetPage } from './views-fleet.ts';
 import { hostPage, hostsPage } from './views-hosts.ts';
 import { loginPage } from './views-layout.ts';
@@ -33,7 +35,7 @@ import { loginPage } from './views-layout.ts';
 export type AcceptHook = (host: string, paths: string[], user: string) => 'accepted' | 'recorded';
 
 export interface DashboardOptions {
-  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths'>;
+  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'checkers'>;
   clock: Clock;
   log: Logger;
   /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
@@ -164,6 +166,7 @@ export class Dashboard {
     { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
     { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
+    { method: 'GET', path: '/checkers', auth: 'page', handle: (c) => this.checkersRoute(c) },
     { method: 'GET', path: /^\/hosts\/([^/]+)$/, auth: 'page', handle: (c) => this.hostRoute(c) },
     { method: 'POST', path: '/logout', auth: 'api', handle: (c) => this.logoutRoute(c) },
     { method: 'POST', path: /^\/alarms\/(\d+)\/ack$/, auth: 'api', handle: (c) => this.ackRoute(c) },
@@ -238,7 +241,30 @@ export class Dashboard {
     const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
     if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), now, 'not-found'), 404);
     const view = this.data.hostRows(now).find((v) => v.host === rec.host);
-    this.page(res, hostPage(session!, rec, view, this.data.alarms({ host: rec.host, state: 'all', limit: 100 }), now, url.searchParams.get('notice') ?? undefined));
+    this.page(
+      res,
+      hostPage(
+        session!,
+        rec,
+        view,
+        this.data.alarms({ host: rec.host, state: 'all', limit: 100 }),
+        now,
+        url.searchParams.get('notice') ?? undefined,
+        this.checkerSection(rec.host),
+      ),
+    );
+  }
+
+  private checkersRoute({ res, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    this.page(res, checkersPage(session!, buildCheckerSection(this.o.ctx.db, now - 86_400_000, now), this.o.ctx.checkers.list({ limit: 200 })));
+  }
+
+  private checkerSection(host: string) {
+    const { checkers } = this.o.ctx;
+    const runs = checkers.list({ host, limit: 20 });
+    const last = runs.find((r) => r.status === 'findings');
+    return hostCheckerSection(checkers.declared(host), runs, last ? checkers.entries(last.id) : []);
   }
 
   private logoutRoute({ res, session }: RouteCall): void {

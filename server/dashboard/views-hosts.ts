@@ -67,7 +67,7 @@ function factsList(facts: unknown): SafeHtml {
     .map(([k, v]) => html`<dt>${k}</dt><dd><code>${typeof v === 'string' ? v : JSON.stringify(v)}</code></dd>`)}</dl>`;
 }
 
-export function hostPage(s: Session, h: HostRecord, view: DashHost | undefined, alarms: AlarmRow[], now: number, notice?: string): string {
+export function hostPage(s: Session, h: HostRecord, view: DashHost | undefined, alarms: AlarmRow[], now: number, notice?: string, checkers?: SafeHtml): string {
   const back = hostHref(h.host);
   const action = (path: string) => `${hostHref(h.host)}/${path}`;
   return layout(
@@ -79,6 +79,7 @@ export function hostPage(s: Session, h: HostRecord, view: DashHost | undefined, 
 <dt>Agent version</dt><dd>${h.agentVersion ?? 'unknown'}</dd><dt>Maintenance until</dt><dd>${h.maintenanceUntil && h.maintenanceUntil > now ? when(h.maintenanceUntil) : 'not in maintenance'}</dd>
 <dt>Last hour</dt><dd>${view ? bar(view.bar) : ''}</dd></dl>
 <h3>Alarms</h3>${alarmTable(s, alarms, back)}
+${checkers ?? ''}
 <h3>Actions</h3>
 <form method="post" action="${action('maintenance')}" class="action">${csrfField(s)}
 <label>Maintenance window <select name="for"><option value="30m">30 minutes</option><option value="1h" selected>1 hour</option><option value="4h">4 hours</option><option value="1d">1 day</option><option value="0s">end now</option></select></label>

@@ -18,7 +18,7 @@ export const NOTICES: Record<string, string> = {
 export function layout(title: string, s: Session | null, body: SafeHtml, o: { notice?: string; script?: boolean } = {}): string {
   const notice = o.notice && NOTICES[o.notice] ? html`<p class="notice" role="status">${NOTICES[o.notice]}</p>` : '';
   const nav = s
-    ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a>
+    ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a> <a href="/checkers">Checkers</a>
 <form method="post" action="/logout" class="inline">${csrfField(s)}<button type="submit">Log out ${s.user}</button></form></nav>`
     : '';
   return html`<!doctype html>

