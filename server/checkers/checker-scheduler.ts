@@ -20,6 +20,11 @@ export interface CheckerSchedulerOptions {
   random?: () => number;
   /** How often the window is planned (new hosts, the next day), in ms. */
   planEveryMs?: number;
+  /**
+   * How often due runs are looked for and deadlines checked, in ms (default 1 s: `run-checker` reaches its host
+   * within 2 s, and runs due for hosts that are offline are not read again on every 250 ms tick).
+   */
+  dispatchEveryMs?: number;
 }
 
 /**
@@ -32,6 +37,7 @@ export interface CheckerSchedulerOptions {
  */
 export class CheckerScheduler {
   private plannedAt = Number.NEGATIVE_INFINITY;
+  private dispatchedAt = Number.NEGATIVE_INFINITY;
   private readonly random: () => number;
 
   constructor(
@@ -43,7 +49,7 @@ export class CheckerScheduler {
     this.random = o.random ?? Math.random;
   }
 
-  /** One pass: plan (at most every `planEveryMs`), send what is due, mark what is overdue. Never throws. */
+  /** One pass: plan (at most every `planEveryMs`), send what is due and mark what is overdue (at most every `dispatchEveryMs`). Never throws. */
   tick(): void {
     const now = this.o.clock.now();
     const step = (what: string, fn: () => unknown) => {
@@ -57,6 +63,8 @@ export class CheckerScheduler {
       step('planning', () => this.plan(now));
       this.plannedAt = now;
     }
+    if (now - this.dispatchedAt < (this.o.dispatchEveryMs ?? 1_000)) return;
+    this.dispatchedAt = now;
     step('dispatch', () => this.dispatch(now));
     step('deadline sweep', () => this.sweep(now));
   }

@@ -30,7 +30,7 @@ before(async () => {
 after(() => app.stop());
 
 /** Lets the server's tick run a few times. */
-async function ticks(n = 4): Promise<void> {
+async function ticks(n = 6): Promise<void> {
   for (let i = 0; i < n; i++) {
     clock.advance(250);
     await sleep(5);
