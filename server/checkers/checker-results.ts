@@ -13,13 +13,13 @@ export const OUTPUT_MAX_CHARS = 1024 * 1024;
 export const CHECKER_ALARMS: readonly AlarmKind[] = ['checker-findings', 'checker-failed', 'checker-missed', 'checker-tampered'];
 
 /** Which alarm each ending opens (STYLE habit 6): `ok` opens none and resolves every checker alarm. */
-export const RESULT_ALARMS: Readonly<Record<'ok' | 'findings' | 'failed' | 'refused' | 'missed', AlarmKind | null>> = {
+export const RESULT_ALARMS = {
   ok: null,
   findings: 'checker-findings',
   failed: 'checker-failed',
   refused: 'checker-tampered',
   missed: 'checker-missed',
-};
+} as const satisfies Record<'ok' | 'findings' | 'failed' | 'refused' | 'missed', AlarmKind | null>;
 
 const attrsKey = (attrs: readonly string[]) => JSON.stringify(attrs);
 
@@ -120,26 +120,20 @@ export class CheckerResults {
       }
     }
     const opened: OpenedAlarm[] = [];
-    const detail = { runId: run.id, status: r.status, exitCode: r.exitCode, added: r.added, removed: r.removed, changed: r.changed };
-    if (r.status === 'ok' || (r.status === 'findings' && open === 0 && !r.truncated)) {
-      // Clean, or every change reported was accepted against this database.
-      for (const kind of CHECKER_ALARMS) this.alarms.resolve(run.host, kind, now, run.checker);
-    } else if (r.status === 'findings') {
-      const paths = r.entries.slice(0, 20).map((e) => `${e.change} ${e.path}`);
-      this.raise(
-        run.host,
-        'checker-findings',
-        run.checker,
-        { ...detail, unaccepted: open, critical: openCritical, truncated: r.truncated, paths },
-        openCritical ? 'critical' : 'warning',
-        now,
-        opened,
-      );
-    } else if (r.status === 'failed') {
-      this.raise(run.host, 'checker-failed', run.checker, { ...detail, reason: r.reason ?? null }, undefined, now, opened);
+    // Findings all accepted against this database count as clean.
+    const kind = r.status === 'findings' && open === 0 && !r.truncated ? null : RESULT_ALARMS[r.status];
+    if (kind === null) {
+      for (const k of CHECKER_ALARMS) this.alarms.resolve(run.host, k, now, run.checker);
     } else {
-      const files = (r.refused ?? []).map((f) => f.path);
-      this.raise(run.host, 'checker-tampered', run.checker, { runId: run.id, reason: r.reason ?? null, files, refused: r.refused ?? [] }, undefined, now, opened);
+      const detail: Record<string, unknown> = { runId: run.id, status: r.status, exitCode: r.exitCode, reason: r.reason ?? null };
+      if (r.status === 'findings') {
+        Object.assign(detail, { added: r.added, removed: r.removed, changed: r.changed, unaccepted: open, critical: openCritical, truncated: r.truncated });
+        detail.paths = r.entries.slice(0, 20).map((e) => `${e.change} ${e.path}`);
+      }
+      if (r.status === 'refused') Object.assign(detail, { files: (r.refused ?? []).map((f) => f.path), refused: r.refused ?? [] });
+      // Findings are critical when an entry not accepted is a critical file of the baseline; the rest keep their kind's severity.
+      const severity = r.status === 'findings' ? (openCritical ? 'critical' : 'warning') : undefined;
+      this.raise(run.host, kind, run.checker, detail, severity, now, opened);
     }
     this.log.info({ host: run.host, runId: run.id, checker: run.checker, status: r.status, late, added: r.added, removed: r.removed, changed: r.changed }, 'checker result stored');
     return opened;

@@ -3,6 +3,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { type Db, sql } from '../storage/db.ts';
+import { RESULT_ALARMS } from './checker-results.ts';
 import type { CheckerRun, CheckerStore } from './checker-store.ts';
 import { type CheckerWindow, stratify } from './checker-window.ts';
 
@@ -136,7 +137,7 @@ export class CheckerScheduler {
         .transaction(() => {
           if (!this.store.markMissed(run.id, reason, now)) return;
           n++;
-          this.alarms.open(run.host, 'checker-missed', run.checker, now, {
+          this.alarms.open(run.host, RESULT_ALARMS.missed, run.checker, now, {
             runId: run.id,
             scheduledAt: new Date(run.scheduledAt).toISOString(),
             deadline: new Date(run.deadlineAt).toISOString(),

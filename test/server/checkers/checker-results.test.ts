@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CheckerResults, OUTPUT_MAX_CHARS } from '../../../server/checkers/checker-results.ts';
+import { CheckerResults, OUTPUT_MAX_CHARS, RESULT_ALARMS } from '../../../server/checkers/checker-results.ts';
 import { CheckerStore } from '../../../server/checkers/checker-store.ts';
 import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
 import { createLogger } from '../../../shared/log.ts';
@@ -170,4 +170,25 @@ test('raw output is appended part by part and cut at the bound', () => {
   assert.equal(out.text.length, OUTPUT_MAX_CHARS);
   assert.ok(out.text.startsWith('AIDE found differences\n'));
   assert.equal(out.truncated, true);
+});
+
+test('the table: each ending opens its alarm kind, and ok resolves them all', () => {
+  const { results, sentRun, result, now, alarms } = setup();
+  const over = {
+    findings: { status: 'findings', added: 1, entries: [{ path: '/tmp/a', change: 'added', attrs: [] }] },
+    failed: { status: 'failed', reason: 'x' },
+    refused: { status: 'refused', refused: [] },
+  } as const;
+  for (const [status, o] of Object.entries(over)) {
+    const opened = results.apply('alpha', result(sentRun(), o as Partial<CheckerResultBody>), now());
+    assert.deepEqual(
+      opened.map((a) => a.kind),
+      [RESULT_ALARMS[status as keyof typeof over]],
+      status,
+    );
+  }
+  assert.equal(RESULT_ALARMS.ok, null);
+  assert.equal(RESULT_ALARMS.missed, 'checker-missed');
+  results.apply('alpha', result(sentRun()), now());
+  assert.deepEqual(alarms.list({ open: true, host: 'alpha' }), []);
 });
