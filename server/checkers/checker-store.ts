@@ -97,6 +97,10 @@ export class CheckerStore {
 
   /** Replaces what a host declared in its hello (none: it has no checker now). */
   declare(host: string, checkers: readonly CheckerDeclaration[], now: number): void {
+    // A reconnect storm is thousands of hellos declaring what is already stored: those write nothing.
+    const stored = sql(this.db, 'SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker').all(host) as { checker: string; files: string }[];
+    const wanted = checkers.map((c) => ({ checker: c.kind, files: JSON.stringify(c.files) })).sort((a, b) => a.checker.localeCompare(b.checker));
+    if (JSON.stringify(stored) === JSON.stringify(wanted)) return;
     this.db.transaction(() => {
       const kinds = checkers.map((c) => c.kind);
       for (const { checker } of sql(this.db, 'SELECT checker FROM checker_hosts WHERE host = ?').all(host) as { checker: string }[]) {

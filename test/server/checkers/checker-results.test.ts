@@ -192,3 +192,16 @@ test('the table: each ending opens its alarm kind, and ok resolves them all', ()
   results.apply('alpha', result(sentRun()), now());
   assert.deepEqual(alarms.list({ open: true, host: 'alpha' }), []);
 });
+
+test('a hello declaring what is stored writes nothing; a changed declaration replaces it', () => {
+  const { store, db, now } = setup();
+  store.declare('alpha', [{ kind: 'aide', files: ['/usr/bin/aide'] }], now());
+  const changes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+  const before = changes();
+  store.declare('alpha', [{ kind: 'aide', files: ['/usr/bin/aide'] }], now() + 1);
+  assert.equal(changes(), before);
+  store.declare('alpha', [{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }], now() + 2);
+  assert.deepEqual(store.declared('alpha'), [{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }]);
+  store.declare('alpha', [], now() + 3);
+  assert.deepEqual(store.declared('alpha'), []);
+});
