@@ -78,8 +78,7 @@ export class CheckerScheduler {
     const w = this.o.window.current(now, this.o.timeoutMs);
     return this.db
       .transaction(() => {
-        const planned = this.store.plannedIn(w.start);
-        const todo = this.store.fleet().filter((p) => !planned.has(`${p.host}\n${p.checker}`));
+        const todo = this.store.unplanned(w.start);
         const lo = Math.max(w.start, now);
         // Planned after the window closed (serve was down), the runs still go out before their deadline.
         const hi = w.end > lo ? w.end : lo + 60_000;
@@ -130,24 +129,28 @@ export class CheckerScheduler {
 
   /** Marks runs past their deadline `missed` and opens `checker-missed`; returns how many. */
   sweep(now: number): number {
-    let n = 0;
-    for (const run of this.store.overdue(now)) {
-      const reason = this.missedReason(run);
-      this.db
-        .transaction(() => {
-          if (!this.store.markMissed(run.id, reason, now)) return;
-          n++;
+    const overdue = this.store.overdue(now);
+    if (!overdue.length) return 0;
+    // One transaction for the pass: a fleet that missed its window together is a thousand rows at once.
+    const missed = this.db
+      .transaction(() => {
+        const out: { run: CheckerRun; reason: string }[] = [];
+        for (const run of overdue) {
+          const reason = this.missedReason(run);
+          if (!this.store.markMissed(run.id, reason, now)) continue;
           this.alarms.open(run.host, RESULT_ALARMS.missed, run.checker, now, {
             runId: run.id,
             scheduledAt: new Date(run.scheduledAt).toISOString(),
             deadline: new Date(run.deadlineAt).toISOString(),
             reason,
           });
-        })
-        .immediate();
-      this.o.log.warn({ host: run.host, runId: run.id, checker: run.checker, reason }, 'checker run missed');
-    }
-    return n;
+          out.push({ run, reason });
+        }
+        return out;
+      })
+      .immediate();
+    for (const { run, reason } of missed) this.o.log.warn({ host: run.host, runId: run.id, checker: run.checker, reason }, 'checker run missed');
+    return missed.length;
   }
 
   private missedReason(run: CheckerRun): string {

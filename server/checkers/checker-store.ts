@@ -124,14 +124,6 @@ export class CheckerStore {
     }));
   }
 
-  /** Every declared checker of a host that is not revoked, by host. */
-  fleet(): { host: string; checker: CheckerKind }[] {
-    return sql(this.db, `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked' ORDER BY c.host, c.checker`).all() as {
-      host: string;
-      checker: CheckerKind;
-    }[];
-  }
-
   /** Adds a run in status `scheduled`; returns its id. */
   schedule(r: { host: string; checker: CheckerKind; origin: 'window' | 'operator'; windowStart: number | null; scheduledAt: number; deadlineAt: number }, now: number): string {
     const id = randomUUID();
@@ -142,10 +134,13 @@ export class CheckerStore {
     return id;
   }
 
-  /** The (host, checker) pairs that already have a run in a window. */
-  plannedIn(windowStart: number): Set<string> {
-    const rows = sql(this.db, 'SELECT host, checker FROM checker_runs WHERE window_start = ?').all(windowStart) as { host: string; checker: string }[];
-    return new Set(rows.map((r) => `${r.host}\n${r.checker}`));
+  /** Declared checkers of hosts that are not revoked with no run in the window starting at `windowStart`. */
+  unplanned(windowStart: number): { host: string; checker: CheckerKind }[] {
+    return sql(
+      this.db,
+      `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked'
+       AND NOT EXISTS (SELECT 1 FROM checker_runs r WHERE r.host = c.host AND r.checker = c.checker AND r.window_start = ?) ORDER BY c.host, c.checker`,
+    ).all(windowStart) as { host: string; checker: CheckerKind }[];
   }
 
   get(id: string): CheckerRun | undefined {
@@ -153,15 +148,12 @@ export class CheckerStore {
     return r ? fromRow(r) : undefined;
   }
 
-  /** Scheduled runs whose moment has come and whose deadline has not, oldest first. */
-  due(now: number, limit = 1000): CheckerRun[] {
-    return (
-      sql(this.db, `SELECT ${COLUMNS} FROM checker_runs WHERE status = 'scheduled' AND scheduled_at <= ? AND deadline_at > ? ORDER BY scheduled_at LIMIT ?`).all(
-        now,
-        now,
-        limit,
-      ) as Record<string, unknown>[]
-    ).map(fromRow);
+  /** Scheduled runs whose moment has come and whose deadline has not, oldest first (only what sending needs). */
+  due(now: number, limit = 1000): Pick<CheckerRun, 'id' | 'host' | 'checker' | 'deadlineAt'>[] {
+    return sql(
+      this.db,
+      `SELECT id, host, checker, deadline_at AS deadlineAt FROM checker_runs WHERE status = 'scheduled' AND scheduled_at <= ? AND deadline_at > ? ORDER BY scheduled_at LIMIT ?`,
+    ).all(now, now, limit) as Pick<CheckerRun, 'id' | 'host' | 'checker' | 'deadlineAt'>[];
   }
 
   /** Scheduled or running runs past their deadline. */
