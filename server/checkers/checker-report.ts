@@ -47,8 +47,8 @@ export function buildCheckerSection(db: Db, since: number, until: number): Check
     `SELECT id, status, finished_at AS finishedAt, added, removed, changed, reason FROM checker_runs
      WHERE host = ? AND checker = ? AND result_at >= ? AND result_at <= ? ORDER BY result_at DESC LIMIT 50`,
   );
-  const open = sql(db, 'SELECT count(*) FROM checker_entries WHERE run_id = ? AND accepted = 0').pluck();
-  const critical = sql(db, 'SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY rowid LIMIT 20').pluck();
+  const open = db.prepare('SELECT count(*) FROM checker_entries WHERE run_id = ? AND accepted = 0').pluck();
+  const critical = db.prepare('SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY rowid LIMIT 20').pluck();
   const rows = pairs.map((p): CheckerReportRow => {
     const runs = (runsOf.all(p.host, p.checker, since, until) as Omit<CheckerReportRun, 'unaccepted' | 'criticalPaths'>[]).map((r) => ({
       ...r,

@@ -104,8 +104,8 @@ export class CheckerResults {
       now,
       run.id,
     );
-    const critical = sql(this.db, `SELECT json_extract(baseline, '$.class') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
-    const isAccepted = sql(this.db, 'SELECT 1 FROM checker_accepted WHERE host = ? AND checker = ? AND db_sha256 = ? AND path = ? AND change = ? AND attrs = ?').pluck();
+    const critical = this.db.prepare(`SELECT json_extract(baseline, '$.class') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
+    const isAccepted = this.db.prepare('SELECT 1 FROM checker_accepted WHERE host = ? AND checker = ? AND db_sha256 = ? AND path = ? AND change = ? AND attrs = ?').pluck();
     const insert = sql(this.db, 'INSERT INTO checker_entries (run_id, path, change, attrs, critical, accepted) VALUES (?, ?, ?, ?, ?, ?)');
     let open = 0;
     let openCritical = 0;
@@ -176,7 +176,7 @@ export class CheckerResults {
           for (const q of by) matched.add(q);
           return by.length > 0;
         };
-        const kinds = sql(this.db, 'SELECT DISTINCT checker FROM checker_runs WHERE host = ?').pluck().all(host) as CheckerKind[];
+        const kinds = this.db.prepare('SELECT DISTINCT checker FROM checker_runs WHERE host = ?').pluck().all(host) as CheckerKind[];
         for (const checker of kinds) {
           const last = sql(
             this.db,

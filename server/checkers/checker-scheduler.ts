@@ -118,7 +118,7 @@ export class CheckerScheduler {
 
   /** The baseline SHA-256 of each declared file that has one. */
   expected(host: string, files: readonly string[]): RunChecker['expect'] {
-    const hash = sql(this.db, `SELECT json_extract(baseline, '$.sha256') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
+    const hash = this.db.prepare(`SELECT json_extract(baseline, '$.sha256') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
     const out: RunChecker['expect'] = [];
     for (const path of files) {
       const sha256 = hash.get(host, path) as string | null | undefined;
