@@ -4,6 +4,12 @@ import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
 
+/** `HH:MM-HH:MM`, local time; the end may be earlier than the start (the window crosses midnight). */
+const checkerWindow = z
+  .string({ error: 'must be HH:MM-HH:MM, e.g. 01:00-05:00' })
+  .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM-HH:MM (24 h, local time), e.g. 01:00-05:00')
+  .refine((w) => w.slice(0, 5) !== w.slice(6), 'must not start and end at the same minute');
+
 const SmtpConfig = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(587),
@@ -29,6 +35,10 @@ export const ServerConfigSchema = z.strictObject({
   smtp: SmtpConfig.nullable().default(null),
   syslog: SyslogConfig.nullable().default(null),
   retention: durationField({ min: 3_600_000 }).default(30 * 86_400_000),
+  /** When each host's checker (AIDE, Tripwire) runs, once a day at a random moment inside it. */
+  checkerWindow: checkerWindow.default('01:00-05:00'),
+  /** How long after its window a run may still report before it is `missed`; also the agent's kill timeout. */
+  checkerTimeout: durationField({ min: 60_000, max: 86_400_000 }).default(2 * 3_600_000),
 });
 
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
@@ -43,6 +53,8 @@ export function defaultServerConfigText(listen: string): string {
     smtp: null,
     syslog: null,
     retention: '30d',
+    checkerWindow: '01:00-05:00',
+    checkerTimeout: '2h',
   };
   return [
     '# Tripwarden server config. `serve` reads it; its flags override it.',

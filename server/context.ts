@@ -1,8 +1,10 @@
 import type { Clock } from '../shared/clock.ts';
-import type { Logger } from '../shared/log.ts';
+import { type Logger, silentLogger } from '../shared/log.ts';
 import { AlarmStore } from './alarms/alarm-store.ts';
 import { BaselineStore } from './baselines/baseline-store.ts';
 import { EventLedger } from './baselines/event-ledger.ts';
+import { CheckerResults } from './checkers/checker-results.ts';
+import { CheckerStore } from './checkers/checker-store.ts';
 import { loadServerConfig, type ServerConfig } from './config.ts';
 import { GroupPeers } from './fleet/fleet-peers.ts';
 import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
@@ -31,6 +33,10 @@ export interface ServerContext {
   /** The agents' spooled records (events) and their chain heads. */
   ledger: EventLedger;
   commands: CommandQueue;
+  /** Checker runs (AIDE, Tripwire) and what each host declared. */
+  checkers: CheckerStore;
+  /** What checker records do: output, results, their alarms, and `accept` of findings. */
+  checkerResults: CheckerResults;
   clock: Clock;
   close(): void;
 }
@@ -47,6 +53,8 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger): Serv
   const hosts = new HostStore(db);
   const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
   const rollup = new HeartbeatRollup(db, clock);
+  const checkers = new CheckerStore(db);
+  const checkerResults = new CheckerResults(db, checkers, alarms, (log ?? silentLogger()).child({ component: 'checkers' }));
   return {
     paths,
     config,
@@ -56,8 +64,10 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger): Serv
     baselines,
     rollup,
     clock,
-    ledger: new EventLedger(db, alarms, baselines),
-    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval, log }),
+    ledger: new EventLedger(db, alarms, baselines, checkerResults),
+    checkers,
+    checkerResults,
+    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval, log: log?.child({ component: 'liveness' }) }),
     commands: new CommandQueue(db),
     close: () => db.close(),
   };

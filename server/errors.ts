@@ -26,6 +26,10 @@ export const SERVER_ERRORS = {
     when: '`accept HOST` could not get a fresh full report: no running `serve` took the request, the host is not connected to it, or its report did not arrive in time',
     todo: 'start `serve` and check the host is up (`hosts --dir D`), then accept again; or add --stale to accept the last report knowingly (the line names its time)',
   },
+  TW_CHECKER_NONE: {
+    when: '`run-checker HOST` named a host whose agent declared no checker (AIDE or Tripwire) in its last hello',
+    todo: "add a checkers: entry (e.g. { kind: aide, config: /etc/aide/aide.conf }) to that host's agent config and restart the agent",
+  },
   TW_ALARM_UNKNOWN: {
     when: 'a command named an alarm id that does not exist',
     todo: '`alarms --dir D` lists the alarms and their ids',

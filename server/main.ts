@@ -4,6 +4,7 @@
 import { errorLine, sharedError, TwError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
 import { acceptCommand } from './cli/accept.ts';
+import { checkerRunsCommand, runCheckerCommand } from './cli/checkers.ts';
 import { fleetCommand } from './cli/fleet.ts';
 import { groupCommand, groupPortsCommand } from './cli/group.ts';
 import { initCommand } from './cli/init.ts';
@@ -35,6 +36,8 @@ export const COMMANDS: Record<string, Command> = {
   sample: sampleCommand,
   'group-ports': groupPortsCommand,
   fleet: fleetCommand,
+  'checker-runs': checkerRunsCommand,
+  'run-checker': runCheckerCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

@@ -12,7 +12,7 @@ import { serverError } from './errors.ts';
 type Ctx = Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'commands'>;
 
 /** What an accept needs beyond the common context: the baselines. */
-export type AcceptCtx = Ctx & Pick<ServerContext, 'baselines'>;
+export type AcceptCtx = Ctx & Pick<ServerContext, 'baselines' | 'checkerResults'>;
 
 function requireHost(ctx: Ctx, host: string): void {
   if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
@@ -49,6 +49,8 @@ export interface AcceptResult {
   unmatched: string[];
   /** The agent's executable hash was taken too (a whole-host accept). */
   agentExe: boolean;
+  /** Checker entries recorded as accepted (against the checker's database, which Tripwarden never rewrites), and checker alarms resolved. */
+  checker: { entries: number; resolved: number };
 }
 
 /**
@@ -72,5 +74,7 @@ export async function acceptHost(ctx: AcceptCtx, host: string, paths: string[], 
   const at = o.clock.now();
   const r = ctx.baselines.accept(host, paths.length ? paths : null, at);
   const agentExe = !paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at);
-  return { source: o.stale ? 'stale' : 'fresh', storedAt, accepted: r.accepted, unmatched: r.unmatched, agentExe };
+  const c = ctx.checkerResults.accept(host, paths.length ? paths : null, at);
+  const unmatched = r.unmatched.filter((p) => !c.matched.includes(p));
+  return { source: o.stale ? 'stale' : 'fresh', storedAt, accepted: r.accepted, unmatched, agentExe, checker: { entries: c.entries, resolved: c.resolved } };
 }

@@ -14,6 +14,8 @@ import { MailChannel } from './alarms/channels/mail-channel.ts';
 import { createChannels } from './alarms/channels/registry.ts';
 import { Outbox, type OutboxOptions } from './alarms/outbox.ts';
 import { OutboxWorker, type OutboxWorkerOptions } from './alarms/outbox-worker.ts';
+import { CheckerScheduler } from './checkers/checker-scheduler.ts';
+import { CheckerWindow } from './checkers/checker-window.ts';
 import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { Dashboard, isLoopbackHost } from './dashboard/dashboard-server.ts';
@@ -51,6 +53,8 @@ export interface ServerAppOptions {
    * event loop utilisation of this process.
    */
   loopUtilization?: () => number;
+  /** Uniform in [0, 1): where each host's checker run falls in the window (tests fix it). */
+  random?: () => number;
 }
 
 /** A running server: the agent gateway, the status page, and the loop that finds silence. */
@@ -72,9 +76,11 @@ export class ServerApp {
   readonly workers: OutboxWorker[];
   private readonly reportMailer?: ReportMailer;
   private readonly retention: Retention;
+  /** When checkers run: plans the window, sends due runs, marks missed ones. */
+  readonly checkers: CheckerScheduler;
 
   constructor(private readonly o: ServerAppOptions) {
-    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log.child({ component: 'liveness' })));
+    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
@@ -123,6 +129,15 @@ export class ServerApp {
     });
     this.page = this.dashboard.server;
     this.retention = new Retention(ctx.db, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
+    this.checkers = new CheckerScheduler(ctx.db, ctx.checkers, ctx.alarms, {
+      window: new CheckerWindow(ctx.config.checkerWindow),
+      timeoutMs: ctx.config.checkerTimeout,
+      clock: o.clock,
+      log: o.log.child({ component: 'checkers' }),
+      connected: (host) => this.registry.ready(host),
+      send: (host, m) => this.registry.runChecker(host, m),
+      random: o.random,
+    });
   }
 
   /** Starts listening; resolves with the bound addresses. */
@@ -188,6 +203,7 @@ export class ServerApp {
     } catch (err) {
       this.tickError(err, 'could not resolve a quiet alarm flood; retrying next tick');
     }
+    this.checkers.tick();
     try {
       this.ctx.rollup.flushIfDue();
     } catch (err) {

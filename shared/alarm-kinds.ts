@@ -22,6 +22,14 @@ export const ALARM_KINDS = {
   'port-opened': 'warning',
   /** Enrolled (a certificate issued) but no agent has said hello for a day: a host nobody finished installing. */
   'host-never-seen': 'warning',
+  /** The host's own checker (AIDE, Tripwire) reported changes; critical when one is a critical file of the baseline. */
+  'checker-findings': 'warning',
+  /** The checker could not run or ended in error. */
+  'checker-failed': 'warning',
+  /** No checker result by the end of its window plus `checkerTimeout`. */
+  'checker-missed': 'warning',
+  /** The agent refused a run: the checker's files differ from the hashes the server's baseline holds. */
+  'checker-tampered': 'critical',
 } as const satisfies Record<string, Severity>;
 
 export type Severity = 'critical' | 'warning';

@@ -103,14 +103,14 @@ export const ALARM_GUIDE: Readonly<Record<string, AlarmGuide>> = {
   },
   'checker-findings': {
     meaning: "The host's integrity checker reported changes.",
-    todo: "read the checker's findings; if intended, update the checker's database; otherwise investigate",
+    todo: "read the run (`checker-runs HOST`, the dashboard's host page); if intended, `accept HOST [PATH...]`, and have the host's admin update the checker's database; resolves at the next clean run",
     held: true,
   },
-  'checker-failed': { meaning: 'The checker could not run or ended in error.', todo: "read the run's output and fix the checker", held: false },
-  'checker-missed': { meaning: 'No checker result arrived by the end of its window.', todo: 'look at the host and why the checker did not run', held: false },
+  'checker-failed': { meaning: 'The checker could not run or ended in error.', todo: 'fix the checker on the host; resolves at the next clean run or `accept HOST`', held: false },
+  'checker-missed': { meaning: 'No checker result arrived by the end of its window.', todo: 'check the host and its agent; resolves at the next clean run or `accept HOST`', held: false },
   'checker-tampered': {
     meaning: "The checker's binary, config or database differ from the baseline; the run was refused.",
-    todo: 'treat the checker as compromised; restore it, then `accept` once it is known good',
+    todo: 'treat the checker as compromised; resolves at the next clean run or `accept HOST`',
     held: false,
   },
   'server-instance-down': { meaning: 'A server instance stopped renewing its lease.', todo: 'look at that instance', held: false },

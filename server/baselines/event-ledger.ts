@@ -1,3 +1,4 @@
+import type { CheckerOutputBody, CheckerResultBody } from '../../shared/checker-messages.ts';
 import type { SpoolGap, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash, shortHash } from '../../shared/spool-chain.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
@@ -33,6 +34,11 @@ export const TAMPER = {
 export const ROLLED_BACK = 'state rolled back';
 const NETWORK_LOST = 'network lost';
 
+/** Where checker records (`checker-output`, `checker-result`) are applied, inside the ledger's transaction. */
+export interface CheckerRecordSink {
+  apply(host: string, body: CheckerOutputBody | CheckerResultBody, now: number): OpenedAlarm[];
+}
+
 /**
  * The server side of the agents' spools: stores each record exactly once (by
  * its chain hash, which covers number, predecessor and origin boot +
@@ -52,6 +58,7 @@ export class EventLedger {
     private readonly db: Db,
     private readonly alarms: AlarmStore,
     private readonly baseline: BaselineStore,
+    private readonly checkers?: CheckerRecordSink,
   ) {
     this.getChain = db.prepare('SELECT acked_n AS ackedN, acked_hash AS ackedHash, announced_n AS announcedN, announced_hash AS announcedHash FROM spool_chains WHERE host = ?');
     this.putChain = db.prepare(`INSERT INTO spool_chains (host, acked_n, acked_hash, announced_n, announced_hash, updated_at) VALUES (?, ?, ?, ?, ?, ?)
@@ -158,6 +165,7 @@ export class EventLedger {
         res.resolved += this.alarms.resolve(host, 'network-lost', now, NETWORK_LOST);
       }
     }
+    if (b.kind === 'checker-output' || b.kind === 'checker-result') res.opened.push(...(this.checkers?.apply(host, b, now) ?? []));
     // A summary only tells what the agent dropped: stored, not applied (the next report reconciles the state).
   }
 

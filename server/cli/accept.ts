@@ -68,6 +68,8 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     const stored = r.storedAt === null ? 'at an unknown time' : new Date(r.storedAt).toISOString();
     io.out(r.source === 'stale' ? `accepting the last report of ${host}, stored ${stored} (--stale)` : `accepting the fresh report of ${host}, stored ${stored}`);
     if (r.agentExe) io.out(`accepted the agent executable of ${host}`);
+    if (r.checker.entries || r.checker.resolved)
+      io.out(`accepted ${r.checker.entries} checker entr${r.checker.entries === 1 ? 'y' : 'ies'} of ${host} (until its checker database is updated)`);
     if (r.unmatched.length) {
       // Nothing was matched for these: say so, but keep what the others accepted.
       io.err(errorLine('tripwarden-server', serverError('TW_PATH_UNKNOWN', `${host} never reported ${r.unmatched.join(', ')}`)));

@@ -8,6 +8,7 @@ import { parseDuration } from '../../shared/duration.ts';
 import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { FreshReportWait } from '../baselines/fresh-report.ts';
+import { buildCheckerSection } from '../checkers/checker-report.ts';
 import type { ServerContext } from '../context.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
@@ -25,12 +26,13 @@ import { type Session, SessionStore, sameSecret } from './sessions.ts';
 import { acceptRefusedPage } from './views-accept.ts';
 import { alarmPage } from './views-alarm.ts';
 import { alarmsPage, reportPage } from './views-alarms.ts';
+import { checkersPage, hostCheckerSection } from './views-checkers.ts';
 import { fleetPage } from './views-fleet.ts';
 import { hostPage, hostsPage } from './views-hosts.ts';
 import { loginPage, when } from './views-layout.ts';
 
 export interface DashboardOptions {
-  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'baselines'>;
+  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'baselines' | 'checkers' | 'checkerResults'>;
   clock: Clock;
   log: Logger;
   /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
@@ -162,6 +164,7 @@ export class Dashboard {
     { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
     { method: 'GET', path: '/fleet', auth: 'page', handle: (c) => this.fleetRoute(c) },
+    { method: 'GET', path: '/checkers', auth: 'page', handle: (c) => this.checkersRoute(c) },
     { method: 'GET', path: /^\/hosts\/([^/]+)$/, auth: 'page', handle: (c) => this.hostRoute(c) },
     { method: 'GET', path: /^\/alarms\/(\d+)$/, auth: 'page', handle: (c) => this.alarmRoute(c) },
     { method: 'POST', path: '/logout', auth: 'api', handle: (c) => this.logoutRoute(c) },
@@ -247,7 +250,19 @@ export class Dashboard {
     const q = new URLSearchParams(url.searchParams);
     q.delete('host');
     const f = { ...alarmFilter(q), host: rec.host };
-    this.page(res, hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined));
+    this.page(res, hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined, this.checkerSection(rec.host)));
+  }
+
+  private checkersRoute({ res, session }: RouteCall): void {
+    const now = this.o.clock.now();
+    this.page(res, checkersPage(session!, buildCheckerSection(this.o.ctx.db, now - 86_400_000, now), this.o.ctx.checkers.list({ limit: 200 })));
+  }
+
+  private checkerSection(host: string) {
+    const { checkers } = this.o.ctx;
+    const runs = checkers.list({ host, limit: 20 });
+    const last = runs.find((r) => r.status === 'findings');
+    return hostCheckerSection(checkers.declared(host), runs, last ? checkers.entries(last.id) : []);
   }
 
   private logoutRoute({ res, session }: RouteCall): void {

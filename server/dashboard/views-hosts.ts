@@ -79,6 +79,7 @@ export function hostPage(
   q: URLSearchParams,
   now: number,
   notice?: string,
+  checkers?: SafeHtml,
 ): string {
   const back = hostHref(h.host);
   const action = (path: string) => `${hostHref(h.host)}/${path}`;
@@ -114,6 +115,7 @@ export function hostPage(
 <h3 id="alarms">Alarms</h3>
 ${alarmFilters(back, f, { host: false })}
 ${p}${alarmTable(s, alarms, `${back}${q.size ? `?${q}` : ''}`, { host: false })}${alarms.length > 10 ? p : ''}
+${checkers ?? ''}
 <h3>Facts reported by the agent (daemons, mounts, system)</h3>${factsList(h.facts)}`,
     { notice },
   );

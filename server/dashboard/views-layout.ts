@@ -30,7 +30,7 @@ export function layout(title: string, s: Session | null, body: SafeHtml, o: { no
       ? html`<p class="${REFUSALS.has(o.notice) ? 'notice refused' : 'notice'}" role="status">${NOTICES[o.notice]}</p>`
       : '';
   const nav = s
-    ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a>
+    ? html`<nav><a href="/">Hosts</a> <a href="/alarms">Alarms</a> <a href="/report">Report</a> <a href="/fleet">Fleet</a> <a href="/checkers">Checkers</a>
 <form method="post" action="/logout" class="inline">${csrfField(s)}<button type="submit">Log out ${s.user}</button></form></nav>`
     : '';
   return html`<!doctype html>

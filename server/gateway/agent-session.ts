@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import type { RunChecker } from '../../shared/checker-messages.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../../shared/protocol.ts';
@@ -8,6 +9,7 @@ import { BaselineSession } from '../baselines/baseline-session.ts';
 import type { BaselineStore } from '../baselines/baseline-store.ts';
 import { type EventLedger, ROLLED_BACK } from '../baselines/event-ledger.ts';
 import { SpoolSession } from '../baselines/spool-session.ts';
+import type { CheckerStore } from '../checkers/checker-store.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
 import type { Db } from '../storage/db.ts';
@@ -41,6 +43,8 @@ export interface SessionDeps {
    * heartbeats a second a full disk would otherwise log a thousand lines a second.
    */
   storageLog: LogThrottle;
+  /** Where the checkers a `hello` declares are kept (absent: not recorded). */
+  checkers?: CheckerStore;
 }
 
 /**
@@ -121,6 +125,12 @@ export class AgentSession implements LiveSession {
 
   requestFresh(reason: string, onStored: (storedAt: number) => void): void {
     this.baseline.requestFresh(reason, onStored);
+  }
+
+  runChecker(m: RunChecker): boolean {
+    if (this.closed || this.bootId === null || this.ws.readyState !== this.ws.OPEN) return false;
+    this.send(m);
+    return true;
   }
 
   private send(m: ServerMessage): void {
@@ -250,6 +260,11 @@ export class AgentSession implements LiveSession {
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
     if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
       this.log.warn('agent executable differs from the accepted one');
+    }
+    try {
+      this.d.checkers?.declare(this.host, m.checkers ?? [], this.d.clock.now());
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not record the checkers this agent declared');
     }
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).

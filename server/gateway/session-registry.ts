@@ -1,3 +1,4 @@
+import type { RunChecker } from '../../shared/checker-messages.ts';
 import type { CloseCode } from '../../shared/protocol.ts';
 
 /** A live agent connection as the registry sees it. */
@@ -13,6 +14,8 @@ export interface LiveSession {
   markClone(other: { bootId: string | null; remote: string }): void;
   /** Asks the agent for a full report now; `onStored` runs when one begun after the request is stored. */
   requestFresh(reason: string, onStored: (storedAt: number) => void): void;
+  /** Sends a checker run; false when the connection has not said hello or is closing. */
+  runChecker(m: RunChecker): boolean;
 }
 
 /** The live sessions by host identity (from the certificate, never from a message). */
@@ -74,6 +77,18 @@ export class SessionRegistry {
         onStored(at);
       });
     return set.length > 0;
+  }
+
+  /** Whether the host has a live connection that said hello. */
+  ready(host: string): boolean {
+    for (const s of this.byHost.get(host) ?? []) if (s.bootId !== null) return true;
+    return false;
+  }
+
+  /** Sends a checker run to the host's newest live connection that said hello; false when it has none. */
+  runChecker(host: string, m: RunChecker): boolean {
+    const set = [...(this.byHost.get(host) ?? [])].reverse();
+    return set.some((s) => s.runChecker(m));
   }
 
   closeAll(code: CloseCode, reason: string): void {

@@ -1,6 +1,7 @@
 import { formatDuration } from '../../shared/duration.ts';
 import { safeText, shellWord } from '../../shared/safe-text.ts';
 import type { MailText } from '../alarms/channels/mail-format.ts';
+import { checkerSectionLines } from '../checkers/checker-report.ts';
 import { type ExpectedFold, isOpenCriticalChange, REPORT_SECTIONS, type Report, type ReportHost, type ReportSection } from './report.ts';
 
 /** Section headings, shared by the text report and the dashboard page. */
@@ -69,6 +70,7 @@ export function formatReportText(r: Report): string {
       for (const h of g.sections[s]) lines.push(...hostLine(h, r.until));
     }
   }
+  if (r.checkers.length) lines.push(...checkerSectionLines(r.checkers, safeText));
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,4 +1,5 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
+import { buildCheckerSection, type CheckerReportRow } from '../checkers/checker-report.ts';
 import type { HostStore } from '../liveness/host-store.ts';
 import type { Db } from '../storage/db.ts';
 
@@ -62,6 +63,8 @@ export interface Report {
    * host is listed: a host whose agent is silent sits under errors even with a critical change open.
    */
   totals: { hosts: number; alarmsOpened: number; openNow: number; openCritical: number };
+  /** Every host's declared checker (AIDE, Tripwire): failed, missed or refused first, then critical findings, then the rest. */
+  checkers: CheckerReportRow[];
 }
 
 const emptySections = (): Record<ReportSection, ReportHost[]> => ({ errors: [], critical: [], expected: [], warnings: [], quiet: [] });
@@ -183,5 +186,6 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       openNow: alarmRows.filter((a) => a.resolved_at === null).length,
       openCritical: alarmRows.filter((a) => a.resolved_at === null && a.severity === 'critical').length,
     },
+    checkers: buildCheckerSection(db, since, until),
   };
 }

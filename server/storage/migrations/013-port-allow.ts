@@ -1,5 +1,5 @@
 /**
- * Migration 15: per-group process allowlists for listening ports. A new listener owned by a process named
+ * Migration 13: per-group process allowlists for listening ports. A new listener owned by a process named
  * here opens no `port-opened` on hosts of the group; it is still measured and baselined.
  */
 export default `

@@ -1,0 +1,110 @@
+import type { CheckerKind } from '../../shared/checker-messages.ts';
+import { type Db, sql } from '../storage/db.ts';
+import type { CheckerRunStatus } from './checker-store.ts';
+
+/** Where a host's checker lands in the report: the ones needing a person first. */
+export type CheckerStanding = 'problem' | 'critical' | 'findings' | 'ok';
+export const CHECKER_STANDINGS: readonly CheckerStanding[] = ['problem', 'critical', 'findings', 'ok'];
+
+/** One run as the report shows it (times in ms since the epoch). */
+export interface CheckerReportRun {
+  id: string;
+  status: CheckerRunStatus;
+  finishedAt: number | null;
+  added: number | null;
+  removed: number | null;
+  changed: number | null;
+  reason: string | null;
+  /** Entries not accepted, and of them those on a critical file of the host's baseline (at most 20 named). */
+  unaccepted: number;
+  criticalPaths: string[];
+}
+
+/** One declared checker of one host in the report's window. */
+export interface CheckerReportRow {
+  host: string;
+  checker: CheckerKind;
+  standing: CheckerStanding;
+  /** Runs whose result the server stored (or that it marked missed) in the window, newest first. */
+  runs: CheckerReportRun[];
+  /** Why it is a problem: a failed, missed or refused run, or no run ended in the window. */
+  problem: string | null;
+}
+
+/**
+ * The report's checker section for `[since, until]`: every host that declares a checker (and every host with a
+ * run in the window), failed, missed or refused runs first (and checkers with no run ending in the window),
+ * then critical findings, then other findings, then clean ones.
+ */
+export function buildCheckerSection(db: Db, since: number, until: number): CheckerReportRow[] {
+  const pairs = sql(
+    db,
+    `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked'
+     UNION SELECT host, checker FROM checker_runs WHERE result_at >= ? AND result_at <= ?`,
+  ).all(since, until) as { host: string; checker: CheckerKind }[];
+  const runsOf = sql(
+    db,
+    `SELECT id, status, finished_at AS finishedAt, added, removed, changed, reason FROM checker_runs
+     WHERE host = ? AND checker = ? AND result_at >= ? AND result_at <= ? ORDER BY result_at DESC LIMIT 50`,
+  );
+  const open = db.prepare('SELECT count(*) FROM checker_entries WHERE run_id = ? AND accepted = 0').pluck();
+  const critical = db.prepare('SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY rowid LIMIT 20').pluck();
+  const rows = pairs.map((p): CheckerReportRow => {
+    const runs = (runsOf.all(p.host, p.checker, since, until) as Omit<CheckerReportRun, 'unaccepted' | 'criticalPaths'>[]).map((r) => ({
+      ...r,
+      unaccepted: open.get(r.id) as number,
+      criticalPaths: critical.all(r.id) as string[],
+    }));
+    const bad = runs.find((r) => r.status === 'failed' || r.status === 'missed' || r.status === 'refused');
+    const last = runs.find((r) => r.status === 'ok' || r.status === 'findings');
+    const problem = bad ? `${bad.status}${bad.reason ? `: ${bad.reason}` : ''}` : runs.length === 0 ? 'no run ended in this period' : null;
+    const standing: CheckerStanding = problem
+      ? 'problem'
+      : last?.status === 'findings' && last.criticalPaths.length
+        ? 'critical'
+        : last?.status === 'findings' && last.unaccepted > 0
+          ? 'findings'
+          : 'ok';
+    return { host: p.host, checker: p.checker, standing, runs, problem };
+  });
+  const rank = (s: CheckerStanding) => CHECKER_STANDINGS.indexOf(s);
+  return rows.sort((a, b) => rank(a.standing) - rank(b.standing) || a.host.localeCompare(b.host) || a.checker.localeCompare(b.checker));
+}
+
+/** Headings of the section's parts, shared by the text report and the dashboard. */
+export const STANDING_TITLES: Record<CheckerStanding, string> = {
+  problem: 'Failed, missed or refused (or no run ended)',
+  critical: 'Critical findings',
+  findings: 'Other findings',
+  ok: 'Clean',
+};
+
+const iso = (t: number | null) => (t === null ? 'never' : new Date(t).toISOString());
+
+/** What one run found, in a few words: `findings 1 added, 0 removed, 2 changed (2 not accepted)`. */
+export function runSummary(r: CheckerReportRun): string {
+  const counts = r.added === null ? '' : ` ${r.added} added, ${r.removed} removed, ${r.changed} changed`;
+  const open = r.status === 'findings' ? ` (${r.unaccepted} not accepted)` : '';
+  return `${r.status}${counts}${open} at ${iso(r.finishedAt)}`;
+}
+
+/**
+ * The checker section as text lines for `report` and the daily mail; agent-supplied strings go through `safe`.
+ * @param safe makes one agent-supplied string safe for a line (shared/safe-text.ts).
+ */
+export function checkerSectionLines(rows: readonly CheckerReportRow[], safe: (s: string) => string): string[] {
+  const lines = ['', `== Checkers (${rows.length} host checker(s)) ==`];
+  for (const s of CHECKER_STANDINGS) {
+    const part = rows.filter((r) => r.standing === s);
+    lines.push(`${STANDING_TITLES[s]} (${part.length}):`);
+    if (!part.length) lines.push('  none');
+    for (const r of part) {
+      const last = r.runs[0];
+      const what = r.problem !== null ? r.problem : last ? runSummary(last) : 'no run';
+      lines.push(`  ${safe(r.host)} ${r.checker}: ${safe(what).slice(0, 300)}${r.runs.length > 1 ? ` (${r.runs.length} runs)` : ''}`);
+      const crit = r.runs.find((x) => x.status === 'findings')?.criticalPaths ?? [];
+      if (s === 'critical' || (s === 'problem' && crit.length)) for (const p of crit.slice(0, 10)) lines.push(`    critical: ${safe(p)}`);
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,77 @@
+/**
+ * `accept` and checker findings: Tripwarden never rewrites the checker's database; accept records the
+ * entries against it, so they stop alarming until the database changes. A path only the checker reported
+ * counts as known to `accept HOST PATH`. The CLI as its own process on a real data dir.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { openServerContext } from '../../../server/context.ts';
+import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
+import { systemClock } from '../../../shared/clock.ts';
+import { initServer, serverCli } from '../../helpers/cluster.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
+
+test('accept HOST PATH takes checker entries under PATH; accept HOST takes the rest; a new database brings them back', () => {
+  const { dir } = initServer();
+  const ctx = openServerContext(dir, systemClock);
+  try {
+    const now = Date.now();
+    ctx.db.prepare('INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)').run('web1', now);
+    ctx.baselines.applyReport('web1', { files: [fileEntry('/etc/passwd', { class: 'critical' })], daemons: [], mounts: [] }, now);
+    const entries: CheckerResultBody['entries'] = [
+      { path: '/etc/motd', change: 'changed', attrs: ['sha256'] },
+      { path: '/etc/passwd', change: 'changed', attrs: ['sha256', 'mtime'] },
+    ];
+    const finding = (db: string) => {
+      const id = ctx.checkers.schedule({ host: 'web1', checker: 'aide', origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + 60_000 }, now);
+      ctx.checkers.markSent(id, now);
+      ctx.checkerResults.apply(
+        'web1',
+        {
+          kind: 'checker-result',
+          runId: id,
+          checker: 'aide',
+          status: 'findings',
+          startedAt: now,
+          finishedAt: now,
+          exitCode: 4,
+          added: 0,
+          removed: 0,
+          changed: 2,
+          entries,
+          truncated: false,
+          dbSha256: db,
+        },
+        Date.now(),
+      );
+    };
+    const open = () => ctx.alarms.list({ open: true, host: 'web1' }).map((a) => `${a.kind} ${a.severity}`);
+    finding('1'.repeat(64));
+    assert.deepEqual(open(), ['checker-findings critical']);
+
+    let r = serverCli(['accept', 'web1', '/etc/motd', '--stale', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^accepted 1 checker entry of web1 \(until its checker database is updated\)$/m);
+    assert.deepEqual(open(), ['checker-findings critical'], '/etc/passwd is still not accepted');
+
+    r = serverCli(['accept', 'web1', '--stale', '--dir', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^accepted 1 checker entry of web1/m);
+    assert.deepEqual(open(), []);
+    assert.equal(
+      ctx.checkers.entries(ctx.checkers.list({ host: 'web1' })[0]!.id).every((e) => e.accepted),
+      true,
+    );
+
+    finding('1'.repeat(64));
+    assert.deepEqual(open(), [], 'the same entries against the same database: accepted');
+    finding('2'.repeat(64));
+    assert.deepEqual(open(), ['checker-findings critical'], 'the database changed: they count again');
+
+    r = serverCli(['accept', 'web1', '/nowhere', '--stale', '--dir', dir]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /TW_PATH_UNKNOWN: web1 never reported \/nowhere/);
+  } finally {
+    ctx.close();
+  }
+});
