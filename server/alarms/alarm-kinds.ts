@@ -107,7 +107,11 @@ export const ALARM_GUIDE: Readonly<Record<string, AlarmGuide>> = {
     held: true,
   },
   'checker-failed': { meaning: 'The checker could not run or ended in error.', todo: 'fix the checker on the host; resolves at the next clean run or `accept HOST`', held: false },
-  'checker-missed': { meaning: 'No checker result arrived by the end of its window.', todo: 'check the host and its agent; resolves at the next clean run or `accept HOST`', held: false },
+  'checker-missed': {
+    meaning: 'No checker result arrived by the end of its window.',
+    todo: 'check the host and its agent; resolves at the next clean run or `accept HOST`',
+    held: false,
+  },
   'checker-tampered': {
     meaning: "The checker's binary, config or database differ from the baseline; the run was refused.",
     todo: 'treat the checker as compromised; resolves at the next clean run or `accept HOST`',

@@ -250,7 +250,10 @@ export class Dashboard {
     const q = new URLSearchParams(url.searchParams);
     q.delete('host');
     const f = { ...alarmFilter(q), host: rec.host };
-    this.page(res, hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined, this.checkerSection(rec.host)));
+    this.page(
+      res,
+      hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined, this.checkerSection(rec.host)),
+    );
   }
 
   private checkersRoute({ res, session }: RouteCall): void {
