@@ -93,7 +93,7 @@ export const ALARM_GUIDE: Readonly<Record<string, AlarmGuide>> = {
   },
   'port-opened': {
     meaning: "A listening socket that is not in the baseline, or owned by another process than the baseline's.",
-    todo: 'if intended, `accept HOST tcp/ADDR:PORT`; `group-ports G off` to stop them for a group',
+    todo: "if intended, `accept HOST tcp/ADDR:PORT`; `group-ports G allow NAME` to allow one process's listeners in a group, `group-ports G off` to stop them all",
     held: true,
   },
   'host-never-seen': {
