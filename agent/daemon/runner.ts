@@ -7,7 +7,7 @@ import type { EventBody, FileEntry, SpoolRecord } from '../../shared/protocol.ts
 import { writeFilePrivate } from '../../shared/secure-file.ts';
 import { VERSION } from '../../shared/version.ts';
 import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
-import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
+import { type AgentConfig, loadAgentConfig, serverAddress, serverUrls } from '../config.ts';
 import { defaultFallback, FallbackWriter } from '../fallback/fallback-writer.ts';
 import { hashFile } from '../hashing/hash-file.ts';
 import { loadIdentity } from '../identity/state-files.ts';
@@ -120,7 +120,8 @@ export function startAgent(o: RunOptions): RunningAgent {
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
   const notifier = o.notifier ?? createSystemdNotifier({ clock: o.clock, onError: (m) => o.log.warn(m) });
   const link: AgentLink = new AgentLink({
-    url: cfg.server,
+    url: serverUrls(cfg),
+    failbackMs: cfg.failback,
     identity,
     clock: o.clock,
     log: o.log.child({ component: 'link' }),
@@ -173,7 +174,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
-    serverHost: serverAddress(cfg.server).host,
+    serverHost: serverAddress(serverUrls(cfg)[0]!).host,
     intervalMs: cfg.interval,
     clock: o.clock,
     log: o.log.child({ component: 'network' }),
