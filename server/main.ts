@@ -7,6 +7,7 @@ import { acceptCommand } from './cli/accept.ts';
 import { fleetCommand } from './cli/fleet.ts';
 import { groupCommand, groupPortsCommand } from './cli/group.ts';
 import { initCommand } from './cli/init.ts';
+import { instancesCommand } from './cli/instances.ts';
 import { type CommandIo, processIo } from './cli/io.ts';
 import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
@@ -35,6 +36,7 @@ export const COMMANDS: Record<string, Command> = {
   sample: sampleCommand,
   'group-ports': groupPortsCommand,
   fleet: fleetCommand,
+  instances: instancesCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

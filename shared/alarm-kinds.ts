@@ -18,6 +18,8 @@ export const ALARM_KINDS = {
   'port-opened': 'warning',
   /** Enrolled (a certificate issued) but no agent has said hello for a day: a host nobody finished installing. */
   'host-never-seen': 'warning',
+  /** A `serve` instance sharing the database stopped renewing its lease (killed, frozen, cut off); raised by a survivor. */
+  'server-instance-down': 'critical',
 } as const satisfies Record<string, Severity>;
 
 export type Severity = 'critical' | 'warning';

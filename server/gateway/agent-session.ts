@@ -244,6 +244,8 @@ export class AgentSession implements LiveSession {
   /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */
   private onResult(r: HeartbeatResult, seq: number, ack: boolean): void {
     if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
+    // Frames left in this connection's buffer after the agent failed over: it is another instance's now.
+    if (r === 'moved') return this.close(CloseCode.SUPERSEDED, 'the agent is connected to another instance');
     // Re-enrollment clears the stored boot: until the next tick closes this connection, its
     // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
     if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(this.d.hosts.get(this.host), this.serial)) {

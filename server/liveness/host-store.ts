@@ -18,6 +18,8 @@ export interface HostRecord extends StatusFields {
   agentVersion: string | null;
   facts: unknown;
   sample: boolean;
+  /** The `serve` instance that holds (or last held) the agent's connection; null before any hello records one. */
+  instance: string | null;
 }
 
 /** A host row as `hosts --json` prints it (docs/REFERENCE.md names). */
@@ -56,6 +58,7 @@ export function toHostRecord(r: Record<string, unknown>): HostRecord {
     agentVersion: r.agent_version as string | null,
     facts: r.facts ? JSON.parse(r.facts as string) : null,
     sample: r.sample === 1,
+    instance: (r.instance as string | null | undefined) ?? null,
   };
 }
 

@@ -12,5 +12,6 @@ import m006 from './006-fleet-ports.ts';
 import m007 from './007-maintenance-index.ts';
 import m008 from './008-path-contents.ts';
 import m009 from './009-command-result.ts';
+import m012 from './012-instances.ts';
 
-export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009];
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m012];

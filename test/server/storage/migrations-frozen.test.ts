@@ -23,6 +23,8 @@ const SHIPPED = [
   '5ef71666a0bdd3bd326ebd8f267b06af86d78afa22c162011f9d3675f7206a09',
   '1dabf3652e0e39ca29b39d8a461753969378792d3b89d33106e9bee6da5533f7',
   '0413f7c00da8e6f826cfba2c4ebffb2b6dbcd5307f8a5664327896b040a36795',
+  // 012-instances.ts (listed after 010 and 011 once those lanes merge)
+  '711278669d57a635c3976bd59eb2a1564d582dcaab9cf27d0f5eaad27fc9c125',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
