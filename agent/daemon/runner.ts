@@ -174,7 +174,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
-    serverHost: serverAddress(serverUrls(cfg)[0]!).host,
+    serverHost: () => serverAddress(link.serverUrl).host,
     intervalMs: cfg.interval,
     clock: o.clock,
     log: o.log.child({ component: 'network' }),
