@@ -187,8 +187,12 @@ test('SIGSTOP of the instance holding the agent (sockets held, nothing answered)
   assert.equal(alarmsOf('alpha', 'server-instance-down').length, 2);
 });
 
-test('a command written through the other instance reaches the agent where it is held: revoke closes its socket within 2 s', async () => {
+test('a command written through the other instance reaches the agent where it is held: accept gets a fresh report, revoke closes its socket within 2 s', async () => {
   await waitFor(() => held()?.instance === 'alpha' && held()?.connected, { what: 'agent on alpha' });
+  // bravo does not hold the host and must not answer `offline`: alpha sends the request and the report arrives.
+  const acc = serverCli(['accept', HOST, '--dir', bravo.dir]);
+  assert.equal(acc.code, 0, acc.stderr);
+  assert.match(acc.stdout, /^accepting the fresh report of mike, stored /m);
   const r = serverCli(['revoke', HOST, '--dir', bravo.dir]);
   assert.equal(r.code, 0, r.stderr);
   const closed = await agent.waitLog((o) => o.msg === 'disconnected' && o.code === CloseCode.REVOKED, 10_000);
