@@ -77,6 +77,7 @@ export class ServerApp {
   readonly lease: InstanceLease;
   /** The last command this instance has read (each instance reads every command once). */
   private commandCursor = 0;
+  private lastExpire = -Infinity;
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log.child({ component: 'liveness' })));
@@ -203,6 +204,11 @@ export class ServerApp {
           if (live) this.ctx.commands.settle(id, this.o.clock.now(), 'sent');
           else if (this.lease.otherHolder(c.host) === null) this.ctx.commands.settle(id, this.o.clock.now(), 'offline', { ifUnset: true });
         }
+      }
+      const now = this.o.clock.now();
+      if (now - this.lastExpire >= 60_000) {
+        this.lastExpire = now;
+        this.ctx.commands.expire(now - 60_000, now);
       }
       this.ctx.liveness.sweep();
     } catch (err) {

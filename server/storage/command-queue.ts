@@ -61,6 +61,15 @@ export class CommandQueue {
   }
 
   /**
+   * Marks done the commands still pending that were queued before `before`: no instance acted on them (a
+   * request for a host whose instance died meanwhile, an action this version does not know), and they are
+   * past any CLI's wait. Retention prunes done commands only.
+   */
+  expire(before: number, now: number): number {
+    return this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND created_at < ?').run(now, before).changes;
+  }
+
+  /**
    * Marks a command done (the first instance's time stays) and, with `result`, records it: `ifUnset`
    * writes it only when no instance wrote one (an `offline` must not hide the holder's `sent`).
    */
