@@ -186,8 +186,9 @@ export class AgentLink {
       this.connect();
     } catch (err) {
       if (this.stopping) return;
+      const server = this.serverUrl;
       const delay = this.nextDelay();
-      this.o.log.error({ err: (err as Error).message, retryInMs: delay, server: this.serverUrl }, 'cannot dial the server; trying again');
+      this.o.log.error({ err: (err as Error).message, retryInMs: delay, server, next: this.serverUrl }, 'cannot dial the server; trying again');
       this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
     }
   }
@@ -375,8 +376,9 @@ export class AgentLink {
     this.o.clock.clearTimeout(this.failbackTimer);
     this.emit('closed', { code, reason });
     if (this.stopping) return;
+    const server = this.serverUrl;
     const delay = this.nextDelay();
-    this.o.log.warn({ code, reason, retryInMs: delay, server: this.serverUrl }, 'disconnected');
+    this.o.log.warn({ code, reason, retryInMs: delay, server, next: this.serverUrl }, 'disconnected');
     this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
   }
 
