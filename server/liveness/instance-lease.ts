@@ -209,5 +209,23 @@ export function listInstances(db: Db, now: number, timeoutMs = LEASE_TIMEOUT_MS)
   });
 }
 
+/**
+ * Removes an instance that is down for good (decommissioned, or renamed) from the list and resolves its
+ * `server-instance-down`: without this a name that never renews again would keep the alarm open for ever.
+ * Returns 'up' (refused: a live lease), 'unknown', or 'forgotten'.
+ */
+export function forgetInstance(db: Db, alarms: AlarmStore, name: string, now: number, timeoutMs = LEASE_TIMEOUT_MS): 'up' | 'unknown' | 'forgotten' {
+  return db
+    .transaction((): 'up' | 'unknown' | 'forgotten' => {
+      const view = listInstances(db, now, timeoutMs).find((r) => r.name === name);
+      if (!view) return 'unknown';
+      if (view.status === 'up') return 'up';
+      db.prepare('DELETE FROM instances WHERE name = ?').run(name);
+      alarms.resolve(name, INSTANCE_DOWN.kind, now);
+      return 'forgotten';
+    })
+    .immediate();
+}
+
 /** The names of the instances whose lease is live at `now` (SQL over `instances`, for the stores that spare hosts). */
 export const LIVE_INSTANCES_SQL = 'SELECT name FROM instances WHERE down_at IS NULL AND stopped_at IS NULL AND last_seen >= @leaseCut';

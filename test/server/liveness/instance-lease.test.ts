@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { HeartbeatRollup } from '../../../server/liveness/heartbeat-rollup.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
-import { INSTANCE_DOWN, InstanceLease, LEASE_RENEW_MS, LEASE_TIMEOUT_MS, listInstances } from '../../../server/liveness/instance-lease.ts';
+import { forgetInstance, INSTANCE_DOWN, InstanceLease, LEASE_RENEW_MS, LEASE_TIMEOUT_MS, listInstances } from '../../../server/liveness/instance-lease.ts';
 import { Liveness } from '../../../server/liveness/liveness.ts';
 import { openDatabase } from '../../../server/storage/db.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
@@ -83,6 +83,25 @@ test('a clean stop is listed down and raises nothing', async () => {
   }
   assert.deepEqual(downAlarms(bravo.alarms, 'alpha'), []);
   assert.equal(listInstances(bravo.db, clock.now()).find((r) => r.name === 'alpha')!.status, 'down');
+});
+
+test('an instance gone for good is forgotten, its alarm resolved; a live one is not', async () => {
+  const { clock, all } = cluster(['alpha', 'bravo']);
+  const [, bravo] = all as [ReturnType<typeof instance>, ReturnType<typeof instance>];
+  for (const i of all) await i.lease.acquire(noWait);
+  for (let t = 0; t <= LEASE_TIMEOUT_MS + LEASE_RENEW_MS; t += 1000) {
+    clock.advance(1000);
+    bravo.lease.tick(0);
+  }
+  assert.equal(downAlarms(bravo.alarms, 'alpha')[0]!.resolvedAt, null);
+  assert.equal(forgetInstance(bravo.db, bravo.alarms, 'bravo', clock.now()), 'up');
+  assert.equal(forgetInstance(bravo.db, bravo.alarms, 'zulu', clock.now()), 'unknown');
+  assert.equal(forgetInstance(bravo.db, bravo.alarms, 'alpha', clock.now()), 'forgotten');
+  assert.notEqual(downAlarms(bravo.alarms, 'alpha')[0]!.resolvedAt, null);
+  assert.deepEqual(
+    listInstances(bravo.db, clock.now()).map((r) => r.name),
+    ['bravo'],
+  );
 });
 
 test('a second process under a live instance name is refused; one under a killed one takes over', async () => {
