@@ -2,11 +2,13 @@ import * as z from 'zod';
 import { durationField, loadYamlConfig } from '../shared/config-file.ts';
 
 const absPath = z.string().regex(/^\//, 'must be an absolute path');
+const serverUrl = z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT');
 
 /** The agent config (docs/REFERENCE.md): unknown keys and bad values are errors naming the key. */
 export const AgentConfigSchema = z
   .strictObject({
-    server: z.string().regex(/^wss:\/\/[^/\s]+(:\d{1,5})?\/?$/, 'must be wss://HOST:PORT'),
+    /** One URL, or several in order of preference (the agent fails over to the next). */
+    server: z.union([serverUrl, z.array(serverUrl).min(1, 'must list at least one server').max(16)]),
     stateDir: absPath.default('/var/lib/tripwarden-agent'),
     interval: durationField({ min: 100, max: 86_400_000 }).default(10_000),
     jitter: durationField({ min: 0, max: 3_600_000 }).default(2_000),
@@ -62,6 +64,8 @@ export const AgentConfigSchema = z
       .max(2)
       .refine((l) => new Set(l.map((c) => c.kind)).size === l.length, 'names a kind twice: at most one aide and one tripwire')
       .default([]),
+    /** With several servers: how long on another before going back to the first (`0s`: stay). */
+    failback: durationField({ min: 0, max: 7 * 86_400_000 }).default(600_000),
   })
   .refine((c) => c.jitter < c.interval, { message: 'jitter must be shorter than interval', path: ['jitter'] });
 
@@ -70,6 +74,11 @@ export type AgentConfig = z.output<typeof AgentConfigSchema>;
 /** Loads and validates the agent config file; the result is frozen. */
 export function loadAgentConfig(path: string): AgentConfig {
   return loadYamlConfig(AgentConfigSchema, path);
+}
+
+/** The configured servers in order of preference (`server` is one URL or a list). */
+export function serverUrls(cfg: Pick<AgentConfig, 'server'>): readonly string[] {
+  return typeof cfg.server === 'string' ? [cfg.server] : cfg.server;
 }
 
 /** Splits the `server` URL into host and port (default 7443). */

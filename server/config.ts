@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { stringify } from 'yaml';
 import * as z from 'zod';
 import { durationField, loadYamlConfig } from '../shared/config-file.ts';
@@ -39,13 +40,38 @@ export const ServerConfigSchema = z.strictObject({
   checkerWindow: checkerWindow.default('01:00-05:00'),
   /** How long after its window a run may still report before it is `missed`; also the agent's kill timeout. */
   checkerTimeout: durationField({ min: 60_000, max: 86_400_000 }).default(2 * 3_600_000),
+  /**
+   * Absent: the embedded SQLite file in the data dir. An absolute path: a SQLite file on this host that
+   * several `serve` instances share (`init --join`). `postgres://...`: planned, refused for now.
+   */
+  database: z
+    .string()
+    .regex(/^(\/\S.*|postgres(ql)?:\/\/\S+)$/, 'must be an absolute path to a SQLite file or postgres://...')
+    .optional(),
+  /** This instance's name among those sharing the database (default the host name). */
+  instance: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, dots, dashes or underscores')
+    .default(() => defaultInstanceName()),
 });
 
 export type ServerConfig = z.output<typeof ServerConfigSchema>;
 
+/** This host's name as an instance name: characters outside the allowed ones become dashes. */
+export function defaultInstanceName(): string {
+  return (
+    hostname()
+      .replace(/[^A-Za-z0-9._-]/g, '-')
+      .replace(/^[^A-Za-z0-9]+/, '')
+      .slice(0, 63) || 'tripwarden'
+  );
+}
+
 /** The text `init` writes: every default spelled out, so an operator sees what can be set. */
-export function defaultServerConfigText(listen: string): string {
+export function defaultServerConfigText(listen: string, o: { instance?: string; database?: string } = {}): string {
   const doc = {
+    ...(o.database ? { database: o.database } : {}),
+    instance: o.instance ?? defaultInstanceName(),
     listen,
     dashboard: '127.0.0.1:7080',
     grace: '5s',
@@ -60,6 +86,7 @@ export function defaultServerConfigText(listen: string): string {
     '# Tripwarden server config. `serve` reads it; its flags override it.',
     '# smtp example: { host: mail.example, port: 587, secure: false, user: tw, passwordFile: /etc/tw/smtp-pass, from: tripwarden@example, to: security@example }',
     '# syslog example: { host: 127.0.0.1, port: 514, protocol: udp }',
+    '# database: absent for the SQLite file in this dir; an absolute path to share one with another serve on this host (init --join)',
     stringify(doc).trimEnd(),
     '',
   ].join('\n');

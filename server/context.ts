@@ -11,7 +11,7 @@ import { HeartbeatRollup } from './liveness/heartbeat-rollup.ts';
 import { HostStore } from './liveness/host-store.ts';
 import { Liveness } from './liveness/liveness.ts';
 import { CommandQueue } from './storage/command-queue.ts';
-import { type DataDirPaths, openDataDir } from './storage/data-dir.ts';
+import { type DataDirPaths, databaseFile, openDataDir } from './storage/data-dir.ts';
 import { type Db, openDatabase } from './storage/db.ts';
 
 /**
@@ -48,7 +48,7 @@ export interface ServerContext {
 export function openServerContext(dir: string, clock: Clock, log?: Logger): ServerContext {
   const paths = openDataDir(dir);
   const config = loadServerConfig(paths.config);
-  const db = openDatabase(paths.database);
+  const db = openDatabase(databaseFile(paths, config.database));
   const alarms = new AlarmStore(db);
   const hosts = new HostStore(db);
   const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
@@ -67,7 +67,12 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger): Serv
     ledger: new EventLedger(db, alarms, baselines, checkerResults),
     checkers,
     checkerResults,
-    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, { graceMs: config.grace, maxIntervalMs: config.maxInterval, log: log?.child({ component: 'liveness' }) }),
+    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, {
+      graceMs: config.grace,
+      maxIntervalMs: config.maxInterval,
+      log: log?.child({ component: 'liveness' }),
+      instance: config.instance,
+    }),
     commands: new CommandQueue(db),
     close: () => db.close(),
   };

@@ -8,6 +8,7 @@ import { checkerRunsCommand, runCheckerCommand } from './cli/checkers.ts';
 import { fleetCommand } from './cli/fleet.ts';
 import { groupCommand, groupPortsCommand } from './cli/group.ts';
 import { initCommand } from './cli/init.ts';
+import { instancesCommand } from './cli/instances.ts';
 import { type CommandIo, processIo } from './cli/io.ts';
 import { alarmsCommand, hostsCommand } from './cli/listing.ts';
 import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
@@ -38,6 +39,7 @@ export const COMMANDS: Record<string, Command> = {
   fleet: fleetCommand,
   'checker-runs': checkerRunsCommand,
   'run-checker': runCheckerCommand,
+  instances: instancesCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */

@@ -27,6 +27,7 @@ import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
 import { loadTicketKeys } from './gateway/tls-tickets.ts';
+import { InstanceLease } from './liveness/instance-lease.ts';
 import { ReportMailer } from './reports/report-mailer.ts';
 import { Retention } from './retention.ts';
 import { faultLine, storageFault } from './storage/storage-fault.ts';
@@ -78,6 +79,11 @@ export class ServerApp {
   private readonly retention: Retention;
   /** When checkers run: plans the window, sends due runs, marks missed ones. */
   readonly checkers: CheckerScheduler;
+  /** This instance's lease among those sharing the database, and its watch over theirs. */
+  readonly lease: InstanceLease;
+  /** The last command this instance has read (each instance reads every command once). */
+  private commandCursor = 0;
+  private lastExpire = -Infinity;
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log));
@@ -128,6 +134,12 @@ export class ServerApp {
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });
     this.page = this.dashboard.server;
+    this.lease = new InstanceLease(ctx.db, ctx.alarms, {
+      name: ctx.config.instance,
+      clock: o.clock,
+      log: o.log.child({ component: 'lease' }),
+      spare: (instance, now) => ctx.liveness.spareHostsOf(instance, now),
+    });
     this.retention = new Retention(ctx.db, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
     this.checkers = new CheckerScheduler(ctx.db, ctx.checkers, ctx.alarms, {
       window: new CheckerWindow(ctx.config.checkerWindow),
@@ -142,8 +154,11 @@ export class ServerApp {
 
   /** Starts listening; resolves with the bound addresses. */
   async start(): Promise<{ gateway: AddressInfo; dashboard: AddressInfo }> {
-    // Tidy commands left by CLI runs while no server ran: their state changes are already stored.
-    this.ctx.commands.take(this.o.clock.now());
+    await this.lease.acquire((ms) => new Promise((resolve) => this.o.clock.setTimeout(resolve, ms)));
+    // Commands before this start are not this instance's: their state changes are stored, and a running
+    // instance (if any) applies their effects. With none running, they are tidied as applied.
+    this.commandCursor = this.ctx.commands.latestId();
+    if (!this.lease.othersLive()) this.ctx.commands.tidy(this.commandCursor, this.o.clock.now());
     this.ctx.liveness.startGrace();
     const listen = splitHostPort(this.o.listen ?? this.ctx.config.listen);
     const dash = splitHostPort(this.o.dashboard ?? this.ctx.config.dashboard);
@@ -176,10 +191,18 @@ export class ServerApp {
       this.o.log.error({ err: (err as Error).message }, 'stall check failed');
     }
     try {
-      for (const c of this.ctx.commands.take(this.o.clock.now())) {
+      this.lease.tick(this.registry.size);
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not renew the instance lease; retrying next tick');
+    }
+    try {
+      const commands = this.ctx.commands.after(this.commandCursor);
+      for (const c of commands) {
+        this.commandCursor = c.id;
         if (c.action === 'close-host' && c.host) {
           const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
           if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
+          this.ctx.commands.settle(c.id, this.o.clock.now());
         }
         if (c.action === 'request-report' && c.host) {
           const id = c.id;
@@ -191,8 +214,15 @@ export class ServerApp {
             }
           };
           const live = this.registry.requestFresh(c.host, c.arg ?? 'operator asked', stored);
-          this.ctx.commands.setResult(id, live ? 'sent' : 'offline');
+          // Not held here: the instance that holds it answers; `offline` only when no live instance does.
+          if (live) this.ctx.commands.settle(id, this.o.clock.now(), 'sent');
+          else if (this.lease.otherHolder(c.host) === null) this.ctx.commands.settle(id, this.o.clock.now(), 'offline', { ifUnset: true });
         }
+      }
+      const now = this.o.clock.now();
+      if (now - this.lastExpire >= 60_000) {
+        this.lastExpire = now;
+        this.ctx.commands.expire(now - 60_000, now);
       }
       this.ctx.liveness.sweep();
     } catch (err) {
@@ -234,6 +264,11 @@ export class ServerApp {
       this.ctx.rollup.flush();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
+    }
+    try {
+      this.lease.stop();
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, 'could not mark the instance stopped');
     }
     this.ctx.close();
   }

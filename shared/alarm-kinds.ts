@@ -30,6 +30,8 @@ export const ALARM_KINDS = {
   'checker-missed': 'warning',
   /** The agent refused a run: the checker's files differ from the hashes the server's baseline holds. */
   'checker-tampered': 'critical',
+  /** A `serve` instance sharing the database stopped renewing its lease (killed, frozen, cut off); raised by a survivor. */
+  'server-instance-down': 'critical',
 } as const satisfies Record<string, Severity>;
 
 export type Severity = 'critical' | 'warning';

@@ -42,13 +42,18 @@ function valueAt(data: unknown, path: PropertyKey[]): unknown {
 export function validateConfig<S extends z.ZodType>(schema: S, data: unknown, source: string): z.output<S> {
   const r = schema.safeParse(data ?? {});
   if (r.success) return deepFreeze(r.data);
-  const issue = r.error.issues[0]!;
+  let issue = r.error.issues[0]!;
+  // A key that takes one value or a list: the branch for the value's own type says what is wrong with it.
+  if (issue.code === 'invalid_union' && valueAt(data, issue.path) !== undefined) {
+    const branch = issue.errors.find((e) => e[0] && !(e[0].code === 'invalid_type' && e[0].path.length === 0))?.[0];
+    if (branch) issue = { ...branch, path: [...issue.path, ...branch.path] };
+  }
   const path = issue.path.map(String);
   let msg: string;
   if (issue.code === 'unrecognized_keys') {
     const key = [...path, issue.keys[0]].join('.');
     msg = `unknown key "${key}"`;
-  } else if (issue.code === 'invalid_type' && valueAt(data, issue.path) === undefined) {
+  } else if ((issue.code === 'invalid_type' || issue.code === 'invalid_union') && valueAt(data, issue.path) === undefined) {
     msg = `missing key "${path.join('.')}"`;
   } else {
     msg = `key "${path.join('.') || '(top)'}": ${issue.message}`;

@@ -349,6 +349,8 @@ export const CloseCode = {
   NO_HELLO: 4002,
   REVOKED: 4003,
   SUPERSEDED: 4009,
+  /** The agent leaves this server for another of its list (going back to its first): no disconnect alarm. */
+  MOVING: 4010,
 } as const;
 
 /** One of the {@link CloseCode} values. */

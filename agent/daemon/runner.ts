@@ -9,7 +9,7 @@ import { VERSION } from '../../shared/version.ts';
 import { CheckerRunner } from '../checker/checker-runner.ts';
 import { guardCheckerFiles } from '../checker/guard-checker-files.ts';
 import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
-import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
+import { type AgentConfig, loadAgentConfig, serverAddress, serverUrls } from '../config.ts';
 import { defaultFallback, FallbackWriter } from '../fallback/fallback-writer.ts';
 import { hashFile } from '../hashing/hash-file.ts';
 import { loadIdentity } from '../identity/state-files.ts';
@@ -133,7 +133,8 @@ export function startAgent(o: RunOptions): RunningAgent {
   if (process.env.NODE_OPTIONS) o.log.warn('NODE_OPTIONS is set: it can inject code into the agent; unset it in the service unit');
   const notifier = o.notifier ?? createSystemdNotifier({ clock: o.clock, onError: (m) => o.log.warn(m) });
   const link: AgentLink = new AgentLink({
-    url: cfg.server,
+    url: serverUrls(cfg),
+    failbackMs: cfg.failback,
     identity,
     clock: o.clock,
     log: o.log.child({ component: 'link' }),
@@ -188,7 +189,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     return self(p);
   };
   const network: NetworkWatch = new NetworkWatch({
-    serverHost: serverAddress(cfg.server).host,
+    serverHost: () => serverAddress(link.serverUrl).host,
     intervalMs: cfg.interval,
     clock: o.clock,
     log: o.log.child({ component: 'network' }),

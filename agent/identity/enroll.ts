@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { certFingerprint, normalizeFingerprint } from '../../shared/cert.ts';
 import { EnrollResponse, validate } from '../../shared/protocol.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
-import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
+import { type AgentConfig, loadAgentConfig, serverAddress, serverUrls } from '../config.ts';
 import { agentError } from '../errors.ts';
 import { createKeyAndCsr } from './csr.ts';
 import { statePaths } from './state-files.ts';
@@ -50,8 +50,8 @@ function configFor(o: EnrollOptions): AgentConfig {
   }
   const cfg = loadAgentConfig(o.configPath);
   const norm = (u: string) => u.replace(/\/$/, '');
-  if (norm(cfg.server) !== norm(o.server)) {
-    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}`);
+  if (!serverUrls(cfg).some((u) => norm(u) === norm(o.server))) {
+    throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${serverUrls(cfg).join(', ')}, not ${o.server}`);
   }
   return cfg;
 }
@@ -63,7 +63,7 @@ function configFor(o: EnrollOptions): AgentConfig {
  */
 export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir: string }> {
   const cfg = configFor(o);
-  const { host, port } = serverAddress(cfg.server);
+  const { host, port } = serverAddress(o.server);
   const timeout = o.timeoutMs ?? 15_000;
   const unreachable = (err: unknown) => agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
 

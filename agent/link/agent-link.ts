@@ -8,9 +8,16 @@ import type { Logger } from '../../shared/log.ts';
 import { type AgentMessage, CloseCode, type HostFacts, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ServerMessage, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
 import type { Identity } from '../identity/state-files.ts';
 import { Backoff } from './backoff.ts';
+import { probeServer } from './server-probe.ts';
 
 export interface LinkOptions {
-  url: string;
+  /** The server, or several in order of preference: the link fails over to the next when one is gone. */
+  url: string | readonly string[];
+  /**
+   * With several servers: how long the link stays on one that is not the first before it goes back to the
+   * first (if that one answers a health probe), in ms, plus up to half as much again at random. 0: it stays.
+   */
+  failbackMs?: number;
   identity: Identity;
   clock: Clock;
   log: Logger;
@@ -48,6 +55,11 @@ export const ACK_EVERY = 3;
  * reconnect storm every interval; the network watch reports the silence well before this.
  */
 export const SILENT_INTERVALS_BEFORE_REDIAL = 6;
+
+/** With several servers, the next one is dialled after a random wait up to this long (ms): a fleet does not move in lockstep. */
+export const FAILOVER_JITTER_MS = 1000;
+/** Default {@link LinkOptions.failbackMs}: ten minutes on another server before trying the first again. */
+export const FAILBACK_MS = 600_000;
 
 /** What each event of the link hands its listeners. */
 export interface LinkEvents {
@@ -100,10 +112,19 @@ export class AgentLink {
   /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
   private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
+  /** The servers in order of preference, and the one dialled now. */
+  private readonly urls: readonly string[];
+  private current = 0;
+  /** Servers that failed in a row since the last `welcome`: after a whole round the backoff applies. */
+  private failedInRow = 0;
+  /** Set while the link leaves a server on purpose to go back to the first. */
+  private returning = false;
+  private failbackTimer: TimerHandle | undefined;
   private readonly listeners = new Map<LinkEvent, Set<(arg: never) => void>>();
 
   constructor(private readonly o: LinkOptions) {
     this.downSince = o.clock.now();
+    this.urls = typeof o.url === 'string' ? [o.url] : [...o.url];
     this.backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, o.intervalMs * 3)), floorMs: 100, random: o.random });
   }
 
@@ -147,6 +168,11 @@ export class AgentLink {
     return this.owedSince;
   }
 
+  /** The server dialled now (or last). */
+  get serverUrl(): string {
+    return this.urls[this.current]!;
+  }
+
   /** Takes the next sequence number of this boot (spooled records keep theirs as their origin). */
   takeSeq(): number {
     return this.nextSeq();
@@ -162,8 +188,9 @@ export class AgentLink {
       this.connect();
     } catch (err) {
       if (this.stopping) return;
-      const delay = this.backoff.next();
-      this.o.log.error({ err: (err as Error).message, retryInMs: delay }, 'cannot dial the server; trying again');
+      const server = this.serverUrl;
+      const delay = this.nextDelay();
+      this.o.log.error({ err: (err as Error).message, retryInMs: delay, server, next: this.serverUrl }, 'cannot dial the server; trying again');
       this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
     }
   }
@@ -173,13 +200,8 @@ export class AgentLink {
     // One secure context per link, and the TLS session (ticket) kept across
     // reconnects: after a server restart a fleet resumes instead of paying a
     // full mutual-TLS handshake each (the reconnect storm).
-    this.tlsContext ??= createSecureContext({
-      key: this.o.identity.keyPem,
-      cert: this.o.identity.certPem,
-      ca: this.o.identity.caPem,
-      minVersion: 'TLSv1.2',
-    });
-    const ws = new WebSocket(new URL('/agent', this.o.url), {
+    this.tlsContext ??= this.makeTlsContext();
+    const ws = new WebSocket(new URL('/agent', this.serverUrl), {
       rejectUnauthorized: true,
       maxPayload: MAX_FRAME_BYTES,
       handshakeTimeout: 10_000,
@@ -286,7 +308,9 @@ export class AgentLink {
       this.downSince = null;
       this.beats = 0;
       this.backoff.reset();
-      this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed }, 'connected');
+      this.failedInRow = 0;
+      this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed, server: this.serverUrl }, 'connected');
+      this.scheduleFailback();
       this.scheduleBeat();
       this.emit('welcome', r.value);
     } else if (r.value.type === 'request-report') {
@@ -354,11 +378,74 @@ export class AgentLink {
       this.o.log.warn({ bootId: this.boot }, 'server refused a replayed sequence; continuing with a new boot id');
     }
     this.o.clock.clearTimeout(this.beatTimer);
+    this.o.clock.clearTimeout(this.failbackTimer);
     this.emit('closed', { code, reason });
     if (this.stopping) return;
-    const delay = this.backoff.next();
-    this.o.log.warn({ code, reason, retryInMs: delay }, 'disconnected');
+    const server = this.serverUrl;
+    const delay = this.nextDelay();
+    this.o.log.warn({ code, reason, retryInMs: delay, server, next: this.serverUrl }, 'disconnected');
     this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
+  }
+
+  /**
+   * The wait before the next dial, and which server it goes to. With one server: the backoff. With several,
+   * a link that failed or lost its server moves to the next one after a short random wait, and backs off
+   * only once every server failed in a row (each of them is gone, or the network is).
+   */
+  private nextDelay(): number {
+    if (this.returning) {
+      // Leaving on purpose for the first server, which just answered a probe: dial it at once.
+      this.returning = false;
+      this.current = 0;
+      return Math.round((this.o.random ?? Math.random)() * 100);
+    }
+    if (this.urls.length === 1) return this.backoff.next();
+    this.current = (this.current + 1) % this.urls.length;
+    this.failedInRow++;
+    if (this.failedInRow >= this.urls.length) {
+      this.failedInRow = 0;
+      return this.backoff.next();
+    }
+    return Math.round((this.o.random ?? Math.random)() * FAILOVER_JITTER_MS);
+  }
+
+  /**
+   * On a server that is not the first, goes back to the first after {@link LinkOptions.failbackMs} (plus up to
+   * half again at random, so a fleet spreads its return), once that one answers a health probe: the first is
+   * the operator's choice (nearest, largest), and a probe first means a first server still gone or frozen
+   * costs nothing. The agent closes with {@link CloseCode.MOVING}, which the server does not alarm on.
+   */
+  private scheduleFailback(): void {
+    this.o.clock.clearTimeout(this.failbackTimer);
+    const base = this.o.failbackMs ?? FAILBACK_MS;
+    if (this.current === 0 || base <= 0) return;
+    const wait = base + Math.round((this.o.random ?? Math.random)() * (base / 2));
+    this.failbackTimer = this.o.clock.setTimeout(() => {
+      const ws = this.ws;
+      if (!ws || !this.connected || this.stopping || this.current === 0) return;
+      void probeServer(this.urls[0]!, this.tlsOptions(), Math.min(10_000, this.o.intervalMs * 2)).then((ok) => {
+        if (ws !== this.ws || !this.connected || this.stopping) return;
+        if (!ok) return this.scheduleFailback();
+        this.o.log.info({ from: this.serverUrl, to: this.urls[0] }, 'the first server answers again: going back to it');
+        this.returning = true;
+        ws.close(CloseCode.MOVING, 'returning to the first server');
+      });
+    }, wait);
+  }
+
+  /** The TLS settings of a probe: this agent's identity, the pinned CA. */
+  private tlsOptions(): { secureContext: SecureContext } {
+    this.tlsContext ??= this.makeTlsContext();
+    return { secureContext: this.tlsContext };
+  }
+
+  private makeTlsContext(): SecureContext {
+    return createSecureContext({
+      key: this.o.identity.keyPem,
+      cert: this.o.identity.certPem,
+      ca: this.o.identity.caPem,
+      minVersion: 'TLSv1.2',
+    });
   }
 
   /**
@@ -368,6 +455,7 @@ export class AgentLink {
   async stop(reason: string, waitMs = 2000): Promise<void> {
     this.stopping = true;
     this.o.clock.clearTimeout(this.beatTimer);
+    this.o.clock.clearTimeout(this.failbackTimer);
     this.o.clock.clearTimeout(this.retryTimer);
     this.o.clock.clearTimeout(this.silenceTimer);
     const ws = this.ws;

@@ -45,8 +45,8 @@ export function sysLinkUp(iface: string): boolean {
 }
 
 export interface NetworkWatchOptions {
-  /** The server's host name or address (from the `server` URL). */
-  serverHost: string;
+  /** The server's host name or address (from the `server` URL); a function for the one the link dials now (a `server` list). */
+  serverHost: string | (() => string);
   /** The agent's interval: the server unreachable for longer is a loss. */
   intervalMs: number;
   clock: Clock;
@@ -80,13 +80,17 @@ export class NetworkWatch {
   private readonly resolve: (host: string) => Promise<string[]>;
   private hadDefault: { 4: boolean; 6: boolean } | null = null;
   private addrs: string[] = [];
+  /** The host `addrs` are of. */
+  private addrsOf = '';
   private lost: { startedAt: number; reasons: string[] } | null = null;
 
   constructor(private readonly o: NetworkWatchOptions) {
     this.routes = o.routes ?? procRoutes;
     this.linkUp = o.linkUp ?? sysLinkUp;
     this.resolve = o.resolve ?? (async (h) => (await lookup(h, { all: true })).map((a) => a.address));
-    if (isIP(o.serverHost)) this.addrs = [o.serverHost];
+    const host = this.serverHost();
+    if (isIP(host)) this.addrs = [host];
+    this.addrsOf = host;
     if (o.stateFile) {
       try {
         const l = JSON.parse(readFileSync(o.stateFile, 'utf8')) as { startedAt: number; reasons: string[] };
@@ -95,6 +99,10 @@ export class NetworkWatch {
         /* none open */
       }
     }
+  }
+
+  private serverHost(): string {
+    return typeof this.o.serverHost === 'string' ? this.o.serverHost : this.o.serverHost();
   }
 
   private persist(): void {
@@ -145,9 +153,15 @@ export class NetworkWatch {
 
   /** One check; the agent's main loop calls it every cycle. Never throws. */
   async check(): Promise<void> {
-    if (!isIP(this.o.serverHost)) {
+    const host = this.serverHost();
+    // The link moved to another server of its list: the route to watch is the route to that one.
+    if (host !== this.addrsOf) {
+      this.addrs = isIP(host) ? [host] : [];
+      this.addrsOf = host;
+    }
+    if (!isIP(host)) {
       try {
-        this.addrs = await this.resolve(this.o.serverHost);
+        this.addrs = await this.resolve(host);
       } catch {
         // Name resolution fails when the network is gone: keep the last addresses.
       }

@@ -117,7 +117,11 @@ export const ALARM_GUIDE: Readonly<Record<string, AlarmGuide>> = {
     todo: 'treat the checker as compromised; resolves at the next clean run or `accept HOST`',
     held: false,
   },
-  'server-instance-down': { meaning: 'A server instance stopped renewing its lease.', todo: 'look at that instance', held: false },
+  'server-instance-down': {
+    meaning: 'A server instance sharing the database stopped renewing its lease: killed, frozen or cut off; the host named is the instance.',
+    todo: 'its agents fail over to the others by themselves (those with a `server` list); find out why it stopped and restart it; resolves when it renews its lease, or with `instances --forget NAME` for one gone for good',
+    held: false,
+  },
 };
 
 /** What an unknown kind (from a newer server, say) shows. */

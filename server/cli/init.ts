@@ -10,9 +10,11 @@ import { dataDirPaths } from '../storage/data-dir.ts';
 import { openDatabase } from '../storage/db.ts';
 import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import { generatePassword, hashPassword } from '../trust/passwords.ts';
+import { joinDataDir } from './init-join.ts';
 import type { CommandIo } from './io.ts';
 
-const USAGE = 'init --dir D [--listen HOST:PORT] [--san NAME]... [--admin-password-file F]';
+const USAGE =
+  'init --dir D [--listen HOST:PORT] [--san NAME]... [--admin-password-file F] [--instance NAME] | init --dir D2 --join D [--listen HOST:PORT] [--san NAME]... [--instance NAME]';
 
 /** The names the server certificate carries: loopback, this host, its addresses, the listen host and any --san. */
 function serverNames(listenHost: string, extra: string[]): string[] {
@@ -32,11 +34,17 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
       listen: { type: 'string', default: '0.0.0.0:7443' },
       san: { type: 'string', multiple: true, default: [] },
       'admin-password-file': { type: 'string' },
+      join: { type: 'string' },
+      instance: { type: 'string' },
     },
     USAGE,
   );
   const dir = requireFlag(values.dir, 'dir', USAGE);
   const listen = values.listen!;
+  const instance = values.instance;
+  if (instance !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(instance)) {
+    throw sharedError('TW_ARGS', `--instance "${instance}" must be 1-63 letters, digits, dots, dashes or underscores (usage: ${USAGE})`);
+  }
   let listenHost: string;
   try {
     listenHost = splitHostPort(listen).host;
@@ -45,6 +53,11 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   }
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir`);
+  }
+  if (values.join !== undefined) {
+    if (values['admin-password-file']) throw sharedError('TW_ARGS', `--join shares the first instance's users: no --admin-password-file (usage: ${USAGE})`);
+    const given = argv.some((a) => a === '--listen' || a.startsWith('--listen='));
+    return joinDataDir({ dir, join: values.join, listen: given ? listen : undefined, instance, names: serverNames(listenHost, values.san as string[]) }, io);
   }
   let password: string | null = null;
   if (values['admin-password-file']) {
@@ -66,7 +79,7 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   });
   writeFilePrivate(p.serverKey, server.privateKeyPem);
   writeFilePrivate(p.serverCert, cert);
-  writeFilePrivate(p.config, defaultServerConfigText(listen));
+  writeFilePrivate(p.config, defaultServerConfigText(listen, { instance }));
   const db = openDatabase(p.database);
   const generated = password === null;
   const admin = password ?? generatePassword();

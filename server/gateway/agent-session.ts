@@ -101,7 +101,7 @@ export class AgentSession implements LiveSession {
       this.close(CloseCode.NO_HELLO, 'no hello in time');
     }, d.helloTimeoutMs);
     ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on('close', () => this.onClose());
+    ws.on('close', (code) => this.onClose(code));
     ws.on('error', (err) => {
       // ws has already closed with 1009 when a frame's header announces more than maxPayload.
       d.stats?.drop((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame-too-large' : 'socket-error');
@@ -290,6 +290,8 @@ export class AgentSession implements LiveSession {
   /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */
   private onResult(r: HeartbeatResult, seq: number, ack: boolean): void {
     if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
+    // Frames left in this connection's buffer after the agent failed over: it is another instance's now.
+    if (r === 'moved') return this.close(CloseCode.SUPERSEDED, 'the agent is connected to another instance');
     // Re-enrollment clears the stored boot: until the next tick closes this connection, its
     // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
     if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(this.d.hosts.get(this.host), this.serial)) {
@@ -304,14 +306,15 @@ export class AgentSession implements LiveSession {
     this.close(CloseCode.REPLAY, 'replayed sequence number');
   }
 
-  private onClose(): void {
+  /** @param code the close code: {@link CloseCode.MOVING} is the agent leaving for another server of its list. */
+  private onClose(code: number): void {
     this.d.beats?.flush();
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);
     try {
       if (this.bootId === null) return; // never said hello: nothing was up
-      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer });
+      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer || code === CloseCode.MOVING });
       this.log.info({ goodbye: this.saidGoodbye }, 'agent disconnected');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not record disconnect');

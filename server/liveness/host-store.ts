@@ -20,6 +20,8 @@ export interface HostRecord extends StatusFields {
   sample: boolean;
   /** The accepted hash of the agent's executable (the first one a hello carried), or null. */
   exeSha256?: string | null;
+  /** The `serve` instance that holds (or last held) the agent's connection; null before any hello records one. */
+  instance: string | null;
 }
 
 /** A host row as `hosts --json` prints it (docs/REFERENCE.md names). */
@@ -59,6 +61,7 @@ export function toHostRecord(r: Record<string, unknown>): HostRecord {
     facts: r.facts ? JSON.parse(r.facts as string) : null,
     sample: r.sample === 1,
     exeSha256: (r.exe_sha256 as string | null | undefined) ?? null,
+    instance: (r.instance as string | null | undefined) ?? null,
   };
 }
 

@@ -4,6 +4,7 @@ import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { type Db, sql } from '../storage/db.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
 import type { HostStore } from './host-store.ts';
+import { LEASE_TIMEOUT_MS, LIVE_INSTANCES_SQL } from './instance-lease.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, type StallSpan, stallHold } from './status.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
 
@@ -12,6 +13,13 @@ export interface LivenessConfig {
   maxIntervalMs: number;
   /** Where the sweep reports a host it could not process (default: nowhere). */
   log?: Logger;
+  /**
+   * This `serve` instance's name among those sharing the database (server.yml `instance`): a hello marks
+   * the host as held by it. Absent (a CLI command): nothing is marked.
+   */
+  instance?: string;
+  /** A lease older than this has lapsed (instance-lease.ts LEASE_TIMEOUT_MS). */
+  leaseTimeoutMs?: number;
 }
 
 /** The stores {@link Liveness} writes through. */
@@ -22,7 +30,8 @@ export interface LivenessStores {
   rollup: HeartbeatRollup;
 }
 
-export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot';
+/** `moved`: a frame of this boot read on a connection the agent left for another instance (stale, not a replay). */
+export type HeartbeatResult = 'ok' | 'replay' | 'unknown-boot' | 'moved';
 
 interface Overdue {
   host: string;
@@ -107,7 +116,7 @@ export class Liveness {
     this.helloStmt = db.prepare(
       `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
        boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
-       connected = 1, agent_version = ?, facts = ? WHERE host = ?`,
+       connected = 1, agent_version = ?, facts = ?, instance = ? WHERE host = ?`,
     );
     this.beatTx = db.transaction(
       (now: number, host: string, bootId: string, seq: number) => this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined,
@@ -142,7 +151,7 @@ export class Liveness {
         if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
         const interval = this.effectiveInterval(m.interval);
         const d = deadlines(now, interval, this.cfg.graceMs);
-        this.helloStmt.run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), host);
+        this.helloStmt.run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), this.cfg.instance ?? null, host);
         this.reconcileIn(host, now);
         for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
         this.countBeat(host, now);
@@ -170,10 +179,22 @@ export class Liveness {
     const r = this.db.inTransaction
       ? (this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined)
       : this.beatTx(now, host, bootId, seq);
-    if (!r) return this.hosts.get(host)?.bootId === bootId ? 'replay' : 'unknown-boot';
+    if (!r) {
+      const h = this.hosts.get(host);
+      if (h?.bootId !== bootId) return 'unknown-boot';
+      return this.heldElsewhere(h) ? 'moved' : 'replay';
+    }
     this.countBeat(host, now);
     if (r.status !== 'up') this.reconcile(host);
     return 'ok';
+  }
+
+  /**
+   * Whether another instance holds the host's connection now: the agent failed over (or went back) and
+   * said hello there, so what this instance still reads from its old connection is stale.
+   */
+  private heldElsewhere(h: { instance: string | null }): boolean {
+    return this.cfg.instance !== undefined && h.instance !== null && h.instance !== this.cfg.instance;
   }
 
   /** The agent said goodbye: a deliberate stop, alarmed as `agent-stopped`. */
@@ -184,7 +205,10 @@ export class Liveness {
         const r = this.db
           .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
           .run(seq, host, bootId, seq);
-        if (r.changes === 0) return 'replay';
+        if (r.changes === 0) {
+          const h = this.hosts.get(host);
+          return h?.bootId === bootId && this.heldElsewhere(h) ? 'moved' : 'replay';
+        }
         this.reconcileIn(host, now);
         return 'ok';
       })
@@ -196,9 +220,11 @@ export class Liveness {
     const now = this.clock.now();
     this.db
       .transaction(() => {
-        sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
         const h = this.hosts.get(host);
-        if (!h || o.othersLive || o.expected) return;
+        // The agent is connected to another instance by now: this was its old connection.
+        if (!h || this.heldElsewhere(h)) return;
+        sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
+        if (o.othersLive || o.expected) return;
         if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
           this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
         }
@@ -217,7 +243,9 @@ export class Liveness {
     if (!h) return;
     const status = deriveStatus(h, now, this.stalls);
     if (status === h.status) return;
-    sql(this.db, 'UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ?').run(status, now, host);
+    // Conditional on the status read: with several instances on one database, exactly one writes each change
+    // (and so opens its alarm); the others find it done.
+    if (sql(this.db, 'UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ? AND status = ?').run(status, now, host, h.status).changes === 0) return;
     const rule = STATUS_RULES[status];
     for (const kind of rule.resolve) this.alarms.resolve(host, kind, now);
     if (rule.open) {
@@ -332,21 +360,41 @@ export class Liveness {
     const now = this.clock.now();
     this.startedAt = now;
     this.lastHelloAt = now;
+    // Another instance sharing the database may be running with its agents: only the hosts held by no live
+    // instance (this one before its restart, one that is down, or none) were waiting for this start.
+    const waiting = `(instance IS NULL OR instance = @me OR instance NOT IN (${LIVE_INSTANCES_SQL}))`;
+    this.spare(waiting, { now, me: this.cfg.instance ?? null, leaseCut: now - (this.cfg.leaseTimeoutMs ?? LEASE_TIMEOUT_MS) });
+  }
+
+  /**
+   * The restart grace for the hosts of an instance found down (instance-lease.ts): they are reconnecting to
+   * a survivor, not silent. Called inside the transaction that declares the instance down.
+   */
+  spareHostsOf(instance: string, now: number): void {
+    this.spare('instance = @instance', { now, instance });
+  }
+
+  /**
+   * Gives the hosts `where` selects that were fine a deadline long enough to reconnect (see {@link startGrace})
+   * and marks them not connected.
+   */
+  private spare(where: string, params: Record<string, unknown>): void {
+    const now = params.now as number;
     this.db
       .transaction(() => {
-        this.db.prepare('UPDATE hosts SET connected = 0').run();
+        this.db.prepare(`UPDATE hosts SET connected = 0 WHERE ${where}`).run(params);
         // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
         this.db
           .prepare(
             `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
-         WHERE status IN ('up', 'late')`,
+         WHERE status IN ('up', 'late') AND ${where}`,
           )
-          .run({ now, grace: this.cfg.graceMs });
-        this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late')`).run();
+          .run({ ...params, grace: this.cfg.graceMs });
+        this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late') AND ${where}`).run(params);
         // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
         const check = this.db
-          .prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL)`)
-          .all() as { host: string }[];
+          .prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL) AND ${where}`)
+          .all(params) as { host: string }[];
         for (const { host } of check) this.reconcileIn(host, now);
       })
       .immediate();

@@ -42,6 +42,45 @@ export class CommandQueue {
       .immediate();
   }
 
+  /** The newest command's id (0 when there is none). */
+  latestId(): number {
+    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM commands').get() as { id: number }).id;
+  }
+
+  /**
+   * The commands after `id`, oldest first, whether done or not: with several `serve` instances on one
+   * database each reads every command once (by its own cursor) and acts on the hosts it holds.
+   */
+  after(id: number): Command[] {
+    return this.db.prepare('SELECT id, action, host, arg FROM commands WHERE id > ? ORDER BY id').all(id) as Command[];
+  }
+
+  /** Marks pending commands up to `id` done without acting (at a start with no other instance running). */
+  tidy(id: number, now: number): void {
+    this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?').run(now, id);
+  }
+
+  /**
+   * Marks done the commands still pending that were queued before `before`: no instance acted on them (a
+   * request for a host whose instance died meanwhile, an action this version does not know), and they are
+   * past any CLI's wait. Retention prunes done commands only.
+   */
+  expire(before: number, now: number): number {
+    return this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND created_at < ?').run(now, before).changes;
+  }
+
+  /**
+   * Marks a command done (the first instance's time stays) and, with `result`, records it: `ifUnset`
+   * writes it only when no instance wrote one (an `offline` must not hide the holder's `sent`).
+   */
+  settle(id: number, now: number, result?: string, o: { ifUnset?: boolean } = {}): void {
+    if (result === undefined) {
+      this.db.prepare('UPDATE commands SET done_at = COALESCE(done_at, ?) WHERE id = ?').run(now, id);
+      return;
+    }
+    this.db.prepare(`UPDATE commands SET done_at = COALESCE(done_at, ?), result = ? WHERE id = ?${o.ifUnset ? ' AND result IS NULL' : ''}`).run(now, result, id);
+  }
+
   /** Records what became of a taken command, for the CLI waiting on it. */
   setResult(id: number, result: string): void {
     this.db.prepare('UPDATE commands SET result = ? WHERE id = ?').run(result, id);

@@ -26,11 +26,28 @@ export function dataDirPaths(dir: string): DataDirPaths {
   };
 }
 
-/** Returns the paths of an initialised data dir, or throws telling how to make one. */
+/**
+ * Returns the paths of an initialised data dir, or throws telling how to make one. A dir made by
+ * `init --join` has no database of its own (its `server.yml` names the first dir's), only its config.
+ */
 export function openDataDir(dir: string): DataDirPaths {
   const p = dataDirPaths(dir);
-  if (!existsSync(p.database) || !existsSync(p.caCert)) {
+  if (!existsSync(p.caCert) || !(existsSync(p.database) || existsSync(p.config))) {
     throw serverError('TW_DATA_DIR_MISSING', `${dir} is not a Tripwarden data dir`);
   }
   return p;
+}
+
+/**
+ * The SQLite file a data dir stores in: its own, or the one `database` in its `server.yml` names (shared
+ * with another instance on this host). PostgreSQL is refused for now.
+ * @throws TwError TW_DB_UNSUPPORTED for a postgres:// URL, TW_DATA_DIR_MISSING when the named file is gone.
+ */
+export function databaseFile(p: DataDirPaths, database: string | undefined): string {
+  if (database === undefined) return p.database;
+  if (/^postgres(ql)?:/.test(database)) {
+    throw serverError('TW_DB_UNSUPPORTED', `${p.config} names a PostgreSQL database; this version stores only in SQLite`);
+  }
+  if (!existsSync(database)) throw serverError('TW_DATA_DIR_MISSING', `${p.config} names database ${database}, which does not exist`);
+  return database;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadAgentConfig } from '../../agent/config.ts';
+import { loadAgentConfig, serverUrls } from '../../agent/config.ts';
 import { tempDir } from '../helpers/temp.ts';
 
 const write = (text: string) => {
@@ -81,4 +81,15 @@ test('every kind of mistake names its key', () => {
       },
     );
   }
+});
+
+test('server is one URL or a list in order of preference; failback defaults to 10m and takes 0s', () => {
+  const one = loadAgentConfig(write('server: wss://tw1:7443\n'));
+  assert.deepEqual(serverUrls(one), ['wss://tw1:7443']);
+  assert.equal(one.failback, 600_000);
+  const two = loadAgentConfig(write('server: [wss://tw1:7443, wss://tw2:7443]\nfailback: 0s\n'));
+  assert.deepEqual(serverUrls(two), ['wss://tw1:7443', 'wss://tw2:7443']);
+  assert.equal(two.failback, 0);
+  assert.throws(() => loadAgentConfig(write('server: []\n')), /key "server"/);
+  assert.throws(() => loadAgentConfig(write('server: [wss://tw1:7443, http://tw2]\n')), /key "server\.1": must be wss:\/\/HOST:PORT/);
 });

@@ -14,6 +14,7 @@ import m008 from './008-path-contents.ts';
 import m009 from './009-command-result.ts';
 import m010 from './010-checker-runs.ts';
 import m011 from './011-held-deliveries.ts';
+import m012 from './012-instances.ts';
 import m013 from './013-port-allow.ts';
 
-export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m013];
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013];

@@ -29,7 +29,7 @@ test('route tables: IPv4 little-endian hex, IPv6 prefixes, reject routes ignored
   if (t.v6) parseIPv6Routes(t.v6);
 });
 
-function watch(tables: { t: RouteTables }, o: { up?: Set<string>; since?: () => number | null; clock?: FakeClock; host?: string } = {}) {
+function watch(tables: { t: RouteTables }, o: { up?: Set<string>; since?: () => number | null; clock?: FakeClock; host?: string | (() => string) } = {}) {
   const events: string[] = [];
   const clock = o.clock ?? new FakeClock();
   const w = new NetworkWatch({
@@ -81,6 +81,18 @@ test('the link of the route to the server down, and the server unreachable for l
   since = null;
   await s.w.check();
   assert.deepEqual(s.events.slice(1), ['restored 1500']);
+});
+
+test('with a server list the route watched is the route to the server the link dials now', async () => {
+  let now = '203.0.113.5';
+  const { w, events, clock } = watch({ t: { v4: V4_HEAD + V4_LAN, v6: '' } }, { host: () => now });
+  await w.check();
+  assert.deepEqual(events, ['lost no route to the server (203.0.113.5)']);
+  // The link failed over to a server this host has a route to.
+  now = '192.0.2.10';
+  clock.advance(2000);
+  await w.check();
+  assert.deepEqual(events.slice(1), ['restored 2000']);
 });
 
 test('a loopback server is always routed', async () => {
