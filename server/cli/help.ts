@@ -19,7 +19,7 @@ export const SERVER_HELP: Readonly<Record<string, CommandHelp>> = {
     examples: [`serve --dir ${D}`],
   },
   token: {
-    usage: 'token HOST --dir D [--group G] [--ttl 1h] [--replace] [--count N] [--json]',
+    usage: 'token (HOST [--replace] | --count N [--json]) --dir D [--group G] [--ttl 1h]',
     summary:
       'Prints a one-time enrollment token for HOST, and only that. --replace for a reinstalled host (its enrollment revokes the old certificate). --count N prints N tokens, one a line (a JSON array with --json), for a rollout: each enrolls the host that uses it, named by its own host name.',
     examples: [`token web1 --dir ${D} --group web`, `token --count 20 --group web --dir ${D}`],
