@@ -29,6 +29,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === 'help') return main([rest[0]!, '--help']);
+  // A reader that goes away (`check | head`) ends a command quietly, not with an EPIPE stack. Not for
+  // `run`: the daemon's stdout is its log.
+  if (name !== 'run') process.stdout.on('error', () => {});
   const cmd = name ? COMMANDS[name] : undefined;
   try {
     if (!cmd) throw sharedError('TW_ARGS', name ? `unknown command "${name}" (\`${PROG} --help\` lists the commands)` : `no command (\`${PROG} --help\` lists the commands)`);
