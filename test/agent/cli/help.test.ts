@@ -32,5 +32,5 @@ test('an unknown agent command or flag is one line naming it and --help, exit 2'
   assert.match(cmd.stderr, /^tripwarden-agent: error TW_ARGS: unknown command "chek" \(`tripwarden-agent --help` lists the commands\); [^\n]*\n$/);
   const flag = agentCli(['check', '--config', '/x', '--jsn']);
   assert.equal(flag.code, 2);
-  assert.match(flag.stderr, /^tripwarden-agent: error TW_ARGS: unknown flag --jsn \(usage: check --config C \[--json\]\); [^\n]*`--help` after the command[^\n]*\n$/);
+  assert.match(flag.stderr, /^tripwarden-agent: error TW_ARGS: Unknown option '--jsn' \(usage: check --config C \[--json\]\); [^\n]*`--help` after the command[^\n]*\n$/);
 });

@@ -65,7 +65,7 @@ test('an unknown command or flag is one line naming it and --help, exit 2', () =
   assert.match(cmd.stderr, /^tripwarden-server: error TW_ARGS: unknown command "hostz" \(`tripwarden --help` lists the commands\); [^\n]*\n$/);
   const flag = tripwarden(['hosts', '--dir', dir, '--jsn']);
   assert.equal(flag.code, 2);
-  assert.match(flag.stderr, /^tripwarden-server: error TW_ARGS: unknown flag --jsn \(usage: hosts --dir D \[--json\]\); [^\n]*`--help` after the command[^\n]*\n$/);
+  assert.match(flag.stderr, /^tripwarden-server: error TW_ARGS: Unknown option '--jsn' \(usage: hosts --dir D \[--json\]\); [^\n]*`--help` after the command[^\n]*\n$/);
   const bare = tripwarden([]);
   assert.equal(bare.code, 2);
   assert.match(bare.stderr, /^[^\n]*no command \(`tripwarden --help` lists the commands\)[^\n]*\n$/);
