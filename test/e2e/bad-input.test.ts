@@ -53,6 +53,8 @@ test('an unknown token and a wrong CA fingerprint are refused', () => {
   assert.match(enrollWith('twt_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB').stderr, /token not recognised/);
   const dir = tempDir();
   const config = join(dir, 'agent.yml');
+  // enroll no longer writes a missing config (TW_CONFIG_MISSING): the pin is what is tested here
+  writeFileSync(config, `server: ${server.url}\nstateDir: ${join(dir, 'state')}\n`);
   const tok = serverCli(['token', 'lima', '--dir', server.dir]).stdout.trim();
   const r = agentCli(['enroll', '--server', server.url, '--token', tok, '--ca-sha256', 'AA:BB', '--config', config]);
   assert.equal(r.code, 1);
