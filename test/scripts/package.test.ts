@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version as string;
+const tools = ['dpkg', 'dpkg-deb', 'dpkg-shlibdeps'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+const skip = tools.length ? `${tools.join(', ')} not installed (apt-get install dpkg-dev)` : false;
+if (skip) console.log(`# skipping package tests: ${skip}`);
+const lintianSkip = skip || (existsSync('/usr/bin/lintian') ? false : 'lintian not installed');
+
+interface Run {
+  status: number | null;
+  out: string;
+}
+function sh(cmd: string, argv: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', timeout: 300_000, env, maxBuffer: 64 << 20 });
+  return { status: r.status, out: (r.stdout ?? '') + (r.stderr ?? '') };
+}
+
+let out = '';
+let arch = '';
+before(() => {
+  if (skip) return;
+  out = mkdtempSync(join(tmpdir(), 'tw-package-'));
+  arch = sh('dpkg', ['--print-architecture']).out.trim();
+});
+after(() => {
+  if (out) rmSync(out, { recursive: true, force: true });
+});
+
+/** Builds one package into the temp dir (the agent executable is reused when built already). */
+function build(which: 'agent' | 'server'): string {
+  const r = sh(process.execPath, [join(root, 'scripts', 'package.mjs'), '--only', which, '--reuse-agent', '--out', out]);
+  assert.equal(r.status, 0, r.out);
+  const deb = join(out, `tripwarden-${which}_${version}_${arch}.deb`);
+  assert.ok(existsSync(deb), `${deb} not written:\n${r.out}`);
+  return deb;
+}
+
+/**
+ * A throwaway dpkg root: an empty database and a passwd/group with root only.
+ * Maintainer scripts run without chroot, with DPKG_ROOT pointing here, which
+ * is the mode Debian uses to bootstrap systems and which ours honour.
+ */
+function throwawayRoot(): { dir: string; dpkg(...a: string[]): Run } {
+  const dir = mkdtempSync(join(out, 'root-'));
+  for (const d of ['var/lib/dpkg/info', 'var/lib/dpkg/updates', 'var/lib/dpkg/triggers', 'etc']) mkdirSync(join(dir, d), { recursive: true });
+  for (const f of ['var/lib/dpkg/status', 'var/lib/dpkg/available']) writeFileSync(join(dir, f), '');
+  writeFileSync(join(dir, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+  writeFileSync(join(dir, 'etc/group'), 'root:x:0:\n');
+  writeFileSync(join(dir, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o640 });
+  writeFileSync(join(dir, 'etc/gshadow'), 'root:*::\n', { mode: 0o640 });
+  // Dependencies (libc6, ...) are not in the empty root: --force-depends.
+  const base = [`--root=${dir}`, '--force-script-chrootless', '--force-not-root', '--force-depends', '--force-confold'];
+  return { dir, dpkg: (...a: string[]) => sh('dpkg', [...base, ...a]) };
+}
+
+const mode = (p: string): number => statSync(p).mode & 0o7777;
+const status = (dir: string, pkg: string): string => {
+  const text = readFileSync(join(dir, 'var/lib/dpkg/status'), 'utf8');
+  const para = text.split('\n\n').find((p) => p.startsWith(`Package: ${pkg}\n`));
+  return /^Status: (.*)$/m.exec(para ?? '')?.[1] ?? 'not-installed';
+};
+
+test('the maintainer scripts are clean under shellcheck', { skip: !existsSync('/usr/bin/shellcheck') && 'shellcheck not installed' }, () => {
+  const scripts = ['agent', 'server'].flatMap((p) => ['postinst', 'prerm', 'postrm'].map((s) => join(root, 'scripts/debian', p, s)));
+  const r = sh('/usr/bin/shellcheck', ['-s', 'sh', ...scripts]);
+  assert.equal(r.status, 0, r.out);
+});
+
+test('the agent package: contents, install, conffile kept on remove, everything gone on purge', { skip }, () => {
+  const deb = build('agent');
+
+  const listing = sh('dpkg-deb', ['--contents', deb]).out;
+  for (const [m, path] of [
+    ['-rwxr-xr-x', './usr/bin/tripwarden-agent'],
+    ['-rw-r--r--', './lib/systemd/system/tripwarden-agent.service'],
+    ['-rw-------', './etc/tripwarden/agent.yml'],
+    ['-rw-r--r--', './usr/share/doc/tripwarden-agent/copyright'],
+  ] as const) {
+    assert.match(listing, new RegExp(`^${m.replace(/-/g, '\\-')} root/root .* ${path.replace(/\./g, '\\.')}$`, 'm'), `${path} ${m} root/root:\n${listing}`);
+  }
+  assert.doesNotMatch(listing, /token|\.crt|\.key/i, 'no enrollment material in the package');
+  assert.equal(sh('dpkg-deb', ['--field', deb, 'Package']).out.trim(), 'tripwarden-agent');
+  assert.match(sh('dpkg-deb', ['--field', deb, 'Depends']).out, /libc6 \(>= 2\.\d+\)/);
+  assert.equal(sh('dpkg-deb', ['--info', deb, 'conffiles']).out, '/etc/tripwarden/agent.yml\n');
+
+  const t = throwawayRoot();
+  const installed = t.dpkg('-i', deb);
+  assert.equal(installed.status, 0, installed.out);
+  assert.match(installed.out, /tripwarden-agent: not enrolled yet; .*tripwarden-agent enroll --server/);
+  assert.equal(status(t.dir, 'tripwarden-agent'), 'install ok installed');
+  assert.equal(mode(join(t.dir, 'usr/bin/tripwarden-agent')), 0o755);
+  assert.equal(mode(join(t.dir, 'etc/tripwarden/agent.yml')), 0o600);
+  assert.equal(mode(join(t.dir, 'var/lib/tripwarden-agent')), 0o700, 'state dir made by postinst');
+  const unit = readFileSync(join(t.dir, 'lib/systemd/system/tripwarden-agent.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/bin\/tripwarden-agent run --config \/etc\/tripwarden\/agent\.yml$/m);
+  assert.match(unit, /^StateDirectory=tripwarden-agent$/m);
+  const exe = sh(join(t.dir, 'usr/bin/tripwarden-agent'), ['--version']);
+  assert.equal(exe.out.trim(), version, 'the packaged executable runs');
+
+  // An operator's config and an enrolled host survive a reinstall and a remove.
+  const config = join(t.dir, 'etc/tripwarden/agent.yml');
+  writeFileSync(config, 'server: wss://tw.example.net:7443\nstateDir: /var/lib/tripwarden-agent\n');
+  writeFileSync(join(t.dir, 'var/lib/tripwarden-agent/agent.crt'), 'CERT');
+  const again = t.dpkg('-i', deb);
+  assert.equal(again.status, 0, again.out);
+  assert.doesNotMatch(again.out, /not enrolled yet/, 'an enrolled host is not told to enroll');
+  assert.match(readFileSync(config, 'utf8'), /tw\.example\.net/);
+
+  const removed = t.dpkg('--remove', 'tripwarden-agent');
+  assert.equal(removed.status, 0, removed.out);
+  assert.equal(status(t.dir, 'tripwarden-agent'), 'deinstall ok config-files');
+  assert.equal(existsSync(join(t.dir, 'usr/bin/tripwarden-agent')), false);
+  assert.equal(existsSync(join(t.dir, 'lib/systemd/system/tripwarden-agent.service')), false);
+  assert.match(readFileSync(config, 'utf8'), /tw\.example\.net/, 'conffile kept until purge');
+  assert.equal(existsSync(join(t.dir, 'var/lib/tripwarden-agent/agent.crt')), true, 'state kept until purge');
+
+  const purged = t.dpkg('--purge', 'tripwarden-agent');
+  assert.equal(purged.status, 0, purged.out);
+  assert.equal(status(t.dir, 'tripwarden-agent'), 'not-installed');
+  assert.equal(existsSync(config), false);
+  assert.equal(existsSync(join(t.dir, 'etc/tripwarden')), false);
+  assert.equal(existsSync(join(t.dir, 'var/lib/tripwarden-agent')), false);
+});
+
+test('the agent package is lintian clean (overrides explained in scripts/debian/agent/lintian-overrides)', { skip: lintianSkip }, () => {
+  const deb = join(out, `tripwarden-agent_${version}_${arch}.deb`);
+  const r = sh('lintian', ['--fail-on', 'error,warning', existsSync(deb) ? deb : build('agent')]);
+  const findings = r.out.split('\n').filter((l) => /^[EW]: /.test(l));
+  assert.deepEqual(findings, [], r.out);
+  assert.equal(r.status, 0, r.out);
+});
