@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: type-check, lint, build the agent executable, then run every test file
+// `npm test`: type-check, lint, build the agent executable and the server's JavaScript
+// (bin/tripwarden runs it), then run every test file
 // with node's test runner. Node 20's runner expands no globs, so files are listed
 // here. End-to-end tests run the compiled agent (TRIPWARDEN_AGENT_EXE) so what is
 // tested is what ships; set TW_AGENT_FROM_SOURCE=1 to run the TypeScript instead.
@@ -30,6 +31,7 @@ run(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsc
 // Lint: biome's formatter and linter, then the import rules (agent/ and server/ never import each other).
 run(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'check', '.']);
 run(process.execPath, ['scripts/lint-imports.mjs']);
+run(process.execPath, ['scripts/build-server.mjs']);
 const env = { ...process.env };
 if (!process.env.TW_AGENT_FROM_SOURCE) {
   run(process.execPath, ['scripts/build-agent.mjs']);

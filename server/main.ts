@@ -1,40 +1,33 @@
 /**
- * The server's command line (docs/REFERENCE.md): `npm run -s server -- <command>`.
+ * The server's command line (docs/REFERENCE.md): `tripwarden <command>`, built to dist/server/main.js
+ * (scripts/build-server.mjs) and run by bin/tripwarden; `npm run -s server -- <command>` runs it from source.
  */
 import { errorLine, sharedError, TwError } from '../shared/errors.ts';
 import { VERSION } from '../shared/version.ts';
-import { acceptCommand } from './cli/accept.ts';
-import { fleetCommand } from './cli/fleet.ts';
-import { groupCommand, groupPortsCommand } from './cli/group.ts';
-import { initCommand } from './cli/init.ts';
 import { type CommandIo, processIo } from './cli/io.ts';
-import { alarmsCommand, hostsCommand } from './cli/listing.ts';
-import { ackCommand, maintenanceCommand, revokeCommand } from './cli/operator.ts';
-import { reportCommand } from './cli/report.ts';
-import { sampleCommand } from './cli/sample.ts';
-import { serveCommand } from './cli/serve.ts';
-import { testMailCommand } from './cli/test-mail.ts';
-import { tokenCommand } from './cli/token.ts';
 
 type Command = (argv: string[], io: CommandIo) => Promise<number>;
 
-/** The command registry: one entry per command, one module per group of commands. */
-export const COMMANDS: Record<string, Command> = {
-  init: initCommand,
-  serve: serveCommand,
-  token: tokenCommand,
-  hosts: hostsCommand,
-  alarms: alarmsCommand,
-  revoke: revokeCommand,
-  ack: ackCommand,
-  maintenance: maintenanceCommand,
-  report: reportCommand,
-  'test-mail': testMailCommand,
-  accept: acceptCommand,
-  group: groupCommand,
-  sample: sampleCommand,
-  'group-ports': groupPortsCommand,
-  fleet: fleetCommand,
+/**
+ * The command registry: one entry per command, one module per group of commands. Each is loaded when
+ * it runs, so a quick command (`hosts`) does not first load the mailer, the gateway and the dashboard.
+ */
+export const COMMANDS: Record<string, () => Promise<Command>> = {
+  init: async () => (await import('./cli/init.ts')).initCommand,
+  serve: async () => (await import('./cli/serve.ts')).serveCommand,
+  token: async () => (await import('./cli/token.ts')).tokenCommand,
+  hosts: async () => (await import('./cli/listing.ts')).hostsCommand,
+  alarms: async () => (await import('./cli/listing.ts')).alarmsCommand,
+  revoke: async () => (await import('./cli/operator.ts')).revokeCommand,
+  ack: async () => (await import('./cli/operator.ts')).ackCommand,
+  maintenance: async () => (await import('./cli/operator.ts')).maintenanceCommand,
+  report: async () => (await import('./cli/report.ts')).reportCommand,
+  'test-mail': async () => (await import('./cli/test-mail.ts')).testMailCommand,
+  accept: async () => (await import('./cli/accept.ts')).acceptCommand,
+  group: async () => (await import('./cli/group.ts')).groupCommand,
+  sample: async () => (await import('./cli/sample.ts')).sampleCommand,
+  'group-ports': async () => (await import('./cli/group.ts')).groupPortsCommand,
+  fleet: async () => (await import('./cli/fleet.ts')).fleetCommand,
 };
 
 /** Runs one command and returns its exit code; errors become one line on stderr. */
@@ -47,7 +40,7 @@ export async function runServerCli(argv: string[], io: CommandIo = processIo): P
   const cmd = name ? COMMANDS[name] : undefined;
   try {
     if (!cmd) throw sharedError('TW_ARGS', `${name ? `unknown command "${name}"` : 'no command'}; commands: ${Object.keys(COMMANDS).join(', ')}`);
-    return await cmd(rest, io);
+    return await (await cmd())(rest, io);
   } catch (err) {
     io.err(errorLine('tripwarden-server', err));
     return err instanceof TwError ? err.exitCode : 1;
