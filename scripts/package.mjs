@@ -119,8 +119,9 @@ class Stage {
       for (const n of readdirSync(d).sort()) {
         const p = join(d, n);
         if (p === join(this.dir, 'DEBIAN')) continue;
-        if (lstatSync(p).isDirectory()) walk(p);
-        else out.push(relative(this.dir, p));
+        const st = lstatSync(p);
+        if (st.isDirectory()) walk(p);
+        else if (st.isFile()) out.push(relative(this.dir, p)); // md5sums lists no symlinks
       }
     };
     walk(this.dir);
@@ -245,9 +246,13 @@ function shlibDepends(stage, elfs) {
   return m[1];
 }
 
-function isElf(file) {
-  const b = readFileSync(file).subarray(0, 4);
-  return b.length === 4 && b[0] === 0x7f && b.toString('latin1', 1, 4) === 'ELF';
+/** Strips an ELF file in the stage (Debian ships no debug symbols in the package itself). */
+function strip(file, flags) {
+  try {
+    run('strip', [...flags, file]);
+  } catch (err) {
+    fail(`strip ${file} failed (apt-get install binutils): ${err.message.split('\n')[0]}`);
+  }
 }
 
 // ---------------------------------------------------------------- agent
@@ -292,8 +297,90 @@ function agentPackage() {
 }
 
 // ---------------------------------------------------------------- server
+const SERVER_LIB = '/usr/lib/tripwarden-server';
+// The native addon and what loads it: the only modules the built server does not bundle.
+const SERVER_MODULES = {
+  'better-sqlite3': ['package.json', 'LICENSE', 'lib', 'build/Release/better_sqlite3.node'],
+  bindings: ['package.json', 'LICENSE.md', 'bindings.js'],
+  'file-uri-to-path': ['package.json', 'LICENSE', 'index.js'],
+};
+
+/**
+ * The server ships the Node.js runtime that built it. Debian 12's own nodejs
+ * is 18, older than the server needs (Node >= 20.10, and better-sqlite3 12
+ * refuses 18), and a native addon only loads in the Node ABI it was compiled
+ * for, so the runtime and the addon travel together.
+ */
 function serverPackage() {
-  fail('the server package needs the built server (scripts/build-server.mjs), not in this tree yet');
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 10)) fail(`Node ${process.version} builds the server package; it needs Node >= 20.10 (the runtime is shipped)`);
+  execFileSync(process.execPath, [join(root, 'scripts', 'build-server.mjs')], { stdio: 'inherit' });
+  const s = new Stage('tripwarden-server');
+  const lib = SERVER_LIB.slice(1);
+  s.copy(`${lib}/node`, process.execPath, 0o755);
+  strip(s.path(`${lib}/node`), []);
+  // Run by /usr/bin/tripwarden on the shipped runtime, not whatever `node` is on PATH (Debian 12's is 18).
+  s.write(`${lib}/bin/tripwarden`, readFileSync(join(root, 'bin', 'tripwarden'), 'utf8').replace(/^#!.*\n/, ''), 0o644);
+  s.copyTree(`${lib}/dist/server`, join(root, 'dist', 'server'));
+  // The chunks are ES modules; say so rather than rely on Node's syntax detection.
+  s.write(`${lib}/dist/server/package.json`, '{ "type": "module", "private": true }\n');
+  for (const [name, parts] of Object.entries(SERVER_MODULES)) {
+    const dir = dirname(require.resolve(`${name}/package.json`));
+    for (const part of parts) {
+      if (statSync(join(dir, part)).isDirectory()) s.copyTree(`${lib}/node_modules/${name}/${part}`, join(dir, part));
+      else s.copy(`${lib}/node_modules/${name}/${part}`, join(dir, part), 0o644);
+    }
+  }
+  strip(s.path(`${lib}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`), ['--strip-unneeded']);
+  s.write(
+    'usr/bin/tripwarden',
+    `#!/bin/sh\n# The Tripwarden server's command line, on the Node.js runtime this package ships.\nexec ${SERVER_LIB}/node ${SERVER_LIB}/bin/tripwarden "$@"\n`,
+    0o755,
+  );
+
+  const template = readFileSync(join(root, 'scripts', 'tripwarden-server.service'), 'utf8');
+  const unit = `# Tripwarden server, as installed by the tripwarden-server package. Data (CA
+# key, database) lives in /var/lib/tripwarden-server, owned by the system user
+# "tripwarden"; make it once with
+#   runuser -u tripwarden -- tripwarden init --dir /var/lib/tripwarden-server
+${template.slice(template.indexOf('[Unit]'))}`
+    .replace(/^WorkingDirectory=.*$/m, 'WorkingDirectory=/var/lib/tripwarden-server')
+    .replace(/^ExecStart=.*$/m, `ExecStart=${SERVER_LIB}/node --jitless ${SERVER_LIB}/dist/server/main.js serve --dir /var/lib/tripwarden-server`);
+  if (!unit.includes(`ExecStart=${SERVER_LIB}/node`)) fail('scripts/tripwarden-server.service has no ExecStart= line');
+  s.write('lib/systemd/system/tripwarden-server.service', unit);
+  for (const m of ['postinst', 'prerm', 'postrm']) s.script(m, join(root, 'scripts', 'debian', 'server', m));
+  s.docs(
+    copyright(
+      `${lib}/node ${lib}/dist/* ${lib}/node_modules/*`,
+      ['better-sqlite3 (with SQLite, public domain)', 'ws', 'yaml', 'zod', 'pino', 'nodemailer', 'node-forge', 'prom-client'],
+      process.version,
+    ),
+    join(root, 'scripts', 'debian', 'server', 'tripwarden.8'),
+    8,
+  );
+  s.write('usr/share/lintian/overrides/tripwarden-server', readFileSync(join(root, 'scripts', 'debian', 'server', 'lintian-overrides')));
+
+  // What is staged must run: the CLI answers, and the addon loads in the shipped runtime.
+  const staged = s.path(lib);
+  const got = run(join(staged, 'node'), [join(staged, 'bin', 'tripwarden'), '--version']).trim();
+  if (got !== version) fail(`the staged tripwarden --version printed "${got}", expected ${version}`);
+  run(join(staged, 'node'), ['-e', `new (require(${JSON.stringify(join(staged, 'node_modules', 'better-sqlite3'))}))(':memory:').prepare('SELECT 1').get()`]);
+
+  return s.build(
+    { Depends: `${shlibDepends(s, [`${lib}/node`, `${lib}/node_modules/better-sqlite3/build/Release/better_sqlite3.node`])}, passwd` },
+    {
+      summary: 'host-integrity watchdog server (Tripwarden)',
+      body: [
+        'Holds the baselines for every enrolled host, judges what their agents',
+        'report, and raises alarms by mail, syslog and on a dashboard, above',
+        'all when an agent goes silent. Issues the certificates agents connect',
+        'with, from a private CA that never leaves its data dir.',
+        '',
+        'Ships the Node.js runtime it runs on; data lives in SQLite under',
+        '/var/lib/tripwarden-server, owned by the system user tripwarden.',
+      ],
+    },
+  );
 }
 
 mkdirSync(outDir, { recursive: true });

@@ -136,3 +136,73 @@ test('the agent package is lintian clean (overrides explained in scripts/debian/
   assert.deepEqual(findings, [], r.out);
   assert.equal(r.status, 0, r.out);
 });
+
+test('the server package: its own runtime runs the CLI, postinst makes the user and a 0700 data dir, purge keeps the data', { skip }, () => {
+  const deb = build('server');
+  const listing = sh('dpkg-deb', ['--contents', deb]).out;
+  for (const path of [
+    './usr/bin/tripwarden',
+    './usr/lib/tripwarden-server/node',
+    './usr/lib/tripwarden-server/dist/server/main.js',
+    './lib/systemd/system/tripwarden-server.service',
+  ]) {
+    assert.match(listing, new RegExp(` root/root .* ${path.replace(/\./g, '\\.')}$`, 'm'), `${path} missing:\n${listing}`);
+  }
+  assert.match(sh('dpkg-deb', ['--field', deb, 'Depends']).out, /libc6 .*passwd/);
+
+  const t = throwawayRoot();
+  const installed = t.dpkg('-i', deb);
+  assert.equal(installed.status, 0, installed.out);
+  assert.match(installed.out, /tripwarden-server: not initialised yet; run 'runuser -u tripwarden -- tripwarden init --dir \/var\/lib\/tripwarden-server'/);
+  const user = readFileSync(join(t.dir, 'etc/passwd'), 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('tripwarden:'));
+  assert.ok(user, 'postinst created the user in the target root');
+  const [, , uid, gid, , home, shell] = user.split(':');
+  assert.ok(Number(uid) > 0 && Number(uid) < 1000, `a system uid: ${uid}`);
+  assert.deepEqual([home, shell], ['/var/lib/tripwarden-server', '/usr/sbin/nologin']);
+  assert.match(readFileSync(join(t.dir, 'etc/group'), 'utf8'), new RegExp(`^tripwarden:x:${gid}:`, 'm'));
+  const data = join(t.dir, 'var/lib/tripwarden-server');
+  assert.equal(mode(data), 0o700);
+  assert.deepEqual([statSync(data).uid, statSync(data).gid], [Number(uid), Number(gid)]);
+
+  const unit = readFileSync(join(t.dir, 'lib/systemd/system/tripwarden-server.service'), 'utf8');
+  assert.match(unit, /^ExecStart=\/usr\/lib\/tripwarden-server\/node --jitless \/usr\/lib\/tripwarden-server\/dist\/server\/main\.js serve --dir \/var\/lib\/tripwarden-server$/m);
+  assert.match(unit, /^User=tripwarden$/m);
+  assert.doesNotMatch(unit, /\/opt\/tripwarden|tsx/);
+  assert.equal(readFileSync(join(t.dir, 'usr/bin/tripwarden'), 'utf8').split('\n').at(-2), 'exec /usr/lib/tripwarden-server/node /usr/lib/tripwarden-server/bin/tripwarden "$@"');
+
+  // The installed tree works on its own runtime: init a data dir and list its hosts.
+  const lib = join(t.dir, 'usr/lib/tripwarden-server');
+  const cli = (...a: string[]): Run => sh(join(lib, 'node'), [join(lib, 'bin/tripwarden'), ...a], { PATH: '/usr/bin:/bin' });
+  const scratch = join(t.dir, 'tmp-data');
+  const init = cli('init', '--dir', scratch);
+  assert.equal(init.status, 0, init.out);
+  assert.match(init.out, /ca-sha256: [0-9a-f:]+/i);
+  const hosts = cli('hosts', '--json', '--dir', scratch);
+  assert.equal(hosts.status, 0, hosts.out);
+  assert.deepEqual(JSON.parse(hosts.out), []);
+
+  // Upgrade in place (same version again): the user is not made twice.
+  const again = t.dpkg('-i', deb);
+  assert.equal(again.status, 0, again.out);
+  assert.equal(readFileSync(join(t.dir, 'etc/passwd'), 'utf8').match(/^tripwarden:/gm)?.length, 1);
+
+  writeFileSync(join(data, 'server.yml'), 'listen: 0.0.0.0:7443\n');
+  assert.equal(t.dpkg('--remove', 'tripwarden-server').status, 0);
+  assert.equal(existsSync(join(t.dir, 'usr/bin/tripwarden')), false);
+  assert.equal(existsSync(lib), false);
+  const purged = t.dpkg('--purge', 'tripwarden-server');
+  assert.equal(purged.status, 0, purged.out);
+  assert.match(purged.out, /kept \/var\/lib\/tripwarden-server/);
+  assert.equal(status(t.dir, 'tripwarden-server'), 'not-installed');
+  assert.equal(existsSync(join(data, 'server.yml')), true, 'the CA and database outlive a purge');
+});
+
+test('the server package is lintian clean (overrides explained in scripts/debian/server/lintian-overrides)', { skip: lintianSkip }, () => {
+  const deb = join(out, `tripwarden-server_${version}_${arch}.deb`);
+  const r = sh('lintian', ['--fail-on', 'error,warning', existsSync(deb) ? deb : build('server')]);
+  const findings = r.out.split('\n').filter((l) => /^[EW]: /.test(l));
+  assert.deepEqual(findings, [], r.out);
+  assert.equal(r.status, 0, r.out);
+});
