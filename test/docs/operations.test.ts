@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { agentCommand, enrollAgent, ROOT, runAgent, startServer, type TestServer } from '../helpers/cluster.ts';
@@ -38,7 +38,7 @@ function standIns(dir: string, tree: string): string {
 }
 
 test('every tested command in docs/OPERATIONS.md works, in order, against a real server and agent', async () => {
-  assert.equal(blocks.length, 10, 'the test below walks ten blocks; a new one needs its step here');
+  assert.equal(blocks.length, 11, 'the test below walks eleven blocks; a new one needs its step here');
   assert.ok(smtpYaml, 'docs/OPERATIONS.md has its ```yaml smtp block');
   const dir = tempDir('tw-ops-');
 
@@ -115,15 +115,20 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
   await runBlock(1);
   await waitFor(() => peer.received.length >= 1, { what: 'the test mail' });
 
+  // The webhook's secret: 32 random bytes in hex, for the server alone.
+  await runBlock(2);
+  assert.match(readFileSync(join(D, 'webhook.secret'), 'utf8'), /^[0-9a-f]{64}\n$/);
+  assert.equal(statSync(join(D, 'webhook.secret')).mode & 0o777, 0o600);
+
   // Alarms: a guarded file changes; list, ack, maintenance on and off.
   writeFileSync(join(watched, 'tool'), 'v2\n');
   const alarm = await waitFor(() => openAlarms().find((a) => a.kind === 'file-changed'), { timeoutMs: 60_000, what: 'file-changed' });
   env.ALARM = String(alarm.id);
-  assert.match(await runBlock(2), /file-changed/);
+  assert.match(await runBlock(3), /file-changed/);
 
   // The upgrade across a group: group and sample, then fleet and accept resolve the alarm.
-  await runBlock(3);
   await runBlock(4);
+  await runBlock(5);
   assert.equal(
     openAlarms().some((a) => a.id === alarm.id),
     false,
@@ -131,10 +136,10 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
   );
 
   // Backup while serving; restore with the server stopped.
-  await runBlock(5);
+  await runBlock(6);
   for (const f of ['tripwarden.db', 'ca.key', 'server.yml', 'smtp.password']) assert.ok(existsSync(join(dir, 'backup', f)), `backup has ${f}`);
   await server.stop();
-  const restored = await runBlock(6);
+  const restored = await runBlock(7);
   assert.match(restored, /^ok$/m, 'integrity_check');
   assert.match(restored, /web1/);
   // The restarted server listens on a new ephemeral port: point the agent at it.
@@ -148,7 +153,7 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
 
   // A new certificate for the host, and the agent restarted on it.
   const oldCert = readFileSync(join(agent.stateDir, 'agent.crt'), 'utf8');
-  await runBlock(7);
+  await runBlock(8);
   assert.notEqual(readFileSync(join(agent.stateDir, 'agent.crt'), 'utf8'), oldCert);
   agentProc.signal('SIGTERM');
   await agentProc.exited;
@@ -156,10 +161,10 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
   await waitFor(hostUp, { timeoutMs: 60_000, what: 'web1 up on its new certificate' });
 
   // Upgrading: the package (stand-in), then accept the host.
-  await runBlock(8);
+  await runBlock(9);
   writeFileSync(join(watched, 'tool'), 'v3\n');
   await waitFor(() => openAlarms().find((a) => a.kind === 'file-changed'), { timeoutMs: 60_000, what: 'the next file-changed' });
-  await runBlock(9);
+  await runBlock(10);
   assert.deepEqual(
     openAlarms().filter((a) => a.host === 'web1' && a.kind.startsWith('file-')),
     [],
