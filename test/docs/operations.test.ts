@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -38,7 +39,7 @@ function standIns(dir: string, tree: string): string {
 }
 
 test('every tested command in docs/OPERATIONS.md works, in order, against a real server and agent', async () => {
-  assert.equal(blocks.length, 11, 'the test below walks eleven blocks; a new one needs its step here');
+  assert.equal(blocks.length, 12, 'the test below walks twelve blocks; a new one needs its step here');
   assert.ok(smtpYaml, 'docs/OPERATIONS.md has its ```yaml smtp block');
   const dir = tempDir('tw-ops-');
 
@@ -160,11 +161,18 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
   agentProc = runAgent(agent);
   await waitFor(hostUp, { timeoutMs: 60_000, what: 'web1 up on its new certificate' });
 
-  // Upgrading: the package (stand-in), then accept the host.
+  // A new server certificate from the same CA, with one more name; the agent keeps its pin.
+  const oldServerCert = readFileSync(join(D, 'server.crt'), 'utf8');
   await runBlock(9);
+  const newServerCert = readFileSync(join(D, 'server.crt'), 'utf8');
+  assert.notEqual(newServerCert, oldServerCert);
+  assert.match(new X509Certificate(newServerCert).subjectAltName ?? '', /DNS:tw2\.example\.net/);
+
+  // Upgrading: the package (stand-in), then accept the host.
+  await runBlock(10);
   writeFileSync(join(watched, 'tool'), 'v3\n');
   await waitFor(() => openAlarms().find((a) => a.kind === 'file-changed'), { timeoutMs: 60_000, what: 'the next file-changed' });
-  await runBlock(10);
+  await runBlock(11);
   assert.deepEqual(
     openAlarms().filter((a) => a.host === 'web1' && a.kind.startsWith('file-')),
     [],
@@ -177,6 +185,7 @@ test('every tested command in docs/OPERATIONS.md works, in order, against a real
     'systemctl stop tripwarden-server',
     'systemctl start tripwarden-server',
     'systemctl restart tripwarden-agent',
+    'systemctl restart tripwarden-server',
     'apt-get install ./tripwarden-server_VERSION_amd64.deb',
   ]);
 });
