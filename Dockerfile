@@ -12,14 +12,14 @@
 
 FROM node:20-bookworm AS build
 WORKDIR /app
-# better-sqlite3 compiles from source. The official image has Node's headers
-# in /usr/local/include/node, which node-gyp finds through nodedir (on a
-# Debian host it is /usr instead).
+# better-sqlite3 compiles from source (scripts/build-sqlite.mjs, the
+# postinstall). The official image has Node's headers in
+# /usr/local/include/node, beside its node; nodedir names them outright.
 ENV npm_config_nodedir=/usr/local
 # package.json's allowScripts (which install scripts may run) needs npm 11.
 RUN npm install --global npm@11.19.1
 COPY package.json package-lock.json ./
-COPY scripts/unshadow-node.mjs scripts/
+COPY scripts/unshadow-node.mjs scripts/build-sqlite.mjs scripts/build-server.mjs scripts/
 # Production dependencies only (tsx included: the server runs through it).
 # The dev ones (TypeScript, esbuild, the Node 24 used for the agent build) are
 # never installed, which is the pruning.

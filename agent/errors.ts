@@ -12,15 +12,24 @@ export const AGENT_ERRORS = {
   },
   TW_ENROLL_PIN: {
     when: "the server's CA does not match --ca-sha256, or the server sent no CA at all",
-    todo: 'check that --server is the Tripwarden server and --ca-sha256 the fingerprint `tripwarden-server init` printed; if both are right, the connection is being intercepted',
+    todo: 'check that --server is the Tripwarden server and --ca-sha256 the fingerprint `tripwarden init` printed; if both are right, the connection is being intercepted',
   },
   TW_ENROLL_REFUSED: {
     when: 'the server refused the enrollment (token unknown, used or expired, host already enrolled) or answered nonsense',
-    todo: 'ask the server operator for a new token (`tripwarden-server token HOST`) and run `enroll` again',
+    todo: 'ask the server operator for a new token (`tripwarden token HOST --dir D`) and run `enroll` again',
   },
   TW_ENROLL_UNREACHABLE: {
     when: 'the server named by --server could not be reached',
-    todo: 'check --server (wss://HOST:PORT), the network and that `tripwarden-server serve` is running',
+    todo: 'check --server (wss://HOST:PORT), the network and that `tripwarden serve` is running',
+  },
+  TW_CONFIG_MISSING: {
+    exit: 2,
+    when: '`enroll --config C` names a file that does not exist (nothing was sent: the token is not spent)',
+    todo: 'write the config first (at least `server:` and `stateDir:`; scripts/install-agent.sh writes one) or correct --config',
+  },
+  TW_SERVER_NAME_MISMATCH: {
+    when: 'the server certificate does not name the host or address in --server (the message lists the names it carries)',
+    todo: 'use one of those names in --server, or add this one on the server: `tripwarden server-cert --dir D --san NAME`, then restart serve',
   },
   TW_STATE_UNREADABLE: {
     when: 'the reported-state file in the state dir is damaged',

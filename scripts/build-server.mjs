@@ -45,6 +45,11 @@ let esbuild;
 try {
   esbuild = await import('esbuild');
 } catch (err) {
+  // `npm ci --omit=dev` (the server image) has no esbuild: the server runs from source there.
+  if (process.env.npm_lifecycle_event === 'prepare') {
+    console.log('build-server: esbuild is not installed (npm ci --omit=dev?): skipped; npm run -s server -- runs the server from source');
+    process.exit(0);
+  }
   fail(`missing build dependency (run npm ci): ${err.message}`);
 }
 const external = Object.keys(pkg.dependencies ?? {}).filter(isNative);

@@ -95,11 +95,13 @@ say(`  dashboard:   ${dashboard}${password ? `   (user admin, password ${passwor
 say(`  agents port: ${gateway}   (mutual TLS; CA sha256 ${fingerprint})`);
 say(`  data:        ${base}   (logs: server.log, agent.log)`);
 say('');
+// bin/tripwarden runs the build `npm ci` made; by its full path, it works from any directory.
+const tripwarden = join(root, 'bin', 'tripwarden');
 say('Try, in another terminal:');
-say(`  npm run -s server -- hosts --dir ${dataDir}`);
+say(`  ${tripwarden} hosts --dir ${dataDir}`);
 say(`  kill -9 ${agentPid}        # the agent dies: agent-disconnected now, agent-missing after 6 s`);
 say(`  kill -STOP ${agentPid}     # the agent freezes: agent-missing at the deadline`);
-say(`  npm run -s server -- alarms --dir ${dataDir} --open`);
+say(`  ${tripwarden} alarms --dir ${dataDir} --open`);
 say(`  echo tamper >> ${join(guarded, 'policy.txt')}   # a guarded file changes`);
 say('Ctrl-C stops everything.');
 

@@ -11,8 +11,10 @@ export function parseCommandArgs<O extends Options>(argv: string[], options: O, 
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    throw sharedError('TW_ARGS', `${msg} (usage: ${usage})`);
+    const msg = err instanceof Error ? err.message.split('\n')[0]! : String(err);
+    // Node's own line for an unknown flag runs on about '--' and positionals; the flag is what matters.
+    const unknown = (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'([^']+)'/.exec(msg)?.[1] : undefined;
+    throw sharedError('TW_ARGS', `${unknown ? `unknown flag ${unknown}` : msg} (usage: ${usage})`);
   }
 }
 

@@ -62,7 +62,7 @@ export const SHARED_ERRORS = {
   TW_ARGS: {
     exit: 2,
     when: 'a command-line argument is missing or wrong',
-    todo: 'correct the command line as the usage shows',
+    todo: 'correct the command line as the usage shows (`--help` after the command prints it with an example)',
   },
 } as const satisfies ErrorCatalogue;
 

@@ -4,6 +4,7 @@ import { type RequestOptions, request } from 'node:https';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { certFingerprint, normalizeFingerprint } from '../../shared/cert.ts';
+import type { TwError } from '../../shared/errors.ts';
 import { EnrollResponse, validate } from '../../shared/protocol.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { type AgentConfig, loadAgentConfig, serverAddress } from '../config.ts';
@@ -43,17 +44,29 @@ function httpsCall(opts: RequestOptions, body: string | null, timeoutMs: number)
   });
 }
 
-/** Reads the config, or writes a minimal one naming the server when there is none. */
+/**
+ * Reads the config, which must exist: a mistyped --config must not spend the token on a config
+ * made up here, with the key put in a state dir nobody chose.
+ */
 function configFor(o: EnrollOptions): AgentConfig {
-  if (!existsSync(o.configPath)) {
-    writeFilePrivate(o.configPath, `server: ${o.server}\nstateDir: /var/lib/tripwarden-agent\n`);
-  }
+  if (!existsSync(o.configPath)) throw agentError('TW_CONFIG_MISSING', `--config ${o.configPath} does not exist`);
   const cfg = loadAgentConfig(o.configPath);
   const norm = (u: string) => u.replace(/\/$/, '');
   if (norm(cfg.server) !== norm(o.server)) {
     throw agentError('TW_SERVER_MISMATCH', `config ${o.configPath} names server ${cfg.server}, not ${o.server}`);
   }
   return cfg;
+}
+
+/**
+ * The error for a server certificate that does not name the host in --server (TLS checks the name),
+ * with the names it does carry; undefined for any other failure.
+ */
+function nameMismatch(err: unknown, host: string): TwError | undefined {
+  const e = err as { code?: string; cert?: { subjectaltname?: string } };
+  if (e?.code !== 'ERR_TLS_CERT_ALTNAME_INVALID') return undefined;
+  const names = (e.cert?.subjectaltname ?? '').replace(/(?:DNS|IP Address):/g, '') || 'no names';
+  return agentError('TW_SERVER_NAME_MISMATCH', `the server certificate does not name ${host}; it names ${names}`);
 }
 
 /**
@@ -65,7 +78,7 @@ export async function enroll(o: EnrollOptions): Promise<{ host: string; stateDir
   const cfg = configFor(o);
   const { host, port } = serverAddress(cfg.server);
   const timeout = o.timeoutMs ?? 15_000;
-  const unreachable = (err: unknown) => agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
+  const unreachable = (err: unknown) => nameMismatch(err, host) ?? agentError('TW_ENROLL_UNREACHABLE', `cannot reach ${host}:${port} (${(err as Error).message})`);
 
   // 1. The CA, fetched without trust and then pinned: nothing else is believed until it matches.
   let caPem: string;

@@ -15,7 +15,7 @@ import type { CommandIo } from './io.ts';
 const USAGE = 'init --dir D [--listen HOST:PORT] [--san NAME]... [--admin-password-file F]';
 
 /** The names the server certificate carries: loopback, this host, its addresses, the listen host and any --san. */
-function serverNames(listenHost: string, extra: string[]): string[] {
+export function serverNames(listenHost: string, extra: string[]): string[] {
   const names = new Set(['localhost', '127.0.0.1', '::1', hostname()]);
   for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) names.add(a.address.replace(/%.*$/, ''));
   if (listenHost !== '0.0.0.0' && listenHost !== '::' && listenHost !== '') names.add(listenHost);

@@ -95,6 +95,16 @@ export function issueCertificate(o: IssueOptions): string {
   return forge.pki.certificateToPem(cert);
 }
 
+/** The common name a certificate request asks for, or null when it names none or is not a request. */
+export function csrCommonName(csrPem: string): string | null {
+  try {
+    const cn = forge.pki.certificationRequestFromPem(csrPem).subject.getField('CN') as { value?: unknown } | null;
+    return typeof cn?.value === 'string' ? forge.util.decodeUtf8(cn.value) : null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Issues an agent's client certificate from its CSR. The subject the CSR asks
  * for is ignored: the identity is the host the enrollment token was made for.

@@ -5,8 +5,8 @@ import { RESET_AGENT_EXE_SQL } from '../baselines/agent-exe.ts';
 import { serverError } from '../errors.ts';
 import type { CommandQueue } from '../storage/command-queue.ts';
 import type { Db } from '../storage/db.ts';
-import { type KeyAndCert, newSerial, signAgentCsr } from './ca.ts';
-import { redeemToken } from './tokens.ts';
+import { csrCommonName, type KeyAndCert, newSerial, signAgentCsr } from './ca.ts';
+import { ANY_HOST, checkHostName, redeemToken } from './tokens.ts';
 
 export interface EnrollmentDeps {
   db: Db;
@@ -16,7 +16,8 @@ export interface EnrollmentDeps {
 }
 
 /**
- * Enrolls a host: spends the token, signs the agent's CSR for the token's host,
+ * Enrolls a host: spends the token, signs the agent's CSR for the token's host (a rollout
+ * token's: the name the CSR asks for, if no host has it),
  * and records the certificate's serial as the only one accepted for that host.
  * With a `--replace` token this revokes the previous certificate, and a live
  * connection made with it is closed.
@@ -26,6 +27,16 @@ export function enrollHost(d: EnrollmentDeps, req: EnrollRequest): EnrollRespons
   return d.db
     .transaction((): EnrollResponse => {
       const grant = redeemToken(d.db, req.token, now);
+      if (grant.host === ANY_HOST) {
+        // A rollout token: the host names itself, but may not take a name already enrolled.
+        const asked = csrCommonName(req.csr);
+        if (asked === null) throw serverError('TW_HOST_NAME', 'the certificate request names no host, which a token for any host needs');
+        checkHostName(asked);
+        if (d.db.prepare('SELECT host FROM hosts WHERE host = ?').get(asked)) {
+          throw serverError('TW_HOST_EXISTS', `host ${asked} is already enrolled; a token for any host enrolls new hosts only (a reinstall needs \`token ${asked} --replace\`)`);
+        }
+        grant.host = asked;
+      }
       const existing = d.db.prepare('SELECT host FROM hosts WHERE host = ?').get(grant.host);
       if (existing && !grant.replace) {
         throw serverError('TW_HOST_EXISTS', `host ${grant.host} was enrolled after this token was made (a reinstall needs \`token ${grant.host} --replace\`)`);

@@ -17,17 +17,28 @@ export function checkHostName(host: string): void {
   if (!HOST_NAME.test(host)) throw serverError('TW_HOST_NAME', `"${host}" is not a valid host name`);
 }
 
+/**
+ * The host of a rollout token (`token --count`): the host that redeems it is named by its own
+ * certificate request. Not a valid host name, so no named token can collide with it.
+ */
+export const ANY_HOST = '*';
+
 const digest = (secret: string) => createHash('sha256').update(secret).digest();
 
 /**
  * Issues a one-time enrollment token `twt_<id>_<secret>`. Only the secret's
  * SHA-256 is stored; the id finds the row, the secret is compared in constant time.
+ * With `host` {@link ANY_HOST} it enrolls one new host under the name it asks for.
  */
 export function issueToken(db: Db, o: { host: string; group: string; ttlMs: number; replace: boolean; now: number }): string {
-  checkHostName(o.host);
-  const existing = db.prepare('SELECT state FROM hosts WHERE host = ?').get(o.host) as { state: string } | undefined;
-  if (existing && !o.replace) {
-    throw serverError('TW_HOST_EXISTS', `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`);
+  if (o.host === ANY_HOST) {
+    if (o.replace) throw serverError('TW_HOST_NAME', 'a token for any host cannot replace one: name the reinstalled host');
+  } else {
+    checkHostName(o.host);
+    const existing = db.prepare('SELECT state FROM hosts WHERE host = ?').get(o.host) as { state: string } | undefined;
+    if (existing && !o.replace) {
+      throw serverError('TW_HOST_EXISTS', `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`);
+    }
   }
   const id = randomBytes(9).toString('base64url');
   const secret = randomBytes(24).toString('base64url');

@@ -1,34 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { openServerContext } from '../../server/context.ts';
 import { systemClock } from '../../shared/clock.ts';
+import { type BuiltServer, builtServer } from '../helpers/built-server.ts';
 import { Proc, ROOT, serverCli } from '../helpers/cluster.ts';
 import { tempDir } from '../helpers/temp.ts';
 
-/**
- * The built server in a tree of its own, laid out as installed: bin/tripwarden
- * (a copy), dist/server from scripts/build-server.mjs, node_modules for the
- * packages left external. No package.json: the launcher must not need one.
- */
-let tree: string;
 let bin: string;
-
-function tripwarden(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(bin, args, { cwd: tempDir('tw-cwd-'), encoding: 'utf8', timeout: 60_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
+let tripwarden: BuiltServer['run'];
 
 before(() => {
-  tree = tempDir('tw-built-');
-  mkdirSync(join(tree, 'bin'));
-  bin = join(tree, 'bin', 'tripwarden');
-  copyFileSync(join(ROOT, 'bin', 'tripwarden'), bin);
-  symlinkSync(join(ROOT, 'node_modules'), join(tree, 'node_modules'));
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'build-server.mjs'), '--out', join(tree, 'dist', 'server')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  assert.equal(r.status, 0, r.stderr);
+  ({ bin, run: tripwarden } = builtServer());
 });
 
 test('bin/tripwarden runs the built server: init, hosts and alarms print what the TypeScript prints', () => {

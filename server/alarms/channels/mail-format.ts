@@ -34,9 +34,12 @@ export function headerSafe(text: string, max = 160): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-/** The CLI prefix shown in mails: how a person runs a server command on the server host. */
+/**
+ * A server command as a person pastes it on the server host: `tripwarden`, which the server package
+ * installs (bin/tripwarden in a checkout), not an npm script that works only inside the checkout.
+ */
 export function cliLine(dir: string, args: string): string {
-  return `npm run -s server -- ${args} --dir ${dir}`;
+  return `tripwarden ${args} --dir ${shellWord(dir)}`;
 }
 
 /** Subject of one alarm event: severity, host and kind first, so a mail filter can sort on them. */

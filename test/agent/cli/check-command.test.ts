@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -8,7 +9,7 @@ import { MeasuredState } from '../../../agent/monitor/measured-state.ts';
 import { systemClock } from '../../../shared/clock.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { writeFilePrivate } from '../../../shared/secure-file.ts';
-import { agentCli, ROOT } from '../../helpers/cluster.ts';
+import { agentCli, agentCommand, ROOT } from '../../helpers/cluster.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
 type Out = { findings: { kind: string; subject: string; detail: string }[]; digest: string };
@@ -54,4 +55,26 @@ test('check --json: exit 0 against the reported state when nothing changed, exit
   const text = agentCli(['check', '--config', config]);
   assert.equal(text.code, 1);
   assert.match(text.stdout, /^file-changed\t.*\/w\/job\tsha256,size,mtime,ctime$/m);
+});
+
+test('check | head: a reader that goes away ends check quietly, with no EPIPE stack', async () => {
+  const d = tempDir('tw-check-');
+  const w = join(d, 'w');
+  mkdirSync(w);
+  for (let i = 0; i < 2000; i++) writeFileSync(join(w, `f${i}`), `${i}\n`);
+  mkdirSync(join(d, 'state'), { mode: 0o700 });
+  const config = join(d, 'agent.yml');
+  writeFileSync(config, `server: wss://127.0.0.1:1\nstateDir: ${join(d, 'state')}\ndefaults: false\nports: false\ndaemons: []\nwatch:\n  - { path: ${w}, recursive: true }\n`);
+  const a = agentCommand();
+  const child = spawn(a.cmd, [...a.args, 'check', '--config', config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  // `head -1`: read the first line, then close the pipe while check still has ~2,000 lines to write.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(stderr, '');
+  assert.equal(code, 1, 'the findings still decide the exit status');
 });
