@@ -14,11 +14,15 @@
 # input changes nothing and says so. --dry-run prints every action instead of
 # doing it. --root DIR installs into a staging tree and runs neither systemctl
 # nor enroll. --uninstall keeps the state dir (key, spool) unless --purge.
+# Every install run ends by checking that the unit is enabled and active, and
+# repairs it if not (an earlier run that enrolled but failed at systemctl);
+# exit 1 with one line saying what to do if it still is not, 2 on bad input.
 set -euo pipefail
 
 die() { printf 'install-agent: error: %s\n' "$*" >&2; exit 2; }
+fail() { printf 'install-agent: error: %s\n' "$*" >&2; exit 1; }
 say() { printf 'install-agent: %s\n' "$*"; }
-usage() { sed -n '2,17s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,20s/^# \{0,1\}//p' "$0"; }
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 exe_src='' name='tripwarden-agent' prefix='/usr/local/sbin' config_src='' server='' token='' ca_sha256=''
@@ -186,12 +190,60 @@ if [[ -n $token ]]; then
   fi
 fi
 
+# unit_state: "ENABLED ACTIVE" as systemctl reports them ("unknown" when it cannot tell).
+unit_state() {
+  local en ac
+  en=$(systemctl is-enabled "$name.service" 2>/dev/null) || true
+  ac=$(systemctl is-active "$name.service" 2>/dev/null) || true
+  printf '%s %s\n' "${en:-unknown}" "${ac:-unknown}"
+}
+# systemd: runs a systemctl command; a failure is reported by the check after it.
+systemd() {
+  if ! systemctl "$@" >"$tmp/systemctl.out" 2>&1; then
+    say "systemctl $* failed: $(tr '\n' ' ' <"$tmp/systemctl.out")"
+    return 1
+  fi
+}
+
+if is_staging || ((dry_run)); then
+  if ((changed)); then
+    live systemctl daemon-reload
+    live systemctl enable --now "$name.service"
+    if ((was_active)); then live systemctl restart "$name.service"; fi
+    ((dry_run)) || say "installed $name"
+  else
+    say "nothing changed: $name is installed as requested"
+  fi
+  exit 0
+fi
+
+# Live: whatever the files say, the run succeeds only with the unit enabled
+# and active, so a re-run after a failed start repairs it instead of
+# reporting "nothing changed".
+again="then run this script again (it repairs what is missing)"
+if ! command -v systemctl >/dev/null; then
+  fail "systemctl not found: $name.service was installed but not started; install systemd (the agent must run under it), $again"
+fi
+if [[ ! -d /run/systemd/system ]]; then
+  fail "systemd is not running on this host (no /run/systemd/system): $name.service was installed but not started; boot with systemd, $again"
+fi
 if ((changed)); then
-  live systemctl daemon-reload
-  live systemctl enable --now "$name.service"
+  systemd daemon-reload || true
   # enable --now starts a stopped unit but leaves a running one on the old binary.
-  if ((was_active)); then live systemctl restart "$name.service"; fi
-  ((dry_run)) || say "installed $name"
+  if systemd enable --now "$name.service" && ((was_active)); then systemd restart "$name.service" || true; fi
+fi
+read -r enabled active < <(unit_state)
+if [[ $enabled != enabled || $active != active ]]; then
+  say "repairing: $name.service is $enabled and $active"
+  systemd daemon-reload || true
+  systemd enable --now "$name.service" || true
+  read -r enabled active < <(unit_state)
+fi
+if [[ $enabled != enabled || $active != active ]]; then
+  fail "$name.service is $enabled and $active, not enabled and active: read 'journalctl -u $name.service', fix the cause, $again"
+fi
+if ((changed)); then
+  say "installed $name; $name.service is enabled and active"
 else
-  say "nothing changed: $name is installed as requested"
+  say "nothing changed: $name is installed as requested; $name.service is enabled and active"
 fi

@@ -27,6 +27,12 @@ const SyslogConfig = z.strictObject({
   protocol: z.enum(['udp', 'tcp']).default('udp'),
 });
 
+const WebhookConfig = z.strictObject({
+  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  secretFile: z.string().min(1),
+  timeout: durationField({ min: 100, max: 300_000 }).default(10_000),
+});
+
 /** `D/server.yml`: every key with its default (docs/REFERENCE.md, server config). */
 export const ServerConfigSchema = z.strictObject({
   listen: hostPort.default('0.0.0.0:7443'),
@@ -35,6 +41,7 @@ export const ServerConfigSchema = z.strictObject({
   maxInterval: durationField({ min: 100, max: 86_400_000 }).default(300_000),
   smtp: SmtpConfig.nullable().default(null),
   syslog: SyslogConfig.nullable().default(null),
+  webhook: WebhookConfig.nullable().default(null),
   retention: durationField({ min: 3_600_000 }).default(30 * 86_400_000),
   /** When each host's checker (AIDE, Tripwire) runs, once a day at a random moment inside it. */
   checkerWindow: checkerWindow.default('01:00-05:00'),
@@ -78,6 +85,7 @@ export function defaultServerConfigText(listen: string, o: { instance?: string; 
     maxInterval: '5m',
     smtp: null,
     syslog: null,
+    webhook: null,
     retention: '30d',
     checkerWindow: '01:00-05:00',
     checkerTimeout: '2h',
@@ -87,6 +95,7 @@ export function defaultServerConfigText(listen: string, o: { instance?: string; 
     '# smtp example: { host: mail.example, port: 587, secure: false, user: tw, passwordFile: /etc/tw/smtp-pass, from: tripwarden@example, to: security@example }',
     '# syslog example: { host: 127.0.0.1, port: 514, protocol: udp }',
     '# database: absent for the SQLite file in this dir; an absolute path to share one with another serve on this host (init --join)',
+    '# webhook example: { url: https://hooks.example/tripwarden, secretFile: /etc/tw/webhook-secret, timeout: 10s }',
     stringify(doc).trimEnd(),
     '',
   ].join('\n');

@@ -171,3 +171,110 @@ test('install-agent.sh is clean under shellcheck', { skip: !existsSync('/usr/bin
   const r = spawnSync('/usr/bin/shellcheck', [script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
+
+/**
+ * Runs install-agent.sh live (no --root) in a private mount namespace whose
+ * /etc, /usr, /var and /run are overlays with their upper layers in DIR, so
+ * the run writes where a real install would and the machine is untouched.
+ * Upper layers persist across calls: each call sees what the last one left.
+ * systemd is not PID 1 here, so `systemctl` is either absent (deleted in the
+ * overlay) or the stand-in in DIR/bin that keeps unit state in DIR/systemd.
+ */
+function installLive(dir: string, args: string[], systemctl: 'absent' | 'stand-in'): Run {
+  const mounts = ['etc', 'usr', 'var', 'run']
+    .map((d) => {
+      spawnSync('mkdir', ['-p', join(dir, 'ov', d, 'up'), join(dir, 'ov', d, 'work')]);
+      return `mount -t overlay overlay -o lowerdir=/${d},upperdir=${dir}/ov/${d}/up,workdir=${dir}/ov/${d}/work /${d}`;
+    })
+    .join(' && ');
+  const prep = systemctl === 'absent' ? 'rm -f /usr/bin/systemctl /usr/sbin/systemctl' : 'mkdir -p /run/systemd/system';
+  const path = systemctl === 'stand-in' ? `${dir}/bin:${process.env.PATH}` : process.env.PATH;
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', `${mounts} && ${prep} && exec bash "$0" "$@"`, script, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, PATH: path, FAKE_SYSTEMD: join(dir, 'systemd') },
+  });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+const STAND_IN_SYSTEMCTL = `#!/bin/bash
+# Stands in for systemctl: unit state as files in $FAKE_SYSTEMD; "broken" makes starts fail.
+st=$FAKE_SYSTEMD; echo "$*" >>"$st/calls"
+cmd=$1; unit=\${!#}
+case $cmd in
+  daemon-reload) ;;
+  enable|restart|start)
+    [[ $cmd == enable ]] && touch "$st/$unit.enabled"
+    if [[ $cmd != enable || $2 == --now ]]; then
+      if [[ -e $st/broken ]]; then echo "Job for $unit failed because the control process exited with error code." >&2; exit 1; fi
+      touch "$st/$unit.active"
+    fi ;;
+  is-enabled) if [[ -e $st/$unit.enabled ]]; then echo enabled; else echo disabled; exit 1; fi ;;
+  is-active) if [[ -e $st/$unit.active ]]; then echo active; else echo inactive; exit 3; fi ;;
+  *) exit 1 ;;
+esac
+`;
+
+const liveSkip = (() => {
+  if (process.getuid?.() !== 0) return 'needs root for a private mount namespace with overlays';
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
+  return r.status === 0 ? false : `unshare --mount failed here: ${r.stderr}`;
+})();
+if (liveSkip) console.log(`# skipping the live install test: ${liveSkip}`);
+
+test('a run that enrolls but cannot start the unit fails loudly, and the next run repairs it', { skip: liveSkip }, () => {
+  const f = fixture();
+  try {
+    const state = join(f.dir, 'systemd');
+    spawnSync('mkdir', ['-p', state, join(f.dir, 'bin')]);
+    writeFileSync(join(f.dir, 'bin', 'systemctl'), STAND_IN_SYSTEMCTL, { mode: 0o755 });
+    // The stand-in agent enrolls by writing its certificate, and counts enrollments.
+    writeFileSync(f.exe, `#!/bin/sh\ncase "$1" in\n  --version) echo 9.8.7 ;;\n  enroll) echo enroll >>"${state}/enrolls"; touch /var/lib/twa/agent.crt ;;\nesac\n`);
+    const args = ['--exe', f.exe, '--name', 'twa', '--server', 'wss://sec:7443', '--token', 'T0KEN', '--ca-sha256', 'AB:CD'];
+    const errorLines = (out: string): string[] => out.split('\n').filter((l) => l.includes('error:'));
+
+    // 1. No systemctl at all: installed and enrolled, but the run must fail.
+    const noSystemctl = installLive(f.dir, args, 'absent');
+    assert.equal(noSystemctl.status, 1, noSystemctl.out);
+    assert.deepEqual(errorLines(noSystemctl.out), [
+      'install-agent: error: systemctl not found: twa.service was installed but not started; install systemd (the agent must run under it), then run this script again (it repairs what is missing)',
+    ]);
+    assert.equal(readFileSync(join(state, 'enrolls'), 'utf8'), 'enroll\n');
+    assert.equal(existsSync(join(f.dir, 'ov/etc/up/systemd/system/twa.service')), true, 'unit written into the overlay');
+    assert.equal(existsSync('/etc/systemd/system/twa.service'), false, 'the machine is untouched');
+
+    // 2. systemctl now, but the unit fails to start: files unchanged, still a failure, never "nothing changed".
+    writeFileSync(join(state, 'broken'), '');
+    const broken = installLive(f.dir, args, 'stand-in');
+    assert.equal(broken.status, 1, broken.out);
+    assert.doesNotMatch(broken.out, /nothing changed/);
+    assert.match(broken.out, /repairing: twa\.service is disabled and inactive/);
+    assert.deepEqual(errorLines(broken.out), [
+      "install-agent: error: twa.service is enabled and inactive, not enabled and active: read 'journalctl -u twa.service', fix the cause, then run this script again (it repairs what is missing)",
+    ]);
+
+    // 3. The cause fixed: the same command repairs it, without enrolling again.
+    rmSync(join(state, 'broken'));
+    const repaired = installLive(f.dir, args, 'stand-in');
+    assert.equal(repaired.status, 0, repaired.out);
+    assert.match(repaired.out, /already enrolled .* token not used/);
+    assert.match(repaired.out, /repairing: twa\.service is enabled and inactive/);
+    assert.match(repaired.out, /nothing changed: twa is installed as requested; twa\.service is enabled and active/);
+    assert.equal(readFileSync(join(state, 'enrolls'), 'utf8'), 'enroll\n', 'enrolled once');
+
+    // 4. Healthy: verified, and nothing is started again.
+    writeFileSync(join(state, 'calls'), '');
+    const healthy = installLive(f.dir, args, 'stand-in');
+    assert.equal(healthy.status, 0, healthy.out);
+    assert.doesNotMatch(healthy.out, /repairing/);
+    const calls = readFileSync(join(state, 'calls'), 'utf8').trim().split('\n');
+    assert.ok(calls.includes('is-enabled twa.service') && calls.includes('is-active twa.service'), calls.join('; '));
+    assert.deepEqual(
+      calls.filter((c) => !c.startsWith('is-')),
+      [],
+      'nothing enabled, started or reloaded',
+    );
+  } finally {
+    f.cleanup();
+  }
+});

@@ -2,6 +2,7 @@ import type { ServerConfig } from '../../config.ts';
 import type { AlarmChannel } from './channel.ts';
 import { MailChannel } from './mail-channel.ts';
 import { SyslogChannel } from './syslog-channel.ts';
+import { WebhookChannel } from './webhook-channel.ts';
 
 /** What a channel factory may use besides the config. */
 export interface ChannelContext {
@@ -17,6 +18,7 @@ export interface ChannelContext {
 export const CHANNELS: Readonly<Record<string, (c: ChannelContext) => AlarmChannel | null>> = {
   mail: (c) => (c.config.smtp ? new MailChannel({ smtp: c.config.smtp, dir: c.dir }) : null),
   syslog: (c) => (c.config.syslog ? new SyslogChannel(c.config.syslog) : null),
+  webhook: (c) => (c.config.webhook ? new WebhookChannel(c.config.webhook) : null),
 };
 
 /** Creates every configured channel. */
