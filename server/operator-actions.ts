@@ -3,6 +3,7 @@ import { acceptAgentExe } from './baselines/agent-exe.ts';
 import { FRESH_REPORT_WAIT, type FreshReportWait, requestFreshReport } from './baselines/fresh-report.ts';
 import type { ServerContext } from './context.ts';
 import { serverError } from './errors.ts';
+import { listInstances } from './liveness/instance-lease.ts';
 
 /**
  * What an operator can do to hosts and alarms, shared by the CLI
@@ -69,7 +70,8 @@ export async function acceptHost(ctx: AcceptCtx, host: string, paths: string[], 
     const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
     storedAt = last?.at ?? null;
   } else {
-    storedAt = await requestFreshReport(ctx.commands, host, o.clock, o.wait ?? FRESH_REPORT_WAIT);
+    const serveLive = () => listInstances(ctx.db, o.clock.now()).some((i) => i.status === 'up');
+    storedAt = await requestFreshReport(ctx.commands, host, o.clock, o.wait ?? FRESH_REPORT_WAIT, serveLive);
   }
   const at = o.clock.now();
   const r = ctx.baselines.accept(host, paths.length ? paths : null, at);

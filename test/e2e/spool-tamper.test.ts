@@ -77,6 +77,9 @@ test('spool edited or truncated by hand while the server is away: agent-tampered
   assert.match(JSON.stringify(t.detail), /never delivered|missing/);
   // Neither agent is locked out: both stay up and their next finding is stored.
   for (const x of agents) {
+    // The tamper alarms come from the spool's replay at connect, before the watch starts: a file written
+    // before the first scan is in that scan's report, not an event (found with the machine loaded).
+    await x.proc!.waitLog((o) => o.msg === 'report sent', 60_000);
     const h = spoolHead(x.a.stateDir).n;
     writeFileSync(join(x.dir, 'after'), 'after the tampering\n');
     await waitFor(() => spoolHead(x.a.stateDir).n > h && spoolLines(x.a.stateDir).length === 1, { what: `${x.host} delivering again` });
