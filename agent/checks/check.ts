@@ -17,6 +17,8 @@ export interface CheckContext {
   watch: { primary: WatchBackend | null; fast: WatchBackend | null };
   /** Overrides the agent's own executable (tests). */
   selfPath?: string;
+  /** The file system root the built-in watch set is looked up under (tests); `/` when absent. */
+  root?: string;
 }
 
 /** How a watching check hands over what it re-measured after an event. */
