@@ -111,8 +111,8 @@ export class FilesCheck implements Check {
     for (const { dir, recursive } of this.index.watchDirs()) {
       for (const b of [primary, fast]) {
         if (!b || this.closed) continue;
-        // The fast lane watches each directory's direct entries only; the primary covers the depth.
-        const rec = b === primary ? recursive : false;
+        // The fast lane watches each directory's direct entries only; the primary, or the fast lane alone, covers the depth.
+        const rec = b === primary || !primary ? recursive : false;
         const key = `${b.name}\0${rec}\0${dir}`;
         if (this.subscribed.has(key)) continue;
         this.subscribed.add(key);
