@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, mkdirSync, realpathSync, renameSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFileSync, chmodSync, copyFileSync, mkdirSync, realpathSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { sharedLibraries } from '../../../../agent/checks/files/elf-deps.ts';
 import { FilesCheck } from '../../../../agent/checks/files/files.ts';
 import { AgentConfigSchema } from '../../../../agent/config.ts';
-import { HashPool } from '../../../../agent/hashing/hash-pool.ts';
+import { type Hasher, HashPool } from '../../../../agent/hashing/hash-pool.ts';
+import { writesRefusedWhileRunning } from '../../../../agent/hashing/running-executables.ts';
 import type { Delta } from '../../../../agent/monitor/delta.ts';
 import { Monitor } from '../../../../agent/monitor/monitor.ts';
 import { FsWatchBackend } from '../../../../agent/watch/fs-watch-backend.ts';
@@ -97,5 +100,66 @@ test('a binary replaced while no watcher heard it: the next full scan takes its 
     assert.equal(a.mon.state.get('file', l.lzma), undefined, 'liblzma no longer reported');
   } finally {
     await a.stop();
+  }
+});
+
+/** The real pool, counting which paths it is asked to read. */
+function countingHasher() {
+  const pool = new HashPool({ workers: 1, ionice: null });
+  const reads: string[] = [];
+  const hasher: Hasher = {
+    hash: (p) => {
+      reads.push(p);
+      return pool.hash(p);
+    },
+    hashNow: (p) => {
+      reads.push(p);
+      return pool.hashNow(p);
+    },
+    close: () => pool.close(),
+  };
+  return { hasher, reads };
+}
+
+test('a full scan does not re-read a running executable unchanged since it was hashed, and reads it again once nothing runs it', async (t) => {
+  if (!writesRefusedWhileRunning()) return t.skip('this kernel lets a running executable be opened for writing');
+  const d = tempDir('tw-files-exe-');
+  const exe = join(d, 'w', 'bash');
+  mkdirSync(join(d, 'w'));
+  copyFileSync('/bin/bash', exe);
+  chmodSync(exe, 0o755);
+  // Started before the first scan hashes it: the kernel has refused writes to it since.
+  const proc = spawn(exe, ['-c', 'read x'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  await once(proc, 'spawn');
+  const { hasher, reads } = countingHasher();
+  const cfg = AgentConfigSchema.parse({ server: 'wss://x:1', stateDir: join(d, 'state'), defaults: false, daemons: [], watch: [{ path: join(d, 'w') }], fullScanEvery: '1h' });
+  const check = new FilesCheck({
+    cfg,
+    configPath: join(d, 'agent.yml'),
+    log: silentLogger(),
+    clock: new FakeClock(),
+    hasher,
+    watch: { primary: null, fast: null },
+    selfPath: '/bin/true',
+  });
+  const mon = new Monitor({ checks: [check], clock: new FakeClock(), log: silentLogger(), intervalMs: null, fullScanMs: 3_600_000, onDelta: () => undefined });
+  try {
+    await mon.start();
+    const first = (mon.state.get('file', exe) as FileEntry).sha256;
+    assert.equal(reads.filter((p) => p === exe).length, 1, 'hashed by the first scan');
+    await mon.fullScan();
+    assert.equal(reads.filter((p) => p === exe).length, 1, 'not read again while it runs');
+    assert.equal((mon.state.get('file', exe) as FileEntry).sha256, first, 'its hash is kept');
+    proc.stdin!.end('\n');
+    await once(proc, 'exit');
+    await mon.fullScan();
+    assert.equal(reads.filter((p) => p === exe).length, 2, 'read again once nothing runs it');
+    appendFileSync(exe, 'x');
+    await mon.fullScan();
+    assert.notEqual((mon.state.get('file', exe) as FileEntry).sha256, first, 'a write after it stopped is seen');
+  } finally {
+    if (proc.exitCode === null) proc.kill();
+    await mon.stop();
+    await hasher.close();
   }
 });
