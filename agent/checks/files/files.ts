@@ -1,11 +1,10 @@
-import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { FileClass, FileEntry } from '../../../shared/protocol.ts';
 import type { Measured } from '../../../shared/state-digest.ts';
-import { fileId, runningExecutables, uptimeSeconds, writesRefusedWhileRunning } from '../../hashing/running-executables.ts';
 import type { WatchSubscription } from '../../watch/backend.ts';
 import type { Check, CheckContext, CheckHooks } from '../check.ts';
-import { listTree, measurePath, type ScanHashing } from './file-measure.ts';
+import { listTree, measurePath } from './file-measure.ts';
+import { bootSeconds, ScanHashes } from './scan-hashes.ts';
 import { buildWatchSet, WatchIndex, type WatchTarget } from './watch-set.ts';
 
 /** Most paths one host reports; more is a misconfiguration (a `watch` on /), reported rather than scanned forever. */
@@ -13,21 +12,6 @@ export const MAX_FILES = 50_000;
 /** Files also watched by inode (the agent's own and critical ones first); the full scan covers the rest. */
 export const MAX_INODE_WATCHES = 4_096;
 const CLASS_ORDER = { self: 0, critical: 1, normal: 2 } as const;
-/** A full scan hashes files up to this size on the main thread (one per turn of the loop) instead of starting a pool worker... */
-const SCAN_INLINE_MAX_FILE = 4 << 20;
-/** ...until it has hashed this much there; the rest goes to the niced pool (a large `watch` tree). */
-const SCAN_INLINE_BUDGET = 64 << 20;
-/** A running executable smaller than this is re-read anyway: the hash costs less than finding who runs it. */
-const REUSE_MIN_BYTES = 1 << 20;
-
-/** Seconds since boot, or NaN when /proc cannot say (then no held hash is ever reused). */
-function now(): number {
-  try {
-    return uptimeSeconds();
-  } catch {
-    return Number.NaN;
-  }
-}
 
 /** Whether a re-measured entry differs from the one held (present/absent, or any field). */
 function changed(before: FileEntry | undefined, after: FileEntry | undefined): boolean {
@@ -52,10 +36,7 @@ export class FilesCheck implements Check {
   /** Paths a rebuild added: their first measurement is no change to what a binary loads. */
   private readonly fresh = new Set<string>();
   private scanned = false;
-  /** When each held hash was read (seconds since boot, taken before the read): a file run since before then is unchanged. */
-  private readonly hashedAt = new Map<string, number>();
-  /** The agent's own executable (device:inode) and when this process started (seconds since boot). */
-  private self: { id: string; since: number } | null | undefined;
+  private readonly hashes = new ScanHashes();
   private readonly inflight = new Set<string>();
   private readonly dirty = new Set<string>();
   private hooks: CheckHooks | null = null;
@@ -109,9 +90,10 @@ export class FilesCheck implements Check {
 
   private async measureAll(): Promise<FileEntry[]> {
     const paths = await this.paths();
-    const at = now();
+    const at = bootSeconds();
     const reused = new Set<string>();
-    const scan = this.scanHashing(reused);
+    const hooks = this.hooks;
+    const scan = this.hashes.forScan((p) => hooks?.get('file', p) as FileEntry | undefined, reused);
     // The pool bounds how many files are hashed at once; lstat calls are cheap.
     const entries = await Promise.all(
       paths.map(({ path, cls }) =>
@@ -122,61 +104,8 @@ export class FilesCheck implements Check {
       ),
     );
     const found = entries.filter((e): e is FileEntry => e !== null);
-    for (const e of found) {
-      if (e.sha256 && !reused.has(e.path)) this.hashedAt.set(e.path, at);
-      else if (!e.sha256) this.hashedAt.delete(e.path);
-    }
+    for (const e of found) if (!reused.has(e.path)) this.hashes.record(e.path, at, e);
     return found;
-  }
-
-  /**
-   * How this scan hashes each file: small ones on the main thread (a pool worker costs more to start than the
-   * default set costs to hash), and not at all a running executable whose identity (device, inode, size, mtime,
-   * ctime) is the one hashed while a process that still runs it already ran it: the kernel has refused every
-   * write to it since. The agent's own executable is checked first; other processes are read once per scan, and
-   * only when such a file is large.
-   */
-  private scanHashing(reused: Set<string>): (path: string) => ScanHashing {
-    let inlineLeft = SCAN_INLINE_BUDGET;
-    let running: Map<string, number> | undefined;
-    const hooks = this.hooks;
-    return (path) => ({
-      inline: (size) => {
-        if (size > SCAN_INLINE_MAX_FILE || size > inlineLeft) return false;
-        inlineLeft -= size;
-        return true;
-      },
-      reuse: (st) => {
-        const held = hooks?.get('file', path) as FileEntry | undefined;
-        const at = this.hashedAt.get(path);
-        if (!held?.sha256 || at === undefined || st.size < REUSE_MIN_BYTES) return undefined;
-        if (held.ino !== st.ino.toString() || held.size !== Number(st.size) || held.mtime !== st.mtimeNs.toString() || held.ctime !== st.ctimeNs.toString()) return undefined;
-        if (!writesRefusedWhileRunning()) return undefined;
-        const id = fileId(st.dev, st.ino);
-        const self = this.selfExecutable();
-        let since = self?.id === id ? self.since : undefined;
-        if (since === undefined) {
-          running ??= runningExecutables();
-          since = running.get(id);
-        }
-        if (since === undefined || !(since < at)) return undefined;
-        reused.add(path);
-        return held.sha256;
-      },
-    });
-  }
-
-  private selfExecutable(): { id: string; since: number } | null {
-    if (this.self === undefined) {
-      try {
-        const st = statSync('/proc/self/exe', { bigint: true });
-        const stat = readFileSync('/proc/self/stat', 'latin1');
-        this.self = { id: fileId(st.dev, st.ino), since: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ', 20)[19]) / 100 };
-      } catch {
-        this.self = null;
-      }
-    }
-    return this.self;
   }
 
   async watch(hooks: CheckHooks): Promise<void> {
@@ -256,10 +185,9 @@ export class FilesCheck implements Check {
       return;
     }
     const before = hooks.get('file', path) as FileEntry | undefined;
-    const at = now();
+    const at = bootSeconds();
     const e = await measurePath(path, cls, this.ctx.hasher, true);
-    if (e?.sha256) this.hashedAt.set(path, at);
-    else this.hashedAt.delete(path);
+    this.hashes.record(path, at, e);
     hooks.update('file', path, e);
     this.armInode(path, e);
     if (!this.fresh.delete(path) && this.index.loads(path) && changed(before, e ?? undefined)) this.queueRebuild();
