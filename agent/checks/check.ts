@@ -13,10 +13,12 @@ export interface CheckContext {
   log: Logger;
   clock: Clock;
   hasher: Hasher;
-  /** Real-time backends: the primary (e.g. @parcel/watcher) and the fast lane on single directories; null when absent. */
+  /** Real-time backends: a primary that covers trees, and the fast lane (fs.watch) that covers them alone when there is no primary; null when absent. */
   watch: { primary: WatchBackend | null; fast: WatchBackend | null };
   /** Overrides the agent's own executable (tests). */
   selfPath?: string;
+  /** The file system root the built-in watch set is looked up under (tests); `/` when absent. */
+  root?: string;
 }
 
 /** How a watching check hands over what it re-measured after an event. */

@@ -246,7 +246,19 @@ export class PortsCheck implements Check {
       for (const s of readSocketTables(this.proc)) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
     }
     this.lastKeys = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
-    const inodes = new Set(raw.map((s) => s.inode));
+    const sockets = new Map<string, RawSocket[]>();
+    for (const s of raw) {
+      const key = portKey(s);
+      const list = sockets.get(key);
+      if (list) list.push(s);
+      else sockets.set(key, [s]);
+    }
+    const keys = this.settled([...sockets.keys()]).sort();
+    if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
+    const out = keys.slice(0, MAX_PORTS);
+    // Owners only for what is reported now: a listener still settling (a test run's, a build's) costs no walk of
+    // every process's fds, and the one that settles is attributed to whoever holds it then.
+    const inodes = new Set(out.flatMap((k) => sockets.get(k)!.map((s) => s.inode)));
     const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
     if (unknown.size) {
       const found = socketOwners(unknown, this.proc);
@@ -259,7 +271,7 @@ export class PortsCheck implements Check {
     }
     for (const i of this.owners.keys()) if (!inodes.has(i)) this.owners.delete(i);
     const byKey = new Map<string, PortEntry>();
-    for (const s of raw) {
+    for (const s of out.flatMap((k) => sockets.get(k)!)) {
       const o = this.owners.get(s.inode) ?? { pids: [], process: '' };
       const entry: PortEntry = { proto: s.proto, addr: s.addr, port: s.port, process: o.process, pids: o.pids, uid: s.uid };
       const key = portKey(entry);
@@ -272,9 +284,6 @@ export class PortsCheck implements Check {
         byKey.set(key, entry);
       }
     }
-    const keys = this.settled([...byKey.keys()]).sort();
-    if (keys.length > MAX_PORTS) this.ctx.log.warn({ sockets: keys.length, kept: MAX_PORTS }, 'more listening sockets than a report carries; keeping the first by key');
-    const out = keys.slice(0, MAX_PORTS);
     this.reported = new Set(out);
     return out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
   }

@@ -19,7 +19,6 @@ import { AgentChecks } from '../monitor/check-runner.ts';
 import { NetworkWatch, type NetworkWatchOptions } from '../network/network-watch.ts';
 import { Spool } from '../spool/spool.ts';
 import { SpoolSender } from '../spool/spool-sender.ts';
-import type { ParcelApi } from '../watch/parcel-backend.ts';
 import { createSystemdNotifier, type SystemdNotifier } from './systemd-notify.ts';
 
 export interface RunOptions {
@@ -28,8 +27,6 @@ export interface RunOptions {
   log: Logger;
   /** Defaults to a notifier on the process environment (a no-op outside systemd). */
   notifier?: SystemdNotifier;
-  /** The @parcel/watcher API to watch with (undefined: import it; null: fs.watch only). */
-  parcel?: ParcelApi | null;
   /** Overrides for the network watch (tests remove routes through an injected route source). */
   network?: Partial<Pick<NetworkWatchOptions, 'routes' | 'linkUp' | 'resolve'>>;
 }
@@ -222,7 +219,6 @@ export function startAgent(o: RunOptions): RunningAgent {
       configPath: o.configPath,
       clock: o.clock,
       log: o.log.child({ component: 'checks' }),
-      parcel: o.parcel,
       submit: (body) => void sender.submit(body),
     },
     link,
@@ -242,7 +238,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     notifier.watchdog();
     if (!stopped) timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   };
-  // The checks (native watcher, subscriptions, first full scan) start once the
+  // The checks (subscriptions, first full scan) start once the
   // server has welcomed the agent, or a connection attempt failed, or after
   // CHECKS_START_WAIT_MS: their start-up work on the main thread would
   // otherwise delay the handshake and `hello` (first contact).

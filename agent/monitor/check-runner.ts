@@ -10,8 +10,6 @@ import { type Hasher, HashPool } from '../hashing/hash-pool.ts';
 import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import type { WatchBackend } from '../watch/backend.ts';
 import { FsWatchBackend } from '../watch/fs-watch-backend.ts';
-import { type ParcelApi, ParcelBackend } from '../watch/parcel-backend.ts';
-import { loadParcelWatcher } from '../watch/parcel-loader.ts';
 import type { Delta } from './delta.ts';
 import { eventFrames, reportFrames } from './frames.ts';
 import { Monitor } from './monitor.ts';
@@ -31,8 +29,6 @@ export interface AgentChecksOptions {
   configPath: string;
   clock: Clock;
   log: Logger;
-  /** The @parcel/watcher API; undefined loads it with `loadParcelWatcher` (from node_modules, or the single executable's asset); null means fs.watch only. */
-  parcel?: ParcelApi | null;
   selfPath?: string;
   hasher?: Hasher;
   /** Where events go: the spool, which appends first and sends when it can. Without it, straight to the link. */
@@ -42,22 +38,15 @@ export interface AgentChecksOptions {
 /** Creates the check context and every registered check (shared by `run` and `check`). */
 export async function createChecks(o: AgentChecksOptions, watching: boolean): Promise<{ checks: Check[]; hasher: Hasher; backends: string[] }> {
   const hasher = o.hasher ?? new HashPool();
-  let primary: WatchBackend | null = null;
-  let fast: WatchBackend | null = null;
-  if (watching) {
-    const api = o.parcel === undefined ? ((await loadParcelWatcher(o.cfg.stateDir, { error: (m) => o.log.error(m) })) as unknown as ParcelApi | null) : o.parcel;
-    // With @parcel/watcher as primary, fs.watch is the unbatched fast lane;
-    // without it, fs.watch does the whole job.
-    fast = new FsWatchBackend();
-    primary = api ? new ParcelBackend(api) : null;
-    if (!api) o.log.warn('@parcel/watcher unavailable; watching with fs.watch alone');
-  }
-  const ctx: CheckContext = { cfg: o.cfg, configPath: o.configPath, log: o.log, clock: o.clock, hasher, watch: { primary, fast }, selfPath: o.selfPath };
+  // fs.watch alone: one inotify watch per directory, each event handed over as the kernel delivers it. A
+  // second, batching backend (@parcel/watcher) beside it cost a thread waking every 500 ms and was never first.
+  const fast: WatchBackend | null = watching ? new FsWatchBackend() : null;
+  const ctx: CheckContext = { cfg: o.cfg, configPath: o.configPath, log: o.log, clock: o.clock, hasher, watch: { primary: null, fast }, selfPath: o.selfPath };
   const checks = Object.entries(CHECKS).map(([name, make]) => {
     const c = make({ ...ctx, log: o.log.child({ check: name }) });
     return c;
   });
-  return { checks, hasher, backends: [primary?.name, fast?.name].filter((x): x is string => !!x) };
+  return { checks, hasher, backends: fast ? [fast.name] : [] };
 }
 
 /**

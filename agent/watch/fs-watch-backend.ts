@@ -5,11 +5,9 @@ import type { WatchBackend, WatchSubscription } from './backend.ts';
 
 /**
  * Node's fs.watch (libuv inotify, one watch per directory). It delivers each
- * event as soon as the kernel does, with no batching, so it serves both as
- * the fallback when @parcel/watcher cannot be loaded and as the fast lane
- * beside it: the first write to a guarded file is seen at once even while
- * @parcel/watcher holds a burst back (it coalesces events for 50-500 ms).
- * Recursive trees get one watch per subdirectory, new ones added as they appear.
+ * event as soon as the kernel does, with no batching and no thread of its own
+ * (libuv reads the inotify fd on the main loop). Recursive trees get one watch
+ * per subdirectory, new ones added as they appear.
  */
 export class FsWatchBackend implements WatchBackend {
   readonly name = 'fs.watch';

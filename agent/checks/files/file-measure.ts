@@ -12,13 +12,22 @@ function typeOf(st: BigIntStats): FileEntry['type'] {
   return 'other';
 }
 
+/** How a full scan may hash a regular file other than through the niced pool. */
+export interface ScanHashing {
+  /** The content hash still known for this file (a running executable unchanged since it was hashed), or undefined to read it. */
+  reuse?(st: BigIntStats): string | undefined;
+  /** Whether to hash it on this thread, after yielding to the event loop, instead of in the pool. */
+  inline?(size: number): boolean;
+}
+
 /**
  * Measures one path without following a final symlink: metadata from lstat
  * (ns times, exact inode), the SHA-256 of a regular file, a symlink's target.
  * Returns null when the path does not exist. `now` hashes at normal priority
- * on the calling thread (after an event); otherwise the niced pool is used.
+ * on the calling thread (after an event); otherwise the niced pool is used,
+ * unless `scan` says the hash is known or the file is small enough to hash here.
  */
-export async function measurePath(path: string, cls: FileClass, hasher: Hasher, now: boolean): Promise<FileEntry | null> {
+export async function measurePath(path: string, cls: FileClass, hasher: Hasher, now: boolean, scan?: ScanHashing): Promise<FileEntry | null> {
   let st: BigIntStats;
   try {
     // After an event, stay on this thread: a trip through libuv's pool costs
@@ -48,8 +57,16 @@ export async function measurePath(path: string, cls: FileClass, hasher: Hasher, 
       e.error = String((err as Error).message).slice(0, 200);
     }
   } else if (e.type === 'file') {
+    const known = now ? undefined : scan?.reuse?.(st);
+    if (known) return { ...e, sha256: known };
     try {
-      const r = now && e.size <= 16 << 20 ? await hasher.hashNow(path) : await hasher.hash(path);
+      let r;
+      if (now && e.size <= 16 << 20) r = await hasher.hashNow(path);
+      else if (!now && scan?.inline?.(e.size)) {
+        // One file per turn of the loop: events and heartbeats wait for one small file at most.
+        await new Promise((res) => setImmediate(res));
+        r = await hasher.hashNow(path);
+      } else r = await hasher.hash(path);
       e.sha256 = r.sha256;
       // The content read is what counts: a write between lstat and read shows in size too.
       e.size = r.size;

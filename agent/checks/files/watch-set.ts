@@ -19,6 +19,8 @@ export interface WatchTarget {
   dir: boolean;
   recursive: boolean;
   class: FileClass;
+  /** A change here can change what a guarded binary loads (the binary, its loader, libraries, the links on their way, the loader's config): the set is rebuilt. */
+  loads?: boolean;
 }
 
 /** Binaries whose content is critical and whose shared libraries are guarded with them. */
@@ -51,6 +53,8 @@ export const DEFAULT_FILES = ['/etc/crontab'];
 export const DEFAULT_CRITICAL_DIRS = ['/etc/tripwire', '/var/lib/tripwire', '/etc/aide', '/var/lib/aide', '/etc/cron.d', '/var/spool/cron/crontabs'];
 export const DEFAULT_CRITICAL_FILES = ['/etc/crontab', '/etc/anacrontab', '/etc/ld.so.conf', '/etc/ld.so.cache'];
 export const DEFAULT_CRITICAL_NONRECURSIVE_DIRS = ['/etc/ld.so.conf.d'];
+/** The loader's configuration: where it looks for the libraries of the guarded binaries. */
+const LOADER_CONFIG = new Set(['/etc/ld.so.conf', '/etc/ld.so.cache', '/etc/ld.so.conf.d']);
 
 /**
  * Paths guarded even while absent: each one's appearance is the attack
@@ -135,8 +139,9 @@ function addPath(add: Add, path: string, cls: FileClass, kind: { dir?: boolean; 
 }
 
 /** Adds a binary, the symlinks on its way, its real path, its loader and the shared libraries it loads. */
-function addBinary(add: Add, path: string, cls: FileClass, libs: boolean, root = '/'): void {
+function addBinary(addAny: Add, path: string, cls: FileClass, libs: boolean, root = '/'): void {
   if (!existsSync(path) && !isSymlink(path)) return;
+  const add: Add = libs ? (t) => addAny({ ...t, loads: true }) : addAny;
   add({ path, dir: false, recursive: false, class: cls });
   const real = addPath(add, path, cls, {}, root);
   if (real === null || !libs) return;
@@ -164,12 +169,14 @@ function entries(dir: string, match: RegExp): string[] {
 /** The built-in set (`defaults: true`) under `root`. */
 function addDefaults(add: Add, root: string): void {
   const at = (p: string) => join(root, p);
+  const addLoader: Add = (t) => add({ ...t, loads: true });
+  const adder = (p: string): Add => (LOADER_CONFIG.has(p) ? addLoader : add);
   for (const b of DEFAULT_BINARIES) addBinary(add, at(b), 'critical', true, root);
   for (const f of DEFAULT_FILES) addPath(add, at(f), 'normal', {}, root);
   for (const d of DEFAULT_DIRS) addPath(add, at(d), 'normal', { dir: true, recursive: true }, root);
   for (const d of [...DEFAULT_CRITICAL_DIRS.map(at), ...entries(at('/etc'), /^cron\.\w+$/)]) addPath(add, d, 'critical', { dir: true, recursive: true }, root);
-  for (const f of DEFAULT_CRITICAL_FILES) addPath(add, at(f), 'critical', {}, root);
-  for (const d of DEFAULT_CRITICAL_NONRECURSIVE_DIRS) addPath(add, at(d), 'critical', { dir: true }, root);
+  for (const f of DEFAULT_CRITICAL_FILES) addPath(adder(f), at(f), 'critical', {}, root);
+  for (const d of DEFAULT_CRITICAL_NONRECURSIVE_DIRS) addPath(adder(d), at(d), 'critical', { dir: true }, root);
   for (const f of DEFAULT_SENTINELS) addPath(add, at(f), 'critical', { sentinel: true }, root);
   for (const f of DEFAULT_AUTH_FILES) addPath(add, at(f), 'normal', {}, root);
   for (const d of DEFAULT_AUTH_DIRS) addPath(add, at(d), 'normal', { dir: true }, root);
@@ -218,6 +225,7 @@ export function buildWatchSet(cfg: AgentConfig, configPath: string, opts: { self
     if (RANK[t.class] > RANK[old.class]) old.class = t.class;
     old.recursive ||= t.recursive;
     old.dir ||= t.dir;
+    if (t.loads) old.loads = true;
   };
   if (cfg.defaults) addDefaults(add, root);
   // The agent's own files: tampering with them opens agent-tampered.
@@ -266,6 +274,11 @@ export class WatchIndex {
       p = parent;
     }
     return best;
+  }
+
+  /** Whether a change at `path` can change what a guarded binary loads (a `loads` target or a direct entry of one). */
+  loads(path: string): boolean {
+    return Boolean(this.exact.get(path)?.loads || this.dirs.get(dirname(path))?.loads);
   }
 
   /** Directories to subscribe to: each guarded directory and each parent of a guarded file. */

@@ -130,3 +130,19 @@ test('daemons: a down daemon is looked for every cycle; a second process of the 
   assert.deepEqual(r.pids, [100, 101]);
   assert.equal(r.status, 'exe-mismatch');
 });
+
+test('daemons: while one is down, a walk reads only new pids; one that takes the name under an old pid is found by the full walk', async () => {
+  const f = fakeProc();
+  const clock = new FakeClock();
+  const cron = f.bin('cron', 'real cron');
+  f.start(50, 'bash', f.bin('bash', 'a shell'), 4000);
+  const measure = check(f, cron, clock);
+  assert.equal((await measure()).status, 'down');
+  // `exec cron` from the shell: same pid, new name and image.
+  f.start(50, 'cron', cron, 4000);
+  clock.advance(10_000);
+  assert.equal((await measure()).status, 'down', 'an old pid is not read again between full walks');
+  clock.advance(DAEMON_WALK_MS);
+  const r = await measure();
+  assert.deepEqual([r.status, r.pids], ['up', [50]], 'found by the full walk');
+});

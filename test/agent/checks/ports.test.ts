@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -212,4 +212,33 @@ test('portSettle 0s reports a new listener at once, as before', async (t) => {
   const l = await listen();
   t.after(() => l.close());
   assert.ok((await keysOf(check)).includes(l.key), 'reported on the first measurement after it opened');
+});
+
+test('a settling listener costs no walk of the fds: its owner is looked up when it is reported, as it is then', async () => {
+  // A /proc laid out by hand: the listener's table line first, the process holding it only later.
+  const proc = tempDir('tw-ports-proc-');
+  mkdirSync(join(proc, 'net'));
+  const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+  const table = (lines: string) => {
+    writeFileSync(join(proc, 'net/tcp'), header + lines);
+    writeFileSync(join(proc, 'net/sockstat'), `TCP: inuse ${lines ? 1 : 0}\nUDP: inuse 0\n`);
+  };
+  writeFileSync(join(proc, 'net/sockstat6'), 'TCP6: inuse 0\nUDP6: inuse 0\n');
+  table('');
+  const clock = new FakeClock();
+  const check = new PortsCheck(ctx(true, 30_000, clock), proc);
+  assert.deepEqual(await keysOf(check), []);
+  table('   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 9191 1 0000000000000000 100 0 0 10 0\n');
+  assert.deepEqual(await keysOf(check), [], 'settling');
+  // The socket passes to another process while it settles (a launcher hands it to the daemon).
+  mkdirSync(join(proc, '4242/fd'), { recursive: true });
+  writeFileSync(join(proc, '4242/comm'), 'backdoor\n');
+  symlinkSync('socket:[9191]', join(proc, '4242/fd/3'));
+  clock.advance(30_000);
+  const items = await check.measure();
+  assert.deepEqual(
+    items.map((i) => [i.key, (i.value as PortEntry).process, (i.value as PortEntry).pids]),
+    [['tcp/127.0.0.1:8080', 'backdoor', [4242]]],
+    'attributed to the holder at report time',
+  );
 });

@@ -57,7 +57,7 @@ test('hello declares the configured aide with its files; run-checker runs it and
       } else if (m.type === 'goodbye') ws.send(JSON.stringify({ type: 'ack', seq: m.seq }));
     });
   });
-  const agent = startAgent({ configPath, clock: systemClock, log: silentLogger(), parcel: null });
+  const agent = startAgent({ configPath, clock: systemClock, log: silentLogger() });
   try {
     await waitFor(() => results.length > 0, { timeoutMs: 60_000, what: 'the checker result record' });
     const files = hello?.checkers?.[0]?.files ?? [];
