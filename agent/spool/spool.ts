@@ -250,19 +250,27 @@ export class Spool {
    * copied into the new file and the chain continues unbroken from the head
    * held in memory. When that content cannot be read, the new file starts
    * from the last acknowledged point and the server sees the records missing.
-   * Reports what it found through `onTampered`. Cheap: two stats.
+   * A spool truncated or edited to another length in place is rewritten the
+   * same way from what is left in it. Reports what it found through
+   * `onTampered`. Cheap: three stats.
    */
   ensure(): void {
     if (this.fd < 0) return;
     const lost: string[] = [];
-    if (!sameFile(this.path, this.fd)) lost.push(this.path);
+    const replaced = !sameFile(this.path, this.fd);
+    // Truncated or edited in place: the same file, but not the length this process wrote. What was cut is
+    // gone from the file (no descriptor still holds it); what is left and unacknowledged is kept.
+    const resized = !replaced && sizeOf(this.fd) !== this.size;
+    if (replaced || resized) lost.push(this.path);
     if (!sameFile(this.headPath, this.headFd)) lost.push(this.headPath);
     if (!lost.length) return;
     mkdirSync(this.o.dir, { recursive: true, mode: 0o700 });
     let why = 'deleted or replaced while the agent ran; rewritten from the head held in memory';
     if (lost.includes(this.path)) {
       const keep: string[] = [];
-      why = 'deleted or replaced while the agent ran; recreated with the records not yet acknowledged';
+      why = resized
+        ? 'truncated or edited in place while the agent ran; rewritten with the records left in it not yet acknowledged'
+        : 'deleted or replaced while the agent ran; recreated with the records not yet acknowledged';
       try {
         let header = true;
         forEachLine(`/proc/self/fd/${this.fd}`, 0, (line) => {
@@ -384,6 +392,15 @@ export function parseLine(line: string): SpoolLine | null {
   }
   const r = validate(SpoolRecord, data);
   return r.ok ? r.value : null;
+}
+
+/** The size of the file open on `fd`, or -1 when it cannot be read. */
+function sizeOf(fd: number): number {
+  try {
+    return fstatSync(fd).size;
+  } catch {
+    return -1;
+  }
 }
 
 /** Whether `path` names the file open on `fd` (not deleted, not replaced by another). */

@@ -6,7 +6,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { SPOOL_FILE, SPOOL_HEAD_FILE, Spool } from '../../../agent/spool/spool.ts';
@@ -87,6 +87,35 @@ test('a spool file replaced by another (renamed over it): the agent keeps its ow
   assertChained(s);
   s.ensure();
   assert.equal(told.length, 1, 'reported once, not on every check');
+  s.close();
+});
+
+test('a spool truncated in place under the running agent: reported at the next check, what is left kept, the agent goes on', () => {
+  const dir = tempDir();
+  const told: { paths: string[]; why: string }[] = [];
+  const s = new Spool({ dir, log, onTampered: (paths, why) => told.push({ paths, why }) });
+  const a = s.append(event('/a'), 'low', origin());
+  s.append(event('/b'), 'low', origin());
+  s.append(event('/c'), 'critical', origin());
+  s.ensure();
+  assert.equal(told.length, 0, 'its own writes are not tampering');
+  // The intruder cuts the last record off, as `truncate` would, keeping the file (same inode).
+  const path = join(dir, SPOOL_FILE);
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  truncateSync(path, Buffer.byteLength(`${lines.slice(0, -1).join('\n')}\n`));
+  s.ensure();
+  assert.equal(told.length, 1, 'reported at the next check');
+  assert.deepEqual(told[0]!.paths, [path]);
+  assert.match(told[0]!.why, /truncated or edited in place/);
+  assert.deepEqual(
+    s.read(a.n - 1, 100).map((r) => r.n),
+    [1, 2],
+    'the records left in it are kept',
+  );
+  const d = s.append(event('/d'), 'low', origin());
+  assert.equal(d.n, 4, 'numbering carries on from the head in memory: the server sees record 3 missing');
+  s.ensure();
+  assert.equal(told.length, 1, 'reported once');
   s.close();
 });
 
