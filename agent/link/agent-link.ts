@@ -112,7 +112,10 @@ export class AgentLink {
   /** The connection on which `hello` went out: a stop before its `welcome` still says goodbye there. */
   private helloSentOn: WebSocket | null = null;
   private readonly backoff: Backoff;
-  /** The servers in order of preference, and the one dialled now. */
+  /**
+   * The servers in order of preference, and the one dialled now. Logs name a server by its place in this
+   * list (0 first), never by its address: the agent's output must not point an intruder at the server.
+   */
   private readonly urls: readonly string[];
   private current = 0;
   /** Servers that failed in a row since the last `welcome`: after a whole round the backoff applies. */
@@ -188,9 +191,9 @@ export class AgentLink {
       this.connect();
     } catch (err) {
       if (this.stopping) return;
-      const server = this.serverUrl;
+      const server = this.current;
       const delay = this.nextDelay();
-      this.o.log.error({ err: (err as Error).message, retryInMs: delay, server, next: this.serverUrl }, 'cannot dial the server; trying again');
+      this.o.log.error({ err: (err as Error).message, retryInMs: delay, server, next: this.current }, 'cannot dial the server; trying again');
       this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
     }
   }
@@ -309,7 +312,7 @@ export class AgentLink {
       this.beats = 0;
       this.backoff.reset();
       this.failedInRow = 0;
-      this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed, server: this.serverUrl }, 'connected');
+      this.o.log.info({ host: r.value.host, tlsResumed: this.lastResumed, server: this.current }, 'connected');
       this.scheduleFailback();
       this.scheduleBeat();
       this.emit('welcome', r.value);
@@ -381,9 +384,9 @@ export class AgentLink {
     this.o.clock.clearTimeout(this.failbackTimer);
     this.emit('closed', { code, reason });
     if (this.stopping) return;
-    const server = this.serverUrl;
+    const server = this.current;
     const delay = this.nextDelay();
-    this.o.log.warn({ code, reason, retryInMs: delay, server, next: this.serverUrl }, 'disconnected');
+    this.o.log.warn({ code, reason, retryInMs: delay, server, next: this.current }, 'disconnected');
     this.retryTimer = this.o.clock.setTimeout(() => this.redial(), delay);
   }
 
@@ -426,7 +429,7 @@ export class AgentLink {
       void probeServer(this.urls[0]!, this.tlsOptions(), Math.min(10_000, this.o.intervalMs * 2)).then((ok) => {
         if (ws !== this.ws || !this.connected || this.stopping) return;
         if (!ok) return this.scheduleFailback();
-        this.o.log.info({ from: this.serverUrl, to: this.urls[0] }, 'the first server answers again: going back to it');
+        this.o.log.info({ from: this.current, to: 0 }, 'the first server answers again: going back to it');
         this.returning = true;
         ws.close(CloseCode.MOVING, 'returning to the first server');
       });

@@ -57,7 +57,7 @@ test('the mail offers maintenance only where it does something, and says what it
     resolvedAt: null,
   });
   const file = formatNoticeMail(notice('file-changed'), '/srv/tw').text;
-  assert.match(file, /Maintenance: +npm run -s server -- maintenance web1 --for 1h/);
+  assert.match(file, /Maintenance: +tripwarden maintenance web1 --for 1h --dir \/srv\/tw/);
   assert.match(file, /change alarms are held for the hour and mailed when it ends, unless accepted by then/);
   assert.doesNotMatch(file, /Silence/);
   assert.match(file, /What to do: read `detail` \(old and new\); if intended, `accept HOST PATH`; otherwise investigate\./);
