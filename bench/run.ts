@@ -5,6 +5,7 @@
  */
 import { agentIdle } from './agent-idle.ts';
 import { alarmFlood } from './alarm-flood.ts';
+import { idleConnections } from './idle-connections.ts';
 import { rehashThroughput } from './rehash-throughput.ts';
 import { tamperLatency } from './tamper-latency.ts';
 
@@ -13,6 +14,7 @@ export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   'rehash-throughput': rehashThroughput,
   'agent-idle': agentIdle,
   'alarm-flood': alarmFlood,
+  'idle-connections': idleConnections,
 };
 
 // Names are the words that are neither flags nor a flag's value (`--seconds 120` is agent-idle's window).

@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { FLOOD_LIMITS } from '../server/alarms/alarm-flood.ts';
 import { ServerApp } from '../server/server-app.ts';
 import { systemClock } from '../shared/clock.ts';
 import { createLogger } from '../shared/log.ts';
@@ -46,7 +47,9 @@ export async function tamperLatency(): Promise<Record<string, unknown>> {
     },
   });
   const fp = /ca-sha256: (\S+)/.exec(await cli('server', ['init', '--dir', dir]))![1]!;
-  const app = new ServerApp({ dir, listen: '127.0.0.1:0', dashboard: '127.0.0.1:0', clock: systemClock, log });
+  // Every sample is an alarm of its own: past the per-host flood limit (200) they would fold into one.
+  const floodLimits = { ...FLOOD_LIMITS, burst: 10 * SAMPLES, perMinute: 10 * SAMPLES };
+  const app = new ServerApp({ dir, listen: '127.0.0.1:0', dashboard: '127.0.0.1:0', clock: systemClock, log, floodLimits });
   const addr = await app.start();
   const url = `wss://127.0.0.1:${addr.gateway.port}`;
   const token = (await cli('server', ['token', 'bench', '--dir', dir])).trim();

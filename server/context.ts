@@ -1,5 +1,6 @@
 import type { Clock } from '../shared/clock.ts';
 import { type Logger, silentLogger } from '../shared/log.ts';
+import type { FloodLimits } from './alarms/alarm-flood.ts';
 import { AlarmStore } from './alarms/alarm-store.ts';
 import { BaselineStore } from './baselines/baseline-store.ts';
 import { EventLedger } from './baselines/event-ledger.ts';
@@ -45,11 +46,12 @@ export interface ServerContext {
  * Opens an initialised data dir (migrating its database) for a command or for `serve`.
  * @param log where the stores report what they carry on past (the liveness sweep's failing host).
  */
-export function openServerContext(dir: string, clock: Clock, log?: Logger): ServerContext {
+/** `floodLimits`: the per-host alarm limits (a benchmark that opens hundreds of alarms on purpose raises them). */
+export function openServerContext(dir: string, clock: Clock, log?: Logger, floodLimits?: FloodLimits): ServerContext {
   const paths = openDataDir(dir);
   const config = loadServerConfig(paths.config);
   const db = openDatabase(databaseFile(paths, config.database));
-  const alarms = new AlarmStore(db);
+  const alarms = new AlarmStore(db, floodLimits);
   const hosts = new HostStore(db);
   const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
   const rollup = new HeartbeatRollup(db, clock);

@@ -9,6 +9,7 @@ import type { Clock, TimerHandle } from '../shared/clock.ts';
 import type { Logger } from '../shared/log.ts';
 import { CloseCode } from '../shared/protocol.ts';
 import { VERSION } from '../shared/version.ts';
+import type { FloodLimits } from './alarms/alarm-flood.ts';
 import type { AlarmChannel } from './alarms/channels/channel.ts';
 import { MailChannel } from './alarms/channels/mail-channel.ts';
 import { createChannels } from './alarms/channels/registry.ts';
@@ -56,6 +57,8 @@ export interface ServerAppOptions {
   loopUtilization?: () => number;
   /** Uniform in [0, 1): where each host's checker run falls in the window (tests fix it). */
   random?: () => number;
+  /** Per-host alarm flood limits (default `FLOOD_LIMITS`). */
+  floodLimits?: FloodLimits;
 }
 
 /** A running server: the agent gateway, the status page, and the loop that finds silence. */
@@ -86,7 +89,7 @@ export class ServerApp {
   private lastExpire = -Infinity;
 
   constructor(private readonly o: ServerAppOptions) {
-    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log));
+    const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
