@@ -6,6 +6,7 @@ import { runRow } from '../checkers/checker-store.ts';
 import { scheduleRunNow } from '../checkers/run-now.ts';
 import { openServerContext } from '../context.ts';
 import type { CommandIo } from './io.ts';
+import { printTable } from './text-table.ts';
 
 /** How long `run-checker` watches for a running `serve` to send the run, and how often it looks. */
 export const RUN_SENT_WAIT = { ms: 2_500, pollMs: 100 };
@@ -26,28 +27,19 @@ export async function checkerRunsCommand(argv: string[], io: CommandIo): Promise
       return 0;
     }
     const head = ['ID', 'HOST', 'CHECKER', 'STATUS', 'SCHEDULED', 'FINISHED', 'ADDED', 'REMOVED', 'CHANGED', 'REASON'];
-    const cells = rows.map((r) =>
-      [
-        r.id,
-        r.host,
-        r.checker,
-        r.status,
-        short(r.scheduledAt),
-        short(r.finishedAt),
-        String(r.added ?? '-'),
-        String(r.removed ?? '-'),
-        String(r.changed ?? '-'),
-        r.reason ?? '',
-      ].map((c) => safeText(c)),
-    );
-    const w = head.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
-    for (const r of [head, ...cells])
-      io.out(
-        r
-          .map((c, i) => c.padEnd(w[i]!))
-          .join('  ')
-          .trimEnd(),
-      );
+    const cells = rows.map((r) => [
+      r.id,
+      r.host,
+      r.checker,
+      r.status,
+      short(r.scheduledAt),
+      short(r.finishedAt),
+      String(r.added ?? '-'),
+      String(r.removed ?? '-'),
+      String(r.changed ?? '-'),
+      r.reason ?? '',
+    ]);
+    printTable(io, head, cells);
   } finally {
     ctx.close();
   }

@@ -2,10 +2,11 @@ import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { formatDuration } from '../../shared/duration.ts';
 import { sharedError } from '../../shared/errors.ts';
-import { safeJson, safeText } from '../../shared/safe-text.ts';
+import { safeJson } from '../../shared/safe-text.ts';
 import { openServerContext } from '../context.ts';
 import { forgetInstance, listInstances } from '../liveness/instance-lease.ts';
 import type { CommandIo } from './io.ts';
+import { printTable } from './text-table.ts';
 
 /** `instances`: the `serve` instances sharing the database, with their lease status; `--json` prints the docs/REFERENCE.md array. */
 export async function instancesCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -26,16 +27,9 @@ export async function instancesCommand(argv: string[], io: CommandIo): Promise<n
       io.out(safeJson(rows));
       return 0;
     }
-    const cells = rows.map((r) => [r.name, r.status, `${formatDuration(Math.max(0, now - Date.parse(r.lastSeen)))} ago`, String(r.agents)].map(safeText));
+    const cells = rows.map((r) => [r.name, r.status, `${formatDuration(Math.max(0, now - Date.parse(r.lastSeen)))} ago`, String(r.agents)]);
     const head = ['NAME', 'STATUS', 'LAST SEEN', 'AGENTS'];
-    const w = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-    for (const r of [head, ...cells])
-      io.out(
-        r
-          .map((c, i) => c.padEnd(w[i]!))
-          .join('  ')
-          .trimEnd(),
-      );
+    printTable(io, head, cells);
   } finally {
     ctx.close();
   }

@@ -1,22 +1,10 @@
 import { parseCommandArgs, requireFlag } from '../../shared/args.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { formatDuration } from '../../shared/duration.ts';
-import { safeJson, safeText } from '../../shared/safe-text.ts';
+import { safeJson } from '../../shared/safe-text.ts';
 import { openServerContext } from '../context.ts';
 import type { CommandIo } from './io.ts';
-
-/** Prints rows as an aligned text table; cells may carry agent-supplied text, so each is made safe first. */
-function table(io: CommandIo, head: string[], cells: string[][]): void {
-  const rows = cells.map((r) => r.map(safeText));
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [head, ...rows])
-    io.out(
-      r
-        .map((c, i) => c.padEnd(w[i]!))
-        .join('  ')
-        .trimEnd(),
-    );
-}
+import { printTable } from './text-table.ts';
 
 /** `hosts`: every host with its status derived now; `--json` prints the docs/REFERENCE.md array. */
 export async function hostsCommand(argv: string[], io: CommandIo): Promise<number> {
@@ -27,7 +15,7 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
     const views = ctx.hosts.views(Date.now());
     if (values.json) io.out(safeJson(views));
     else
-      table(
+      printTable(
         io,
         ['HOST', 'GROUP', 'STATUS', 'LAST SEEN', 'ALARMS'],
         views.map((h) => [h.host, h.group, h.status, h.silentFor === null ? 'never' : `${formatDuration(h.silentFor)} ago`, String(h.openAlarms)]),
@@ -56,7 +44,7 @@ export async function alarmsCommand(argv: string[], io: CommandIo): Promise<numb
     const rows = ctx.alarms.list({ open: values.open, host: values.host });
     if (values.json) io.out(safeJson(rows));
     else
-      table(
+      printTable(
         io,
         ['ID', 'HOST', 'SEVERITY', 'KIND', 'SUBJECT', 'OPENED', 'STATE'],
         rows.map((a) => [String(a.id), a.host, a.severity, a.kind, a.subject, a.openedAt, a.resolvedAt ? 'resolved' : a.ackedAt ? 'acked' : 'open']),
