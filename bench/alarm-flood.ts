@@ -16,26 +16,15 @@ import { ServerApp } from '../server/server-app.ts';
 import { openDatabase } from '../server/storage/db.ts';
 import { systemClock } from '../shared/clock.ts';
 import { silentLogger } from '../shared/log.ts';
+import { fileEntry } from '../test/helpers/file-entry.ts';
 import { SmtpPeer } from '../test/helpers/smtp-peer.ts';
 import { cli, sleep } from './lib.ts';
 
 const FILES = Number(process.env.BENCH_FLOOD_FILES ?? 30_000);
 const PER_EVENT = 250;
 const facts = { hostname: 'x', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 };
-const file = (path: string) => ({
-  path,
-  class: 'critical',
-  type: 'file',
-  sha256: 'b'.repeat(64),
-  size: 1,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  ino: '1',
-  nlink: 1,
-  mtime: '1',
-  ctime: '1',
-});
+/** A new critical file, as the agent measures it. */
+const file = (path: string) => fileEntry(path, { class: 'critical', sha256: 'b'.repeat(64) });
 
 /** Connects with an enrolled host's key and certificate, says hello and sends an empty report (the baseline). */
 async function connectAs(port: number, stateDir: string): Promise<{ send(m: object): void; close(): void }> {

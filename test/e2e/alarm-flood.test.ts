@@ -12,26 +12,15 @@ import { after, before, test } from 'node:test';
 import { WebSocket } from 'ws';
 import { FLOOD_LIMITS } from '../../server/alarms/alarm-flood.ts';
 import { enrollAgent, initServer, startServer, type TestServer } from '../helpers/cluster.ts';
+import { fileEntry } from '../helpers/file-entry.ts';
 import { identityOf } from '../helpers/raw-client.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
 import { waitFor } from '../helpers/wait.ts';
 
 const FILES = 30_000;
 const facts = { hostname: 'x', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 };
-const file = (path: string) => ({
-  path,
-  class: 'critical',
-  type: 'file',
-  sha256: 'b'.repeat(64),
-  size: 1,
-  mode: 0o100644,
-  uid: 0,
-  gid: 0,
-  ino: '1',
-  nlink: 1,
-  mtime: '1',
-  ctime: '1',
-});
+/** A new critical file, as the agent measures it. */
+const file = (path: string) => fileEntry(path, { class: 'critical', sha256: 'b'.repeat(64) });
 let server: TestServer;
 const peer = new SmtpPeer();
 
