@@ -12,6 +12,12 @@ export async function runCommand(argv: string[]): Promise<number> {
   const usage = 'run --config C';
   const { values } = parseCommandArgs(argv, { config: { type: 'string' } }, usage);
   const log = createLogger('tripwarden-agent');
+  // Handlers first: a SIGTERM that arrives while the agent starts (systemd stopping it at once, or a test
+  // that signals on 'agent started') must stop it cleanly, never kill it with the default action.
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   const agent = startAgent({ configPath: requireFlag(values.config, 'config', usage), clock: systemClock, log });
   log.info({ version: VERSION, bootId: agent.link.bootId }, 'agent started');
   // The last net, not the fix: every loop and callback handles its own errors. One that slips through is
@@ -28,10 +34,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   };
   process.on('uncaughtException', escaped('uncaught exception'));
   process.on('unhandledRejection', escaped('unhandled rejection'));
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await stopSignal;
   log.info({ signal }, 'stopping');
   await agent.stop(signal);
   return 0;
