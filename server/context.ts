@@ -14,6 +14,8 @@ import { Liveness } from './liveness/liveness.ts';
 import { CommandQueue } from './storage/command-queue.ts';
 import { type DataDirPaths, databaseFile, openDataDir } from './storage/data-dir.ts';
 import { type Db, openDatabase } from './storage/db.ts';
+import type { SqlDb } from './storage/engine.ts';
+import { SqliteDb } from './storage/sqlite-engine.ts';
 
 /**
  * Everything a server command needs from a data dir: config, database and the stores over it. The stores are
@@ -23,7 +25,13 @@ import { type Db, openDatabase } from './storage/db.ts';
 export interface ServerContext {
   paths: DataDirPaths;
   config: ServerConfig;
+  /**
+   * The SQLite handle the stores not yet on {@link sql} still use synchronously (the same connection as
+   * `sql`). Goes away once every store runs on `sql`, which is what makes PostgreSQL possible.
+   */
   db: Db;
+  /** The store's async API (engine.ts): SQLite here, PostgreSQL once every store runs on it. */
+  sql: SqlDb;
   alarms: AlarmStore;
   hosts: HostStore;
   liveness: Liveness;
@@ -51,6 +59,7 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger, flood
   const paths = openDataDir(dir);
   const config = loadServerConfig(paths.config);
   const db = openDatabase(databaseFile(paths, config.database));
+  const sql = new SqliteDb(db);
   const alarms = new AlarmStore(db, floodLimits);
   const hosts = new HostStore(db);
   const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
@@ -61,6 +70,7 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger, flood
     paths,
     config,
     db,
+    sql,
     alarms,
     hosts,
     baselines,
@@ -76,6 +86,8 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger, flood
       instance: config.instance,
     }),
     commands: new CommandQueue(db),
-    close: () => db.close(),
+    close: () => {
+      sql.close().catch(() => {});
+    },
   };
 }

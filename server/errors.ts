@@ -92,6 +92,14 @@ export const SERVER_ERRORS = {
     when: 'the database file failed its integrity check at start, or SQLite found it damaged',
     todo: 'stop the server and restore tripwarden.db from a backup (or recover it with `sqlite3 tripwarden.db .recover`)',
   },
+  TW_DB_UNAVAILABLE: {
+    when: 'the PostgreSQL database named in server.yml cannot be reached, or dropped the connection',
+    todo: 'check that PostgreSQL runs and that the `database` URL (host, port, user, password, database) is right; a running serve retries by itself',
+  },
+  TW_DB_NEWER: {
+    when: 'the database was migrated by a newer Tripwarden than this one',
+    todo: 'upgrade this server to the version the other instances run (never point an old server at a newer database)',
+  },
   TW_DB_READONLY: {
     when: 'the database or its data dir cannot be written (read-only file system or permissions)',
     todo: 'make the data dir and tripwarden.db writable by the server user',

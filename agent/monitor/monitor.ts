@@ -131,7 +131,7 @@ export class Monitor {
   /** A full scan of every check; a request during a scan runs one more after it. */
   fullScan(): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    if (this.scanning) {
+    if (this.scanning !== null) {
       this.scanAgain = true;
       return this.scanning;
     }

@@ -56,7 +56,7 @@ export function storageError(err: unknown, path: string): unknown {
 export function migrate(db: Db): number {
   let version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {
-    throw new Error(`database schema ${version} is newer than this server (${MIGRATIONS.length}); upgrade Tripwarden`);
+    throw serverError('TW_DB_NEWER', `database schema ${version} is newer than this server (${MIGRATIONS.length})`);
   }
   while (version < MIGRATIONS.length) {
     const sql = MIGRATIONS[version]!;

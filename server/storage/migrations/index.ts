@@ -18,3 +18,6 @@ import m012 from './012-instances.ts';
 import m013 from './013-port-allow.ts';
 
 export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013];
+
+/** The PostgreSQL text of each migration, in the same order (filled in migration by migration). */
+export const PG_MIGRATIONS: readonly string[] = [];

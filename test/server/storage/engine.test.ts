@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { toDollarParams } from '../../../server/storage/engine.ts';
+import { describeEngines } from '../../helpers/engines.ts';
+
+test('placeholders become $n outside literals, identifiers and comments; named ones are numbered once each', () => {
+  assert.deepEqual(toDollarParams('SELECT \'?\', "@x", a FROM t WHERE b = ? AND c = ? -- why?\n'), {
+    text: 'SELECT \'?\', "@x", a FROM t WHERE b = $1 AND c = $2 -- why?\n',
+    names: null,
+  });
+  assert.deepEqual(toDollarParams('UPDATE t SET a = @now + @gap WHERE b <= @now'), { text: 'UPDATE t SET a = $1 + $2 WHERE b <= $1', names: ['now', 'gap'] });
+  assert.throws(() => toDollarParams('SELECT ? , @x'), /mixes/);
+});
+
+describeEngines('the store engine', ({ engine, open }) => {
+  test('statements with positional and named parameters; run counts the rows it changed', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY, name TEXT NOT NULL, at BIGINT)');
+    assert.equal(await db.run('INSERT INTO t (id, name, at) VALUES (?, ?, ?), (?, ?, ?)', [1, 'a', 1_700_000_000_000, 2, "b'?", null]), 2);
+    assert.equal(await db.run('UPDATE t SET at = @at WHERE at IS NULL OR at < @at', { at: 1_800_000_000_000 }), 2);
+    const rows = await db.all<{ id: number; name: string; at: number }>('SELECT id, name, at FROM t ORDER BY id');
+    assert.deepEqual(rows, [
+      { id: 1, name: 'a', at: 1_800_000_000_000 },
+      { id: 2, name: "b'?", at: 1_800_000_000_000 },
+    ]);
+    const count = await db.get<{ n: number; s: number }>('SELECT count(*) AS n, sum(id) AS s FROM t');
+    assert.deepEqual(count, { n: 2, s: 3 }, 'counts and sums come back as numbers on both engines');
+    assert.equal(await db.get('SELECT id FROM t WHERE id = ?', [9]), undefined);
+    assert.equal(db.engine, engine);
+  });
+
+  test('a transaction commits when its function resolves and rolls back when it throws', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
+    assert.equal(
+      await db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (1)');
+        return 'done';
+      }),
+      'done',
+    );
+    await assert.rejects(
+      db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (2)');
+        throw new Error('no');
+      }),
+      /no/,
+    );
+    assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 1 }]);
+  });
+
+  test('a statement from outside a transaction never joins it (it is not rolled back with it)', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
+    let outside: Promise<number> | undefined;
+    await assert.rejects(
+      db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (1)');
+        outside = db.run('INSERT INTO t (id) VALUES (2)');
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('roll back');
+      }),
+    );
+    assert.equal(await outside, 1);
+    assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 2 }]);
+  });
+
+  test('onlyOne: two transactions at once for the same job, one runs (PostgreSQL); SQLite runs each', async () => {
+    const db = await open();
+    let inside = 0;
+    const job = () =>
+      db.tx(
+        async () => {
+          inside++;
+          await new Promise((r) => setTimeout(r, 50));
+          return 'ran';
+        },
+        { onlyOne: 'retention' },
+      );
+    const results = await Promise.all([job(), job()]);
+    if (engine === 'postgres') assert.deepEqual(results.sort(), ['ran', undefined].sort());
+    else assert.deepEqual(results, ['ran', 'ran']);
+    assert.equal(inside, engine === 'postgres' ? 1 : 2);
+  });
+
+  test('notify wakes the listeners on its channel, and only them', async () => {
+    const db = await open();
+    const other = await open();
+    let woken = 0;
+    let wrong = 0;
+    const stop = db.listen('tw_commands', () => woken++);
+    db.listen('tw_other', () => wrong++);
+    await waitFor(async () => {
+      await db.notify('tw_commands');
+      return woken > 0;
+    });
+    assert.equal(wrong, engine === 'postgres' ? wrong : 0);
+    stop();
+    const before = woken;
+    await db.notify('tw_commands');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(woken, before, 'a stopped listener is not called');
+    await assert.rejects(other.notify('bad channel; DROP TABLE x'), /bad channel name/);
+  });
+});
+
+describeEngines('the PostgreSQL engine across a database restart', ({ engine, open }) => {
+  test('connections killed by the server: the pool and the wake-up listener reconnect, the process lives', {
+    skip: engine === 'sqlite' ? 'SQLite has no connections to lose' : false,
+  }, async () => {
+    const db = await open();
+    let woken = 0;
+    db.listen('tw_wake', () => woken++);
+    await waitFor(async () => {
+      await db.notify('tw_wake');
+      return woken > 0;
+    });
+    // What a restart does to every session: terminate them (the pool's idle clients and the listener).
+    await db.run('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await retry(() => db.get('SELECT 1 AS one')), { one: 1 });
+    const before = woken;
+    await waitFor(async () => {
+      await db.notify('tw_wake').catch(() => {});
+      return woken > before;
+    });
+  });
+});
+
+async function waitFor(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i > 20) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
