@@ -13,6 +13,8 @@ interface Column {
   name: string;
   type: 'text' | 'integer' | 'blob' | 'real';
   notNull: boolean;
+  /** The default's SQL, without PostgreSQL's cast of a literal. */
+  default: string | null;
 }
 
 interface Index {
@@ -44,9 +46,14 @@ function sqliteSchema(db: Db): Schema {
   const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [] };
   const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
   for (const t of tables) {
-    const cols = db.pragma(`table_info(${t})`) as { name: string; type: string; notnull: number; pk: number }[];
+    const cols = db.pragma(`table_info(${t})`) as { name: string; type: string; notnull: number; pk: number; dflt_value: string | null }[];
     // A key column is NOT NULL in PostgreSQL always; in SQLite only an INTEGER key or a WITHOUT ROWID or STRICT table's key refuses NULL.
-    schema.tables[t] = cols.map((c) => ({ name: c.name, type: SQLITE_TYPES[c.type.toUpperCase()] ?? (c.type as Column['type']), notNull: c.notnull === 1 || c.pk > 0 }));
+    schema.tables[t] = cols.map((c) => ({
+      name: c.name,
+      type: SQLITE_TYPES[c.type.toUpperCase()] ?? (c.type as Column['type']),
+      notNull: c.notnull === 1 || c.pk > 0,
+      default: c.dflt_value,
+    }));
     schema.primaryKeys[t] = cols
       .filter((c) => c.pk > 0)
       .sort((a, b) => a.pk - b.pk)
@@ -63,13 +70,18 @@ function sqliteSchema(db: Db): Schema {
 
 async function pgSchema(c: pg.Client): Promise<Schema> {
   const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [] };
-  const cols = await c.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string }>(
-    `SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns
+  const cols = await c.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; column_default: string | null }>(
+    `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
      WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`,
   );
   for (const r of cols.rows) {
     schema.tables[r.table_name] ??= [];
-    schema.tables[r.table_name]!.push({ name: r.column_name, type: PG_TYPES[r.data_type] ?? (r.data_type as Column['type']), notNull: r.is_nullable === 'NO' });
+    schema.tables[r.table_name]!.push({
+      name: r.column_name,
+      type: PG_TYPES[r.data_type] ?? (r.data_type as Column['type']),
+      notNull: r.is_nullable === 'NO',
+      default: r.column_default?.replace(/::text$/, '') ?? null,
+    });
   }
   const keys = await c.query<{ table: string; columns: string[] }>(
     `SELECT t.relname AS table, array_agg(a.attname::text ORDER BY k.ord) AS columns
@@ -109,6 +121,7 @@ const TRIGGER_SCRIPT = [
   `DELETE FROM measured WHERE host = 'a' AND key = '/etc/passwd'`,
   `UPDATE hosts SET state = 'active' WHERE host = 'c'`,
   `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES ('c', 'file', '/bin/sh', NULL, '{"sha256":"cc","target":"dash","type":"symlink"}', 2)`,
+  `DELETE FROM hosts WHERE host = 'b'`,
 ];
 
 /** File entries whose content keys must be the same text on both engines, edge cases of JSON text included. */
@@ -147,7 +160,7 @@ test('the PostgreSQL migrations build the schema the SQLite ones do', async (t: 
       }
     }
 
-    await t.test('same tables, columns, types, NOT NULL, keys, indexes and triggers', async () => {
+    await t.test('same tables, columns, types, NOT NULL, defaults, keys, indexes and triggers', async () => {
       const want = sqliteSchema(lite);
       const got = await pgSchema(c);
       assert.deepEqual(Object.keys(got.tables).sort(), Object.keys(want.tables).sort(), 'tables');
