@@ -9,6 +9,8 @@
  * prepared statements cached per text, which this layer does and a builder's driver does not.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export type EngineName = 'sqlite' | 'postgres';
 export type Row = Record<string, unknown>;
 /** Positional values for `?`, or named ones for `@name`. */
@@ -103,4 +105,18 @@ export function toDollarParams(text: string): { text: string; names: string[] | 
   }
   if (named && positional) throw new Error('a statement mixes ? and @name parameters');
   return { text: out, names: named ? names : null };
+}
+
+/**
+ * Which transaction the running code is inside, so a statement sent to the database itself from inside one
+ * fails at once instead of waiting forever (SQLite: for the transaction to end; PostgreSQL: for the row
+ * locks the transaction holds). Inside a transaction, use its `tx`.
+ */
+export const insideTx = new AsyncLocalStorage<object>();
+
+/** Throws when called from inside a transaction of `db` (see {@link insideTx}). */
+export function assertNotInsideTx(db: object): void {
+  if (insideTx.getStore() === db) {
+    throw new Error('a statement on the database from inside one of its transactions: use the transaction (tx) passed to the function');
+  }
 }

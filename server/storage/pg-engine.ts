@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../../shared/log.ts';
 import { serverError } from '../errors.ts';
-import { CHANNEL_NAME, type Params, type Queryable, type Row, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
+import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
 
 /** int8 (counts, ms timestamps) and numeric (sums) as numbers: every value the store keeps fits in 2^53. */
 const types = {
@@ -78,16 +78,19 @@ export class PgDb implements SqlDb {
   }
 
   async all<T = Row>(text: string, params?: Params): Promise<T[]> {
+    assertNotInsideTx(this);
     await this.migrated;
     return this.rawAll<T>(text, params);
   }
 
   async get<T = Row>(text: string, params?: Params): Promise<T | undefined> {
+    assertNotInsideTx(this);
     await this.migrated;
     return this.rawGet<T>(text, params);
   }
 
   async run(text: string, params?: Params): Promise<number> {
+    assertNotInsideTx(this);
     await this.migrated;
     return this.rawRun(text, params);
   }
@@ -95,6 +98,7 @@ export class PgDb implements SqlDb {
   tx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   tx<T>(fn: (tx: Queryable) => Promise<T>, opts: TxOptions): Promise<T | undefined>;
   async tx<T>(fn: (tx: Queryable) => Promise<T>, opts?: TxOptions): Promise<T | undefined> {
+    assertNotInsideTx(this);
     await this.migrated;
     return this.rawTx(fn, opts);
   }
@@ -121,7 +125,7 @@ export class PgDb implements SqlDb {
         get: (text, params) => this.query(client, text, params).then((r) => r.rows[0] as never),
         run: (text, params) => this.query(client, text, params).then((r) => r.rowCount ?? 0),
       };
-      const value = await fn(q);
+      const value = await insideTx.run(this, () => fn(q));
       await client.query('COMMIT');
       return value;
     } catch (err) {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { CHANNEL_NAME, type Params, type Queryable, type Row, type SqlDb, type TxOptions } from './engine.ts';
+import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions } from './engine.ts';
 
 type Handle = Database.Database;
 type Statement = Database.Statement;
@@ -44,12 +44,13 @@ export class SqliteDb implements SqlDb {
   tx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   tx<T>(fn: (tx: Queryable) => Promise<T>, opts: TxOptions): Promise<T | undefined>;
   async tx<T>(fn: (tx: Queryable) => Promise<T>, _opts?: TxOptions): Promise<T | undefined> {
+    assertNotInsideTx(this);
     while (this.busy !== null) await this.busy;
     let end!: () => void;
     this.busy = new Promise((resolve) => (end = resolve));
     try {
       this.handle.exec('BEGIN IMMEDIATE');
-      const value = await fn(this.inTx);
+      const value = await insideTx.run(this, () => fn(this.inTx));
       this.handle.exec('COMMIT');
       return value;
     } catch (err) {
@@ -89,6 +90,7 @@ export class SqliteDb implements SqlDb {
   }
 
   private async afterTx<T>(fn: () => Promise<T>): Promise<T> {
+    assertNotInsideTx(this);
     while (this.busy !== null) await this.busy;
     return fn();
   }

@@ -24,3 +24,24 @@ export default `
     PRIMARY KEY (host, kind, key)
   ) STRICT, WITHOUT ROWID;
 `;
+
+/** Migration 2 in PostgreSQL 15. */
+export const postgres = `
+  CREATE TABLE baseline_hosts (
+    host TEXT PRIMARY KEY REFERENCES hosts(host) ON DELETE CASCADE,
+    cert_serial TEXT,
+    established_at BIGINT NOT NULL,
+    reported_at BIGINT
+  );
+
+  -- the kind check is named so that migration 6 can replace it (SQLite rebuilds the table there)
+  CREATE TABLE measured (
+    host TEXT NOT NULL REFERENCES hosts(host) ON DELETE CASCADE,
+    kind TEXT NOT NULL CONSTRAINT measured_kind_check CHECK (kind IN ('file','daemon','mount')),
+    key TEXT NOT NULL,
+    baseline TEXT,
+    current TEXT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (host, kind, key)
+  );
+`;

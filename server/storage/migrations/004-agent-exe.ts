@@ -3,3 +3,9 @@ export default `
   ALTER TABLE hosts ADD COLUMN exe_sha256 TEXT;
   ALTER TABLE hosts ADD COLUMN exe_sha256_reported TEXT;
 `;
+
+/** Migration 4 in PostgreSQL 15. */
+export const postgres = `
+  ALTER TABLE hosts ADD COLUMN exe_sha256 TEXT;
+  ALTER TABLE hosts ADD COLUMN exe_sha256_reported TEXT;
+`;

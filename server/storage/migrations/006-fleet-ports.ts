@@ -28,3 +28,16 @@ export default `
     port_alarms INTEGER NOT NULL DEFAULT 1 CHECK (port_alarms IN (0, 1))
   ) STRICT;
 `;
+
+/** Migration 6 in PostgreSQL 15: the CHECK constraint is replaced in place, no rebuild. */
+export const postgres = `
+  ALTER TABLE measured DROP CONSTRAINT measured_kind_check,
+    ADD CONSTRAINT measured_kind_check CHECK (kind IN ('file','daemon','mount','port'));
+  CREATE INDEX measured_by_key ON measured(kind, key);
+  CREATE INDEX hosts_by_group ON hosts(grp, sample);
+
+  CREATE TABLE group_settings (
+    grp TEXT PRIMARY KEY,
+    port_alarms INTEGER NOT NULL DEFAULT 1 CHECK (port_alarms IN (0, 1))
+  );
+`;

@@ -6,3 +6,8 @@
 export default `
   CREATE INDEX hosts_maintenance ON hosts(maintenance_until) WHERE status = 'maintenance';
 `;
+
+/** Migration 7 in PostgreSQL 15. */
+export const postgres = `
+  CREATE INDEX hosts_maintenance ON hosts(maintenance_until) WHERE status = 'maintenance';
+`;

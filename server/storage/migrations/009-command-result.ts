@@ -6,3 +6,8 @@
 export default `
   ALTER TABLE commands ADD COLUMN result TEXT;
 `;
+
+/** Migration 9 in PostgreSQL 15. */
+export const postgres = `
+  ALTER TABLE commands ADD COLUMN result TEXT;
+`;

@@ -8,3 +8,8 @@
 export default `
   ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
 `;
+
+/** Migration 11 in PostgreSQL 15. */
+export const postgres = `
+  ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+`;

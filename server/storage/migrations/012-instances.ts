@@ -18,3 +18,18 @@ export default `
   ALTER TABLE hosts ADD COLUMN instance TEXT;
   CREATE INDEX hosts_instance ON hosts(instance) WHERE instance IS NOT NULL;
 `;
+
+/** Migration 12 in PostgreSQL 15. */
+export const postgres = `
+  CREATE TABLE instances (
+    name TEXT PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL,
+    agents BIGINT NOT NULL DEFAULT 0,
+    down_at BIGINT,
+    stopped_at BIGINT,
+    token TEXT NOT NULL
+  );
+  ALTER TABLE hosts ADD COLUMN instance TEXT;
+  CREATE INDEX hosts_instance ON hosts(instance) WHERE instance IS NOT NULL;
+`;

@@ -9,3 +9,12 @@ export default `
     PRIMARY KEY (grp, process)
   ) STRICT, WITHOUT ROWID;
 `;
+
+/** Migration 13 in PostgreSQL 15. */
+export const postgres = `
+  CREATE TABLE group_port_allow (
+    grp TEXT NOT NULL,
+    process TEXT NOT NULL,
+    PRIMARY KEY (grp, process)
+  );
+`;

@@ -52,17 +52,38 @@ describeEngines('the store engine', ({ engine, open }) => {
   test('a statement from outside a transaction never joins it (it is not rolled back with it)', async () => {
     const db = await open();
     await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
+    // Another task (a timer set before the transaction) writes while the transaction waits.
     let outside: Promise<number> | undefined;
+    const timer = setTimeout(() => {
+      outside = db.run('INSERT INTO t (id) VALUES (2)');
+    }, 5);
     await assert.rejects(
       db.tx(async (tx) => {
         await tx.run('INSERT INTO t (id) VALUES (1)');
-        outside = db.run('INSERT INTO t (id) VALUES (2)');
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 50));
         throw new Error('roll back');
       }),
     );
+    clearTimeout(timer);
     assert.equal(await outside, 1);
     assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 2 }]);
+  });
+
+  test('a statement on the database itself from inside its own transaction fails at once (it would wait forever)', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
+    await assert.rejects(
+      db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (1)');
+        await db.get('SELECT id FROM t');
+      }),
+      /from inside one of its transactions/,
+    );
+    await assert.rejects(
+      db.tx(async () => db.tx(async () => 1)),
+      /from inside one of its transactions/,
+    );
+    assert.deepEqual(await db.all('SELECT id FROM t'), []);
   });
 
   test('onlyOne: two transactions at once for the same job, one runs (PostgreSQL); SQLite runs each', async () => {
