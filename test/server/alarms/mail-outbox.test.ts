@@ -198,4 +198,59 @@ describeEngines('the mail outbox', ({ engine, open }) => {
     assert.equal((await w.runOnce()).failed, 0);
     assert.equal(peer.received.length, 0);
   });
+
+  test('two instances claim the same deliveries at once: each is claimed by one, and every alarm is mailed once', async (t) => {
+    const { dir, db, target, clock, alarms } = await setup(t, true);
+    // The second instance: its own connections to the same PostgreSQL database. On SQLite, one process with two
+    // connections to a file would stall (a waiting BEGIN blocks the event loop the holder needs): both outboxes
+    // share the one connection there, and their claims still interleave.
+    let other = db;
+    if (engine === 'postgres') {
+      const second = openSqlDb(target, PG_MIGRATIONS);
+      await second.ready();
+      t.after(() => second.close());
+      other = second;
+    }
+    await db.tx(async (tx) => {
+      for (let i = 0; i < 200; i++) {
+        await addHost(tx, `h${i}`, clock.now());
+        await alarms.open(`h${i}`, 'agent-missing', 'no heartbeat before the deadline', clock.now(), null, undefined, tx);
+      }
+    });
+    const a = new Outbox(db, 'mail');
+    const b = new Outbox(other, 'mail');
+    await Promise.all([a.enlist(clock.now()), b.enlist(clock.now())]);
+    assert.equal(await a.depth(), 200, 'both passes enlisted each event once');
+    const ids = (await a.due(clock.now(), 1000)).map((d) => d.eventId);
+    assert.equal(ids.length, 200);
+    // Both ask for every row, in opposite orders, several times at once.
+    const claims = await Promise.all([a.claim(ids, clock.now()), b.claim([...ids].reverse(), clock.now()), a.claim(ids, clock.now()), b.claim(ids, clock.now())]);
+    const all = claims.flat();
+    assert.equal(new Set(all).size, all.length, 'no delivery claimed twice');
+    assert.deepEqual(
+      [...all].sort((x, y) => x - y),
+      [...ids].sort((x, y) => x - y),
+      'every delivery claimed by someone',
+    );
+    assert.equal((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM deliveries WHERE attempts <> 1'))!.n, 0, 'each counted one attempt');
+
+    // Workers on both instances, passes at once: every alarm reaches the peer once.
+    const peer = new SmtpPeer();
+    const port = await peer.start();
+    t.after(() => peer.stop());
+    await addHost(db, 'solo', clock.now());
+    for (let i = 0; i < 20; i++) await alarms.open('solo', 'file-changed', `/etc/f${i}`, clock.now(), { path: `/etc/f${i}` });
+    clock.advance(300_001); // the claims above went stale: their rows are up for the workers too
+    const w1 = worker(db, clock, port, dir, { perMinute: 1000 });
+    const w2 = worker(other, clock, port, dir, { perMinute: 1000 });
+    t.after(() => Promise.all([w1.stop(), w2.stop()]));
+    const [r1, r2] = await Promise.all([w1.runOnce(), w2.runOnce()]);
+    assert.equal(r1.sent + r2.sent, 220, `sent ${r1.sent} + ${r2.sent}`);
+    await peer.waitFor(220);
+    await new Promise((r) => setTimeout(r, 200));
+    const subjects = peer.received.map((m) => m.subject ?? '');
+    assert.equal(subjects.length, 220, 'one mail per alarm');
+    assert.equal(new Set(subjects).size, 220, 'no alarm mailed twice');
+    assert.equal(await a.depth(), 0);
+  });
 });
