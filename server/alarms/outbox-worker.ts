@@ -25,9 +25,10 @@ export interface PassResult {
 }
 
 /**
- * Delivers one channel's outbox: claims due rows with a conditional UPDATE,
- * sends, marks them sent; on a transient error schedules a retry with
- * exponential backoff, on a permanent one marks them failed. For a channel
+ * Delivers one channel's outbox: claims due rows (one claimer per row, also
+ * when several instances run a worker on the same outbox), sends, marks them
+ * sent; on a transient error schedules a retry with exponential backoff, on a
+ * permanent one marks them failed. For a channel
  * with `batching`, more events than its per-minute budget become one digest
  * per `digestIntervalMs` (an alarm storm of 500 missing hosts is one mail).
  * A pass never throws: one bad event is logged and the loop carries on.
