@@ -47,9 +47,12 @@ describeEngines('the mail outbox', ({ engine, open }) => {
       const db = await open();
       return { dir, db, clock, alarms: new AlarmStore(db) };
     }
-    // A store the test closes itself (a restart): removed, not closed, afterwards.
+    // A store the test may close itself (a restart): closing twice would skip removing it (a second pool end throws).
     const made = await openTestDb(engine);
-    t!.after(() => made.cleanup().catch(() => {}));
+    const close = made.db.close.bind(made.db);
+    let closing: Promise<void> | undefined;
+    made.db.close = () => (closing ??= close());
+    t!.after(() => made.cleanup());
     return { dir, db: made.db, target: made.target, clock, alarms: new AlarmStore(made.db) };
   }
 
