@@ -25,9 +25,10 @@ export interface PassResult {
 }
 
 /**
- * Delivers one channel's outbox: claims due rows with a conditional UPDATE,
- * sends, marks them sent; on a transient error schedules a retry with
- * exponential backoff, on a permanent one marks them failed. For a channel
+ * Delivers one channel's outbox: claims due rows (one claimer per row, also
+ * when several instances run a worker on the same outbox), sends, marks them
+ * sent; on a transient error schedules a retry with exponential backoff, on a
+ * permanent one marks them failed. For a channel
  * with `batching`, more events than its per-minute budget become one digest
  * per `digestIntervalMs` (an alarm storm of 500 missing hosts is one mail).
  * A pass never throws: one bad event is logged and the loop carries on.
@@ -83,14 +84,14 @@ export class OutboxWorker {
     const r: PassResult = { sent: 0, retried: 0, failed: 0, digests: 0 };
     try {
       const now = this.opts.clock.now();
-      this.outbox.enlist(now);
-      const due = this.outbox.due(now, this.o.batchLimit);
+      await this.outbox.enlist(now);
+      const due = await this.outbox.due(now, this.o.batchLimit);
       if (due.length === 0) return r;
       const b = this.channel.batching;
       if (b && this.channel.sendDigest) {
-        const budget = b.perMinute - this.outbox.messagesSince(now - 60_000);
+        const budget = b.perMinute - (await this.outbox.messagesSince(now - 60_000));
         if (due.length > budget) {
-          const last = this.outbox.lastDigestAt();
+          const last = await this.outbox.lastDigestAt();
           // Over budget: hold everything for the next digest rather than trickle single mails.
           if (last !== null && now - last < b.digestIntervalMs) return r;
           await this.deliver(due, r, (ns) => this.channel.sendDigest!(ns), true);
@@ -109,23 +110,23 @@ export class OutboxWorker {
 
   private async deliver(due: { eventId: number; attempts: number }[], r: PassResult, send: (ns: AlarmNotice[]) => Promise<{ messageId: string }>, digest: boolean): Promise<void> {
     const now = this.opts.clock.now();
-    const ids = this.outbox.claim(
+    const ids = await this.outbox.claim(
       due.map((d) => d.eventId),
       now,
     );
     if (ids.length === 0) return;
     const notices: AlarmNotice[] = [];
     for (const id of ids) {
-      const n = this.outbox.notice(id);
+      const n = await this.outbox.notice(id);
       if (n) notices.push(n);
-      else this.outbox.markFailed([id], 'alarm event has no alarm row');
+      else await this.outbox.markFailed([id], 'alarm event has no alarm row');
     }
     if (notices.length === 0) return;
     const sendIds = notices.map((n) => n.eventId);
     const attempts = Math.max(...due.filter((d) => sendIds.includes(d.eventId)).map((d) => d.attempts)) + 1;
     try {
       const sent = await send(notices);
-      this.outbox.markSent(sendIds, this.opts.clock.now(), sent.messageId, digest);
+      await this.outbox.markSent(sendIds, this.opts.clock.now(), sent.messageId, digest);
       r.sent += sendIds.length;
       if (digest) r.digests++;
       this.log.info({ events: sendIds.length, digest, messageId: sent.messageId }, 'alarm notice sent');
@@ -133,12 +134,12 @@ export class OutboxWorker {
       const msg = (err as Error).message.split('\n')[0]!;
       const permanent = err instanceof DeliveryError && err.permanent;
       if (permanent) {
-        this.outbox.markFailed(sendIds, msg);
+        await this.outbox.markFailed(sendIds, msg);
         r.failed += sendIds.length;
         this.log.error({ events: sendIds, err: msg }, 'alarm notice failed permanently; not retrying');
       } else {
         const wait = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(attempts - 1, 20));
-        this.outbox.markRetry(sendIds, this.opts.clock.now() + wait, msg);
+        await this.outbox.markRetry(sendIds, this.opts.clock.now() + wait, msg);
         r.retried += sendIds.length;
         this.log.warn({ events: sendIds.length, attempts, retryInMs: wait, err: msg }, 'alarm notice not sent; will retry');
       }

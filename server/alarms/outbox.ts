@@ -1,5 +1,5 @@
 import type { Severity } from '../../shared/alarm-kinds.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 import { HELD_KINDS } from './alarm-kinds.ts';
 import type { AlarmNotice } from './channels/channel.ts';
 
@@ -13,12 +13,16 @@ export interface DueDelivery {
 const IN_MAINTENANCE = `SELECT 1 FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id JOIN hosts h ON h.host = a.host
   WHERE e.id = d.event_id AND h.maintenance_until > @now`;
 
+/** How far below the cursor a PostgreSQL pass looks for events that committed late (ids, not time). */
+const LATE_COMMIT_IDS = 10_000;
+
 /**
  * The durable outbox of one channel over `alarm_events` (written in the same
  * transaction that opens or resolves an alarm) and `deliveries` (this
  * channel's progress). Every method is one short transaction, so a crash at
  * any point leaves each event pending, claimed (reclaimed after
- * `claimTimeoutMs`) or done, never lost.
+ * `claimTimeoutMs`) or done, never lost. Several instances may run a worker on
+ * the same outbox: each delivery is claimed by one of them.
  */
 /** How an outbox treats stale claims and a channel's first history, in ms. */
 export interface OutboxOptions {
@@ -30,65 +34,13 @@ export interface OutboxOptions {
 
 export class Outbox {
   private readonly o: Required<OutboxOptions>;
-  private readonly s;
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     readonly channel: string,
     o: OutboxOptions = {},
   ) {
     this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000 };
-    this.s = {
-      cursor: db.prepare('SELECT last_event_id AS id FROM channel_cursors WHERE channel = ?'),
-      setCursor: db.prepare('INSERT INTO channel_cursors (channel, last_event_id) VALUES (?, ?) ON CONFLICT(channel) DO UPDATE SET last_event_id = excluded.last_event_id'),
-      firstSince: db.prepare('SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM alarm_events)) AS id FROM alarm_events WHERE at >= ?'),
-      enlist: db.prepare(`INSERT OR IGNORE INTO deliveries (channel, event_id, next_attempt_at) SELECT ?, id, at FROM alarm_events WHERE id > ? ORDER BY id`),
-      maxEvent: db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM alarm_events'),
-      // Fair across hosts, critical first: each host's due events are ranked (critical, then oldest), and the
-      // batch takes every host's first before any host's second, so a host with thousands queued holds no
-      // other host's mail behind them.
-      due: db.prepare(
-        `SELECT eventId, attempts FROM (
-           SELECT d.event_id AS eventId, d.attempts, COALESCE(a.severity = 'critical', 0) AS crit,
-                  ROW_NUMBER() OVER (PARTITION BY a.host ORDER BY a.severity = 'critical' DESC, d.event_id) AS rank
-           FROM deliveries d LEFT JOIN alarm_events e ON e.id = d.event_id LEFT JOIN alarms a ON a.id = e.alarm_id
-           WHERE d.channel = @channel AND d.state = 'pending' AND d.next_attempt_at <= @now AND (d.claimed_at IS NULL OR d.claimed_at < @stale)
-             AND NOT (d.held = 1 AND EXISTS (${IN_MAINTENANCE}))
-         ) ORDER BY rank, crit DESC, eventId LIMIT @limit`,
-      ),
-      hold: db.prepare(
-        `UPDATE deliveries AS d SET held = 1
-         WHERE channel = @channel AND state = 'pending' AND held = 0 AND attempts = 0 AND EXISTS (${IN_MAINTENANCE} AND a.kind IN (${HELD_KINDS.map((k) => `'${k}'`).join(', ')}))`,
-      ),
-      dropHeld: db.prepare(
-        `WITH pairs AS (
-           SELECT e.alarm_id FROM deliveries p JOIN alarm_events e ON e.id = p.event_id
-           WHERE p.channel = @channel AND p.state = 'pending' AND p.held = 1
-           GROUP BY e.alarm_id HAVING SUM(e.action = 'open') > 0 AND SUM(e.action = 'resolve') > 0)
-         UPDATE deliveries SET state = 'dropped', last_error = 'opened and resolved inside a maintenance window'
-         WHERE channel = @channel AND state = 'pending' AND held = 1
-           AND event_id IN (SELECT e.id FROM alarm_events e JOIN pairs USING (alarm_id))`,
-      ),
-      claim: db.prepare(
-        `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
-         WHERE channel = ? AND event_id = ? AND state = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)`,
-      ),
-      sent: db.prepare(
-        `UPDATE deliveries SET state = 'sent', sent_at = ?, message_id = ?, digest = ?, claimed_at = NULL, last_error = NULL
-         WHERE channel = ? AND event_id = ? AND state = 'pending'`,
-      ),
-      retry: db.prepare(`UPDATE deliveries SET next_attempt_at = ?, claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`),
-      fail: db.prepare(`UPDATE deliveries SET state = 'failed', claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`),
-      depth: db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'pending'`),
-      failed: db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'failed'`),
-      messagesSince: db.prepare(`SELECT COUNT(DISTINCT message_id) AS n FROM deliveries WHERE channel = ? AND state = 'sent' AND sent_at > ?`),
-      lastDigest: db.prepare(`SELECT MAX(sent_at) AS t FROM deliveries WHERE channel = ? AND state = 'sent' AND digest = 1`),
-      notice: db.prepare(
-        `SELECT e.id AS eventId, e.action, e.at, a.id AS alarmId, a.host, h.grp AS grp, a.kind, a.severity, a.subject, a.detail,
-                a.opened_at AS openedAt, a.acked_at AS ackedAt, a.resolved_at AS resolvedAt
-         FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id LEFT JOIN hosts h ON h.host = a.host WHERE e.id = ?`,
-      ),
-    };
   }
 
   /**
@@ -100,81 +52,181 @@ export class Outbox {
    * inside the window: an accepted planned change is never mailed, one still
    * open when the window ends is.
    */
-  enlist(now: number): number {
-    return this.db
-      .transaction(() => {
-        const c = this.s.cursor.get(this.channel) as { id: number } | undefined;
-        const from = c ? c.id : (this.s.firstSince.get(now - this.o.backlogMs) as { id: number }).id;
-        const n = this.s.enlist.run(this.channel, from).changes;
-        const max = (this.s.maxEvent.get() as { id: number }).id;
-        this.s.setCursor.run(this.channel, Math.max(from, max));
-        this.s.hold.run({ channel: this.channel, now });
-        this.s.dropHeld.run({ channel: this.channel });
-        return n;
-      })
-      .immediate();
+  async enlist(now: number): Promise<number> {
+    return this.sql.tx(async (tx) => {
+      const c = await tx.get<{ id: number }>('SELECT last_event_id AS id FROM channel_cursors WHERE channel = ?', [this.channel]);
+      const from =
+        c?.id ??
+        (await tx.get<{ id: number }>('SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM alarm_events)) AS id FROM alarm_events WHERE at >= ?', [
+          now - this.o.backlogMs,
+        ]))!.id;
+      let n = await tx.run(
+        'INSERT INTO deliveries (channel, event_id, next_attempt_at) SELECT CAST(? AS TEXT), id, at FROM alarm_events WHERE id > ? ORDER BY id ON CONFLICT DO NOTHING',
+        [this.channel, from],
+      );
+      if (tx.engine === 'postgres' && c) {
+        // PostgreSQL hands out ids when a transaction inserts, not when it commits: an event of a transaction
+        // still open can commit below the cursor after a pass moved past it. The recent ids under the cursor
+        // that this channel lacks are taken too (SQLite commits one writer at a time, in id order).
+        n += await tx.run(
+          `INSERT INTO deliveries (channel, event_id, next_attempt_at)
+           SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e
+           WHERE e.id <= @from AND e.id > @from - ${LATE_COMMIT_IDS} AND e.at >= @recent
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.channel = @channel AND d.event_id = e.id)
+           ORDER BY e.id ON CONFLICT DO NOTHING`,
+          { channel: this.channel, from, recent: now - this.o.claimTimeoutMs },
+        );
+      }
+      const max = (await tx.get<{ id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM alarm_events'))!.id;
+      // Never backwards: another instance's pass may have moved the cursor further meanwhile.
+      await tx.run(
+        `INSERT INTO channel_cursors (channel, last_event_id) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE
+         SET last_event_id = CASE WHEN excluded.last_event_id > channel_cursors.last_event_id THEN excluded.last_event_id ELSE channel_cursors.last_event_id END`,
+        [this.channel, Math.max(from, max)],
+      );
+      await tx.run(
+        `UPDATE deliveries AS d SET held = 1
+         WHERE channel = @channel AND state = 'pending' AND held = 0 AND attempts = 0 AND EXISTS (${IN_MAINTENANCE} AND a.kind IN (${HELD_KINDS.map((k) => `'${k}'`).join(', ')}))`,
+        { channel: this.channel, now },
+      );
+      await tx.run(
+        `WITH pairs AS (
+           SELECT e.alarm_id FROM deliveries p JOIN alarm_events e ON e.id = p.event_id
+           WHERE p.channel = @channel AND p.state = 'pending' AND p.held = 1
+           GROUP BY e.alarm_id
+           HAVING SUM(CASE WHEN e.action = 'open' THEN 1 ELSE 0 END) > 0 AND SUM(CASE WHEN e.action = 'resolve' THEN 1 ELSE 0 END) > 0)
+         UPDATE deliveries SET state = 'dropped', last_error = 'opened and resolved inside a maintenance window'
+         WHERE channel = @channel AND state = 'pending' AND held = 1
+           AND event_id IN (SELECT e.id FROM alarm_events e JOIN pairs USING (alarm_id))`,
+        { channel: this.channel },
+      );
+      return n;
+    });
   }
 
   /**
    * Pending deliveries that are due now, not held by a live claim nor by a maintenance window still open: each
    * host's first (its critical ones first, then the oldest) before any host's second, and so on.
    */
-  due(now: number, limit: number): DueDelivery[] {
-    return this.s.due.all({ channel: this.channel, now, stale: now - this.o.claimTimeoutMs, limit }) as DueDelivery[];
+  due(now: number, limit: number): Promise<DueDelivery[]> {
+    // Fair across hosts, critical first: each host's due events are ranked (critical, then oldest), and the
+    // batch takes every host's first before any host's second, so a host with thousands queued holds no
+    // other host's mail behind them.
+    return this.sql.all<DueDelivery>(
+      `SELECT "eventId", attempts FROM (
+         SELECT d.event_id AS "eventId", d.attempts, CASE WHEN a.severity = 'critical' THEN 1 ELSE 0 END AS crit,
+                ROW_NUMBER() OVER (PARTITION BY a.host ORDER BY CASE WHEN a.severity = 'critical' THEN 1 ELSE 0 END DESC, d.event_id) AS rank
+         FROM deliveries d LEFT JOIN alarm_events e ON e.id = d.event_id LEFT JOIN alarms a ON a.id = e.alarm_id
+         WHERE d.channel = @channel AND d.state = 'pending' AND d.next_attempt_at <= @now AND (d.claimed_at IS NULL OR d.claimed_at < @stale)
+           AND NOT (d.held = 1 AND EXISTS (${IN_MAINTENANCE}))
+       ) AS due ORDER BY rank, crit DESC, "eventId" LIMIT @limit`,
+      { channel: this.channel, now, stale: now - this.o.claimTimeoutMs, limit },
+    );
   }
 
-  /** Claims deliveries with a conditional UPDATE; returns the ids this caller now owns. */
-  claim(eventIds: number[], now: number): number[] {
-    return this.db.transaction(() => eventIds.filter((id) => this.s.claim.run(now, this.channel, id, now - this.o.claimTimeoutMs).changes === 1)).immediate();
+  /**
+   * Claims deliveries (those still pending and not claimed by a live sender); returns the ids this caller now
+   * owns. On PostgreSQL the rows are locked `FOR UPDATE SKIP LOCKED`, so of several instances claiming the same
+   * rows at once each row goes to one, and none waits on another's claim; on SQLite (one writer at a time) a
+   * conditional UPDATE per row decides.
+   */
+  async claim(eventIds: number[], now: number): Promise<number[]> {
+    if (eventIds.length === 0) return [];
+    const stale = now - this.o.claimTimeoutMs;
+    if (this.sql.engine === 'postgres') {
+      const rows = await this.sql.tx((tx) =>
+        tx.all<{ id: number }>(
+          `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
+           WHERE channel = ? AND event_id IN (
+             SELECT event_id FROM deliveries
+             WHERE channel = ? AND event_id IN (${eventIds.map(() => '?').join(', ')}) AND state = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)
+             FOR UPDATE SKIP LOCKED)
+           RETURNING event_id AS id`,
+          [now, this.channel, this.channel, ...eventIds, stale],
+        ),
+      );
+      const won = new Set(rows.map((r) => r.id));
+      return eventIds.filter((id) => won.has(id));
+    }
+    return this.sql.tx(async (tx) => {
+      const won: number[] = [];
+      for (const id of eventIds) {
+        const n = await tx.run(
+          `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
+           WHERE channel = ? AND event_id = ? AND state = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)`,
+          [now, this.channel, id, stale],
+        );
+        if (n === 1) won.push(id);
+      }
+      return won;
+    });
   }
 
-  markSent(eventIds: number[], now: number, messageId: string, digest: boolean): void {
-    this.db
-      .transaction(() => {
-        for (const id of eventIds) this.s.sent.run(now, messageId, digest ? 1 : 0, this.channel, id);
-      })
-      .immediate();
+  async markSent(eventIds: number[], now: number, messageId: string, digest: boolean): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      for (const id of eventIds) {
+        await tx.run(
+          `UPDATE deliveries SET state = 'sent', sent_at = ?, message_id = ?, digest = ?, claimed_at = NULL, last_error = NULL
+           WHERE channel = ? AND event_id = ? AND state = 'pending'`,
+          [now, messageId, digest ? 1 : 0, this.channel, id],
+        );
+      }
+    });
   }
 
-  markRetry(eventIds: number[], nextAt: number, error: string): void {
-    this.db
-      .transaction(() => {
-        for (const id of eventIds) this.s.retry.run(nextAt, error.slice(0, 500), this.channel, id);
-      })
-      .immediate();
+  async markRetry(eventIds: number[], nextAt: number, error: string): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      for (const id of eventIds) {
+        await tx.run(`UPDATE deliveries SET next_attempt_at = ?, claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`, [
+          nextAt,
+          error.slice(0, 500),
+          this.channel,
+          id,
+        ]);
+      }
+    });
   }
 
-  markFailed(eventIds: number[], error: string): void {
-    this.db
-      .transaction(() => {
-        for (const id of eventIds) this.s.fail.run(error.slice(0, 500), this.channel, id);
-      })
-      .immediate();
+  async markFailed(eventIds: number[], error: string): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      for (const id of eventIds) {
+        await tx.run(`UPDATE deliveries SET state = 'failed', claimed_at = NULL, last_error = ? WHERE channel = ? AND event_id = ? AND state = 'pending'`, [
+          error.slice(0, 500),
+          this.channel,
+          id,
+        ]);
+      }
+    });
   }
 
   /** Pending deliveries (the outbox depth). */
-  depth(): number {
-    return (this.s.depth.get(this.channel) as { n: number }).n;
+  async depth(): Promise<number> {
+    return (await this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'pending'`, [this.channel]))!.n;
   }
 
   /** Deliveries given up on after a permanent error. */
-  failedCount(): number {
-    return (this.s.failed.get(this.channel) as { n: number }).n;
+  async failedCount(): Promise<number> {
+    return (await this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = ? AND state = 'failed'`, [this.channel]))!.n;
   }
 
   /** Messages (a digest counts once) sent after `t`. */
-  messagesSince(t: number): number {
-    return (this.s.messagesSince.get(this.channel, t) as { n: number }).n;
+  async messagesSince(t: number): Promise<number> {
+    return (await this.sql.get<{ n: number }>(`SELECT COUNT(DISTINCT message_id) AS n FROM deliveries WHERE channel = ? AND state = 'sent' AND sent_at > ?`, [this.channel, t]))!.n;
   }
 
   /** When the last digest went out, or null. */
-  lastDigestAt(): number | null {
-    return (this.s.lastDigest.get(this.channel) as { t: number | null }).t;
+  async lastDigestAt(): Promise<number | null> {
+    return (await this.sql.get<{ t: number | null }>(`SELECT MAX(sent_at) AS t FROM deliveries WHERE channel = ? AND state = 'sent' AND digest = 1`, [this.channel]))!.t;
   }
 
   /** The notice for an event, joined with its alarm and host. */
-  notice(eventId: number): AlarmNotice | undefined {
-    const r = this.s.notice.get(eventId) as Record<string, unknown> | undefined;
+  async notice(eventId: number): Promise<AlarmNotice | undefined> {
+    const r = await this.sql.get(
+      `SELECT e.id AS "eventId", e.action, e.at, a.id AS "alarmId", a.host, h.grp AS grp, a.kind, a.severity, a.subject, a.detail,
+              a.opened_at AS "openedAt", a.acked_at AS "ackedAt", a.resolved_at AS "resolvedAt"
+       FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id LEFT JOIN hosts h ON h.host = a.host WHERE e.id = ?`,
+      [eventId],
+    );
     if (!r) return undefined;
     return {
       eventId: r.eventId as number,

@@ -1,7 +1,7 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
 import { buildCheckerSection, type CheckerReportRow } from '../checkers/checker-report.ts';
 import type { HostStore } from '../liveness/host-store.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 
 /** Where a host lands in the report: the ones needing a person first. */
 export type ReportSection = 'errors' | 'critical' | 'expected' | 'warnings' | 'quiet';
@@ -87,18 +87,18 @@ export function isOpenCriticalChange(a: ReportAlarm): boolean {
  * path), then warnings, then quiet hosts. An expected alarm never makes a
  * host critical: that is what keeps a fleet-wide upgrade from hiding an intrusion.
  */
-export function buildReport(db: Db, hosts: HostStore, since: number, until: number): Report {
-  const views = hosts.views(until);
-  const alarmRows = db
-    .prepare(
-      `SELECT id, host, kind, severity, subject, opened_at, resolved_at, acked_at,
-              json_extract(detail, '$.expected.sample') AS expected_from, json_extract(detail, '$.fleet.outlier') AS outlier FROM alarms
-       WHERE (opened_at >= ? AND opened_at <= ?) OR resolved_at IS NULL OR resolved_at >= ? ORDER BY id DESC`,
-    )
-    .all(since, until, since) as Record<string, unknown>[];
+export async function buildReport(sql: SqlDb, hosts: HostStore, since: number, until: number): Promise<Report> {
+  const views = await hosts.views(until);
+  // The detail is parsed here: json_extract is SQLite's alone.
+  const alarmRows = await sql.all(
+    `SELECT id, host, kind, severity, subject, opened_at, resolved_at, acked_at, detail FROM alarms
+     WHERE (opened_at >= ? AND opened_at <= ?) OR resolved_at IS NULL OR resolved_at >= ? ORDER BY id DESC`,
+    [since, until, since],
+  );
   const byHost = new Map<string, ReportAlarm[]>();
   for (const r of alarmRows) {
     const list = byHost.get(r.host as string) ?? [];
+    const detail = parseDetail(r.detail as string | null);
     list.push({
       id: r.id as number,
       kind: r.kind as string,
@@ -107,17 +107,20 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       openedAt: r.opened_at as number,
       resolvedAt: r.resolved_at as number | null,
       ackedAt: r.acked_at as number | null,
-      expectedFrom: (r.expected_from as string | null) ?? null,
-      outlier: r.outlier === 1,
+      expectedFrom: typeof detail?.expected?.sample === 'string' ? detail.expected.sample : null,
+      outlier: detail?.fleet?.outlier === true || detail?.fleet?.outlier === 1,
     });
     byHost.set(r.host as string, list);
   }
+  // Through hosts, so each host's range is read on the (host, minute) key instead of scanning the whole rollup.
+  // CROSS JOIN is how SQLite is told that join order; PostgreSQL takes no ON with it, and plans the order itself.
+  const join = sql.engine === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
   const beats = new Map(
-    // Through hosts, so each host's range is read on the (host, minute) key instead of scanning the whole rollup.
     (
-      db
-        .prepare('SELECT m.host, SUM(m.beats) AS n FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host')
-        .all(Math.floor(since / 60_000), Math.floor(until / 60_000)) as { host: string; n: number }[]
+      await sql.all<{ host: string; n: number }>(
+        `SELECT m.host, SUM(m.beats) AS n FROM hosts h ${join} heartbeat_minutes m ON m.host = h.host AND m.minute >= ? AND m.minute <= ? GROUP BY m.host`,
+        [Math.floor(since / 60_000), Math.floor(until / 60_000)],
+      )
     ).map((r) => [r.host, r.n]),
   );
   const sections = emptySections();
@@ -186,6 +189,22 @@ export function buildReport(db: Db, hosts: HostStore, since: number, until: numb
       openNow: alarmRows.filter((a) => a.resolved_at === null).length,
       openCritical: alarmRows.filter((a) => a.resolved_at === null && a.severity === 'critical').length,
     },
-    checkers: buildCheckerSection(db, since, until),
+    checkers: await buildCheckerSection(sql, since, until),
   };
+}
+
+/** The parts of an alarm's detail the report reads; anything else (or text that is not JSON) reads as nothing. */
+interface ReportDetail {
+  expected?: { sample?: unknown };
+  fleet?: { outlier?: unknown };
+}
+
+function parseDetail(text: string | null): ReportDetail | null {
+  if (!text) return null;
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === 'object' ? (v as ReportDetail) : null;
+  } catch {
+    return null;
+  }
 }

@@ -11,14 +11,14 @@ let tripwarden: BuiltServer['run'];
 /** A real data dir whose path needs quoting, with host web1 and alarm 1. */
 let dir: string;
 
-before(() => {
+before(async () => {
   ({ run: tripwarden } = builtServer());
   dir = `${tempDir()}/data dir`;
   assert.equal(tripwarden(['init', '--dir', dir]).code, 0);
   const ctx = openServerContext(dir, systemClock);
   try {
     ctx.db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'web', 'pending', 'AA', ?)`).run(Date.now());
-    ctx.alarms.open('web1', 'file-changed', '/etc/crontab', Date.now());
+    await ctx.alarms.open('web1', 'file-changed', '/etc/crontab', Date.now());
   } finally {
     ctx.close();
   }

@@ -10,8 +10,8 @@ import { WEBHOOK_HEADERS, WebhookChannel, webhookSignature } from '../../../../s
 import { Outbox } from '../../../../server/alarms/outbox.ts';
 import { OutboxWorker } from '../../../../server/alarms/outbox-worker.ts';
 import { loadServerConfig } from '../../../../server/config.ts';
-import { openDatabase } from '../../../../server/storage/db.ts';
 import { silentLogger } from '../../../../shared/log.ts';
+import { openTestDb } from '../../../helpers/engines.ts';
 import { FakeClock } from '../../../helpers/fake-clock.ts';
 
 const SECRET = 'a-long-random-shared-secret-0123';
@@ -40,17 +40,17 @@ async function receiver(t: { after: (fn: () => unknown) => void }, answers: numb
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, server };
 }
 
-function setup(t: { after: (fn: () => unknown) => void }, url: string) {
+async function setup(t: { after: (fn: () => unknown) => void }, url: string) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-webhook-'));
-  const db = openDatabase(join(dir, 'tripwarden.db'));
-  t.after(() => {
-    db.close();
+  const { db, cleanup } = await openTestDb('sqlite');
+  t.after(async () => {
+    await cleanup();
     rmSync(dir, { recursive: true, force: true });
   });
   const secretFile = join(dir, 'webhook-secret');
   writeFileSync(secretFile, `${SECRET}\n`, { mode: 0o600 });
   const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
-  db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run('web1', 'web', clock.now());
+  await db.run('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)', ['web1', 'web', clock.now()]);
   const channel = new WebhookChannel({ url, secretFile, timeout: 2000 }, () => clock.now());
   const worker = new OutboxWorker(new Outbox(db, channel.name), channel, { clock, log: silentLogger(), backoffMs: 5000, maxBackoffMs: 60_000 });
   t.after(() => worker.stop());
@@ -59,8 +59,8 @@ function setup(t: { after: (fn: () => unknown) => void }, url: string) {
 
 test('an alarm opening and its resolution each arrive once as JSON, signed with HMAC-SHA256 over timestamp and body', async (t) => {
   const r = await receiver(t);
-  const { clock, alarms, worker } = setup(t, r.url);
-  const id = alarms.open('web1', 'file-changed', '/usr/sbin/cron changed', clock.now(), { path: '/usr/sbin/cron', old: 'sha256:aaa', new: 'sha256:bbb' })!;
+  const { clock, alarms, worker } = await setup(t, r.url);
+  const id = (await alarms.open('web1', 'file-changed', '/usr/sbin/cron changed', clock.now(), { path: '/usr/sbin/cron', old: 'sha256:aaa', new: 'sha256:bbb' }))!;
 
   assert.equal((await worker.runOnce()).sent, 1);
   assert.equal(r.hits.length, 1);
@@ -83,7 +83,7 @@ test('an alarm opening and its resolution each arrive once as JSON, signed with 
 
   assert.equal((await worker.runOnce()).sent, 0, 'a second pass sends nothing');
   clock.advance(1000);
-  alarms.resolve('web1', 'file-changed', clock.now());
+  await alarms.resolve('web1', 'file-changed', clock.now());
   await worker.runOnce();
   assert.equal(r.hits.length, 2);
   assert.equal(JSON.parse(r.hits[1]?.body ?? '{}').action, 'resolve');
@@ -91,10 +91,10 @@ test('an alarm opening and its resolution each arrive once as JSON, signed with 
 
 test('a receiver that answers 503 or is down gets the event again after the backoff; a 400 is not retried', async (t) => {
   const r = await receiver(t, [503]);
-  const { db, clock, alarms, worker } = setup(t, r.url);
-  alarms.open('web1', 'agent-missing', 'no heartbeat before the deadline', clock.now());
+  const { db, clock, alarms, worker } = await setup(t, r.url);
+  await alarms.open('web1', 'agent-missing', 'no heartbeat before the deadline', clock.now());
   assert.equal((await worker.runOnce()).retried, 1);
-  assert.match((db.prepare('SELECT last_error FROM deliveries').get() as { last_error: string }).last_error, /HTTP 503/);
+  assert.match((await db.get<{ last_error: string }>('SELECT last_error FROM deliveries'))!.last_error, /HTTP 503/);
   assert.equal((await worker.runOnce()).sent, 0, 'not before its backoff');
   clock.advance(5000);
   assert.equal((await worker.runOnce()).sent, 1);
@@ -103,12 +103,12 @@ test('a receiver that answers 503 or is down gets the event again after the back
 
   // Down: connection refused is transient too.
   await new Promise<void>((res) => r.server.close(() => res()));
-  alarms.open('web1', 'daemon-down', 'cron is not running', clock.now());
+  await alarms.open('web1', 'daemon-down', 'cron is not running', clock.now());
   assert.equal((await worker.runOnce()).retried, 1);
 
   const refusing = await receiver(t, [400]);
-  const other = setup(t, refusing.url);
-  other.alarms.open('web1', 'port-opened', 'tcp/0.0.0.0:4444', other.clock.now());
+  const other = await setup(t, refusing.url);
+  await other.alarms.open('web1', 'port-opened', 'tcp/0.0.0.0:4444', other.clock.now());
   assert.equal((await other.worker.runOnce()).failed, 1, 'a 400 will be refused again: failed, not retried');
   other.clock.advance(120_000);
   await other.worker.runOnce();
