@@ -81,11 +81,7 @@ export class HeartbeatBatcher {
   private async commit(batch: Pending[]): Promise<void> {
     let results: (HeartbeatResult | Error)[];
     try {
-      results = await this.sql.tx(async (tx) => {
-        const out: HeartbeatResult[] = [];
-        for (const p of batch) out.push(await this.liveness.heartbeat(p.host, p.bootId, p.seq, tx));
-        return out;
-      });
+      results = await this.sql.tx((tx) => this.liveness.heartbeats(batch, tx));
     } catch {
       // One failed statement rolls back the whole batch: retry each alone, so only the ones that fail again fail.
       results = [];

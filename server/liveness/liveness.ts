@@ -153,6 +153,64 @@ export class Liveness {
   }
 
   /**
+   * Records a batch of heartbeats inside the batcher's transaction `q`, with one UPDATE per round rather than
+   * one per beat (each host once a round, so a host's later beats in the batch see its earlier ones): on
+   * PostgreSQL every statement is a round trip, and a statement per beat held 10,000 agents to about a
+   * thousand beats a second. Results in the order of `beats`, each as {@link heartbeat} gives it.
+   */
+  async heartbeats(beats: readonly { host: string; bootId: string; seq: number }[], q: Queryable): Promise<HeartbeatResult[]> {
+    // SQLite: a cached statement per beat costs microseconds and measured faster than the joined UPDATE.
+    if (q.engine === 'sqlite') {
+      const out: HeartbeatResult[] = [];
+      for (const b of beats) out.push(await this.heartbeat(b.host, b.bootId, b.seq, q));
+      return out;
+    }
+    const now = this.clock.now();
+    const results: HeartbeatResult[] = new Array(beats.length);
+    let todo = beats.map((_, i) => i);
+    while (todo.length) {
+      const seen = new Set<string>();
+      const round: number[] = [];
+      const later: number[] = [];
+      for (const i of todo) {
+        const host = beats[i]!.host;
+        if (seen.has(host)) later.push(i);
+        else {
+          seen.add(host);
+          round.push(i);
+        }
+      }
+      for (let k = 0; k < round.length; k += BATCH_ROWS) await this.beatRound(beats, round.slice(k, k + BATCH_ROWS), now, q, results);
+      todo = later;
+    }
+    return results;
+  }
+
+  private async beatRound(beats: readonly { host: string; bootId: string; seq: number }[], round: number[], now: number, q: Queryable, results: HeartbeatResult[]): Promise<void> {
+    const params: unknown[] = [];
+    for (const i of round) params.push(beats[i]!.host, beats[i]!.bootId, beats[i]!.seq);
+    const rows = await q.all<{ host: string; status: string }>(
+      `WITH v (h, b, s) AS (VALUES ${round.map(() => '(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))').join(', ')})
+       UPDATE hosts SET last_seen = CAST(? AS BIGINT), late_at = CAST(? AS BIGINT) + interval_ms, due_at = CAST(? AS BIGINT) + 2 * interval_ms, last_seq = v.s
+       FROM v WHERE hosts.host = v.h AND hosts.boot_id = v.b AND hosts.last_seq < v.s RETURNING host, status`,
+      [...params, now, now + this.cfg.graceMs, now + this.cfg.graceMs],
+    );
+    const status = new Map(rows.map((r) => [r.host, r.status]));
+    for (const i of round) {
+      const b = beats[i]!;
+      const st = status.get(b.host);
+      if (st === undefined) {
+        const h = await this.hosts.get(b.host, q);
+        results[i] = h?.bootId !== b.bootId ? 'unknown-boot' : this.heldElsewhere(h) ? 'moved' : 'replay';
+        continue;
+      }
+      this.countBeat(b.host, now);
+      if (st !== 'up') await this.reconcileIn(b.host, now, q);
+      results[i] = 'ok';
+    }
+  }
+
+  /**
    * Whether another instance holds the host's connection now: the agent failed over (or went back) and
    * said hello there, so what this instance still reads from its old connection is stale.
    */
@@ -381,6 +439,9 @@ export class Liveness {
     });
   }
 }
+
+/** Beats a statement of {@link Liveness.heartbeats} (3 parameters each, well under either engine's limit). */
+const BATCH_ROWS = 500;
 
 // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
 // so the hot path needs no SELECT before its UPDATE.

@@ -120,4 +120,25 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     const stored = await s.db.all<{ n: number }>('SELECT COUNT(*) AS n FROM hosts WHERE last_seq = 1');
     assert.deepEqual(stored, [{ n }]);
   });
+
+  test('a batched heartbeat from a missing host brings it up and resolves agent-missing; an unknown boot is told apart', async () => {
+    const s = livenessFixture(await open());
+    await s.addHost('a');
+    await s.addHost('b');
+    await s.liveness.hello('a', helloMsg(0));
+    await s.liveness.hello('b', helloMsg(0));
+    s.clock.advance(30_000);
+    await s.liveness.sweep();
+    assert.deepEqual(await s.openKinds('a'), ['agent-missing']);
+    const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 1000, maxBatch: 100 });
+    const got: unknown[] = [];
+    b.submit('a', BOOT, 1, (r) => got.push(r));
+    b.submit('b', 'ffffffff-2222-4333-8444-555555555555', 1, (r) => got.push(r));
+    b.submit('a', BOOT, 2, (r) => got.push(r));
+    await b.flush();
+    assert.deepEqual(got, ['ok', 'unknown-boot', 'ok']);
+    assert.deepEqual([(await s.host('a')).status, (await s.host('a')).lastSeq], ['up', 2]);
+    assert.deepEqual(await s.openKinds('a'), []);
+    assert.equal(s.liveness.beatsReceived, 4, 'two hellos and two heartbeats counted');
+  });
 });
