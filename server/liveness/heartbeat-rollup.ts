@@ -19,6 +19,8 @@ export class HeartbeatRollup {
   private pending = new Map<number, Map<string, number>>();
   private lastFlush: number;
   private compactedOnce = false;
+  /** The flush writing now, if any (see {@link flush}). */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly sql: SqlDb,
@@ -48,7 +50,15 @@ export class HeartbeatRollup {
    * thinner minute on the bar); liveness (`last_seen`, deadlines) is committed before every ack.
    * Throws a storage error; the counts are then kept for the next try.
    */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    // One after another: a flush resolves once the counts counted before it are written, even those another
+    // caller's flush (the tick's, the dashboard's) took out of memory and is still writing.
+    const run = this.writing.catch(() => {}).then(() => this.write());
+    this.writing = run;
+    return run;
+  }
+
+  private async write(): Promise<void> {
     this.lastFlush = this.clock.now();
     if (this.pending.size === 0) return;
     const counts = this.pending;

@@ -57,6 +57,16 @@ describeEngines('the heartbeat rollup', ({ open }) => {
       { host: 'a', minute: m0 + 1, beats: 1 },
       { host: 'b', minute: m0, beats: 2 },
     ]);
+    // Two callers at once (the tick and the dashboard): the second resolves only once the first has written.
+    // (Many rows, so that the first write takes several statements.)
+    s.rollup.count('b', t0);
+    for (let i = 0; i < 5000; i++) s.rollup.count(`x${i}`, t0 - 3_600_000);
+    const first = s.rollup.flush();
+    await s.rollup.flush();
+    assert.deepEqual(await s.db.all(`SELECT COUNT(*) AS n FROM heartbeat_minutes WHERE host LIKE 'x%'`), [{ n: 5000 }]);
+    assert.deepEqual(await s.db.all(`SELECT beats FROM heartbeat_minutes WHERE host = 'b'`), [{ beats: 3 }]);
+    await first;
+    await s.db.run(`DELETE FROM heartbeat_minutes WHERE host LIKE 'x%'`);
     assert.equal(await s.rollup.prune(t0 + 60_000), 2);
     assert.deepEqual(await rows(), [{ host: 'a', minute: m0 + 1, beats: 1 }]);
   });
