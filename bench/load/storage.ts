@@ -25,6 +25,7 @@ import { HostStore } from '../../server/liveness/host-store.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
 import { buildReport } from '../../server/reports/report.ts';
 import { openDatabase } from '../../server/storage/db.ts';
+import { SqliteDb } from '../../server/storage/sqlite-engine.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -50,21 +51,23 @@ const start = end - DAYS * DAY;
 let now = start;
 const clock = { now: () => now, setTimeout, clearTimeout, setInterval, clearInterval } as never;
 const db = openDatabase(file);
-const alarms = new AlarmStore(db);
-const hostsStore = new HostStore(db);
-const heartbeats = new HeartbeatRollup(db, clock);
-const live = new Liveness(db, { alarms, hosts: hostsStore, rollup: heartbeats }, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
+// The stores' async API over the same connection; the bulk rows below go through the raw handle (SQLite only).
+const store = new SqliteDb(db);
+const alarms = new AlarmStore(store);
+const hostsStore = new HostStore(store);
+const heartbeats = new HeartbeatRollup(store, clock);
+const live = new Liveness(store, { alarms, hosts: hostsStore, rollup: heartbeats }, clock, { graceMs: 5000, maxIntervalMs: 300_000 });
 const names = Array.from({ length: HOSTS }, (_, i) => `host-${String(i).padStart(4, '0')}.example.net`);
 const boot = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 const facts = { hostname: 'h', os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 };
 
-if (!a.db) write();
+if (!a.db) await write();
 
-function write(): void {
+async function write(): Promise<void> {
   const t0 = Date.now();
   const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, ?, 'pending', ?, ?, ?, ?)`);
   db.transaction(() => names.forEach((h, i) => void ins.run(h, `group-${i % 10}`, start, 'A1B2C3D4E5F60718293A4B5C6D7E8F90', `${'AB:'.repeat(31)}AB`, start)))();
-  for (const [i, h] of names.entries()) live.hello(h, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: '0.1.0', facts });
+  for (const [i, h] of names.entries()) await live.hello(h, { bootId: boot(i), seq: 0, interval: 10_000, agentVersion: '0.1.0', facts });
 
   // The rollup: one row per host and minute, as Liveness's upsert leaves it.
   const rollup = db.prepare(`INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?) ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`);
@@ -76,39 +79,37 @@ function write(): void {
     })();
     // What the dashboard's hourly job does (here once a simulated day): prune past retention, fold old minutes into hours.
     const dayEnd = start + (d + 1) * DAY;
-    heartbeats.prune(dayEnd - 30 * DAY);
-    if (!a['no-compact']) heartbeats.compact(dayEnd - MINUTE_ROLLUP_KEEP_MS);
+    await heartbeats.prune(dayEnd - 30 * DAY);
+    if (!a['no-compact']) await heartbeats.compact(dayEnd - MINUTE_ROLLUP_KEEP_MS);
     if (d % 5 === 4) log(`day ${d + 1}: rollup rows ${((d + 1) * 1440 * HOSTS).toLocaleString('en')}`);
   }
 
   // Alarms: per host and day, an agent restart (disconnected, then resolved by the reconnect) and a file change,
   // accepted the next day; now and then a late spell. Each open and resolve also writes its outbox event.
-  const deliver = db.prepare(
-    `INSERT INTO deliveries (channel, event_id, state, attempts, next_attempt_at, sent_at) SELECT 'mail', id, 'sent', 1, at, at FROM alarm_events WHERE id > ?`,
-  );
+  const deliver = `INSERT INTO deliveries (channel, event_id, state, attempts, next_attempt_at, sent_at) SELECT 'mail', id, 'sent', 1, at, at FROM alarm_events WHERE id > ?`;
   let lastEvent = 0;
   for (let d = 0; d < DAYS; d++) {
-    db.transaction(() => {
+    await store.tx(async (tx) => {
       for (const [i, h] of names.entries()) {
         const t = start + d * DAY + ((i * 7919) % DAY);
-        alarms.open(h, 'agent-disconnected', 'connection closed without goodbye', t, { at: new Date(t).toISOString() });
-        alarms.resolve(h, 'agent-disconnected', t + 30_000);
-        alarms.resolve(h, 'file-changed', t);
-        alarms.open(h, 'file-changed', `/etc/cron.d/job-${d % 3}`, t + 60_000, { before: 'a'.repeat(64), after: 'b'.repeat(64) });
+        await alarms.open(h, 'agent-disconnected', 'connection closed without goodbye', t, { at: new Date(t).toISOString() }, undefined, tx);
+        await alarms.resolve(h, 'agent-disconnected', t + 30_000, undefined, tx);
+        await alarms.resolve(h, 'file-changed', t, undefined, tx);
+        await alarms.open(h, 'file-changed', `/etc/cron.d/job-${d % 3}`, t + 60_000, { before: 'a'.repeat(64), after: 'b'.repeat(64) }, undefined, tx);
         if ((i + d) % 17 === 0) {
-          alarms.open(h, 'agent-missing', 'agent-missing', t + 3_600_000, { from: 'late', to: 'missing' });
-          alarms.resolve(h, 'agent-missing', t + 3_900_000);
+          await alarms.open(h, 'agent-missing', 'agent-missing', t + 3_600_000, { from: 'late', to: 'missing' }, undefined, tx);
+          await alarms.resolve(h, 'agent-missing', t + 3_900_000, undefined, tx);
         }
       }
-      deliver.run(lastEvent);
-      lastEvent = (db.prepare('SELECT MAX(id) m FROM alarm_events').get() as { m: number }).m;
-    })();
+      await tx.run(deliver, [lastEvent]);
+      lastEvent = (await tx.get<{ m: number }>('SELECT MAX(id) AS m FROM alarm_events'))!.m;
+    });
   }
   // The live state at the end of the month: every host has just heartbeaten.
   now = end;
-  for (const [i, h] of names.entries()) live.heartbeat(h, boot(i), 1);
+  for (const [i, h] of names.entries()) await live.heartbeat(h, boot(i), 1);
   // What the hourly prune would leave (retention 30 days by default).
-  const pruned = heartbeats.prune(end - 30 * DAY);
+  const pruned = await heartbeats.prune(end - 30 * DAY);
   db.pragma('wal_checkpoint(TRUNCATE)');
   log(`written in ${((Date.now() - t0) / 1000).toFixed(0)} s; pruned ${pruned} rollup rows`);
 }

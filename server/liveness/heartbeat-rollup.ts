@@ -1,10 +1,13 @@
 import type { Clock } from '../../shared/clock.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 
 /** The counts kept in memory are written at least this often (ms). */
 export const ROLLUP_FLUSH_MS = 10_000;
 /** Per-minute heartbeat rows are kept this long (ms); older ones are folded into hourly rows. */
 export const MINUTE_ROLLUP_KEEP_MS = 48 * 3_600_000;
+
+/** Rows written by one statement of {@link HeartbeatRollup.flush} (3 parameters each, under SQLite's 32,766). */
+const FLUSH_ROWS = 500;
 
 /**
  * The per-minute heartbeat rollup (`heartbeat_minutes`) that the dashboard's
@@ -16,20 +19,13 @@ export class HeartbeatRollup {
   private pending = new Map<number, Map<string, number>>();
   private lastFlush: number;
   private compactedOnce = false;
-  private readonly upsert;
-  private readonly writeTx;
+  /** The flush writing now, if any (see {@link flush}). */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     private readonly clock: Clock,
   ) {
-    this.upsert = db.prepare(
-      `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES (?, ?, ?)
-       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
-    );
-    this.writeTx = db.transaction((counts: Map<number, Map<string, number>>) => {
-      for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.upsert.run(host, minute, n);
-    });
     this.lastFlush = clock.now();
   }
 
@@ -42,8 +38,8 @@ export class HeartbeatRollup {
   }
 
   /** {@link flush} when the last one is {@link ROLLUP_FLUSH_MS} old (the server's tick calls this). */
-  flushIfDue(): void {
-    if (this.clock.now() - this.lastFlush >= ROLLUP_FLUSH_MS) this.flush();
+  async flushIfDue(): Promise<void> {
+    if (this.clock.now() - this.lastFlush >= ROLLUP_FLUSH_MS) await this.flush();
   }
 
   /**
@@ -54,13 +50,33 @@ export class HeartbeatRollup {
    * thinner minute on the bar); liveness (`last_seen`, deadlines) is committed before every ack.
    * Throws a storage error; the counts are then kept for the next try.
    */
-  flush(): void {
+  flush(): Promise<void> {
+    // One after another: a flush resolves once the counts counted before it are written, even those another
+    // caller's flush (the tick's, the dashboard's) took out of memory and is still writing.
+    const run = this.writing.catch(() => {}).then(() => this.write());
+    this.writing = run;
+    return run;
+  }
+
+  private async write(): Promise<void> {
     this.lastFlush = this.clock.now();
     if (this.pending.size === 0) return;
     const counts = this.pending;
     this.pending = new Map();
     try {
-      this.writeTx(counts);
+      const rows = [...counts].flatMap(([minute, hosts]) => [...hosts].map(([host, n]) => [host, minute, n]));
+      await this.sql.tx(async (tx) => {
+        // Many rows a statement (each (host, minute) once: the map's keys), so that PostgreSQL does not pay a
+        // round trip per host. The table is named in DO UPDATE: PostgreSQL finds a bare `beats` ambiguous there.
+        for (let i = 0; i < rows.length; i += FLUSH_ROWS) {
+          const chunk = rows.slice(i, i + FLUSH_ROWS);
+          await tx.run(
+            `INSERT INTO heartbeat_minutes (host, minute, beats) VALUES ${chunk.map(() => '(?, ?, ?)').join(', ')}
+             ON CONFLICT (host, minute) DO UPDATE SET beats = heartbeat_minutes.beats + excluded.beats`,
+            chunk.flat(),
+          );
+        }
+      });
     } catch (err) {
       // E.g. a full disk: keep the counts for the next flush (bounded: one entry per host and minute).
       for (const [minute, hosts] of counts) for (const [host, n] of hosts) this.count(host, minute * 60_000, n);
@@ -69,13 +85,16 @@ export class HeartbeatRollup {
   }
 
   /** Deletes rollup rows older than `before` (ms); returns how many. */
-  prune(before: number): number {
+  async prune(before: number): Promise<number> {
     // Host by host on the (host, minute) key: one DELETE over `minute < ?` scanned the whole rollup every hour.
-    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute < ?');
     // Hosts are never deleted (a revoked one keeps its row), so the hosts table names every host with rollup rows.
-    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
+    const hosts = await this.hostNames();
     const minute = Math.floor(before / 60_000);
-    return this.db.transaction(() => hosts.reduce((n, h) => n + del.run(h, minute).changes, 0))();
+    return this.sql.tx(async (tx) => {
+      let n = 0;
+      for (const h of hosts) n += await tx.run('DELETE FROM heartbeat_minutes WHERE host = ? AND minute < ?', [h, minute]);
+      return n;
+    });
   }
 
   /**
@@ -88,24 +107,29 @@ export class HeartbeatRollup {
    * host on the (host, minute) key; after the first pass only the last day
    * before `before` is looked at.
    */
-  compact(before: number): number {
+  async compact(before: number): Promise<number> {
     const cut = Math.floor(before / 3_600_000) * 60;
     const from = this.compactedOnce ? cut - 1440 : 0;
-    const fold = this.db.prepare(
-      `INSERT INTO heartbeat_minutes (host, minute, beats)
-       SELECT host, minute - minute % 60, SUM(beats) FROM heartbeat_minutes
-       WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0 GROUP BY minute - minute % 60
-       ON CONFLICT(host, minute) DO UPDATE SET beats = beats + excluded.beats`,
-    );
-    const del = this.db.prepare('DELETE FROM heartbeat_minutes WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0');
-    const hosts = this.db.prepare('SELECT host FROM hosts').pluck().all() as string[];
-    const n = this.db.transaction(() =>
-      hosts.reduce((k, h) => {
-        fold.run(h, from, cut);
-        return k + del.run(h, from, cut).changes;
-      }, 0),
-    )();
+    const hosts = await this.hostNames();
+    const n = await this.sql.tx(async (tx) => {
+      let k = 0;
+      for (const h of hosts) {
+        await tx.run(
+          `INSERT INTO heartbeat_minutes (host, minute, beats)
+           SELECT host, minute - minute % 60, SUM(beats) FROM heartbeat_minutes
+           WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0 GROUP BY host, minute - minute % 60
+           ON CONFLICT (host, minute) DO UPDATE SET beats = heartbeat_minutes.beats + excluded.beats`,
+          [h, from, cut],
+        );
+        k += await tx.run('DELETE FROM heartbeat_minutes WHERE host = ? AND minute >= ? AND minute < ? AND minute % 60 != 0', [h, from, cut]);
+      }
+      return k;
+    });
     this.compactedOnce = true;
     return n;
+  }
+
+  private async hostNames(): Promise<string[]> {
+    return (await this.sql.all<{ host: string }>('SELECT host FROM hosts')).map((r) => r.host);
   }
 }

@@ -1,5 +1,5 @@
 import type { HostStatus } from '../../shared/alarm-kinds.ts';
-import type { Db } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 import { deriveStatus, type StatusFields } from './status.ts';
 
 /** A host as stored. Times are ms since the epoch. */
@@ -78,26 +78,24 @@ export function acceptsCertificate(rec: HostRecord | undefined, serial: string):
 
 /** Reads hosts. Writes that change status go through `Liveness`, which owns the rules. */
 export class HostStore {
-  private readonly getStmt;
-  constructor(private readonly db: Db) {
-    this.getStmt = db.prepare('SELECT * FROM hosts WHERE host = ?');
-  }
+  constructor(private readonly sql: SqlDb) {}
 
-  get(host: string): HostRecord | undefined {
-    const r = this.getStmt.get(host) as Record<string, unknown> | undefined;
+  /** The host's record, or undefined; inside a transaction pass its `tx` as `q`. */
+  async get(host: string, q: Queryable = this.sql): Promise<HostRecord | undefined> {
+    const r = await q.get<Record<string, unknown>>('SELECT * FROM hosts WHERE host = ?', [host]);
     return r && toHostRecord(r);
   }
 
-  all(): HostRecord[] {
-    return (this.db.prepare('SELECT * FROM hosts ORDER BY host').all() as Record<string, unknown>[]).map(toHostRecord);
+  async all(): Promise<HostRecord[]> {
+    return (await this.sql.all<Record<string, unknown>>('SELECT * FROM hosts ORDER BY host')).map(toHostRecord);
   }
 
   /** Hosts with their status derived at `now`, silent and late hosts first. */
-  views(now: number): HostView[] {
+  async views(now: number): Promise<HostView[]> {
     const open = new Map(
-      (this.db.prepare('SELECT host, COUNT(*) n FROM alarms WHERE resolved_at IS NULL GROUP BY host').all() as { host: string; n: number }[]).map((r) => [r.host, r.n]),
+      (await this.sql.all<{ host: string; n: number }>('SELECT host, COUNT(*) AS n FROM alarms WHERE resolved_at IS NULL GROUP BY host')).map((r) => [r.host, r.n]),
     );
-    return this.all()
+    return (await this.all())
       .map((h) => {
         const status = deriveStatus(h, now);
         return {

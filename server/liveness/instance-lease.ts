@@ -3,7 +3,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { serverError } from '../errors.ts';
-import type { Db } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 
 /** How often an instance renews its lease (ms). */
 export const LEASE_RENEW_MS = 2_000;
@@ -23,14 +23,14 @@ export interface InstanceView {
 }
 
 /** What a survivor does for the hosts of an instance it found down: spare them while they reconnect elsewhere. */
-export type SpareHosts = (instance: string, now: number) => void;
+export type SpareHosts = (instance: string, now: number, q: Queryable) => Promise<void>;
 
 export interface InstanceLeaseOptions {
   /** This instance's name (server.yml `instance`). */
   name: string;
   clock: Clock;
   log?: Logger;
-  /** Called in the transaction that declares an instance down. */
+  /** Called in the transaction that declares an instance down, with that transaction as `q`. */
   spare: SpareHosts;
   renewMs?: number;
   timeoutMs?: number;
@@ -62,7 +62,7 @@ export class InstanceLease {
   private lastRenew = -Infinity;
 
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     private readonly alarms: AlarmStore,
     private readonly o: InstanceLeaseOptions,
   ) {
@@ -78,28 +78,25 @@ export class InstanceLease {
    * @throws TwError TW_INSTANCE_TAKEN when another running instance uses this name.
    */
   async acquire(wait: (ms: number) => Promise<void>): Promise<void> {
-    const before = this.row(this.name);
+    const before = await this.row(this.name, this.sql);
     const now = this.o.clock.now();
     if (before && before.stoppedAt === null && before.downAt === null && now - before.lastSeen < this.timeoutMs) {
       await wait(this.renewMs + 1000);
-      const after = this.row(this.name);
+      const after = await this.row(this.name, this.sql);
       if (after && after.token === before.token && after.lastSeen !== before.lastSeen && after.stoppedAt === null) {
         throw serverError('TW_INSTANCE_TAKEN', `instance "${this.name}" is renewing its lease in this database from another process`);
       }
     }
-    this.db
-      .transaction(() => {
-        const t = this.o.clock.now();
-        const was = this.row(this.name);
-        this.db
-          .prepare(
-            `INSERT INTO instances (name, started_at, last_seen, agents, down_at, stopped_at, token) VALUES (@name, @t, @t, 0, NULL, NULL, @token)
-             ON CONFLICT(name) DO UPDATE SET started_at = @t, last_seen = @t, agents = 0, down_at = NULL, stopped_at = NULL, token = @token`,
-          )
-          .run({ name: this.name, t, token: this.token });
-        if (was?.downAt != null) this.alarms.resolve(this.name, INSTANCE_DOWN.kind, t);
-      })
-      .immediate();
+    await this.sql.tx(async (tx) => {
+      const t = this.o.clock.now();
+      const was = await this.row(this.name, tx);
+      await tx.run(
+        `INSERT INTO instances (name, started_at, last_seen, agents, down_at, stopped_at, token) VALUES (@name, @t, @t, 0, NULL, NULL, @token)
+         ON CONFLICT (name) DO UPDATE SET started_at = excluded.started_at, last_seen = excluded.last_seen, agents = 0, down_at = NULL, stopped_at = NULL, token = excluded.token`,
+        { name: this.name, t, token: this.token },
+      );
+      if (was?.downAt != null) await this.alarms.resolve(this.name, INSTANCE_DOWN.kind, t, undefined, tx);
+    });
     this.lastRenew = this.o.clock.now();
   }
 
@@ -107,57 +104,66 @@ export class InstanceLease {
    * One pass, from the server's tick: renews this lease when due (with the agents connected now), then
    * declares down every other instance whose lease lapsed. Returns the instances it declared down.
    */
-  tick(agents: number): string[] {
+  async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
-    if (now - this.lastRenew >= this.renewMs) this.renew(now, agents);
+    if (now - this.lastRenew >= this.renewMs) await this.renew(now, agents);
     return this.watch(now);
   }
 
   /** Renews the lease; a lease found declared down is taken back and its alarm resolved, in one transaction. */
-  renew(now: number, agents: number): void {
-    this.db
-      .transaction(() => {
-        const renewed = this.db
-          .prepare('UPDATE instances SET last_seen = @now, agents = @agents, stopped_at = NULL, token = @token WHERE name = @name')
-          .run({ now, agents, name: this.name, token: this.token }).changes;
-        if (renewed === 0) {
-          this.db.prepare('INSERT INTO instances (name, started_at, last_seen, agents, token) VALUES (?, ?, ?, ?, ?)').run(this.name, now, now, agents, this.token);
-        }
-        if (this.db.prepare('UPDATE instances SET down_at = NULL WHERE name = ? AND down_at IS NOT NULL').run(this.name).changes === 1) {
-          this.alarms.resolve(this.name, INSTANCE_DOWN.kind, now);
-          this.o.log?.warn({ instance: this.name }, 'this instance had been declared down by another; lease renewed, alarm resolved');
-        }
-      })
-      .immediate();
+  async renew(now: number, agents: number): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      const renewed = await tx.run('UPDATE instances SET last_seen = @now, agents = @agents, stopped_at = NULL, token = @token WHERE name = @name', {
+        now,
+        agents,
+        name: this.name,
+        token: this.token,
+      });
+      if (renewed === 0) {
+        // ON CONFLICT: another connection may insert the same name between the UPDATE and here (PostgreSQL).
+        await tx.run(
+          `INSERT INTO instances (name, started_at, last_seen, agents, token) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen, agents = excluded.agents, stopped_at = NULL, token = excluded.token`,
+          [this.name, now, now, agents, this.token],
+        );
+      }
+      if ((await tx.run('UPDATE instances SET down_at = NULL WHERE name = ? AND down_at IS NOT NULL', [this.name])) === 1) {
+        await this.alarms.resolve(this.name, INSTANCE_DOWN.kind, now, undefined, tx);
+        this.o.log?.warn({ instance: this.name }, 'this instance had been declared down by another; lease renewed, alarm resolved');
+      }
+    });
     this.lastRenew = now;
   }
 
   /** Declares down the other instances whose lease lapsed; each by a conditional UPDATE that one survivor wins. */
-  watch(now: number): string[] {
+  async watch(now: number): Promise<string[]> {
     const cut = now - this.timeoutMs;
-    const lapsed = this.db
-      .prepare('SELECT name FROM instances WHERE name != ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen < ?')
-      .pluck()
-      .all(this.name, cut) as string[];
+    const lapsed = (
+      await this.sql.all<{ name: string }>('SELECT name FROM instances WHERE name != ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen < ?', [this.name, cut])
+    ).map((r) => r.name);
     const won: string[] = [];
     for (const name of lapsed) {
       try {
-        const mine = this.db
-          .transaction(() => {
-            const r = this.db
-              .prepare('UPDATE instances SET down_at = ? WHERE name = ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen < ? RETURNING last_seen AS lastSeen, agents')
-              .get(now, name, cut) as { lastSeen: number; agents: number } | undefined;
-            if (!r) return false;
-            this.alarms.open(name, INSTANCE_DOWN.kind, INSTANCE_DOWN.subject, now, {
-              instance: name,
-              lastSeen: new Date(r.lastSeen).toISOString(),
-              agents: r.agents,
-              seenBy: this.name,
-            });
-            this.o.spare(name, now);
-            return true;
-          })
-          .immediate();
+        const mine = await this.sql.tx(async (tx) => {
+          // On PostgreSQL (READ COMMITTED) a second survivor's UPDATE waits for the first's row lock, then
+          // re-reads the row, finds down_at set and updates nothing: one alarm, one spare.
+          const r = await tx.get<{ lastSeen: number; agents: number }>(
+            'UPDATE instances SET down_at = ? WHERE name = ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen < ? RETURNING last_seen AS "lastSeen", agents',
+            [now, name, cut],
+          );
+          if (!r) return false;
+          await this.alarms.open(
+            name,
+            INSTANCE_DOWN.kind,
+            INSTANCE_DOWN.subject,
+            now,
+            { instance: name, lastSeen: new Date(r.lastSeen).toISOString(), agents: r.agents, seenBy: this.name },
+            undefined,
+            tx,
+          );
+          await this.o.spare(name, now, tx);
+          return true;
+        });
         if (mine) {
           won.push(name);
           this.o.log?.warn({ instance: name }, 'instance stopped renewing its lease: declared down, its hosts spared while they reconnect');
@@ -170,39 +176,38 @@ export class InstanceLease {
   }
 
   /** The live instance other than this one that holds the host's connection, or null. */
-  otherHolder(host: string): string | null {
-    const r = this.db
-      .prepare(
-        `SELECT h.instance FROM hosts h JOIN instances i ON i.name = h.instance
-         WHERE h.host = ? AND h.connected = 1 AND h.instance != ? AND i.down_at IS NULL AND i.stopped_at IS NULL AND i.last_seen >= ?`,
-      )
-      .pluck()
-      .get(host, this.name, this.o.clock.now() - this.timeoutMs) as string | undefined;
-    return r ?? null;
+  async otherHolder(host: string): Promise<string | null> {
+    const r = await this.sql.get<{ instance: string }>(
+      `SELECT h.instance FROM hosts h JOIN instances i ON i.name = h.instance
+       WHERE h.host = ? AND h.connected = 1 AND h.instance != ? AND i.down_at IS NULL AND i.stopped_at IS NULL AND i.last_seen >= ?`,
+      [host, this.name, this.o.clock.now() - this.timeoutMs],
+    );
+    return r?.instance ?? null;
   }
 
   /** Whether another instance's lease is live. */
-  othersLive(): boolean {
-    return !!this.db
-      .prepare('SELECT 1 FROM instances WHERE name != ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen >= ?')
-      .get(this.name, this.o.clock.now() - this.timeoutMs);
+  async othersLive(): Promise<boolean> {
+    return !!(await this.sql.get('SELECT 1 AS one FROM instances WHERE name != ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen >= ?', [
+      this.name,
+      this.o.clock.now() - this.timeoutMs,
+    ]));
   }
 
   /** A clean stop: the row is marked stopped (listed as down, no alarm). */
-  stop(): void {
-    this.db.prepare('UPDATE instances SET stopped_at = ?, agents = 0 WHERE name = ? AND token = ?').run(this.o.clock.now(), this.name, this.token);
+  async stop(): Promise<void> {
+    await this.sql.run('UPDATE instances SET stopped_at = ?, agents = 0 WHERE name = ? AND token = ?', [this.o.clock.now(), this.name, this.token]);
   }
 
-  private row(name: string): Row | undefined {
-    return this.db.prepare('SELECT name, last_seen AS lastSeen, agents, down_at AS downAt, stopped_at AS stoppedAt, token FROM instances WHERE name = ?').get(name) as
-      | Row
-      | undefined;
+  private row(name: string, q: Queryable): Promise<Row | undefined> {
+    return q.get<Row>(ROW_SQL, [name]);
   }
 }
 
+const ROW_SQL = 'SELECT name, last_seen AS "lastSeen", agents, down_at AS "downAt", stopped_at AS "stoppedAt", token FROM instances WHERE name = ?';
+
 /** The instances sharing the database, with their status at `now`, by name. */
-export function listInstances(db: Db, now: number, timeoutMs = LEASE_TIMEOUT_MS): InstanceView[] {
-  const rows = db.prepare('SELECT name, last_seen AS lastSeen, agents, down_at AS downAt, stopped_at AS stoppedAt FROM instances ORDER BY name').all() as Row[];
+export async function listInstances(q: Queryable, now: number, timeoutMs = LEASE_TIMEOUT_MS): Promise<InstanceView[]> {
+  const rows = await q.all<Row>('SELECT name, last_seen AS "lastSeen", agents, down_at AS "downAt", stopped_at AS "stoppedAt" FROM instances ORDER BY name');
   return rows.map((r) => {
     const up = r.downAt === null && r.stoppedAt === null && now - r.lastSeen < timeoutMs;
     return { name: r.name, status: up ? 'up' : 'down', lastSeen: new Date(r.lastSeen).toISOString(), agents: up ? r.agents : 0 };
@@ -214,17 +219,16 @@ export function listInstances(db: Db, now: number, timeoutMs = LEASE_TIMEOUT_MS)
  * `server-instance-down`: without this a name that never renews again would keep the alarm open for ever.
  * Returns 'up' (refused: a live lease), 'unknown', or 'forgotten'.
  */
-export function forgetInstance(db: Db, alarms: AlarmStore, name: string, now: number, timeoutMs = LEASE_TIMEOUT_MS): 'up' | 'unknown' | 'forgotten' {
-  return db
-    .transaction((): 'up' | 'unknown' | 'forgotten' => {
-      const view = listInstances(db, now, timeoutMs).find((r) => r.name === name);
-      if (!view) return 'unknown';
-      if (view.status === 'up') return 'up';
-      db.prepare('DELETE FROM instances WHERE name = ?').run(name);
-      alarms.resolve(name, INSTANCE_DOWN.kind, now);
-      return 'forgotten';
-    })
-    .immediate();
+export function forgetInstance(sql: SqlDb, alarms: AlarmStore, name: string, now: number, timeoutMs = LEASE_TIMEOUT_MS): Promise<'up' | 'unknown' | 'forgotten'> {
+  return sql.tx(async (tx): Promise<'up' | 'unknown' | 'forgotten'> => {
+    const view = (await listInstances(tx, now, timeoutMs)).find((r) => r.name === name);
+    if (!view) return 'unknown';
+    if (view.status === 'up') return 'up';
+    // Conditional on the lease still being lapsed: an instance that renewed since the read keeps its row.
+    if ((await tx.run('DELETE FROM instances WHERE name = ? AND (down_at IS NOT NULL OR stopped_at IS NOT NULL OR last_seen <= ?)', [name, now - timeoutMs])) === 0) return 'up';
+    await alarms.resolve(name, INSTANCE_DOWN.kind, now, undefined, tx);
+    return 'forgotten';
+  });
 }
 
 /** The names of the instances whose lease is live at `now` (SQL over `instances`, for the stores that spare hosts). */

@@ -1,7 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { type Db, sql } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
 import type { HostStore } from './host-store.ts';
 import { LEASE_TIMEOUT_MS, LIVE_INSTANCES_SQL } from './instance-lease.ts';
@@ -58,14 +58,7 @@ export const RECOVERY_MAX_MS = 600_000;
 export class Liveness {
   private readonly alarms: AlarmStore;
   private readonly hosts: HostStore;
-  private readonly beat;
-  private readonly overdue;
   private readonly rollup: HeartbeatRollup;
-  private readonly helloStmt;
-  private readonly beatTx;
-  private readonly notBackYet;
-  private readonly pushDeadline;
-  private readonly lingering;
   private lastLingerCheck = -Infinity;
   /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
@@ -75,9 +68,9 @@ export class Liveness {
   /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
   private stalls: StallSpan[] = [];
 
-  /** @param stores the context's stores over `db` (context.ts). */
+  /** @param stores the context's stores over `sql` (context.ts). */
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     stores: LivenessStores,
     private readonly clock: Clock,
     private readonly cfg: LivenessConfig,
@@ -85,42 +78,6 @@ export class Liveness {
     this.alarms = stores.alarms;
     this.hosts = stores.hosts;
     this.rollup = stores.rollup;
-    // The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
-    // so the hot path needs no SELECT before its UPDATE.
-    this.beat = db.prepare(
-      `UPDATE hosts SET last_seen = @now, late_at = @t + interval_ms, due_at = @t + 2 * interval_ms, last_seq = @seq
-       WHERE host = @host AND boot_id = @bootId AND last_seq < @seq RETURNING status`,
-    );
-    // UNION ALL rather than OR: each arm can use its partial index (hosts_late, hosts_due), where the OR scanned
-    // every host four times a second (about 1 ms at 10,000 hosts).
-    const cols = 'host, status, last_seen AS lastSeen, late_at AS lateAt, due_at AS dueAt';
-    this.overdue = db.prepare(
-      `SELECT ${cols} FROM hosts WHERE status = 'up' AND late_at <= @now
-       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'late' AND due_at <= @now
-       UNION ALL SELECT ${cols} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`,
-    );
-    this.pushDeadline = db.prepare(
-      `UPDATE hosts SET
-         late_at = CASE WHEN status = 'up' THEN @now + interval_ms ELSE late_at END,
-         due_at = CASE WHEN status = 'late' THEN @now + interval_ms ELSE due_at END,
-         maintenance_until = CASE WHEN status = 'maintenance' THEN @now + interval_ms ELSE maintenance_until END
-       WHERE host = @host`,
-    );
-    this.lingering = db.prepare(
-      `SELECT host, COALESCE(status_changed_at, enrolled_at) AS since FROM hosts h
-       WHERE status = @status AND COALESCE(status_changed_at, enrolled_at) <= @since
-         AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.host = h.host AND a.kind = @kind AND a.resolved_at IS NULL)`,
-    );
-    this.notBackYet = db.prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`).pluck();
-    // Prepared once: a reconnect storm is thousands of hellos a second.
-    this.helloStmt = db.prepare(
-      `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
-       boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
-       connected = 1, agent_version = ?, facts = ?, instance = ? WHERE host = ?`,
-    );
-    this.beatTx = db.transaction(
-      (now: number, host: string, bootId: string, seq: number) => this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined,
-    );
   }
 
   /** The grace added to every deadline, in ms. */
@@ -142,23 +99,24 @@ export class Liveness {
    * Records a `hello`. A new boot id starts a new sequence; the same boot id
    * (a reconnect of the same process) must keep growing.
    */
-  hello(host: string, m: { bootId: string; seq: number; interval: number; agentVersion: string; facts: unknown }): HeartbeatResult {
+  async hello(host: string, m: { bootId: string; seq: number; interval: number; agentVersion: string; facts: unknown }): Promise<HeartbeatResult> {
     const now = this.clock.now();
-    return this.db
-      .transaction((): HeartbeatResult => {
-        const h = this.hosts.get(host);
-        if (!h) return 'unknown-boot';
-        if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
-        const interval = this.effectiveInterval(m.interval);
-        const d = deadlines(now, interval, this.cfg.graceMs);
-        this.helloStmt.run(m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), this.cfg.instance ?? null, host);
-        this.reconcileIn(host, now);
-        for (const kind of HELLO_RESOLVES) this.alarms.resolve(host, kind, now);
-        this.countBeat(host, now);
-        this.lastHelloAt = now;
-        return 'ok';
-      })
-      .immediate();
+    const r = await this.sql.tx(async (tx): Promise<HeartbeatResult> => {
+      const h = await this.hosts.get(host, tx);
+      if (!h) return 'unknown-boot';
+      if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
+      const interval = this.effectiveInterval(m.interval);
+      const d = deadlines(now, interval, this.cfg.graceMs);
+      await tx.run(HELLO_SQL, [m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), this.cfg.instance ?? null, host]);
+      await this.reconcileIn(host, now, tx);
+      for (const kind of HELLO_RESOLVES) await this.alarms.resolve(host, kind, now, undefined, tx);
+      return 'ok';
+    });
+    if (r === 'ok') {
+      this.countBeat(host, now);
+      this.lastHelloAt = now;
+    }
+    return r;
   }
 
   private countBeat(host: string, now: number): void {
@@ -168,25 +126,88 @@ export class Liveness {
 
   /**
    * Records a heartbeat. The hot path is one UPDATE that moves the deadlines (committed by itself, or with
-   * the others of its group commit, see heartbeat-batcher.ts); the dashboard's count is kept in memory
-   * (heartbeat-rollup.ts); the status is re-derived only when it was not `up`.
+   * the others of its group commit: the batcher passes its transaction as `q`, see heartbeat-batcher.ts); the
+   * dashboard's count is kept in memory (heartbeat-rollup.ts); the status is re-derived only when it was not `up`.
    */
-  heartbeat(host: string, bootId: string, seq: number): HeartbeatResult {
+  async heartbeat(host: string, bootId: string, seq: number, q?: Queryable): Promise<HeartbeatResult> {
     const now = this.clock.now();
-    // Inside the batcher's transaction the statement runs bare (its own transaction there was a SAVEPOINT per beat)
-    // and that transaction's COMMIT reports a failure. Alone it needs its own: run bare in autocommit, an
-    // UPDATE ... RETURNING read with get() did not report a failed commit (the disk-full test lost heartbeats).
-    const r = this.db.inTransaction
-      ? (this.beat.get({ now, t: now + this.cfg.graceMs, seq, host, bootId }) as { status: string } | undefined)
-      : this.beatTx(now, host, bootId, seq);
+    const params = { now, t: now + this.cfg.graceMs, seq, host, bootId };
+    // Alone on SQLite it needs its own transaction: run bare in autocommit, an UPDATE ... RETURNING read with
+    // get() did not report a failed commit (the disk-full test lost heartbeats). PostgreSQL's autocommit reports it.
+    const r = q
+      ? await q.get<{ status: string }>(BEAT_SQL, params)
+      : this.sql.engine === 'sqlite'
+        ? await this.sql.tx((tx) => tx.get<{ status: string }>(BEAT_SQL, params))
+        : await this.sql.get<{ status: string }>(BEAT_SQL, params);
     if (!r) {
-      const h = this.hosts.get(host);
+      const h = await this.hosts.get(host, q);
       if (h?.bootId !== bootId) return 'unknown-boot';
       return this.heldElsewhere(h) ? 'moved' : 'replay';
     }
     this.countBeat(host, now);
-    if (r.status !== 'up') this.reconcile(host);
+    if (r.status !== 'up') {
+      if (q) await this.reconcileIn(host, now, q);
+      else await this.reconcile(host);
+    }
     return 'ok';
+  }
+
+  /**
+   * Records a batch of heartbeats inside the batcher's transaction `q`, with one UPDATE per round rather than
+   * one per beat (each host once a round, so a host's later beats in the batch see its earlier ones): on
+   * PostgreSQL every statement is a round trip, and a statement per beat held 10,000 agents to about a
+   * thousand beats a second. Results in the order of `beats`, each as {@link heartbeat} gives it.
+   */
+  async heartbeats(beats: readonly { host: string; bootId: string; seq: number }[], q: Queryable): Promise<HeartbeatResult[]> {
+    // SQLite: a cached statement per beat costs microseconds and measured faster than the joined UPDATE.
+    if (q.engine === 'sqlite') {
+      const out: HeartbeatResult[] = [];
+      for (const b of beats) out.push(await this.heartbeat(b.host, b.bootId, b.seq, q));
+      return out;
+    }
+    const now = this.clock.now();
+    const results: HeartbeatResult[] = new Array(beats.length);
+    let todo = beats.map((_, i) => i);
+    while (todo.length) {
+      const seen = new Set<string>();
+      const round: number[] = [];
+      const later: number[] = [];
+      for (const i of todo) {
+        const host = beats[i]!.host;
+        if (seen.has(host)) later.push(i);
+        else {
+          seen.add(host);
+          round.push(i);
+        }
+      }
+      for (let k = 0; k < round.length; k += BATCH_ROWS) await this.beatRound(beats, round.slice(k, k + BATCH_ROWS), now, q, results);
+      todo = later;
+    }
+    return results;
+  }
+
+  private async beatRound(beats: readonly { host: string; bootId: string; seq: number }[], round: number[], now: number, q: Queryable, results: HeartbeatResult[]): Promise<void> {
+    const params: unknown[] = [];
+    for (const i of round) params.push(beats[i]!.host, beats[i]!.bootId, beats[i]!.seq);
+    const rows = await q.all<{ host: string; status: string }>(
+      `WITH v (h, b, s) AS (VALUES ${round.map(() => '(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT))').join(', ')})
+       UPDATE hosts SET last_seen = CAST(? AS BIGINT), late_at = CAST(? AS BIGINT) + interval_ms, due_at = CAST(? AS BIGINT) + 2 * interval_ms, last_seq = v.s
+       FROM v WHERE hosts.host = v.h AND hosts.boot_id = v.b AND hosts.last_seq < v.s RETURNING host, status`,
+      [...params, now, now + this.cfg.graceMs, now + this.cfg.graceMs],
+    );
+    const status = new Map(rows.map((r) => [r.host, r.status]));
+    for (const i of round) {
+      const b = beats[i]!;
+      const st = status.get(b.host);
+      if (st === undefined) {
+        const h = await this.hosts.get(b.host, q);
+        results[i] = h?.bootId !== b.bootId ? 'unknown-boot' : this.heldElsewhere(h) ? 'moved' : 'replay';
+        continue;
+      }
+      this.countBeat(b.host, now);
+      if (st !== 'up') await this.reconcileIn(b.host, now, q);
+      results[i] = 'ok';
+    }
   }
 
   /**
@@ -198,66 +219,66 @@ export class Liveness {
   }
 
   /** The agent said goodbye: a deliberate stop, alarmed as `agent-stopped`. */
-  goodbye(host: string, bootId: string, seq: number): HeartbeatResult {
+  goodbye(host: string, bootId: string, seq: number): Promise<HeartbeatResult> {
     const now = this.clock.now();
-    return this.db
-      .transaction((): HeartbeatResult => {
-        const r = this.db
-          .prepare(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`)
-          .run(seq, host, bootId, seq);
-        if (r.changes === 0) {
-          const h = this.hosts.get(host);
-          return h?.bootId === bootId && this.heldElsewhere(h) ? 'moved' : 'replay';
-        }
-        this.reconcileIn(host, now);
-        return 'ok';
-      })
-      .immediate();
+    return this.sql.tx(async (tx): Promise<HeartbeatResult> => {
+      const changed = await tx.run(`UPDATE hosts SET state = 'stopped', last_seq = ? WHERE host = ? AND boot_id = ? AND last_seq < ? AND state = 'active'`, [
+        seq,
+        host,
+        bootId,
+        seq,
+      ]);
+      if (changed === 0) {
+        const h = await this.hosts.get(host, tx);
+        return h?.bootId === bootId && this.heldElsewhere(h) ? 'moved' : 'replay';
+      }
+      await this.reconcileIn(host, now, tx);
+      return 'ok';
+    });
   }
 
   /** The connection closed. Without a goodbye that is `agent-disconnected`, at once. */
-  disconnected(host: string, o: { othersLive: boolean; expected: boolean }): void {
+  async disconnected(host: string, o: { othersLive: boolean; expected: boolean }): Promise<void> {
     const now = this.clock.now();
-    this.db
-      .transaction(() => {
-        const h = this.hosts.get(host);
-        // The agent is connected to another instance by now: this was its old connection.
-        if (!h || this.heldElsewhere(h)) return;
-        sql(this.db, 'UPDATE hosts SET connected = ? WHERE host = ?').run(o.othersLive ? 1 : 0, host);
-        if (o.othersLive || o.expected) return;
-        if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
-          this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() });
-        }
-      })
-      .immediate();
+    await this.sql.tx(async (tx) => {
+      const h = await this.hosts.get(host, tx);
+      // The agent is connected to another instance by now: this was its old connection.
+      if (!h || this.heldElsewhere(h)) return;
+      await tx.run('UPDATE hosts SET connected = ? WHERE host = ?', [o.othersLive ? 1 : 0, host]);
+      if (o.othersLive || o.expected) return;
+      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
+        await this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() }, undefined, tx);
+      }
+    });
   }
 
   /** Re-derives one host's status and applies the rules table if it changed. */
-  reconcile(host: string): void {
+  async reconcile(host: string): Promise<void> {
     const now = this.clock.now();
-    this.db.transaction(() => this.reconcileIn(host, now)).immediate();
+    await this.sql.tx((tx) => this.reconcileIn(host, now, tx));
   }
 
-  private reconcileIn(host: string, now: number): void {
-    const h = this.hosts.get(host);
+  private async reconcileIn(host: string, now: number, q: Queryable): Promise<void> {
+    const h = await this.hosts.get(host, q);
     if (!h) return;
     const status = deriveStatus(h, now, this.stalls);
     if (status === h.status) return;
     // Conditional on the status read: with several instances on one database, exactly one writes each change
-    // (and so opens its alarm); the others find it done.
-    if (sql(this.db, 'UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ? AND status = ?').run(status, now, host, h.status).changes === 0) return;
+    // (and so opens its alarm); the others find it done. On PostgreSQL (READ COMMITTED) the loser's UPDATE waits
+    // for the winner's row lock, then re-reads the row, finds the status changed and updates nothing.
+    if ((await q.run('UPDATE hosts SET status = ?, status_changed_at = ? WHERE host = ? AND status = ?', [status, now, host, h.status])) === 0) return;
     const rule = STATUS_RULES[status];
-    for (const kind of rule.resolve) this.alarms.resolve(host, kind, now);
+    for (const kind of rule.resolve) await this.alarms.resolve(host, kind, now, undefined, q);
     if (rule.open) {
       const lastSeen = h.lastSeen === null ? null : new Date(h.lastSeen).toISOString();
-      this.alarms.open(host, rule.open.kind, rule.open.subject, now, { from: h.status, to: status, lastSeen });
+      await this.alarms.open(host, rule.open.kind, rule.open.subject, now, { from: h.status, to: status, lastSeen }, undefined, q);
     }
   }
 
   /** Finds every host whose deadline or maintenance window has passed and applies its change. Returns how many changed. */
-  sweep(): number {
+  async sweep(): Promise<number> {
     const now = this.clock.now();
-    let due = this.overdue.all({ now }) as Overdue[];
+    let due = await this.sql.all<Overdue>(OVERDUE_SQL, { now });
     // Past the stored deadline but within the server's own stall time since the host's last heartbeat: held
     // (filtered here so that a storm does not cost a transaction per held host four times a second).
     if (this.stalls.length) {
@@ -266,21 +287,24 @@ export class Liveness {
     // (Only when something is due: the query below reads every host, and ran four times a second for ten minutes.)
     if (due.length && this.recovering(now)) {
       // Still coming back after a restart: a host not yet reconnected is waiting in the queue, not silent.
-      const waiting = new Set(this.notBackYet.all({ since: this.startedAt }) as string[]);
+      const rows = await this.sql.all<{ host: string }>(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (last_seen IS NULL OR last_seen < @since)`, {
+        since: this.startedAt,
+      });
+      const waiting = new Set(rows.map((r) => r.host));
       due = due.filter((d) => !waiting.has(d.host));
     }
     if (now - this.lastLingerCheck >= LINGER_CHECK_MS) {
       try {
-        this.openLingering(now);
+        await this.openLingering(now);
       } catch (err) {
         this.cfg.log?.error({ err: (err as Error).message }, 'could not look for hosts in a status too long; retried at the next check');
       }
     }
     for (const d of due) {
       try {
-        this.reconcile(d.host);
+        await this.reconcile(d.host);
       } catch (err) {
-        this.setAside(d, now, err as Error);
+        await this.setAside(d, now, err as Error);
       }
     }
     return due.length;
@@ -291,14 +315,14 @@ export class Liveness {
    * every {@link LINGER_CHECK_MS}: the rules are a day long, and the query reads every host of the status).
    * A host whose alarm is open already is not looked at again.
    */
-  private openLingering(now: number): void {
+  private async openLingering(now: number): Promise<void> {
     this.lastLingerCheck = now;
     for (const [status, rule] of Object.entries(LINGER_RULES)) {
       // status_changed_at is null for a host that never changed status: then it is in it since enrolment.
-      const hosts = this.lingering.all({ status, kind: rule.open.kind, since: now - rule.afterMs }) as { host: string; since: number }[];
+      const hosts = await this.sql.all<{ host: string; since: number }>(LINGERING_SQL, { status, kind: rule.open.kind, since: now - rule.afterMs });
       for (const h of hosts) {
         try {
-          this.alarms.open(h.host, rule.open.kind, rule.open.subject, now, { status, since: new Date(h.since).toISOString() });
+          await this.alarms.open(h.host, rule.open.kind, rule.open.subject, now, { status, since: new Date(h.since).toISOString() });
         } catch (err) {
           this.cfg.log?.error({ host: h.host, kind: rule.open.kind, err: (err as Error).message }, 'could not open an alarm; retried at the next check');
         }
@@ -311,9 +335,9 @@ export class Liveness {
    * its passed deadline moved one interval on, so that the sweep goes on with the others instead of failing
    * on it four times a second. It is looked at again then; a heartbeat sets its deadlines anew as usual.
    */
-  private setAside(d: Overdue, now: number, err: Error): void {
+  private async setAside(d: Overdue, now: number, err: Error): Promise<void> {
     try {
-      this.pushDeadline.run({ host: d.host, now });
+      await this.sql.run(PUSH_DEADLINE_SQL, { host: d.host, now });
     } catch (pushErr) {
       this.cfg.log?.error({ host: d.host, err: (pushErr as Error).message }, 'could not move the deadline of a host the sweep failed on');
     }
@@ -356,67 +380,91 @@ export class Liveness {
    * restart took 30 to 40 s on the 2-core test machine; with only one deadline,
    * hundreds of agents still reconnecting were alarmed as missing).
    */
-  startGrace(): void {
+  async startGrace(): Promise<void> {
     const now = this.clock.now();
     this.startedAt = now;
     this.lastHelloAt = now;
     // Another instance sharing the database may be running with its agents: only the hosts held by no live
     // instance (this one before its restart, one that is down, or none) were waiting for this start.
     const waiting = `(instance IS NULL OR instance = @me OR instance NOT IN (${LIVE_INSTANCES_SQL}))`;
-    this.spare(waiting, { now, me: this.cfg.instance ?? null, leaseCut: now - (this.cfg.leaseTimeoutMs ?? LEASE_TIMEOUT_MS) });
+    const params = { now, me: this.cfg.instance ?? null, leaseCut: now - (this.cfg.leaseTimeoutMs ?? LEASE_TIMEOUT_MS) };
+    await this.sql.tx((tx) => this.spare(waiting, params, tx));
   }
 
   /**
    * The restart grace for the hosts of an instance found down (instance-lease.ts): they are reconnecting to
-   * a survivor, not silent. Called inside the transaction that declares the instance down.
+   * a survivor, not silent. Called inside the transaction that declares the instance down: pass its `tx`.
    */
-  spareHostsOf(instance: string, now: number): void {
-    this.spare('instance = @instance', { now, instance });
+  spareHostsOf(instance: string, now: number, q: Queryable): Promise<void> {
+    return this.spare('instance = @instance', { now, instance }, q);
   }
 
   /**
    * Gives the hosts `where` selects that were fine a deadline long enough to reconnect (see {@link startGrace})
    * and marks them not connected.
    */
-  private spare(where: string, params: Record<string, unknown>): void {
-    const now = params.now as number;
-    this.db
-      .transaction(() => {
-        this.db.prepare(`UPDATE hosts SET connected = 0 WHERE ${where}`).run(params);
-        // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening.
-        this.db
-          .prepare(
-            `UPDATE hosts SET due_at = MAX(COALESCE(due_at, 0), @now + 2 * (2 * interval_ms + @grace) + MIN(30000, MAX(5000, 3 * interval_ms)))
-         WHERE status IN ('up', 'late') AND ${where}`,
-          )
-          .run({ ...params, grace: this.cfg.graceMs });
-        this.db.prepare(`UPDATE hosts SET late_at = MAX(COALESCE(late_at, 0), due_at - interval_ms) WHERE status IN ('up', 'late') AND ${where}`).run(params);
-        // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
-        const check = this.db
-          .prepare(`SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL) AND ${where}`)
-          .all(params) as { host: string }[];
-        for (const { host } of check) this.reconcileIn(host, now);
-      })
-      .immediate();
+  private async spare(where: string, params: Record<string, unknown> & { now: number }, q: Queryable): Promise<void> {
+    await q.run(`UPDATE hosts SET connected = 0 WHERE ${where}`, params);
+    // Set-based UPDATEs: a per-host loop took seconds at 10,000 hosts, all of it before listening. The deadline
+    // only ever moves later: written where it is earlier (or unset), which is the two-argument max of SQLite in
+    // a form PostgreSQL also runs; the reconnect backoff is clamped to [5 s, 30 s] by CASE for the same reason.
+    const backoff = 'CASE WHEN 3 * interval_ms < 5000 THEN 5000 WHEN 3 * interval_ms > 30000 THEN 30000 ELSE 3 * interval_ms END';
+    const due = `@now + 2 * (2 * interval_ms + @grace) + ${backoff}`;
+    await q.run(`UPDATE hosts SET due_at = ${due} WHERE status IN ('up', 'late') AND ${where} AND (due_at IS NULL OR due_at < ${due})`, {
+      ...params,
+      grace: this.cfg.graceMs,
+    });
+    await q.run(`UPDATE hosts SET late_at = due_at - interval_ms WHERE status IN ('up', 'late') AND ${where} AND (late_at IS NULL OR late_at < due_at - interval_ms)`, params);
+    // Only these can change status now: a late host is up again; the others are re-derived in case a CLI changed them.
+    const check = await q.all<{ host: string }>(
+      `SELECT host FROM hosts WHERE status IN ('up', 'late') AND (status = 'late' OR state != 'active' OR maintenance_until IS NOT NULL) AND ${where}`,
+      params,
+    );
+    for (const { host } of check) await this.reconcileIn(host, params.now, q);
   }
 
   /** Sets or clears a maintenance window and applies the resulting status. */
-  setMaintenance(host: string, until: number | null): void {
-    this.db
-      .transaction(() => {
-        this.db.prepare('UPDATE hosts SET maintenance_until = ? WHERE host = ?').run(until, host);
-        this.reconcileIn(host, this.clock.now());
-      })
-      .immediate();
+  async setMaintenance(host: string, until: number | null): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      await tx.run('UPDATE hosts SET maintenance_until = ? WHERE host = ?', [until, host]);
+      await this.reconcileIn(host, this.clock.now(), tx);
+    });
   }
 
   /** Marks a host revoked (its certificate is refused from now on) and applies the status. */
-  revoke(host: string): void {
-    this.db
-      .transaction(() => {
-        this.db.prepare(`UPDATE hosts SET state = 'revoked' WHERE host = ?`).run(host);
-        this.reconcileIn(host, this.clock.now());
-      })
-      .immediate();
+  async revoke(host: string): Promise<void> {
+    await this.sql.tx(async (tx) => {
+      await tx.run(`UPDATE hosts SET state = 'revoked' WHERE host = ?`, [host]);
+      await this.reconcileIn(host, this.clock.now(), tx);
+    });
   }
 }
+
+/** Beats a statement of {@link Liveness.heartbeats} (3 parameters each, well under either engine's limit). */
+const BATCH_ROWS = 500;
+
+// The deadlines of status.ts `deadlines()`, computed in SQL from the stored interval (@t = now + grace),
+// so the hot path needs no SELECT before its UPDATE.
+const BEAT_SQL = `UPDATE hosts SET last_seen = @now, late_at = @t + interval_ms, due_at = @t + 2 * interval_ms, last_seq = @seq
+  WHERE host = @host AND boot_id = @bootId AND last_seq < @seq RETURNING status`;
+
+// UNION ALL rather than OR: each arm can use its partial index (hosts_late, hosts_due), where the OR scanned
+// every host four times a second (about 1 ms at 10,000 hosts).
+const OVERDUE_COLS = 'host, status, last_seen AS "lastSeen", late_at AS "lateAt", due_at AS "dueAt"';
+const OVERDUE_SQL = `SELECT ${OVERDUE_COLS} FROM hosts WHERE status = 'up' AND late_at <= @now
+  UNION ALL SELECT ${OVERDUE_COLS} FROM hosts WHERE status = 'late' AND due_at <= @now
+  UNION ALL SELECT ${OVERDUE_COLS} FROM hosts WHERE status = 'maintenance' AND maintenance_until <= @now`;
+
+const PUSH_DEADLINE_SQL = `UPDATE hosts SET
+  late_at = CASE WHEN status = 'up' THEN @now + interval_ms ELSE late_at END,
+  due_at = CASE WHEN status = 'late' THEN @now + interval_ms ELSE due_at END,
+  maintenance_until = CASE WHEN status = 'maintenance' THEN @now + interval_ms ELSE maintenance_until END
+  WHERE host = @host`;
+
+const LINGERING_SQL = `SELECT host, COALESCE(status_changed_at, enrolled_at) AS since FROM hosts h
+  WHERE status = @status AND COALESCE(status_changed_at, enrolled_at) <= @since
+    AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.host = h.host AND a.kind = @kind AND a.resolved_at IS NULL)`;
+
+const HELLO_SQL = `UPDATE hosts SET state = CASE state WHEN 'revoked' THEN 'revoked' ELSE 'active' END,
+  boot_id = ?, last_seq = ?, interval_ms = ?, last_seen = ?, late_at = ?, due_at = ?,
+  connected = 1, agent_version = ?, facts = ?, instance = ? WHERE host = ?`;
