@@ -181,13 +181,14 @@ export class EventLedger {
    * Checks an announced head (heartbeat): it becomes the highest announced;
    * an announced head that changed, or one the agent says is fully delivered
    * (`pending` false) but that was never reached, opens `agent-tampered`
-   * and the chain continues from the head.
+   * and the chain continues from the head. Inside a transaction of the
+   * caller, pass its `tx`.
    */
-  async onHead(host: string, head: SpoolHead, bootId: string, now: number): Promise<string[]> {
+  async onHead(host: string, head: SpoolHead, bootId: string, now: number, q?: Queryable): Promise<string[]> {
     // Nearly every heartbeat announces the head already on record: one read, no write transaction. A commit per
     // heartbeat cost ~26-35 µs of server CPU each (18.5 → 14.8 % of a core at 10,000 agents, BENCHMARKS.md).
-    if (headOnRecord(await this.chain(host), head)) return [];
-    return this.sql.tx(async (tx): Promise<string[]> => {
+    if (headOnRecord(await this.chain(host, q), head)) return [];
+    const check = async (tx: Queryable): Promise<string[]> => {
       const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
       const c = await this.chain(host, tx);
       if (head.n === c.announcedN && head.n > 0 && head.hash !== c.announcedHash) {
@@ -209,7 +210,8 @@ export class EventLedger {
       }
       await this.save(tx, host, next, now);
       return res.problems;
-    });
+    };
+    return q ? check(q) : this.sql.tx(check);
   }
 
   /** Whether a head is behind what the server already committed and is a point of the stored chain (a restored snapshot). */
