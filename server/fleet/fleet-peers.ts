@@ -26,7 +26,8 @@ export interface HostPlace {
  * The database side of sample matching: a host's group, the other hosts of
  * the group with their state of one path, and per-group settings. Each call
  * reads the database, so `group` and `sample` run from the CLI take effect
- * on the next judgement in a running `serve` (nothing is cached).
+ * on the next judgement in a running `serve` (nothing is cached). Inside a
+ * transaction (a judgement), pass its `tx` as the last argument.
  */
 export class GroupPeers {
   private readonly countsText: string;
@@ -47,6 +48,7 @@ export class GroupPeers {
                 - (SELECT COUNT(*) FROM (${self}) s WHERE ${key('s.current')} = ${key(current)}) AS same`;
   }
 
+  /** The host's group and whether it is a sample (`default`, no sample, for a host not enrolled). */
   async place(host: string, q: Queryable = this.sql): Promise<HostPlace> {
     const r = await q.get<{ grp: string; sample: number }>('SELECT grp, sample FROM hosts WHERE host = ?', [host]);
     return { group: r?.grp ?? 'default', sample: r?.sample === 1 };
