@@ -1,5 +1,5 @@
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import type { Db } from '../storage/db.ts';
+import type { Queryable } from '../storage/engine.ts';
 
 export const EXE_ALARM_SUBJECT = 'agent executable changed';
 
@@ -8,27 +8,27 @@ export const EXE_ALARM_SUBJECT = 'agent executable changed';
  * The first hash the server sees after enrollment becomes the accepted one;
  * a different hash later opens `agent-tampered` (the agent was replaced or
  * patched, possibly at another path), until it matches again or is accepted.
- * Runs inside the caller's transaction or on its own.
+ * Runs inside the caller's transaction (pass its `tx` as `q`) or on its own (the database).
  */
-export function judgeAgentExe(db: Db, alarms: AlarmStore, host: string, reported: string | undefined, now: number): 'first' | 'same' | 'changed' | 'none' {
+export async function judgeAgentExe(q: Queryable, alarms: AlarmStore, host: string, reported: string | undefined, now: number): Promise<'first' | 'same' | 'changed' | 'none'> {
   if (!reported) return 'none';
-  const row = db.prepare('SELECT exe_sha256 FROM hosts WHERE host = ?').get(host) as { exe_sha256: string | null } | undefined;
+  const row = await q.get<{ exe_sha256: string | null }>('SELECT exe_sha256 FROM hosts WHERE host = ?', [host]);
   if (!row) return 'none';
-  db.prepare('UPDATE hosts SET exe_sha256_reported = ?, exe_sha256 = COALESCE(exe_sha256, ?) WHERE host = ?').run(reported, reported, host);
+  await q.run('UPDATE hosts SET exe_sha256_reported = ?, exe_sha256 = COALESCE(exe_sha256, ?) WHERE host = ?', [reported, reported, host]);
   if (row.exe_sha256 === null) return 'first';
   if (row.exe_sha256 === reported) {
-    alarms.resolve(host, 'agent-tampered', now, EXE_ALARM_SUBJECT);
+    await alarms.resolve(host, 'agent-tampered', now, EXE_ALARM_SUBJECT, q);
     return 'same';
   }
-  alarms.open(host, 'agent-tampered', EXE_ALARM_SUBJECT, now, { old: { sha256: row.exe_sha256 }, new: { sha256: reported } });
+  await alarms.open(host, 'agent-tampered', EXE_ALARM_SUBJECT, now, { old: { sha256: row.exe_sha256 }, new: { sha256: reported } }, undefined, q);
   return 'changed';
 }
 
 /** `accept HOST` takes the last reported executable hash as the accepted one and resolves its alarm. */
-export function acceptAgentExe(db: Db, alarms: AlarmStore, host: string, now: number): boolean {
-  const r = db.prepare('UPDATE hosts SET exe_sha256 = exe_sha256_reported WHERE host = ? AND exe_sha256_reported IS NOT NULL').run(host);
-  alarms.resolve(host, 'agent-tampered', now, EXE_ALARM_SUBJECT);
-  return r.changes === 1;
+export async function acceptAgentExe(q: Queryable, alarms: AlarmStore, host: string, now: number): Promise<boolean> {
+  const changed = await q.run('UPDATE hosts SET exe_sha256 = exe_sha256_reported WHERE host = ? AND exe_sha256_reported IS NOT NULL', [host]);
+  await alarms.resolve(host, 'agent-tampered', now, EXE_ALARM_SUBJECT, q);
+  return changed === 1;
 }
 
 /** Enrollment (a reinstalled host) starts over: the next hash seen is the accepted one. */

@@ -3,7 +3,7 @@ import type { Report, StateEvent } from '../../shared/protocol.ts';
 import { canonicalJson, type EntryKind, stateDigest } from '../../shared/state-digest.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { GroupPeers } from '../fleet/fleet-peers.ts';
-import { type Db, sql } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 import { type GoneField, goneIn, type JudgeContext, type ServerEntryKind, type ValuesField, valuesIn, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
@@ -42,133 +42,147 @@ export type MeasuredEvent = Partial<Pick<StateEvent, ValuesField | GoneField>>;
 
 /**
  * Each host's baseline and last reported state, and the alarms that follow
- * from comparing them. Writes happen in one immediate transaction per report
- * or event, alarms included, so a crash never leaves state and alarms apart.
+ * from comparing them. Writes happen in one transaction per report or event,
+ * alarms included, so a crash never leaves state and alarms apart.
  */
 export class BaselineStore {
-  private readonly upsert;
-  private readonly rowsOf;
-  private readonly rowOf;
-  private readonly adoptBaseline;
-  private readonly isOpenStmt;
-  private readonly openDetailStmt;
-  private readonly peers: GroupPeers;
-  private readonly judgeCtx: (host: string) => JudgeContext;
-
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     private readonly alarms: AlarmStore,
-    peers: GroupPeers,
-  ) {
-    this.peers = peers;
-    this.openDetailStmt = db.prepare('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
-    this.upsert = db.prepare(
-      `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
-    );
-    this.rowsOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ?');
-    this.rowOf = db.prepare('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?');
-    this.adoptBaseline = db.prepare('UPDATE measured SET baseline = ? WHERE host = ? AND kind = ? AND key = ? AND baseline IS NULL');
+    private readonly peers: GroupPeers,
+  ) {}
+
+  private judgeCtx(host: string, q: Queryable): JudgeContext {
     // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
-    this.isOpenStmt = db.prepare('SELECT 1 FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').pluck();
-    const isOpen = (h: string, kind: AlarmKind, subject: string) => this.isOpenStmt.get(h, kind, subject) !== undefined;
-    this.judgeCtx = (host) => ({ host, peers: this.peers, isOpen });
+    const isOpen = async (h: string, kind: AlarmKind, subject: string) =>
+      (await q.get('SELECT 1 AS one FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [h, kind, subject])) !== undefined;
+    return { host, peers: this.peers, q, isOpen };
+  }
+
+  private upsert(q: Queryable, host: string, kind: EntryKind, key: string, current: string, now: number): Promise<number> {
+    return q.run(
+      `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, NULL, ?, ?)
+       ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
+      [host, kind, key, current, now],
+    );
+  }
+
+  /** Sorted by key as SQLite compares text (PostgreSQL would order by its collation): alarms open in the same order on both engines. */
+  private async rowsOf(q: Queryable, host: string, kind: EntryKind): Promise<Row[]> {
+    const rows = await q.all<Row>('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ?', [host, kind]);
+    return rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  private rowOf(q: Queryable, host: string, kind: EntryKind, key: string): Promise<Row | undefined> {
+    return q.get<Row>('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+  }
+
+  private dropRow(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
+    return q.run('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+  }
+
+  private takeCurrent(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
+    return q.run('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
   }
 
   /** Whether the host has a baseline taken under its current certificate. */
-  hasBaseline(host: string): boolean {
-    const r = sql(this.db, `SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h USING (host) WHERE host = ?`).get(host) as
-      | { b: string | null; h: string | null }
-      | undefined;
+  async hasBaseline(host: string, q: Queryable = this.sql): Promise<boolean> {
+    const r = await q.get<{ b: string | null; h: string | null }>(
+      'SELECT b.cert_serial AS b, h.cert_serial AS h FROM baseline_hosts b JOIN hosts h ON h.host = b.host WHERE b.host = ?',
+      [host],
+    );
     return !!r && r.b === r.h;
   }
 
   /** The digest of the host's current state, as the agent computes it over its own. */
-  digest(host: string): string {
-    const rows = sql(this.db, 'SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL').all(host) as {
-      kind: EntryKind;
-      key: string;
-      json: string;
-    }[];
+  async digest(host: string): Promise<string> {
+    const rows = await this.sql.all<{ kind: EntryKind; key: string; json: string }>('SELECT kind, key, current AS json FROM measured WHERE host = ? AND current IS NOT NULL', [
+      host,
+    ]);
     return stateDigest(rows);
   }
 
   /** Applies a full report: the first after enrollment becomes the baseline; later ones are judged. */
-  applyReport(host: string, r: MeasuredReport, now: number, image: { path: string; sha256: string } | null = null): ApplyResult {
-    return this.db
-      .transaction((): ApplyResult => {
-        const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-        if (!this.hasBaseline(host)) {
-          res.established = true;
-          sql(this.db, 'DELETE FROM measured WHERE host = ?').run(host);
-          const serial = (sql(this.db, 'SELECT cert_serial FROM hosts WHERE host = ?').get(host) as { cert_serial: string | null } | undefined)?.cert_serial ?? null;
-          sql(
-            this.db,
-            `INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
+  applyReport(host: string, r: MeasuredReport, now: number, image: { path: string; sha256: string } | null = null): Promise<ApplyResult> {
+    return this.sql.tx(async (tx): Promise<ApplyResult> => {
+      const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+      if (!(await this.hasBaseline(host, tx))) {
+        res.established = true;
+        await tx.run('DELETE FROM measured WHERE host = ?', [host]);
+        const serial = (await tx.get<{ cert_serial: string | null }>('SELECT cert_serial FROM hosts WHERE host = ?', [host]))?.cert_serial ?? null;
+        await tx.run(
+          `INSERT INTO baseline_hosts (host, cert_serial, established_at, reported_at) VALUES (?, ?, ?, ?)
           ON CONFLICT (host) DO UPDATE SET cert_serial = excluded.cert_serial, established_at = excluded.established_at, reported_at = excluded.reported_at`,
-          ).run(host, serial, now, now);
-          const base = sql(this.db, 'INSERT OR REPLACE INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)');
-          const differing: [ServerEntryKind, string][] = [];
-          for (const k of BASELINED) {
-            for (const v of valuesIn(k, r)) {
-              const key = keyOf(k, v);
-              const j = canonicalJson(v);
-              const b = k.initialBaseline ? canonicalJson(k.initialBaseline(v as never, image)) : j;
-              base.run(host, k.kind, key, b, j, now);
-              if (b !== j) differing.push([k, key]);
-            }
+          [host, serial, now, now],
+        );
+        const differing: [ServerEntryKind, string][] = [];
+        for (const k of BASELINED) {
+          for (const v of valuesIn(k, r)) {
+            const key = keyOf(k, v);
+            const j = canonicalJson(v);
+            const b = k.initialBaseline ? canonicalJson(k.initialBaseline(v as never, image)) : j;
+            // A report listing a key twice keeps the last value, as the agent's own state does.
+            await tx.run(
+              `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (host, kind, key) DO UPDATE SET baseline = excluded.baseline, current = excluded.current, updated_at = excluded.updated_at`,
+              [host, k.kind, key, b, j, now],
+            );
+            if (b !== j) differing.push([k, key]);
           }
-          // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
-          for (const a of this.openAlarms(host)) if (baselinedAlarm(a.kind)) res.resolved += this.alarms.resolve(host, a.kind, now, a.subject);
-          for (const [k, key] of differing) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
-        } else {
-          sql(this.db, 'UPDATE baseline_hosts SET reported_at = ? WHERE host = ?').run(now, host);
-          for (const k of BASELINED) {
-            const reported = new Set<string>();
-            for (const v of valuesIn(k, r)) {
-              const key = keyOf(k, v);
-              reported.add(key);
-              this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
-            }
-            for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
-              if (reported.has(row.key)) {
-                this.judgeRow(k, host, row, now, res);
-              } else {
-                if (row.current !== null) this.setGone(host, row, now);
-                this.judgeRow(k, host, { ...row, current: null }, now, res);
-              }
+        }
+        // Alarms left from an earlier baseline (a re-enrolled host) no longer mean anything.
+        for (const a of await this.openAlarms(host, tx)) if (baselinedAlarm(a.kind)) res.resolved += await this.alarms.resolve(host, a.kind, now, a.subject, tx);
+        for (const [k, key] of differing) await this.judgeRow(tx, k, host, (await this.rowOf(tx, host, k.kind, key))!, now, res);
+      } else {
+        await tx.run('UPDATE baseline_hosts SET reported_at = ? WHERE host = ?', [now, host]);
+        for (const k of BASELINED) {
+          const reported = new Set<string>();
+          for (const v of valuesIn(k, r)) {
+            const key = keyOf(k, v);
+            reported.add(key);
+            await this.upsert(tx, host, k.kind, key, canonicalJson(v), now);
+          }
+          for (const row of await this.rowsOf(tx, host, k.kind)) {
+            if (reported.has(row.key)) {
+              await this.judgeRow(tx, k, host, row, now, res);
+            } else {
+              if (row.current !== null) await this.setGone(tx, host, row, now);
+              await this.judgeRow(tx, k, host, { ...row, current: null }, now, res);
             }
           }
         }
-        for (const k of REPLACED) this.replaceKind(host, k, valuesIn(k, r), now, res);
-        return res;
-      })
-      .immediate();
+      }
+      for (const k of REPLACED) await this.replaceKind(tx, host, k, valuesIn(k, r), now, res);
+      return res;
+    });
   }
 
-  /** Applies changes sent at once by the agent; judged against the baseline when there is one. */
-  applyEvent(host: string, e: MeasuredEvent, now: number): ApplyResult {
-    return this.db
-      .transaction((): ApplyResult => {
-        const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-        const judging = this.hasBaseline(host);
-        for (const k of SERVER_KINDS) {
-          for (const v of valuesIn(k, e)) {
-            const key = keyOf(k, v);
-            this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
-            if (k.lifecycle === 'replace') this.judgeReplaced(host, k, key, v, now, res);
-            else if (judging) this.judgeRow(k, host, this.rowOf.get(host, k.kind, key) as Row, now, res);
-          }
-          for (const key of goneIn(k, e)) {
-            const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
-            if (!row || row.current === null) continue;
-            this.setGone(host, row, now);
-            if (judging) this.judgeRow(k, host, { ...row, current: null }, now, res);
-          }
-        }
-        return res;
-      })
-      .immediate();
+  /**
+   * Applies changes sent at once by the agent; judged against the baseline when there is one. Inside a
+   * transaction of the caller (the event ledger's), pass its `tx`: the event is applied in it.
+   */
+  applyEvent(host: string, e: MeasuredEvent, now: number, q?: Queryable): Promise<ApplyResult> {
+    return q ? this.applyEventIn(q, host, e, now) : this.sql.tx((tx) => this.applyEventIn(tx, host, e, now));
+  }
+
+  private async applyEventIn(tx: Queryable, host: string, e: MeasuredEvent, now: number): Promise<ApplyResult> {
+    const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+    const judging = await this.hasBaseline(host, tx);
+    for (const k of SERVER_KINDS) {
+      for (const v of valuesIn(k, e)) {
+        const key = keyOf(k, v);
+        await this.upsert(tx, host, k.kind, key, canonicalJson(v), now);
+        if (k.lifecycle === 'replace') await this.judgeReplaced(tx, host, k, key, v, now, res);
+        else if (judging) await this.judgeRow(tx, k, host, (await this.rowOf(tx, host, k.kind, key))!, now, res);
+      }
+      for (const key of goneIn(k, e)) {
+        const row = await this.rowOf(tx, host, k.kind, key);
+        if (!row || row.current === null) continue;
+        await this.setGone(tx, host, row, now);
+        if (judging) await this.judgeRow(tx, k, host, { ...row, current: null }, now, res);
+      }
+    }
+    return res;
   }
 
   /**
@@ -176,133 +190,130 @@ export class BaselineStore {
    * daemon binary of the host, or the named paths (a directory names everything
    * under it), port keys (`tcp/0.0.0.0:22`) and daemons (by name or binary path). Resolves the alarms of what it took.
    * On a sample host, the group's open file alarms on those paths are judged
-   * again, so changes that now match the sample become `expected`.
+   * again, so changes that now match the sample become `expected`. Inside a
+   * transaction of the caller (`accept --group`), pass its `tx`.
    */
-  accept(host: string, paths: string[] | null, now: number): { accepted: string[]; unmatched: string[]; reclassified: number } {
-    return this.db
-      .transaction(() => {
-        const rows = BASELINED.flatMap((k) => this.rowsOf.all(host, k.kind) as Row[]);
-        const matched = new Set<string>();
-        const accepted: string[] = [];
-        const hits = (key: string) => {
-          if (!paths) return true;
-          let any = false;
-          for (const p of paths) {
-            const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
-            if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : `${q}/`))) {
-              matched.add(p);
-              any = true;
-            }
-          }
-          return any;
-        };
-        for (const row of rows) {
-          if (!hits(row.key)) continue;
-          if (row.current === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-          else if (row.baseline !== row.current) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-          accepted.push(row.key);
-        }
-        // Alarms whose subject has no row any more (accepted earlier, or never reported) resolve too.
-        for (const a of this.openAlarms(host)) {
-          if (baselinedAlarm(a.kind) && hits(a.subject)) {
-            this.alarms.resolve(host, a.kind, now, a.subject);
-            if (!accepted.includes(a.subject)) accepted.push(a.subject);
-          }
-        }
-        // Kinds with a baseline of their own (daemons, by name or binary path): the value running now becomes it.
-        for (const k of REPLACED) {
-          if (!k.accept) continue;
-          for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
-            if (row.current === null) continue;
-            const v = JSON.parse(row.current) as never;
-            if (!hits(row.key) && !k.accept.names(v).some(hits)) continue;
-            if (k.accept.takes(v)) sql(this.db, 'UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-            this.judgeReplaced(host, k, row.key, v, now, { established: false, opened: [], resolved: 0 });
-            if (!accepted.includes(row.key)) accepted.push(row.key);
-          }
-        }
-        let reclassified = 0;
-        for (const k of SERVER_KINDS) {
-          for (const t of k.rejudgeAfterAccept?.(host, accepted, this.judgeCtx(host)) ?? []) {
-            const res: ApplyResult = { established: false, opened: [], resolved: 0 };
-            this.judgeRow(k, t.host, this.rowOf.get(t.host, k.kind, t.key) as Row, now, res);
-            reclassified += res.opened.length;
-          }
-        }
-        return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
-      })
-      .immediate();
+  accept(host: string, paths: string[] | null, now: number, q?: Queryable): Promise<{ accepted: string[]; unmatched: string[]; reclassified: number }> {
+    return q ? this.acceptIn(q, host, paths, now) : this.sql.tx((tx) => this.acceptIn(tx, host, paths, now));
   }
 
-  private openAlarms(host: string): { kind: AlarmKind; subject: string }[] {
-    return sql(this.db, 'SELECT kind, subject FROM alarms WHERE host = ? AND resolved_at IS NULL').all(host) as { kind: AlarmKind; subject: string }[];
+  private async acceptIn(tx: Queryable, host: string, paths: string[] | null, now: number): Promise<{ accepted: string[]; unmatched: string[]; reclassified: number }> {
+    const rows: Row[] = [];
+    for (const k of BASELINED) rows.push(...(await this.rowsOf(tx, host, k.kind)));
+    const matched = new Set<string>();
+    const accepted: string[] = [];
+    const hits = (key: string) => {
+      if (!paths) return true;
+      let any = false;
+      for (const p of paths) {
+        const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
+        if (key === q || (q.startsWith('/') && key.startsWith(q === '/' ? '/' : `${q}/`))) {
+          matched.add(p);
+          any = true;
+        }
+      }
+      return any;
+    };
+    for (const row of rows) {
+      if (!hits(row.key)) continue;
+      if (row.current === null) await this.dropRow(tx, host, row.kind, row.key);
+      else if (row.baseline !== row.current) await this.takeCurrent(tx, host, row.kind, row.key);
+      accepted.push(row.key);
+    }
+    // Alarms whose subject has no row any more (accepted earlier, or never reported) resolve too.
+    for (const a of await this.openAlarms(host, tx)) {
+      if (baselinedAlarm(a.kind) && hits(a.subject)) {
+        await this.alarms.resolve(host, a.kind, now, a.subject, tx);
+        if (!accepted.includes(a.subject)) accepted.push(a.subject);
+      }
+    }
+    // Kinds with a baseline of their own (daemons, by name or binary path): the value running now becomes it.
+    for (const k of REPLACED) {
+      if (!k.accept) continue;
+      for (const row of await this.rowsOf(tx, host, k.kind)) {
+        if (row.current === null) continue;
+        const v = JSON.parse(row.current) as never;
+        if (!hits(row.key) && !k.accept.names(v).some(hits)) continue;
+        if (k.accept.takes(v)) await this.takeCurrent(tx, host, row.kind, row.key);
+        await this.judgeReplaced(tx, host, k, row.key, v, now, { established: false, opened: [], resolved: 0 });
+        if (!accepted.includes(row.key)) accepted.push(row.key);
+      }
+    }
+    let reclassified = 0;
+    for (const k of SERVER_KINDS) {
+      for (const t of (await k.rejudgeAfterAccept?.(host, accepted, this.judgeCtx(host, tx))) ?? []) {
+        const res: ApplyResult = { established: false, opened: [], resolved: 0 };
+        await this.judgeRow(tx, k, t.host, (await this.rowOf(tx, t.host, k.kind, t.key))!, now, res);
+        reclassified += res.opened.length;
+      }
+    }
+    return { accepted: accepted.sort(), unmatched: paths ? paths.filter((p) => !matched.has(p)) : [], reclassified };
   }
 
-  private setGone(host: string, row: Row, now: number): void {
-    if (row.baseline === null) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, row.kind, row.key);
-    else sql(this.db, 'UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?').run(now, host, row.kind, row.key);
+  private openAlarms(host: string, q: Queryable): Promise<{ kind: AlarmKind; subject: string }[]> {
+    return q.all<{ kind: AlarmKind; subject: string }>('SELECT kind, subject FROM alarms WHERE host = ? AND resolved_at IS NULL ORDER BY id', [host]);
+  }
+
+  private async setGone(q: Queryable, host: string, row: Row, now: number): Promise<void> {
+    if (row.baseline === null) await this.dropRow(q, host, row.kind, row.key);
+    else await q.run('UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?', [now, host, row.kind, row.key]);
   }
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of the kind's alarm kinds for that subject. */
-  private reconcile(host: string, subject: string, k: ServerEntryKind, want: Map<AlarmKind, Want>, now: number, res: ApplyResult): void {
+  private async reconcile(q: Queryable, host: string, subject: string, k: ServerEntryKind, want: Map<AlarmKind, Want>, now: number, res: ApplyResult): Promise<void> {
     for (const kind of k.alarms) {
       const w = want.get(kind);
-      let isOpen: boolean;
-      if (w?.classKey !== undefined) {
-        const detail = this.openDetailStmt.get(host, kind, subject) as string | null | undefined;
-        isOpen = detail !== undefined;
-        if (isOpen && (k.classKeyOf?.(detail ? JSON.parse(detail) : null) ?? '') !== w.classKey) {
-          res.resolved += this.alarms.resolve(host, kind, now, subject);
-          isOpen = false;
-        }
-      } else {
-        isOpen = this.isOpenStmt.get(host, kind, subject) !== undefined;
+      const open = await q.get<{ detail: string | null }>('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [host, kind, subject]);
+      let isOpen = open !== undefined;
+      if (w?.classKey !== undefined && open && (k.classKeyOf?.(open.detail ? JSON.parse(open.detail) : null) ?? '') !== w.classKey) {
+        res.resolved += await this.alarms.resolve(host, kind, now, subject, q);
+        isOpen = false;
       }
       if (w && !isOpen) {
-        const id = this.alarms.open(host, kind, subject, now, w.detail, w.severity);
+        const id = await this.alarms.open(host, kind, subject, now, w.detail, w.severity, q);
         if (id !== null) res.opened.push({ id, kind, subject });
       } else if (!w && isOpen) {
-        res.resolved += this.alarms.resolve(host, kind, now, subject);
+        res.resolved += await this.alarms.resolve(host, kind, now, subject, q);
       }
     }
   }
 
   /** Judges one stored row of a kind and reconciles its alarms; a row with neither side left is dropped. */
-  private judgeRow(k: ServerEntryKind, host: string, row: Row, now: number, res: ApplyResult): void {
-    const want = k.judge(
+  private async judgeRow(q: Queryable, k: ServerEntryKind, host: string, row: Row, now: number, res: ApplyResult): Promise<void> {
+    const want = await k.judge(
       {
         key: row.key,
         baseline: row.baseline ? (JSON.parse(row.baseline) as never) : null,
         current: row.current ? (JSON.parse(row.current) as never) : null,
         currentJson: row.current,
       },
-      this.judgeCtx(host),
+      this.judgeCtx(host, q),
     );
-    this.reconcile(host, row.key, k, want, now, res);
-    if (!row.baseline && !row.current) sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, k.kind, row.key);
+    await this.reconcile(q, host, row.key, k, want, now, res);
+    if (!row.baseline && !row.current) await this.dropRow(q, host, k.kind, row.key);
   }
 
   /** Judges a value of a `replace` kind just stored, first taking it as the baseline when the kind adopts one. */
-  private judgeReplaced(host: string, k: ServerEntryKind, key: string, value: unknown, now: number, res: ApplyResult): void {
-    if (k.adoptsBaseline?.(value as never)) this.adoptBaseline.run(canonicalJson(value), host, k.kind, key);
-    const row = this.rowOf.get(host, k.kind, key) as Row | undefined;
+  private async judgeReplaced(q: Queryable, host: string, k: ServerEntryKind, key: string, value: unknown, now: number, res: ApplyResult): Promise<void> {
     const json = canonicalJson(value);
-    const want = k.judge({ key, baseline: row?.baseline ? (JSON.parse(row.baseline) as never) : null, current: value as never, currentJson: json }, this.judgeCtx(host));
-    this.reconcile(host, key, k, want, now, res);
+    if (k.adoptsBaseline?.(value as never)) await q.run('UPDATE measured SET baseline = ? WHERE host = ? AND kind = ? AND key = ? AND baseline IS NULL', [json, host, k.kind, key]);
+    const row = await this.rowOf(q, host, k.kind, key);
+    const want = await k.judge({ key, baseline: row?.baseline ? (JSON.parse(row.baseline) as never) : null, current: value as never, currentJson: json }, this.judgeCtx(host, q));
+    await this.reconcile(q, host, key, k, want, now, res);
   }
 
   /** Sets the whole set of a `replace` kind: unlisted entries are dropped and their alarms resolved. */
-  private replaceKind(host: string, k: ServerEntryKind, values: unknown[], now: number, res: ApplyResult): void {
+  private async replaceKind(q: Queryable, host: string, k: ServerEntryKind, values: unknown[], now: number, res: ApplyResult): Promise<void> {
     const items = values.map((v) => [keyOf(k, v), v] as const);
     const keep = new Set(items.map(([key]) => key));
-    for (const row of this.rowsOf.all(host, k.kind) as Row[]) {
+    for (const row of await this.rowsOf(q, host, k.kind)) {
       if (keep.has(row.key)) continue;
-      sql(this.db, 'DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?').run(host, k.kind, row.key);
-      this.reconcile(host, row.key, k, new Map(), now, res);
+      await this.dropRow(q, host, k.kind, row.key);
+      await this.reconcile(q, host, row.key, k, new Map(), now, res);
     }
     for (const [key, v] of items) {
-      this.upsert.run(host, k.kind, key, null, canonicalJson(v), now);
-      this.judgeReplaced(host, k, key, v, now, res);
+      await this.upsert(q, host, k.kind, key, canonicalJson(v), now);
+      await this.judgeReplaced(q, host, k, key, v, now, res);
     }
   }
 }

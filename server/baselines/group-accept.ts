@@ -1,6 +1,6 @@
 import type { FileEntry } from '../../shared/protocol.ts';
 import { sameContent } from '../fleet/sample-match.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 import type { BaselineStore } from './baseline-store.ts';
 
 /** What `accept --group` did: the paths each host took, and what was left because it matches no sample. */
@@ -18,45 +18,46 @@ export interface GroupAcceptResult {
  * host if it is right. A group without sample hosts
  * accepts the paths on every host (the issue-3 behaviour). One transaction.
  */
-export function acceptGroup(db: Db, store: BaselineStore, hosts: string[], paths: string[], now: number): GroupAcceptResult {
-  const isSample = db.prepare('SELECT sample FROM hosts WHERE host = ?').pluck();
-  const filesOf = db.prepare(`SELECT key, baseline, current FROM measured WHERE host = ? AND kind = 'file'`);
-  const baselineOf = db.prepare(`SELECT baseline FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
+export function acceptGroup(sql: SqlDb, store: BaselineStore, hosts: string[], paths: string[], now: number): Promise<GroupAcceptResult> {
   const under = (key: string) =>
     paths.some((p) => {
       const q = p.length > 1 ? p.replace(/\/+$/, '') : p;
       return key === q || key.startsWith(q === '/' ? '/' : `${q}/`);
     });
-  return db
-    .transaction((): GroupAcceptResult => {
-      const samples = hosts.filter((h) => isSample.get(h) === 1);
-      const perHost = new Map<string, string[]>();
-      const left: { host: string; path: string }[] = [];
-      if (!samples.length) {
-        for (const h of hosts) perHost.set(h, store.accept(h, paths, now).accepted);
-        return { perHost, left };
-      }
-      for (const h of samples) perHost.set(h, store.accept(h, paths, now).accepted);
-      for (const h of hosts) {
-        if (samples.includes(h)) continue;
-        const take: string[] = [];
-        for (const row of filesOf.all(h) as { key: string; baseline: string | null; current: string | null }[]) {
-          if (!under(row.key) || row.baseline === row.current) continue;
-          const cur = row.current === null ? null : (JSON.parse(row.current) as FileEntry);
-          // A removal is never taken from the samples: a sample that does not have the path cannot
-          // tell "removed by the upgrade" from "never there", and a deleted guarded binary is an attack too.
-          const matches =
-            cur !== null &&
-            samples.some((sh) => {
-              const b = baselineOf.get(sh, row.key) as string | null | undefined;
-              return !!b && sameContent(JSON.parse(b) as FileEntry, cur);
-            });
-          if (matches) take.push(row.key);
-          else left.push({ host: h, path: row.key });
-        }
-        perHost.set(h, take.length ? store.accept(h, take, now).accepted : []);
-      }
+  return sql.tx(async (tx): Promise<GroupAcceptResult> => {
+    const samples: string[] = [];
+    for (const h of hosts) if ((await tx.get<{ sample: number }>('SELECT sample FROM hosts WHERE host = ?', [h]))?.sample === 1) samples.push(h);
+    const perHost = new Map<string, string[]>();
+    const left: { host: string; path: string }[] = [];
+    if (!samples.length) {
+      for (const h of hosts) perHost.set(h, (await store.accept(h, paths, now, tx)).accepted);
       return { perHost, left };
-    })
-    .immediate();
+    }
+    for (const h of samples) perHost.set(h, (await store.accept(h, paths, now, tx)).accepted);
+    for (const h of hosts) {
+      if (samples.includes(h)) continue;
+      const take: string[] = [];
+      const rows = await tx.all<{ key: string; baseline: string | null; current: string | null }>(`SELECT key, baseline, current FROM measured WHERE host = ? AND kind = 'file'`, [
+        h,
+      ]);
+      for (const row of rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+        if (!under(row.key) || row.baseline === row.current) continue;
+        const cur = row.current === null ? null : (JSON.parse(row.current) as FileEntry);
+        // A removal is never taken from the samples: a sample that does not have the path cannot
+        // tell "removed by the upgrade" from "never there", and a deleted guarded binary is an attack too.
+        let matches = false;
+        for (const sh of cur === null ? [] : samples) {
+          const b = (await tx.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = ? AND kind = 'file' AND key = ?`, [sh, row.key]))?.baseline;
+          if (b && sameContent(JSON.parse(b) as FileEntry, cur!)) {
+            matches = true;
+            break;
+          }
+        }
+        if (matches) take.push(row.key);
+        else left.push({ host: h, path: row.key });
+      }
+      perHost.set(h, take.length ? (await store.accept(h, take, now, tx)).accepted : []);
+    }
+    return { perHost, left };
+  });
 }

@@ -4,7 +4,7 @@
  * host of its group is an outlier: after an upgrade that is the one host the
  * upgrade missed, or the one an intruder patched.
  */
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 
 /** One content of a path within a group, and the hosts that have it. */
 export interface FleetVariant {
@@ -65,24 +65,28 @@ function contentOf(r: Row): string {
 /**
  * Builds the view from the database. `varyingOnly` keeps the paths where some
  * group disagrees; `limit` bounds the paths listed (varying ones first, then
- * by path). The content hash is read with SQLite's JSON functions, so no
+ * by path). The content hash is read with the database's JSON functions, so no
  * stored entry is parsed in JavaScript.
  */
-export function buildFleetView(db: Db, o: { group?: string; varyingOnly?: boolean; limit?: number } = {}): FleetView {
+export async function buildFleetView(sql: SqlDb, o: { group?: string; varyingOnly?: boolean; limit?: number } = {}): Promise<FleetView> {
   const args: unknown[] = [];
   let where = `m.kind = 'file' AND h.state != 'revoked'`;
   if (o.group !== undefined) {
     where += ' AND h.grp = ?';
     args.push(o.group);
   }
-  const rows = db
-    .prepare(
-      `SELECT h.grp AS grp, h.host AS host, h.sample AS sample, m.key AS key,
-            json_extract(m.current, '$.sha256') AS sha, json_extract(m.current, '$.type') AS type,
-            json_extract(m.current, '$.target') AS target, (m.baseline IS m.current) AS accepted
-     FROM measured m JOIN hosts h ON h.host = m.host WHERE ${where} ORDER BY m.key, h.grp, h.host`,
-    )
-    .all(...args) as Row[];
+  // The dialects differ in their JSON functions, and PostgreSQL orders text by the database's collation where
+  // SQLite compares bytes: "C" gives the same order on both.
+  const pg = sql.engine === 'postgres';
+  const field = (f: string) => (pg ? `(m.current::jsonb ->> '${f}')` : `json_extract(m.current, '$.${f}')`);
+  const c = pg ? ' COLLATE "C"' : '';
+  const rows = await sql.all<Row>(
+    `SELECT h.grp AS grp, h.host AS host, h.sample AS sample, m.key AS key,
+            ${field('sha256')} AS sha, ${field('type')} AS type, ${field('target')} AS target,
+            CASE WHEN m.baseline = m.current OR (m.baseline IS NULL AND m.current IS NULL) THEN 1 ELSE 0 END AS accepted
+     FROM measured m JOIN hosts h ON h.host = m.host WHERE ${where} ORDER BY m.key${c}, h.grp${c}, h.host${c}`,
+    args,
+  );
 
   const byPath = new Map<string, Map<string, Map<string, FleetVariant>>>();
   for (const r of rows) {
@@ -120,12 +124,14 @@ export function buildFleetView(db: Db, o: { group?: string; varyingOnly?: boolea
     gwhere += ' AND grp = ?';
     gargs.push(o.group);
   }
-  const groups = (
-    db.prepare(`SELECT grp, COUNT(*) AS n, group_concat(CASE WHEN sample = 1 THEN host END, ',') AS s FROM hosts WHERE ${gwhere} GROUP BY grp ORDER BY grp`).all(...gargs) as {
-      grp: string;
-      n: number;
-      s: string | null;
-    }[]
-  ).map((g) => ({ group: g.grp, hosts: g.n, samples: g.s ? g.s.split(',').sort() : [] }));
+  const samples = new Map<string, string[]>();
+  for (const r of await sql.all<{ grp: string; host: string }>(`SELECT grp, host FROM hosts WHERE ${gwhere} AND sample = 1`, gargs)) {
+    samples.set(r.grp, [...(samples.get(r.grp) ?? []), r.host]);
+  }
+  const groups = (await sql.all<{ grp: string; n: number }>(`SELECT grp, COUNT(*) AS n FROM hosts WHERE ${gwhere} GROUP BY grp ORDER BY grp${c}`, gargs)).map((g) => ({
+    group: g.grp,
+    hosts: g.n,
+    samples: (samples.get(g.grp) ?? []).sort(),
+  }));
   return { groups, paths: all.slice(0, limit), truncated: Math.max(0, all.length - limit) };
 }

@@ -33,7 +33,7 @@ export const DAEMON_KIND: ServerEntryKind<'daemon'> = {
   reportLimit: { max: 64, message: 'report lists too many daemons or mounts' },
   alarms: ['daemon-down', 'daemon-exe-mismatch'],
   keyOf: (d) => d.name,
-  judge(e) {
+  async judge(e) {
     const want = new Map<AlarmKind, Want>();
     if (!e.current) return want;
     const v = judgeDaemon(e.current, e.baseline);

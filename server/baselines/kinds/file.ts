@@ -60,15 +60,15 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
   reportLimit: { max: MAX_REPORT_FILES, message: `report larger than ${MAX_REPORT_FILES} files` },
   alarms: [...FILE_ALARMS, 'agent-tampered'],
   keyOf: (f) => f.path,
-  judge(e, ctx) {
+  async judge(e, ctx) {
     const v = judgeFile(e.baseline, e.current);
     const want = new Map<AlarmKind, Want>();
     if (v.alarm === 'file-changed' || v.alarm === 'file-added') {
-      const place = ctx.peers.place(ctx.host);
+      const place = await ctx.peers.place(ctx.host, ctx.q);
       const c = classifyChange(e.current, {
         isSample: place.sample,
         cls: (v.detail.class as FileEntry['class']) ?? 'normal',
-        ...ctx.peers.judgingPeers(place.group, ctx.host, e.key, e.currentJson),
+        ...(await ctx.peers.judgingPeers(place.group, ctx.host, e.key, e.currentJson, ctx.q)),
       });
       const fleet = { group: place.group, peers: c.peers, same: c.same, ...(c.outlier ? { outlier: true } : {}) };
       if (c.expected) want.set(v.alarm, { detail: { ...v.detail, expected: c.expected, fleet }, severity: 'warning', classKey: c.expected.sha256 });
@@ -80,7 +80,8 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
     // Evidence against the agent's own files stays until an operator accepts it: a path the agent reported
     // once and no longer reports (its spool deleted, then recreated) has neither side left, which would
     // otherwise resolve the alarm at the agent's next full report.
-    else if (!e.baseline && !e.current && ctx.isOpen(ctx.host, 'agent-tampered', e.key)) want.set('agent-tampered', { detail: { path: e.key, finding: 'no longer reported' } });
+    else if (!e.baseline && !e.current && (await ctx.isOpen(ctx.host, 'agent-tampered', e.key)))
+      want.set('agent-tampered', { detail: { path: e.key, finding: 'no longer reported' } });
     return want;
   },
   /** The expected content hash, or '' for an unexpected change. */
@@ -91,14 +92,14 @@ export const FILE_KIND: ServerEntryKind<'file'> = {
   // The agent's executable replaced after it started and before this first scan: its baseline is the
   // image it runs (hashed at start, from /proc/self/exe), so the file on disk is judged a change.
   initialBaseline: (f, image) => (image && f.path === image.path && f.type === 'file' && f.sha256 && f.sha256 !== image.sha256 ? { ...f, sha256: image.sha256 } : f),
-  rejudgeAfterAccept(host, keys, ctx) {
-    const place = ctx.peers.place(host);
+  async rejudgeAfterAccept(host, keys, ctx) {
+    const place = await ctx.peers.place(host, ctx.q);
     if (!place.sample) return [];
     const out: { host: string; key: string }[] = [];
     for (const path of keys) {
       if (!path.startsWith('/')) continue;
-      for (const peer of ctx.peers.peers(place.group, host, path)) {
-        if (peer.sample || !(ctx.isOpen(peer.host, 'file-changed', path) || ctx.isOpen(peer.host, 'file-added', path))) continue;
+      for (const peer of await ctx.peers.peers(place.group, host, path, ctx.q)) {
+        if (peer.sample || !((await ctx.isOpen(peer.host, 'file-changed', path)) || (await ctx.isOpen(peer.host, 'file-added', path)))) continue;
         out.push({ host: peer.host, key: path });
       }
     }

@@ -2,6 +2,7 @@ import type { AlarmKind, Severity } from '../../../shared/alarm-kinds.ts';
 import type { Report, StateEvent } from '../../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../../shared/state-digest.ts';
 import type { GroupPeers } from '../../fleet/fleet-peers.ts';
+import type { Queryable } from '../../storage/engine.ts';
 
 /** The value one kind measures (a `FileEntry` for `file`, …). */
 export type ValueOf<K extends EntryKind> = Extract<Measured, { kind: K }>['value'];
@@ -36,8 +37,10 @@ export interface JudgedEntry<V> {
 export interface JudgeContext {
   host: string;
   peers: GroupPeers;
+  /** The transaction the judgement runs in: pass it to every `peers` call. */
+  q: Queryable;
   /** Whether an alarm of that kind is open on that host and subject. */
-  isOpen(host: string, kind: AlarmKind, subject: string): boolean;
+  isOpen(host: string, kind: AlarmKind, subject: string): Promise<boolean>;
 }
 
 /**
@@ -67,7 +70,7 @@ export interface ServerEntryKind<K extends EntryKind = EntryKind> {
   /** The key of a value (path, name, socket), also the alarms' subject. */
   keyOf(value: ValueOf<K>): string;
   /** Which alarms should be open for one entry, with their detail. */
-  judge(entry: JudgedEntry<ValueOf<K>>, ctx: JudgeContext): Map<AlarmKind, Want>;
+  judge(entry: JudgedEntry<ValueOf<K>>, ctx: JudgeContext): Promise<Map<AlarmKind, Want>>;
   /** The class key of an open alarm's stored detail (see {@link Want.classKey}). */
   classKeyOf?(detail: unknown): string;
   /**
@@ -87,7 +90,7 @@ export interface ServerEntryKind<K extends EntryKind = EntryKind> {
    * After `accept` took `keys` on `host`: other hosts' entries to judge again
    * (a sample's accepted change can make peers' changes expected).
    */
-  rejudgeAfterAccept?(host: string, keys: readonly string[], ctx: JudgeContext): { host: string; key: string }[];
+  rejudgeAfterAccept?(host: string, keys: readonly string[], ctx: JudgeContext): Promise<{ host: string; key: string }[]>;
 }
 
 /** The values of a kind in a report or event (absent fields read as empty). */

@@ -16,7 +16,7 @@ export const MOUNT_KIND: ServerEntryKind<'mount'> = {
   reportLimit: { max: 256, message: 'report lists too many daemons or mounts' },
   alarms: ['mount-writable'],
   keyOf: (m) => m.path,
-  judge(e) {
+  async judge(e) {
     const want = new Map<AlarmKind, Want>();
     const v = e.current ? judgeMount(e.current) : null;
     if (v?.alarm) want.set(v.alarm, { detail: v.detail });

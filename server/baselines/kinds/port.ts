@@ -17,10 +17,10 @@ export const PORT_KIND: ServerEntryKind<'port'> = {
   reportLimit: { max: MAX_PORTS, message: `report lists more than ${MAX_PORTS} listening ports` },
   alarms: ['port-opened'],
   keyOf: portKey,
-  judge({ baseline: base, current: cur }, ctx) {
+  async judge({ baseline: base, current: cur }, ctx) {
     const want = new Map<AlarmKind, Want>();
-    const group = cur ? ctx.peers.place(ctx.host).group : '';
-    if (cur && (!base || base.process !== cur.process) && ctx.peers.portAlarms(group) && !ctx.peers.portAllowed(group, cur.process)) {
+    const group = cur ? (await ctx.peers.place(ctx.host, ctx.q)).group : '';
+    if (cur && (!base || base.process !== cur.process) && (await ctx.peers.portAlarms(group, ctx.q)) && !(await ctx.peers.portAllowed(group, cur.process, ctx.q))) {
       want.set('port-opened', {
         detail: {
           process: cur.process || '(unknown owner)',

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
-import { openDatabase } from '../../../server/storage/db.ts';
+import { PG_MIGRATIONS } from '../../../server/storage/migrations/index.ts';
+import { openSqlDb } from '../../../server/storage/open-db.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
 
@@ -23,9 +24,9 @@ const f = (path: string, size = 1): FileEntry => ({
   ctime: '1',
 });
 
-test('accept: by host and paths, by group, and the errors that name what was wrong', () => {
+test('accept: by host and paths, by group, and the errors that name what was wrong', async () => {
   const { dir } = initServer();
-  const db = openDatabase(join(dir, 'tripwarden.db'));
+  const db = openSqlDb(join(dir, 'tripwarden.db'), PG_MIGRATIONS);
   const store = new BaselineStore(db, new AlarmStore(db), new GroupPeers(db));
   const now = Date.now();
   for (const [host, grp] of [
@@ -34,32 +35,28 @@ test('accept: by host and paths, by group, and the errors that name what was wro
     ['db1', 'db'],
     ['fresh', 'db'],
   ] as const) {
-    db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)').run(host, grp, now);
+    await db.run('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)', [host, grp, now]);
   }
   for (const h of ['web1', 'web2', 'db1']) {
-    store.applyReport(h, { files: [f('/etc/crontab'), f('/etc/cron.d/job')], daemons: [], mounts: [] }, now);
-    store.applyEvent(h, { files: [f('/etc/crontab', 2), f('/etc/cron.d/job', 2)], gone: [], daemons: [], mounts: [] }, now);
+    await store.applyReport(h, { files: [f('/etc/crontab'), f('/etc/cron.d/job')], daemons: [], mounts: [] }, now);
+    await store.applyEvent(h, { files: [f('/etc/crontab', 2), f('/etc/cron.d/job', 2)], gone: [], daemons: [], mounts: [] }, now);
   }
-  const open = (host: string) =>
-    new AlarmStore(db)
-      .list({ open: true, host })
-      .map((a) => a.subject)
-      .sort();
-  assert.deepEqual(open('web1'), ['/etc/cron.d/job', '/etc/crontab']);
+  const open = async (host: string) => (await new AlarmStore(db).list({ open: true, host })).map((a) => a.subject).sort();
+  assert.deepEqual(await open('web1'), ['/etc/cron.d/job', '/etc/crontab']);
 
   let r = serverCli(['accept', 'db1', '/etc/cron.d', '--stale', '--dir', dir]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /accepted 1 path\(s\) of db1/);
-  assert.deepEqual(open('db1'), ['/etc/crontab']);
+  assert.deepEqual(await open('db1'), ['/etc/crontab']);
 
   r = serverCli(['accept', '--group', 'web', '/etc/crontab', '--dir', dir]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(open('web1'), ['/etc/cron.d/job']);
-  assert.deepEqual(open('web2'), ['/etc/cron.d/job']);
+  assert.deepEqual(await open('web1'), ['/etc/cron.d/job']);
+  assert.deepEqual(await open('web2'), ['/etc/cron.d/job']);
 
   r = serverCli(['accept', 'web1', '--stale', '--dir', dir]);
   assert.equal(r.code, 0);
-  assert.deepEqual(open('web1'), []);
+  assert.deepEqual(await open('web1'), []);
 
   r = serverCli(['accept', 'nosuch', '--dir', dir]);
   assert.equal(r.code, 1);
@@ -74,5 +71,5 @@ test('accept: by host and paths, by group, and the errors that name what was wro
   assert.match(r.stderr, /TW_PATH_UNKNOWN: db1 never reported \/never\/reported/);
   r = serverCli(['accept', '--group', 'web', '--dir', dir]);
   assert.equal(r.code, 2);
-  db.close();
+  await db.close();
 });
