@@ -46,7 +46,7 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
   }
   if (ttlMs <= 0) throw sharedError('TW_ARGS', '--ttl must be longer than 0');
   checkGroupName(values.group!);
-  const ctx = await openServerContext(dir, systemClock);
+  const ctx = openServerContext(dir, systemClock);
   try {
     const now = Date.now();
     const tokens = await ctx.sql.tx(async (tx) => {
@@ -57,7 +57,7 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
     if (values.json) io.out(JSON.stringify(tokens));
     else io.out(tokens.join('\n'));
   } finally {
-    await ctx.close();
+    ctx.close();
   }
   return 0;
 }
