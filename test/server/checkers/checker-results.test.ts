@@ -202,6 +202,24 @@ describeEngines('checker results', ({ engine, open: openDb }) => {
     assert.deepEqual(await alarms.list({ open: true, host: 'alpha' }), []);
   });
 
+  test('inside the ledger’s transaction a record that fails is undone alone, and the transaction goes on', async () => {
+    const { db, results, store, sentRun, result, now, logged } = await setup();
+    const id = await sentRun();
+    // A NULL path breaks the entry's insert after the run's row was updated: the savepoint takes both back.
+    const broken = result(id, { status: 'findings', added: 1, entries: [{ path: null as never, change: 'added', attrs: [] }] });
+    await db.tx(async (tx) => {
+      assert.deepEqual(await results.apply('alpha', broken, now(), tx), []);
+      await tx.run(`UPDATE hosts SET grp = 'after' WHERE host = 'alpha'`);
+    });
+    assert.equal((await store.get(id))!.status, 'running', 'the record’s effect is undone');
+    assert.equal((await db.get<{ grp: string }>(`SELECT grp FROM hosts WHERE host = 'alpha'`))!.grp, 'after', 'the rest of the transaction committed');
+    assert.ok(logged.some((l) => l.msg === 'checker record not applied'));
+    await db.tx(async (tx) => {
+      assert.equal((await results.apply('alpha', result(id), now(), tx)).length, 0);
+    });
+    assert.equal((await store.get(id))!.status, 'ok', 'a good record inside a transaction is applied');
+  });
+
   test('a hello declaring what is stored writes nothing; a changed declaration replaces it', async () => {
     const { store, db, now } = await setup();
     await store.declare('alpha', [{ kind: 'aide', files: ['/usr/bin/aide'] }], now());
