@@ -11,10 +11,12 @@ import { CheckerScheduler } from '../../../server/checkers/checker-scheduler.ts'
 import { CheckerStore } from '../../../server/checkers/checker-store.ts';
 import { CheckerWindow, stratify } from '../../../server/checkers/checker-window.ts';
 import { ServerConfigSchema } from '../../../server/config.ts';
+import { PG_MIGRATIONS } from '../../../server/storage/migrations/index.ts';
+import { openSqlDb } from '../../../server/storage/open-db.ts';
 import type { RunChecker } from '../../../shared/checker-messages.ts';
 import { validateConfig } from '../../../shared/config-file.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import { describeEngines } from '../../helpers/engines.ts';
+import { describeEngines, openTestDb, PG_SKIP } from '../../helpers/engines.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
 const H = 3_600_000;
@@ -211,4 +213,44 @@ describeEngines('the checker schedule', ({ open: openDb }) => {
     assert.equal(sent.length, 1, 'sent once');
     assert.ok((await store.get(sent[0]!.m.runId))!.sentAt! - due <= 1_000, 'within a second of its moment');
   });
+});
+
+test('two instances on one PostgreSQL database: a window is planned once, and a missed run opens one alarm', { skip: PG_SKIP ?? false }, async () => {
+  const t = await openTestDb('postgres');
+  const second = openSqlDb(t.target, PG_MIGRATIONS);
+  try {
+    const clock = new FakeClock(MIDNIGHT);
+    const hosts = Array.from({ length: 20 }, (_, i) => `h${i}`);
+    const first = new CheckerStore(t.db);
+    for (const h of hosts) {
+      await t.db.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES (?, 'default', 'pending', 'AA', 0)`, [h]);
+      await first.declare(h, [{ kind: 'aide', files: ['/usr/bin/aide'] }], clock.now());
+    }
+    const scheds = [t.db, second].map(
+      (db) =>
+        new CheckerScheduler(db, new CheckerStore(db), new AlarmStore(db), {
+          window: new CheckerWindow('01:00-05:00'),
+          timeoutMs: TIMEOUT,
+          clock,
+          log: silentLogger(),
+          connected: () => false,
+          send: () => false,
+        }),
+    );
+    const planned = await Promise.all(scheds.map((s) => s.plan(clock.now())));
+    assert.equal(planned[0]! + planned[1]!, 20, `planned ${planned.join(' + ')}`);
+    assert.equal((await first.list()).length, 20, 'one run per host');
+    clock.advance(at(7) - clock.now());
+    const missed = await Promise.all(scheds.map((s) => s.sweep(clock.now())));
+    assert.equal(missed[0]! + missed[1]!, 20, `marked ${missed.join(' + ')}`);
+    const alarms = await t.db.all<{ host: string; n: number }>(`SELECT host, count(*) AS n FROM alarms WHERE kind = 'checker-missed' GROUP BY host`);
+    assert.equal(alarms.length, 20);
+    assert.ok(
+      alarms.every((a) => a.n === 1),
+      'one alarm per missed run',
+    );
+  } finally {
+    await second.close();
+    await t.cleanup();
+  }
 });
