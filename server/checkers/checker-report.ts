@@ -1,5 +1,5 @@
 import type { CheckerKind } from '../../shared/checker-messages.ts';
-import { type Db, sql } from '../storage/db.ts';
+import type { Queryable } from '../storage/engine.ts';
 import type { CheckerRunStatus } from './checker-store.ts';
 
 /** Where a host's checker lands in the report: the ones needing a person first. */
@@ -36,25 +36,25 @@ export interface CheckerReportRow {
  * run in the window), failed, missed or refused runs first (and checkers with no run ending in the window),
  * then critical findings, then other findings, then clean ones.
  */
-export function buildCheckerSection(db: Db, since: number, until: number): CheckerReportRow[] {
-  const pairs = sql(
-    db,
+export async function buildCheckerSection(db: Queryable, since: number, until: number): Promise<CheckerReportRow[]> {
+  const pairs = await db.all<{ host: string; checker: CheckerKind }>(
     `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked'
      UNION SELECT host, checker FROM checker_runs WHERE result_at >= ? AND result_at <= ?`,
-  ).all(since, until) as { host: string; checker: CheckerKind }[];
-  const runsOf = sql(
-    db,
-    `SELECT id, status, finished_at AS finishedAt, added, removed, changed, reason FROM checker_runs
-     WHERE host = ? AND checker = ? AND result_at >= ? AND result_at <= ? ORDER BY result_at DESC LIMIT 50`,
+    [since, until],
   );
-  const open = db.prepare('SELECT count(*) FROM checker_entries WHERE run_id = ? AND accepted = 0').pluck();
-  const critical = db.prepare('SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY rowid LIMIT 20').pluck();
-  const rows = pairs.map((p): CheckerReportRow => {
-    const runs = (runsOf.all(p.host, p.checker, since, until) as Omit<CheckerReportRun, 'unaccepted' | 'criticalPaths'>[]).map((r) => ({
-      ...r,
-      unaccepted: open.get(r.id) as number,
-      criticalPaths: critical.all(r.id) as string[],
-    }));
+  const rows: CheckerReportRow[] = [];
+  for (const p of pairs) {
+    const found = await db.all<Omit<CheckerReportRun, 'unaccepted' | 'criticalPaths'>>(
+      `SELECT id, status, finished_at AS "finishedAt", added, removed, changed, reason FROM checker_runs
+       WHERE host = ? AND checker = ? AND result_at >= ? AND result_at <= ? ORDER BY result_at DESC LIMIT 50`,
+      [p.host, p.checker, since, until],
+    );
+    const runs: CheckerReportRun[] = [];
+    for (const r of found) {
+      const open = await db.get<{ n: number }>('SELECT count(*) AS n FROM checker_entries WHERE run_id = ? AND accepted = 0', [r.id]);
+      const critical = await db.all<{ path: string }>('SELECT path FROM checker_entries WHERE run_id = ? AND accepted = 0 AND critical = 1 ORDER BY path LIMIT 20', [r.id]);
+      runs.push({ ...r, unaccepted: open?.n ?? 0, criticalPaths: critical.map((c) => c.path) });
+    }
     const bad = runs.find((r) => r.status === 'failed' || r.status === 'missed' || r.status === 'refused');
     const last = runs.find((r) => r.status === 'ok' || r.status === 'findings');
     const problem = bad ? `${bad.status}${bad.reason ? `: ${bad.reason}` : ''}` : runs.length === 0 ? 'no run ended in this period' : null;
@@ -65,8 +65,8 @@ export function buildCheckerSection(db: Db, since: number, until: number): Check
         : last?.status === 'findings' && last.unaccepted > 0
           ? 'findings'
           : 'ok';
-    return { host: p.host, checker: p.checker, standing, runs, problem };
-  });
+    rows.push({ host: p.host, checker: p.checker, standing, runs, problem });
+  }
   const rank = (s: CheckerStanding) => CHECKER_STANDINGS.indexOf(s);
   return rows.sort((a, b) => rank(a.standing) - rank(b.standing) || a.host.localeCompare(b.host) || a.checker.localeCompare(b.checker));
 }

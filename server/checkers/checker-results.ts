@@ -3,7 +3,7 @@ import type { CheckerKind, CheckerOutputBody, CheckerResultBody } from '../../sh
 import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { OpenedAlarm } from '../baselines/baseline-store.ts';
-import { type Db, sql } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 import type { CheckerRun, CheckerStore } from './checker-store.ts';
 
 /** Most raw output kept per run, in characters; the rest is counted as cut. */
@@ -30,26 +30,41 @@ const attrsKey = (attrs: readonly string[]) => JSON.stringify(attrs);
  */
 export class CheckerResults {
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     private readonly store: CheckerStore,
     private readonly alarms: AlarmStore,
     private readonly log: Logger,
   ) {}
 
-  /** Applies one checker record body of a host; returns the alarms it opened. */
-  apply(host: string, body: CheckerOutputBody | CheckerResultBody, now: number): OpenedAlarm[] {
+  /**
+   * Applies one checker record body of a host; returns the alarms it opened. Inside the ledger's transaction
+   * pass its `q`: the record's effect then runs under a savepoint of it.
+   */
+  async apply(host: string, body: CheckerOutputBody | CheckerResultBody, now: number, q: Queryable = this.sql): Promise<OpenedAlarm[]> {
+    const work = async (tx: Queryable): Promise<OpenedAlarm[]> => {
+      const run = await this.runFor(host, body, tx);
+      if (!run) return [];
+      if (body.kind === 'checker-output') {
+        await this.appendOutput(run, body, tx);
+        return [];
+      }
+      return this.applyResult(run, body, now, tx);
+    };
     try {
+      if (q === this.sql) return await this.sql.tx(work);
       // A savepoint inside the ledger's transaction: a fault here loses this record's effect, never the record
-      // (which is stored and acknowledged either way, so the agent's spool keeps moving).
-      return this.db.transaction(() => {
-        const run = this.runFor(host, body);
-        if (!run) return [];
-        if (body.kind === 'checker-output') {
-          this.appendOutput(run, body);
-          return [];
-        }
-        return this.applyResult(run, body, now);
-      })();
+      // (which is stored and acknowledged either way, so the agent's spool keeps moving). On PostgreSQL it also
+      // keeps the ledger's transaction usable after a failed statement.
+      await q.run('SAVEPOINT checker_apply');
+      try {
+        const opened = await work(q);
+        await q.run('RELEASE SAVEPOINT checker_apply');
+        return opened;
+      } catch (err) {
+        await q.run('ROLLBACK TO SAVEPOINT checker_apply');
+        await q.run('RELEASE SAVEPOINT checker_apply');
+        throw err;
+      }
     } catch (err) {
       this.log.error({ host, runId: body.runId, record: body.kind, err: (err as Error).message }, 'checker record not applied');
       return [];
@@ -57,8 +72,8 @@ export class CheckerResults {
   }
 
   /** The run a record names, if this host may write to it now. */
-  private runFor(host: string, body: CheckerOutputBody | CheckerResultBody): CheckerRun | undefined {
-    const run = this.store.get(body.runId);
+  private async runFor(host: string, body: CheckerOutputBody | CheckerResultBody, q: Queryable): Promise<CheckerRun | undefined> {
+    const run = await this.store.get(body.runId, q);
     const drop = (why: string) => {
       this.log.warn({ host, runId: body.runId, record: body.kind, why }, 'checker record dropped');
       return undefined;
@@ -72,48 +87,60 @@ export class CheckerResults {
     return run;
   }
 
-  private appendOutput(run: CheckerRun, body: CheckerOutputBody): void {
-    const have = (sql(this.db, 'SELECT length(output) AS n FROM checker_runs WHERE id = ?').get(run.id) as { n: number }).n;
+  private async appendOutput(run: CheckerRun, body: CheckerOutputBody, q: Queryable): Promise<void> {
+    const have = (await q.get<{ n: number }>('SELECT length(output) AS n FROM checker_runs WHERE id = ?', [run.id]))!.n;
     const room = Math.max(0, OUTPUT_MAX_CHARS - have);
     const text = body.text.slice(0, room);
-    sql(this.db, 'UPDATE checker_runs SET output = output || ?, output_parts = output_parts + 1, output_truncated = output_truncated OR ? WHERE id = ?').run(
+    await q.run('UPDATE checker_runs SET output = output || ?, output_parts = output_parts + 1, output_truncated = CASE WHEN ? = 1 THEN 1 ELSE output_truncated END WHERE id = ?', [
       text,
       text.length < body.text.length ? 1 : 0,
       run.id,
-    );
+    ]);
   }
 
-  private applyResult(run: CheckerRun, r: CheckerResultBody, now: number): OpenedAlarm[] {
+  private async applyResult(run: CheckerRun, r: CheckerResultBody, now: number, q: Queryable): Promise<OpenedAlarm[]> {
     const late = run.status === 'missed';
-    sql(
-      this.db,
+    await q.run(
       `UPDATE checker_runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, added = ?, removed = ?, changed = ?, truncated = ?,
        db_sha256 = ?, reason = ?, refused = ?, result_at = ? WHERE id = ?`,
-    ).run(
-      r.status,
-      r.startedAt,
-      r.finishedAt,
-      r.exitCode,
-      r.added,
-      r.removed,
-      r.changed,
-      r.truncated ? 1 : 0,
-      r.dbSha256,
-      r.reason ?? (late ? 'the result came after the deadline' : null),
-      r.refused ? JSON.stringify(r.refused) : null,
-      now,
-      run.id,
+      [
+        r.status,
+        r.startedAt,
+        r.finishedAt,
+        r.exitCode,
+        r.added,
+        r.removed,
+        r.changed,
+        r.truncated ? 1 : 0,
+        r.dbSha256,
+        r.reason ?? (late ? 'the result came after the deadline' : null),
+        r.refused ? JSON.stringify(r.refused) : null,
+        now,
+        run.id,
+      ],
     );
-    const critical = this.db.prepare(`SELECT json_extract(baseline, '$.class') FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).pluck();
-    const isAccepted = this.db.prepare('SELECT 1 FROM checker_accepted WHERE host = ? AND checker = ? AND db_sha256 = ? AND path = ? AND change = ? AND attrs = ?').pluck();
-    const insert = sql(this.db, 'INSERT INTO checker_entries (run_id, path, change, attrs, critical, accepted) VALUES (?, ?, ?, ?, ?, ?)');
     let open = 0;
     let openCritical = 0;
     for (const e of r.entries) {
-      const cls = critical.get(run.host, e.path) as string | null | undefined;
+      const cls = await baselineField(q, run.host, e.path, 'class');
       const crit = cls === 'critical' || cls === 'self';
-      const accepted = isAccepted.get(run.host, run.checker, r.dbSha256 ?? '', e.path, e.change, attrsKey(e.attrs)) !== undefined;
-      insert.run(run.id, e.path, e.change, attrsKey(e.attrs), crit ? 1 : 0, accepted ? 1 : 0);
+      const accepted =
+        (await q.get('SELECT 1 AS x FROM checker_accepted WHERE host = ? AND checker = ? AND db_sha256 = ? AND path = ? AND change = ? AND attrs = ?', [
+          run.host,
+          run.checker,
+          r.dbSha256 ?? '',
+          e.path,
+          e.change,
+          attrsKey(e.attrs),
+        ])) !== undefined;
+      await q.run('INSERT INTO checker_entries (run_id, path, change, attrs, critical, accepted) VALUES (?, ?, ?, ?, ?, ?)', [
+        run.id,
+        e.path,
+        e.change,
+        attrsKey(e.attrs),
+        crit ? 1 : 0,
+        accepted ? 1 : 0,
+      ]);
       if (!accepted) {
         open++;
         if (crit) openCritical++;
@@ -123,7 +150,7 @@ export class CheckerResults {
     // Findings all accepted against this database count as clean.
     const kind = r.status === 'findings' && open === 0 && !r.truncated ? null : RESULT_ALARMS[r.status];
     if (kind === null) {
-      for (const k of CHECKER_ALARMS) this.alarms.resolve(run.host, k, now, run.checker);
+      for (const k of CHECKER_ALARMS) await this.alarms.resolve(run.host, k, now, run.checker, q);
     } else {
       const detail: Record<string, unknown> = { runId: run.id, status: r.status, exitCode: r.exitCode, reason: r.reason ?? null };
       if (r.status === 'findings') {
@@ -133,7 +160,7 @@ export class CheckerResults {
       if (r.status === 'refused') Object.assign(detail, { files: (r.refused ?? []).map((f) => f.path), refused: r.refused ?? [] });
       // Findings are critical when an entry not accepted is a critical file of the baseline; the rest keep their kind's severity.
       const severity = r.status === 'findings' ? (openCritical ? 'critical' : 'warning') : undefined;
-      this.raise(run.host, kind, run.checker, detail, severity, now, opened);
+      await this.raise(run.host, kind, run.checker, detail, severity, now, opened, q);
     }
     this.log.info({ host: run.host, runId: run.id, checker: run.checker, status: r.status, late, added: r.added, removed: r.removed, changed: r.changed }, 'checker result stored');
     return opened;
@@ -143,16 +170,27 @@ export class CheckerResults {
    * Opens an alarm, or brings the open one up to date: its detail names the newest run, and a severity that
    * changed (findings now touching a critical file) closes it and opens it again at the new severity.
    */
-  raise(host: string, kind: AlarmKind, subject: string, detail: unknown, severity: Severity | undefined, now: number, opened: OpenedAlarm[]): void {
-    const cur = sql(this.db, 'SELECT id, severity FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL').get(host, kind, subject) as
-      | { id: number; severity: Severity }
-      | undefined;
+  async raise(
+    host: string,
+    kind: AlarmKind,
+    subject: string,
+    detail: unknown,
+    severity: Severity | undefined,
+    now: number,
+    opened: OpenedAlarm[],
+    q: Queryable = this.sql,
+  ): Promise<void> {
+    const cur = await q.get<{ id: number; severity: Severity }>('SELECT id, severity FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [
+      host,
+      kind,
+      subject,
+    ]);
     if (cur && (severity === undefined || cur.severity === severity)) {
-      sql(this.db, 'UPDATE alarms SET detail = ? WHERE id = ?').run(JSON.stringify(detail), cur.id);
+      await q.run('UPDATE alarms SET detail = ? WHERE id = ?', [JSON.stringify(detail), cur.id]);
       return;
     }
-    if (cur) this.alarms.resolve(host, kind, now, subject);
-    const id = this.alarms.open(host, kind, subject, now, detail, severity);
+    if (cur) await this.alarms.resolve(host, kind, now, subject, q);
+    const id = await this.alarms.open(host, kind, subject, now, detail, severity, q);
     if (id !== null) opened.push({ id, kind, subject });
   }
 
@@ -164,51 +202,64 @@ export class CheckerResults {
    * latest run is left unaccepted. Returns how many entries it recorded, the alarms it resolved, and the
    * paths given that named at least one entry.
    */
-  accept(host: string, paths: readonly string[] | null, now: number): { entries: number; resolved: number; matched: string[] } {
-    return this.db
-      .transaction(() => {
-        let entries = 0;
-        let resolved = 0;
-        const matched = new Set<string>();
-        const hits = (p: string) => {
-          if (paths === null) return true;
-          const by = paths.filter((q) => q === p || p.startsWith(q === '/' ? '/' : `${q.replace(/\/+$/, '')}/`));
-          for (const q of by) matched.add(q);
-          return by.length > 0;
-        };
-        const kinds = this.db.prepare('SELECT DISTINCT checker FROM checker_runs WHERE host = ?').pluck().all(host) as CheckerKind[];
-        for (const checker of kinds) {
-          const last = sql(
-            this.db,
-            `SELECT id, db_sha256 AS db, truncated FROM checker_runs WHERE host = ? AND checker = ? AND status = 'findings' ORDER BY result_at DESC LIMIT 1`,
-          ).get(host, checker) as { id: string; db: string | null; truncated: number } | undefined;
-          // Entries beyond the result's limit were never seen, so naming paths cannot have accepted them.
-          let left = last?.truncated ? 1 : 0;
-          if (last) {
-            for (const e of this.store.entries(last.id)) {
-              if (e.accepted) continue;
-              if (!hits(e.path)) {
-                left++;
-                continue;
-              }
-              sql(this.db, 'INSERT OR IGNORE INTO checker_accepted (host, checker, db_sha256, path, change, attrs, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-                host,
-                checker,
-                last.db ?? '',
-                e.path,
-                e.change,
-                attrsKey(e.attrs),
-                now,
-              );
-              sql(this.db, 'UPDATE checker_entries SET accepted = 1 WHERE run_id = ? AND path = ? AND change = ? AND attrs = ?').run(last.id, e.path, e.change, attrsKey(e.attrs));
-              entries++;
+  accept(host: string, paths: readonly string[] | null, now: number): Promise<{ entries: number; resolved: number; matched: string[] }> {
+    return this.sql.tx(async (tx) => {
+      let entries = 0;
+      let resolved = 0;
+      const matched = new Set<string>();
+      const hits = (p: string) => {
+        if (paths === null) return true;
+        const by = paths.filter((q) => q === p || p.startsWith(q === '/' ? '/' : `${q.replace(/\/+$/, '')}/`));
+        for (const q of by) matched.add(q);
+        return by.length > 0;
+      };
+      const kinds = (await tx.all<{ checker: CheckerKind }>('SELECT DISTINCT checker FROM checker_runs WHERE host = ? ORDER BY checker', [host])).map((r) => r.checker);
+      for (const checker of kinds) {
+        const last = await tx.get<{ id: string; db: string | null; truncated: number }>(
+          `SELECT id, db_sha256 AS db, truncated FROM checker_runs WHERE host = ? AND checker = ? AND status = 'findings' ORDER BY result_at DESC LIMIT 1`,
+          [host, checker],
+        );
+        // Entries beyond the result's limit were never seen, so naming paths cannot have accepted them.
+        let left = last?.truncated ? 1 : 0;
+        if (last) {
+          for (const e of await this.store.entries(last.id, tx)) {
+            if (e.accepted) continue;
+            if (!hits(e.path)) {
+              left++;
+              continue;
             }
+            await tx.run('INSERT INTO checker_accepted (host, checker, db_sha256, path, change, attrs, accepted_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING', [
+              host,
+              checker,
+              last.db ?? '',
+              e.path,
+              e.change,
+              attrsKey(e.attrs),
+              now,
+            ]);
+            await tx.run('UPDATE checker_entries SET accepted = 1 WHERE run_id = ? AND path = ? AND change = ? AND attrs = ?', [last.id, e.path, e.change, attrsKey(e.attrs)]);
+            entries++;
           }
-          if (paths === null) for (const kind of CHECKER_ALARMS) resolved += this.alarms.resolve(host, kind, now, checker);
-          else if (left === 0) resolved += this.alarms.resolve(host, 'checker-findings', now, checker);
         }
-        return { entries, resolved, matched: [...matched] };
-      })
-      .immediate();
+        if (paths === null) for (const kind of CHECKER_ALARMS) resolved += await this.alarms.resolve(host, kind, now, checker, tx);
+        else if (left === 0) resolved += await this.alarms.resolve(host, 'checker-findings', now, checker, tx);
+      }
+      return { entries, resolved, matched: [...matched] };
+    });
+  }
+}
+
+/**
+ * One string field of a file's baseline (the JSON in `measured.baseline`), read in JS: SQLite's json_extract
+ * has no like on PostgreSQL, and the document is small.
+ */
+export async function baselineField(q: Queryable, host: string, path: string, field: 'class' | 'sha256'): Promise<string | null> {
+  const row = await q.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = ? AND kind = 'file' AND key = ?`, [host, path]);
+  if (!row?.baseline) return null;
+  try {
+    const v = (JSON.parse(row.baseline) as Record<string, unknown>)[field];
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
   }
 }

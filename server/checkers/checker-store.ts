@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { CheckerDeclaration, CheckerKind } from '../../shared/checker-messages.ts';
-import { type Db, sql } from '../storage/db.ts';
+import type { Queryable, SqlDb } from '../storage/engine.ts';
 
 /** A run's status, as `checker-runs` shows it. */
 export type CheckerRunStatus = 'scheduled' | 'running' | 'ok' | 'findings' | 'failed' | 'missed' | 'refused';
@@ -59,9 +59,9 @@ export interface StoredEntry {
   accepted: boolean;
 }
 
-const COLUMNS = `id, host, checker, origin, window_start AS windowStart, scheduled_at AS scheduledAt, deadline_at AS deadlineAt,
-  sent_at AS sentAt, started_at AS startedAt, finished_at AS finishedAt, status, exit_code AS exitCode, added, removed, changed,
-  truncated, db_sha256 AS dbSha256, reason, refused`;
+const COLUMNS = `id, host, checker, origin, window_start AS "windowStart", scheduled_at AS "scheduledAt", deadline_at AS "deadlineAt",
+  sent_at AS "sentAt", started_at AS "startedAt", finished_at AS "finishedAt", status, exit_code AS "exitCode", added, removed, changed,
+  truncated, db_sha256 AS "dbSha256", reason, refused`;
 
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
@@ -93,121 +93,125 @@ export function runRow(r: CheckerRun): CheckerRunRow {
  * the CLI and the report share. Callers wrap multi-step changes in their own transaction.
  */
 export class CheckerStore {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: SqlDb) {}
 
   /** Replaces what a host declared in its hello (none: it has no checker now). */
-  declare(host: string, checkers: readonly CheckerDeclaration[], now: number): void {
+  async declare(host: string, checkers: readonly CheckerDeclaration[], now: number): Promise<void> {
     // A reconnect storm is thousands of hellos declaring what is already stored: those write nothing.
-    const stored = sql(this.db, 'SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker').all(host) as { checker: string; files: string }[];
+    const stored = await this.sql.all<{ checker: string; files: string }>('SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker', [host]);
     const wanted = checkers.map((c) => ({ checker: c.kind, files: JSON.stringify(c.files) })).sort((a, b) => a.checker.localeCompare(b.checker));
     if (JSON.stringify(stored) === JSON.stringify(wanted)) return;
-    this.db.transaction(() => {
+    await this.sql.tx(async (tx) => {
       const kinds = checkers.map((c) => c.kind);
-      for (const { checker } of sql(this.db, 'SELECT checker FROM checker_hosts WHERE host = ?').all(host) as { checker: string }[]) {
-        if (!kinds.includes(checker as CheckerKind)) sql(this.db, 'DELETE FROM checker_hosts WHERE host = ? AND checker = ?').run(host, checker);
+      for (const { checker } of await tx.all<{ checker: string }>('SELECT checker FROM checker_hosts WHERE host = ?', [host])) {
+        if (!kinds.includes(checker as CheckerKind)) await tx.run('DELETE FROM checker_hosts WHERE host = ? AND checker = ?', [host, checker]);
       }
       for (const c of checkers) {
-        sql(
-          this.db,
+        await tx.run(
           `INSERT INTO checker_hosts (host, checker, files, declared_at) VALUES (?, ?, ?, ?)
            ON CONFLICT (host, checker) DO UPDATE SET files = excluded.files, declared_at = excluded.declared_at`,
-        ).run(host, c.kind, JSON.stringify(c.files), now);
+          [host, c.kind, JSON.stringify(c.files), now],
+        );
       }
-    })();
+    });
   }
 
   /** The checkers a host declared in its last hello. */
-  declared(host: string): CheckerDeclaration[] {
-    return (sql(this.db, 'SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker').all(host) as { checker: CheckerKind; files: string }[]).map((r) => ({
-      kind: r.checker,
-      files: JSON.parse(r.files) as string[],
-    }));
+  async declared(host: string, q: Queryable = this.sql): Promise<CheckerDeclaration[]> {
+    const rows = await q.all<{ checker: CheckerKind; files: string }>('SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker', [host]);
+    return rows.map((r) => ({ kind: r.checker, files: JSON.parse(r.files) as string[] }));
   }
 
   /** Adds a run in status `scheduled`; returns its id. */
-  schedule(r: { host: string; checker: CheckerKind; origin: 'window' | 'operator'; windowStart: number | null; scheduledAt: number; deadlineAt: number }, now: number): string {
+  async schedule(
+    r: { host: string; checker: CheckerKind; origin: 'window' | 'operator'; windowStart: number | null; scheduledAt: number; deadlineAt: number },
+    now: number,
+    q: Queryable = this.sql,
+  ): Promise<string> {
     const id = randomUUID();
-    sql(
-      this.db,
-      `INSERT INTO checker_runs (id, host, checker, origin, window_start, scheduled_at, deadline_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', ?)`,
-    ).run(id, r.host, r.checker, r.origin, r.windowStart, r.scheduledAt, r.deadlineAt, now);
+    await q.run(`INSERT INTO checker_runs (id, host, checker, origin, window_start, scheduled_at, deadline_at, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'scheduled', ?)`, [
+      id,
+      r.host,
+      r.checker,
+      r.origin,
+      r.windowStart,
+      r.scheduledAt,
+      r.deadlineAt,
+      now,
+    ]);
     return id;
   }
 
   /** Declared checkers of hosts that are not revoked with no run in the window starting at `windowStart`. */
-  unplanned(windowStart: number): { host: string; checker: CheckerKind }[] {
-    return sql(
-      this.db,
+  unplanned(windowStart: number, q: Queryable = this.sql): Promise<{ host: string; checker: CheckerKind }[]> {
+    return q.all(
       `SELECT c.host, c.checker FROM checker_hosts c JOIN hosts h USING (host) WHERE h.state != 'revoked'
        AND NOT EXISTS (SELECT 1 FROM checker_runs r WHERE r.host = c.host AND r.checker = c.checker AND r.window_start = ?) ORDER BY c.host, c.checker`,
-    ).all(windowStart) as { host: string; checker: CheckerKind }[];
+      [windowStart],
+    );
   }
 
-  get(id: string): CheckerRun | undefined {
-    const r = sql(this.db, `SELECT ${COLUMNS} FROM checker_runs WHERE id = ?`).get(id) as Record<string, unknown> | undefined;
+  async get(id: string, q: Queryable = this.sql): Promise<CheckerRun | undefined> {
+    const r = await q.get(`SELECT ${COLUMNS} FROM checker_runs WHERE id = ?`, [id]);
     return r ? fromRow(r) : undefined;
   }
 
   /** Scheduled runs whose moment has come and whose deadline has not, oldest first (only what sending needs). */
-  due(now: number, limit = 1000): Pick<CheckerRun, 'id' | 'host' | 'checker' | 'deadlineAt'>[] {
-    return sql(
-      this.db,
-      `SELECT id, host, checker, deadline_at AS deadlineAt FROM checker_runs WHERE status = 'scheduled' AND scheduled_at <= ? AND deadline_at > ? ORDER BY scheduled_at LIMIT ?`,
-    ).all(now, now, limit) as Pick<CheckerRun, 'id' | 'host' | 'checker' | 'deadlineAt'>[];
+  due(now: number, limit = 1000): Promise<Pick<CheckerRun, 'id' | 'host' | 'checker' | 'deadlineAt'>[]> {
+    return this.sql.all(
+      `SELECT id, host, checker, deadline_at AS "deadlineAt" FROM checker_runs WHERE status = 'scheduled' AND scheduled_at <= ? AND deadline_at > ? ORDER BY scheduled_at LIMIT ?`,
+      [now, now, limit],
+    );
   }
 
   /** Scheduled or running runs past their deadline. */
-  overdue(now: number): CheckerRun[] {
-    return (
-      sql(this.db, `SELECT ${COLUMNS} FROM checker_runs WHERE status IN ('scheduled', 'running') AND deadline_at <= ? ORDER BY deadline_at LIMIT 1000`).all(now) as Record<
-        string,
-        unknown
-      >[]
-    ).map(fromRow);
+  async overdue(now: number): Promise<CheckerRun[]> {
+    const rows = await this.sql.all(`SELECT ${COLUMNS} FROM checker_runs WHERE status IN ('scheduled', 'running') AND deadline_at <= ? ORDER BY deadline_at LIMIT 1000`, [now]);
+    return rows.map(fromRow);
   }
 
-  /** Marks a scheduled run sent; false when it was no longer scheduled (another pass took it). */
-  markSent(id: string, now: number): boolean {
-    return sql(this.db, `UPDATE checker_runs SET status = 'running', sent_at = ?, started_at = ? WHERE id = ? AND status = 'scheduled'`).run(now, now, id).changes === 1;
+  /** Marks a scheduled run sent; false when it was no longer scheduled (another pass, or another instance, took it). */
+  async markSent(id: string, now: number): Promise<boolean> {
+    return (await this.sql.run(`UPDATE checker_runs SET status = 'running', sent_at = ?, started_at = ? WHERE id = ? AND status = 'scheduled'`, [now, now, id])) === 1;
   }
 
   /** Marks a run missed, with why; false when it had already ended. */
-  markMissed(id: string, reason: string, now: number): boolean {
-    return (
-      sql(this.db, `UPDATE checker_runs SET status = 'missed', finished_at = ?, result_at = ?, reason = ? WHERE id = ? AND status IN ('scheduled', 'running')`).run(
-        now,
-        now,
-        reason,
-        id,
-      ).changes === 1
-    );
+  async markMissed(id: string, reason: string, now: number, q: Queryable = this.sql): Promise<boolean> {
+    const n = await q.run(`UPDATE checker_runs SET status = 'missed', finished_at = ?, result_at = ?, reason = ? WHERE id = ? AND status IN ('scheduled', 'running')`, [
+      now,
+      now,
+      reason,
+      id,
+    ]);
+    return n === 1;
   }
 
   /** Runs newest first (by scheduled time), of one host or all. */
-  list(filter: { host?: string; limit?: number } = {}): CheckerRun[] {
+  async list(filter: { host?: string; limit?: number } = {}, q: Queryable = this.sql): Promise<CheckerRun[]> {
     const where = filter.host === undefined ? '' : 'WHERE host = ?';
     const args: unknown[] = filter.host === undefined ? [] : [filter.host];
-    return (
-      this.db.prepare(`SELECT ${COLUMNS} FROM checker_runs ${where} ORDER BY scheduled_at DESC, id LIMIT ?`).all(...args, filter.limit ?? 1000) as Record<string, unknown>[]
-    ).map(fromRow);
+    const rows = await q.all(`SELECT ${COLUMNS} FROM checker_runs ${where} ORDER BY scheduled_at DESC, id LIMIT ?`, [...args, filter.limit ?? 1000]);
+    return rows.map(fromRow);
   }
 
-  /** The entries a run reported, in the order reported. */
-  entries(runId: string): StoredEntry[] {
-    return (sql(this.db, 'SELECT path, change, attrs, critical, accepted FROM checker_entries WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, unknown>[]).map(
-      (r) => ({
-        path: r.path as string,
-        change: r.change as StoredEntry['change'],
-        attrs: JSON.parse(r.attrs as string) as string[],
-        critical: r.critical === 1,
-        accepted: r.accepted === 1,
-      }),
-    );
+  /**
+   * The entries a run reported, by path (a table has no insertion order on PostgreSQL, and nothing reads them
+   * in the agent's order).
+   */
+  async entries(runId: string, q: Queryable = this.sql): Promise<StoredEntry[]> {
+    const rows = await q.all('SELECT path, change, attrs, critical, accepted FROM checker_entries WHERE run_id = ? ORDER BY path, change, attrs', [runId]);
+    return rows.map((r) => ({
+      path: r.path as string,
+      change: r.change as StoredEntry['change'],
+      attrs: JSON.parse(r.attrs as string) as string[],
+      critical: r.critical === 1,
+      accepted: r.accepted === 1,
+    }));
   }
 
   /** A run's raw output as stored (bounded), and whether some was cut. */
-  output(runId: string): { text: string; truncated: boolean } | undefined {
-    const r = sql(this.db, 'SELECT output, output_truncated AS t FROM checker_runs WHERE id = ?').get(runId) as { output: string; t: number } | undefined;
+  async output(runId: string): Promise<{ text: string; truncated: boolean } | undefined> {
+    const r = await this.sql.get<{ output: string; t: number }>('SELECT output, output_truncated AS t FROM checker_runs WHERE id = ?', [runId]);
     return r ? { text: r.output, truncated: r.t === 1 } : undefined;
   }
 }

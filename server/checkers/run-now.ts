@@ -15,18 +15,27 @@ export interface RunNow {
  * `serve` sends it on its next tick (within 250 ms) when the host is connected, else when it connects.
  * @throws TwError TW_HOST_UNKNOWN, TW_CHECKER_NONE.
  */
-export function scheduleRunNow(ctx: Pick<ServerContext, 'db' | 'hosts' | 'checkers' | 'config'>, host: string, now: number): RunNow[] {
-  if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
-  const declared = ctx.checkers.declared(host);
+export async function scheduleRunNow(ctx: Pick<ServerContext, 'sql' | 'hosts' | 'checkers' | 'config'>, host: string, now: number): Promise<RunNow[]> {
+  if (!(await ctx.hosts.get(host))) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
+  const declared = await ctx.checkers.declared(host);
   if (!declared.length) throw serverError('TW_CHECKER_NONE', `${host} declared no checker in its last hello`);
-  return ctx.db
-    .transaction(() =>
-      declared.map(({ kind }): RunNow => {
-        const pending = ctx.checkers.list({ host, limit: 50 }).find((r) => r.checker === kind && r.origin === 'operator' && (r.status === 'scheduled' || r.status === 'running'));
-        if (pending) return { id: pending.id, checker: kind, existing: true };
-        const id = ctx.checkers.schedule({ host, checker: kind, origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + ctx.config.checkerTimeout }, now);
-        return { id, checker: kind, existing: false };
-      }),
-    )
-    .immediate();
+  return ctx.sql.tx(async (tx) => {
+    const out: RunNow[] = [];
+    for (const { kind } of declared) {
+      const pending = (await ctx.checkers.list({ host, limit: 50 }, tx)).find(
+        (r) => r.checker === kind && r.origin === 'operator' && (r.status === 'scheduled' || r.status === 'running'),
+      );
+      if (pending) {
+        out.push({ id: pending.id, checker: kind, existing: true });
+        continue;
+      }
+      const id = await ctx.checkers.schedule(
+        { host, checker: kind, origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + ctx.config.checkerTimeout },
+        now,
+        tx,
+      );
+      out.push({ id, checker: kind, existing: false });
+    }
+    return out;
+  });
 }

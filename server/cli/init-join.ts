@@ -7,7 +7,8 @@ import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { defaultInstanceName, loadServerConfig } from '../config.ts';
 import { TICKET_KEY_FILE } from '../gateway/tls-tickets.ts';
 import { databaseFile, dataDirPaths, openDataDir } from '../storage/data-dir.ts';
-import { openDatabase } from '../storage/db.ts';
+import { PG_MIGRATIONS } from '../storage/migrations/index.ts';
+import { isPostgresUrl, openSqlDb } from '../storage/open-db.ts';
 import { generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import type { CommandIo } from './io.ts';
 
@@ -26,20 +27,23 @@ export interface JoinOptions {
 
 /**
  * `init --dir D2 --join D`: a second instance's data dir from the first's. The same CA (its key too: either
- * instance enrolls agents), the same database (for SQLite, `database:` names D's file, so one host only),
+ * instance enrolls agents), the same database (for SQLite, `database:` names D's file, so one host only; for
+ * PostgreSQL, D's URL),
  * D's settings (mail, syslog, grace...) so either can stand alone, the TLS ticket key so an agent that
  * fails over resumes its session, and its own server certificate and instance name.
  */
-export function joinDataDir(o: JoinOptions, io: CommandIo): number {
+export async function joinDataDir(o: JoinOptions, io: CommandIo): Promise<number> {
   const from = openDataDir(o.join);
   const cfg = loadServerConfig(from.config);
-  const database = resolve(databaseFile(from, cfg.database));
-  const db = openDatabase(database);
+  const database = isPostgresUrl(cfg.database) ? cfg.database : resolve(databaseFile(from, cfg.database));
+  const db = openSqlDb(database, PG_MIGRATIONS);
   let taken: Set<string>;
+  const shown = db.name;
   try {
-    taken = new Set(db.prepare('SELECT name FROM instances').pluck().all() as string[]);
+    await db.ready();
+    taken = new Set((await db.all<{ name: string }>('SELECT name FROM instances')).map((r) => r.name));
   } finally {
-    db.close();
+    await db.close();
   }
   taken.add(cfg.instance);
   const instance = o.instance ?? freeName(defaultInstanceName().slice(0, 56), taken);
@@ -60,7 +64,7 @@ export function joinDataDir(o: JoinOptions, io: CommandIo): number {
   writeFilePrivate(p.config, doc.toString());
   // The result must load as D2's config would at `serve`.
   loadServerConfig(p.config);
-  io.out(`initialised ${o.dir} as instance ${instance}, sharing the database ${database} with ${o.join}`);
+  io.out(`initialised ${o.dir} as instance ${instance}, sharing the database ${shown} with ${o.join}`);
   io.out(`ca-sha256: ${certFingerprint(ca.certPem)}`);
   return 0;
 }

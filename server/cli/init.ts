@@ -7,14 +7,15 @@ import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { defaultServerConfigText, splitHostPort } from '../config.ts';
 import { serverError } from '../errors.ts';
 import { dataDirPaths } from '../storage/data-dir.ts';
-import { openDatabase } from '../storage/db.ts';
+import { PG_MIGRATIONS } from '../storage/migrations/index.ts';
+import { isPostgresUrl, openSqlDb } from '../storage/open-db.ts';
 import { createCa, generateRsaKeyPair, issueCertificate } from '../trust/ca.ts';
 import { generatePassword, hashPassword } from '../trust/passwords.ts';
 import { joinDataDir } from './init-join.ts';
 import type { CommandIo } from './io.ts';
 
 const USAGE =
-  'init --dir D [--listen HOST:PORT] [--san NAME]... [--admin-password-file F] [--instance NAME] | init --dir D2 --join D [--listen HOST:PORT] [--san NAME]... [--instance NAME]';
+  'init --dir D [--database postgres://...] [--listen HOST:PORT] [--san NAME]... [--admin-password-file F] [--instance NAME] | init --dir D2 --join D [--listen HOST:PORT] [--san NAME]... [--instance NAME]';
 
 /** The names the server certificate carries: loopback, this host, its addresses, the listen host and any --san. */
 export function serverNames(listenHost: string, extra: string[]): string[] {
@@ -36,6 +37,7 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
       'admin-password-file': { type: 'string' },
       join: { type: 'string' },
       instance: { type: 'string' },
+      database: { type: 'string' },
     },
     USAGE,
   );
@@ -54,7 +56,15 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   if (existsSync(dir) && readdirSync(dir).length > 0) {
     throw serverError('TW_DATA_DIR_EXISTS', `${dir} already exists and is not empty; init refuses to overwrite a data dir`);
   }
+  const database = values.database;
+  if (database !== undefined && !isPostgresUrl(database)) {
+    throw sharedError(
+      'TW_ARGS',
+      `--database "${String(database).replace(/:[^:@/]*@/, ':***@')}" is not a postgres:// URL (without it, the store is the SQLite file in the data dir; usage: ${USAGE})`,
+    );
+  }
   if (values.join !== undefined) {
+    if (database !== undefined) throw sharedError('TW_ARGS', `--join shares the first instance's database: no --database (usage: ${USAGE})`);
     if (values['admin-password-file']) throw sharedError('TW_ARGS', `--join shares the first instance's users: no --admin-password-file (usage: ${USAGE})`);
     const given = argv.some((a) => a === '--listen' || a.startsWith('--listen='));
     return joinDataDir({ dir, join: values.join, listen: given ? listen : undefined, instance, names: serverNames(listenHost, values.san as string[]) }, io);
@@ -65,7 +75,19 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
     if (password.length < 8) throw sharedError('TW_ARGS', '--admin-password-file: the password must be at least 8 characters');
   }
   const p = dataDirPaths(dir);
+  const generated = password === null;
+  const admin = password ?? generatePassword();
+  // The store first: a PostgreSQL database that cannot be reached (or is newer) fails init before the dir exists.
   mkdirPrivate(dir);
+  const db = openSqlDb(database ?? p.database, PG_MIGRATIONS);
+  let created: boolean;
+  try {
+    await db.ready();
+    created =
+      (await db.run('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING', ['admin', hashPassword(admin), Date.now()])) === 1;
+  } finally {
+    await db.close();
+  }
   const ca = createCa(`Tripwarden CA ${hostname()}`);
   writeFilePrivate(p.caKey, ca.keyPem);
   writeFilePrivate(p.caCert, ca.certPem);
@@ -79,14 +101,10 @@ export async function initCommand(argv: string[], io: CommandIo): Promise<number
   });
   writeFilePrivate(p.serverKey, server.privateKeyPem);
   writeFilePrivate(p.serverCert, cert);
-  writeFilePrivate(p.config, defaultServerConfigText(listen, { instance }));
-  const db = openDatabase(p.database);
-  const generated = password === null;
-  const admin = password ?? generatePassword();
-  db.prepare('INSERT INTO users (name, password_hash, created_at) VALUES (?, ?, ?)').run('admin', hashPassword(admin), Date.now());
-  db.close();
-  io.out(`initialised ${dir}`);
+  writeFilePrivate(p.config, defaultServerConfigText(listen, { instance, database }));
+  io.out(database === undefined ? `initialised ${dir}` : `initialised ${dir}, storing in ${db.name}`);
   io.out(`ca-sha256: ${certFingerprint(ca.certPem)}`);
-  if (generated) io.out(`dashboard user admin, password (shown once): ${admin}`);
+  if (!created) io.out('the database already has the dashboard user admin: its password is unchanged');
+  else if (generated) io.out(`dashboard user admin, password (shown once): ${admin}`);
   return 0;
 }

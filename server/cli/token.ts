@@ -49,8 +49,11 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
   const ctx = openServerContext(dir, systemClock);
   try {
     const now = Date.now();
-    const issue = () => issueToken(ctx.db, { host: host!, group: values.group!, ttlMs, replace: values.replace!, now });
-    const tokens = ctx.db.transaction(() => Array.from({ length: count }, issue))();
+    const tokens = await ctx.sql.tx(async (tx) => {
+      const out: string[] = [];
+      for (let i = 0; i < count; i++) out.push(await issueToken(tx, { host: host!, group: values.group!, ttlMs, replace: values.replace!, now }));
+      return out;
+    });
     if (values.json) io.out(JSON.stringify(tokens));
     else io.out(tokens.join('\n'));
   } finally {

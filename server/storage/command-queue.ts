@@ -1,4 +1,7 @@
-import type { Db } from './db.ts';
+import type { Queryable, SqlDb } from './engine.ts';
+
+/** The channel `enqueue` wakes the running instances on (they poll the queue anyway: a wake-up only). */
+export const COMMANDS_CHANNEL = 'tw_commands';
 
 /** Effects a CLI command asks of a running `serve`. */
 export type CommandAction = 'close-host' | 'request-report';
@@ -24,40 +27,54 @@ export interface CommandState {
  * transaction, so the effect is durable even when no server runs.
  */
 export class CommandQueue {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly sql: SqlDb) {}
 
-  /** Queues a command; returns its id. */
-  enqueue(action: CommandAction, host: string | null, arg: string | null, now: number): number {
-    return Number(this.db.prepare('INSERT INTO commands (action, host, arg, created_at) VALUES (?, ?, ?, ?)').run(action, host, arg, now).lastInsertRowid);
+  /**
+   * Queues a command; returns its id. Inside the caller's transaction pass its `q`; the wake-up on
+   * {@link COMMANDS_CHANNEL} then goes out now, before the commit, and the instance it wakes may not see the
+   * command yet: its poll finds it.
+   */
+  async enqueue(action: CommandAction, host: string | null, arg: string | null, now: number, q: Queryable = this.sql): Promise<number> {
+    const row = await q.get<{ id: number }>('INSERT INTO commands (action, host, arg, created_at) VALUES (?, ?, ?, ?) RETURNING id', [action, host, arg, now]);
+    if (q === this.sql) await this.wake();
+    return row!.id;
+  }
+
+  /** Wakes the instances listening on {@link COMMANDS_CHANNEL} (after a transaction that queued commands commits). */
+  async wake(): Promise<void> {
+    await this.sql.notify(COMMANDS_CHANNEL);
+  }
+
+  /** Calls `fn` whenever a command may have been queued (by any instance); returns a function that stops it. */
+  listen(fn: () => void): () => void {
+    return this.sql.listen(COMMANDS_CHANNEL, fn);
   }
 
   /** Takes the pending commands, marking them done. */
-  take(now: number): Command[] {
-    return this.db
-      .transaction(() => {
-        const rows = this.db.prepare('SELECT id, action, host, arg FROM commands WHERE done_at IS NULL ORDER BY id').all() as Command[];
-        if (rows.length) this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?').run(now, rows.at(-1)!.id);
-        return rows;
-      })
-      .immediate();
+  take(now: number): Promise<Command[]> {
+    return this.sql.tx(async (tx) => {
+      const rows = await tx.all<Command>('SELECT id, action, host, arg FROM commands WHERE done_at IS NULL ORDER BY id');
+      if (rows.length) await tx.run('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?', [now, rows.at(-1)!.id]);
+      return rows;
+    });
   }
 
   /** The newest command's id (0 when there is none). */
-  latestId(): number {
-    return (this.db.prepare('SELECT COALESCE(MAX(id), 0) AS id FROM commands').get() as { id: number }).id;
+  async latestId(): Promise<number> {
+    return (await this.sql.get<{ id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM commands'))!.id;
   }
 
   /**
    * The commands after `id`, oldest first, whether done or not: with several `serve` instances on one
    * database each reads every command once (by its own cursor) and acts on the hosts it holds.
    */
-  after(id: number): Command[] {
-    return this.db.prepare('SELECT id, action, host, arg FROM commands WHERE id > ? ORDER BY id').all(id) as Command[];
+  after(id: number): Promise<Command[]> {
+    return this.sql.all<Command>('SELECT id, action, host, arg FROM commands WHERE id > ? ORDER BY id', [id]);
   }
 
   /** Marks pending commands up to `id` done without acting (at a start with no other instance running). */
-  tidy(id: number, now: number): void {
-    this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?').run(now, id);
+  async tidy(id: number, now: number): Promise<void> {
+    await this.sql.run('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?', [now, id]);
   }
 
   /**
@@ -65,30 +82,30 @@ export class CommandQueue {
    * request for a host whose instance died meanwhile, an action this version does not know), and they are
    * past any CLI's wait. Retention prunes done commands only.
    */
-  expire(before: number, now: number): number {
-    return this.db.prepare('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND created_at < ?').run(now, before).changes;
+  expire(before: number, now: number): Promise<number> {
+    return this.sql.run('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND created_at < ?', [now, before]);
   }
 
   /**
    * Marks a command done (the first instance's time stays) and, with `result`, records it: `ifUnset`
    * writes it only when no instance wrote one (an `offline` must not hide the holder's `sent`).
    */
-  settle(id: number, now: number, result?: string, o: { ifUnset?: boolean } = {}): void {
+  async settle(id: number, now: number, result?: string, o: { ifUnset?: boolean } = {}): Promise<void> {
     if (result === undefined) {
-      this.db.prepare('UPDATE commands SET done_at = COALESCE(done_at, ?) WHERE id = ?').run(now, id);
+      await this.sql.run('UPDATE commands SET done_at = COALESCE(done_at, ?) WHERE id = ?', [now, id]);
       return;
     }
-    this.db.prepare(`UPDATE commands SET done_at = COALESCE(done_at, ?), result = ? WHERE id = ?${o.ifUnset ? ' AND result IS NULL' : ''}`).run(now, result, id);
+    await this.sql.run(`UPDATE commands SET done_at = COALESCE(done_at, ?), result = ? WHERE id = ?${o.ifUnset ? ' AND result IS NULL' : ''}`, [now, result, id]);
   }
 
   /** Records what became of a taken command, for the CLI waiting on it. */
-  setResult(id: number, result: string): void {
-    this.db.prepare('UPDATE commands SET result = ? WHERE id = ?').run(result, id);
+  async setResult(id: number, result: string): Promise<void> {
+    await this.sql.run('UPDATE commands SET result = ? WHERE id = ?', [result, id]);
   }
 
   /** A command's state; null when it no longer exists. */
-  state(id: number): CommandState | null {
-    const r = this.db.prepare('SELECT done_at AS doneAt, result FROM commands WHERE id = ?').get(id) as CommandState | undefined;
+  async state(id: number): Promise<CommandState | null> {
+    const r = await this.sql.get<CommandState>('SELECT done_at AS "doneAt", result FROM commands WHERE id = ?', [id]);
     return r ?? null;
   }
 }

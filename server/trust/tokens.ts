@@ -1,6 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { serverError } from '../errors.ts';
-import type { Db } from '../storage/db.ts';
+import type { Queryable } from '../storage/engine.ts';
 
 /** What a redeemed token grants: enrollment of one host into one group. */
 export interface TokenGrant {
@@ -30,19 +30,19 @@ const digest = (secret: string) => createHash('sha256').update(secret).digest();
  * SHA-256 is stored; the id finds the row, the secret is compared in constant time.
  * With `host` {@link ANY_HOST} it enrolls one new host under the name it asks for.
  */
-export function issueToken(db: Db, o: { host: string; group: string; ttlMs: number; replace: boolean; now: number }): string {
+export async function issueToken(db: Queryable, o: { host: string; group: string; ttlMs: number; replace: boolean; now: number }): Promise<string> {
   if (o.host === ANY_HOST) {
     if (o.replace) throw serverError('TW_HOST_NAME', 'a token for any host cannot replace one: name the reinstalled host');
   } else {
     checkHostName(o.host);
-    const existing = db.prepare('SELECT state FROM hosts WHERE host = ?').get(o.host) as { state: string } | undefined;
+    const existing = await db.get<{ state: string }>('SELECT state FROM hosts WHERE host = ?', [o.host]);
     if (existing && !o.replace) {
       throw serverError('TW_HOST_EXISTS', `host ${o.host} is already enrolled (a reinstalled host takes \`token ${o.host} --replace\`)`);
     }
   }
   const id = randomBytes(9).toString('base64url');
   const secret = randomBytes(24).toString('base64url');
-  db.prepare('INSERT INTO tokens (id, secret_sha256, host, grp, replace, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+  await db.run('INSERT INTO tokens (id, secret_sha256, host, grp, replace, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)', [
     id,
     digest(secret).toString('hex'),
     o.host,
@@ -50,23 +50,27 @@ export function issueToken(db: Db, o: { host: string; group: string; ttlMs: numb
     o.replace ? 1 : 0,
     o.now,
     o.now + o.ttlMs,
-  );
+  ]);
   return `twt_${id}_${secret}`;
 }
 
 /**
  * Checks a token and marks it used. Call inside the transaction that issues
  * the certificate, so a token is spent exactly when enrollment succeeds.
+ * Two instances redeeming one token at once: the conditional UPDATE lets one win (the other's waits for the
+ * winner's commit, then changes no row) and the other gets TW_TOKEN_USED.
  */
-export function redeemToken(db: Db, token: string, now: number): TokenGrant {
+export async function redeemToken(db: Queryable, token: string, now: number): Promise<TokenGrant> {
   const m = /^twt_([A-Za-z0-9_-]{12})_([A-Za-z0-9_-]{32})$/.exec(token);
-  const row = m && (db.prepare('SELECT * FROM tokens WHERE id = ?').get(m[1]) as Record<string, unknown> | undefined);
+  const row = m ? await db.get('SELECT * FROM tokens WHERE id = ?', [m[1]]) : undefined;
   // The secret is compared in constant time whether or not the id was found.
   const want = row ? Buffer.from(row.secret_sha256 as string, 'hex') : randomBytes(32);
   const ok = timingSafeEqual(digest(m ? m[2]! : token), want);
   if (!row || !ok) throw serverError('TW_TOKEN_UNKNOWN', 'enrollment token not recognised');
   if (row.used_at !== null) throw serverError('TW_TOKEN_USED', 'enrollment token already used');
   if ((row.expires_at as number) <= now) throw serverError('TW_TOKEN_EXPIRED', 'enrollment token expired');
-  db.prepare('UPDATE tokens SET used_at = ? WHERE id = ?').run(now, row.id);
+  if ((await db.run('UPDATE tokens SET used_at = ? WHERE id = ? AND used_at IS NULL', [now, row.id])) !== 1) {
+    throw serverError('TW_TOKEN_USED', 'enrollment token already used');
+  }
   return { id: row.id as string, host: row.host as string, group: row.grp as string, replace: row.replace === 1 };
 }

@@ -92,10 +92,10 @@ test('run-checker for a host not connected says so and when the run expires', as
   await agent.connect([{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }]);
   await agent.close();
   await waitFor(
-    () => {
+    async () => {
       const c = server.ctx();
       try {
-        return c.hosts.views(Date.now()).find((h) => h.host === 'bravo')?.connected === false;
+        return (await c.hosts.views(Date.now())).find((h) => h.host === 'bravo')?.connected === false;
       } finally {
         c.close();
       }

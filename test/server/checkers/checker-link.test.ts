@@ -41,7 +41,7 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   const [id] = enrollDirect(dir, ['alpha']);
   const agent = new CheckerClient(id!, port);
   await agent.connect([AIDE]);
-  assert.deepEqual(app.ctx.checkers.declared('alpha'), [AIDE], 'hello declares the checker and its files');
+  assert.deepEqual(await app.ctx.checkers.declared('alpha'), [AIDE], 'hello declares the checker and its files');
   // The database has no baseline entry: it is left out of `expect`, so the agent would refuse.
   agent.report([
     fileEntry('/usr/bin/aide', { class: 'critical', sha256: 'a'.repeat(64) }),
@@ -50,7 +50,7 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   ]);
   await waitFor(() => app.ctx.baselines.hasBaseline('alpha'), { what: 'baseline' });
 
-  const [run] = scheduleRunNow(app.ctx, 'alpha', clock.now());
+  const [run] = await scheduleRunNow(app.ctx, 'alpha', clock.now());
   await ticks();
   await waitFor(() => agent.runs().length === 1, { what: 'run-checker' });
   const m = agent.runs()[0]!;
@@ -61,7 +61,7 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   ]);
   const timeout = app.ctx.config.checkerTimeout;
   assert.ok(m.timeoutMs <= timeout && m.timeoutMs > timeout - 5_000, `the agent's timeout is what is left of checkerTimeout (${m.timeoutMs})`);
-  assert.equal(app.ctx.checkers.get(run!.id)!.status, 'running');
+  assert.equal((await app.ctx.checkers.get(run!.id))!.status, 'running');
 
   await agent.record({ kind: 'checker-output', runId: run!.id, part: 0, text: 'AIDE found differences between database and filesystem!!\n' });
   await agent.record({
@@ -79,17 +79,17 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
     truncated: false,
     dbSha256: 'd'.repeat(64),
   });
-  const stored = app.ctx.checkers.get(run!.id)!;
+  const stored = (await app.ctx.checkers.get(run!.id))!;
   assert.deepEqual([stored.status, stored.exitCode, stored.changed, stored.dbSha256], ['findings', 4, 1, 'd'.repeat(64)]);
-  assert.match(app.ctx.checkers.output(run!.id)!.text, /^AIDE found differences/);
+  assert.match((await app.ctx.checkers.output(run!.id))!.text, /^AIDE found differences/);
   assert.deepEqual(
-    app.ctx.alarms.list({ open: true, host: 'alpha' }).map((a) => `${a.kind} ${a.subject} ${a.severity}`),
+    (await app.ctx.alarms.list({ open: true, host: 'alpha' })).map((a) => `${a.kind} ${a.subject} ${a.severity}`),
     ['checker-findings aide critical'],
     '/etc/shadow is critical in the baseline',
   );
 
   // A refused run: the agent found the binary differing from what was expected.
-  const [again] = scheduleRunNow(app.ctx, 'alpha', clock.now());
+  const [again] = await scheduleRunNow(app.ctx, 'alpha', clock.now());
   await ticks();
   await waitFor(() => agent.runs().length === 2, { what: 'second run-checker' });
   await agent.record({
@@ -109,8 +109,8 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
     reason: 'checker files differ from the server baseline',
     refused: [{ path: '/usr/bin/aide', expected: 'a'.repeat(64), actual: 'f'.repeat(64) }],
   });
-  assert.equal(app.ctx.checkers.get(again!.id)!.status, 'refused');
-  const tampered = app.ctx.alarms.list({ open: true, host: 'alpha' }).find((a) => a.kind === 'checker-tampered');
+  assert.equal((await app.ctx.checkers.get(again!.id))!.status, 'refused');
+  const tampered = (await app.ctx.alarms.list({ open: true, host: 'alpha' })).find((a) => a.kind === 'checker-tampered');
   assert.equal(tampered?.severity, 'critical');
   assert.deepEqual((tampered!.detail as { files: string[] }).files, ['/usr/bin/aide']);
   await agent.close();
@@ -123,9 +123,9 @@ test('a run requested while the host is offline is delivered once, when it conne
   await agent.close();
   await waitFor(() => !app.registry.ready('bravo'), { what: 'bravo gone' });
 
-  const [run] = scheduleRunNow(app.ctx, 'bravo', clock.now());
+  const [run] = await scheduleRunNow(app.ctx, 'bravo', clock.now());
   await ticks();
-  assert.equal(app.ctx.checkers.get(run!.id)!.status, 'scheduled', 'offline: kept');
+  assert.equal((await app.ctx.checkers.get(run!.id))!.status, 'scheduled', 'offline: kept');
 
   await agent.connect([{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }]);
   await ticks();
@@ -140,6 +140,6 @@ test('a run requested while the host is offline is delivered once, when it conne
   await agent.connect([{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }]);
   await ticks(8);
   assert.equal(agent.runs().length, 1, 'not sent again on the next connection');
-  assert.equal(app.ctx.checkers.get(run!.id)!.status, 'running');
+  assert.equal((await app.ctx.checkers.get(run!.id))!.status, 'running');
   await agent.close();
 });

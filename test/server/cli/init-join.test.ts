@@ -47,10 +47,10 @@ test('a joined dir shares the CA and the database, with its own certificate and 
   const a = openServerContext(d, systemClock);
   const b = openServerContext(d2, systemClock);
   try {
-    a.db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('h1', 'default', 'pending', 'AA', 0)`).run();
-    assert.equal(b.hosts.get('h1')?.host, 'h1');
+    await a.sql.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('h1', 'default', 'pending', 'AA', 0)`);
+    assert.equal((await b.hosts.get('h1'))?.host, 'h1');
     // A third without --instance gets the host name, or the host name and a number once that is taken.
-    b.db.prepare(`INSERT INTO instances (name, started_at, last_seen, token) VALUES (?, 0, 0, 't')`).run(defaultInstanceName());
+    await b.sql.run(`INSERT INTO instances (name, started_at, last_seen, token) VALUES (?, 0, 0, 't')`, [defaultInstanceName()]);
   } finally {
     a.close();
     b.close();
