@@ -24,7 +24,7 @@ test('bin/tripwarden runs the built server: init, hosts and alarms print what th
   assert.equal(tripwarden(['token', 'web1', '--dir', dir]).code, 0);
   const ctx = openServerContext(dir, systemClock);
   try {
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`).run(Date.now());
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`, [Date.now()]);
     await ctx.alarms.open('web1', 'file-changed', '/etc/cron.d/x', Date.now());
   } finally {
     await ctx.close();

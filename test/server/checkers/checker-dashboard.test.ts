@@ -31,7 +31,7 @@ before(async () => {
   ctx = openServerContext(dir, clock);
   const now = clock.now();
   for (const h of ['alpha', 'bravo']) {
-    ctx.db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`).run(h, now);
+    await ctx.sql.run(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`, [h, now]);
     await ctx.checkers.declare(h, [{ kind: 'aide', files: ['/usr/bin/aide'] }], now);
   }
   const run = async (host: string) => {

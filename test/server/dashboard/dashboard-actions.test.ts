@@ -33,7 +33,13 @@ before(async () => {
   ctx = openServerContext(dir, clock);
   const now = clock.now();
   for (const h of ['web1', 'db1', 'quiet'])
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, last_seen, late_at, due_at) VALUES (?, 'web', ?, 'up', ?, ?, ?)`).run(h, now, now, now + 3.6e6, now + 3.6e6);
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, enrolled_at, status, last_seen, late_at, due_at) VALUES (?, 'web', ?, 'up', ?, ?, ?)`, [
+      h,
+      now,
+      now,
+      now + 3.6e6,
+      now + 3.6e6,
+    ]);
   // db1: a baseline and a real change of it, as a report and an event would make them.
   await ctx.baselines.applyReport('db1', { files: [fileEntry('/etc/crontab'), fileEntry('/usr/sbin/cron')], daemons: [], mounts: [] }, now);
   await ctx.baselines.applyEvent('db1', { files: [fileEntry('/etc/crontab', { size: 2, sha256: 'b'.repeat(64) })], gone: [], daemons: [], mounts: [] }, now);
@@ -162,7 +168,7 @@ test('Accept of a host that is not connected is refused as the CLI refuses it, a
   assert.match(await get('/hosts/db1'), /Accepted 2 path\(s\) of db1 from its last stored report \(stored 2026-12-04 08:00:00Z\)\./);
   assert.deepEqual(await ctx.alarms.list({ host: 'db1', open: true }), [], 'accepted: the alarm is resolved');
   assert.doesNotMatch(await get('/hosts/db1'), /Accepted 2 path/, 'the message is shown once');
-  const audit = ctx.db.prepare(`SELECT action, host, arg FROM operator_actions WHERE host = 'db1' ORDER BY id`).all();
+  const audit = await ctx.sql.all(`SELECT action, host, arg FROM operator_actions WHERE host = 'db1' ORDER BY id`);
   assert.deepEqual(audit, [
     { action: 'accept-refused', host: 'db1', arg: 'TW_HOST_OFFLINE' },
     { action: 'accept', host: 'db1', arg: '--stale' },
@@ -180,7 +186,7 @@ test('Accept of a path the host never reported says which, and Maintenance says 
 test('controls and bidi marks in agent-supplied subjects, details and facts are shown as escapes, not obeyed', async () => {
   const evil = '/etc/\u202egnp.exe\x1b[31m';
   await ctx.alarms.open('db1', 'file-added', evil, clock.now(), { path: evil, new: { target: 'x\u2066y' } });
-  ctx.db.prepare('UPDATE hosts SET facts = ? WHERE host = ?').run(JSON.stringify({ 'os\u202e': 'Linux\x1b]0;owned\x07' }), 'db1');
+  await ctx.sql.run('UPDATE hosts SET facts = ? WHERE host = ?', [JSON.stringify({ 'os\u202e': 'Linux\x1b]0;owned\x07' }), 'db1']);
   for (const path of ['/alarms', '/hosts/db1', `/alarms/${(await ctx.alarms.list({ host: 'db1', open: true }))[0]!.id}`]) {
     const page = await get(path);
     // A hidden form field keeps the exact path, so Accept names the very file; it is never displayed.

@@ -27,7 +27,7 @@ before(async () => {
   const quiet = { out: () => {}, err: () => {} };
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], quiet), 0);
   ctx = openServerContext(dir, clock);
-  ctx.db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('web1', ?)`).run(clock.now());
+  await ctx.sql.run(`INSERT INTO hosts (host, enrolled_at) VALUES ('web1', ?)`, [clock.now()]);
   await ctx.alarms.open('web1', 'file-changed', 'changed', clock.now());
   ca = readFileSync(ctx.paths.caCert, 'utf8');
   const metrics = createMetrics({ sql: ctx.sql, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
@@ -148,7 +148,7 @@ test('forms need the session CSRF token; with it, acknowledge, maintenance and a
   assert.equal(acc.headers.location, '/hosts/web1', 'the accept ran and its result waits as a message on the host page');
   const refused = await req('GET', '/hosts/web1', { cookie: session });
   assert.match(refused.body, /Not accepted: web1 has no baseline yet \(TW_BASELINE_NONE\)/, 'the refusal the CLI gives, in words');
-  const audit = ctx.db.prepare('SELECT user, action, host, arg FROM operator_actions ORDER BY id').all();
+  const audit = await ctx.sql.all('SELECT "user", action, host, arg FROM operator_actions ORDER BY id');
   assert.deepEqual(audit, [
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
@@ -178,7 +178,7 @@ test('a page whose read fails is a 500 that names no cause, and no rejection goe
   const onUnhandled = (why: unknown) => unhandled.push(why);
   process.on('unhandledRejection', onUnhandled);
   // The alarms table gone for a moment: every read of it rejects inside the async handlers.
-  ctx.db.exec('ALTER TABLE alarms RENAME TO alarms_away');
+  await ctx.sql.run('ALTER TABLE alarms RENAME TO alarms_away');
   try {
     for (const path of ['/alarms', '/api/hosts', '/hosts/web1', '/alarms/1']) {
       const r = await req('GET', path, { cookie: session });
@@ -189,7 +189,7 @@ test('a page whose read fails is a 500 that names no cause, and no rejection goe
     const metrics = await req('GET', '/metrics', { cookie: session });
     assert.equal(metrics.status, 500, 'a metrics collect that rejects is awaited, not left floating');
   } finally {
-    ctx.db.exec('ALTER TABLE alarms_away RENAME TO alarms');
+    await ctx.sql.run('ALTER TABLE alarms_away RENAME TO alarms');
   }
   await new Promise((r) => setImmediate(r));
   process.off('unhandledRejection', onUnhandled);

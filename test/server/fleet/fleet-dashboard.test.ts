@@ -48,7 +48,7 @@ before(async () => {
     ['web2', 'a'],
     ['web3', 'b'],
   ] as const) {
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, 'web', ?)`).run(h, clock.now());
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, 'web', ?)`, [h, clock.now()]);
     await store.applyReport(h, { files: [f('/usr/sbin/cron', sha), f(EVIL, 'c')], daemons: [], mounts: [] }, clock.now());
   }
   const metrics = createMetrics({ sql: ctx.sql, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
