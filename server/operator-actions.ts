@@ -10,33 +10,33 @@ import { listInstances } from './liveness/instance-lease.ts';
  * (`cli/operator.ts`) and the dashboard so both have the same effect.
  * Each throws a catalogued error when the host or alarm does not exist.
  */
-type Ctx = Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'commands'>;
+type Ctx = Pick<ServerContext, 'sql' | 'hosts' | 'alarms' | 'liveness' | 'commands'>;
 
 /** What an accept needs beyond the common context: the baselines. */
 export type AcceptCtx = Ctx & Pick<ServerContext, 'baselines' | 'checkerResults'>;
 
-function requireHost(ctx: Ctx, host: string): void {
-  if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
+async function requireHost(ctx: Ctx, host: string): Promise<void> {
+  if (!(await ctx.hosts.get(host))) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
 }
 
 /** Refuses the host's certificate from now on; a running `serve` closes its live connection on its next tick. */
-export function revokeHost(ctx: Ctx, host: string, now: number): void {
-  requireHost(ctx, host);
-  ctx.db.transaction(() => {
-    ctx.liveness.revoke(host);
-    ctx.commands.enqueue('close-host', host, 'revoked', now);
-  })();
+export async function revokeHost(ctx: Ctx, host: string, now: number): Promise<void> {
+  await requireHost(ctx, host);
+  // Two steps, revoke first: the certificate is refused from the first one on, and a retry after a failed
+  // second step revokes again (a no-op) and queues the close.
+  await ctx.liveness.revoke(host);
+  await ctx.commands.enqueue('close-host', host, 'revoked', now);
 }
 
 /** Marks an alarm as seen by a person; it stays open until its condition clears. */
-export function ackAlarm(ctx: Ctx, id: number, now: number): void {
-  if (!ctx.alarms.ack(id, now)) throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id}`);
+export async function ackAlarm(ctx: Ctx, id: number, now: number): Promise<void> {
+  if (!(await ctx.alarms.ack(id, now))) throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id}`);
 }
 
 /** Silences a host until `until` (ms since the epoch), or ends its window when null. */
-export function setMaintenance(ctx: Ctx, host: string, until: number | null): void {
-  requireHost(ctx, host);
-  ctx.liveness.setMaintenance(host, until);
+export async function setMaintenance(ctx: Ctx, host: string, until: number | null): Promise<void> {
+  await requireHost(ctx, host);
+  await ctx.liveness.setMaintenance(host, until);
 }
 
 /** What `accept HOST [PATH...]` did, for the CLI's lines and the dashboard's message. */
@@ -63,20 +63,25 @@ export interface AcceptResult {
  * `TW_HOST_OFFLINE` (not connected, no `serve`, or the report late).
  */
 export async function acceptHost(ctx: AcceptCtx, host: string, paths: string[], o: { stale: boolean; clock: Clock; wait?: FreshReportWait }): Promise<AcceptResult> {
-  requireHost(ctx, host);
-  if (!ctx.baselines.hasBaseline(host)) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
+  await requireHost(ctx, host);
+  if (!(await ctx.baselines.hasBaseline(host))) throw serverError('TW_BASELINE_NONE', `${host} has no baseline yet`);
   let storedAt: number | null;
   if (o.stale) {
-    const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
-    storedAt = last?.at ?? null;
+    storedAt = await lastReportAt(ctx, host);
   } else {
-    const serveLive = () => listInstances(ctx.db, o.clock.now()).some((i) => i.status === 'up');
+    const serveLive = async () => (await listInstances(ctx.sql, o.clock.now())).some((i) => i.status === 'up');
     storedAt = await requestFreshReport(ctx.commands, host, o.clock, o.wait ?? FRESH_REPORT_WAIT, serveLive);
   }
   const at = o.clock.now();
-  const r = ctx.baselines.accept(host, paths.length ? paths : null, at);
-  const agentExe = !paths.length && acceptAgentExe(ctx.db, ctx.alarms, host, at);
-  const c = ctx.checkerResults.accept(host, paths.length ? paths : null, at);
+  const r = await ctx.baselines.accept(host, paths.length ? paths : null, at);
+  const agentExe = !paths.length && (await acceptAgentExe(ctx.sql, ctx.alarms, host, at));
+  const c = await ctx.checkerResults.accept(host, paths.length ? paths : null, at);
   const unmatched = r.unmatched.filter((p) => !c.matched.includes(p));
   return { source: o.stale ? 'stale' : 'fresh', storedAt, accepted: r.accepted, unmatched, agentExe, checker: { entries: c.entries, resolved: c.resolved } };
+}
+
+/** When the host's last report was stored (ms), or null when none is (the time `accept --stale` takes). */
+export async function lastReportAt(ctx: Pick<ServerContext, 'sql'>, host: string): Promise<number | null> {
+  const last = await ctx.sql.get<{ at: number | null }>('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?', [host]);
+  return last?.at ?? null;
 }

@@ -119,7 +119,7 @@ export class ServerApp {
     const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
     if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
-      db: ctx.db,
+      sql: ctx.sql,
       hosts: ctx.hosts,
       clock: o.clock,
       beatsReceived: () => ctx.liveness.beatsReceived,

@@ -123,29 +123,30 @@ try {
 }
 const count = (t: string) => (db.prepare(`SELECT COUNT(*) n FROM ${t}`).get() as { n: number }).n;
 
-function time(label: string, fn: () => unknown): { query: string; medianMs: number } {
-  fn();
+async function time(label: string, fn: () => unknown): Promise<{ query: string; medianMs: number }> {
+  await fn();
   const runs: number[] = [];
   for (let i = 0; i < 7; i++) {
     const t = process.hrtime.bigint();
-    fn();
+    await fn();
     runs.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   runs.sort((x, y) => x - y);
   return { query: label, medianMs: Number(runs[3]!.toFixed(2)) };
 }
-const data = new DashboardData(db, hostsStore);
-const metrics = createMetrics({ db, hosts: hostsStore, clock, beatsReceived: () => 0, connectedAgents: () => HOSTS });
+const sql = new SqliteDb(db);
+const data = new DashboardData(sql, hostsStore);
+const metrics = createMetrics({ sql, hosts: hostsStore, clock, beatsReceived: () => 0, connectedAgents: () => HOSTS });
 const queries = [
-  time('hosts page: DashboardData.hostRows (every host + 60-minute bar)', () => data.hostRows(end)),
-  time('live feed change check: DashboardData.fingerprint', () => data.fingerprint()),
-  time('open alarms: DashboardData.alarms({state: open})', () => data.alarms({ state: 'open' })),
-  time('all alarms, newest 500: DashboardData.alarms({state: all})', () => data.alarms({ state: 'all' })),
-  time("one host's alarms: DashboardData.alarms({host, state: all})", () => data.alarms({ host: names[500]!, state: 'all' })),
-  time('hosts --json: HostStore.views', () => hostsStore.views(end)),
-  time('report --since 24h: buildReport', () => buildReport(db, hostsStore, end - DAY, end)),
-  time('report --since 30d: buildReport', () => buildReport(db, hostsStore, end - 30 * DAY, end)),
-  time('/metrics scrape', () => metrics.metrics()),
+  await time('hosts page: DashboardData.hostRows (every host + 60-minute bar)', () => data.hostRows(end)),
+  await time('live feed change check: DashboardData.fingerprint', () => data.fingerprint()),
+  await time('open alarms: DashboardData.alarms({state: open})', () => data.alarms({ state: 'open' })),
+  await time('all alarms, newest 500: DashboardData.alarms({state: all})', () => data.alarms({ state: 'all' })),
+  await time("one host's alarms: DashboardData.alarms({host, state: all})", () => data.alarms({ host: names[500]!, state: 'all' })),
+  await time('hosts --json: HostStore.views', () => hostsStore.views(end)),
+  await time('report --since 24h: buildReport', () => buildReport(db, hostsStore, end - DAY, end)),
+  await time('report --since 30d: buildReport', () => buildReport(db, hostsStore, end - 30 * DAY, end)),
+  await time('/metrics scrape', () => metrics.metrics()),
 ];
 const result = {
   hosts: HOSTS,

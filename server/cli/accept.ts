@@ -36,11 +36,12 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     const now = Date.now();
     if (values.group !== undefined) {
       if (!positionals.length) throw sharedError('TW_ARGS', `name at least one PATH with --group (usage: ${usage})`);
-      const hosts = ctx.hosts.all().filter((h) => h.group === values.group && h.status !== 'revoked' && store.hasBaseline(h.host));
+      const hosts = [];
+      for (const h of await ctx.hosts.all()) if (h.group === values.group && h.status !== 'revoked' && (await store.hasBaseline(h.host))) hosts.push(h);
       if (!hosts.length) throw serverError('TW_HOST_UNKNOWN', `no host with a baseline in group "${values.group}"`);
       const samples = hosts.filter((h) => h.sample).map((h) => h.host);
-      const r = acceptGroup(
-        ctx.db,
+      const r = await acceptGroup(
+        ctx.sql,
         store,
         hosts.map((h) => h.host),
         positionals,
@@ -79,6 +80,6 @@ export async function acceptCommand(argv: string[], io: CommandIo): Promise<numb
     io.out(`accepted ${r.accepted.length} path(s) of ${host}`);
     return 0;
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 }

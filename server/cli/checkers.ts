@@ -21,7 +21,7 @@ export async function checkerRunsCommand(argv: string[], io: CommandIo): Promise
   if (positionals.length > 1) throw sharedError('TW_ARGS', `name at most one HOST (usage: ${usage})`);
   const ctx = openServerContext(dir, systemClock);
   try {
-    const rows = ctx.checkers.list({ host: positionals[0] }).map(runRow);
+    const rows = (await ctx.checkers.list({ host: positionals[0] })).map(runRow);
     if (values.json) {
       io.out(safeJson(rows));
       return 0;
@@ -41,7 +41,7 @@ export async function checkerRunsCommand(argv: string[], io: CommandIo): Promise
     ]);
     printTable(io, head, cells);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }
@@ -55,16 +55,18 @@ export async function runCheckerCommand(argv: string[], io: CommandIo): Promise<
   const host = positionals[0]!;
   const ctx = openServerContext(dir, systemClock);
   try {
-    const runs = scheduleRunNow(ctx, host, Date.now());
+    const runs = await scheduleRunNow(ctx, host, Date.now());
     for (const r of runs) io.out(`${r.existing ? 'already scheduled' : 'scheduled'} ${r.checker} run ${r.id} on ${safeText(host)}`);
     const deadline = Date.now() + RUN_SENT_WAIT.ms;
     let pending = runs;
     while (pending.length && Date.now() < deadline) {
       await new Promise((res) => setTimeout(res, RUN_SENT_WAIT.pollMs));
-      pending = pending.filter((r) => ctx.checkers.get(r.id)?.status === 'scheduled');
+      const still = [];
+      for (const r of pending) if ((await ctx.checkers.get(r.id))?.status === 'scheduled') still.push(r);
+      pending = still;
     }
     for (const r of runs) {
-      const run = ctx.checkers.get(r.id);
+      const run = await ctx.checkers.get(r.id);
       if (run?.status === 'scheduled')
         io.out(
           `${r.checker} run ${r.id}: not sent yet (no running serve, or ${safeText(host)} not connected); sent when it connects, until ${new Date(run.deadlineAt).toISOString()}`,
@@ -72,7 +74,7 @@ export async function runCheckerCommand(argv: string[], io: CommandIo): Promise<
       else io.out(`${r.checker} run ${r.id}: ${run?.status === 'running' ? 'sent' : (run?.status ?? 'gone')}`);
     }
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

@@ -49,11 +49,11 @@ export async function fleetCommand(argv: string[], io: CommandIo): Promise<numbe
   );
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
-    const v = buildFleetView(ctx.db, { group: values.group, varyingOnly: !values.all, limit: values.json ? undefined : 2_000 });
+    const v = await buildFleetView(ctx.sql, { group: values.group, varyingOnly: !values.all, limit: values.json ? undefined : 2_000 });
     if (values.json) io.out(safeJson(v));
     else for (const l of formatFleetText(v)) io.out(l);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

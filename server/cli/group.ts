@@ -19,10 +19,10 @@ export async function groupCommand(argv: string[], io: CommandIo): Promise<numbe
   const [host, group] = positionals as [string, string];
   const ctx = openServerContext(dir, systemClock);
   try {
-    const was = setHostGroup(ctx.db, host, group);
+    const was = await setHostGroup(ctx.sql, host, group);
     io.out(was === group ? `${host} is already in group ${group}` : `${host} moved from group ${was} to ${group}`);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }
@@ -47,13 +47,13 @@ export async function groupPortsCommand(argv: string[], io: CommandIo): Promise<
   const ctx = openServerContext(dir, systemClock);
   try {
     checkGroupName(group);
-    if (onOff) setPortAlarms(ctx.db, group, verb === 'on');
-    else if (verb !== undefined) setPortAllowed(ctx.db, group, names, verb === 'allow');
-    const peers = new GroupPeers(ctx.db);
-    const list = portAllowList(ctx.db, group);
-    io.out(`port alarms ${peers.portAlarms(group) ? 'on' : 'off'} for group ${group}; allowed processes: ${list.length ? list.join(' ') : '(none)'}`);
+    if (onOff) await setPortAlarms(ctx.sql, group, verb === 'on');
+    else if (verb !== undefined) await setPortAllowed(ctx.sql, group, names, verb === 'allow');
+    const peers = new GroupPeers(ctx.sql);
+    const list = await portAllowList(ctx.sql, group);
+    io.out(`port alarms ${(await peers.portAlarms(group)) ? 'on' : 'off'} for group ${group}; allowed processes: ${list.length ? list.join(' ') : '(none)'}`);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

@@ -16,13 +16,13 @@ export async function instancesCommand(argv: string[], io: CommandIo): Promise<n
   try {
     const now = Date.now();
     if (values.forget !== undefined) {
-      const r = forgetInstance(ctx.db, ctx.alarms, values.forget, now);
+      const r = await forgetInstance(ctx.sql, ctx.alarms, values.forget, now);
       if (r === 'unknown') throw sharedError('TW_ARGS', `no instance named "${values.forget}" shares this database (\`instances --dir D\` lists them)`);
       if (r === 'up') throw sharedError('TW_ARGS', `instance "${values.forget}" is up: stop it before forgetting it`);
       io.out(`forgot instance ${values.forget}`);
       return 0;
     }
-    const rows = listInstances(ctx.db, now);
+    const rows = await listInstances(ctx.sql, now);
     if (values.json) {
       io.out(safeJson(rows));
       return 0;
@@ -31,7 +31,7 @@ export async function instancesCommand(argv: string[], io: CommandIo): Promise<n
     const head = ['NAME', 'STATUS', 'LAST SEEN', 'AGENTS'];
     printTable(io, head, cells);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

@@ -12,7 +12,7 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
   const { values } = parseCommandArgs(argv, { dir: { type: 'string' }, json: { type: 'boolean', default: false } }, usage);
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
-    const views = ctx.hosts.views(Date.now());
+    const views = await ctx.hosts.views(Date.now());
     if (values.json) io.out(safeJson(views));
     else
       printTable(
@@ -21,7 +21,7 @@ export async function hostsCommand(argv: string[], io: CommandIo): Promise<numbe
         views.map((h) => [h.host, h.group, h.status, h.silentFor === null ? 'never' : `${formatDuration(h.silentFor)} ago`, String(h.openAlarms)]),
       );
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }
@@ -41,7 +41,7 @@ export async function alarmsCommand(argv: string[], io: CommandIo): Promise<numb
   );
   const ctx = openServerContext(requireFlag(values.dir, 'dir', usage), systemClock);
   try {
-    const rows = ctx.alarms.list({ open: values.open, host: values.host });
+    const rows = await ctx.alarms.list({ open: values.open, host: values.host });
     if (values.json) io.out(safeJson(rows));
     else
       printTable(
@@ -50,7 +50,7 @@ export async function alarmsCommand(argv: string[], io: CommandIo): Promise<numb
         rows.map((a) => [String(a.id), a.host, a.severity, a.kind, a.subject, a.openedAt, a.resolvedAt ? 'resolved' : a.ackedAt ? 'acked' : 'open']),
       );
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

@@ -12,13 +12,13 @@ function oneArg(positionals: string[], what: string, usage: string): string {
   return positionals[0]!;
 }
 
-function withHost<T>(dir: string, host: string, fn: (ctx: ServerContext) => T): T {
+async function withHost<T>(dir: string, host: string, fn: (ctx: ServerContext) => Promise<T>): Promise<T> {
   const ctx = openServerContext(dir, systemClock);
   try {
-    if (!ctx.hosts.get(host)) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
-    return fn(ctx);
+    if (!(await ctx.hosts.get(host))) throw serverError('TW_HOST_UNKNOWN', `no enrolled host named "${host}"`);
+    return await fn(ctx);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 }
 
@@ -28,7 +28,7 @@ export async function revokeCommand(argv: string[], io: CommandIo): Promise<numb
   const { values, positionals } = parseCommandArgs(argv, { dir: { type: 'string' } }, usage);
   const dir = requireFlag(values.dir, 'dir', usage);
   const host = oneArg(positionals, 'HOST', usage);
-  withHost(dir, host, (ctx) => revokeHost(ctx, host, Date.now()));
+  await withHost(dir, host, (ctx) => revokeHost(ctx, host, Date.now()));
   io.out(`revoked ${host}; a new enrollment needs \`token ${host} --replace\``);
   return 0;
 }
@@ -44,12 +44,12 @@ export async function ackCommand(argv: string[], io: CommandIo): Promise<number>
   const ctx = openServerContext(dir, systemClock);
   try {
     try {
-      ackAlarm(ctx, id, Date.now());
+      await ackAlarm(ctx, id, Date.now());
     } catch {
       throw serverError('TW_ALARM_UNKNOWN', `no alarm with id ${id}`);
     }
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   io.out(`acknowledged alarm ${id}`);
   return 0;
@@ -69,7 +69,7 @@ export async function maintenanceCommand(argv: string[], io: CommandIo): Promise
     throw sharedError('TW_ARGS', `--for: ${(err as Error).message}`);
   }
   const until = ms === 0 ? null : Date.now() + ms;
-  withHost(dir, host, (ctx) => setMaintenance(ctx, host, until));
+  await withHost(dir, host, (ctx) => setMaintenance(ctx, host, until));
   io.out(
     until === null
       ? `maintenance of ${host} ended; change alarms it held are delivered now`

@@ -30,10 +30,10 @@ export async function reportCommand(argv: string[], io: CommandIo): Promise<numb
   const ctx = openServerContext(dir, systemClock);
   try {
     const now = Date.now();
-    const r = buildReport(ctx.db, ctx.hosts, now - sinceMs, now);
+    const r = await buildReport(ctx.sql, ctx.hosts, now - sinceMs, now);
     io.out(values.json ? safeJson(r) : formatReportText(r).trimEnd());
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

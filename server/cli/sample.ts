@@ -14,11 +14,11 @@ export async function sampleCommand(argv: string[], io: CommandIo): Promise<numb
   const { dir, name: host, on } = parseOnOffArgs(argv, 'sample HOST on|off --dir D', 'a HOST');
   const ctx = openServerContext(dir, systemClock);
   try {
-    setSample(ctx.db, host, on);
-    const group = ctx.hosts.get(host)!.group;
+    await setSample(ctx.sql, host, on);
+    const group = (await ctx.hosts.get(host))!.group;
     io.out(on ? `${host} is a sample host of group ${group}` : `${host} is no longer a sample host of group ${group}`);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

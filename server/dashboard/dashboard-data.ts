@@ -1,7 +1,7 @@
 import type { HostStatus, Severity } from '../../shared/alarm-kinds.ts';
 import type { AlarmRow } from '../alarms/alarm-store.ts';
 import type { HostStore, HostView } from '../liveness/host-store.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 
 /** Heartbeat bar cell: 0 no data (not enrolled yet / too early), 1 gap, 2 fewer than expected, 3 full. */
 export type BarLevel = 0 | 1 | 2 | 3;
@@ -35,15 +35,15 @@ const iso = (t: number | null): string | null => (t === null ? null : new Date(t
 export class DashboardData {
   /** @param flushRollup writes heartbeat counts still held in memory (HeartbeatRollup.flush) before the bar is read. */
   constructor(
-    private readonly db: Db,
+    private readonly sql: SqlDb,
     private readonly hosts: HostStore,
-    private readonly flushRollup: () => void = () => {},
+    private readonly flushRollup: () => void | Promise<void> = () => {},
   ) {}
 
   /** Every host, silent and late first (HostStore's order), with the last hour of heartbeats. */
-  hostRows(now: number): DashHost[] {
+  async hostRows(now: number): Promise<DashHost[]> {
     try {
-      this.flushRollup();
+      await this.flushRollup();
     } catch {
       /* a storage error: the bar shows what is stored; the counts are kept for the next flush */
     }
@@ -52,31 +52,31 @@ export class DashboardData {
     const beats = new Map<string, Map<number, number>>();
     // Through hosts (CROSS JOIN keeps that order) so each host's last hour is a range of the (host, minute) key;
     // `WHERE minute >= ?` alone scanned the whole rollup, a month of it being 43 million rows at 1,000 hosts.
-    const recent = this.db.prepare('SELECT m.host, m.minute, m.beats FROM hosts h CROSS JOIN heartbeat_minutes m ON m.host = h.host AND m.minute >= ?').all(first) as {
-      host: string;
-      minute: number;
-      beats: number;
-    }[];
+    // PostgreSQL plans the join itself and takes no ON after CROSS JOIN; SQLite needs CROSS to keep the order.
+    const join = this.sql.engine === 'sqlite' ? 'CROSS JOIN' : 'JOIN';
+    const recent = await this.sql.all<{ host: string; minute: number; beats: number }>(
+      `SELECT m.host, m.minute, m.beats FROM hosts h ${join} heartbeat_minutes m ON m.host = h.host AND m.minute >= ?`,
+      [first],
+    );
     for (const r of recent) {
       let m = beats.get(r.host);
       if (!m) beats.set(r.host, (m = new Map()));
       m.set(r.minute, r.beats);
     }
     const meta = new Map(
-      (this.db.prepare('SELECT host, enrolled_at, status_changed_at FROM hosts').all() as { host: string; enrolled_at: number; status_changed_at: number | null }[]).map((r) => [
+      (await this.sql.all<{ host: string; enrolled_at: number; status_changed_at: number | null }>('SELECT host, enrolled_at, status_changed_at FROM hosts')).map((r) => [
         r.host,
         r,
       ]),
     );
     const worst = new Map(
       (
-        this.db.prepare(`SELECT host, SUM(severity = 'critical') AS c FROM alarms WHERE resolved_at IS NULL GROUP BY host`).all() as {
-          host: string;
-          c: number;
-        }[]
+        await this.sql.all<{ host: string; c: number }>(
+          `SELECT host, SUM(CASE WHEN severity = 'critical' THEN 1 ELSE 0 END) AS c FROM alarms WHERE resolved_at IS NULL GROUP BY host`,
+        )
       ).map((r) => [r.host, r.c]),
     );
-    return this.hosts.views(now).map((v) => {
+    return (await this.hosts.views(now)).map((v) => {
       const m = meta.get(v.host);
       const b = beats.get(v.host);
       // A host enrolled within the hour has no data before its first heartbeat, not a gap.
@@ -98,22 +98,22 @@ export class DashboardData {
   }
 
   /** Alarms newest first, filtered by host, kind, severity and state. */
-  alarms(f: AlarmFilter): AlarmRow[] {
+  async alarms(f: AlarmFilter): Promise<AlarmRow[]> {
     const { sql, args } = this.where(f);
     args.push(f.limit ?? 500, f.offset ?? 0);
-    const rows = this.db.prepare(`SELECT * FROM alarms ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`).all(...args) as Record<string, unknown>[];
+    const rows = await this.sql.all(`SELECT * FROM alarms ${sql} ORDER BY id DESC LIMIT ? OFFSET ?`, args);
     return rows.map(toAlarmRow);
   }
 
   /** How many alarms match the filter (for paging). */
-  countAlarms(f: AlarmFilter): number {
+  async countAlarms(f: AlarmFilter): Promise<number> {
     const { sql, args } = this.where(f);
-    return (this.db.prepare(`SELECT COUNT(*) AS n FROM alarms ${sql}`).get(...args) as { n: number }).n;
+    return (await this.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM alarms ${sql}`, args))!.n;
   }
 
   /** One alarm, or undefined. */
-  alarm(id: number): AlarmRow | undefined {
-    const r = this.db.prepare('SELECT * FROM alarms WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+  async alarm(id: number): Promise<AlarmRow | undefined> {
+    const r = await this.sql.get('SELECT * FROM alarms WHERE id = ?', [id]);
     return r && toAlarmRow(r);
   }
 
@@ -142,17 +142,19 @@ export class DashboardData {
    * acknowledged. The live feed pushes when it changes (CLI commands in other
    * processes included, since it reads the database).
    */
-  fingerprint(): string {
-    const h = this.db
-      .prepare(`SELECT COUNT(*) AS n, TOTAL(status_changed_at) AS s, TOTAL(COALESCE(maintenance_until, 0)) AS m, group_concat(grp || ':' || status, ',') AS g FROM hosts`)
-      .get() as Record<string, unknown>;
-    const a = this.db.prepare('SELECT (SELECT COALESCE(MAX(id), 0) FROM alarm_events) AS e, (SELECT COUNT(acked_at) FROM alarms) AS k').get() as Record<string, unknown>;
+  async fingerprint(): Promise<string> {
+    // The one aggregate the dialects name differently; string_agg is ordered so the same rows give the same text.
+    const groups = this.sql.engine === 'sqlite' ? `group_concat(grp || ':' || status, ',')` : `string_agg(grp || ':' || status, ',' ORDER BY host)`;
+    const h = (await this.sql.get(
+      `SELECT COUNT(*) AS n, COALESCE(SUM(status_changed_at), 0) AS s, COALESCE(SUM(COALESCE(maintenance_until, 0)), 0) AS m, ${groups} AS g FROM hosts`,
+    ))!;
+    const a = (await this.sql.get('SELECT (SELECT COALESCE(MAX(id), 0) FROM alarm_events) AS e, (SELECT COUNT(acked_at) FROM alarms) AS k'))!;
     return `${h.n}|${h.s}|${h.m}|${h.g}|${a.e}|${a.k}`;
   }
 
   /** Records a dashboard action in the audit table. */
-  audit(user: string, action: string, host: string | null, arg: string | null, now: number): void {
-    this.db.prepare('INSERT INTO operator_actions (user, action, host, arg, at) VALUES (?, ?, ?, ?, ?)').run(user, action, host, arg, now);
+  async audit(user: string, action: string, host: string | null, arg: string | null, now: number): Promise<void> {
+    await this.sql.run('INSERT INTO operator_actions ("user", action, host, arg, at) VALUES (?, ?, ?, ?, ?)', [user, action, host, arg, now]);
   }
 }
 

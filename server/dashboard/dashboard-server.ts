@@ -12,7 +12,7 @@ import { buildCheckerSection } from '../checkers/checker-report.ts';
 import type { ServerContext } from '../context.ts';
 import { GROUP_NAME } from '../fleet/fleet-membership.ts';
 import { buildFleetView } from '../fleet/fleet-view.ts';
-import { acceptHost, ackAlarm, revokeHost, setMaintenance } from '../operator-actions.ts';
+import { acceptHost, ackAlarm, lastReportAt, revokeHost, setMaintenance } from '../operator-actions.ts';
 import { buildReport } from '../reports/report.ts';
 import { verifyPassword } from '../trust/passwords.ts';
 import { DashboardData } from './dashboard-data.ts';
@@ -32,7 +32,7 @@ import { hostPage, hostsPage } from './views-hosts.ts';
 import { loginPage, when } from './views-layout.ts';
 
 export interface DashboardOptions {
-  ctx: Pick<ServerContext, 'db' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'baselines' | 'checkers' | 'checkerResults'>;
+  ctx: Pick<ServerContext, 'sql' | 'hosts' | 'alarms' | 'liveness' | 'rollup' | 'commands' | 'paths' | 'baselines' | 'checkers' | 'checkerResults'>;
   clock: Clock;
   log: Logger;
   /** Serve HTTPS with this key and certificate (required when bound beyond loopback). */
@@ -86,15 +86,16 @@ export class Dashboard {
     // __Host- cookies must be Secure, come from HTTPS and have Path=/: a subdomain cannot plant one.
     this.cookieName = this.secure ? '__Host-tw_session' : 'tw_session';
     this.log = o.log.child({ component: 'dashboard' });
-    this.data = new DashboardData(o.ctx.db, o.ctx.hosts, () => o.ctx.rollup.flush());
+    this.data = new DashboardData(o.ctx.sql, o.ctx.hosts, () => o.ctx.rollup.flush());
     this.limits = { ...DEFAULT_LIMITS, ...o.limits };
     this.sessions = new SessionStore(o.clock, { idleMs: o.sessionIdleMs ?? 8 * 3_600_000 });
     this.guard = new LoginGuard(o.clock, o.login);
     this.feed = new LiveFeed(this.data, { clock: o.clock, log: this.log, pollMs: o.pollMs, maxClients: this.limits.maxLiveClients });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
+      // Every handler's promise ends here: a rejection is a 500 that names no cause (the log has it), never an unhandled one.
       this.handle(req, res).catch((err) => {
         this.log.error({ err: (err as Error).message, path: req.url?.split('?')[0] }, 'dashboard request failed');
-        if (!res.headersSent) send(res, 500, 'text/plain', 'internal error', this.headers());
+        if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error; the server log says why', this.headers());
         else res.end();
       });
     };
@@ -159,7 +160,7 @@ export class Dashboard {
       method: 'GET',
       path: '/api/hosts',
       auth: 'api',
-      handle: ({ res }) => send(res, 200, 'application/json', JSON.stringify(this.data.hostRows(this.o.clock.now())), this.headers()),
+      handle: async ({ res }) => send(res, 200, 'application/json', JSON.stringify(await this.data.hostRows(this.o.clock.now())), this.headers()),
     },
     { method: 'GET', path: '/alarms', auth: 'page', handle: (c) => this.alarmsRoute(c) },
     { method: 'GET', path: '/report', auth: 'page', handle: (c) => this.reportRoute(c) },
@@ -201,22 +202,23 @@ export class Dashboard {
     return hit.route.handle({ req, res, url, params: hit.params, session, form });
   }
 
-  private hostsRoute({ res, url, session }: RouteCall): void {
-    this.page(res, hostsPage(session!, this.data.hostRows(this.o.clock.now()), url.searchParams.get('notice') ?? undefined));
+  private async hostsRoute({ res, url, session }: RouteCall): Promise<void> {
+    this.page(res, hostsPage(session!, await this.data.hostRows(this.o.clock.now()), url.searchParams.get('notice') ?? undefined));
   }
 
-  private alarmsRoute({ res, url, session }: RouteCall): void {
+  private async alarmsRoute({ res, url, session }: RouteCall): Promise<void> {
     const f = alarmFilter(url.searchParams);
-    this.page(res, alarmsPage(session!, this.data.alarms(f), f, this.data.countAlarms(f), url.searchParams, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
+    const [rows, count] = [await this.data.alarms(f), await this.data.countAlarms(f)];
+    this.page(res, alarmsPage(session!, rows, f, count, url.searchParams, `/alarms${url.search}`, url.searchParams.get('notice') ?? undefined));
   }
 
-  private alarmRoute({ res, url, params, session }: RouteCall): void {
-    const a = this.data.alarm(Number(params[0]));
-    if (!a) return this.page(res, hostsPage(session!, this.data.hostRows(this.o.clock.now()), 'not-found'), 404);
-    this.page(res, alarmPage(session!, a, this.o.ctx.hosts.get(a.host), this.o.clock.now(), url.searchParams.get('notice') ?? undefined));
+  private async alarmRoute({ res, url, params, session }: RouteCall): Promise<void> {
+    const a = await this.data.alarm(Number(params[0]));
+    if (!a) return this.page(res, hostsPage(session!, await this.data.hostRows(this.o.clock.now()), 'not-found'), 404);
+    this.page(res, alarmPage(session!, a, await this.o.ctx.hosts.get(a.host), this.o.clock.now(), url.searchParams.get('notice') ?? undefined));
   }
 
-  private reportRoute({ res, url, session }: RouteCall): void {
+  private async reportRoute({ res, url, session }: RouteCall): Promise<void> {
     const now = this.o.clock.now();
     let sinceText = url.searchParams.get('since') ?? '24h';
     let ms: number;
@@ -227,45 +229,45 @@ export class Dashboard {
       ms = 86_400_000;
     }
     try {
-      this.o.ctx.rollup.flush();
+      await this.o.ctx.rollup.flush();
     } catch {
       /* the report shows what is stored */
     }
-    this.page(res, reportPage(session!, buildReport(this.o.ctx.db, this.o.ctx.hosts, now - ms, now), sinceText));
+    this.page(res, reportPage(session!, await buildReport(this.o.ctx.sql, this.o.ctx.hosts, now - ms, now), sinceText));
   }
 
-  private fleetRoute({ res, url, session }: RouteCall): void {
+  private async fleetRoute({ res, url, session }: RouteCall): Promise<void> {
     const group = url.searchParams.get('group')?.trim() || undefined;
     const f = { group: group && GROUP_NAME.test(group) ? group : undefined, all: url.searchParams.get('all') === '1' };
-    const marks = new Map(this.data.hostRows(this.o.clock.now()).map((h) => [h.host, h]));
-    this.page(res, fleetPage(session!, buildFleetView(this.o.ctx.db, { group: f.group, varyingOnly: !f.all, limit: 500 }), f, marks));
+    const marks = new Map((await this.data.hostRows(this.o.clock.now())).map((h) => [h.host, h]));
+    this.page(res, fleetPage(session!, await buildFleetView(this.o.ctx.sql, { group: f.group, varyingOnly: !f.all, limit: 500 }), f, marks));
   }
 
-  private hostRoute({ res, url, params, session }: RouteCall): void {
+  private async hostRoute({ res, url, params, session }: RouteCall): Promise<void> {
     const now = this.o.clock.now();
     const host = safeDecode(params[0]!);
-    const rec = host === null ? undefined : this.o.ctx.hosts.get(host);
-    if (!rec) return this.page(res, hostsPage(session!, this.data.hostRows(now), 'not-found'), 404);
-    const view = this.data.hostRows(now).find((v) => v.host === rec.host);
+    const rec = host === null ? undefined : await this.o.ctx.hosts.get(host);
+    const rows = await this.data.hostRows(now);
+    if (!rec) return this.page(res, hostsPage(session!, rows, 'not-found'), 404);
+    const view = rows.find((v) => v.host === rec.host);
     const q = new URLSearchParams(url.searchParams);
     q.delete('host');
     const f = { ...alarmFilter(q), host: rec.host };
-    this.page(
-      res,
-      hostPage(session!, rec, view, this.data.alarms(f), f, this.data.countAlarms(f), q, now, url.searchParams.get('notice') ?? undefined, this.checkerSection(rec.host)),
-    );
+    const [alarms, count, checker] = [await this.data.alarms(f), await this.data.countAlarms(f), await this.checkerSection(rec.host)];
+    this.page(res, hostPage(session!, rec, view, alarms, f, count, q, now, url.searchParams.get('notice') ?? undefined, checker));
   }
 
-  private checkersRoute({ res, session }: RouteCall): void {
+  private async checkersRoute({ res, session }: RouteCall): Promise<void> {
     const now = this.o.clock.now();
-    this.page(res, checkersPage(session!, buildCheckerSection(this.o.ctx.db, now - 86_400_000, now), this.o.ctx.checkers.list({ limit: 200 })));
+    const section = await buildCheckerSection(this.o.ctx.sql, now - 86_400_000, now);
+    this.page(res, checkersPage(session!, section, await this.o.ctx.checkers.list({ limit: 200 })));
   }
 
-  private checkerSection(host: string) {
+  private async checkerSection(host: string) {
     const { checkers } = this.o.ctx;
-    const runs = checkers.list({ host, limit: 20 });
+    const runs = await checkers.list({ host, limit: 20 });
     const last = runs.find((r) => r.status === 'findings');
-    return hostCheckerSection(checkers.declared(host), runs, last ? checkers.entries(last.id) : []);
+    return hostCheckerSection(await checkers.declared(host), runs, last ? await checkers.entries(last.id) : []);
   }
 
   private logoutRoute({ res, session }: RouteCall): void {
@@ -273,21 +275,22 @@ export class Dashboard {
     redirect(res, '/login', { ...this.headers(), 'set-cookie': cookie(this.cookieName, '', { secure: this.secure, maxAgeS: 0 }) });
   }
 
-  private ackRoute({ res, params, session, form }: RouteCall): void {
+  private async ackRoute({ res, params, session, form }: RouteCall): Promise<void> {
     const now = this.o.clock.now();
     const id = Number(params[0]);
     const back = localPath(form!.get('back'));
     try {
-      ackAlarm(this.o.ctx, id, now);
-    } catch {
+      await ackAlarm(this.o.ctx, id, now);
+    } catch (err) {
+      if (!(err instanceof TwError)) throw err;
       return redirect(res, withNotice(back, 'not-found'), this.headers());
     }
-    this.data.audit(session!.user, 'ack', null, String(id), now);
+    await this.data.audit(session!.user, 'ack', null, String(id), now);
     this.log.info({ user: session!.user, alarm: id }, 'alarm acknowledged on the dashboard');
     redirect(res, withNotice(back, 'acked'), this.headers());
   }
 
-  private hostActionRoute({ res, params, session, form }: RouteCall): void {
+  private async hostActionRoute({ res, params, session, form }: RouteCall): Promise<void> {
     const now = this.o.clock.now();
     const ctx = this.o.ctx;
     const s = session!,
@@ -295,7 +298,7 @@ export class Dashboard {
     const host = safeDecode(params[0]!);
     if (host === null) return send(res, 404, 'text/plain', 'not found', this.headers());
     const back = `/hosts/${encodeURIComponent(host)}`;
-    if (!ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
+    if (!(await ctx.hosts.get(host))) return redirect(res, withNotice('/', 'not-found'), this.headers());
     const action = params[1]!;
     if (action === 'maintenance') {
       let ms: number;
@@ -304,13 +307,13 @@ export class Dashboard {
       } catch {
         return redirect(res, withNotice(back, 'bad-duration'), this.headers());
       }
-      setMaintenance(ctx, host, ms === 0 ? null : now + ms);
-      this.data.audit(s.user, 'maintenance', host, f.get('for'), now);
+      await setMaintenance(ctx, host, ms === 0 ? null : now + ms);
+      await this.data.audit(s.user, 'maintenance', host, f.get('for'), now);
       return redirect(res, withNotice(back, ms === 0 ? 'maintenance-end' : 'maintenance'), this.headers());
     }
     if (f.get('confirm') !== 'yes') return redirect(res, withNotice(back, 'revoke-unconfirmed'), this.headers());
-    revokeHost(ctx, host, now);
-    this.data.audit(s.user, 'revoke', host, null, now);
+    await revokeHost(ctx, host, now);
+    await this.data.audit(s.user, 'revoke', host, null, now);
     this.log.warn({ user: s.user, host }, 'host revoked on the dashboard');
     return redirect(res, withNotice(back, 'revoked'), this.headers());
   }
@@ -325,14 +328,14 @@ export class Dashboard {
     const s = session!,
       f = form!;
     const host = safeDecode(params[0]!);
-    if (host === null || !ctx.hosts.get(host)) return redirect(res, withNotice('/', 'not-found'), this.headers());
+    if (host === null || !(await ctx.hosts.get(host))) return redirect(res, withNotice('/', 'not-found'), this.headers());
     const hostPath = `/hosts/${encodeURIComponent(host)}`;
     const back = localPath(f.get('back') ?? hostPath);
     const path = (f.get('path') ?? '').trim();
     const stale = f.get('stale') === 'yes';
     try {
       const r = await acceptHost(ctx, host, path ? [path] : [], { stale, clock: this.o.clock, wait: this.o.acceptWait });
-      this.data.audit(s.user, 'accept', host, [path, stale ? '--stale' : ''].filter(Boolean).join(' ') || null, this.o.clock.now());
+      await this.data.audit(s.user, 'accept', host, [path, stale ? '--stale' : ''].filter(Boolean).join(' ') || null, this.o.clock.now());
       this.log.info({ user: s.user, host, paths: r.accepted.length, stale }, 'accepted on the dashboard');
       const stored = r.storedAt === null ? 'at an unknown time' : when(r.storedAt);
       s.flash = {
@@ -344,10 +347,9 @@ export class Dashboard {
       return redirect(res, back, this.headers());
     } catch (err) {
       if (!(err instanceof TwError)) throw err;
-      this.data.audit(s.user, 'accept-refused', host, `${err.code} ${path}`.trim(), this.o.clock.now());
+      await this.data.audit(s.user, 'accept-refused', host, `${err.code} ${path}`.trim(), this.o.clock.now());
       if (err.code === 'TW_HOST_OFFLINE') {
-        const last = ctx.db.prepare('SELECT reported_at AS at FROM baseline_hosts WHERE host = ?').get(host) as { at: number | null } | undefined;
-        return this.page(res, acceptRefusedPage(s, host, path, back, err, last?.at ?? null), 409);
+        return this.page(res, acceptRefusedPage(s, host, path, back, err, await lastReportAt(ctx, host)), 409);
       }
       s.flash = { refused: true, text: `Not accepted: ${err.message} (${err.code}). ${err.todo}` };
       return redirect(res, back, this.headers());
@@ -374,7 +376,7 @@ export class Dashboard {
     if (!sameSecret(form.get('csrf') ?? '', loginCookie)) return this.loginForm(req, res, 'The login form expired; try again.', 403);
     const user = form.get('user') ?? '';
     const password = form.get('password') ?? '';
-    const row = this.o.ctx.db.prepare('SELECT password_hash FROM users WHERE name = ?').get(user) as { password_hash: string } | undefined;
+    const row = await this.o.ctx.sql.get<{ password_hash: string }>('SELECT password_hash FROM users WHERE name = ?', [user]);
     const ok = (await this.guard.check(() => verifyPassword(password, row?.password_hash ?? DUMMY_HASH))) && !!row;
     if (!ok) {
       const holdMs = this.guard.fail(addr);

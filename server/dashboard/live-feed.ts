@@ -17,6 +17,8 @@ export class LiveFeed {
   private timer?: TimerHandle;
   private last = '';
   private lastPush = 0;
+  /** The poll under way: a slow database makes the next tick skip, not pile up. */
+  private running?: Promise<void>;
 
   constructor(
     private readonly data: DashboardData,
@@ -24,7 +26,17 @@ export class LiveFeed {
   ) {}
 
   start(): void {
-    this.timer = this.o.clock.setInterval(() => this.poll(), this.o.pollMs ?? 250);
+    this.timer = this.o.clock.setInterval(() => {
+      if (this.running !== undefined) return;
+      this.running = this.poll().finally(() => {
+        this.running = undefined;
+      });
+    }, this.o.pollMs ?? 250);
+  }
+
+  /** Resolves when the poll under way (if any) has written what it read. */
+  async settled(): Promise<void> {
+    await this.running;
   }
 
   stop(): void {
@@ -37,8 +49,8 @@ export class LiveFeed {
     return this.clients.size;
   }
 
-  /** Takes over a response as an event stream. */
-  add(res: ServerResponse, headers: Record<string, string>): void {
+  /** Takes over a response as an event stream; resolves once the current rows are written to it. */
+  async add(res: ServerResponse, headers: Record<string, string>): Promise<void> {
     if (this.clients.size >= (this.o.maxClients ?? 100)) {
       res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '5', ...headers });
       res.end('too many live clients');
@@ -48,12 +60,20 @@ export class LiveFeed {
     res.write('retry: 1000\n\n');
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
-    this.write(res, this.payload());
+    let json: string;
+    try {
+      json = await this.payload();
+    } catch (err) {
+      // The stream is open: the next poll that reads the rows sends them.
+      this.o.log.error({ err: (err as Error).message }, 'live feed could not read the hosts');
+      return;
+    }
+    if (this.clients.has(res)) this.write(res, json);
   }
 
-  private payload(): string {
+  private async payload(): Promise<string> {
     const now = this.o.clock.now();
-    return JSON.stringify({ now, hosts: this.data.hostRows(now) });
+    return JSON.stringify({ now, hosts: await this.data.hostRows(now) });
   }
 
   private write(res: ServerResponse, json: string): void {
@@ -65,16 +85,16 @@ export class LiveFeed {
     res.write(`event: hosts\ndata: ${json}\n\n`);
   }
 
-  /** One poll; never throws. */
-  poll(): void {
+  /** One poll; never rejects. */
+  async poll(): Promise<void> {
     if (this.clients.size === 0) return;
     try {
       const now = this.o.clock.now();
-      const fp = this.data.fingerprint();
+      const fp = await this.data.fingerprint();
       if (fp === this.last && now - this.lastPush < (this.o.refreshMs ?? 10_000)) return;
+      const json = await this.payload();
       this.last = fp;
       this.lastPush = now;
-      const json = this.payload();
       for (const c of this.clients) this.write(c, json);
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'live feed poll failed');

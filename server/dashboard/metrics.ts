@@ -3,10 +3,10 @@ import { ALARM_KINDS, HOST_STATUSES } from '../../shared/alarm-kinds.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { ConnectionStats } from '../gateway/connection-stats.ts';
 import type { HostStore } from '../liveness/host-store.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 
 export interface MetricsSources {
-  db: Db;
+  sql: SqlDb;
   hosts: HostStore;
   clock: Clock;
   /** Heartbeats accepted since start (`Liveness.beatsReceived`). */
@@ -49,9 +49,9 @@ export function createMetrics(src: MetricsSources): Registry {
     help: 'Enrolled hosts by status',
     labelNames: ['status'],
     registers: [registry],
-    collect() {
+    async collect() {
       const counts = new Map<string, number>(HOST_STATUSES.map((s) => [s, 0]));
-      for (const h of src.hosts.views(src.clock.now())) counts.set(h.status, (counts.get(h.status) ?? 0) + 1);
+      for (const h of await src.hosts.views(src.clock.now())) counts.set(h.status, (counts.get(h.status) ?? 0) + 1);
       for (const [status, n] of counts) this.set({ status }, n);
     },
   });
@@ -60,14 +60,13 @@ export function createMetrics(src: MetricsSources): Registry {
     help: 'Unresolved alarms by kind and severity',
     labelNames: ['kind', 'severity'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const rows = await src.sql.all<{ kind: string; severity: string; n: number }>(
+        'SELECT kind, severity, COUNT(*) AS n FROM alarms WHERE resolved_at IS NULL GROUP BY kind, severity',
+      );
+      // Reset after the read, so a scrape that fails never leaves the gauge empty of its zeros.
       this.reset();
       for (const [kind, severity] of Object.entries(ALARM_KINDS)) this.set({ kind, severity }, 0);
-      const rows = src.db.prepare('SELECT kind, severity, COUNT(*) AS n FROM alarms WHERE resolved_at IS NULL GROUP BY kind, severity').all() as {
-        kind: string;
-        severity: string;
-        n: number;
-      }[];
       for (const r of rows) this.set({ kind: r.kind, severity: r.severity }, r.n);
     },
   });
@@ -87,13 +86,11 @@ export function createMetrics(src: MetricsSources): Registry {
     help: 'Alarm notices waiting for delivery, by channel and state (pending, failed)',
     labelNames: ['channel', 'state'],
     registers: [registry],
-    collect() {
+    async collect() {
+      const rows = await src.sql.all<{ channel: string; state: string; n: number }>(
+        `SELECT channel, state, COUNT(*) AS n FROM deliveries WHERE state IN ('pending','failed') GROUP BY channel, state`,
+      );
       this.reset();
-      const rows = src.db.prepare(`SELECT channel, state, COUNT(*) AS n FROM deliveries WHERE state IN ('pending','failed') GROUP BY channel, state`).all() as {
-        channel: string;
-        state: string;
-        n: number;
-      }[];
       for (const r of rows) this.set({ channel: r.channel, state: r.state }, r.n);
     },
   });

@@ -16,7 +16,7 @@ before(() => {
   ({ bin, run: tripwarden } = builtServer());
 });
 
-test('bin/tripwarden runs the built server: init, hosts and alarms print what the TypeScript prints', () => {
+test('bin/tripwarden runs the built server: init, hosts and alarms print what the TypeScript prints', async () => {
   const dir = join(tempDir(), 'data');
   const init = tripwarden(['init', '--dir', dir, '--listen', '127.0.0.1:7443']);
   assert.equal(init.code, 0, init.stderr);
@@ -24,10 +24,10 @@ test('bin/tripwarden runs the built server: init, hosts and alarms print what th
   assert.equal(tripwarden(['token', 'web1', '--dir', dir]).code, 0);
   const ctx = openServerContext(dir, systemClock);
   try {
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`).run(Date.now());
-    ctx.alarms.open('web1', 'file-changed', '/etc/cron.d/x', Date.now());
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`, [Date.now()]);
+    await ctx.alarms.open('web1', 'file-changed', '/etc/cron.d/x', Date.now());
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   for (const args of [
     ['hosts', '--json', '--dir', dir],

@@ -31,12 +31,12 @@ before(async () => {
   ctx = openServerContext(dir, clock);
   const now = clock.now();
   for (const h of ['alpha', 'bravo']) {
-    ctx.db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`).run(h, now);
-    ctx.checkers.declare(h, [{ kind: 'aide', files: ['/usr/bin/aide'] }], now);
+    await ctx.sql.run(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`, [h, now]);
+    await ctx.checkers.declare(h, [{ kind: 'aide', files: ['/usr/bin/aide'] }], now);
   }
-  const run = (host: string) => {
-    const id = ctx.checkers.schedule({ host, checker: 'aide', origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + 1000 }, now);
-    ctx.checkers.markSent(id, now);
+  const run = async (host: string) => {
+    const id = await ctx.checkers.schedule({ host, checker: 'aide', origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + 1000 }, now);
+    await ctx.checkers.markSent(id, now);
     return id;
   };
   const base0 = {
@@ -51,9 +51,13 @@ before(async () => {
     truncated: false,
     dbSha256: null,
   };
-  ctx.checkerResults.apply('alpha', { ...base0, runId: run('alpha'), status: 'findings', entries: [{ path: '/tmp/<script>alert(1)</script>', change: 'added', attrs: [] }] }, now);
-  ctx.checkerResults.apply('bravo', { ...base0, runId: run('bravo'), status: 'failed', entries: [], added: 0, reason: 'db <b>gone</b>' }, now);
-  const metrics = createMetrics({ db: ctx.db, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
+  await ctx.checkerResults.apply(
+    'alpha',
+    { ...base0, runId: await run('alpha'), status: 'findings', entries: [{ path: '/tmp/<script>alert(1)</script>', change: 'added', attrs: [] }] },
+    now,
+  );
+  await ctx.checkerResults.apply('bravo', { ...base0, runId: await run('bravo'), status: 'failed', entries: [], added: 0, reason: 'db <b>gone</b>' }, now);
+  const metrics = createMetrics({ sql: ctx.sql, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
   dash = new Dashboard({ ctx, clock, log: silentLogger(), metrics, metricsTokenFile: join(dir, 'metrics.token') });
   await new Promise<void>((r) => dash.server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(dash.server.address() as AddressInfo).port}`;
@@ -71,7 +75,7 @@ before(async () => {
 after(async () => {
   dash.server.closeAllConnections();
   await new Promise<void>((r) => dash.server.close(() => r()));
-  ctx.close();
+  await ctx.close();
 });
 
 test('the checkers page lists every host with a checker, problems first, and escapes what agents sent', async () => {

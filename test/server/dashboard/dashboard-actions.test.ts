@@ -33,13 +33,19 @@ before(async () => {
   ctx = openServerContext(dir, clock);
   const now = clock.now();
   for (const h of ['web1', 'db1', 'quiet'])
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, last_seen, late_at, due_at) VALUES (?, 'web', ?, 'up', ?, ?, ?)`).run(h, now, now, now + 3.6e6, now + 3.6e6);
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, enrolled_at, status, last_seen, late_at, due_at) VALUES (?, 'web', ?, 'up', ?, ?, ?)`, [
+      h,
+      now,
+      now,
+      now + 3.6e6,
+      now + 3.6e6,
+    ]);
   // db1: a baseline and a real change of it, as a report and an event would make them.
-  ctx.baselines.applyReport('db1', { files: [fileEntry('/etc/crontab'), fileEntry('/usr/sbin/cron')], daemons: [], mounts: [] }, now);
-  ctx.baselines.applyEvent('db1', { files: [fileEntry('/etc/crontab', { size: 2, sha256: 'b'.repeat(64) })], gone: [], daemons: [], mounts: [] }, now);
-  ctx.baselines.applyReport('web1', { files: [fileEntry('/etc/crontab', { sha256: 'c'.repeat(64) })], daemons: [], mounts: [] }, now);
+  await ctx.baselines.applyReport('db1', { files: [fileEntry('/etc/crontab'), fileEntry('/usr/sbin/cron')], daemons: [], mounts: [] }, now);
+  await ctx.baselines.applyEvent('db1', { files: [fileEntry('/etc/crontab', { size: 2, sha256: 'b'.repeat(64) })], gone: [], daemons: [], mounts: [] }, now);
+  await ctx.baselines.applyReport('web1', { files: [fileEntry('/etc/crontab', { sha256: 'c'.repeat(64) })], daemons: [], mounts: [] }, now);
   for (let i = 0; i < 30; i++)
-    ctx.alarms.open('web1', i % 3 ? 'file-added' : 'port-opened', `/etc/cron.d/job${i}`, now - i * 1000, { path: `/etc/cron.d/job${i}` }, i % 3 ? 'critical' : 'warning');
+    await ctx.alarms.open('web1', i % 3 ? 'file-added' : 'port-opened', `/etc/cron.d/job${i}`, now - i * 1000, { path: `/etc/cron.d/job${i}` }, i % 3 ? 'critical' : 'warning');
   dash = new Dashboard({ ctx, clock, log: silentLogger(), acceptWait: { takenMs: 1000, storedMs: 2000, pollMs: 100 } });
   await new Promise<void>((r) => dash.server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(dash.server.address() as AddressInfo).port}`;
@@ -61,7 +67,7 @@ before(async () => {
 after(async () => {
   dash.server.closeAllConnections();
   await new Promise<void>((r) => dash.server.close(() => r()));
-  ctx.close();
+  await ctx.close();
 });
 
 async function get(path: string): Promise<string> {
@@ -115,7 +121,7 @@ test('the host page has its actions above the alarms, pages them 25 at a time, a
 });
 
 test('an alarm page says what the kind means and what to do, with the detail rendered for people', async () => {
-  const id = ctx.alarms.list({ host: 'db1', open: true })[0]!.id;
+  const id = (await ctx.alarms.list({ host: 'db1', open: true }))[0]!.id;
   const page = await get(`/alarms/${id}`);
   assert.match(page, /differ from the baseline\./);
   assert.match(page, /read <code>detail<\/code> \(old and new\); if intended, <code>accept HOST PATH<\/code>; otherwise investigate/);
@@ -137,10 +143,10 @@ test('Revoke without its box says so and revokes nothing; with it, revokes', asy
   const r = await post('/hosts/quiet/revoke', {});
   assert.equal(r.headers.get('location'), '/hosts/quiet?notice=revoke-unconfirmed');
   assert.match(await get(r.headers.get('location')!), /class="notice refused" role="status">Not revoked: tick the box &quot;I mean it&quot;/);
-  assert.notEqual(ctx.hosts.get('quiet')!.state, 'revoked');
+  assert.notEqual((await ctx.hosts.get('quiet'))!.state, 'revoked');
   const ok = await post('/hosts/quiet/revoke', { confirm: 'yes' });
   assert.equal(ok.headers.get('location'), '/hosts/quiet?notice=revoked');
-  assert.equal(ctx.hosts.get('quiet')!.state, 'revoked');
+  assert.equal((await ctx.hosts.get('quiet'))!.state, 'revoked');
 });
 
 test('Accept of a host that is not connected is refused as the CLI refuses it, and the last report can be taken knowingly', async () => {
@@ -151,7 +157,7 @@ test('Accept of a host that is not connected is refused as the CLI refuses it, a
   assert.match(body, /name="stale" value="yes"/);
   assert.match(body, /Accept the last stored report of db1 \(--stale\)/);
   assert.deepEqual(
-    ctx.alarms.list({ host: 'db1', open: true }).map((a) => a.subject),
+    (await ctx.alarms.list({ host: 'db1', open: true })).map((a) => a.subject),
     ['/etc/crontab'],
     'nothing accepted',
   );
@@ -160,9 +166,9 @@ test('Accept of a host that is not connected is refused as the CLI refuses it, a
   assert.equal(stale.status, 303);
   assert.equal(stale.headers.get('location'), '/hosts/db1');
   assert.match(await get('/hosts/db1'), /Accepted 2 path\(s\) of db1 from its last stored report \(stored 2026-12-04 08:00:00Z\)\./);
-  assert.deepEqual(ctx.alarms.list({ host: 'db1', open: true }), [], 'accepted: the alarm is resolved');
+  assert.deepEqual(await ctx.alarms.list({ host: 'db1', open: true }), [], 'accepted: the alarm is resolved');
   assert.doesNotMatch(await get('/hosts/db1'), /Accepted 2 path/, 'the message is shown once');
-  const audit = ctx.db.prepare(`SELECT action, host, arg FROM operator_actions WHERE host = 'db1' ORDER BY id`).all();
+  const audit = await ctx.sql.all(`SELECT action, host, arg FROM operator_actions WHERE host = 'db1' ORDER BY id`);
   assert.deepEqual(audit, [
     { action: 'accept-refused', host: 'db1', arg: 'TW_HOST_OFFLINE' },
     { action: 'accept', host: 'db1', arg: '--stale' },
@@ -179,9 +185,9 @@ test('Accept of a path the host never reported says which, and Maintenance says 
 
 test('controls and bidi marks in agent-supplied subjects, details and facts are shown as escapes, not obeyed', async () => {
   const evil = '/etc/\u202egnp.exe\x1b[31m';
-  ctx.alarms.open('db1', 'file-added', evil, clock.now(), { path: evil, new: { target: 'x\u2066y' } });
-  ctx.db.prepare('UPDATE hosts SET facts = ? WHERE host = ?').run(JSON.stringify({ 'os\u202e': 'Linux\x1b]0;owned\x07' }), 'db1');
-  for (const path of ['/alarms', '/hosts/db1', `/alarms/${ctx.alarms.list({ host: 'db1', open: true })[0]!.id}`]) {
+  await ctx.alarms.open('db1', 'file-added', evil, clock.now(), { path: evil, new: { target: 'x\u2066y' } });
+  await ctx.sql.run('UPDATE hosts SET facts = ? WHERE host = ?', [JSON.stringify({ 'os\u202e': 'Linux\x1b]0;owned\x07' }), 'db1']);
+  for (const path of ['/alarms', '/hosts/db1', `/alarms/${(await ctx.alarms.list({ host: 'db1', open: true }))[0]!.id}`]) {
     const page = await get(path);
     // A hidden form field keeps the exact path, so Accept names the very file; it is never displayed.
     const shown = page.replace(/<input type="hidden" name="path" value="[^"]*">/g, '');

@@ -27,10 +27,10 @@ before(async () => {
   const quiet = { out: () => {}, err: () => {} };
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], quiet), 0);
   ctx = openServerContext(dir, clock);
-  ctx.db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES ('web1', ?)`).run(clock.now());
-  ctx.alarms.open('web1', 'file-changed', 'changed', clock.now());
+  await ctx.sql.run(`INSERT INTO hosts (host, enrolled_at) VALUES ('web1', ?)`, [clock.now()]);
+  await ctx.alarms.open('web1', 'file-changed', 'changed', clock.now());
   ca = readFileSync(ctx.paths.caCert, 'utf8');
-  const metrics = createMetrics({ db: ctx.db, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
+  const metrics = createMetrics({ sql: ctx.sql, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
   dash = new Dashboard({
     ctx,
     clock,
@@ -45,7 +45,7 @@ before(async () => {
 after(async () => {
   dash.server.closeAllConnections();
   await new Promise<void>((r) => dash.server.close(() => r()));
-  ctx.close();
+  await ctx.close();
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -132,23 +132,23 @@ test('forms need the session CSRF token; with it, acknowledge, maintenance and a
   const { session } = await login();
   const page = await req('GET', '/hosts/web1', { cookie: session });
   const csrf = /name="csrf" value="([^"]+)"/.exec(page.body)![1]!;
-  const id = ctx.alarms.list({ host: 'web1' })[0]!.id;
+  const id = (await ctx.alarms.list({ host: 'web1' }))[0]!.id;
   assert.equal((await req('POST', `/alarms/${id}/ack`, { cookie: session, form: { csrf: 'nope' } })).status, 403);
   const ack = await req('POST', `/alarms/${id}/ack`, { cookie: session, form: { csrf, back: '/hosts/web1' } });
   assert.equal(ack.status, 303);
   assert.equal(ack.headers.location, '/hosts/web1?notice=acked');
-  assert.ok(ctx.alarms.list({ host: 'web1' })[0]!.ackedAt);
+  assert.ok((await ctx.alarms.list({ host: 'web1' }))[0]!.ackedAt);
   const offsite = await req('POST', `/alarms/${id}/ack`, { cookie: session, form: { csrf, back: '//evil.example/' } });
   assert.equal(offsite.headers.location, '/alarms?notice=acked', 'redirects stay on the dashboard');
 
   const mt = await req('POST', '/hosts/web1/maintenance', { cookie: session, form: { csrf, for: '1h' } });
   assert.equal(mt.headers.location, '/hosts/web1?notice=maintenance');
-  assert.equal(ctx.hosts.get('web1')!.maintenanceUntil, clock.now() + 3_600_000);
+  assert.equal((await ctx.hosts.get('web1'))!.maintenanceUntil, clock.now() + 3_600_000);
   const acc = await req('POST', '/hosts/web1/accept', { cookie: session, form: { csrf, path: '/etc/crontab' } });
   assert.equal(acc.headers.location, '/hosts/web1', 'the accept ran and its result waits as a message on the host page');
   const refused = await req('GET', '/hosts/web1', { cookie: session });
   assert.match(refused.body, /Not accepted: web1 has no baseline yet \(TW_BASELINE_NONE\)/, 'the refusal the CLI gives, in words');
-  const audit = ctx.db.prepare('SELECT user, action, host, arg FROM operator_actions ORDER BY id').all();
+  const audit = await ctx.sql.all('SELECT "user", action, host, arg FROM operator_actions ORDER BY id');
   assert.deepEqual(audit, [
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
     { user: 'admin', action: 'ack', host: null, arg: String(id) },
@@ -170,4 +170,29 @@ test('/metrics needs a session or the bearer token from metrics.token', async ()
   assert.match(ok.body, /tripwarden_open_alarms\{kind="file-changed",severity="critical"\} 1/);
   const { session } = await login();
   assert.equal((await req('GET', '/metrics', { cookie: session })).status, 200);
+});
+
+test('a page whose read fails is a 500 that names no cause, and no rejection goes unhandled', async () => {
+  const { session } = await login();
+  const unhandled: unknown[] = [];
+  const onUnhandled = (why: unknown) => unhandled.push(why);
+  process.on('unhandledRejection', onUnhandled);
+  // The alarms table gone for a moment: every read of it rejects inside the async handlers.
+  await ctx.sql.run('ALTER TABLE alarms RENAME TO alarms_away');
+  try {
+    for (const path of ['/alarms', '/api/hosts', '/hosts/web1', '/alarms/1']) {
+      const r = await req('GET', path, { cookie: session });
+      assert.equal(r.status, 500, path);
+      assert.equal(r.body, 'internal error; the server log says why', `${path}: no message, stack or SQL of the failure`);
+      assert.match(String(r.headers['content-type']), /^text\/plain/, 'never rendered as markup');
+    }
+    const metrics = await req('GET', '/metrics', { cookie: session });
+    assert.equal(metrics.status, 500, 'a metrics collect that rejects is awaited, not left floating');
+  } finally {
+    await ctx.sql.run('ALTER TABLE alarms_away RENAME TO alarms');
+  }
+  await new Promise((r) => setImmediate(r));
+  process.off('unhandledRejection', onUnhandled);
+  assert.deepEqual(unhandled, []);
+  assert.equal((await req('GET', '/alarms', { cookie: session })).status, 200, 'the next request reads again');
 });

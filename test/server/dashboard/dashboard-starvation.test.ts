@@ -47,7 +47,7 @@ before(async () => {
 after(async () => {
   dash.server.closeAllConnections();
   await new Promise<void>((r) => dash.server.close(() => r()));
-  ctx.close();
+  await ctx.close();
   rmSync(root, { recursive: true, force: true });
 });
 

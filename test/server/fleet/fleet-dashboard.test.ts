@@ -42,16 +42,16 @@ before(async () => {
   writeFileSync(join(root, 'pw'), PASSWORD);
   assert.equal(await initCommand(['--dir', dir, '--listen', '127.0.0.1:7443', '--admin-password-file', join(root, 'pw')], { out: () => {}, err: () => {} }), 0);
   ctx = openServerContext(dir, clock);
-  const store = new BaselineStore(ctx.db, ctx.alarms, new GroupPeers(ctx.db));
+  const store = new BaselineStore(ctx.sql, ctx.alarms, new GroupPeers(ctx.sql));
   for (const [h, sha] of [
     ['web1', 'a'],
     ['web2', 'a'],
     ['web3', 'b'],
   ] as const) {
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, 'web', ?)`).run(h, clock.now());
-    store.applyReport(h, { files: [f('/usr/sbin/cron', sha), f(EVIL, 'c')], daemons: [], mounts: [] }, clock.now());
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, 'web', ?)`, [h, clock.now()]);
+    await store.applyReport(h, { files: [f('/usr/sbin/cron', sha), f(EVIL, 'c')], daemons: [], mounts: [] }, clock.now());
   }
-  const metrics = createMetrics({ db: ctx.db, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
+  const metrics = createMetrics({ sql: ctx.sql, hosts: ctx.hosts, clock, beatsReceived: () => 0, connectedAgents: () => 0 });
   dash = new Dashboard({ ctx, clock, log: silentLogger(), metrics, metricsTokenFile: join(dir, 'metrics.token') });
   await new Promise<void>((r) => dash.server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(dash.server.address() as AddressInfo).port}`;
@@ -59,7 +59,7 @@ before(async () => {
 after(async () => {
   dash.server.closeAllConnections();
   await new Promise<void>((r) => dash.server.close(() => r()));
-  ctx.close();
+  await ctx.close();
   rmSync(root, { recursive: true, force: true });
 });
 
