@@ -24,19 +24,19 @@ export async function requestFreshReport(
   host: string,
   clock: Clock,
   wait: FreshReportWait = FRESH_REPORT_WAIT,
-  serveLive: () => boolean = () => false,
+  serveLive: () => boolean | Promise<boolean> = () => false,
 ): Promise<number> {
   const started = clock.now();
-  const id = commands.enqueue('request-report', host, 'operator accept', started);
+  const id = await commands.enqueue('request-report', host, 'operator accept', started);
   const offline = (why: string) => serverError('TW_HOST_OFFLINE', `${host}: ${why}; not accepted (--stale accepts the last report stored)`);
   for (;;) {
-    const s = commands.state(id);
+    const s = await commands.state(id);
     const waited = clock.now() - started;
     if (s?.result?.startsWith('stored:')) return Number(s.result.slice('stored:'.length));
     if (s?.result === 'offline') throw offline('not connected to the running serve');
     if (!s || (s.doneAt !== null && s.result === null)) throw offline('the request was dropped (serve restarted)');
     // A loaded serve may take its tick late: only when no instance renews its lease is silence a verdict.
-    if (s.doneAt === null && waited >= wait.takenMs && !serveLive()) throw offline(`no running serve took the request in ${wait.takenMs / 1000}s`);
+    if (s.doneAt === null && waited >= wait.takenMs && !(await serveLive())) throw offline(`no running serve took the request in ${wait.takenMs / 1000}s`);
     if (waited >= wait.storedMs) throw offline(`no fresh report stored in ${wait.storedMs / 1000}s`);
     await new Promise<void>((resolve) => clock.setTimeout(resolve, wait.pollMs));
   }
