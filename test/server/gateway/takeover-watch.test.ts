@@ -45,7 +45,7 @@ test('a reconnect after a blip (old connection silent, sequence grown a little, 
   s.w.onReport();
   await s.w.onHeartbeat(DIGEST, T0 + 1_000);
   await s.w.onHeartbeat(DIGEST, T0 + 60_000);
-  assert.equal(s.alarm(), undefined);
+  assert.equal(await s.alarm(), undefined);
   assert.deepEqual(s.asked, []);
 });
 
@@ -53,7 +53,7 @@ test('a restart (new boot id, sequence from 0, no digest before its first scan) 
   const s = await setup();
   assert.deepEqual(await s.w.onHello(ctx({ bootId: '99999999-2222-4333-8444-555555555555', seq: 0, digestsSeen: false })), []);
   for (let i = 1; i <= 30; i++) await s.w.onHeartbeat(undefined, T0 + i * 1_000);
-  assert.equal(s.alarm(), undefined);
+  assert.equal(await s.alarm(), undefined);
 });
 
 test('superseding a connection still heard within interval and grace: warning naming it', async () => {
@@ -70,7 +70,7 @@ test('superseding a connection still heard within interval and grace: warning na
 test('after a stall of the server itself, a connection read late is not taken as live', async () => {
   const s = await setup();
   assert.deepEqual(await s.w.onHello(ctx({ serverStalled: true, superseded: [{ remote: 'old', lastFrameAt: T0 - 10 }] })), []);
-  assert.equal(s.alarm(), undefined);
+  assert.equal(await s.alarm(), undefined);
 });
 
 test('a sequence jump beyond what the time allows: warning; within it: nothing', async () => {
@@ -101,7 +101,7 @@ test('heartbeats without the digest and an unanswered report: found later, the a
   const s = await setup();
   await s.w.onHello(ctx());
   await s.w.onHeartbeat(undefined, T0 + 1_000);
-  assert.equal(s.alarm(), undefined, 'one heartbeat without a digest may race a rescan');
+  assert.equal(await s.alarm(), undefined, 'one heartbeat without a digest may race a rescan');
   await s.w.onHeartbeat(undefined, T0 + 2_000);
   assert.equal((await s.alarm())?.severity, 'warning');
   assert.deepEqual(s.asked, ['identity check']);
@@ -122,5 +122,5 @@ test('a report begun in time and a digest on the first heartbeat: nothing owed',
   await s.w.onHeartbeat(DIGEST, T0 + 1_000);
   await s.w.onHeartbeat(undefined, T0 + 2_000);
   await s.w.onHeartbeat(undefined, T0 + 3_000 + REPORT_WAIT_MIN_MS);
-  assert.equal(s.alarm(), undefined);
+  assert.equal(await s.alarm(), undefined);
 });
