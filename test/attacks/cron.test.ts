@@ -120,7 +120,7 @@ test('kill cron: daemon-down on cron within one interval', { skip: skip || false
     });
   }
   cron = startCron();
-  for (const host of [GUARDED, BARE]) await waitFor(() => !daemonAlarm(host, 'daemon-down'), { timeoutMs: 10_000, what: `daemon-down resolved on ${host}` });
+  for (const host of [GUARDED, BARE]) await waitFor(async () => !(await daemonAlarm(host, 'daemon-down')), { timeoutMs: 10_000, what: `daemon-down resolved on ${host}` });
 });
 
 let replacedAt = 0;

@@ -182,7 +182,7 @@ test('truncating and rewriting to the same size is seen by the hash', async () =
     },
     { what: 'the rewritten content reported' },
   );
-  assert.ok(alarm('file-changed', p), 'still open');
+  assert.ok(await alarm('file-changed', p), 'still open');
   await accept(p);
 });
 
@@ -221,7 +221,7 @@ test('new content with the mtime put back by touch -r is still seen (hash, ctime
     { what: 'the restored mtime reported' },
   );
   assert.notEqual(currentFile(p)!.sha256, baselineFile(p)!.sha256);
-  assert.ok(alarm('file-changed', p), 'still open');
+  assert.ok(await alarm('file-changed', p), 'still open');
   await accept(p);
 });
 
@@ -319,7 +319,7 @@ test('the agent reports its state digest and the server agrees with it (no repor
 
 test('a real cron is up; killing it opens daemon-down; a `cron` from another binary opens daemon-exe-mismatch', { skip: cronSkip || false }, async () => {
   await waitFor(() => daemonStatus('cron') === 'up', { what: 'cron up' });
-  assert.equal(alarm('daemon-down', 'cron'), undefined);
+  assert.equal(await alarm('daemon-down', 'cron'), undefined);
   await stopChild(cron);
   cron = null;
   await expectAlarm('daemon-down', 'cron');
@@ -330,20 +330,20 @@ test('a real cron is up; killing it opens daemon-down; a `cron` from another bin
   try {
     const a = await expectAlarm('daemon-exe-mismatch', 'cron');
     assert.deepEqual((a.detail as { found: string[] }).found, [fake]);
-    await waitFor(() => !alarm('daemon-down', 'cron'), { what: 'daemon-down resolved while a cron process exists' });
+    await waitFor(async () => !(await alarm('daemon-down', 'cron')), { what: 'daemon-down resolved while a cron process exists' });
   } finally {
     await stopChild(impostor);
   }
   cron = startCron();
-  await waitFor(() => !alarm('daemon-exe-mismatch', 'cron') && !alarm('daemon-down', 'cron'), { what: 'cron alarms resolved' });
+  await waitFor(async () => !(await alarm('daemon-exe-mismatch', 'cron')) && !(await alarm('daemon-down', 'cron')), { what: 'cron alarms resolved' });
 });
 
 test('a read-only mount remounted read-write opens mount-writable until it is read-only again', async (t) => {
   if (!M) return t.skip(mountSkip);
-  assert.equal(alarm('mount-writable', M), undefined);
+  assert.equal(await alarm('mount-writable', M), undefined);
   execFileSync('mount', ['-o', 'remount,rw', M]);
   const a = await expectAlarm('mount-writable', M);
   assert.equal((a.detail as { state: string }).state, 'rw');
   execFileSync('mount', ['-o', 'remount,ro', M]);
-  await waitFor(() => !alarm('mount-writable', M!), { what: 'mount-writable resolved' });
+  await waitFor(async () => !(await alarm('mount-writable', M!)), { what: 'mount-writable resolved' });
 });
