@@ -42,11 +42,11 @@ function attack(hello) {
 
 /** Says hello as a host that then goes silent; resolves with the ms until the server calls it missing. */
 async function missingAfter(app: ServerApp, host: string): Promise<number> {
-  const { db, liveness, hosts } = app.ctx;
-  db.prepare('INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)').run(host, Date.now());
+  const { sql, liveness, hosts } = app.ctx;
+  await sql.run('INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)', [host, Date.now()]);
   const t0 = Date.now();
-  liveness.hello(host, { bootId: randomUUID(), seq: 0, interval: 1_000, agentVersion: 'bench', facts: {} } as never);
-  while (hosts.get(host)?.status !== 'missing') {
+  await liveness.hello(host, { bootId: randomUUID(), seq: 0, interval: 1_000, agentVersion: 'bench', facts: {} } as never);
+  while ((await hosts.get(host))?.status !== 'missing') {
     if (Date.now() - t0 > 120_000) return Number.NaN;
     await sleep(20);
   }

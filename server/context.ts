@@ -13,8 +13,10 @@ import { HostStore } from './liveness/host-store.ts';
 import { Liveness } from './liveness/liveness.ts';
 import { CommandQueue } from './storage/command-queue.ts';
 import { type DataDirPaths, databaseFile, openDataDir } from './storage/data-dir.ts';
-import { type Db, openDatabase } from './storage/db.ts';
+import type { Db } from './storage/db.ts';
 import type { SqlDb } from './storage/engine.ts';
+import { PG_MIGRATIONS } from './storage/migrations/index.ts';
+import { openSqlDb } from './storage/open-db.ts';
 import { SqliteDb } from './storage/sqlite-engine.ts';
 
 /**
@@ -26,11 +28,11 @@ export interface ServerContext {
   paths: DataDirPaths;
   config: ServerConfig;
   /**
-   * The SQLite handle the stores not yet on {@link sql} still use synchronously (the same connection as
-   * `sql`). Goes away once every store runs on `sql`, which is what makes PostgreSQL possible.
+   * The raw SQLite handle (the same connection as `sql`), for what reads SQLite itself; null on PostgreSQL.
+   * Goes away once nothing reads it.
    */
-  db: Db;
-  /** The store's async API (engine.ts): SQLite here, PostgreSQL once every store runs on it. */
+  db: Db | null;
+  /** The store's async API (engine.ts): the SQLite file, or PostgreSQL when `database` in server.yml is a URL. */
   sql: SqlDb;
   alarms: AlarmStore;
   hosts: HostStore;
@@ -51,21 +53,22 @@ export interface ServerContext {
 }
 
 /**
- * Opens an initialised data dir (migrating its database) for a command or for `serve`.
+ * Opens an initialised data dir (migrating its database) for a command or for `serve`. A PostgreSQL database
+ * connects and migrates before its first statement: await `sql.ready()` to fail fast when it is unreachable.
  * @param log where the stores report what they carry on past (the liveness sweep's failing host).
  */
 /** `floodLimits`: the per-host alarm limits (a benchmark that opens hundreds of alarms on purpose raises them). */
 export function openServerContext(dir: string, clock: Clock, log?: Logger, floodLimits?: FloodLimits): ServerContext {
   const paths = openDataDir(dir);
   const config = loadServerConfig(paths.config);
-  const db = openDatabase(databaseFile(paths, config.database));
-  const sql = new SqliteDb(db);
-  const alarms = new AlarmStore(db, floodLimits);
-  const hosts = new HostStore(db);
-  const baselines = new BaselineStore(db, alarms, new GroupPeers(db));
-  const rollup = new HeartbeatRollup(db, clock);
-  const checkers = new CheckerStore(db);
-  const checkerResults = new CheckerResults(db, checkers, alarms, (log ?? silentLogger()).child({ component: 'checkers' }));
+  const sql = openSqlDb(databaseFile(paths, config.database), PG_MIGRATIONS, log?.child({ component: 'db' }));
+  const db = sql instanceof SqliteDb ? sql.handle : null;
+  const alarms = new AlarmStore(sql, floodLimits);
+  const hosts = new HostStore(sql);
+  const baselines = new BaselineStore(sql, alarms, new GroupPeers(sql));
+  const rollup = new HeartbeatRollup(sql, clock);
+  const checkers = new CheckerStore(sql);
+  const checkerResults = new CheckerResults(sql, checkers, alarms, (log ?? silentLogger()).child({ component: 'checkers' }));
   return {
     paths,
     config,
@@ -76,16 +79,16 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger, flood
     baselines,
     rollup,
     clock,
-    ledger: new EventLedger(db, alarms, baselines, checkerResults),
+    ledger: new EventLedger(sql, alarms, baselines, checkerResults),
     checkers,
     checkerResults,
-    liveness: new Liveness(db, { alarms, hosts, rollup }, clock, {
+    liveness: new Liveness(sql, { alarms, hosts, rollup }, clock, {
       graceMs: config.grace,
       maxIntervalMs: config.maxInterval,
       log: log?.child({ component: 'liveness' }),
       instance: config.instance,
     }),
-    commands: new CommandQueue(db),
+    commands: new CommandQueue(sql),
     close: () => {
       sql.close().catch(() => {});
     },

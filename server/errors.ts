@@ -14,10 +14,6 @@ export const SERVER_ERRORS = {
     when: 'a command was given a --dir that is not an initialised data dir',
     todo: 'check --dir, or create the data dir with `init --dir D`',
   },
-  TW_DB_UNSUPPORTED: {
-    when: 'server.yml `database` names a PostgreSQL database; this version stores only in SQLite (PostgreSQL is planned)',
-    todo: 'remove `database` to use the SQLite file in the data dir, or point it at a SQLite file on this host',
-  },
   TW_INSTANCE_TAKEN: {
     when: 'serve found another running instance renewing the lease of its instance name in the shared database',
     todo: 'give each serve sharing a database its own `instance` in server.yml (or stop the other one)',

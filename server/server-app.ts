@@ -71,6 +71,9 @@ export class ServerApp {
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
+  /** The tick's jobs: each runs alone (a pass due while the last still runs is skipped), failures logged. */
+  private readonly jobs: Record<'lease' | 'commands' | 'sweep' | 'floods' | 'checkers' | 'rollup', GuardedJob>;
+  private unlisten?: () => void;
   private readonly tickFaults = new LogThrottle(10_000);
   private readonly handshakesInFlight: () => number;
   private readonly stallWatch: StallWatch;
@@ -91,7 +94,7 @@ export class ServerApp {
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
-    this.beats = new HeartbeatBatcher(ctx.db, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    this.beats = new HeartbeatBatcher(ctx.sql, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
@@ -115,9 +118,9 @@ export class ServerApp {
     this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
-    this.workers = channels.map((c) => new OutboxWorker(new Outbox(ctx.db, c.name, o.outbox), c, { clock: o.clock, log: o.log, ...o.outbox }));
+    this.workers = channels.map((c) => new OutboxWorker(new Outbox(ctx.sql, c.name, o.outbox), c, { clock: o.clock, log: o.log, ...o.outbox }));
     const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
-    if (mail) this.reportMailer = new ReportMailer(ctx.db, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
+    if (mail) this.reportMailer = new ReportMailer(ctx.sql, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
       sql: ctx.sql,
       hosts: ctx.hosts,
@@ -137,14 +140,14 @@ export class ServerApp {
       tls: isLoopbackHost(dashHost) ? undefined : serverCert,
     });
     this.page = this.dashboard.server;
-    this.lease = new InstanceLease(ctx.db, ctx.alarms, {
+    this.lease = new InstanceLease(ctx.sql, ctx.alarms, {
       name: ctx.config.instance,
       clock: o.clock,
       log: o.log.child({ component: 'lease' }),
       spare: (instance, now) => ctx.liveness.spareHostsOf(instance, now),
     });
-    this.retention = new Retention(ctx.db, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
-    this.checkers = new CheckerScheduler(ctx.db, ctx.checkers, ctx.alarms, {
+    this.retention = new Retention(ctx.sql, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
+    this.checkers = new CheckerScheduler(ctx.sql, ctx.checkers, ctx.alarms, {
       window: new CheckerWindow(ctx.config.checkerWindow),
       timeoutMs: ctx.config.checkerTimeout,
       clock: o.clock,
@@ -153,21 +156,44 @@ export class ServerApp {
       send: (host, m) => this.registry.runChecker(host, m),
       random: o.random,
     });
+    const job = (fn: () => Promise<void>, what: string) => new GuardedJob(fn, (err) => this.tickError(err, what));
+    this.jobs = {
+      lease: job(async () => {
+        await this.lease.tick(this.registry.size);
+      }, 'could not renew the instance lease; retrying next tick'),
+      commands: job(() => this.applyCommands(), 'could not apply CLI commands; retrying next tick'),
+      sweep: job(async () => {
+        await ctx.liveness.sweep();
+      }, 'watchdog tick failed; retrying next tick'),
+      floods: job(async () => {
+        await ctx.alarms.settleFloods(o.clock.now());
+      }, 'could not resolve a quiet alarm flood; retrying next tick'),
+      checkers: job(async () => {
+        await this.checkers.tick();
+      }, 'checker tick failed; retrying next tick'),
+      rollup: job(async () => {
+        await ctx.rollup.flushIfDue();
+      }, 'could not write the heartbeat rollup; kept for the next try'),
+    };
   }
 
   /** Starts listening; resolves with the bound addresses. */
   async start(): Promise<{ gateway: AddressInfo; dashboard: AddressInfo }> {
+    // Fails fast (TW_DB_UNAVAILABLE, TW_DB_NEWER) rather than at the first agent.
+    await this.ctx.sql.ready();
     await this.lease.acquire((ms) => new Promise((resolve) => this.o.clock.setTimeout(resolve, ms)));
     // Commands before this start are not this instance's: their state changes are stored, and a running
     // instance (if any) applies their effects. With none running, they are tidied as applied.
-    this.commandCursor = this.ctx.commands.latestId();
-    if (!this.lease.othersLive()) this.ctx.commands.tidy(this.commandCursor, this.o.clock.now());
+    this.commandCursor = await this.ctx.commands.latestId();
+    if (!(await this.lease.othersLive())) await this.ctx.commands.tidy(this.commandCursor, this.o.clock.now());
     this.ctx.liveness.startGrace();
     const listen = splitHostPort(this.o.listen ?? this.ctx.config.listen);
     const dash = splitHostPort(this.o.dashboard ?? this.ctx.config.dashboard);
     const gw = await listenOn(this.gateway, listen.host, listen.port);
     const db = await listenOn(this.page, dash.host, dash.port);
-    this.tick = this.o.clock.setInterval(() => this.onTick(), this.o.tickMs ?? 250);
+    this.tick = this.o.clock.setInterval(() => void this.onTick(), this.o.tickMs ?? 250);
+    // A command another process queued wakes the poll at once; the tick still polls (a wake-up may be lost).
+    this.unlisten = this.ctx.sql.listen('tw_commands', () => this.jobs.commands.wake());
     this.dashboard.start();
     this.retention.start();
     for (const w of this.workers) w.start();
@@ -176,11 +202,12 @@ export class ServerApp {
   }
 
   /**
-   * One pass of the loop: note the server's own stall, apply CLI commands, then find overdue hosts. Never
-   * throws. The stall is noted first: after the event loop was blocked, timers run before the sockets are
-   * read, so this sweep would otherwise judge hosts whose heartbeats wait unread.
+   * One pass of the loop: note the server's own stall, then run each job (renew the lease, apply CLI commands,
+   * find overdue hosts, settle floods, checker runs, the rollup) unless its previous pass still runs; resolves
+   * when they end. Never rejects. The stall is noted first: after the event loop was blocked, timers run before
+   * the sockets are read, so the sweep would otherwise judge hosts whose heartbeats wait unread.
    */
-  onTick(): void {
+  async onTick(): Promise<void> {
     try {
       const now = this.o.clock.now();
       const handshakesInFlight = this.handshakesInFlight();
@@ -193,54 +220,38 @@ export class ServerApp {
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'stall check failed');
     }
-    try {
-      this.lease.tick(this.registry.size);
-    } catch (err) {
-      this.o.log.error({ err: (err as Error).message }, 'could not renew the instance lease; retrying next tick');
-    }
-    try {
-      const commands = this.ctx.commands.after(this.commandCursor);
-      for (const c of commands) {
-        this.commandCursor = c.id;
-        if (c.action === 'close-host' && c.host) {
-          const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
-          if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
-          this.ctx.commands.settle(c.id, this.o.clock.now());
-        }
-        if (c.action === 'request-report' && c.host) {
-          const id = c.id;
-          const stored = (at: number) => {
-            try {
-              this.ctx.commands.setResult(id, `stored:${at}`);
-            } catch (err) {
-              this.o.log.error({ err: (err as Error).message, host: c.host }, 'could not tell accept its fresh report was stored');
-            }
-          };
-          const live = this.registry.requestFresh(c.host, c.arg ?? 'operator asked', stored);
-          // Not held here: the instance that holds it answers; `offline` only when no live instance does.
-          if (live) this.ctx.commands.settle(id, this.o.clock.now(), 'sent');
-          else if (this.lease.otherHolder(c.host) === null) this.ctx.commands.settle(id, this.o.clock.now(), 'offline', { ifUnset: true });
-        }
+    await Promise.all(Object.values(this.jobs).map((j) => j.run()));
+  }
+
+  /** Applies the CLI commands queued since the last pass (revocations, fresh report requests), then expires old ones. */
+  private async applyCommands(): Promise<void> {
+    const commands = await this.ctx.commands.after(this.commandCursor);
+    for (const c of commands) {
+      this.commandCursor = c.id;
+      if (c.action === 'close-host' && c.host) {
+        const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
+        if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
+        await this.ctx.commands.settle(c.id, this.o.clock.now());
       }
-      const now = this.o.clock.now();
-      if (now - this.lastExpire >= 60_000) {
-        this.lastExpire = now;
-        this.ctx.commands.expire(now - 60_000, now);
+      if (c.action === 'request-report' && c.host) {
+        const id = c.id;
+        const stored = (at: number) => {
+          void (async () => {
+            await this.ctx.commands.setResult(id, `stored:${at}`);
+          })().catch((err: unknown) => {
+            this.o.log.error({ err: (err as Error).message, host: c.host }, 'could not tell accept its fresh report was stored');
+          });
+        };
+        const live = this.registry.requestFresh(c.host, c.arg ?? 'operator asked', stored);
+        // Not held here: the instance that holds it answers; `offline` only when no live instance does.
+        if (live) await this.ctx.commands.settle(id, this.o.clock.now(), 'sent');
+        else if ((await this.lease.otherHolder(c.host)) === null) await this.ctx.commands.settle(id, this.o.clock.now(), 'offline', { ifUnset: true });
       }
-      this.ctx.liveness.sweep();
-    } catch (err) {
-      this.tickError(err, 'watchdog tick failed; retrying next tick');
     }
-    try {
-      this.ctx.alarms.settleFloods(this.o.clock.now());
-    } catch (err) {
-      this.tickError(err, 'could not resolve a quiet alarm flood; retrying next tick');
-    }
-    this.checkers.tick();
-    try {
-      this.ctx.rollup.flushIfDue();
-    } catch (err) {
-      this.tickError(err, 'could not write the heartbeat rollup; kept for the next try');
+    const now = this.o.clock.now();
+    if (now - this.lastExpire >= 60_000) {
+      this.lastExpire = now;
+      await this.ctx.commands.expire(now - 60_000, now);
     }
   }
 
@@ -249,7 +260,7 @@ export class ServerApp {
    * TW_DB_READONLY) at most every 10 s, the process staying up; anything else as it came.
    */
   private tickError(err: unknown, what: string): void {
-    const fault = storageFault(err, this.ctx.db.name);
+    const fault = storageFault(err, this.ctx.sql.name);
     if (!fault) return this.o.log.error({ err: (err as Error).message }, what);
     const suppressed = this.tickFaults.take(this.o.clock.now());
     if (suppressed !== null) this.o.log.error({ code: fault.code, err: (err as Error).message, suppressed, during: what }, faultLine(fault));
@@ -257,23 +268,67 @@ export class ServerApp {
 
   async stop(): Promise<void> {
     this.o.clock.clearInterval(this.tick);
+    this.unlisten?.();
     this.dashboard.stop();
-    this.retention.stop();
+    await this.retention.stop();
     await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
+    const live = this.registry.sessions();
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
-    this.beats.flush();
+    // The database closes last: after the running ticks, and after each session stored its disconnect.
+    await Promise.all([...Object.values(this.jobs).map((j) => j.idle()), ...live.map((s) => s.idle())]);
+    await this.beats.flush();
     try {
-      this.ctx.rollup.flush();
+      await this.ctx.rollup.flush();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not write the heartbeat rollup at stop');
     }
     try {
-      this.lease.stop();
+      await this.lease.stop();
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not mark the instance stopped');
     }
     this.ctx.close();
+  }
+}
+
+/**
+ * An async job run from a timer: never two passes at once, a failing pass reported to `onError` (the timer
+ * lives on).
+ */
+class GuardedJob {
+  private running: Promise<void> | null = null;
+  /** A wake-up came while a pass ran: run once more after it. */
+  private again = false;
+
+  constructor(
+    private readonly fn: () => Promise<void>,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  /** Starts a pass unless one runs; resolves when the running pass ends. */
+  run(): Promise<void> {
+    this.running ??= this.fn()
+      .catch(this.onError)
+      .finally(() => {
+        this.running = null;
+        if (this.again) {
+          this.again = false;
+          void this.run();
+        }
+      });
+    return this.running;
+  }
+
+  /** Runs a pass now, or once more after the running one (a wake-up must not be lost to the guard). */
+  wake(): void {
+    if (this.running !== null) this.again = true;
+    else void this.run();
+  }
+
+  /** Resolves once no pass runs. */
+  async idle(): Promise<void> {
+    for (let r = this.running; r !== null; r = this.running) await r;
   }
 }
 

@@ -39,12 +39,12 @@ const ins = db.prepare(`INSERT INTO hosts (host, grp, state, enrolled_at) VALUES
 db.transaction(() => {
   for (let i = 0; i < N; i++) ins.run(`h${i}`);
 })();
-for (let i = 0; i < N; i++) store.applyReport(`h${i}`, { files: [file('a')], daemons: [], mounts: [] }, 1);
+for (let i = 0; i < N; i++) await store.applyReport(`h${i}`, { files: [file('a')], daemons: [], mounts: [] }, 1);
 
 const ms: number[] = [];
 for (let i = 0; i < N; i++) {
   const t = process.cpuUsage();
-  store.applyEvent(`h${i}`, { files: [file('b')], gone: [], daemons: [], mounts: [] }, 2);
+  await store.applyEvent(`h${i}`, { files: [file('b')], gone: [], daemons: [], mounts: [] }, 2);
   const d = process.cpuUsage(t);
   ms.push((d.user + d.system) / 1000);
 }

@@ -39,7 +39,7 @@ export class BaselineSession {
   }
 
   /** Takes one report part; returns an error line for a protocol violation, else null. */
-  onReport(m: Report): string | null {
+  async onReport(m: Report): Promise<string | null> {
     if (m.part === 0) {
       this.assembling = { reportId: m.reportId, next: 0, values: new Map(SERVER_KINDS.map((k) => [k, []])) };
       // A report begun before the request could predate a change the requester must see: it answers no one.
@@ -67,7 +67,7 @@ export class BaselineSession {
     this.digestCache = null;
     const report = Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!])) as unknown as MeasuredReport;
     const storedAt = this.clock.now();
-    const res = this.store.applyReport(this.host, report, storedAt, this.image);
+    const res = await this.store.applyReport(this.host, report, storedAt, this.image);
     this.logResult('report', res, Object.fromEntries(SERVER_KINDS.map((k) => [k.field, a.values.get(k)!.length])));
     const answered = this.assemblingFor;
     this.assemblingFor = [];
@@ -85,10 +85,10 @@ export class BaselineSession {
     this.send({ type: 'request-report', reason });
   }
 
-  onEvent(m: StateEvent): void {
+  async onEvent(m: StateEvent): Promise<void> {
     for (const n of m.notes) this.log.warn({ kind: n.kind, note: n.message }, 'agent watch note');
     this.digestCache = null;
-    const res = this.store.applyEvent(this.host, m, this.clock.now());
+    const res = await this.store.applyEvent(this.host, m, this.clock.now());
     const counts: Record<string, number> = {};
     for (const k of SERVER_KINDS) {
       counts[k.field] = valuesIn(k, m).length;
@@ -103,9 +103,9 @@ export class BaselineSession {
   }
 
   /** Compares the heartbeat's digest with the stored state; asks for a report when they differ. */
-  onHeartbeat(digest: string | undefined): void {
+  async onHeartbeat(digest: string | undefined): Promise<void> {
     if (!digest || this.assembling) return;
-    this.digestCache ??= this.store.digest(this.host);
+    this.digestCache ??= await this.store.digest(this.host);
     if (this.digestCache === digest) return;
     const now = this.clock.now();
     if (now - this.lastRequestAt < this.minRequestGapMs) return;

@@ -27,10 +27,10 @@ export async function requestFreshReport(
   serveLive: () => boolean | Promise<boolean> = () => false,
 ): Promise<number> {
   const started = clock.now();
-  const id = commands.enqueue('request-report', host, 'operator accept', started);
+  const id = await commands.enqueue('request-report', host, 'operator accept', started);
   const offline = (why: string) => serverError('TW_HOST_OFFLINE', `${host}: ${why}; not accepted (--stale accepts the last report stored)`);
   for (;;) {
-    const s = commands.state(id);
+    const s = await commands.state(id);
     const waited = clock.now() - started;
     if (s?.result?.startsWith('stored:')) return Number(s.result.slice('stored:'.length));
     if (s?.result === 'offline') throw offline('not connected to the running serve');

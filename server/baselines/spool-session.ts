@@ -23,9 +23,9 @@ export class SpoolSession {
     private readonly onApplied: () => void,
   ) {}
 
-  onHello(head: SpoolHead | undefined, bootId: string): 'ok' | 'rolled-back' | 'tampered' {
+  async onHello(head: SpoolHead | undefined, bootId: string): Promise<'ok' | 'rolled-back' | 'tampered'> {
     if (!head) return 'ok';
-    const r = this.ledger.onHello(this.host, head, bootId, this.clock.now());
+    const r = await this.ledger.onHello(this.host, head, bootId, this.clock.now());
     if (r !== 'ok')
       this.log.warn(
         { headN: head.n, result: r },
@@ -35,27 +35,27 @@ export class SpoolSession {
   }
 
   /** Whether a head is an older point of the stored chain (a restored snapshot). */
-  isRollback(head: SpoolHead): boolean {
+  async isRollback(head: SpoolHead): Promise<boolean> {
     return this.ledger.isRollback(this.host, head);
   }
 
   /** Opens the "state rolled back" warning for a hello refused as replayed. */
-  rolledBack(bootId: string, head: SpoolHead): void {
+  async rolledBack(bootId: string, head: SpoolHead): Promise<void> {
     this.log.warn({ bootId, headN: head.n }, 'agent came back with an older sequence and spool head (restored snapshot?)');
-    this.ledger.openRolledBack(this.host, this.clock.now(), { why: 'same boot id with an older sequence and spool head', bootId, headN: head.n });
+    await this.ledger.openRolledBack(this.host, this.clock.now(), { why: 'same boot id with an older sequence and spool head', bootId, headN: head.n });
   }
 
-  onHeartbeat(head: SpoolHead | undefined, bootId: string): void {
+  async onHeartbeat(head: SpoolHead | undefined, bootId: string): Promise<void> {
     if (!head) return;
-    for (const p of this.ledger.onHead(this.host, head, bootId, this.clock.now())) this.log.warn({ problem: p }, 'agent spool tampered');
+    for (const p of await this.ledger.onHead(this.host, head, bootId, this.clock.now())) this.log.warn({ problem: p }, 'agent spool tampered');
   }
 
-  onRecord(m: RecordMessage, suspect: boolean): void {
+  async onRecord(m: RecordMessage, suspect: boolean): Promise<void> {
     const rec = m.record;
     if (!('gap' in rec) && rec.body.kind === 'event') for (const n of rec.body.notes) this.log.warn({ kind: n.kind, note: n.message, n: rec.n }, 'agent watch note');
     if (!('gap' in rec) && rec.body.kind === 'summary')
       this.log.warn({ dropped: rec.body.count, fromN: rec.body.fromN, toN: rec.body.toN }, 'agent spool overflowed: low-severity records summarised');
-    const r = this.ledger.accept(this.host, m.record, { bootId: m.bootId, suspect }, this.clock.now());
+    const r = await this.ledger.accept(this.host, m.record, { bootId: m.bootId, suspect }, this.clock.now());
     if (r.stored) {
       this.stored++;
       this.onApplied();

@@ -12,7 +12,7 @@ import { SpoolSession } from '../baselines/spool-session.ts';
 import type { CheckerStore } from '../checkers/checker-store.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
-import type { Db } from '../storage/db.ts';
+import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
@@ -21,7 +21,7 @@ import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
 
 export interface SessionDeps {
-  db: Db;
+  sql: SqlDb;
   liveness: Liveness;
   alarms: AlarmStore;
   hosts: HostStore;
@@ -54,6 +54,8 @@ export interface SessionDeps {
  */
 export class AgentSession implements LiveSession {
   bootId: string | null = null;
+  /** The boot id this connection's hello claimed, set as its processing begins (before `bootId`, set once accepted). */
+  helloBootId: string | null = null;
   private saidGoodbye = false;
   private closed = false;
   /** Set when the server itself closes: that is no unexpected disconnect. */
@@ -71,6 +73,11 @@ export class AgentSession implements LiveSession {
   lastFrameAt: number | null = null;
   /** Signs that this connection is not the agent it claims to be. */
   private readonly takeover: TakeoverWatch;
+  /**
+   * This agent's frames and its close, processed one after another in arrival order: a record is stored
+   * after the heartbeat sent before it, a disconnect after the goodbye.
+   */
+  private queue: Promise<void> = Promise.resolve();
 
   /**
    * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
@@ -100,8 +107,13 @@ export class AgentSession implements LiveSession {
       d.stats?.drop('no-hello');
       this.close(CloseCode.NO_HELLO, 'no hello in time');
     }, d.helloTimeoutMs);
-    ws.on('message', (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-    ws.on('close', (code) => this.onClose(code));
+    ws.on('message', (data, isBinary) => {
+      this.lastFrameAt = d.clock.now();
+      // The first frame is either the hello or a violation that closes: no later hello timeout either way.
+      d.clock.clearTimeout(this.helloTimer);
+      this.enqueue('frame', () => this.onFrame(data as Buffer, isBinary));
+    });
+    ws.on('close', (code) => this.enqueue('close', () => this.onClose(code)));
     ws.on('error', (err) => {
       // ws has already closed with 1009 when a frame's header announces more than maxPayload.
       d.stats?.drop((err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'frame-too-large' : 'socket-error');
@@ -117,6 +129,18 @@ export class AgentSession implements LiveSession {
     // A peer that never answers the close frame must not hold the socket.
     const t = this.d.clock.setTimeout(() => this.ws.terminate(), 2000);
     this.ws.once('close', () => this.d.clock.clearTimeout(t));
+  }
+
+  /** Appends a step to this agent's queue; a step's error is logged, and the next step still runs. */
+  private enqueue(what: string, step: () => Promise<void>): void {
+    this.queue = this.queue.then(step).catch((err: unknown) => {
+      this.log.error({ err: (err as Error).message, during: what }, 'agent message handling failed');
+    });
+  }
+
+  /** Resolves once every frame and the close received so far are processed. */
+  idle(): Promise<void> {
+    return this.queue;
   }
 
   markClone(other: { bootId: string | null; remote: string }): void {
@@ -138,68 +162,57 @@ export class AgentSession implements LiveSession {
   }
 
   /** Closes for a protocol violation: `reason` is the metric's label, `error` the alarm's and close frame's text. */
-  private violation(reason: ViolationReason, error: string): void {
+  private async violation(reason: ViolationReason, error: string): Promise<void> {
     this.log.warn({ error }, 'protocol violation, closing');
     this.d.stats?.violation(reason);
     this.d.stats?.drop('protocol-violation');
     try {
-      this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
+      await this.d.alarms.open(this.host, 'protocol-violation', error.slice(0, 200), this.d.clock.now());
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not store protocol-violation alarm');
     }
     this.close(CloseCode.PROTOCOL_VIOLATION, error.slice(0, 120));
   }
 
-  private onFrame(data: Buffer, isBinary: boolean): void {
+  private async onFrame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.closed) return;
-    this.lastFrameAt = this.d.clock.now();
     if (isBinary) return this.violation('binary', 'binary frame');
     const parsed = parseFrame(AgentMessage, data);
     if (!parsed.ok) return this.violation(parsed.fault, parsed.error);
     const m = parsed.value;
     // Anything but a heartbeat first lets the queued heartbeats commit, so this agent's messages are stored in order.
-    if (m.type !== 'heartbeat') this.d.beats?.flush();
+    if (m.type !== 'heartbeat') await this.d.beats?.flush();
     try {
-      if (m.type !== 'hello' && this.bootId === null) return this.violation('before-hello', `${m.type} before hello`);
-      if (m.type !== 'hello' && m.bootId !== this.bootId) return this.violation('boot-id-changed', 'boot id changed within a connection');
-      if (m.seq <= this.lastSeq) return this.replay(m.seq);
+      if (m.type !== 'hello' && this.bootId === null) return await this.violation('before-hello', `${m.type} before hello`);
+      if (m.type !== 'hello' && m.bootId !== this.bootId) return await this.violation('boot-id-changed', 'boot id changed within a connection');
+      if (m.seq <= this.lastSeq) return await this.replay(m.seq);
       this.lastSeq = m.seq;
       switch (m.type) {
         case 'hello':
-          return this.onHello(m);
+          return await this.onHello(m);
         case 'heartbeat': {
-          const after = (r: HeartbeatResult) => {
-            this.onResult(r, m.seq, m.wantAck === true);
-            if (r === 'ok') {
-              this.spool.onHeartbeat(m.spool, m.bootId);
-              this.baseline.onHeartbeat(m.digest);
-              if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
-              this.takeover.onHeartbeat(m.digest, this.d.clock.now());
-            }
-          };
-          if (!this.d.beats) return after(this.d.liveness.heartbeat(this.host, m.bootId, m.seq));
-          return this.d.beats.submit(this.host, m.bootId, m.seq, (r) => {
-            try {
-              if (r instanceof Error) this.storageError(r, 'heartbeat');
-              else after(r); // a replay writes its alarm, which may fail on a full disk too
-            } catch (err) {
-              this.storageError(err as Error, 'heartbeat');
-            }
-          });
+          const r = this.d.beats ? await this.batched(m.bootId, m.seq) : await this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
+          if (r instanceof Error) return this.storageError(r, 'heartbeat');
+          await this.onResult(r, m.seq, m.wantAck === true); // a replay writes its alarm, which may fail on a full disk too
+          if (r !== 'ok') return;
+          await this.spool.onHeartbeat(m.spool, m.bootId);
+          await this.baseline.onHeartbeat(m.digest);
+          if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
+          return await this.takeover.onHeartbeat(m.digest, this.d.clock.now());
         }
         case 'record':
-          return this.spool.onRecord(m, this.clone !== null);
+          return await this.spool.onRecord(m, this.clone !== null);
         case 'report': {
           this.takeover.onReport();
-          const err = this.baseline.onReport(m);
+          const err = await this.baseline.onReport(m);
           // Parts out of order or too many entries: the report as a whole breaks its schema.
-          return err ? this.violation('schema', err) : undefined;
+          return err ? await this.violation('schema', err) : undefined;
         }
         case 'event':
-          return this.baseline.onEvent(m);
+          return await this.baseline.onEvent(m);
         case 'goodbye':
           this.saidGoodbye = true;
-          return this.onResult(this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq, true);
+          return await this.onResult(await this.d.liveness.goodbye(this.host, m.bootId, m.seq), m.seq, true);
       }
     } catch (err) {
       // A storage error must not take the server down.
@@ -211,58 +224,73 @@ export class AgentSession implements LiveSession {
     }
   }
 
+  /** The heartbeat through the group commit: its result once its batch committed, or the storage error. */
+  private batched(bootId: string, seq: number): Promise<HeartbeatResult | Error> {
+    return new Promise((resolve) => this.d.beats!.submit(this.host, bootId, seq, resolve));
+  }
+
   private storageError(err: Error & { code?: string }, type: string): void {
     if (this.d.stats) this.d.stats.storageErrors++;
     const suppressed = this.d.storageLog.take(this.d.clock.now());
     if (suppressed === null) return;
     const full = err.code === 'SQLITE_FULL';
     // The catalogued line (TW_DISK_FULL, TW_DB_READONLY) says what to do; the first words stay what they were.
-    const fault = storageFault(err, this.d.db.name);
+    const fault = storageFault(err, this.d.sql.name);
     this.log.error(
       { err: err.message, code: err.code, type, suppressed, ...(fault ? { error: faultLine(fault) } : {}) },
       full ? "database disk is full: agent messages are not recorded until space is freed on the data dir's file system" : fault ? faultLine(fault) : 'could not record message',
     );
   }
 
-  private onHello(m: AgentMessage & { type: 'hello' }): void {
-    if (this.bootId !== null) return this.violation('second-hello', 'second hello on one connection');
-    this.d.clock.clearTimeout(this.helloTimer);
-    const before = this.d.hosts.get(this.host);
+  private async onHello(m: AgentMessage & { type: 'hello' }): Promise<void> {
+    if (this.helloBootId !== null) return this.violation('second-hello', 'second hello on one connection');
+    // The registry is decided before the first await: another connection's hello for this host may run
+    // between this one's statements, and must find this boot claimed (or it would call the same agent's
+    // reconnect a clone).
+    this.helloBootId = m.bootId;
     const superseded: { remote: string; lastFrameAt: number | null }[] = [];
+    const clones: { bootId: string | null; remote: string }[] = [];
     for (const other of this.d.registry.others(this)) {
-      if (other.bootId === m.bootId) {
+      if (other.helloBootId === m.bootId) {
         superseded.push({ remote: other.remote, lastFrameAt: other.lastFrameAt });
         other.close(CloseCode.SUPERSEDED, 'superseded by a new connection'); // the same agent reconnected
       } else {
         // Two live connections with one certificate (a copied key, or a second process): both are
         // marked, their records stored as suspect, and the alarm names both.
         other.markClone({ bootId: m.bootId, remote: this.remote });
-        this.markClone({ bootId: other.bootId, remote: other.remote });
-        this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
-          bootIds: [other.bootId, m.bootId],
-          remotes: [other.remote, this.remote],
-        });
-        this.log.warn({ bootIds: [other.bootId, m.bootId], remotes: [other.remote, this.remote] }, 'second live connection with the same identity');
+        this.markClone({ bootId: other.helloBootId, remote: other.remote });
+        clones.push({ bootId: other.helloBootId, remote: other.remote });
       }
     }
-    const r = this.d.liveness.hello(this.host, m);
+    const before = await this.d.hosts.get(this.host);
+    for (const other of clones) {
+      await this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
+        bootIds: [other.bootId, m.bootId],
+        remotes: [other.remote, this.remote],
+      });
+      this.log.warn({ bootIds: [other.bootId, m.bootId], remotes: [other.remote, this.remote] }, 'second live connection with the same identity');
+    }
+    // Superseded meanwhile by a newer connection of the same boot: that one is the agent now.
+    if (this.closed) return;
+    const r = await this.d.liveness.hello(this.host, m);
+    if (this.closed) return;
     if (r !== 'ok') {
       // The same boot with a smaller sequence and an older spool head: a VM restored from a
       // snapshot resumed the old process. A warning, and the agent goes on with a new boot id.
-      if (r === 'replay' && m.spool && this.spool.isRollback(m.spool)) {
-        this.spool.rolledBack(m.bootId, m.spool);
+      if (r === 'replay' && m.spool && (await this.spool.isRollback(m.spool))) {
+        await this.spool.rolledBack(m.bootId, m.spool);
         return this.close(CloseCode.REPLAY, ROLLED_BACK);
       }
       return this.replay(m.seq);
     }
-    this.spool.onHello(m.spool, m.bootId);
+    await this.spool.onHello(m.spool, m.bootId);
     this.bootId = m.bootId;
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
-    if (judgeAgentExe(this.d.db, this.d.alarms, this.host, m.exeSha256, this.d.clock.now()) === 'changed') {
+    if ((await judgeAgentExe(this.d.sql, this.d.alarms, this.host, m.exeSha256, this.d.clock.now())) === 'changed') {
       this.log.warn('agent executable differs from the accepted one');
     }
     try {
-      this.d.checkers?.declare(this.host, m.checkers ?? [], this.d.clock.now());
+      await this.d.checkers?.declare(this.host, m.checkers ?? [], this.d.clock.now());
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not record the checkers this agent declared');
     }
@@ -271,7 +299,7 @@ export class AgentSession implements LiveSession {
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
     // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
     if (before) {
-      this.takeover.onHello({
+      await this.takeover.onHello({
         now: this.d.clock.now(),
         bootId: m.bootId,
         seq: m.seq,
@@ -288,33 +316,33 @@ export class AgentSession implements LiveSession {
   }
 
   /** `ack` only when asked: a goodbye always, a heartbeat when it says `wantAck` (the agent's proof of life). */
-  private onResult(r: HeartbeatResult, seq: number, ack: boolean): void {
+  private async onResult(r: HeartbeatResult, seq: number, ack: boolean): Promise<void> {
     if (r === 'ok') return ack ? this.send({ type: 'ack', seq }) : undefined;
     // Frames left in this connection's buffer after the agent failed over: it is another instance's now.
     if (r === 'moved') return this.close(CloseCode.SUPERSEDED, 'the agent is connected to another instance');
     // Re-enrollment clears the stored boot: until the next tick closes this connection, its
     // heartbeats find no boot. That is the certificate being replaced, not a replay to alarm on.
-    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(this.d.hosts.get(this.host), this.serial)) {
+    if (r === 'unknown-boot' && this.serial !== undefined && !acceptsCertificate(await this.d.hosts.get(this.host), this.serial)) {
       return this.close(CloseCode.REVOKED, 'certificate replaced');
     }
-    this.replay(seq);
+    return this.replay(seq);
   }
 
-  private replay(seq: number): void {
+  private async replay(seq: number): Promise<void> {
     this.d.stats?.drop('replay');
-    this.d.alarms.open(this.host, 'replay', 'sequence number did not grow', this.d.clock.now(), { seq });
+    await this.d.alarms.open(this.host, 'replay', 'sequence number did not grow', this.d.clock.now(), { seq });
     this.close(CloseCode.REPLAY, 'replayed sequence number');
   }
 
   /** @param code the close code: {@link CloseCode.MOVING} is the agent leaving for another server of its list. */
-  private onClose(code: number): void {
-    this.d.beats?.flush();
+  private async onClose(code: number): Promise<void> {
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);
     try {
+      await this.d.beats?.flush();
       if (this.bootId === null) return; // never said hello: nothing was up
-      this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer || code === CloseCode.MOVING });
+      await this.d.liveness.disconnected(this.host, { othersLive: this.d.registry.has(this.host), expected: this.saidGoodbye || this.closedByServer || code === CloseCode.MOVING });
       this.log.info({ goodbye: this.saidGoodbye }, 'agent disconnected');
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not record disconnect');

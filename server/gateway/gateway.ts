@@ -139,6 +139,13 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
+    upgrade(req, socket, head).catch((err: unknown) => {
+      log.error({ err: (err as Error).message }, 'agent connection failed');
+      socket.destroy();
+    });
+  });
+
+  const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
     const tls = socket as TLSSocket;
     const refuse = (status: number, why: string) => {
       d.stats?.refuse(status === 401 ? 'no-certificate' : status === 404 ? 'not-found' : 'unknown-certificate');
@@ -149,12 +156,14 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     if (req.url !== '/agent') return refuse(404, 'Not Found');
     const peer = tls.getPeerCertificate();
     const host = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
-    const rec = d.hosts.get(host);
+    const rec = await d.hosts.get(host);
+    // Gone while the host was read: nothing left to upgrade.
+    if (socket.destroyed) return;
     if (!acceptsCertificate(rec, peer.serialNumber)) return refuse(403, 'Forbidden');
     // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
     if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
-  });
+  };
 
   return { server, wss, handshakesInFlight };
 }
@@ -180,7 +189,7 @@ async function handleRequest(d: GatewayDeps, req: IncomingMessage, res: ServerRe
   const v = validate(EnrollRequest, data);
   if (!v.ok) return reply(res, 400, { error: `enrollment request: ${v.error}` });
   try {
-    const out = enrollHost(d, v.value);
+    const out = await enrollHost(d, v.value);
     d.log.info({ host: out.host }, 'host enrolled');
     return reply(res, 200, out);
   } catch (err) {

@@ -5,6 +5,8 @@ import type { CloseCode } from '../../shared/protocol.ts';
 export interface LiveSession {
   readonly host: string;
   bootId: string | null;
+  /** The boot id its hello claimed, from when that hello began to be processed; null before any. */
+  readonly helloBootId: string | null;
   /** The peer's address and port, for alarms that name connections. */
   readonly remote: string;
   /** When a frame last arrived on this connection (ms since the epoch), or null before any. */
@@ -16,6 +18,8 @@ export interface LiveSession {
   requestFresh(reason: string, onStored: (storedAt: number) => void): void;
   /** Sends a checker run; false when the connection has not said hello or is closing. */
   runChecker(m: RunChecker): boolean;
+  /** Resolves once the frames and the close received so far are processed. */
+  idle(): Promise<void>;
 }
 
 /** The live sessions by host identity (from the certificate, never from a message). */
@@ -89,6 +93,11 @@ export class SessionRegistry {
   runChecker(host: string, m: RunChecker): boolean {
     const set = [...(this.byHost.get(host) ?? [])].reverse();
     return set.some((s) => s.runChecker(m));
+  }
+
+  /** Every live session now. */
+  sessions(): LiveSession[] {
+    return [...this.byHost.values()].flatMap((set) => [...set]);
   }
 
   closeAll(code: CloseCode, reason: string): void {

@@ -89,7 +89,7 @@ export class TakeoverWatch {
   ) {}
 
   /** Judges an accepted hello; opens the alarm when it shows any sign. Returns the signs. */
-  onHello(c: HelloContext): TakeoverEvidence[] {
+  async onHello(c: HelloContext): Promise<TakeoverEvidence[]> {
     const sameBoot = c.stored.bootId === c.bootId;
     Object.assign(this.base, { bootId: c.bootId, remote: c.remote });
     const live = c.superseded.filter((s) => s.lastFrameAt !== null && c.now - s.lastFrameAt <= c.stored.intervalMs + c.graceMs);
@@ -108,12 +108,12 @@ export class TakeoverWatch {
       this.reportWait = reportWaitMs(c.stored.intervalMs);
       if (this.evidence.size) this.askReport('identity check');
     }
-    if (this.evidence.size) this.raise(c.now);
+    if (this.evidence.size) await this.raise(c.now);
     return [...this.evidence.keys()];
   }
 
   /** A heartbeat on this connection (after hello): checks the digest and the report it owes. */
-  onHeartbeat(digest: string | undefined, now: number): void {
+  async onHeartbeat(digest: string | undefined, now: number): Promise<void> {
     let grew = false;
     if (this.digestMisses !== null) {
       if (digest) this.digestMisses = null;
@@ -130,7 +130,7 @@ export class TakeoverWatch {
     if (!grew) return;
     // The first sign after a quiet hello: ask for the report explicitly, so "unanswered" means asked.
     if (this.evidence.size === 1 && this.reportOwedSince !== null) this.askReport('identity check');
-    this.raise(now);
+    await this.raise(now);
   }
 
   /** A report began on this connection: the one it owed. */
@@ -138,10 +138,10 @@ export class TakeoverWatch {
     this.reportOwedSince = null;
   }
 
-  private raise(now: number): void {
+  private async raise(now: number): Promise<void> {
     const severity: Severity = this.evidence.size >= 2 ? 'critical' : 'warning';
     const detail = { evidence: [...this.evidence.keys()], ...this.base, ...Object.fromEntries(this.evidence) };
-    this.alarmId = this.alarms.raise(this.host, 'agent-impersonated', IMPERSONATION_SUBJECT, now, detail, severity);
+    this.alarmId = await this.alarms.raise(this.host, 'agent-impersonated', IMPERSONATION_SUBJECT, now, detail, severity);
     this.log.warn({ evidence: detail.evidence, severity, alarmId: this.alarmId }, 'agent session looks taken over');
   }
 }

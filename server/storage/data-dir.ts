@@ -39,15 +39,14 @@ export function openDataDir(dir: string): DataDirPaths {
 }
 
 /**
- * The SQLite file a data dir stores in: its own, or the one `database` in its `server.yml` names (shared
- * with another instance on this host). PostgreSQL is refused for now.
- * @throws TwError TW_DB_UNSUPPORTED for a postgres:// URL, TW_DATA_DIR_MISSING when the named file is gone.
+ * Where a data dir stores: its own SQLite file, the one `database` in its `server.yml` names (shared with
+ * another instance on this host), or the PostgreSQL URL it names (shared by instances anywhere).
+ * @throws TwError TW_DATA_DIR_MISSING when the named file is gone.
  */
 export function databaseFile(p: DataDirPaths, database: string | undefined): string {
   if (database === undefined) return p.database;
-  if (/^postgres(ql)?:/.test(database)) {
-    throw serverError('TW_DB_UNSUPPORTED', `${p.config} names a PostgreSQL database; this version stores only in SQLite`);
-  }
+  // Not isPostgresUrl (open-db.ts): that would load the PostgreSQL driver for every command.
+  if (/^postgres(ql)?:\/\//.test(database)) return database;
   if (!existsSync(database)) throw serverError('TW_DATA_DIR_MISSING', `${p.config} names database ${database}, which does not exist`);
   return database;
 }

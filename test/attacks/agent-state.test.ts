@@ -54,13 +54,13 @@ async function upAgent(host: string): Promise<Up> {
   const a = enrollAgent(server, host, { extra: `fullScanEvery: 1h\nfallback: [${sink}]\nwatch:\n  - { path: ${watched}, recursive: true, critical: true }\n` });
   const proc = runAgent(a);
   procs.push(proc);
-  await waitFor(() => hostStatus(server, host) === 'up', { timeoutMs: 20_000, what: `${host} up` });
+  await waitFor(async () => (await hostStatus(server, host)) === 'up', { timeoutMs: 20_000, what: `${host} up` });
   await waitForBaseline(server, host, 30_000);
   return { proc, stateDir: a.stateDir, watched, sink };
 }
 
 async function expectTampered(up: Up, host: string, attack: string, t0: number, subject: string) {
-  const a = await waitFor(() => openAlarms(server, host).find((x) => x.kind === 'agent-tampered' && x.subject === subject), {
+  const a = await waitFor(async () => (await openAlarms(server, host)).find((x) => x.kind === 'agent-tampered' && x.subject === subject), {
     timeoutMs: 15_000,
     what: `agent-tampered on ${subject}`,
   }).catch((err: Error) => {
@@ -75,7 +75,10 @@ async function stillGuarding(host: string, up: Up, path: string) {
   await waitFor(() => existsSync(up.sink) && readFileSync(up.sink, 'utf8').includes(path), { timeoutMs: 10_000, what: `a fallback line naming ${path}` });
   const guarded = join(up.watched, 'guarded.conf');
   writeFileSync(guarded, 'v2 by the intruder\n');
-  await waitFor(() => openAlarms(server, host).find((x) => x.kind === 'file-changed' && x.subject === guarded), { timeoutMs: 15_000, what: 'file-changed after the attack' });
+  await waitFor(async () => (await openAlarms(server, host)).find((x) => x.kind === 'file-changed' && x.subject === guarded), {
+    timeoutMs: 15_000,
+    what: 'file-changed after the attack',
+  });
   assert.equal(up.proc.child.exitCode, null, `agent still running: ${up.proc.describe()}`);
   assert.equal(up.proc.child.signalCode, null);
 }

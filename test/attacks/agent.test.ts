@@ -37,14 +37,14 @@ async function upAgent(host: string, extra = ''): Promise<{ proc: Proc; config: 
   const a = enrollAgent(server, host, { extra });
   const proc = runAgent(a);
   procs.push(proc);
-  await waitFor(() => hostStatus(server, host) === 'up', { timeoutMs: 20_000, what: `${host} up` });
+  await waitFor(async () => (await hostStatus(server, host)) === 'up', { timeoutMs: 20_000, what: `${host} up` });
   // Attacks start once the agent has its baseline at the server (its watches are set by then).
   await waitForBaseline(server, host, 30_000);
   return { proc, config: a.config };
 }
 
 async function expectAlarm(host: string, attack: string, t0: number, kind: string, subject: string, budget: string, budgetMs: number, timeoutMs = 10_000) {
-  const a = await waitFor(() => openAlarms(server, host).find((x) => x.kind === kind && x.subject === subject), { timeoutMs, what: `${kind} on ${subject}` });
+  const a = await waitFor(async () => (await openAlarms(server, host)).find((x) => x.kind === kind && x.subject === subject), { timeoutMs, what: `${kind} on ${subject}` });
   assert.equal(a.host, host);
   record(import.meta.filename, { attack, kind, subject, budget, budgetMs, ms: since(t0, a) });
   return a;
@@ -69,14 +69,14 @@ test('SIGSTOP the agent: agent-missing at the deadline while its connection stay
     const a = await expectAlarm('atk-stop', 'SIGSTOP the agent', t0, 'agent-missing', 'no heartbeat before the deadline', DEADLINE, DEADLINE_MS);
     assert.equal(a.severity, 'critical');
     assert.equal(
-      openAlarms(server, 'atk-stop').some((x) => x.kind === 'agent-disconnected'),
+      (await openAlarms(server, 'atk-stop')).some((x) => x.kind === 'agent-disconnected'),
       false,
       'a frozen agent is not a disconnect',
     );
   } finally {
     proc.signal('SIGCONT');
   }
-  await waitFor(() => !openAlarms(server, 'atk-stop').some((x) => x.kind === 'agent-missing'), { what: 'resolved after SIGCONT' });
+  await waitFor(async () => !(await openAlarms(server, 'atk-stop')).some((x) => x.kind === 'agent-missing'), { what: 'resolved after SIGCONT' });
 });
 
 test("replace the agent's executable on disk (rename over it): agent-tampered on the executable", {
@@ -111,7 +111,7 @@ test('edit the agent config: agent-tampered and file-changed on the config file'
   appendFileSync(config, 'defaults: true\n'); // e.g. to quietly change what is watched at the next restart
   const a = await expectAlarm('atk-cfg', 'edit the agent config', t0, 'agent-tampered', config, '1 s', 1000);
   assert.equal(a.severity, 'critical');
-  const fc = openAlarms(server, 'atk-cfg').find((x) => x.kind === 'file-changed' && x.subject === config);
+  const fc = (await openAlarms(server, 'atk-cfg')).find((x) => x.kind === 'file-changed' && x.subject === config);
   assert.ok(fc, 'file-changed on the config too');
 });
 
@@ -139,7 +139,7 @@ test("replace the agent's executable while it starts (before its first scan): ag
     renameSync(patched, exe);
     // Before its first scan the file goes into the baseline as found; the hash of the running image (from hello,
     // read from /proc/self/exe) stands in for it there, so the first report already shows the change.
-    const got = await waitFor(() => openAlarms(server, 'atk-exe-boot').find((x) => x.kind === 'agent-tampered' && x.subject === exe), {
+    const got = await waitFor(async () => (await openAlarms(server, 'atk-exe-boot')).find((x) => x.kind === 'agent-tampered' && x.subject === exe), {
       timeoutMs: 15_000,
       what: 'agent-tampered on the executable',
     });

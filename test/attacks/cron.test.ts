@@ -52,12 +52,12 @@ async function stopCron(): Promise<void> {
   c.kill('SIGKILL'); // the cron this test started, by its pid
   await gone;
 }
-const daemonAlarm = (host: string, kind: string) => openAlarms(server, host).find((a) => a.kind === kind && a.subject === NAME);
+const daemonAlarm = async (host: string, kind: string) => (await openAlarms(server, host)).find((a) => a.kind === kind && a.subject === NAME);
 
-function allAlarms(host: string) {
+async function allAlarms(host: string) {
   const c = server.ctx();
   try {
-    return c.alarms.list({ host });
+    return await c.alarms.list({ host });
   } finally {
     c.close();
   }
@@ -84,7 +84,7 @@ before(async () => {
       () => {
         const c = server.ctx();
         try {
-          const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(host, NAME) as { current: string } | undefined;
+          const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(host, NAME) as { current: string } | undefined;
           return r && (JSON.parse(r.current) as { status: string }).status === 'up';
         } finally {
           c.close();
@@ -120,7 +120,7 @@ test('kill cron: daemon-down on cron within one interval', { skip: skip || false
     });
   }
   cron = startCron();
-  for (const host of [GUARDED, BARE]) await waitFor(() => !daemonAlarm(host, 'daemon-down'), { timeoutMs: 10_000, what: `daemon-down resolved on ${host}` });
+  for (const host of [GUARDED, BARE]) await waitFor(async () => !(await daemonAlarm(host, 'daemon-down')), { timeoutMs: 10_000, what: `daemon-down resolved on ${host}` });
 });
 
 let replacedAt = 0;
@@ -134,7 +134,10 @@ test("replace cron's binary and restart it: file-changed (critical) on cron's bi
   renameSync(trojan, exe);
   await stopCron();
   cron = startCron();
-  const a = await waitFor(() => openAlarms(server, GUARDED).find((x) => x.kind === 'file-changed' && x.subject === exe), { timeoutMs: 10_000, what: `file-changed on ${exe}` });
+  const a = await waitFor(async () => (await openAlarms(server, GUARDED)).find((x) => x.kind === 'file-changed' && x.subject === exe), {
+    timeoutMs: 10_000,
+    what: `file-changed on ${exe}`,
+  });
   assert.equal(a.host, GUARDED);
   assert.equal(a.severity, 'critical');
   record(import.meta.filename, {
@@ -154,7 +157,7 @@ test("replace cron's binary and restart it, binary not in the watch list: daemon
   const measured = () => {
     const c = server.ctx();
     try {
-      const r = c.db.prepare("SELECT baseline, current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(BARE, NAME) as
+      const r = c.db!.prepare("SELECT baseline, current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(BARE, NAME) as
         | { baseline: string | null; current: string }
         | undefined;
       return r
@@ -176,7 +179,7 @@ test("replace cron's binary and restart it, binary not in the watch list: daemon
   const a = await waitFor(() => daemonAlarm(BARE, 'daemon-exe-mismatch'), { timeoutMs: 10_000, what: `daemon-exe-mismatch on ${BARE}` });
   assert.equal(a.host, BARE);
   assert.equal(a.severity, 'critical');
-  const first = allAlarms(BARE)
+  const first = (await allAlarms(BARE))
     .filter((x) => x.kind === 'daemon-exe-mismatch' && x.subject === NAME && Date.parse(x.openedAt) >= replacedAt - 5)
     .sort((x, y) => x.openedAt.localeCompare(y.openedAt))[0]!;
   record(import.meta.filename, {

@@ -58,18 +58,15 @@ async function startDaemon(name: string, env: NodeJS.ProcessEnv = {}): Promise<n
   );
 }
 
-function alarms() {
+async function alarms() {
   const c = server.ctx();
   try {
-    return c.alarms.list({ host: HOST });
+    return await c.alarms.list({ host: HOST });
   } finally {
     c.close();
   }
 }
-const daemonAlarms = (name: string, t0: number) =>
-  alarms()
-    .filter((a) => a.subject === name && Date.parse(a.openedAt) >= t0 - 5)
-    .sort((a, b) => a.id - b.id);
+const daemonAlarms = async (name: string, t0: number) => (await alarms()).filter((a) => a.subject === name && Date.parse(a.openedAt) >= t0 - 5).sort((a, b) => a.id - b.id);
 
 function state(pid: number): string {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
@@ -91,7 +88,7 @@ before(async () => {
     () => {
       const c = server.ctx();
       try {
-        const rows = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon'").all(HOST) as { current: string }[];
+        const rows = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon'").all(HOST) as { current: string }[];
         return rows.length === NAMES.length && rows.every((r) => (JSON.parse(r.current) as { status: string }).status === 'up');
       } finally {
         c.close();
@@ -120,12 +117,12 @@ test('a daemon frozen with SIGSTOP is daemon-down within one interval, and resol
   const pid = pids['twd-frozen']!;
   const t0 = Date.now();
   process.kill(pid, 'SIGSTOP');
-  const a = await waitFor(() => daemonAlarms('twd-frozen', t0).find((x) => x.kind === 'daemon-down' && !x.resolvedAt), { what: 'daemon-down on twd-frozen' });
+  const a = await waitFor(async () => (await daemonAlarms('twd-frozen', t0)).find((x) => x.kind === 'daemon-down' && !x.resolvedAt), { what: 'daemon-down on twd-frozen' });
   assert.equal(a.severity, 'critical');
   assert.match(String((a.detail as { reason?: string }).reason), /not running \(state T\)/);
   record(import.meta.filename, { attack: 'freeze a daemon with SIGSTOP', kind: a.kind, subject: 'twd-frozen', budget: 'one interval (1 s)', budgetMs: 1100, ms: since(t0, a) });
   process.kill(pid, 'SIGCONT');
-  await waitFor(() => !daemonAlarms('twd-frozen', t0).some((x) => !x.resolvedAt), { what: 'resolved on SIGCONT' });
+  await waitFor(async () => !(await daemonAlarms('twd-frozen', t0)).some((x) => !x.resolvedAt), { what: 'resolved on SIGCONT' });
 });
 
 test('a killed daemon (left a zombie) is daemon-down first, never exe-mismatch, within one interval', async () => {
@@ -133,7 +130,7 @@ test('a killed daemon (left a zombie) is daemon-down first, never exe-mismatch, 
   const t0 = Date.now();
   process.kill(pid, 'SIGKILL');
   await waitFor(() => state(pid) === 'Z', { what: 'a zombie' });
-  const a = await waitFor(() => daemonAlarms('twd-killed', t0)[0], { what: 'an alarm on twd-killed' });
+  const a = await waitFor(async () => (await daemonAlarms('twd-killed', t0))[0], { what: 'an alarm on twd-killed' });
   assert.equal(a.kind, 'daemon-down', `first alarm: ${a.kind} ${JSON.stringify(a.detail)}`);
   record(import.meta.filename, {
     attack: 'kill a daemon (its parent slow to reap)',
@@ -145,7 +142,7 @@ test('a killed daemon (left a zombie) is daemon-down first, never exe-mismatch, 
   });
   // A few more intervals: still the one kind.
   await new Promise((r) => setTimeout(r, 2500));
-  assert.deepEqual([...new Set(daemonAlarms('twd-killed', t0).map((x) => x.kind))], ['daemon-down']);
+  assert.deepEqual([...new Set((await daemonAlarms('twd-killed', t0)).map((x) => x.kind))], ['daemon-down']);
 });
 
 test('a daemon restarted with a library preloaded from /tmp: daemon-exe-mismatch naming it, and naming it deleted once deleted', async (t) => {
@@ -156,7 +153,7 @@ test('a daemon restarted with a library preloaded from /tmp: daemon-exe-mismatch
   const t0 = Date.now();
   process.kill(old, 'SIGKILL');
   pids['twd-preload'] = await startDaemon('twd-preload', { LD_PRELOAD: lib });
-  const a = await waitFor(() => daemonAlarms('twd-preload', t0).find((x) => x.kind === 'daemon-exe-mismatch'), { what: 'daemon-exe-mismatch on twd-preload' });
+  const a = await waitFor(async () => (await daemonAlarms('twd-preload', t0)).find((x) => x.kind === 'daemon-exe-mismatch'), { what: 'daemon-exe-mismatch on twd-preload' });
   assert.equal(a.severity, 'critical');
   assert.match(String((a.detail as { reason?: string }).reason), new RegExp(`maps ${lib} from outside the library directories`));
   unlinkSync(lib);
@@ -165,7 +162,7 @@ test('a daemon restarted with a library preloaded from /tmp: daemon-exe-mismatch
     () => {
       const c = server.ctx();
       try {
-        const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = 'twd-preload'").get(HOST) as { current: string } | undefined;
+        const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = 'twd-preload'").get(HOST) as { current: string } | undefined;
         return r && (JSON.parse(r.current) as { reason?: string }).reason?.includes(`maps deleted ${lib}`);
       } finally {
         c.close();

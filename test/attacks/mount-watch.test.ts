@@ -35,10 +35,10 @@ function intruder(script: string, ...args: string[]): void {
 }
 
 /** Every alarm of the host (open or already resolved: a trick undone at once resolves its alarm at once). */
-function alarms() {
+async function alarms() {
   const c = server.ctx();
   try {
-    return c.alarms.list({ host: HOST });
+    return await c.alarms.list({ host: HOST });
   } finally {
     c.close();
   }
@@ -79,7 +79,7 @@ function allFindmnt(): number[] {
 /** The server's log line for an agent watch note matching `re`. */
 /** Waits until nothing is open on `subject` (a covering mount undone is settled by the next full report). */
 function settled(subject: string) {
-  return waitFor(() => !alarms().some((x) => x.subject === subject && !x.resolvedAt), { timeoutMs: 15_000, what: `alarms on ${subject} resolved` });
+  return waitFor(async () => !(await alarms()).some((x) => x.subject === subject && !x.resolvedAt), { timeoutMs: 15_000, what: `alarms on ${subject} resolved` });
 }
 
 function serverNote(re: RegExp, timeoutMs = 10_000) {
@@ -142,7 +142,7 @@ test('a file bind-mounted over a guarded binary and unmounted within a second is
   if (skip) return t.skip(skip);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2" && sleep 0.2 && umount "$2"', evil, guarded);
-  const a = await waitFor(() => alarms().find((x) => x.subject === guarded), { what: `an alarm on ${guarded}` });
+  const a = await waitFor(async () => (await alarms()).find((x) => x.subject === guarded), { what: `an alarm on ${guarded}` });
   assert.equal(a.severity, 'critical');
   await serverNote(new RegExp(`^mount rw: ${guarded}$`));
   await serverNote(new RegExp(`^umount: ${guarded}$`));
@@ -154,7 +154,7 @@ test('a bind mount over a guarded binary undone at once (same shell line) still 
   await settled(guarded);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2" && umount "$2"', evil, guarded);
-  const a = await waitFor(() => alarms().find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
+  const a = await waitFor(async () => (await alarms()).find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
   assert.equal(a.severity, 'critical');
   record(import.meta.filename, { attack: 'bind mount over a guarded binary, undone at once', kind: a.kind, subject: guarded, budget: '1 s', budgetMs: 1000, ms: since(t0, a) });
 });
@@ -163,7 +163,7 @@ test('a read-only mount made writable and read-only again within 50 ms is mount-
   if (skip) return t.skip(skip);
   const t0 = Date.now();
   intruder('mount -o remount,rw "$1" && mount -o remount,ro "$1"', ro);
-  const a = await waitFor(() => alarms().find((x) => x.kind === 'mount-writable' && x.subject === ro), { what: `mount-writable on ${ro}` });
+  const a = await waitFor(async () => (await alarms()).find((x) => x.kind === 'mount-writable' && x.subject === ro), { what: `mount-writable on ${ro}` });
   assert.equal((a.detail as { state: string }).state, 'rw');
   await serverNote(new RegExp(`^remount ro -> rw: ${ro}$`));
   await serverNote(new RegExp(`^remount rw -> ro: ${ro}$`));
@@ -181,7 +181,7 @@ test('findmnt killed: a watch note on the server, a new findmnt, and mounts stil
   await settled(guarded);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2"', evil, guarded);
-  const a = await waitFor(() => alarms().find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
+  const a = await waitFor(async () => (await alarms()).find((x) => x.subject === guarded && Date.parse(x.openedAt) >= t0 - 50), { what: `a new alarm on ${guarded}` });
   record(import.meta.filename, {
     attack: 'findmnt killed, then a bind mount over a guarded binary',
     kind: a.kind,

@@ -37,7 +37,7 @@ before(async () => {
     () => {
       const c = server.ctx();
       try {
-        return c.db.prepare("SELECT 1 FROM measured WHERE host = ? AND kind = 'mount' AND key = ?").get(HOST, M);
+        return c.db!.prepare("SELECT 1 FROM measured WHERE host = ? AND kind = 'mount' AND key = ?").get(HOST, M);
       } finally {
         c.close();
       }
@@ -57,12 +57,15 @@ after(async () => {
 test('remount a read-only mount read-write: mount-writable on the mount point within one interval', async (t) => {
   if (!M) return t.skip(skip);
   assert.equal(
-    openAlarms(server, HOST).find((a) => a.kind === 'mount-writable'),
+    (await openAlarms(server, HOST)).find((a) => a.kind === 'mount-writable'),
     undefined,
   );
   const t0 = Date.now();
   execFileSync('mount', ['-o', 'remount,rw', M]);
-  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'mount-writable' && x.subject === M), { timeoutMs: 10_000, what: `mount-writable on ${M}` });
+  const a = await waitFor(async () => (await openAlarms(server, HOST)).find((x) => x.kind === 'mount-writable' && x.subject === M), {
+    timeoutMs: 10_000,
+    what: `mount-writable on ${M}`,
+  });
   assert.equal(a.host, HOST);
   assert.equal(a.severity, 'critical');
   assert.equal((a.detail as { state: string }).state, 'rw');
@@ -75,5 +78,5 @@ test('remount a read-only mount read-write: mount-writable on the mount point wi
     ms: since(t0, a),
   });
   execFileSync('mount', ['-o', 'remount,ro', M]);
-  await waitFor(() => !openAlarms(server, HOST).some((x) => x.kind === 'mount-writable'), { what: 'resolved when read-only again' });
+  await waitFor(async () => !(await openAlarms(server, HOST)).some((x) => x.kind === 'mount-writable'), { what: 'resolved when read-only again' });
 });

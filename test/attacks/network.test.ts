@@ -70,7 +70,7 @@ test('cut the network, then replace a guarded binary: in the fallback sink at on
     ms: Date.now() - t0,
   });
   assert.equal(
-    openAlarms(server, HOST).some((x) => x.subject === box.tripwire),
+    (await openAlarms(server, HOST)).some((x) => x.subject === box.tripwire),
     false,
     'nothing at the server while it is down',
   );
@@ -78,7 +78,7 @@ test('cut the network, then replace a guarded binary: in the fallback sink at on
   const back = Date.now();
   serverProc = await serveOn(init, server.port);
   const backUp = Date.now();
-  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.tripwire), {
+  const a = await waitFor(async () => (await openAlarms(server, HOST)).find((x) => x.kind === 'file-changed' && x.subject === box.tripwire), {
     timeoutMs: 30_000,
     what: 'the offline finding stored',
   });
@@ -97,7 +97,7 @@ test('cut the network, then replace a guarded binary: in the fallback sink at on
 
 test('the server stops answering with the connection still open (frozen), then a guarded file is edited: in the fallback sink within two intervals, at the server when it answers again', async () => {
   // Back from the first test: up again, and a few cycles for its network-lost to close.
-  await waitFor(() => hostStatus(server, HOST) === 'up', { timeoutMs: 30_000, what: 'the agent up again' });
+  await waitFor(async () => (await hostStatus(server, HOST)) === 'up', { timeoutMs: 30_000, what: 'the agent up again' });
   await sleep(2500);
   const before = readFileSync(sink, 'utf8').length;
   const sinkSince = () => readFileSync(sink, 'utf8').slice(before);
@@ -127,7 +127,7 @@ test('the server stops answering with the connection still open (frozen), then a
     const back = Date.now();
     serverProc.signal('SIGCONT');
     resumed = true;
-    const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.policy), {
+    const a = await waitFor(async () => (await openAlarms(server, HOST)).find((x) => x.kind === 'file-changed' && x.subject === box.policy), {
       timeoutMs: 30_000,
       what: 'the finding stored once the server answers',
     });

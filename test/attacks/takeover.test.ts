@@ -54,13 +54,13 @@ async function upAgent(a: TestAgent): Promise<{ proc: Proc; bootId: string }> {
 function hostRow(host: string): { last_seq: number; boot_id: string } {
   const c = server.ctx();
   try {
-    return c.db.prepare('SELECT last_seq, boot_id FROM hosts WHERE host = ?').get(host) as { last_seq: number; boot_id: string };
+    return c.db!.prepare('SELECT last_seq, boot_id FROM hosts WHERE host = ?').get(host) as { last_seq: number; boot_id: string };
   } finally {
     c.close();
   }
 }
 
-const impersonated = (host: string) => openAlarms(server, host).find((x) => x.kind === 'agent-impersonated');
+const impersonated = async (host: string) => (await openAlarms(server, host)).find((x) => x.kind === 'agent-impersonated');
 
 test('freeze the agent, connect with its key and boot id and a huge sequence, kill it: agent-impersonated, critical, naming each sign', async () => {
   const a = watchedAgent('atk-takeover');
@@ -101,8 +101,8 @@ test('freeze the agent, connect with its key and boot id and a huge sequence, ki
   const beat = setInterval(() => ws.send(JSON.stringify({ type: 'heartbeat', bootId, seq: ++seq, sentAt: Date.now() })), 1000);
   try {
     const all = await waitFor(
-      () => {
-        const x = impersonated(a.host);
+      async () => {
+        const x = await impersonated(a.host);
         return x && (x.detail as { evidence: string[] }).evidence.length === atHello.length + 2 ? x : undefined;
       },
       { timeoutMs: REPORT_WAIT_MS + 10_000, what: 'the later signs added' },
@@ -113,7 +113,7 @@ test('freeze the agent, connect with its key and boot id and a huge sequence, ki
       frames.some((f) => f.type === 'request-report' && f.reason === 'identity check'),
       'the server asked the attacker for a report',
     );
-    assert.equal(openAlarms(server, a.host).filter((x) => x.kind === 'agent-impersonated').length, 1);
+    assert.equal((await openAlarms(server, a.host)).filter((x) => x.kind === 'agent-impersonated').length, 1);
   } finally {
     clearInterval(beat);
     ws.terminate();
@@ -178,10 +178,10 @@ test('a restart by systemd and a reconnect after a network blip stay quiet', asy
     assert.equal(afterRow.boot_id, before.boot_id, 'the same boot reconnected');
     // Past the wait for the report the reconnect owes, with heartbeats all along.
     await sleep(REPORT_WAIT_MS);
-    assert.equal(impersonated(b.host), undefined);
+    assert.equal(await impersonated(b.host), undefined);
   } finally {
     proxy.close();
   }
-  assert.equal(impersonated(r.host), undefined);
+  assert.equal(await impersonated(r.host), undefined);
   assert.equal(hostRow(r.host).boot_id, second.bootId);
 });

@@ -43,7 +43,7 @@ const changed = (a: { detail: unknown }) => Object.keys((a.detail as { changes?:
 
 /** Waits for an open alarm of this kind on this subject, asserts host and severity, records the time. */
 async function expectAlarm(attack: string, t0: number, kind: string, subject: string) {
-  const a = await waitFor(() => openAlarms(server, HOST).find((x) => x.kind === kind && x.subject === subject), { timeoutMs: 10_000, what: `${kind} on ${subject}` });
+  const a = await waitFor(async () => (await openAlarms(server, HOST)).find((x) => x.kind === kind && x.subject === subject), { timeoutMs: 10_000, what: `${kind} on ${subject}` });
   assert.equal(a.host, HOST);
   assert.equal(a.severity, 'critical');
   record(import.meta.filename, { attack, kind, subject, budget: '1 s', budgetMs: 1000, ms: since(t0, a) });
@@ -74,8 +74,8 @@ test('truncate the tripwire database: file-changed (critical) on the .twd, size 
   const a = await expectAlarm('truncate the tripwire database', t0, 'file-changed', box.database);
   // The agent may report an intermediate state first; what it settles on is an empty file.
   await waitFor(
-    () => {
-      const cur = openAlarms(server, HOST).find((x) => x.id === a.id);
+    async () => {
+      const cur = (await openAlarms(server, HOST)).find((x) => x.id === a.id);
       return cur && (cur.detail as { changes?: Changes }).changes?.size?.new === 0;
     },
     { what: 'size 0 reported' },
@@ -104,7 +104,7 @@ test('restore content and mtime after a change (touch -r): still reported, and s
   writeFileSync(box.twcfg, original);
   execFileSync('touch', ['-r', ref, box.twcfg]);
   await new Promise((r) => setTimeout(r, 2500)); // two intervals: the agent has measured the restored file
-  const still = openAlarms(server, HOST).find((x) => x.kind === 'file-changed' && x.subject === box.twcfg);
+  const still = (await openAlarms(server, HOST)).find((x) => x.kind === 'file-changed' && x.subject === box.twcfg);
   assert.ok(still, 'content and mtime restored: the alarm is still open');
   assert.ok(changed(still).includes('ctime'), JSON.stringify(still.detail));
 });

@@ -42,7 +42,7 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 function row(col: 'baseline' | 'current'): { sha256?: string } | undefined {
   const c = server.ctx();
   try {
-    const r = c.db.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, F) as { v: string | null } | undefined;
+    const r = c.db!.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, F) as { v: string | null } | undefined;
     return r?.v ? JSON.parse(r.v) : undefined;
   } finally {
     c.close();
@@ -52,7 +52,7 @@ function row(col: 'baseline' | 'current'): { sha256?: string } | undefined {
 function pendingRequests(): number {
   const c = server.ctx();
   try {
-    return (c.db.prepare("SELECT COUNT(*) AS n FROM commands WHERE action = 'request-report' AND done_at IS NULL").get() as { n: number }).n;
+    return (c.db!.prepare("SELECT COUNT(*) AS n FROM commands WHERE action = 'request-report' AND done_at IS NULL").get() as { n: number }).n;
   } finally {
     c.close();
   }

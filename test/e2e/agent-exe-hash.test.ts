@@ -24,7 +24,7 @@ test('hello carries the hash of the running executable; a stale cache entry is m
   const reported = () => {
     const c = server!.ctx();
     try {
-      return (c.db.prepare('SELECT exe_sha256_reported AS r FROM hosts WHERE host = ?').get('exe-hash') as { r: string | null }).r;
+      return (c.db!.prepare('SELECT exe_sha256_reported AS r FROM hosts WHERE host = ?').get('exe-hash') as { r: string | null }).r;
     } finally {
       c.close();
     }

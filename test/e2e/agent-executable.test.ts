@@ -37,7 +37,7 @@ test('the compiled agent under another name: heartbeats, sees a guarded change, 
   try {
     const a = enrollAgent(server, 'sierra', { extra: `processTitle: kworker/u8:2\nwatch:\n  - { path: ${guarded}, critical: true }\n` });
     let p = runAgent(a);
-    await waitFor(() => hostStatus(server, 'sierra') === 'up', { what: 'sierra up' });
+    await waitFor(async () => (await hostStatus(server, 'sierra')) === 'up', { what: 'sierra up' });
     // Camouflage: ps shows the chosen title, and neither argv nor the output names the server or the config path.
     const cmdline = readFileSync(`/proc/${p.pid}/cmdline`, 'utf8').replace(/\0+/g, ' ').trim();
     assert.equal(cmdline, 'kworker/u8:2');
@@ -48,19 +48,25 @@ test('the compiled agent under another name: heartbeats, sees a guarded change, 
     await waitForBaseline(server, 'sierra', 15_000);
 
     appendFileSync(join(guarded, 'policy'), 'tampered\n');
-    await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'file-changed' && x.subject.endsWith('/policy')), { timeoutMs: 5000, what: 'file-changed' });
+    await waitFor(async () => (await openAlarms(server, 'sierra')).some((x) => x.kind === 'file-changed' && x.subject.endsWith('/policy')), {
+      timeoutMs: 5000,
+      what: 'file-changed',
+    });
 
     // A running executable cannot be written (ETXTBSY): an intruder replaces it by rename, as package managers do.
     copyFileSync(exe, `${exe}.new`);
     appendFileSync(`${exe}.new`, Buffer.from('patched'));
     chmodSync(`${exe}.new`, 0o700);
     renameSync(`${exe}.new`, exe);
-    await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'agent-tampered' && x.subject === exe), { timeoutMs: 5000, what: 'agent-tampered on its own file' });
+    await waitFor(async () => (await openAlarms(server, 'sierra')).some((x) => x.kind === 'agent-tampered' && x.subject === exe), {
+      timeoutMs: 5000,
+      what: 'agent-tampered on its own file',
+    });
 
     p.signal('SIGTERM');
     await p.exited;
     p = runAgent(a);
-    await waitFor(() => openAlarms(server, 'sierra').some((x) => x.kind === 'agent-tampered' && x.subject === 'agent executable changed'), {
+    await waitFor(async () => (await openAlarms(server, 'sierra')).some((x) => x.kind === 'agent-tampered' && x.subject === 'agent executable changed'), {
       timeoutMs: 10_000,
       what: 'agent-tampered from hello',
     });

@@ -55,7 +55,7 @@ async function connectAs(host: string): Promise<{ send(m: object): void; close()
 function q<T>(sql: string): T {
   const c = server.ctx();
   try {
-    return c.db.prepare(sql).get() as T;
+    return c.db!.prepare(sql).get() as T;
   } finally {
     c.close();
   }

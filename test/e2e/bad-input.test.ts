@@ -19,7 +19,7 @@ let bystander: Proc;
 before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
   bystander = runAgent(enrollAgent(server, 'bystander'));
-  await waitFor(() => hostStatus(server, 'bystander') === 'up', { what: 'bystander up' });
+  await waitFor(async () => (await hostStatus(server, 'bystander')) === 'up', { what: 'bystander up' });
 });
 after(async () => {
   bystander.signal('SIGKILL');
@@ -128,7 +128,7 @@ test('malformed, schema-invalid and oversized frames each close the connection; 
   assert.equal(bootChanged.closeCode, 4000);
   assert.equal(bootChanged.closeReason, 'boot id changed within a connection');
 
-  const alarms = openAlarms(server, 'mike').filter((x) => x.kind === 'protocol-violation');
+  const alarms = (await openAlarms(server, 'mike')).filter((x) => x.kind === 'protocol-violation');
   assert.ok(alarms.length >= 3, 'each violation is recorded as a protocol-violation alarm');
   // Each violation is counted under the reason named where it was found.
   const m = await scrape(server.dashboardPort, metricsToken(server.dir));
@@ -142,8 +142,8 @@ test('malformed, schema-invalid and oversized frames each close the connection; 
   // the server is still up and serving, and the bystander never wavered
   const ok = await rawConnect(server.port, { ...id, send: [JSON.stringify({ ...hello, seq: 4 })], waitMs: 1500 });
   assert.equal((ok.frames[0] as { type: string }).type, 'welcome');
-  assert.equal(hostStatus(server, 'bystander'), 'up');
-  assert.deepEqual(openAlarms(server, 'bystander'), []);
+  assert.equal(await hostStatus(server, 'bystander'), 'up');
+  assert.deepEqual(await openAlarms(server, 'bystander'), []);
 });
 
 test('a replayed sequence number on the same boot opens a replay alarm and closes', async () => {
@@ -168,7 +168,7 @@ test('a replayed sequence number on the same boot opens a replay alarm and close
   const r = await rawConnect(server.port, { ...id, send: [frame('hello', 0), frame('heartbeat', 1), frame('heartbeat', 1)] });
   assert.equal(r.closeCode, 4001);
   assert.deepEqual(
-    openAlarms(server, 'november').map((x) => x.kind),
+    (await openAlarms(server, 'november')).map((x) => x.kind),
     ['replay'],
   );
 });

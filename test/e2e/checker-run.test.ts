@@ -79,14 +79,14 @@ async function runNow(): Promise<RunRow> {
   return row!;
 }
 
-const kinds = () => openAlarms(server, HOST).map((a) => a.kind);
+const kinds = async () => (await openAlarms(server, HOST)).map((a) => a.kind);
 
 test('a clean run is ok, with the database hash the agent took after it', { skip: !existsSync(AIDE) && 'aide not installed' }, async () => {
   const row = await runNow();
   assert.equal(row.status, 'ok', JSON.stringify(row));
   assert.match(row.dbSha256 ?? '', /^[0-9a-f]{64}$/);
   assert.deepEqual(
-    kinds().filter((k) => k.startsWith('checker-')),
+    (await kinds()).filter((k) => k.startsWith('checker-')),
     [],
   );
 });
@@ -98,7 +98,7 @@ test('a changed file is a finding with its path and attributes, and opens checke
   assert.equal(row.changed, 1);
   const c = server.ctx();
   try {
-    const entries = c.db.prepare('SELECT path, change, attrs FROM checker_entries WHERE run_id = ?').all(row.id) as { path: string; change: string; attrs: string }[];
+    const entries = c.db!.prepare('SELECT path, change, attrs FROM checker_entries WHERE run_id = ?').all(row.id) as { path: string; change: string; attrs: string }[];
     const a = entries.find((e) => e.path === join(tree, 'a'));
     assert.ok(a, JSON.stringify(entries));
     assert.equal(a.change, 'changed');
@@ -106,7 +106,7 @@ test('a changed file is a finding with its path and attributes, and opens checke
   } finally {
     c.close();
   }
-  assert.ok(kinds().includes('checker-findings'));
+  assert.ok((await kinds()).includes('checker-findings'));
 });
 
 test("the checker's config edited on the host: the run is refused before aide starts, checker-tampered names the file", {
@@ -114,11 +114,11 @@ test("the checker's config edited on the host: the run is refused before aide st
 }, async () => {
   appendFileSync(conf, '# the intruder quiets a directory here\n');
   // The agent reports the edit (a critical file) at once; the server's baseline keeps the hash it accepted.
-  await waitFor(() => openAlarms(server, HOST).some((a) => a.kind === 'file-changed' && a.subject === conf), { what: 'file-changed on the config' });
+  await waitFor(async () => (await openAlarms(server, HOST)).some((a) => a.kind === 'file-changed' && a.subject === conf), { what: 'file-changed on the config' });
   const row = await runNow();
   assert.equal(row.status, 'refused', JSON.stringify(row));
-  const t = openAlarms(server, HOST).find((a) => a.kind === 'checker-tampered');
-  assert.ok(t, JSON.stringify(kinds()));
+  const t = (await openAlarms(server, HOST)).find((a) => a.kind === 'checker-tampered');
+  assert.ok(t, JSON.stringify(await kinds()));
   assert.equal(t.severity, 'critical');
   assert.match(JSON.stringify(t.detail), new RegExp(conf.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')));
 });

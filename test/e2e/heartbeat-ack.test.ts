@@ -33,5 +33,5 @@ test('only heartbeats that ask for an ack get one, each after it is stored; good
     got.map((f) => (f.type === 'ack' ? `ack ${f.seq}` : f.type)),
     ['welcome', 'ack 2', 'ack 4', 'ack 5'],
   );
-  assert.equal(hostStatus(server, 'oscar'), 'stopped', 'and the goodbye was stored');
+  assert.equal(await hostStatus(server, 'oscar'), 'stopped', 'and the goodbye was stored');
 });

@@ -31,13 +31,13 @@ before(async () => {
   const ctx = openServerContext(dir, systemClock);
   try {
     now = Date.now();
-    const host = ctx.db.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)');
+    const host = ctx.db!.prepare('INSERT INTO hosts (host, grp, enrolled_at) VALUES (?, ?, ?)');
     host.run('web1', 'web', now);
     host.run('web2', 'web', now);
-    const measured = ctx.db.prepare(`INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, 'file', ?, NULL, ?, ?)`);
+    const measured = ctx.db!.prepare(`INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, 'file', ?, NULL, ?, ?)`);
     measured.run('web1', HOSTILE, JSON.stringify({ type: 'file', sha256: 'a'.repeat(64) }), now);
     measured.run('web2', HOSTILE, JSON.stringify({ type: 'symlink', target: HOSTILE }), now);
-    alarmId = ctx.alarms.open('web1', 'file-changed', HOSTILE, now, { path: HOSTILE, old: 'a'.repeat(64), new: HOSTILE }, 'critical')!;
+    alarmId = (await ctx.alarms.open('web1', 'file-changed', HOSTILE, now, { path: HOSTILE, old: 'a'.repeat(64), new: HOSTILE }, 'critical'))!;
   } finally {
     ctx.close();
   }
@@ -75,7 +75,7 @@ test('alarm mail and report mail through a real SMTP peer: subject and body esca
   });
   const ctx = openServerContext(dir, systemClock);
   try {
-    const a = ctx.alarms.list({ host: 'web1' }).find((x) => x.id === alarmId)!;
+    const a = (await ctx.alarms.list({ host: 'web1' })).find((x) => x.id === alarmId)!;
     await channel.send({
       eventId: 1,
       action: 'open',
@@ -91,7 +91,7 @@ test('alarm mail and report mail through a real SMTP peer: subject and body esca
       ackedAt: null,
       resolvedAt: null,
     });
-    await channel.mail(formatReportMail(buildReport(ctx.db, ctx.hosts, now - 3_600_000, now + 1000)));
+    await channel.mail(formatReportMail(await buildReport(ctx.sql, ctx.hosts, now - 3_600_000, now + 1000)));
   } finally {
     ctx.close();
     await channel.close();

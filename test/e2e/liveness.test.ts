@@ -15,16 +15,13 @@ before(async () => {
 });
 after(() => server.stop());
 
-const kinds = (host: string) =>
-  openAlarms(server, host)
-    .map((a) => a.kind)
-    .sort();
+const kinds = async (host: string) => (await openAlarms(server, host)).map((a) => a.kind).sort();
 
 test('an enrolled agent is up, and hosts --json says so with the contract fields', async () => {
   const a = enrollAgent(server, 'alpha');
-  assert.equal(hostStatus(server, 'alpha'), 'pending');
+  assert.equal(await hostStatus(server, 'alpha'), 'pending');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'alpha') === 'up', { what: 'alpha up' });
+  await waitFor(async () => (await hostStatus(server, 'alpha')) === 'up', { what: 'alpha up' });
   const r = serverCli(['hosts', '--dir', server.dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const row = (JSON.parse(r.stdout) as Record<string, unknown>[]).find((h) => h.host === 'alpha')!;
@@ -39,68 +36,68 @@ test('an enrolled agent is up, and hosts --json says so with the contract fields
 test('kill -9: agent-disconnected at once, agent-missing after the deadline, resolved when it returns', async () => {
   const a = enrollAgent(server, 'bravo');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'bravo') === 'up', { what: 'bravo up' });
+  await waitFor(async () => (await hostStatus(server, 'bravo')) === 'up', { what: 'bravo up' });
   p.signal('SIGKILL');
   const killedAt = Date.now();
-  await waitFor(() => kinds('bravo').includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
+  await waitFor(async () => (await kinds('bravo')).includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
   assert.ok(Date.now() - killedAt < 1500, 'disconnect is raised at once, not at the deadline');
-  assert.notEqual(hostStatus(server, 'bravo'), 'missing', 'not missing before the deadline');
-  await waitFor(() => hostStatus(server, 'bravo') === 'missing', { timeoutMs: 6000, what: 'bravo missing' });
+  assert.notEqual(await hostStatus(server, 'bravo'), 'missing', 'not missing before the deadline');
+  await waitFor(async () => (await hostStatus(server, 'bravo')) === 'missing', { timeoutMs: 6000, what: 'bravo missing' });
   // the status is derived at read time; the sweep writes the alarm within its tick
-  await waitFor(() => kinds('bravo').includes('agent-missing'), { timeoutMs: 1000, what: 'agent-missing alarm' });
-  assert.deepEqual(kinds('bravo'), ['agent-disconnected', 'agent-missing']);
-  const missing = openAlarms(server, 'bravo').find((a) => a.kind === 'agent-missing')!;
+  await waitFor(async () => (await kinds('bravo')).includes('agent-missing'), { timeoutMs: 1000, what: 'agent-missing alarm' });
+  assert.deepEqual(await kinds('bravo'), ['agent-disconnected', 'agent-missing']);
+  const missing = (await openAlarms(server, 'bravo')).find((a) => a.kind === 'agent-missing')!;
   assert.equal(missing.severity, 'critical');
   const again = runAgent(a);
-  await waitFor(() => hostStatus(server, 'bravo') === 'up', { what: 'bravo up again' });
-  await waitFor(() => kinds('bravo').length === 0, { timeoutMs: 2000, what: 'alarms resolved' });
+  await waitFor(async () => (await hostStatus(server, 'bravo')) === 'up', { what: 'bravo up again' });
+  await waitFor(async () => (await kinds('bravo')).length === 0, { timeoutMs: 2000, what: 'alarms resolved' });
   again.signal('SIGKILL');
 });
 
 test('SIGSTOP: agent-missing at the deadline while the connection stays open; SIGCONT resolves it', async () => {
   const a = enrollAgent(server, 'charlie');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'charlie') === 'up', { what: 'charlie up' });
+  await waitFor(async () => (await hostStatus(server, 'charlie')) === 'up', { what: 'charlie up' });
   p.signal('SIGSTOP');
-  await waitFor(() => kinds('charlie').includes('agent-missing'), { timeoutMs: 6000, what: 'charlie agent-missing' });
-  assert.equal(hostStatus(server, 'charlie'), 'missing');
-  assert.deepEqual(kinds('charlie'), ['agent-missing'], 'a frozen agent is not a disconnect');
+  await waitFor(async () => (await kinds('charlie')).includes('agent-missing'), { timeoutMs: 6000, what: 'charlie agent-missing' });
+  assert.equal(await hostStatus(server, 'charlie'), 'missing');
+  assert.deepEqual(await kinds('charlie'), ['agent-missing'], 'a frozen agent is not a disconnect');
   const c = server.ctx();
-  assert.equal(c.hosts.get('charlie')!.connected, true, 'the TCP connection is still open');
+  assert.equal((await c.hosts.get('charlie'))!.connected, true, 'the TCP connection is still open');
   c.close();
   p.signal('SIGCONT');
-  await waitFor(() => hostStatus(server, 'charlie') === 'up', { what: 'charlie up after SIGCONT' });
-  await waitFor(() => kinds('charlie').length === 0, { timeoutMs: 2000, what: 'agent-missing resolved' });
+  await waitFor(async () => (await hostStatus(server, 'charlie')) === 'up', { what: 'charlie up after SIGCONT' });
+  await waitFor(async () => (await kinds('charlie')).length === 0, { timeoutMs: 2000, what: 'agent-missing resolved' });
   p.signal('SIGKILL');
 });
 
 test('SIGTERM: the agent says goodbye, the host is stopped with agent-stopped and no disconnect alarm', async () => {
   const a = enrollAgent(server, 'delta');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'delta') === 'up', { what: 'delta up' });
+  await waitFor(async () => (await hostStatus(server, 'delta')) === 'up', { what: 'delta up' });
   p.signal('SIGTERM');
   assert.equal(await p.exited, 0, 'a clean stop exits 0');
-  await waitFor(() => hostStatus(server, 'delta') === 'stopped', { timeoutMs: 2000, what: 'delta stopped' });
-  assert.deepEqual(kinds('delta'), ['agent-stopped']);
+  await waitFor(async () => (await hostStatus(server, 'delta')) === 'stopped', { timeoutMs: 2000, what: 'delta stopped' });
+  assert.deepEqual(await kinds('delta'), ['agent-stopped']);
   // and the deadline does not add agent-missing to a stopped host
   await new Promise((r) => setTimeout(r, 3500));
-  assert.equal(hostStatus(server, 'delta'), 'stopped');
-  assert.deepEqual(kinds('delta'), ['agent-stopped']);
+  assert.equal(await hostStatus(server, 'delta'), 'stopped');
+  assert.deepEqual(await kinds('delta'), ['agent-stopped']);
 });
 
 test('maintenance silences a host: killing its agent opens no agent-missing until the window ends', async () => {
   const a = enrollAgent(server, 'echo');
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'echo') === 'up', { what: 'echo up' });
+  await waitFor(async () => (await hostStatus(server, 'echo')) === 'up', { what: 'echo up' });
   const m = serverCli(['maintenance', 'echo', '--for', '1h', '--dir', server.dir]);
   assert.equal(m.code, 0, m.stderr);
-  assert.equal(hostStatus(server, 'echo'), 'maintenance');
+  assert.equal(await hostStatus(server, 'echo'), 'maintenance');
   p.signal('SIGKILL');
   await new Promise((r) => setTimeout(r, 3500));
-  assert.deepEqual(kinds('echo'), [], 'no alarm during maintenance');
+  assert.deepEqual(await kinds('echo'), [], 'no alarm during maintenance');
   assert.equal(serverCli(['maintenance', 'echo', '--for', '0s', '--dir', server.dir]).code, 0);
-  await waitFor(() => kinds('echo').includes('agent-missing'), { timeoutMs: 2000, what: 'missing once maintenance ends' });
-  assert.deepEqual(kinds('echo'), ['agent-missing']);
+  await waitFor(async () => (await kinds('echo')).includes('agent-missing'), { timeoutMs: 2000, what: 'missing once maintenance ends' });
+  assert.deepEqual(await kinds('echo'), ['agent-missing']);
 });
 
 test('kill -9 and an instant restart (systemd Restart=always): the new hello resolves agent-disconnected', async () => {
@@ -108,17 +105,17 @@ test('kill -9 and an instant restart (systemd Restart=always): the new hello res
   // can resolve the alarm.
   const a = enrollAgent(server, 'foxtrot', { interval: '10s' });
   const p = runAgent(a);
-  await waitFor(() => hostStatus(server, 'foxtrot') === 'up', { what: 'foxtrot up' });
+  await waitFor(async () => (await hostStatus(server, 'foxtrot')) === 'up', { what: 'foxtrot up' });
   const c = server.ctx();
-  const upSince = c.hosts.get('foxtrot')!.statusChangedAt;
+  const upSince = (await c.hosts.get('foxtrot'))!.statusChangedAt;
   c.close();
   p.signal('SIGKILL');
   await p.exited;
-  await waitFor(() => kinds('foxtrot').includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
+  await waitFor(async () => (await kinds('foxtrot')).includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
   const again = runAgent(a);
-  await waitFor(() => kinds('foxtrot').length === 0, { timeoutMs: 9000, what: 'agent-disconnected resolved by the hello' });
+  await waitFor(async () => (await kinds('foxtrot')).length === 0, { timeoutMs: 9000, what: 'agent-disconnected resolved by the hello' });
   const d = server.ctx();
-  assert.equal(d.hosts.get('foxtrot')!.statusChangedAt, upSince, 'the host stayed up throughout');
+  assert.equal((await d.hosts.get('foxtrot'))!.statusChangedAt, upSince, 'the host stayed up throughout');
   d.close();
   again.signal('SIGKILL');
   await again.exited;

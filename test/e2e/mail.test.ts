@@ -47,13 +47,13 @@ test('a killed agent is mailed: disconnect at once, then missing, each once, wit
   const agent = enrollAgent(server, 'echo');
   const p = runAgent(agent);
   const c = server.ctx();
-  await waitFor(() => c.hosts.views(Date.now()).find((h) => h.host === 'echo')?.status === 'up', { what: 'echo up' });
+  await waitFor(async () => (await c.hosts.views(Date.now())).find((h) => h.host === 'echo')?.status === 'up', { what: 'echo up' });
   p.signal('SIGKILL');
   const mail = (kind: string) => peer.received.filter((m) => (m.subject ?? '').startsWith(`[critical] echo ${kind}:`) || (m.subject ?? '').startsWith(`[warning] echo ${kind}:`));
   await waitFor(() => mail('agent-missing').length === 1, { timeoutMs: 10_000, what: 'agent-missing mail' });
   assert.equal(mail('agent-disconnected').length, 1);
   const m = mail('agent-missing')[0]!;
-  const id = c.alarms.list({ host: 'echo', open: true }).find((a) => a.kind === 'agent-missing')!.id;
+  const id = (await c.alarms.list({ host: 'echo', open: true })).find((a) => a.kind === 'agent-missing')!.id;
   c.close();
   assert.match(m.text!, /from: (up|late)\n\s+to: missing/);
   assert.ok(m.text!.includes(`ack ${id} --dir ${init.dir}`));
@@ -65,13 +65,13 @@ test('with the SMTP peer down across a server restart, the mail waits in the out
   await peer.stop();
   const before = peer.received.length;
   const c = server.ctx();
-  c.db.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES ('foxtrot', 'db', ?)`).run(Date.now());
-  c.alarms.open('foxtrot', 'file-changed', '/etc/crontab changed', Date.now(), { path: '/etc/crontab', old: 'sha256:1', new: 'sha256:2' });
+  c.db!.prepare(`INSERT INTO hosts (host, grp, enrolled_at) VALUES ('foxtrot', 'db', ?)`).run(Date.now());
+  await c.alarms.open('foxtrot', 'file-changed', '/etc/crontab changed', Date.now(), { path: '/etc/crontab', old: 'sha256:1', new: 'sha256:2' });
   // The worker tries (and fails) at least once before the restart.
   await waitFor(
     () =>
       (
-        c.db.prepare(`SELECT attempts FROM deliveries d JOIN alarm_events e ON e.id = d.event_id JOIN alarms a ON a.id = e.alarm_id WHERE a.host = 'foxtrot'`).get() as
+        c.db!.prepare(`SELECT attempts FROM deliveries d JOIN alarm_events e ON e.id = d.event_id JOIN alarms a ON a.id = e.alarm_id WHERE a.host = 'foxtrot'`).get() as
           | { attempts: number }
           | undefined
       )?.attempts,

@@ -39,9 +39,9 @@ function read<T>(fn: (c: ReturnType<typeof openServerContext>) => T): T {
   }
 }
 
-const held = () => read((c) => c.hosts.get(HOST));
-const alarmsOf = (host: string, kind: string) => read((c) => c.alarms.list({ host }).filter((a) => a.kind === kind));
-const liveness = () => read((c) => c.alarms.list({ host: HOST }).filter((a) => ['agent-missing', 'agent-disconnected', 'replay', 'identity-clone'].includes(a.kind)));
+const held = () => read(async (c) => await c.hosts.get(HOST));
+const alarmsOf = (host: string, kind: string) => read(async (c) => (await c.alarms.list({ host })).filter((a) => a.kind === kind));
+const liveness = () => read(async (c) => (await c.alarms.list({ host: HOST })).filter((a) => ['agent-missing', 'agent-disconnected', 'replay', 'identity-clone'].includes(a.kind)));
 
 /** alpha's `serve` on a given port (its agents' URL names it). */
 async function serveAlpha(port: number): Promise<Proc> {
@@ -111,21 +111,21 @@ test('an alarm burst while both run: every status change written once, every ala
   // both sweeps find them in the same ticks.
   const now = Date.now();
   read((c) => {
-    const ins = c.db.prepare(
+    const ins = c.db!.prepare(
       `INSERT INTO hosts (host, grp, state, status, cert_serial, enrolled_at, interval_ms, last_seen, late_at, due_at, boot_id, last_seq, instance)
        VALUES (?, 'default', 'active', 'up', 'AA', ?, 1000, ?, ?, ?, 'b', 1, ?)`,
     );
-    c.db.transaction(() => {
+    c.db!.transaction(() => {
       for (let i = 0; i < 30; i++) ins.run(`burst-${i}`, now - 60_000, now - 500, now - 300, now - 100, i % 2 ? 'alpha' : 'bravo');
     })();
   });
-  await waitFor(() => read((c) => c.hosts.all().filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
+  await waitFor(() => read(async (c) => (await c.hosts.all()).filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
     what: 'thirty hosts missing',
     timeoutMs: 20_000,
   });
   const rows = read((c) =>
-    c.db
-      .prepare(
+    c
+      .db!.prepare(
         `SELECT a.host, COUNT(DISTINCT a.id) AS alarms, COUNT(e.id) AS events FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
          WHERE a.host LIKE 'burst-%' AND a.kind = 'agent-missing' GROUP BY a.host`,
       )
@@ -143,52 +143,52 @@ test('kill -9 of the instance holding the agent: up on the other within seconds,
   const text = readFileSync(a.config, 'utf8').replace(/^server: .*$/m, `server: [${alpha.url}, ${bravo.url}]\nfailback: 3s`);
   writeFileSync(a.config, text);
   agent = runAgent(a);
-  await waitFor(() => held()?.status === 'up' && held()?.instance === 'alpha' && held()?.connected, { what: 'agent up on alpha', timeoutMs: 30_000 });
+  await waitFor(async () => (await held())?.status === 'up' && (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent up on alpha', timeoutMs: 30_000 });
 
   alphaProc.signal('SIGKILL');
   await alphaProc.exited;
   const killedAt = Date.now();
-  await waitFor(() => held()?.instance === 'bravo' && held()?.connected && held()?.status === 'up', { what: 'agent up on bravo', timeoutMs: 15_000 });
+  await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.connected && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 15_000 });
   const moved = Date.now() - killedAt;
   console.log(`# failover after kill -9: up on bravo ${moved} ms after the kill`);
   assert.ok(moved < 5_000, `up on the other instance within a few seconds (${moved} ms)`);
 
-  await waitFor(() => alarmsOf('alpha', 'server-instance-down').length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
+  await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
   const i = JSON.parse(serverCli(['instances', '--dir', bravo.dir, '--json']).stdout) as { name: string; status: string }[];
   assert.equal(i.find((x) => x.name === 'alpha')!.status, 'down');
-  assert.deepEqual(liveness(), [], 'no agent-missing, agent-disconnected or replay');
+  assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
 
   // alpha comes back on its port: its lease renews (the alarm resolves) and after failback the agent returns.
   alphaProc = await serveAlpha(alpha.port);
-  await waitFor(() => alarmsOf('alpha', 'server-instance-down')[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
-  await waitFor(() => held()?.instance === 'alpha' && held()?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
-  assert.equal(alarmsOf('alpha', 'server-instance-down').length, 1, 'raised once');
-  assert.deepEqual(liveness(), [], 'the move back (MOVING) raised nothing');
+  await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down'))[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
+  await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
+  assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 1, 'raised once');
+  assert.deepEqual(await liveness(), [], 'the move back (MOVING) raised nothing');
 });
 
 test('SIGSTOP of the instance holding the agent (sockets held, nothing answered): the same', async () => {
-  await waitFor(() => held()?.instance === 'alpha' && held()?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
+  await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
   alphaProc.signal('SIGSTOP');
   const stoppedAt = Date.now();
   try {
-    await waitFor(() => held()?.instance === 'bravo' && held()?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
+    await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
     console.log(`# failover after SIGSTOP: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
-    await waitFor(() => alarmsOf('alpha', 'server-instance-down').length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
-    assert.equal(alarmsOf('alpha', 'server-instance-down')[0]!.resolvedAt, null, 'the new one open');
-    assert.deepEqual(liveness(), []);
+    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
+    assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
+    assert.deepEqual(await liveness(), []);
   } finally {
     alphaProc.signal('SIGCONT');
   }
   // Resumed, alpha reads what was left in the agent's old socket and finds it closed: stale, not a replay
   // nor a disconnect; its renewal resolves the alarm.
-  await waitFor(() => alarmsOf('alpha', 'server-instance-down').every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
-  await waitFor(() => held()?.instance === 'alpha' && held()?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
-  assert.deepEqual(liveness(), [], 'no agent-missing, agent-disconnected or replay');
-  assert.equal(alarmsOf('alpha', 'server-instance-down').length, 2);
+  await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
+  await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
+  assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+  assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
 });
 
 test('a command written through the other instance reaches the agent where it is held: accept gets a fresh report, revoke closes its socket within 2 s', async () => {
-  await waitFor(() => held()?.instance === 'alpha' && held()?.connected, { what: 'agent on alpha' });
+  await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha' });
   // bravo does not hold the host and must not answer `offline`: alpha sends the request and the report arrives.
   const acc = serverCli(['accept', HOST, '--dir', bravo.dir]);
   assert.equal(acc.code, 0, acc.stderr);
@@ -196,18 +196,18 @@ test('a command written through the other instance reaches the agent where it is
   const r = serverCli(['revoke', HOST, '--dir', bravo.dir]);
   assert.equal(r.code, 0, r.stderr);
   const closed = await agent.waitLog((o) => o.msg === 'disconnected' && o.code === CloseCode.REVOKED, 10_000);
-  const queuedAt = read((c) => c.db.prepare(`SELECT created_at FROM commands WHERE action = 'close-host' AND host = ? ORDER BY id DESC`).pluck().get(HOST)) as number;
+  const queuedAt = read((c) => c.db!.prepare(`SELECT created_at FROM commands WHERE action = 'close-host' AND host = ? ORDER BY id DESC`).pluck().get(HOST)) as number;
   const took = Date.parse(String(closed.time)) - queuedAt;
   console.log(`# revoke written through bravo's data dir closed the agent's socket on alpha ${took} ms later`);
   assert.ok(took < 2_000, `within 2 s (${took} ms)`);
 });
 
 test('every alarm opening and resolution was mailed once, by one instance or the other', async () => {
-  await waitFor(() => read((c) => c.db.prepare(`SELECT COUNT(*) FROM deliveries WHERE channel = 'mail' AND state != 'sent'`).pluck().get() === 0), {
+  await waitFor(() => read((c) => c.db!.prepare(`SELECT COUNT(*) FROM deliveries WHERE channel = 'mail' AND state != 'sent'`).pluck().get() === 0), {
     what: 'mail outbox drained',
     timeoutMs: 120_000,
   });
-  const events = read((c) => c.db.prepare('SELECT e.alarm_id AS id, e.action FROM alarm_events e ORDER BY e.id').all()) as { id: number; action: string }[];
+  const events = read((c) => c.db!.prepare('SELECT e.alarm_id AS id, e.action FROM alarm_events e ORDER BY e.id').all()) as { id: number; action: string }[];
   const mailed = new Map<string, number>();
   const count = (k: string) => mailed.set(k, (mailed.get(k) ?? 0) + 1);
   for (const m of peer.received) {

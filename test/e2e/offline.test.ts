@@ -81,7 +81,7 @@ const grepSinks = (needle: string) => {
 
 test('while connected nothing goes to the fallback sinks', async () => {
   writeFileSync(join(W, 'online.txt'), 'seen by the server\n');
-  await waitFor(() => openAlarms(server, HOST).some((a) => a.subject === join(W, 'online.txt')), { what: 'the online finding stored' });
+  await waitFor(async () => (await openAlarms(server, HOST)).some((a) => a.subject === join(W, 'online.txt')), { what: 'the online finding stored' });
   assert.equal(grepSinks('online.txt'), null);
 });
 
@@ -112,11 +112,11 @@ test('a failing sink is reported once, and to the server as a note when the link
   serverProc = await serveOn(init, server.port);
   await serverProc.waitLog((o) => o.msg === 'agent watch note' && String(o.note).includes('ttyTWNOSUCH'), 20_000);
   // Delivered when the link returned: the offline finding, and network-lost with its start and end.
-  await waitFor(() => openAlarms(server, HOST).some((a) => a.subject === join(W, 'while-away.txt')), { what: 'the offline finding stored' });
-  const resolvedLost = () => {
+  await waitFor(async () => (await openAlarms(server, HOST)).some((a) => a.subject === join(W, 'while-away.txt')), { what: 'the offline finding stored' });
+  const resolvedLost = async () => {
     const c = server.ctx();
     try {
-      return c.alarms.list({ host: HOST }).find((a) => a.kind === 'network-lost' && a.resolvedAt);
+      return (await c.alarms.list({ host: HOST })).find((a) => a.kind === 'network-lost' && a.resolvedAt);
     } finally {
       c.close();
     }

@@ -26,7 +26,7 @@ before(async () => {
     () => {
       const c = server.ctx();
       try {
-        return c.db.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number;
+        return c.db!.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number;
       } finally {
         c.close();
       }
@@ -70,7 +70,10 @@ test('a process that starts listening opens port-opened with its name; closing i
   const port = await waitFor(() => (out.includes('\n') ? Number(out.trim()) : undefined), { what: 'the child listening' });
   const subject = `tcp/127.0.0.1:${port}`;
   const startedAt = Date.now();
-  const alarm = await waitFor(() => openAlarms(server, HOST).find((a) => a.kind === 'port-opened' && a.subject === subject), { timeoutMs: 15_000, what: 'port-opened' });
+  const alarm = await waitFor(async () => (await openAlarms(server, HOST)).find((a) => a.kind === 'port-opened' && a.subject === subject), {
+    timeoutMs: 15_000,
+    what: 'port-opened',
+  });
   const ms = Date.now() - startedAt;
   assert.equal(alarm.severity, 'warning');
   assert.equal((alarm.detail as { process: string }).process, 'twe2elistener');
@@ -83,5 +86,5 @@ test('a process that starts listening opens port-opened with its name; closing i
   console.log(`port-opened ${ms} ms after the listener started (agent interval 1s)`);
 
   child.kill('SIGKILL');
-  await waitFor(() => !openAlarms(server, HOST).some((a) => a.kind === 'port-opened' && a.subject === subject), { timeoutMs: 15_000, what: 'the alarm resolved' });
+  await waitFor(async () => !(await openAlarms(server, HOST)).some((a) => a.kind === 'port-opened' && a.subject === subject), { timeoutMs: 15_000, what: 'the alarm resolved' });
 });

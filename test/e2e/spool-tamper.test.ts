@@ -70,10 +70,10 @@ test('spool edited or truncated by hand while the server is away: agent-tampered
   serverProc = await serveOn(init, server.port);
   for (const x of agents) x.proc = runAgent(x.a);
   await truncated.proc!.waitLog((o) => String(o.msg).includes('shorter than its head'));
-  const tamper = (host: string) => openAlarms(server, host).filter((a) => a.kind === 'agent-tampered');
-  const e = await waitFor(() => tamper('edited').find((a) => a.subject === 'spool record altered'), { what: 'agent-tampered for the edited spool' });
+  const tamper = async (host: string) => (await openAlarms(server, host)).filter((a) => a.kind === 'agent-tampered');
+  const e = await waitFor(async () => (await tamper('edited')).find((a) => a.subject === 'spool record altered'), { what: 'agent-tampered for the edited spool' });
   assert.equal(e.severity, 'critical');
-  const t = await waitFor(() => tamper('truncated').find((a) => a.subject === 'spool chain broken'), { what: 'agent-tampered for the truncated spool' });
+  const t = await waitFor(async () => (await tamper('truncated')).find((a) => a.subject === 'spool chain broken'), { what: 'agent-tampered for the truncated spool' });
   assert.match(JSON.stringify(t.detail), /never delivered|missing/);
   // Neither agent is locked out: both stay up and their next finding is stored.
   for (const x of agents) {

@@ -131,7 +131,7 @@ test('server stopped, 1,000 findings, server back: all stored exactly once, in o
   assert.ok(events.every((r) => r.origin_boot === events[0]!.origin_boot));
   assert.ok(mine.some((r) => r.received_boot !== r.origin_boot));
   assert.ok(proc.lines.some((l) => l.includes('replaying the spool')));
-  const tampered = openAlarms(server, HOST).filter((a) => a.kind === 'agent-tampered');
+  const tampered = (await openAlarms(server, HOST)).filter((a) => a.kind === 'agent-tampered');
   assert.deepEqual(tampered, []);
   // The outage itself arrives as a network-lost finding with its start and end (the open one
   // survived the kill -9 and was closed by the next run).

@@ -22,6 +22,6 @@ test('the agent reconnects to a restarted server with a resumed TLS session, and
   await waitFor(() => connected().length >= 2, { timeoutMs: 20_000, what: 'a second connection' });
   const second = connected()[1];
   assert.equal(second!.tlsResumed, true, 'the ticket survived the restart (tls-ticket.key in the data dir)');
-  await waitFor(() => hostStatus(server, 'romeo') === 'up', { what: 'romeo up again' });
+  await waitFor(async () => (await hostStatus(server, 'romeo')) === 'up', { what: 'romeo up again' });
   p.signal('SIGKILL');
 });

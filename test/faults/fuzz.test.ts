@@ -149,7 +149,7 @@ test('fuzzed frames never crash the server, memory stays bounded, other agents a
     assert.ok(rssMax - rss0 < 200, `server RSS grew by ${(rssMax - rss0).toFixed(0)} MiB`);
     const c = server.ctx();
     try {
-      const goodAlarms = c.alarms.list({ open: true }).filter((a) => a.host.startsWith('good-'));
+      const goodAlarms = (await c.alarms.list({ open: true })).filter((a) => a.host.startsWith('good-'));
       assert.deepEqual(goodAlarms, []);
     } finally {
       c.close();

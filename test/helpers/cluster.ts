@@ -193,20 +193,20 @@ export function runAgent(agent: TestAgent): Proc {
 }
 
 /** The host's status as `hosts --json` derives it, read from the real database. */
-export function hostStatus(server: TestServer, host: string): string | undefined {
+export async function hostStatus(server: TestServer, host: string): Promise<string | undefined> {
   const c = server.ctx();
   try {
-    return c.hosts.views(Date.now()).find((h) => h.host === host)?.status;
+    return (await c.hosts.views(Date.now())).find((h) => h.host === host)?.status;
   } finally {
     c.close();
   }
 }
 
 /** Open alarms of a host, as `alarms --open --json` lists them. */
-export function openAlarms(server: TestServer, host: string) {
+export async function openAlarms(server: TestServer, host: string) {
   const c = server.ctx();
   try {
-    return c.alarms.list({ open: true, host });
+    return await c.alarms.list({ open: true, host });
   } finally {
     c.close();
   }
@@ -215,10 +215,10 @@ export function openAlarms(server: TestServer, host: string) {
 /** Waits until the server holds the host's baseline (taken from the agent's first full report). */
 export function waitForBaseline(server: TestServer, host: string, timeoutMs = 30_000): Promise<unknown> {
   return waitFor(
-    () => {
+    async () => {
       const c = server.ctx();
       try {
-        return c.db.prepare('SELECT 1 FROM baseline_hosts WHERE host = ?').get(host);
+        return await c.sql.get('SELECT 1 FROM baseline_hosts WHERE host = ?', [host]);
       } finally {
         c.close();
       }

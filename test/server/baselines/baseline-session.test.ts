@@ -25,50 +25,50 @@ const f = (i: number): FileEntry => ({
 });
 const env = (seq: number) => ({ bootId: '11111111-2222-4333-8444-555555555555', seq, sentAt: 1 });
 
-function setup() {
+async function setup() {
   const s = serverDb();
-  s.addHost('h');
+  await s.addHost('h');
   const sent: RequestReport[] = [];
-  const session = new BaselineSession('h', new BaselineStore(s.db, s.alarms, new GroupPeers(s.db)), s.clock, silentLogger(), (m) => sent.push(m), 5_000);
+  const session = new BaselineSession('h', new BaselineStore(s.sql, s.alarms, new GroupPeers(s.sql)), s.clock, silentLogger(), (m) => sent.push(m), 5_000);
   return { ...s, session, sent };
 }
 
-test('a report in many parts is applied once, when its last part arrives', () => {
-  const { session, db } = setup();
+test('a report in many parts is applied once, when its last part arrives', async () => {
+  const { session, db } = await setup();
   const st = new MeasuredState();
   for (let i = 0; i < 1500; i++) st.set('file', f(i).path, f(i));
   const frames = reportFrames(st);
   assert.ok(frames.length > 2);
-  frames.forEach((fr, i) => {
+  for (const [i, fr] of frames.entries()) {
     const count = () => (db.prepare('SELECT COUNT(*) n FROM measured').get() as { n: number }).n;
     assert.equal(count(), 0, `nothing stored before the last part (part ${i})`);
-    assert.equal(session.onReport({ ...fr, ...env(i) } as Report), null);
-  });
+    assert.equal(await session.onReport({ ...fr, ...env(i) } as Report), null);
+  }
   assert.equal((db.prepare('SELECT COUNT(*) n FROM measured').get() as { n: number }).n, 1500);
 });
 
-test('parts out of order are a protocol violation', () => {
-  const { session } = setup();
+test('parts out of order are a protocol violation', async () => {
+  const { session } = await setup();
   const st = new MeasuredState();
   for (let i = 0; i < 600; i++) st.set('file', f(i).path, f(i));
   const frames = reportFrames(st);
-  assert.equal(session.onReport({ ...frames[0]!, ...env(0) } as Report), null);
-  assert.match(session.onReport({ ...frames[2]!, ...env(1) } as Report) ?? '', /out of order/);
+  assert.equal(await session.onReport({ ...frames[0]!, ...env(0) } as Report), null);
+  assert.match((await session.onReport({ ...frames[2]!, ...env(1) } as Report)) ?? '', /out of order/);
 });
 
-test('a heartbeat digest that differs from the stored state asks for a report, at most once per gap', () => {
-  const { session, sent, clock } = setup();
+test('a heartbeat digest that differs from the stored state asks for a report, at most once per gap', async () => {
+  const { session, sent, clock } = await setup();
   const st = new MeasuredState();
   st.set('file', f(1).path, f(1));
-  for (const [i, fr] of reportFrames(st).entries()) session.onReport({ ...fr, ...env(i) } as Report);
-  session.onHeartbeat(st.digest());
+  for (const [i, fr] of reportFrames(st).entries()) await session.onReport({ ...fr, ...env(i) } as Report);
+  await session.onHeartbeat(st.digest());
   assert.equal(sent.length, 0, 'same digest: nothing asked');
-  session.onHeartbeat('0'.repeat(64));
-  session.onHeartbeat('0'.repeat(64));
+  await session.onHeartbeat('0'.repeat(64));
+  await session.onHeartbeat('0'.repeat(64));
   assert.equal(sent.length, 1);
   clock.advance(5_000);
-  session.onHeartbeat('0'.repeat(64));
+  await session.onHeartbeat('0'.repeat(64));
   assert.equal(sent.length, 2);
-  session.onHeartbeat(undefined);
+  await session.onHeartbeat(undefined);
   assert.equal(sent.length, 2, 'an agent still scanning sends no digest');
 });

@@ -69,17 +69,17 @@ test('join refuses a dir that is not a data dir, and one that exists', async () 
   await assert.rejects(initCommand(['--dir', root, '--join', join(root, 'd')], io().io), (e: Error & { code?: string }) => e.code === 'TW_DATA_DIR_EXISTS');
 });
 
-test('database: a postgres:// URL is refused for now, naming what to do; a missing SQLite file is not created', async () => {
+test('database: a postgres:// URL opens PostgreSQL (connecting lazily, no SQLite handle); a missing SQLite file is not created', async () => {
   const root = tempDir('tw-join-');
   const d = join(root, 'd');
   await initCommand(['--dir', d], io().io);
   const cfg = join(d, 'server.yml');
   const base = readFileSync(cfg, 'utf8');
   writeFileSync(cfg, `${base}database: postgres://tw@db.example/tw\n`);
-  assert.throws(
-    () => openServerContext(d, systemClock),
-    (e: Error & { code?: string }) => e.code === 'TW_DB_UNSUPPORTED',
-  );
+  const pg = openServerContext(d, systemClock);
+  assert.equal(pg.sql.engine, 'postgres');
+  assert.equal(pg.db, null);
+  pg.close();
   writeFileSync(cfg, `${base}database: ${join(root, 'gone.db')}\n`);
   assert.throws(
     () => openServerContext(d, systemClock),

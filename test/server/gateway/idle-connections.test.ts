@@ -52,9 +52,9 @@ test('idle and stalled handshakes hold no deadline, and are cut at the handshake
   t.after(() => attacker.signal('SIGKILL'));
   await attacker.waitLog((o) => o.ready === true);
 
-  const { db, liveness, hosts } = app.ctx;
-  db.prepare(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`).run('frozen', clock.now());
-  liveness.hello('frozen', helloMsg(0, 10_000));
+  const { sql, liveness, hosts } = app.ctx;
+  await sql.run(`INSERT INTO hosts (host, enrolled_at) VALUES (?, ?)`, ['frozen', clock.now()]);
+  await liveness.hello('frozen', helloMsg(0, 10_000));
   // Missing at two intervals plus grace; a second more for a tick the test machine itself may have kept busy.
   const due = clock.now() + 20_000 + app.ctx.config.grace + 1_000;
   // The tick runs on the fake clock; a real pause between ticks lets the server's loop be as idle as it is.
@@ -62,9 +62,9 @@ test('idle and stalled handshakes hold no deadline, and are cut at the handshake
     clock.advance(250);
     await sleep(10);
   }
-  assert.equal(hosts.get('frozen')!.status, 'missing', 'declared missing at its deadline, not held by the attacker');
+  assert.equal((await hosts.get('frozen'))!.status, 'missing', 'declared missing at its deadline, not held by the attacker');
   assert.deepEqual(
-    app.ctx.alarms.list({ open: true }).map((a) => `${a.host} ${a.kind}`),
+    (await app.ctx.alarms.list({ open: true })).map((a) => `${a.host} ${a.kind}`),
     ['frozen agent-missing'],
   );
 
