@@ -113,5 +113,5 @@ console.log(
 );
 dash.server.closeAllConnections();
 await new Promise<void>((r) => dash.server.close(() => r()));
-ctx.close();
+void ctx.close();
 rmSync(root, { recursive: true, force: true });

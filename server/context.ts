@@ -49,7 +49,8 @@ export interface ServerContext {
   /** What checker records do: output, results, their alarms, and `accept` of findings. */
   checkerResults: CheckerResults;
   clock: Clock;
-  close(): void;
+  /** Closes the store (on PostgreSQL, ends the pool: await it before the process should exit). */
+  close(): Promise<void>;
 }
 
 /**
@@ -89,8 +90,6 @@ export function openServerContext(dir: string, clock: Clock, log?: Logger, flood
       instance: config.instance,
     }),
     commands: new CommandQueue(sql),
-    close: () => {
-      sql.close().catch(() => {});
-    },
+    close: () => sql.close(),
   };
 }

@@ -61,6 +61,9 @@ export interface ServerAppOptions {
   floodLimits?: FloodLimits;
 }
 
+/** How far back (by queue time) a PostgreSQL instance re-reads commands that may have committed late. */
+const COMMAND_LOOKBACK_MS = 60_000;
+
 /** A running server: the agent gateway, the status page, and the loop that finds silence. */
 export class ServerApp {
   readonly ctx: ServerContext;
@@ -89,6 +92,8 @@ export class ServerApp {
   readonly lease: InstanceLease;
   /** The last command this instance has read (each instance reads every command once). */
   private commandCursor = 0;
+  /** Commands acted on lately, by id (PostgreSQL's late commits are read again within the lookback). */
+  private readonly seenCommands = new Map<number, number>();
   private lastExpire = -Infinity;
 
   constructor(private readonly o: ServerAppOptions) {
@@ -144,7 +149,7 @@ export class ServerApp {
       name: ctx.config.instance,
       clock: o.clock,
       log: o.log.child({ component: 'lease' }),
-      spare: (instance, now) => ctx.liveness.spareHostsOf(instance, now),
+      spare: (instance, now, q) => ctx.liveness.spareHostsOf(instance, now, q),
     });
     this.retention = new Retention(ctx.sql, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
     this.checkers = new CheckerScheduler(ctx.sql, ctx.checkers, ctx.alarms, {
@@ -186,7 +191,7 @@ export class ServerApp {
     // instance (if any) applies their effects. With none running, they are tidied as applied.
     this.commandCursor = await this.ctx.commands.latestId();
     if (!(await this.lease.othersLive())) await this.ctx.commands.tidy(this.commandCursor, this.o.clock.now());
-    this.ctx.liveness.startGrace();
+    await this.ctx.liveness.startGrace();
     const listen = splitHostPort(this.o.listen ?? this.ctx.config.listen);
     const dash = splitHostPort(this.o.dashboard ?? this.ctx.config.dashboard);
     const gw = await listenOn(this.gateway, listen.host, listen.port);
@@ -225,9 +230,13 @@ export class ServerApp {
 
   /** Applies the CLI commands queued since the last pass (revocations, fresh report requests), then expires old ones. */
   private async applyCommands(): Promise<void> {
-    const commands = await this.ctx.commands.after(this.commandCursor);
+    const lateSince = this.ctx.sql.engine === 'postgres' ? this.o.clock.now() - COMMAND_LOOKBACK_MS : null;
+    const commands = await this.ctx.commands.after(this.commandCursor, lateSince);
+    for (const [id, at] of this.seenCommands) if (at < this.o.clock.now() - 2 * COMMAND_LOOKBACK_MS) this.seenCommands.delete(id);
     for (const c of commands) {
-      this.commandCursor = c.id;
+      if (this.seenCommands.has(c.id)) continue;
+      this.seenCommands.set(c.id, this.o.clock.now());
+      this.commandCursor = Math.max(this.commandCursor, c.id);
       if (c.action === 'close-host' && c.host) {
         const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
         if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
@@ -288,7 +297,7 @@ export class ServerApp {
     } catch (err) {
       this.o.log.error({ err: (err as Error).message }, 'could not mark the instance stopped');
     }
-    this.ctx.close();
+    await this.ctx.close();
   }
 }
 

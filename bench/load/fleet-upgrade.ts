@@ -15,12 +15,14 @@ import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../server/baselines/baseline-store.ts';
 import { GroupPeers } from '../../server/fleet/fleet-peers.ts';
 import { openDatabase } from '../../server/storage/db.ts';
+import { SqliteDb } from '../../server/storage/sqlite-engine.ts';
 import type { FileEntry } from '../../shared/protocol.ts';
 
 const N = Number(process.argv[2] ?? 10_000);
 const dir = mkdtempSync(join(tmpdir(), 'tw-upgrade-'));
 const db = openDatabase(join(dir, 'server.db'));
-const store = new BaselineStore(db, new AlarmStore(db), new GroupPeers(db));
+const sql = new SqliteDb(db);
+const store = new BaselineStore(sql, new AlarmStore(sql), new GroupPeers(sql));
 const file = (sha: string): FileEntry => ({
   path: '/usr/sbin/cron',
   class: 'critical',

@@ -144,8 +144,8 @@ const queries = [
   await time('all alarms, newest 500: DashboardData.alarms({state: all})', () => data.alarms({ state: 'all' })),
   await time("one host's alarms: DashboardData.alarms({host, state: all})", () => data.alarms({ host: names[500]!, state: 'all' })),
   await time('hosts --json: HostStore.views', () => hostsStore.views(end)),
-  await time('report --since 24h: buildReport', () => buildReport(db, hostsStore, end - DAY, end)),
-  await time('report --since 30d: buildReport', () => buildReport(db, hostsStore, end - 30 * DAY, end)),
+  await time('report --since 24h: buildReport', () => buildReport(sql, hostsStore, end - DAY, end)),
+  await time('report --since 30d: buildReport', () => buildReport(sql, hostsStore, end - 30 * DAY, end)),
   await time('/metrics scrape', () => metrics.metrics()),
 ];
 const result = {

@@ -57,7 +57,7 @@ export async function tokenCommand(argv: string[], io: CommandIo): Promise<numbe
     if (values.json) io.out(JSON.stringify(tokens));
     else io.out(tokens.join('\n'));
   } finally {
-    ctx.close();
+    await ctx.close();
   }
   return 0;
 }

@@ -68,7 +68,12 @@ export class CommandQueue {
    * The commands after `id`, oldest first, whether done or not: with several `serve` instances on one
    * database each reads every command once (by its own cursor) and acts on the hosts it holds.
    */
-  after(id: number): Promise<Command[]> {
+  after(id: number, lateSince: number | null = null): Promise<Command[]> {
+    // PostgreSQL hands out ids at insert, not at commit: a command can commit below a cursor already past it.
+    // `lateSince` also returns those queued since then (the caller skips the ones it has seen).
+    if (lateSince !== null) {
+      return this.sql.all<Command>('SELECT id, action, host, arg FROM commands WHERE id > ? OR created_at >= ? ORDER BY id', [id, lateSince]);
+    }
     return this.sql.all<Command>('SELECT id, action, host, arg FROM commands WHERE id > ? ORDER BY id', [id]);
   }
 

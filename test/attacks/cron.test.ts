@@ -59,7 +59,7 @@ async function allAlarms(host: string) {
   try {
     return await c.alarms.list({ host });
   } finally {
-    c.close();
+    await c.close();
   }
 }
 
@@ -87,7 +87,7 @@ before(async () => {
           const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(host, NAME) as { current: string } | undefined;
           return r && (JSON.parse(r.current) as { status: string }).status === 'up';
         } finally {
-          c.close();
+          void c.close();
         }
       },
       { timeoutMs: 30_000, what: `${host} reports ${NAME} up` },
@@ -164,7 +164,7 @@ test("replace cron's binary and restart it, binary not in the watch list: daemon
         ? { baseline: r.baseline ? (JSON.parse(r.baseline) as { sha256?: string }) : null, current: JSON.parse(r.current) as { status: string; pids: number[]; sha256?: string } }
         : undefined;
     } finally {
-      c.close();
+      void c.close();
     }
   };
   const m = await waitFor(

@@ -63,7 +63,7 @@ async function alarms() {
   try {
     return await c.alarms.list({ host: HOST });
   } finally {
-    c.close();
+    await c.close();
   }
 }
 const daemonAlarms = async (name: string, t0: number) => (await alarms()).filter((a) => a.subject === name && Date.parse(a.openedAt) >= t0 - 5).sort((a, b) => a.id - b.id);
@@ -91,7 +91,7 @@ before(async () => {
         const rows = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon'").all(HOST) as { current: string }[];
         return rows.length === NAMES.length && rows.every((r) => (JSON.parse(r.current) as { status: string }).status === 'up');
       } finally {
-        c.close();
+        void c.close();
       }
     },
     { timeoutMs: 30_000, what: 'every daemon reported up' },
@@ -165,7 +165,7 @@ test('a daemon restarted with a library preloaded from /tmp: daemon-exe-mismatch
         const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = 'twd-preload'").get(HOST) as { current: string } | undefined;
         return r && (JSON.parse(r.current) as { reason?: string }).reason?.includes(`maps deleted ${lib}`);
       } finally {
-        c.close();
+        void c.close();
       }
     },
     { what: 'the deleted library named' },

@@ -40,7 +40,7 @@ async function alarms() {
   try {
     return await c.alarms.list({ host: HOST });
   } finally {
-    c.close();
+    await c.close();
   }
 }
 

@@ -39,7 +39,7 @@ before(async () => {
       try {
         return c.db!.prepare("SELECT 1 FROM measured WHERE host = ? AND kind = 'mount' AND key = ?").get(HOST, M);
       } finally {
-        c.close();
+        void c.close();
       }
     },
     { timeoutMs: 30_000, what: 'the mount reported' },

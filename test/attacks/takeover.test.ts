@@ -56,7 +56,7 @@ function hostRow(host: string): { last_seq: number; boot_id: string } {
   try {
     return c.db!.prepare('SELECT last_seq, boot_id FROM hosts WHERE host = ?').get(host) as { last_seq: number; boot_id: string };
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

@@ -45,7 +45,7 @@ function row(col: 'baseline' | 'current'): { sha256?: string } | undefined {
     const r = c.db!.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, F) as { v: string | null } | undefined;
     return r?.v ? JSON.parse(r.v) : undefined;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 
@@ -54,7 +54,7 @@ function pendingRequests(): number {
   try {
     return (c.db!.prepare("SELECT COUNT(*) AS n FROM commands WHERE action = 'request-report' AND done_at IS NULL").get() as { n: number }).n;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

@@ -57,7 +57,7 @@ function q<T>(sql: string): T {
   try {
     return c.db!.prepare(sql).get() as T;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

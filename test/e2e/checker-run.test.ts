@@ -104,7 +104,7 @@ test('a changed file is a finding with its path and attributes, and opens checke
     assert.equal(a.change, 'changed');
     assert.match(a.attrs, /sha256|size/i);
   } finally {
-    c.close();
+    await c.close();
   }
   assert.ok((await kinds()).includes('checker-findings'));
 });

@@ -106,7 +106,7 @@ function baselineRows(): number {
   try {
     return (c.db!.prepare('SELECT COUNT(*) n FROM measured WHERE host = ? AND baseline IS NOT NULL').get(HOST) as { n: number }).n;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 
@@ -116,7 +116,7 @@ function fileRow(path: string, col: 'baseline' | 'current'): { mtime: string; sh
     const r = c.db!.prepare(`SELECT ${col} AS v FROM measured WHERE host = ? AND kind = 'file' AND key = ?`).get(HOST, path) as { v: string | null } | undefined;
     return r?.v ? JSON.parse(r.v) : undefined;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 const currentFile = (p: string) => fileRow(p, 'current');
@@ -128,7 +128,7 @@ function daemonStatus(name: string): string | undefined {
     const r = c.db!.prepare("SELECT current FROM measured WHERE host = ? AND kind = 'daemon' AND key = ?").get(HOST, name) as { current: string } | undefined;
     return r ? (JSON.parse(r.current) as { status: string }).status : undefined;
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

@@ -36,7 +36,7 @@ before(async () => {
   base = `http://127.0.0.1:${server.dashboardPort}`;
   const c = server.ctx();
   c.db!.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
-  c.close();
+  await c.close();
   agent = runAgent(enrollAgent(server, HOST, { extra: `fullScanEvery: 1h\nwatch:\n  - { path: ${F}, critical: true }\n` }));
   await waitForBaseline(server, HOST);
   browser = await chromium.launch({
@@ -143,7 +143,7 @@ test('Accept of a stopped host is refused as the CLI refuses it, then taken know
   await page.screenshot({ path: join(SHOTS, 'revoke-unconfirmed.png'), fullPage: true });
   const c = server.ctx();
   assert.notEqual((await c.hosts.get(HOST))!.state, 'revoked');
-  c.close();
+  await c.close();
 
   await page.selectOption('select[name=for]', '4h');
   await page.getByRole('button', { name: 'Set maintenance' }).click();

@@ -30,7 +30,7 @@ before(async () => {
   base = `http://127.0.0.1:${server.dashboardPort}`;
   const c = server.ctx();
   c.db!.prepare(`UPDATE users SET password_hash = ? WHERE name = 'admin'`).run(hashPassword(PASSWORD));
-  c.close();
+  await c.close();
   browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-dev-shm-usage'],
@@ -109,7 +109,7 @@ test('logs in, sees a host go missing live when its agent is killed, and acknowl
   assert.equal(seen.marker, 42, 'updated live, without a reload');
   const c = server.ctx();
   const changedAt = (c.db!.prepare(`SELECT status_changed_at AS t FROM hosts WHERE host = 'delta'`).get() as { t: number }).t;
-  c.close();
+  await c.close();
   const lag = seen.at - changedAt;
   t.diagnostic(`status change to page: ${lag} ms`);
   assert.ok(lag < 1000, `the page showed missing ${lag} ms after the status changed (must be < 1 s)`);
@@ -126,7 +126,7 @@ test('logs in, sees a host go missing live when its agent is killed, and acknowl
   await page.screenshot({ path: join(ARTIFACTS, 'dashboard-host-acked.png'), fullPage: true });
   const c2 = server.ctx();
   const missing = (await c2.alarms.list({ host: 'delta', open: true })).find((a) => a.kind === 'agent-missing')!;
-  c2.close();
+  await c2.close();
   assert.ok(missing.ackedAt, 'the acknowledgement is stored');
   await ctx.close();
 });
@@ -143,7 +143,7 @@ test('HTML planted in agent-supplied values (host name, alarm subject and detail
     JSON.stringify({ daemon: '<iframe src="javascript:alert(1)">' }),
   );
   await c.alarms.open(evilHost, 'file-changed', evilSubject, now, { path: '/etc/<svg onload=alert(1)>', old: '<i>a</i>', new: '"><b>b</b>' });
-  c.close();
+  await c.close();
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   page.on('dialog', (d) => void d.dismiss());

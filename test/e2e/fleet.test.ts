@@ -67,7 +67,7 @@ before(async () => {
       try {
         return (c.db!.prepare(`SELECT COUNT(*) FROM baseline_hosts`).pluck().get() as number) === HOSTS.length;
       } finally {
-        c.close();
+        void c.close();
       }
     },
     { timeoutMs: 30_000, what: 'three baselines' },

@@ -56,7 +56,7 @@ test('an expired certificate from our CA, with the serial on record: dropped', a
   const ca = { keyPem: readFileSync(join(server.dir, 'ca.key'), 'utf8'), certPem: caPem };
   const c = server.ctx();
   const serial = (await c.hosts.get('golf'))!.certSerial!;
-  c.close();
+  await c.close();
   const kp = generateRsaKeyPair();
   const day = 86_400_000;
   const cert = issueCertificate({

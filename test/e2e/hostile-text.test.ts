@@ -39,7 +39,7 @@ before(async () => {
     measured.run('web2', HOSTILE, JSON.stringify({ type: 'symlink', target: HOSTILE }), now);
     alarmId = (await ctx.alarms.open('web1', 'file-changed', HOSTILE, now, { path: HOSTILE, old: 'a'.repeat(64), new: HOSTILE }, 'critical'))!;
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 });
 after(() => peer.stop());
@@ -93,7 +93,7 @@ test('alarm mail and report mail through a real SMTP peer: subject and body esca
     });
     await channel.mail(formatReportMail(await buildReport(ctx.sql, ctx.hosts, now - 3_600_000, now + 1000)));
   } finally {
-    ctx.close();
+    await ctx.close();
     await channel.close();
   }
   const [alarm, report] = await peer.waitFor(2);

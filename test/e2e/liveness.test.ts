@@ -64,7 +64,7 @@ test('SIGSTOP: agent-missing at the deadline while the connection stays open; SI
   assert.deepEqual(await kinds('charlie'), ['agent-missing'], 'a frozen agent is not a disconnect');
   const c = server.ctx();
   assert.equal((await c.hosts.get('charlie'))!.connected, true, 'the TCP connection is still open');
-  c.close();
+  await c.close();
   p.signal('SIGCONT');
   await waitFor(async () => (await hostStatus(server, 'charlie')) === 'up', { what: 'charlie up after SIGCONT' });
   await waitFor(async () => (await kinds('charlie')).length === 0, { timeoutMs: 2000, what: 'agent-missing resolved' });
@@ -108,7 +108,7 @@ test('kill -9 and an instant restart (systemd Restart=always): the new hello res
   await waitFor(async () => (await hostStatus(server, 'foxtrot')) === 'up', { what: 'foxtrot up' });
   const c = server.ctx();
   const upSince = (await c.hosts.get('foxtrot'))!.statusChangedAt;
-  c.close();
+  await c.close();
   p.signal('SIGKILL');
   await p.exited;
   await waitFor(async () => (await kinds('foxtrot')).includes('agent-disconnected'), { timeoutMs: 2000, what: 'agent-disconnected' });
@@ -116,7 +116,7 @@ test('kill -9 and an instant restart (systemd Restart=always): the new hello res
   await waitFor(async () => (await kinds('foxtrot')).length === 0, { timeoutMs: 9000, what: 'agent-disconnected resolved by the hello' });
   const d = server.ctx();
   assert.equal((await d.hosts.get('foxtrot'))!.statusChangedAt, upSince, 'the host stayed up throughout');
-  d.close();
+  await d.close();
   again.signal('SIGKILL');
   await again.exited;
 });

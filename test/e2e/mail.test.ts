@@ -54,7 +54,7 @@ test('a killed agent is mailed: disconnect at once, then missing, each once, wit
   assert.equal(mail('agent-disconnected').length, 1);
   const m = mail('agent-missing')[0]!;
   const id = (await c.alarms.list({ host: 'echo', open: true })).find((a) => a.kind === 'agent-missing')!.id;
-  c.close();
+  await c.close();
   assert.match(m.text!, /from: (up|late)\n\s+to: missing/);
   assert.ok(m.text!.includes(`ack ${id} --dir ${init.dir}`));
   assert.equal(m.headers.get('x-tripwarden-alarm'), String(id));
@@ -77,7 +77,7 @@ test('with the SMTP peer down across a server restart, the mail waits in the out
       )?.attempts,
     { timeoutMs: 5000, what: 'a failed attempt' },
   );
-  c.close();
+  await c.close();
   await server.stop();
   await peer.start(port);
   server = await startServer(init);

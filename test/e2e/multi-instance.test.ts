@@ -35,7 +35,7 @@ function read<T>(fn: (c: ReturnType<typeof openServerContext>) => T): T {
   try {
     return fn(c);
   } finally {
-    c.close();
+    void c.close();
   }
 }
 

@@ -118,7 +118,7 @@ test('a failing sink is reported once, and to the server as a note when the link
     try {
       return (await c.alarms.list({ host: HOST })).find((a) => a.kind === 'network-lost' && a.resolvedAt);
     } finally {
-      c.close();
+      await c.close();
     }
   };
   const lost = await waitFor(resolvedLost, { what: 'network-lost opened and resolved' });

@@ -28,7 +28,7 @@ before(async () => {
       try {
         return c.db!.prepare(`SELECT COUNT(*) FROM measured WHERE host = ? AND kind = 'port'`).pluck().get(HOST) as number;
       } finally {
-        c.close();
+        void c.close();
       }
     },
     { what: 'the baseline of listening ports', timeoutMs: 20_000 },

@@ -152,7 +152,7 @@ test('fuzzed frames never crash the server, memory stays bounded, other agents a
       const goodAlarms = (await c.alarms.list({ open: true })).filter((a) => a.host.startsWith('good-'));
       assert.deepEqual(goodAlarms, []);
     } finally {
-      c.close();
+      await c.close();
     }
     for (const g of good) g.stop();
   } finally {

@@ -198,7 +198,7 @@ export async function hostStatus(server: TestServer, host: string): Promise<stri
   try {
     return (await c.hosts.views(Date.now())).find((h) => h.host === host)?.status;
   } finally {
-    c.close();
+    await c.close();
   }
 }
 
@@ -208,7 +208,7 @@ export async function openAlarms(server: TestServer, host: string) {
   try {
     return await c.alarms.list({ open: true, host });
   } finally {
-    c.close();
+    await c.close();
   }
 }
 
@@ -220,7 +220,7 @@ export function waitForBaseline(server: TestServer, host: string, timeoutMs = 30
       try {
         return await c.sql.get('SELECT 1 FROM baseline_hosts WHERE host = ?', [host]);
       } finally {
-        c.close();
+        await c.close();
       }
     },
     { timeoutMs, what: `${host} baseline taken` },

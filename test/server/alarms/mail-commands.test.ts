@@ -17,10 +17,10 @@ before(async () => {
   assert.equal(tripwarden(['init', '--dir', dir]).code, 0);
   const ctx = openServerContext(dir, systemClock);
   try {
-    ctx.db.prepare(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'web', 'pending', 'AA', ?)`).run(Date.now());
+    await ctx.sql.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'web', 'pending', 'AA', ?)`, [Date.now()]);
     await ctx.alarms.open('web1', 'file-changed', '/etc/crontab', Date.now());
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 });
 

@@ -72,6 +72,6 @@ test('accept HOST PATH takes checker entries under PATH; accept HOST takes the r
     assert.equal(r.code, 1);
     assert.match(r.stderr, /TW_PATH_UNKNOWN: web1 never reported \/nowhere/);
   } finally {
-    ctx.close();
+    await ctx.close();
   }
 });

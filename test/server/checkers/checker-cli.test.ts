@@ -97,7 +97,7 @@ test('run-checker for a host not connected says so and when the run expires', as
       try {
         return (await c.hosts.views(Date.now())).find((h) => h.host === 'bravo')?.connected === false;
       } finally {
-        c.close();
+        await c.close();
       }
     },
     { what: 'serve saw bravo go' },

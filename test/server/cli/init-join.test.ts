@@ -52,8 +52,8 @@ test('a joined dir shares the CA and the database, with its own certificate and 
     // A third without --instance gets the host name, or the host name and a number once that is taken.
     await b.sql.run(`INSERT INTO instances (name, started_at, last_seen, token) VALUES (?, 0, 0, 't')`, [defaultInstanceName()]);
   } finally {
-    a.close();
-    b.close();
+    await a.close();
+    await b.close();
   }
   const k = io();
   assert.equal(await initCommand(['--dir', d3, '--join', d2], k.io), 0);
@@ -79,7 +79,7 @@ test('database: a postgres:// URL opens PostgreSQL (connecting lazily, no SQLite
   const pg = openServerContext(d, systemClock);
   assert.equal(pg.sql.engine, 'postgres');
   assert.equal(pg.db, null);
-  pg.close();
+  await pg.close();
   writeFileSync(cfg, `${base}database: ${join(root, 'gone.db')}\n`);
   assert.throws(
     () => openServerContext(d, systemClock),
