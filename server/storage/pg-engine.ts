@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import './pg-navigator.ts';
 import pg from 'pg';
 import type { Logger } from '../../shared/log.ts';
 import { serverError } from '../errors.ts';

@@ -141,11 +141,12 @@ test('the PostgreSQL migrations build the schema the SQLite ones do', async (t: 
     return;
   }
   const name = `tw_schema_${randomBytes(6).toString('hex')}`;
+  // Opened before any PostgreSQL client: a throw here must not leave a client keeping the process alive.
+  const lite = openDatabase(join(tempDir('tw-pg-schema-'), 'server.db'));
   const admin = new pg.Client();
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name}`);
   const c = new pg.Client({ database: name });
-  const lite = openDatabase(join(tempDir('tw-pg-schema-'), 'server.db'));
   try {
     await c.connect();
     assert.equal(PG_MIGRATIONS.length, MIGRATIONS.length);
@@ -209,7 +210,7 @@ test('the PostgreSQL migrations build the schema the SQLite ones do', async (t: 
     });
   } finally {
     lite.close();
-    await c.end();
+    await c.end().catch(() => {});
     await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.end();
   }
