@@ -142,21 +142,29 @@ export function socketsInUse(proc = '/proc'): Map<string, number> {
  * (the tables `/proc/net/sockstat{,6}` count empty are skipped; TCP up to its listen section only).
  */
 export function readSocketTables(proc = '/proc'): RawSocket[] {
-  const raw: RawSocket[] = [];
+  return parseSocketTables(readSocketTexts(proc));
+}
+
+/** The tables in the order read, `''` for one skipped or unreadable. */
+const PROTOS = ['tcp', 'tcp6', 'udp', 'udp6'] as const;
+
+/** The text of each table as {@link readSocketTables} reads it, in {@link PROTOS} order. */
+function readSocketTexts(proc: string): string[] {
   const inUse = socketsInUse(proc);
-  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-    if (inUse.get(proto) === 0) continue;
-    let text: string;
+  return PROTOS.map((proto) => {
+    if (inUse.get(proto) === 0) return '';
     const path = `${proc}/net/${proto}`;
     // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
     try {
-      text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8');
+      return proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8');
     } catch {
-      continue;
-    } // e.g. IPv6 disabled
-    raw.push(...parseProcNet(text, proto));
-  }
-  return raw;
+      return ''; // e.g. IPv6 disabled
+    }
+  });
+}
+
+function parseSocketTables(texts: string[]): RawSocket[] {
+  return texts.flatMap((text, i) => (text ? parseProcNet(text, PROTOS[i]!) : []));
 }
 
 /** Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for). */
@@ -229,6 +237,11 @@ export class PortsCheck implements Check {
   private reported: Set<string> | null = null;
   /** Listeners not yet reported: key → when first and last seen. */
   private pending = new Map<string, { first: number; last: number }>();
+  /**
+   * The last measurement and the table texts it came from, kept when one read of the tables was whole (no
+   * listener missing) and none was settling: the same texts again (same sockets, same inodes) measure the same.
+   */
+  private last: { texts: string[]; items: Measured[] } | null = null;
 
   constructor(
     private readonly ctx: CheckContext,
@@ -237,12 +250,18 @@ export class PortsCheck implements Check {
 
   async measure(): Promise<Measured[]> {
     if (!this.ctx.cfg.ports) return [];
-    const raw = readSocketTables(this.proc);
+    const texts = readSocketTexts(this.proc);
+    const last = this.last;
+    if (last && texts.every((t, i) => t === last.texts[i])) return last.items;
+    this.last = null;
+    const raw = parseSocketTables(texts);
     // /proc/net/tcp is no snapshot: the kernel prints it a page at a time, and when sockets come
     // and go meanwhile (a busy host) an entry can be skipped. A listener missing since the last
     // cycle is looked for once more before it is reported gone.
     const seen = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
+    let whole = true;
     if ([...this.lastKeys].some((k) => !seen.has(k))) {
+      whole = false;
       for (const s of readSocketTables(this.proc)) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
     }
     this.lastKeys = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
@@ -285,7 +304,9 @@ export class PortsCheck implements Check {
       }
     }
     this.reported = new Set(out);
-    return out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+    const items = out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+    if (whole && !this.pending.size && keys.length <= MAX_PORTS) this.last = { texts, items };
+    return items;
   }
 
   /** The keys to report now: those already reported, and new ones that have lived the settle time. */
