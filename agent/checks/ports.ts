@@ -75,8 +75,11 @@ function stateOf(line: string): string | undefined {
   return line.trim().split(/\s+/, 4)[3];
 }
 
-/** Bytes asked for per read: the kernel formats about this much of a table per call (one or two lines). */
-const LISTEN_READ_BYTES = 256;
+/**
+ * Bytes asked for per read: the kernel formats about this much of a table per call (six or seven lines), so
+ * a read past the listeners walks the connections no further than that; fewer reads than smaller pieces.
+ */
+const LISTEN_READ_BYTES = 1024;
 
 /**
  * Reads the head of `/proc/net/tcp` or `tcp6` up to the end of its listening
@@ -102,13 +105,15 @@ export function readTcpListenSection(path: string): string {
       text += buf.toString('latin1', 0, n);
       for (let nl = text.indexOf('\n', scan); nl >= 0; nl = text.indexOf('\n', scan)) {
         const line = text.slice(scan, nl);
+        const start = scan;
         scan = nl + 1;
         if (header) {
           header = false;
           continue;
         }
+        // The first connection's line is left out: its counters change every moment, the listeners' do not.
         const st = stateOf(line);
-        if (st !== undefined && st !== '0A' && st !== '03') return text.slice(0, scan);
+        if (st !== undefined && st !== '0A' && st !== '03') return text.slice(0, start);
       }
     }
   } finally {

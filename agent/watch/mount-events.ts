@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 
@@ -87,6 +87,12 @@ export class MountEvents {
   private startedAt = 0;
   /** When the running child was exec'd (clock ms); null while none runs. */
   private spawnedAt: number | null = null;
+  /**
+   * The child's `/proc/PID/stat`, kept open: re-read in place it costs a third of opening it each
+   * cycle, and it reads as gone (ESRCH) once that process is, whoever takes its pid next.
+   */
+  private statFd: number | null = null;
+  private readonly statBuf = Buffer.allocUnsafe(512);
   private stopped = false;
   /** Lines are handed over one per turn of the event loop, so each change is flushed as its own event. */
   private queue: MountEvent[] = [];
@@ -107,17 +113,26 @@ export class MountEvents {
    * (an intruder's SIGSTOP would silence it without a death to report). Null when no such child runs.
    * Costs one read of its `/proc/PID/stat`.
    */
-  watchingSince(proc = '/proc'): number | null {
-    const pid = this.child?.pid;
-    if (this.spawnedAt === null || pid === undefined) return null;
+  watchingSince(): number | null {
+    if (this.spawnedAt === null || this.statFd === null) return null;
     let stat: string;
     try {
-      stat = readFileSync(`${proc}/${pid}/stat`, 'latin1');
+      stat = this.statBuf.toString('latin1', 0, readSync(this.statFd, this.statBuf, 0, this.statBuf.length, 0));
     } catch {
       return null;
     }
     const state = stat.charAt(stat.lastIndexOf(')') + 2);
     return state === 'S' || state === 'R' || state === 'D' ? this.spawnedAt + FINDMNT_READY_MS : null;
+  }
+
+  private closeStat(): void {
+    if (this.statFd === null) return;
+    try {
+      closeSync(this.statFd);
+    } catch {
+      /* closed already */
+    }
+    this.statFd = null;
   }
 
   start(): void {
@@ -128,7 +143,14 @@ export class MountEvents {
     this.startedAt = this.o.clock.now();
     this.spawnedAt = null;
     child.once('spawn', () => {
-      if (this.child === child) this.spawnedAt = this.o.clock.now();
+      if (this.child !== child) return;
+      this.closeStat();
+      try {
+        this.statFd = openSync(`/proc/${child.pid}/stat`, 'r');
+      } catch {
+        return; // no /proc to see it by: every cycle reads the table
+      }
+      this.spawnedAt = this.o.clock.now();
     });
     let buf = '';
     child.stdout!.setEncoding('utf8');
@@ -157,6 +179,7 @@ export class MountEvents {
       if (this.child === child) {
         this.child = null;
         this.spawnedAt = null;
+        this.closeStat();
       }
       if (this.stopped) return;
       // A child that lived a while starts over at the shortest delay; one that dies at once backs off.
@@ -201,5 +224,7 @@ export class MountEvents {
     this.o.clock.clearTimeout(this.restartTimer);
     this.child?.kill('SIGTERM');
     this.child = null;
+    this.spawnedAt = null;
+    this.closeStat();
   }
 }
