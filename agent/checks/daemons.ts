@@ -3,6 +3,7 @@ import type { DaemonEntry } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
 import { hashFileSync } from '../hashing/hash-file.ts';
 import type { Check, CheckContext } from './check.ts';
+import { ProcFile } from './proc-file.ts';
 
 export interface DaemonSpec {
   name: string;
@@ -67,9 +68,9 @@ function readComm(path: string): string {
  * The pid the kernel handed out last (`/proc/loadavg`, its fifth field), or null when unreadable. Every
  * new process and thread takes the next pid, so while it is unchanged no process has been created.
  */
-export function lastPid(proc = '/proc'): string | null {
+export function lastPid(loadavg: ProcFile): string | null {
   try {
-    const s = readComm(`${proc}/loadavg`);
+    const s = loadavg.read('latin1').trimEnd();
     return s.slice(s.lastIndexOf(' ') + 1) || null;
   } catch {
     return null;
@@ -167,6 +168,7 @@ export class DaemonsCheck implements Check {
     private readonly proc = '/proc',
     private readonly walkEveryMs = DAEMON_WALK_MS,
   ) {
+    this.loadavg = new ProcFile(`${proc}/loadavg`);
     // Without a `daemons` list, the built-in ones come with the built-in watch set (`defaults`).
     this.specs = ctx.cfg.daemons ? ctx.cfg.daemons.map((d) => ({ name: d.name, exe: d.exe })) : ctx.cfg.defaults ? defaultDaemons() : [];
   }
@@ -193,6 +195,7 @@ export class DaemonsCheck implements Check {
   /** Every process's name as the last full walk read it; walks in between read only new pids. */
   private names = new Map<number, string>();
   private lastFullWalk = -Infinity;
+  private readonly loadavg: ProcFile;
   /** {@link lastPid} as read just before the last walk. */
   private pidBeforeWalk: string | null = null;
   /** Each kept process's scheduler state as this cycle read it with its identity (one read of its `stat`, not two). */
@@ -226,11 +229,11 @@ export class DaemonsCheck implements Check {
         return q !== null && q.id.comm === p.comm && q.id.start === p.start && q.state !== 'Z' && q.state !== 'X';
       });
       // A daemon with no process can only come back as a new process: none was created since the last walk.
-      if (still && (this.specs.every((s) => this.known!.some((p) => p.comm === s.name)) || (this.pidBeforeWalk !== null && lastPid(this.proc) === this.pidBeforeWalk))) {
+      if (still && (this.specs.every((s) => this.known!.some((p) => p.comm === s.name)) || (this.pidBeforeWalk !== null && lastPid(this.loadavg) === this.pidBeforeWalk))) {
         return this.known;
       }
     }
-    this.pidBeforeWalk = lastPid(this.proc);
+    this.pidBeforeWalk = lastPid(this.loadavg);
     const names = new Set(this.specs.map((s) => s.name));
     // A daemon that is down is looked for every cycle: between full walks only pids new since the last walk
     // are read (a process that takes the name by exec under an old pid waits for the next full walk).
@@ -314,5 +317,7 @@ export class DaemonsCheck implements Check {
     return { ...base, status: 'up', found: foundList, ...(diskHash ? { sha256: diskHash } : {}) };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.loadavg.close();
+  }
 }

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
+import { ProcFile } from '../checks/proc-file.ts';
 import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, type Route, routeFor } from './route-table.ts';
 
 /** The route tables as the kernel prints them; null when a family's file cannot be read. */
@@ -12,17 +13,24 @@ export interface RouteTables {
   v6: string | null;
 }
 
-/** Reads /proc/net/route and /proc/net/ipv6_route. */
-export function procRoutes(): RouteTables {
-  const read = (p: string) => {
+/** Reads /proc/net/route and /proc/net/ipv6_route (kept open between calls). */
+export const procRoutes: () => RouteTables = keptRoutes();
+
+function keptRoutes(): () => RouteTables {
+  const v4 = new ProcFile('/proc/net/route');
+  const v6 = new ProcFile('/proc/net/ipv6_route');
+  const read = (f: ProcFile) => {
     try {
-      return readFileSync(p, 'utf8');
+      return f.read();
     } catch {
       return null;
     }
   };
-  return { v4: read('/proc/net/route'), v6: read('/proc/net/ipv6_route') };
+  return () => ({ v4: read(v4), v6: read(v6) });
 }
+
+/** The `/sys/class/net` files read, kept open by path (few: the interfaces of the default routes and the server's). */
+const linkFiles = new Map<string, ProcFile>();
 
 /**
  * Whether an interface's link is up: `operstate` up (or `unknown`, which
@@ -31,8 +39,18 @@ export function procRoutes(): RouteTables {
 export function sysLinkUp(iface: string): boolean {
   if (iface === 'lo') return true;
   const read = (f: string) => {
+    const path = `/sys/class/net/${iface}/${f}`;
+    let file = linkFiles.get(path);
+    if (!file) {
+      if (linkFiles.size >= 16) {
+        for (const x of linkFiles.values()) x.close();
+        linkFiles.clear();
+      }
+      file = new ProcFile(path);
+      linkFiles.set(path, file);
+    }
     try {
-      return readFileSync(`/sys/class/net/${iface}/${f}`, 'utf8').trim();
+      return file.read().trim();
     } catch {
       return null;
     }
