@@ -43,7 +43,11 @@ export interface Check {
   readonly kind: EntryKind;
   /** `cycle`: measured every interval (cheap); `scan`: at start and every `fullScanEvery`. */
   readonly cadence: 'cycle' | 'scan';
-  measure(): Promise<Measured[]>;
+  /**
+   * Every item of the kind. `cycle` says the call is a cycle's, not a full scan's: a check whose source
+   * announces its changes may then return its last measurement while nothing was announced.
+   */
+  measure(why?: 'cycle' | 'scan'): Promise<Measured[]>;
   /** Starts real-time watching (optional). */
   watch?(hooks: CheckHooks): Promise<void>;
   close(): Promise<void>;

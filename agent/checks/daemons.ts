@@ -3,6 +3,7 @@ import type { DaemonEntry } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
 import { hashFileSync } from '../hashing/hash-file.ts';
 import type { Check, CheckContext } from './check.ts';
+import { ProcFile } from './proc-file.ts';
 
 export interface DaemonSpec {
   name: string;
@@ -60,6 +61,19 @@ function readComm(path: string): string {
     return commBuf.toString('utf8', 0, n).replace(/\n$/, '');
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * The pid the kernel handed out last (`/proc/loadavg`, its fifth field), or null when unreadable. Every
+ * new process and thread takes the next pid, so while it is unchanged no process has been created.
+ */
+export function lastPid(loadavg: ProcFile): string | null {
+  try {
+    const s = loadavg.read('latin1').trimEnd();
+    return s.slice(s.lastIndexOf(' ') + 1) || null;
+  } catch {
+    return null;
   }
 }
 
@@ -154,6 +168,7 @@ export class DaemonsCheck implements Check {
     private readonly proc = '/proc',
     private readonly walkEveryMs = DAEMON_WALK_MS,
   ) {
+    this.loadavg = new ProcFile(`${proc}/loadavg`);
     // Without a `daemons` list, the built-in ones come with the built-in watch set (`defaults`).
     this.specs = ctx.cfg.daemons ? ctx.cfg.daemons.map((d) => ({ name: d.name, exe: d.exe })) : ctx.cfg.defaults ? defaultDaemons() : [];
   }
@@ -180,6 +195,11 @@ export class DaemonsCheck implements Check {
   /** Every process's name as the last full walk read it; walks in between read only new pids. */
   private names = new Map<number, string>();
   private lastFullWalk = -Infinity;
+  private readonly loadavg: ProcFile;
+  /** {@link lastPid} as read just before the last walk. */
+  private pidBeforeWalk: string | null = null;
+  /** Each kept process's scheduler state as this cycle read it with its identity (one read of its `stat`, not two). */
+  private states = new Map<number, string>();
 
   async measure(): Promise<Measured[]> {
     if (!this.specs.length) return [];
@@ -193,20 +213,27 @@ export class DaemonsCheck implements Check {
    * walk found are kept and only their `/proc/PID/stat` re-read each cycle;
    * /proc is walked again when one of them is gone, has another name or start
    * time (the pid was reused, or it exec'd something else), when a daemon had
-   * no process (to see it come back at once; only new pids are read then), and every {@link DAEMON_WALK_MS}
+   * no process and the kernel has handed out a pid since the last walk (to see it come back at once; only new
+   * pids are read then), and every {@link DAEMON_WALK_MS}
    * (to see a second process of that name appear; every pid is read). Each cycle still reads
    * every kept process's `/proc/PID/exe` when judging it.
    */
   private processes(): ProcessId[] {
     const now = this.ctx.clock.now();
-    if (this.known && now - this.lastWalk < this.walkEveryMs && this.specs.every((s) => this.known!.some((p) => p.comm === s.name))) {
+    this.states.clear();
+    if (this.known && now - this.lastWalk < this.walkEveryMs) {
       const still = this.known.every((p) => {
         // A zombie counts as gone: its successor may already run under another pid.
         const q = readStat(p.pid, this.proc);
+        if (q) this.states.set(p.pid, q.state);
         return q !== null && q.id.comm === p.comm && q.id.start === p.start && q.state !== 'Z' && q.state !== 'X';
       });
-      if (still) return this.known;
+      // A daemon with no process can only come back as a new process: none was created since the last walk.
+      if (still && (this.specs.every((s) => this.known!.some((p) => p.comm === s.name)) || (this.pidBeforeWalk !== null && lastPid(this.loadavg) === this.pidBeforeWalk))) {
+        return this.known;
+      }
     }
+    this.pidBeforeWalk = lastPid(this.loadavg);
     const names = new Set(this.specs.map((s) => s.name));
     // A daemon that is down is looked for every cycle: between full walks only pids new since the last walk
     // are read (a process that takes the name by exec under an old pid waits for the next full walk).
@@ -216,7 +243,11 @@ export class DaemonsCheck implements Check {
     this.names = new Map(all.map((p) => [p.pid, p.comm]));
     this.known = all
       .filter((p) => names.has(p.comm))
-      .map((p) => readProcessId(p.pid, this.proc))
+      .map((p) => {
+        const q = readStat(p.pid, this.proc);
+        if (q) this.states.set(p.pid, q.state);
+        return q?.id ?? null;
+      })
       .filter((p): p is ProcessId => p !== null && names.has(p.comm)); // exited (or exec'd) since the walk
     this.lastWalk = now;
     return this.known;
@@ -242,7 +273,7 @@ export class DaemonsCheck implements Check {
     const dead: string[] = [];
     for (const p of mine) {
       // A stopped or zombie daemon runs no jobs: it is down, whatever its image.
-      const state = readProcessState(p.pid, this.proc);
+      const state = this.states.get(p.pid) ?? readProcessState(p.pid, this.proc);
       if (state === null) continue;
       // A zombie is a corpse (it counts as gone); a stopped or traced one is held by someone.
       if (state === 'Z' || state === 'X' || state === 'x') {
@@ -286,5 +317,7 @@ export class DaemonsCheck implements Check {
     return { ...base, status: 'up', found: foundList, ...(diskHash ? { sha256: diskHash } : {}) };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.loadavg.close();
+  }
 }

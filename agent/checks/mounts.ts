@@ -47,8 +47,11 @@ export function mountTables(proc = '/proc'): MountTable[] {
 }
 
 /**
- * Mounts meant to be read-only, read from the mount tables every cycle and at
- * once on every change of a table (`findmnt --poll`, see {@link MountEvents});
+ * Mounts meant to be read-only, read from the mount tables at once on every
+ * change of a table (`findmnt --poll`, see {@link MountEvents}) and at every
+ * full scan; a cycle re-reads them only while a table's findmnt is not
+ * watching (not started, restarting, stopped or traced by someone, or still
+ * starting) or has reported a change since the last read;
  * and, while watching, every mount that was not there at start and covers a
  * guarded path (state `covered`: a bind mount over a guarded binary shows
  * another file at its path without writing it). Each change is also reported
@@ -63,6 +66,8 @@ export class MountsCheck implements Check {
   private atStart: Set<string>[] | null = null;
   private guarded: WatchTarget[] = [];
   private events: MountEvents[] = [];
+  /** The last measurement and when its read began (clock ms), reused by cycles while findmnt reports nothing. */
+  private last: { at: number; items: Measured[] } | null = null;
 
   constructor(
     private readonly ctx: CheckContext,
@@ -77,8 +82,20 @@ export class MountsCheck implements Check {
     return this.atStart !== null && !this.atStart[i]!.has(mountPoint) && this.guarded.some((t) => coversGuarded(mountPoint, t));
   }
 
-  async measure(): Promise<Measured[]> {
+  /** Whether every table's findmnt has watched since before the last read began (and so reported any change since). */
+  private unchanged(): boolean {
+    if (!this.last || !this.events.length) return false;
+    const at = this.last.at;
+    return this.events.every((e) => {
+      const since = e.watchingSince();
+      return since !== null && since <= at;
+    });
+  }
+
+  async measure(why?: 'cycle' | 'scan'): Promise<Measured[]> {
     if (!this.ctx.cfg.mounts.length && this.atStart === null) return [];
+    if (why === 'cycle' && this.unchanged()) return this.last!.items;
+    const at = this.ctx.clock.now();
     const read = this.tables.map((_t, i) => this.read(i));
     // A mount is as bad as the worst table that has it says: read-write in the host's table is read-write.
     const out: Measured[] = this.ctx.cfg.mounts.map((m) => {
@@ -92,6 +109,7 @@ export class MountsCheck implements Check {
       for (const m of t) if (!watched.has(m.mountPoint) && this.covers(i, m.mountPoint)) covered.add(m.mountPoint);
     });
     for (const mp of covered) out.push({ kind: 'mount', key: mp, value: { path: mp, expect: 'ro', state: 'covered' } });
+    this.last = { at, items: out };
     return out;
   }
 
@@ -105,13 +123,17 @@ export class MountsCheck implements Check {
           log: this.ctx.log,
           command: t.command,
           onEvent: (ev) => this.onEvent(i, ev, hooks),
-          onTrouble: (message) => hooks.trouble({ kind: 'watcher-error', message }),
+          onTrouble: (message) => {
+            this.last = null;
+            hooks.trouble({ kind: 'watcher-error', message });
+          },
         }),
     );
     for (const e of this.events) e.start();
   }
 
   private onEvent(i: number, ev: MountEvent, hooks: CheckHooks): void {
+    this.last = null;
     // The event's own word first: a change undone before any re-measure still reaches the server.
     for (const m of this.ctx.cfg.mounts) {
       let state: MountEntry['state'] | null = null;

@@ -1,8 +1,9 @@
-import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { MAX_PORTS, type PortEntry, portKey } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
 import type { Check, CheckContext } from './check.ts';
+import { ProcFile } from './proc-file.ts';
 
 /** A socket from `/proc/net/{tcp,tcp6,udp,udp6}` before its owner is known. */
 export interface RawSocket {
@@ -75,8 +76,11 @@ function stateOf(line: string): string | undefined {
   return line.trim().split(/\s+/, 4)[3];
 }
 
-/** Bytes asked for per read: the kernel formats about this much of a table per call (one or two lines). */
-const LISTEN_READ_BYTES = 256;
+/**
+ * Bytes asked for per read: the kernel formats about this much of a table per call (six or seven lines), so
+ * a read past the listeners walks the connections no further than that; fewer reads than smaller pieces.
+ */
+const LISTEN_READ_BYTES = 1024;
 
 /**
  * Reads the head of `/proc/net/tcp` or `tcp6` up to the end of its listening
@@ -89,30 +93,33 @@ const LISTEN_READ_BYTES = 256;
  * under their listener) leaves the established hash almost unwalked. A regular
  * file (tests) is read the same way.
  */
-export function readTcpListenSection(path: string): string {
-  const fd = openSync(path, 'r');
+export function readTcpListenSection(file: string | ProcFile): string {
+  const f = typeof file === 'string' ? new ProcFile(file) : file;
   try {
-    const buf = Buffer.allocUnsafe(LISTEN_READ_BYTES);
-    let text = '';
     let scan = 0;
     let header = true;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) return text;
-      text += buf.toString('latin1', 0, n);
-      for (let nl = text.indexOf('\n', scan); nl >= 0; nl = text.indexOf('\n', scan)) {
-        const line = text.slice(scan, nl);
+    let end = -1;
+    const text = f.readWhile(LISTEN_READ_BYTES, (t) => {
+      for (let nl = t.indexOf('\n', scan); nl >= 0; nl = t.indexOf('\n', scan)) {
+        const line = t.slice(scan, nl);
+        const start = scan;
         scan = nl + 1;
         if (header) {
           header = false;
           continue;
         }
+        // The first connection's line is left out: its counters change every moment, the listeners' do not.
         const st = stateOf(line);
-        if (st !== undefined && st !== '0A' && st !== '03') return text.slice(0, scan);
+        if (st !== undefined && st !== '0A' && st !== '03') {
+          end = start;
+          return false;
+        }
       }
-    }
+      return true;
+    });
+    return end < 0 ? text : text.slice(0, end);
   } finally {
-    closeSync(fd);
+    if (typeof file === 'string') f.close();
   }
 }
 
@@ -124,39 +131,80 @@ export function readTcpListenSection(path: string): string {
  * still walks the whole established hash (~3 ms of CPU here).
  */
 export function socketsInUse(proc = '/proc'): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const file of ['sockstat', 'sockstat6']) {
-    let text: string;
-    try {
-      text = readFileSync(`${proc}/net/${file}`, 'latin1');
-    } catch {
-      continue;
-    }
-    for (const m of text.matchAll(/^(TCP|UDP|TCP6|UDP6): inuse (\d+)/gm)) out.set(m[1]!.toLowerCase(), Number(m[2]));
+  const files = SocketFiles.at(proc);
+  try {
+    return files.inUse();
+  } finally {
+    files.close();
   }
-  return out;
+}
+
+/** The tables in the order read. */
+const PROTOS = ['tcp', 'tcp6', 'udp', 'udp6'] as const;
+
+/** The files one cycle of the ports check reads, kept open between cycles (see {@link ProcFile}). */
+class SocketFiles {
+  private constructor(
+    readonly sockstat: ProcFile[],
+    readonly tables: ProcFile[],
+  ) {}
+
+  static at(proc: string): SocketFiles {
+    return new SocketFiles(
+      ['sockstat', 'sockstat6'].map((f) => new ProcFile(`${proc}/net/${f}`)),
+      PROTOS.map((p) => new ProcFile(`${proc}/net/${p}`)),
+    );
+  }
+
+  inUse(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const f of this.sockstat) {
+      let text: string;
+      try {
+        text = f.read('latin1');
+      } catch {
+        continue;
+      }
+      for (const m of text.matchAll(/^(TCP|UDP|TCP6|UDP6): inuse (\d+)/gm)) out.set(m[1]!.toLowerCase(), Number(m[2]));
+    }
+    return out;
+  }
+
+  /** The text of each table in {@link PROTOS} order, `''` for one skipped or unreadable. */
+  texts(): string[] {
+    const inUse = this.inUse();
+    return PROTOS.map((proto, i) => {
+      if (inUse.get(proto) === 0) return '';
+      const f = this.tables[i]!;
+      // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
+      try {
+        return proto.startsWith('tcp') ? readTcpListenSection(f) : f.read();
+      } catch {
+        return ''; // e.g. IPv6 disabled
+      }
+    });
+  }
+
+  close(): void {
+    for (const f of [...this.sockstat, ...this.tables]) f.close();
+  }
 }
 
 /**
  * The listening TCP and bound UDP sockets of every table in use, as one cycle of the ports check reads them
  * (the tables `/proc/net/sockstat{,6}` count empty are skipped; TCP up to its listen section only).
  */
-export function readSocketTables(proc = '/proc'): RawSocket[] {
-  const raw: RawSocket[] = [];
-  const inUse = socketsInUse(proc);
-  for (const proto of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-    if (inUse.get(proto) === 0) continue;
-    let text: string;
-    const path = `${proc}/net/${proto}`;
-    // TCP: only the listening section (see readTcpListenSection); the UDP tables are small.
-    try {
-      text = proto.startsWith('tcp') ? readTcpListenSection(path) : readFileSync(path, 'utf8');
-    } catch {
-      continue;
-    } // e.g. IPv6 disabled
-    raw.push(...parseProcNet(text, proto));
+export function readSocketTables(proc = '/proc', files?: SocketFiles): RawSocket[] {
+  const f = files ?? SocketFiles.at(proc);
+  try {
+    return parseSocketTables(f.texts());
+  } finally {
+    if (!files) f.close();
   }
-  return raw;
+}
+
+function parseSocketTables(texts: string[]): RawSocket[] {
+  return texts.flatMap((text, i) => (text ? parseProcNet(text, PROTOS[i]!) : []));
 }
 
 /** Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for). */
@@ -229,6 +277,12 @@ export class PortsCheck implements Check {
   private reported: Set<string> | null = null;
   /** Listeners not yet reported: key → when first and last seen. */
   private pending = new Map<string, { first: number; last: number }>();
+  /**
+   * The last measurement and the table texts it came from, kept when one read of the tables was whole (no
+   * listener missing) and none was settling: the same texts again (same sockets, same inodes) measure the same.
+   */
+  private last: { texts: string[]; items: Measured[] } | null = null;
+  private files: SocketFiles | null = null;
 
   constructor(
     private readonly ctx: CheckContext,
@@ -237,13 +291,20 @@ export class PortsCheck implements Check {
 
   async measure(): Promise<Measured[]> {
     if (!this.ctx.cfg.ports) return [];
-    const raw = readSocketTables(this.proc);
+    this.files ??= SocketFiles.at(this.proc);
+    const texts = this.files.texts();
+    const last = this.last;
+    if (last && texts.every((t, i) => t === last.texts[i])) return last.items;
+    this.last = null;
+    const raw = parseSocketTables(texts);
     // /proc/net/tcp is no snapshot: the kernel prints it a page at a time, and when sockets come
     // and go meanwhile (a busy host) an entry can be skipped. A listener missing since the last
     // cycle is looked for once more before it is reported gone.
     const seen = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
+    let whole = true;
     if ([...this.lastKeys].some((k) => !seen.has(k))) {
-      for (const s of readSocketTables(this.proc)) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
+      whole = false;
+      for (const s of readSocketTables(this.proc, this.files)) if (!seen.has(`${s.proto}\0${s.addr}\0${s.port}`)) raw.push(s);
     }
     this.lastKeys = new Set(raw.map((s) => `${s.proto}\0${s.addr}\0${s.port}`));
     const sockets = new Map<string, RawSocket[]>();
@@ -285,7 +346,9 @@ export class PortsCheck implements Check {
       }
     }
     this.reported = new Set(out);
-    return out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+    const items = out.map((key) => ({ kind: 'port' as const, key, value: byKey.get(key)! }));
+    if (whole && !this.pending.size && keys.length <= MAX_PORTS) this.last = { texts, items };
+    return items;
   }
 
   /** The keys to report now: those already reported, and new ones that have lived the settle time. */
@@ -321,5 +384,8 @@ export class PortsCheck implements Check {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.files?.close();
+    this.files = null;
+  }
 }

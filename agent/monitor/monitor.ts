@@ -102,13 +102,13 @@ export class Monitor {
   }
 
   /** Measures the given checks and applies the results; a failing check is logged and skipped. */
-  private async measure(checks: Check[], emit = true): Promise<void> {
+  private async measure(checks: Check[], why: 'cycle' | 'scan', emit = true): Promise<void> {
     const startGen = this.gen;
     await Promise.all(
       checks.map(async (c) => {
         let items: Measured[];
         try {
-          items = await c.measure();
+          items = await c.measure(why);
         } catch (err) {
           this.o.log.warn({ check: c.name, err: (err as Error).message }, 'check failed this round');
           this.pending.notes.push({ kind: 'scan-error', message: `${c.name}: ${(err as Error).message}`.slice(0, 300) });
@@ -125,7 +125,10 @@ export class Monitor {
   /** One cycle of the cheap checks. */
   async cycle(): Promise<void> {
     if (this.stopped || !this.ready) return;
-    await this.measure(this.o.checks.filter((c) => c.cadence === 'cycle'));
+    await this.measure(
+      this.o.checks.filter((c) => c.cadence === 'cycle'),
+      'cycle',
+    );
   }
 
   /** A full scan of every check; a request during a scan runs one more after it. */
@@ -140,7 +143,7 @@ export class Monitor {
       do {
         this.scanAgain = false;
         const t0 = performance.now();
-        await this.measure(this.o.checks, this.ready);
+        await this.measure(this.o.checks, 'scan', this.ready);
         this.ready = true; // before onScan: the first report goes out from there
         this.o.onScan?.({ items: this.state.size, ms: Math.round(performance.now() - t0), first });
       } while (this.scanAgain && !this.stopped);

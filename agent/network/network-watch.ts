@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { writeFilePrivate } from '../../shared/secure-file.ts';
+import { ProcFile } from '../checks/proc-file.ts';
 import { hasDefault, isLoopback, parseIPv4Routes, parseIPv6Routes, type Route, routeFor } from './route-table.ts';
 
 /** The route tables as the kernel prints them; null when a family's file cannot be read. */
@@ -12,17 +13,24 @@ export interface RouteTables {
   v6: string | null;
 }
 
-/** Reads /proc/net/route and /proc/net/ipv6_route. */
-export function procRoutes(): RouteTables {
-  const read = (p: string) => {
+/** Reads /proc/net/route and /proc/net/ipv6_route (kept open between calls). */
+export const procRoutes: () => RouteTables = keptRoutes();
+
+function keptRoutes(): () => RouteTables {
+  const v4 = new ProcFile('/proc/net/route');
+  const v6 = new ProcFile('/proc/net/ipv6_route');
+  const read = (f: ProcFile) => {
     try {
-      return readFileSync(p, 'utf8');
+      return f.read();
     } catch {
       return null;
     }
   };
-  return { v4: read('/proc/net/route'), v6: read('/proc/net/ipv6_route') };
+  return () => ({ v4: read(v4), v6: read(v6) });
 }
+
+/** The `/sys/class/net` files read, kept open by path (few: the interfaces of the default routes and the server's). */
+const linkFiles = new Map<string, ProcFile>();
 
 /**
  * Whether an interface's link is up: `operstate` up (or `unknown`, which
@@ -31,8 +39,18 @@ export function procRoutes(): RouteTables {
 export function sysLinkUp(iface: string): boolean {
   if (iface === 'lo') return true;
   const read = (f: string) => {
+    const path = `/sys/class/net/${iface}/${f}`;
+    let file = linkFiles.get(path);
+    if (!file) {
+      if (linkFiles.size >= 16) {
+        for (const x of linkFiles.values()) x.close();
+        linkFiles.clear();
+      }
+      file = new ProcFile(path);
+      linkFiles.set(path, file);
+    }
     try {
-      return readFileSync(`/sys/class/net/${iface}/${f}`, 'utf8').trim();
+      return file.read().trim();
     } catch {
       return null;
     }
@@ -83,6 +101,8 @@ export class NetworkWatch {
   /** The host `addrs` are of. */
   private addrsOf = '';
   private lost: { startedAt: number; reasons: string[] } | null = null;
+  /** The route tables last read and the routes parsed from them: the same text again is not parsed again. */
+  private parsed: { v4: string | null; v6: string | null; routes: Route[] } | null = null;
 
   constructor(private readonly o: NetworkWatchOptions) {
     this.routes = o.routes ?? procRoutes;
@@ -123,7 +143,17 @@ export class NetworkWatch {
   /** What is wrong now (empty when the path to the server is whole). */
   reasons(): string[] {
     const t = this.routes();
-    const routes: Route[] = [...(t.v4 !== null ? parseIPv4Routes(t.v4) : []), ...(t.v6 !== null ? parseIPv6Routes(t.v6) : [])];
+    if (this.parsed?.v4 !== t.v4 || this.parsed.v6 !== t.v6) {
+      this.parsed = { v4: t.v4, v6: t.v6, routes: [...(t.v4 !== null ? parseIPv4Routes(t.v4) : []), ...(t.v6 !== null ? parseIPv6Routes(t.v6) : [])] };
+    }
+    const routes = this.parsed.routes;
+    // Each interface's link is read once per check, however many of the routes use it.
+    const links = new Map<string, boolean>();
+    const linkUp = (iface: string): boolean => {
+      let up = links.get(iface);
+      if (up === undefined) links.set(iface, (up = this.linkUp(iface)));
+      return up;
+    };
     const out: string[] = [];
     const now = { 4: hasDefault(routes, 4), 6: hasDefault(routes, 6) };
     this.hadDefault ??= now;
@@ -131,14 +161,14 @@ export class NetworkWatch {
       if (this.hadDefault[fam] && !now[fam]) out.push(`default route (IPv${fam}) gone`);
       if (now[fam]) {
         const r = routes.find((x) => x.family === fam && x.prefix === 0)!;
-        if (!this.linkUp(r.iface)) out.push(`link ${r.iface} of the default route (IPv${fam}) is down`);
+        if (!linkUp(r.iface)) out.push(`link ${r.iface} of the default route (IPv${fam}) is down`);
       }
     }
     const remote = this.addrs.filter((a) => !isLoopback(a));
     if (remote.length) {
       const found = remote.map((a) => ({ a, r: routeFor(routes, a) }));
       if (found.every((x) => !x.r)) out.push(`no route to the server (${remote.join(', ')})`);
-      else if (found.every((x) => !x.r || !this.linkUp(x.r.iface))) out.push(`link ${found.find((x) => x.r)!.r!.iface} to the server is down`);
+      else if (found.every((x) => !x.r || !linkUp(x.r.iface))) out.push(`link ${found.find((x) => x.r)!.r!.iface} to the server is down`);
     }
     const since = this.silentSince();
     const nowMs = this.o.clock.now();

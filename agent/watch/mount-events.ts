@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync, readSync } from 'node:fs';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 
@@ -15,6 +16,9 @@ export interface MountEvent {
   /** Options before a `remount`. */
   oldOptions: string[];
 }
+
+/** How long after its start findmnt is taken to have read the table it compares every later change with, in ms. */
+export const FINDMNT_READY_MS = 1000;
 
 /** The columns asked of findmnt, printed as `KEY="value"` pairs (`-P`). */
 const COLUMNS = 'ACTION,TARGET,OLD-TARGET,OPTIONS,OLD-OPTIONS';
@@ -81,6 +85,14 @@ export class MountEvents {
   private restartTimer: TimerHandle | undefined;
   private backoffMs: number;
   private startedAt = 0;
+  /** When the running child was exec'd (clock ms); null while none runs. */
+  private spawnedAt: number | null = null;
+  /**
+   * The child's `/proc/PID/stat`, kept open: re-read in place it costs a third of opening it each
+   * cycle, and it reads as gone (ESRCH) once that process is, whoever takes its pid next.
+   */
+  private statFd: number | null = null;
+  private readonly statBuf = Buffer.allocUnsafe(512);
   private stopped = false;
   /** Lines are handed over one per turn of the event loop, so each change is flushed as its own event. */
   private queue: MountEvent[] = [];
@@ -95,12 +107,51 @@ export class MountEvents {
     return this.child?.pid;
   }
 
+  /**
+   * Since when (clock ms) every change of the table is sure to be handed over: the running findmnt
+   * has had {@link FINDMNT_READY_MS} to read the table, and it is neither stopped, traced nor a zombie
+   * (an intruder's SIGSTOP would silence it without a death to report). Null when no such child runs.
+   * Costs one read of its `/proc/PID/stat`.
+   */
+  watchingSince(): number | null {
+    if (this.spawnedAt === null || this.statFd === null) return null;
+    let stat: string;
+    try {
+      stat = this.statBuf.toString('latin1', 0, readSync(this.statFd, this.statBuf, 0, this.statBuf.length, 0));
+    } catch {
+      return null;
+    }
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state === 'S' || state === 'R' || state === 'D' ? this.spawnedAt + FINDMNT_READY_MS : null;
+  }
+
+  private closeStat(): void {
+    if (this.statFd === null) return;
+    try {
+      closeSync(this.statFd);
+    } catch {
+      /* closed already */
+    }
+    this.statFd = null;
+  }
+
   start(): void {
     if (this.stopped || this.child) return;
     const [cmd, ...args] = this.o.command ?? FINDMNT_POLL;
     const child = spawn(cmd!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     this.startedAt = this.o.clock.now();
+    this.spawnedAt = null;
+    child.once('spawn', () => {
+      if (this.child !== child) return;
+      this.closeStat();
+      try {
+        this.statFd = openSync(`/proc/${child.pid}/stat`, 'r');
+      } catch {
+        return; // no /proc to see it by: every cycle reads the table
+      }
+      this.spawnedAt = this.o.clock.now();
+    });
     let buf = '';
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (d: string) => {
@@ -125,7 +176,11 @@ export class MountEvents {
     const end = (why: string) => {
       if (ended) return;
       ended = true;
-      if (this.child === child) this.child = null;
+      if (this.child === child) {
+        this.child = null;
+        this.spawnedAt = null;
+        this.closeStat();
+      }
       if (this.stopped) return;
       // A child that lived a while starts over at the shortest delay; one that dies at once backs off.
       if (this.o.clock.now() - this.startedAt > 30_000) this.backoffMs = this.o.minBackoffMs ?? 500;
@@ -169,5 +224,7 @@ export class MountEvents {
     this.o.clock.clearTimeout(this.restartTimer);
     this.child?.kill('SIGTERM');
     this.child = null;
+    this.spawnedAt = null;
+    this.closeStat();
   }
 }

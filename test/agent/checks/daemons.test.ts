@@ -146,3 +146,21 @@ test('daemons: while one is down, a walk reads only new pids; one that takes the
   const r = await measure();
   assert.deepEqual([r.status, r.pids], ['up', [50]], 'found by the full walk');
 });
+
+test('daemons: while one is down, /proc is walked again only once the kernel has handed out a new pid (/proc/loadavg)', async () => {
+  const f = fakeProc();
+  const clock = new FakeClock();
+  const cron = f.bin('cron', 'real cron');
+  writeFileSync(join(f.proc, 'loadavg'), '0.00 0.01 0.05 1/90 4000\n');
+  const measure = check(f, cron, clock);
+  assert.equal((await measure()).status, 'down');
+  // A pid directory appearing while the last pid stands still cannot be a new process: no walk looks for it.
+  f.start(4001, 'cron', cron, 9000);
+  clock.advance(10_000);
+  assert.equal((await measure()).status, 'down', 'no pid handed out since the last walk: /proc is not walked');
+  writeFileSync(join(f.proc, 'loadavg'), '0.00 0.01 0.05 2/91 4001\n');
+  clock.advance(10_000);
+  const back = await measure();
+  assert.equal(back.status, 'up', 'a new pid: the walk finds the daemon back at once');
+  assert.deepEqual(back.pids, [4001]);
+});

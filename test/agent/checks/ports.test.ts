@@ -151,6 +151,31 @@ test('a table the kernel counts no sockets in (sockstat "inuse 0") is not read',
   assert.deepEqual(socketsInUse(join(d, 'missing')), new Map(), 'no sockstat: every table is read');
 });
 
+test('unchanged tables measure as before without being parsed again; a listener taken over on the same port (a new inode) is re-measured at once', async () => {
+  const d = tempDir('tw-ports-');
+  mkdirSync(join(d, 'net'));
+  writeFileSync(join(d, 'net', 'sockstat'), 'TCP: inuse 1\n');
+  writeFileSync(join(d, 'net', 'tcp'), TCP);
+  // Socket 4242 is this process's; no process holds 4343.
+  mkdirSync(join(d, '77', 'fd'), { recursive: true });
+  symlinkSync('socket:[4242]', join(d, '77', 'fd', '3'));
+  writeFileSync(join(d, '77', 'comm'), 'sshd\n');
+  const check = new PortsCheck(ctx(true, 30_000), d);
+  const first = await check.measure();
+  assert.deepEqual(
+    first.map((i) => [i.key, (i.value as PortEntry).process]),
+    [['tcp/127.0.0.1:8080', 'sshd']],
+  );
+  assert.equal(await check.measure(), first, 'the same tables: the last measurement, not a new one');
+  writeFileSync(join(d, 'net', 'tcp'), TCP.replace(' 4242 ', ' 4343 '));
+  const taken = await check.measure();
+  assert.deepEqual(
+    taken.map((i) => [i.key, (i.value as PortEntry).process, (i.value as PortEntry).pids]),
+    [['tcp/127.0.0.1:8080', '', []]],
+    'another socket on the port: its owner looked up again',
+  );
+});
+
 test('a new listener is reported only once it has lived portSettle; one gone sooner never is', async (t) => {
   const clock = new FakeClock();
   const check = new PortsCheck(ctx(true, 30_000, clock));
