@@ -84,6 +84,7 @@ export class ServerApp {
   private readonly loopUtilization: () => number;
   readonly dashboard: Dashboard;
   readonly workers: OutboxWorker[];
+  private readonly outboxes: Outbox[];
   private readonly reportMailer?: ReportMailer;
   private readonly retention: Retention;
   /** When checkers run: plans the window, sends due runs, marks missed ones. */
@@ -123,7 +124,8 @@ export class ServerApp {
     this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
-    this.workers = channels.map((c) => new OutboxWorker(new Outbox(ctx.sql, c.name, o.outbox), c, { clock: o.clock, log: o.log, ...o.outbox }));
+    this.outboxes = channels.map((c) => new Outbox(ctx.sql, c.name, { ...o.outbox, instance: ctx.config.instance }));
+    this.workers = channels.map((c, i) => new OutboxWorker(this.outboxes[i]!, c, { clock: o.clock, log: o.log, ...o.outbox }));
     const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
     if (mail) this.reportMailer = new ReportMailer(ctx.sql, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
@@ -187,6 +189,11 @@ export class ServerApp {
     // Fails fast (TW_DB_UNAVAILABLE, TW_DB_NEWER) rather than at the first agent.
     await this.ctx.sql.ready();
     await this.lease.acquire((ms) => new Promise((resolve) => this.o.clock.setTimeout(resolve, ms)));
+    // The lease is ours: no twin runs, so claims in this instance's name are a dead predecessor's.
+    for (const box of this.outboxes) {
+      const n = await box.releaseOwnClaims();
+      if (n) this.o.log.info({ channel: box.channel, deliveries: n }, 'released the outbox claims a previous process of this instance held');
+    }
     // Commands before this start are not this instance's: their state changes are stored, and a running
     // instance (if any) applies their effects. With none running, they are tidied as applied.
     this.commandCursor = await this.ctx.commands.latestId();

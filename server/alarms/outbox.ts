@@ -30,6 +30,8 @@ export interface OutboxOptions {
   claimTimeoutMs?: number;
   /** A channel seen for the first time starts with this much history (default a day). */
   backlogMs?: number;
+  /** This instance's name, recorded on its claims (released at its next start if it dies holding them). */
+  instance?: string;
 }
 
 export class Outbox {
@@ -40,7 +42,7 @@ export class Outbox {
     readonly channel: string,
     o: OutboxOptions = {},
   ) {
-    this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000 };
+    this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000, instance: o.instance ?? '' };
   }
 
   /**
@@ -136,13 +138,13 @@ export class Outbox {
     if (this.sql.engine === 'postgres') {
       const rows = await this.sql.tx((tx) =>
         tx.all<{ id: number }>(
-          `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
+          `UPDATE deliveries SET claimed_at = ?, claimed_by = ?, attempts = attempts + 1
            WHERE channel = ? AND event_id IN (
              SELECT event_id FROM deliveries
              WHERE channel = ? AND event_id IN (${eventIds.map(() => '?').join(', ')}) AND state = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)
              FOR UPDATE SKIP LOCKED)
            RETURNING event_id AS id`,
-          [now, this.channel, this.channel, ...eventIds, stale],
+          [now, this.o.instance, this.channel, this.channel, ...eventIds, stale],
         ),
       );
       const won = new Set(rows.map((r) => r.id));
@@ -152,14 +154,23 @@ export class Outbox {
       const won: number[] = [];
       for (const id of eventIds) {
         const n = await tx.run(
-          `UPDATE deliveries SET claimed_at = ?, attempts = attempts + 1
+          `UPDATE deliveries SET claimed_at = ?, claimed_by = ?, attempts = attempts + 1
            WHERE channel = ? AND event_id = ? AND state = 'pending' AND (claimed_at IS NULL OR claimed_at < ?)`,
-          [now, this.channel, id, stale],
+          [now, this.o.instance, this.channel, id, stale],
         );
         if (n === 1) won.push(id);
       }
       return won;
     });
+  }
+
+  /**
+   * Releases the claims a previous process of this instance held when it died (called at start, once the lease
+   * says no twin of it runs): their mail goes at the next pass, not after the claim timeout.
+   */
+  async releaseOwnClaims(): Promise<number> {
+    if (!this.o.instance) return 0;
+    return this.sql.run(`UPDATE deliveries SET claimed_at = NULL, claimed_by = NULL WHERE channel = ? AND claimed_by = ? AND state = 'pending'`, [this.channel, this.o.instance]);
   }
 
   async markSent(eventIds: number[], now: number, messageId: string, digest: boolean): Promise<void> {

@@ -149,6 +149,25 @@ describeEngines('the mail outbox', ({ engine, open }) => {
     assert.match(peer.received[0]!.subject!, /^\[critical\] app1 daemon-down: cron is not running/);
   });
 
+  test('a claim held by a dead process of this instance is released at its next start; one of another instance is not', async () => {
+    const { db, clock, alarms } = await setup();
+    await addHost(db, 'app1', clock.now());
+    await alarms.open('app1', 'daemon-down', 'cron is not running', clock.now());
+    const alpha = new Outbox(db, 'mail', { instance: 'alpha' });
+    await alpha.enlist(clock.now());
+    // alpha claims and is killed before marking it sent.
+    assert.deepEqual(await alpha.claim([1], clock.now()), [1]);
+    assert.deepEqual(await new Outbox(db, 'mail', { instance: 'bravo' }).due(clock.now(), 10), [], 'the live claim holds');
+    assert.equal(await new Outbox(db, 'mail', { instance: 'bravo' }).releaseOwnClaims(), 0, "bravo releases nothing of alpha's");
+    const restarted = new Outbox(db, 'mail', { instance: 'alpha' });
+    assert.equal(await restarted.releaseOwnClaims(), 1);
+    assert.deepEqual(
+      (await restarted.due(clock.now(), 10)).map((d) => d.eventId),
+      [1],
+      'due again at once, not after the 5-minute claim timeout',
+    );
+  });
+
   test('an alarm storm of 500 missing hosts becomes one digest mail per minute', async (t) => {
     const { dir, db, clock, alarms } = await setup();
     const peer = new SmtpPeer();
