@@ -7,23 +7,11 @@ import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { buildFleetView } from '../../../server/fleet/fleet-view.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
 import { describeEngines } from '../../helpers/engines.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 
 const CRON = '/usr/sbin/cron';
 const H = (c: string) => c.repeat(64);
-const f = (sha: string, ino = '1', path = CRON): FileEntry => ({
-  path,
-  class: 'critical',
-  type: 'file',
-  sha256: H(sha),
-  size: 10,
-  mode: 0o100755,
-  uid: 0,
-  gid: 0,
-  ino,
-  nlink: 1,
-  mtime: ino,
-  ctime: ino,
-});
+const f = (sha: string, ino = '1', path = CRON): FileEntry => fileEntry(path, { class: 'critical', sha256: H(sha), size: 10, mode: 0o100755, ino, mtime: ino, ctime: ino });
 const none = { gone: [], daemons: [], mounts: [] };
 
 // The fleet's verdicts on PostgreSQL are those on SQLite: the same assertions hold on both engines.

@@ -17,23 +17,11 @@ import type { Clock } from '../../../shared/clock.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { FileEntry, PortEntry } from '../../../shared/protocol.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
+import { fileEntry } from '../../helpers/file-entry.ts';
 
 const CRON = '/usr/sbin/cron';
 const H = (c: string) => c.repeat(64);
-const f = (sha: string, ino = '1'): FileEntry => ({
-  path: CRON,
-  class: 'critical',
-  type: 'file',
-  sha256: H(sha),
-  size: 10,
-  mode: 0o100755,
-  uid: 0,
-  gid: 0,
-  ino,
-  nlink: 1,
-  mtime: ino,
-  ctime: ino,
-});
+const f = (sha: string, ino = '1'): FileEntry => fileEntry(CRON, { class: 'critical', sha256: H(sha), size: 10, mode: 0o100755, ino, mtime: ino, ctime: ino });
 const port = (p: number, proc: string): PortEntry => ({ proto: 'tcp', addr: '127.0.0.1', port: p, process: proc, pids: [42], uid: 0 });
 const none = { gone: [], daemons: [], mounts: [] };
 
