@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { constants, openSync, writeSync } from 'node:fs';
+import { HeldFd } from './held-fd.ts';
 
 /**
  * Writes lines to a character device opened once, write-only, without
@@ -7,30 +8,22 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
  * gives EAGAIN, reported as a failure). The device is reopened after an error.
  */
 export class DeviceWriter {
-  private fd = -1;
+  private readonly fd: HeldFd;
 
   constructor(
-    private readonly path: string,
+    path: string,
     private readonly eol: string,
-  ) {}
+  ) {
+    this.fd = new HeldFd(() => openSync(path, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK | constants.O_APPEND));
+  }
 
   write(texts: string[]): void {
-    if (this.fd < 0) this.fd = openSync(this.path, constants.O_WRONLY | constants.O_NOCTTY | constants.O_NONBLOCK | constants.O_APPEND);
-    try {
-      for (const t of texts) writeSync(this.fd, t + this.eol);
-    } catch (err) {
-      this.close();
-      throw err;
-    }
+    this.fd.use((fd) => {
+      for (const t of texts) writeSync(fd, t + this.eol);
+    });
   }
 
   close(): void {
-    if (this.fd >= 0)
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* already gone */
-      }
-    this.fd = -1;
+    this.fd.close();
   }
 }

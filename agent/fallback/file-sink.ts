@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { fsyncSync, openSync, writeSync } from 'node:fs';
+import { HeldFd } from './held-fd.ts';
 import type { FallbackLine, FallbackSink, SinkFactory } from './sink.ts';
 
 /**
@@ -9,31 +10,25 @@ import type { FallbackLine, FallbackSink, SinkFactory } from './sink.ts';
  * best effort (not every file system has the attribute, chattr may be missing).
  */
 export class FileSink implements FallbackSink {
-  private fd = -1;
-  constructor(readonly name: string) {}
+  private readonly fd: HeldFd;
+
+  constructor(readonly name: string) {
+    this.fd = new HeldFd(() => {
+      const fd = openSync(name, 'a', 0o600);
+      if (process.getuid?.() === 0) spawnSync('chattr', ['+a', name], { stdio: 'ignore', timeout: 2000 });
+      return fd;
+    });
+  }
 
   write(lines: FallbackLine[]): void {
-    if (this.fd < 0) {
-      this.fd = openSync(this.name, 'a', 0o600);
-      if (process.getuid?.() === 0) spawnSync('chattr', ['+a', this.name], { stdio: 'ignore', timeout: 2000 });
-    }
-    try {
-      writeSync(this.fd, lines.map((l) => `${l.text}\n`).join(''));
-      fsyncSync(this.fd);
-    } catch (err) {
-      this.close();
-      throw err;
-    }
+    this.fd.use((fd) => {
+      writeSync(fd, lines.map((l) => `${l.text}\n`).join(''));
+      fsyncSync(fd);
+    });
   }
 
   close(): void {
-    if (this.fd >= 0)
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* gone */
-      }
-    this.fd = -1;
+    this.fd.close();
   }
 }
 

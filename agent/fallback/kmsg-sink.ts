@@ -1,4 +1,5 @@
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
+import { constants, openSync, writeSync } from 'node:fs';
+import { HeldFd } from './held-fd.ts';
 import type { FallbackLine, FallbackSink, SinkFactory } from './sink.ts';
 
 /** The kernel's message size limit is about 1 KiB per write; longer lines are cut. */
@@ -10,27 +11,20 @@ const MAX_KMSG = 900;
  * journal, and a serial console configured for kernel messages prints it too.
  */
 export class KmsgSink implements FallbackSink {
-  private fd = -1;
-  constructor(readonly name: string) {}
+  private readonly fd: HeldFd;
+
+  constructor(readonly name: string) {
+    this.fd = new HeldFd(() => openSync(name, constants.O_WRONLY | constants.O_NONBLOCK));
+  }
 
   write(lines: FallbackLine[]): void {
-    if (this.fd < 0) this.fd = openSync(this.name, constants.O_WRONLY | constants.O_NONBLOCK);
-    try {
-      for (const l of lines) writeSync(this.fd, `<${l.severity === 'critical' ? 2 : 4}>${l.text.slice(0, MAX_KMSG)}\n`);
-    } catch (err) {
-      this.close();
-      throw err;
-    }
+    this.fd.use((fd) => {
+      for (const l of lines) writeSync(fd, `<${l.severity === 'critical' ? 2 : 4}>${l.text.slice(0, MAX_KMSG)}\n`);
+    });
   }
 
   close(): void {
-    if (this.fd >= 0)
-      try {
-        closeSync(this.fd);
-      } catch {
-        /* gone */
-      }
-    this.fd = -1;
+    this.fd.close();
   }
 }
 
