@@ -4,25 +4,11 @@ import { findingLines } from '../../../agent/fallback/finding-lines.ts';
 import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
 import type { SpoolRecord } from '../../../shared/protocol.ts';
 import { recordHash } from '../../../shared/spool-chain.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 
 const runId = '00000000-0000-4000-8000-000000000009';
 function rec(over: Partial<CheckerResultBody>): SpoolRecord {
-  const body: CheckerResultBody = {
-    kind: 'checker-result',
-    runId,
-    checker: 'aide',
-    status: 'ok',
-    startedAt: 1,
-    finishedAt: 2,
-    exitCode: 0,
-    added: 0,
-    removed: 0,
-    changed: 0,
-    entries: [],
-    truncated: false,
-    dbSha256: null,
-    ...over,
-  };
+  const body = checkerResult(runId, { startedAt: 1, finishedAt: 2, ...over });
   const p = { n: 3, prev: '0'.repeat(64), origin: { bootId: '11111111-2222-4333-8444-555555555555', seq: 1, at: 1 }, severity: 'critical' as const, body };
   return { ...p, hash: recordHash(p) };
 }

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { openServerContext } from '../../../server/context.ts';
 import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
 import { systemClock } from '../../../shared/clock.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { initServer, serverCli } from '../../helpers/cluster.ts';
 import { fileEntry } from '../../helpers/file-entry.ts';
 
@@ -25,25 +26,7 @@ test('accept HOST PATH takes checker entries under PATH; accept HOST takes the r
     const finding = async (db: string) => {
       const id = await ctx.checkers.schedule({ host: 'web1', checker: 'aide', origin: 'operator', windowStart: null, scheduledAt: now, deadlineAt: now + 60_000 }, now);
       await ctx.checkers.markSent(id, now);
-      await ctx.checkerResults.apply(
-        'web1',
-        {
-          kind: 'checker-result',
-          runId: id,
-          checker: 'aide',
-          status: 'findings',
-          startedAt: now,
-          finishedAt: now,
-          exitCode: 4,
-          added: 0,
-          removed: 0,
-          changed: 2,
-          entries,
-          truncated: false,
-          dbSha256: db,
-        },
-        Date.now(),
-      );
+      await ctx.checkerResults.apply('web1', checkerResult(id, { status: 'findings', exitCode: 4, changed: 2, entries, dbSha256: db }, now), Date.now());
     };
     const open = async () => (await ctx.alarms.list({ open: true, host: 'web1' })).map((a) => `${a.kind} ${a.severity}`);
     await finding('1'.repeat(64));

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { enrollDirect, type Identity } from '../../faults/fault-kit.ts';
 import { CheckerClient } from '../../helpers/checker-client.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { initServer, serverCli, startServer, type TestServer } from '../../helpers/cluster.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -41,22 +42,7 @@ test('run-checker reaches the running serve within 2 s; the result shows in chec
   await waitFor(() => agent.runs().some((m) => m.runId === id), { what: 'run-checker frame' });
   assert.ok(Date.now() - started < 10_000);
 
-  await agent.record({
-    kind: 'checker-result',
-    runId: id!,
-    checker: 'aide',
-    status: 'failed',
-    startedAt: Date.now(),
-    finishedAt: Date.now(),
-    exitCode: 17,
-    added: 0,
-    removed: 0,
-    changed: 0,
-    entries: [],
-    truncated: false,
-    dbSha256: null,
-    reason: 'cannot open \x1b[31mdatabase\u202e',
-  });
+  await agent.record(checkerResult(id!, { status: 'failed', exitCode: 17, reason: 'cannot open \x1b[31mdatabase\u202e' }));
   const text = serverCli(['checker-runs', 'alpha', '--dir', server.dir]);
   assert.equal(text.code, 0, text.stderr);
   const lines = text.stdout.trimEnd().split('\n');

@@ -11,6 +11,7 @@ import { ServerApp } from '../../../server/server-app.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { enrollDirect } from '../../faults/fault-kit.ts';
 import { CheckerClient } from '../../helpers/checker-client.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { initServer } from '../../helpers/cluster.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { fileEntry } from '../../helpers/file-entry.ts';
@@ -64,21 +65,20 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   assert.equal((await app.ctx.checkers.get(run!.id))!.status, 'running');
 
   await agent.record({ kind: 'checker-output', runId: run!.id, part: 0, text: 'AIDE found differences between database and filesystem!!\n' });
-  await agent.record({
-    kind: 'checker-result',
-    runId: run!.id,
-    checker: 'aide',
-    status: 'findings',
-    startedAt: clock.now(),
-    finishedAt: clock.now() + 5_000,
-    exitCode: 4,
-    added: 0,
-    removed: 0,
-    changed: 1,
-    entries: [{ path: '/etc/shadow', change: 'changed', attrs: ['sha256', 'mtime'] }],
-    truncated: false,
-    dbSha256: 'd'.repeat(64),
-  });
+  await agent.record(
+    checkerResult(
+      run!.id,
+      {
+        status: 'findings',
+        finishedAt: clock.now() + 5_000,
+        exitCode: 4,
+        changed: 1,
+        entries: [{ path: '/etc/shadow', change: 'changed', attrs: ['sha256', 'mtime'] }],
+        dbSha256: 'd'.repeat(64),
+      },
+      clock.now(),
+    ),
+  );
   const stored = (await app.ctx.checkers.get(run!.id))!;
   assert.deepEqual([stored.status, stored.exitCode, stored.changed, stored.dbSha256], ['findings', 4, 1, 'd'.repeat(64)]);
   assert.match((await app.ctx.checkers.output(run!.id))!.text, /^AIDE found differences/);
@@ -92,23 +92,18 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
   const [again] = await scheduleRunNow(app.ctx, 'alpha', clock.now());
   await ticks();
   await waitFor(() => agent.runs().length === 2, { what: 'second run-checker' });
-  await agent.record({
-    kind: 'checker-result',
-    runId: again!.id,
-    checker: 'aide',
-    status: 'refused',
-    startedAt: clock.now(),
-    finishedAt: clock.now(),
-    exitCode: null,
-    added: 0,
-    removed: 0,
-    changed: 0,
-    entries: [],
-    truncated: false,
-    dbSha256: null,
-    reason: 'checker files differ from the server baseline',
-    refused: [{ path: '/usr/bin/aide', expected: 'a'.repeat(64), actual: 'f'.repeat(64) }],
-  });
+  await agent.record(
+    checkerResult(
+      again!.id,
+      {
+        status: 'refused',
+        exitCode: null,
+        reason: 'checker files differ from the server baseline',
+        refused: [{ path: '/usr/bin/aide', expected: 'a'.repeat(64), actual: 'f'.repeat(64) }],
+      },
+      clock.now(),
+    ),
+  );
   assert.equal((await app.ctx.checkers.get(again!.id))!.status, 'refused');
   const tampered = (await app.ctx.alarms.list({ open: true, host: 'alpha' })).find((a) => a.kind === 'checker-tampered');
   assert.equal(tampered?.severity, 'critical');

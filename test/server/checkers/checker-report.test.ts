@@ -13,6 +13,7 @@ import { buildReport } from '../../../server/reports/report.ts';
 import { formatReportMail, formatReportText } from '../../../server/reports/report-format.ts';
 import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
@@ -36,26 +37,7 @@ describeEngines('the report’s checker section', ({ open }) => {
     const finish = async (host: string, over: Partial<CheckerResultBody>) => {
       const id = await store.schedule({ host, checker: 'aide', origin: 'window', windowStart: now, scheduledAt: now, deadlineAt: now + 1000 }, now);
       await store.markSent(id, now);
-      await results.apply(
-        host,
-        {
-          kind: 'checker-result',
-          runId: id,
-          checker: 'aide',
-          status: 'ok',
-          startedAt: now,
-          finishedAt: now + 10,
-          exitCode: 0,
-          added: 0,
-          removed: 0,
-          changed: 0,
-          entries: [],
-          truncated: false,
-          dbSha256: null,
-          ...over,
-        },
-        now,
-      );
+      await results.apply(host, checkerResult(id, { finishedAt: now + 10, ...over }, now), now);
       return id;
     };
     await finish('a-clean', {});

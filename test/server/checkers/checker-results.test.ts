@@ -11,6 +11,7 @@ import { CheckerResults, OUTPUT_MAX_CHARS, RESULT_ALARMS } from '../../../server
 import { CheckerStore } from '../../../server/checkers/checker-store.ts';
 import type { CheckerResultBody } from '../../../shared/checker-messages.ts';
 import { createLogger } from '../../../shared/log.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 
@@ -37,22 +38,7 @@ describeEngines('checker results', ({ engine, open: openDb }) => {
       await store.markSent(id, now());
       return id;
     };
-    const result = (runId: string, over: Partial<CheckerResultBody> = {}): CheckerResultBody => ({
-      kind: 'checker-result',
-      runId,
-      checker: 'aide',
-      status: 'ok',
-      startedAt: now(),
-      finishedAt: now() + 1000,
-      exitCode: 0,
-      added: 0,
-      removed: 0,
-      changed: 0,
-      entries: [],
-      truncated: false,
-      dbSha256: DB1,
-      ...over,
-    });
+    const result = (runId: string, over: Partial<CheckerResultBody> = {}) => checkerResult(runId, { finishedAt: now() + 1000, dbSha256: DB1, ...over }, now());
     const open = async (host = 'alpha') => (await alarms.list({ open: true, host })).map((a) => `${a.kind}/${a.subject}/${a.severity}`);
     return { db, clock, alarms, store, results, sentRun, result, open, logged, now };
   }
