@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { scryptSync } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -154,6 +154,14 @@ if (sameAddress === '1') {
 }
 `;
 
+/** CPU time of this process's main thread (the event loop), from the kernel's clock ticks. */
+function mainThreadCpuMs(): number {
+  const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5), in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 test('200 wrong guesses from 200 addresses do not stall the event loop the agents share', async () => {
   const { cookie, csrf } = await loginForm();
   // What one password check would block the loop for if it ran synchronously.
@@ -163,17 +171,23 @@ test('200 wrong guesses from 200 addresses do not stall the event loop the agent
     scryptSync('x', Buffer.alloc(16), 32, { N: 16384, r: 8, p: 1 });
     hashMs = Math.min(hashMs, performance.now() - t);
   }
+  // Only the main thread's own CPU counts as the loop standing still: on a loaded host every tick runs
+  // late because other processes hold the cores, which says nothing about the server's code.
   let blocked = 0,
     worst = 0,
-    last = performance.now();
+    last = performance.now(),
+    lastCpu = mainThreadCpuMs();
   const probe = setInterval(() => {
     const now = performance.now();
+    const cpu = mainThreadCpuMs();
     const late = Math.max(0, now - last - 10);
-    // Hashing on the thread pool still takes CPU, so on a busy host every tick runs a little late;
-    // only a block of at least half a check counts as the loop standing still.
-    if (late > hashMs / 2) blocked += late;
-    worst = Math.max(worst, late);
+    const busy = Math.min(late, cpu - lastCpu);
+    // Hashing on the thread pool still takes some main-thread time (requests, callbacks); only a block of
+    // at least half a check, spent on this thread, counts.
+    if (busy > hashMs / 2) blocked += busy;
+    worst = Math.max(worst, busy);
     last = now;
+    lastCpu = cpu;
   }, 10);
   const a = attacker('guesses', GUESSES, ['200', cookie, csrf, '0']);
   let result: Record<string, number>;
@@ -185,7 +199,10 @@ test('200 wrong guesses from 200 addresses do not stall the event loop the agent
   }
   assert.equal(result[401], 200, `every guess is answered 401: ${JSON.stringify(result)}`);
   const synchronous = 200 * hashMs;
-  assert.ok(blocked < synchronous / 4, `event loop stood still ${blocked.toFixed(0)} ms in total; checking synchronously would block it ${synchronous.toFixed(0)} ms`);
+  assert.ok(
+    blocked < synchronous / 4,
+    `event loop stood still (main-thread CPU) ${blocked.toFixed(0)} ms in total; checking synchronously would block it ${synchronous.toFixed(0)} ms`,
+  );
   assert.ok(worst < synchronous / 20, `longest stall ${worst.toFixed(0)} ms; one check takes ${hashMs.toFixed(0)} ms`);
 });
 
