@@ -75,8 +75,9 @@ Recommends: systemd
 %global debug_package %{nil}
 %global __os_install_post %{nil}
 %global _build_id_links none
-# xz level 1, as the .deb: higher levels save little on the agent and take minutes.
-%global _binary_payload w1.xzdio
+# zstd level 3: 20 times less CPU than xz -1 for 7 MiB more, and faster installs.
+# Every rpm that can run the agent reads it (glibc 2.28 means RHEL 8 or later).
+%global _binary_payload w3.zstdio
 
 %description
 ${description.join('\n')}

@@ -316,6 +316,7 @@ function agentPackage() {
       { path: '/etc/tripwarden', dir: true, mode: 0o755 },
       { path: '/etc/tripwarden/agent.yml', src: s.path('etc/tripwarden/agent.yml'), mode: 0o600, config: true },
       { path: '/var/lib/tripwarden-agent', dir: true, mode: 0o700 },
+      { path: '/usr/share/doc/tripwarden-agent', dir: true, mode: 0o755 },
       { path: '/usr/share/doc/tripwarden-agent/copyright', src: s.path('usr/share/doc/tripwarden-agent/copyright'), mode: 0o644 },
       { path: '/usr/share/man/man8/tripwarden-agent.8.gz', src: s.path('usr/share/man/man8/tripwarden-agent.8.gz'), mode: 0o644 },
     ],
