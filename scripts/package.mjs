@@ -304,26 +304,31 @@ function agentPackage() {
     return [deb];
   }
   // The unit goes where RPM distributions keep units (%{_unitdir}); every other path is the .deb's.
-  const rpm = agentRpm({
-    root,
-    outDir,
-    work,
-    version,
-    debArch: arch,
-    files: [
-      { path: '/usr/bin/tripwarden-agent', src: s.path('usr/bin/tripwarden-agent'), mode: 0o755 },
-      { path: '/usr/lib/systemd/system/tripwarden-agent.service', src: s.path('lib/systemd/system/tripwarden-agent.service'), mode: 0o644 },
-      { path: '/etc/tripwarden', dir: true, mode: 0o755 },
-      { path: '/etc/tripwarden/agent.yml', src: s.path('etc/tripwarden/agent.yml'), mode: 0o600, config: true },
-      { path: '/var/lib/tripwarden-agent', dir: true, mode: 0o700 },
-      { path: '/usr/share/doc/tripwarden-agent', dir: true, mode: 0o755 },
-      { path: '/usr/share/doc/tripwarden-agent/copyright', src: s.path('usr/share/doc/tripwarden-agent/copyright'), mode: 0o644 },
-      { path: '/usr/share/man/man8/tripwarden-agent.8.gz', src: s.path('usr/share/man/man8/tripwarden-agent.8.gz'), mode: 0o644 },
-    ],
-    summary: description.summary,
-    description: description.body,
-    sourceDateEpoch: commitEpoch(),
-  });
+  let rpm;
+  try {
+    rpm = agentRpm({
+      root,
+      outDir,
+      work,
+      version,
+      debArch: arch,
+      files: [
+        { path: '/usr/bin/tripwarden-agent', src: s.path('usr/bin/tripwarden-agent'), mode: 0o755 },
+        { path: '/usr/lib/systemd/system/tripwarden-agent.service', src: s.path('lib/systemd/system/tripwarden-agent.service'), mode: 0o644 },
+        { path: '/etc/tripwarden', dir: true, mode: 0o755 },
+        { path: '/etc/tripwarden/agent.yml', src: s.path('etc/tripwarden/agent.yml'), mode: 0o600, config: true },
+        { path: '/var/lib/tripwarden-agent', dir: true, mode: 0o700 },
+        { path: '/usr/share/doc/tripwarden-agent', dir: true, mode: 0o755 },
+        { path: '/usr/share/doc/tripwarden-agent/copyright', src: s.path('usr/share/doc/tripwarden-agent/copyright'), mode: 0o644 },
+        { path: '/usr/share/man/man8/tripwarden-agent.8.gz', src: s.path('usr/share/man/man8/tripwarden-agent.8.gz'), mode: 0o644 },
+      ],
+      summary: description.summary,
+      description: description.body,
+      sourceDateEpoch: commitEpoch(),
+    });
+  } catch (err) {
+    fail(err.message);
+  }
   return [deb, rpm];
 }
 

@@ -18,13 +18,15 @@ const skip: string | false =
 if (skip) console.log(`# skipping rpm package tests: ${skip}`);
 
 const UNIT = 'tripwarden-agent.service';
+/** The package's architecture in RPM's spelling. */
+const ARCH = ({ amd64: 'x86_64', arm64: 'aarch64' } as Record<string, string>)[spawnSync('dpkg', ['--print-architecture'], { encoding: 'utf8' }).stdout?.trim() ?? ''] ?? 'x86_64';
 let out = '';
 let rpmFile = '';
 before(() => {
   if (skip) return;
   out = mkdtempSync(join(tmpdir(), 'tw-rpm-'));
   buildPackage('agent', out);
-  rpmFile = join(out, `tripwarden-agent-${version}-1.x86_64.rpm`);
+  rpmFile = join(out, `tripwarden-agent-${version}-1.${ARCH}.rpm`);
   assert.ok(existsSync(rpmFile), `${rpmFile} not written next to the .deb: ${readdirSync(out).join(', ')}`);
 });
 after(() => {
@@ -83,7 +85,7 @@ test('the scriptlets are clean under shellcheck', { skip: !existsSync('/usr/bin/
 
 test('the built .rpm: its name, files, owners and modes, the config flag, its scriptlets and requirements', { skip }, () => {
   const nevra = rpm('-qp', '--qf', '%{NAME} %{VERSION} %{RELEASE} %{ARCH} %{LICENSE}', rpmFile);
-  assert.equal(nevra.stdout, `tripwarden-agent ${version} 1 x86_64 MIT`, nevra.stderr);
+  assert.equal(nevra.stdout, `tripwarden-agent ${version} 1 ${ARCH} MIT`, nevra.stderr);
 
   assert.deepEqual(rpm('-qpl', rpmFile).stdout.trim().split('\n'), [
     '/etc/tripwarden',
