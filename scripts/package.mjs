@@ -1,5 +1,6 @@
-// Builds the Debian packages, offline:
+// Builds the Debian packages, offline, and the agent's RPM beside its .deb:
 //   dist/tripwarden-agent_VERSION_ARCH.deb   the agent executable, its unit, /etc/tripwarden/agent.yml
+//   dist/tripwarden-agent-VERSION-1.ARCH.rpm the same files, by rpmbuild (scripts/package-rpm.mjs)
 //   dist/tripwarden-server_VERSION_ARCH.deb  the built server, the Node runtime it was built for, its unit
 //
 //   npm run package [-- --only agent|server] [--reuse-agent] [--out DIR]
@@ -9,7 +10,8 @@
 // `dpkg-deb --root-owner-group --build` (root:root without fakeroot). No
 // enrollment token or CA ever goes into a package: enrolling is a per-host
 // step after install. --reuse-agent takes dist/tripwarden-agent as it is
-// instead of building it. Plain Node ESM, runs on Node 20.
+// instead of building it. Without rpmbuild the .rpm is skipped with a note.
+// Plain Node ESM, runs on Node 20.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
+import { agentRpm, rpmbuildMissing } from './package-rpm.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(join(root, 'package.json'));
@@ -164,14 +167,17 @@ class Stage {
   }
 }
 
-function changelog(name) {
-  // The date is the commit's, so two builds of one commit give the same bytes.
-  let date;
+/** The commit's time in seconds, so two builds of one commit give the same bytes. */
+function commitEpoch() {
   try {
-    date = new Date(Number(run('git', ['-C', root, 'log', '-1', '--format=%ct']).trim()) * 1000);
+    return Number(run('git', ['-C', root, 'log', '-1', '--format=%ct']).trim());
   } catch {
-    date = new Date(0);
+    return 0;
   }
+}
+
+function changelog(name) {
+  const date = new Date(commitEpoch() * 1000);
   const rfc2822 = date.toUTCString().replace(/GMT$/, '+0000');
   return `${name} (${version}) unstable; urgency=medium\n\n  * Built from the Tripwarden source, version ${version}.\n\n -- ${MAINTAINER}  ${rfc2822}\n`;
 }
@@ -278,22 +284,52 @@ function agentPackage() {
     8,
   );
   s.write('usr/share/lintian/overrides/tripwarden-agent', readFileSync(join(root, 'scripts', 'debian', 'agent', 'lintian-overrides')));
-  return s.build(
-    { Depends: shlibDepends(s, ['usr/bin/tripwarden-agent']), Recommends: 'systemd' },
-    {
-      summary: 'host-integrity watchdog agent (Tripwarden)',
-      body: [
-        "Watches the host's integrity checker (Tripwire, AIDE), cron, sendmail,",
-        'the libraries they load and itself, with inotify and by periodic',
-        're-hash, and reports to a Tripwarden server over mutual-TLS WebSocket.',
-        'The server holds the baselines and raises the alarms; when the network',
-        'is gone the agent writes to the kernel log or a serial console.',
-        '',
-        'One executable with its own Node.js runtime, started by systemd.',
-        'Each host is enrolled once with a token from the server.',
+  const description = {
+    summary: 'host-integrity watchdog agent (Tripwarden)',
+    body: [
+      "Watches the host's integrity checker (Tripwire, AIDE), cron, sendmail,",
+      'the libraries they load and itself, with inotify and by periodic',
+      're-hash, and reports to a Tripwarden server over mutual-TLS WebSocket.',
+      'The server holds the baselines and raises the alarms; when the network',
+      'is gone the agent writes to the kernel log or a serial console.',
+      '',
+      'One executable with its own Node.js runtime, started by systemd.',
+      'Each host is enrolled once with a token from the server.',
+    ],
+  };
+  const deb = s.build({ Depends: shlibDepends(s, ['usr/bin/tripwarden-agent']), Recommends: 'systemd' }, description);
+  const noRpm = rpmbuildMissing();
+  if (noRpm) {
+    console.log(`package: no .rpm: ${noRpm}`);
+    return [deb];
+  }
+  // The unit goes where RPM distributions keep units (%{_unitdir}); every other path is the .deb's.
+  let rpm;
+  try {
+    rpm = agentRpm({
+      root,
+      outDir,
+      work,
+      version,
+      debArch: arch,
+      files: [
+        { path: '/usr/bin/tripwarden-agent', src: s.path('usr/bin/tripwarden-agent'), mode: 0o755 },
+        { path: '/usr/lib/systemd/system/tripwarden-agent.service', src: s.path('lib/systemd/system/tripwarden-agent.service'), mode: 0o644 },
+        { path: '/etc/tripwarden', dir: true, mode: 0o755 },
+        { path: '/etc/tripwarden/agent.yml', src: s.path('etc/tripwarden/agent.yml'), mode: 0o600, config: true },
+        { path: '/var/lib/tripwarden-agent', dir: true, mode: 0o700 },
+        { path: '/usr/share/doc/tripwarden-agent', dir: true, mode: 0o755 },
+        { path: '/usr/share/doc/tripwarden-agent/copyright', src: s.path('usr/share/doc/tripwarden-agent/copyright'), mode: 0o644 },
+        { path: '/usr/share/man/man8/tripwarden-agent.8.gz', src: s.path('usr/share/man/man8/tripwarden-agent.8.gz'), mode: 0o644 },
       ],
-    },
-  );
+      summary: description.summary,
+      description: description.body,
+      sourceDateEpoch: commitEpoch(),
+    });
+  } catch (err) {
+    fail(err.message);
+  }
+  return [deb, rpm];
 }
 
 // ---------------------------------------------------------------- server
@@ -385,7 +421,7 @@ ${template.slice(template.indexOf('[Unit]'))}`
 
 mkdirSync(outDir, { recursive: true });
 const built = [];
-if (!args.only || args.only === 'agent') built.push(agentPackage());
+if (!args.only || args.only === 'agent') built.push(...agentPackage());
 if (!args.only || args.only === 'server') built.push(serverPackage());
 rmSync(work, { recursive: true, force: true });
 if (!built.length) fail(`--only ${args.only}: expected agent or server`);
