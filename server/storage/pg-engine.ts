@@ -111,6 +111,13 @@ export class PgDb implements SqlDb {
   private readonly rawTx = async <T>(fn: (tx: Queryable) => Promise<T>, opts?: TxOptions): Promise<T | undefined> => {
     const client = await this.pool.connect().catch((err) => Promise.reject(unavailable(err, this.name)));
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: its connection dying between two statements (the database
+    // restarting while the transaction waits on its caller) emits `error` with none, which kills the process.
+    // The next statement on it then fails as TW_DB_UNAVAILABLE and the client is dropped.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (opts?.onlyOne) {
@@ -135,6 +142,7 @@ export class PgDb implements SqlDb {
       });
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   };
