@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import './pg-navigator.ts';
 import pg from 'pg';
+import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { serverError } from '../errors.ts';
 import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
@@ -233,6 +234,7 @@ export class PgDb implements SqlDb {
 
 /** A connection fault as TW_DB_UNAVAILABLE (with what to do); any other error (a bad statement) unchanged. */
 export function unavailable(err: unknown, name: string): unknown {
+  if (err instanceof TwError) return err;
   const code = String((err as { code?: unknown }).code ?? '');
   const msg = (err as Error).message ?? String(err);
   if (UNAVAILABLE.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg)) {
