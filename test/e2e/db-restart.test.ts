@@ -174,6 +174,9 @@ function assertLogs(label: string): void {
   );
   const stacks = lines.filter((l) => /^\s+at |"stack":|\n\s+at /.test(l));
   assert.deepEqual(stacks, [], `${label}: no stack traces`);
+  // Agents dialling in while the database is down: its catalogued line (throttled), not one error per agent.
+  const refused = lines.filter((l) => l.includes('"agent connection failed"'));
+  assert.deepEqual(refused, [], `${label}: connections refused for the database said so as TW_DB_UNAVAILABLE`);
 }
 
 test('PostgreSQL restarted (pg_ctl restart -m fast) under load: both instances recover, nothing acked lost', opts, async () => {
