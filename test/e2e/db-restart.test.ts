@@ -147,6 +147,7 @@ async function assertRecovered(label: string): Promise<void> {
     rows.every((r) => r.n === 1),
     `${label}: none twice`,
   );
+  const counts: string[] = [];
   // The stored chain of each agent: every record from 1 to its head, once (a record dropped by the agent
   // after an ack that was not a commit would leave a hole, and agent-tampered).
   for (const x of agents) {
@@ -157,7 +158,9 @@ async function assertRecovered(label: string): Promise<void> {
       `${label}: ${x.a.host}'s records contiguous from 1`,
     );
     assert.ok(ns.length >= spoolHead(x.a.stateDir).n, `${label}: up to the agent's head`);
+    counts.push(`${x.a.host} ${spoolHead(x.a.stateDir).n} spooled/${ns.length} stored`);
   }
+  console.log(`# ${label}: records ${counts.join(', ')}`);
   const bad = await reader!.sql.all<{ host: string; kind: string }>(
     `SELECT host, kind FROM alarms WHERE kind IN (${LIVENESS_KINDS.map(() => '?').join(', ')}) OR kind = 'server-instance-down'`,
     LIVENESS_KINDS,
