@@ -40,6 +40,12 @@ export class OutboxWorker {
   private timer?: TimerHandle;
   private running: Promise<unknown> | null = null;
   private stopped = false;
+  /**
+   * Writes on deliveries this worker claimed that failed because the database went away mid-pass (a claim to
+   * release, a mail sent but not yet marked sent): done first at the next pass. Left to the claim timeout,
+   * they would hold those mails for minutes, and then send a sent one again.
+   */
+  private unsettled: (() => Promise<void>)[] = [];
 
   constructor(
     outbox: Outbox,
@@ -83,6 +89,10 @@ export class OutboxWorker {
   async runOnce(): Promise<PassResult> {
     const r: PassResult = { sent: 0, retried: 0, failed: 0, digests: 0 };
     try {
+      while (this.unsettled.length) {
+        await this.unsettled[0]!();
+        this.unsettled.shift();
+      }
       const now = this.opts.clock.now();
       await this.outbox.enlist(now);
       const due = await this.outbox.due(now, this.o.batchLimit);
@@ -116,33 +126,53 @@ export class OutboxWorker {
     );
     if (ids.length === 0) return;
     const notices: AlarmNotice[] = [];
-    for (const id of ids) {
-      const n = await this.outbox.notice(id);
-      if (n) notices.push(n);
-      else await this.outbox.markFailed([id], 'alarm event has no alarm row');
+    try {
+      for (const id of ids) {
+        const n = await this.outbox.notice(id);
+        if (n) notices.push(n);
+        else await this.outbox.markFailed([id], 'alarm event has no alarm row');
+      }
+    } catch (err) {
+      this.unsettled.push(() => this.outbox.markRetry(ids, this.opts.clock.now(), (err as Error).message));
+      throw err;
     }
     if (notices.length === 0) return;
     const sendIds = notices.map((n) => n.eventId);
     const attempts = Math.max(...due.filter((d) => sendIds.includes(d.eventId)).map((d) => d.attempts)) + 1;
+    let sent: { messageId: string };
     try {
-      const sent = await send(notices);
-      await this.outbox.markSent(sendIds, this.opts.clock.now(), sent.messageId, digest);
-      r.sent += sendIds.length;
-      if (digest) r.digests++;
-      this.log.info({ events: sendIds.length, digest, messageId: sent.messageId }, 'alarm notice sent');
+      sent = await send(notices);
     } catch (err) {
       const msg = (err as Error).message.split('\n')[0]!;
       const permanent = err instanceof DeliveryError && err.permanent;
       if (permanent) {
-        await this.outbox.markFailed(sendIds, msg);
+        await this.settle(() => this.outbox.markFailed(sendIds, msg));
         r.failed += sendIds.length;
         this.log.error({ events: sendIds, err: msg }, 'alarm notice failed permanently; not retrying');
       } else {
         const wait = Math.min(this.o.maxBackoffMs, this.o.backoffMs * 2 ** Math.min(attempts - 1, 20));
-        await this.outbox.markRetry(sendIds, this.opts.clock.now() + wait, msg);
+        const at = this.opts.clock.now() + wait;
+        await this.settle(() => this.outbox.markRetry(sendIds, at, msg));
         r.retried += sendIds.length;
         this.log.warn({ events: sendIds.length, attempts, retryInMs: wait, err: msg }, 'alarm notice not sent; will retry');
       }
+      return;
+    }
+    // Sent: a failing write now must not be taken for a failed send (that would mail it again).
+    const at = this.opts.clock.now();
+    await this.settle(() => this.outbox.markSent(sendIds, at, sent.messageId, digest));
+    r.sent += sendIds.length;
+    if (digest) r.digests++;
+    this.log.info({ events: sendIds.length, digest, messageId: sent.messageId }, 'alarm notice sent');
+  }
+
+  /** Runs a write on claimed deliveries; one that fails is kept for the next pass (see {@link unsettled}). */
+  private async settle(write: () => Promise<void>): Promise<void> {
+    try {
+      await write();
+    } catch (err) {
+      this.unsettled.push(write);
+      throw err;
     }
   }
 }

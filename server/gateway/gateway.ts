@@ -7,6 +7,7 @@ import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { EnrollRequest, MAX_FRAME_BYTES, validate } from '../../shared/protocol.ts';
 import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
+import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { KeyAndCert } from '../trust/ca.ts';
 import { type EnrollmentDeps, enrollHost } from '../trust/enrollment.ts';
 import { AddressLimiter } from './address-limiter.ts';
@@ -140,8 +141,12 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     upgrade(req, socket, head).catch((err: unknown) => {
-      log.error({ err: (err as Error).message }, 'agent connection failed');
       socket.destroy();
+      // The database gone (every reconnecting agent meets it): its catalogued line, at most every 10 s.
+      const fault = storageFault(err, d.sql.name);
+      if (!fault) return log.error({ err: (err as Error).message }, 'agent connection failed');
+      const suppressed = d.storageLog.take(d.clock.now());
+      if (suppressed !== null) log.error({ code: fault.code, err: (err as Error).message, suppressed, during: 'agent connection' }, faultLine(fault));
     });
   });
 

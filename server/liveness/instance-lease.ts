@@ -60,6 +60,8 @@ export class InstanceLease {
   private readonly renewMs: number;
   private readonly timeoutMs: number;
   private lastRenew = -Infinity;
+  /** Until when this instance declares no other down (see {@link tick}). */
+  private watchHeldUntil = -Infinity;
 
   constructor(
     private readonly sql: SqlDb,
@@ -106,7 +108,15 @@ export class InstanceLease {
    */
   async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
-    if (now - this.lastRenew >= this.renewMs) await this.renew(now, agents);
+    if (now - this.lastRenew >= this.renewMs) {
+      const gap = now - this.lastRenew;
+      await this.renew(now, agents);
+      // This instance missed renewals of its own (the database was unreachable, or the process frozen): the
+      // others most likely missed theirs for the same reason. They get two renewal periods to renew before
+      // any is declared down, or a database outage longer than the timeout would declare every instance down.
+      if (Number.isFinite(gap) && gap > 1.5 * this.renewMs) this.watchHeldUntil = now + 2 * this.renewMs;
+    }
+    if (now < this.watchHeldUntil) return [];
     return this.watch(now);
   }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import './pg-navigator.ts';
 import pg from 'pg';
+import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { serverError } from '../errors.ts';
 import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
@@ -111,6 +112,13 @@ export class PgDb implements SqlDb {
   private readonly rawTx = async <T>(fn: (tx: Queryable) => Promise<T>, opts?: TxOptions): Promise<T | undefined> => {
     const client = await this.pool.connect().catch((err) => Promise.reject(unavailable(err, this.name)));
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: its connection dying between two statements (the database
+    // restarting while the transaction waits on its caller) emits `error` with none, which kills the process.
+    // The next statement on it then fails as TW_DB_UNAVAILABLE and the client is dropped.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (opts?.onlyOne) {
@@ -135,6 +143,7 @@ export class PgDb implements SqlDb {
       });
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   };
@@ -225,6 +234,7 @@ export class PgDb implements SqlDb {
 
 /** A connection fault as TW_DB_UNAVAILABLE (with what to do); any other error (a bad statement) unchanged. */
 export function unavailable(err: unknown, name: string): unknown {
+  if (err instanceof TwError) return err;
   const code = String((err as { code?: unknown }).code ?? '');
   const msg = (err as Error).message ?? String(err);
   if (UNAVAILABLE.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg)) {

@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
-import type { EngineName } from '../../server/storage/engine.ts';
+import type { EngineName, SqlDb } from '../../server/storage/engine.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { CloseCode } from '../../shared/protocol.ts';
 import { enrollAgent, initServer, Proc, ROOT, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
@@ -21,6 +21,66 @@ import { freshPgDatabase, PG_SKIP } from '../helpers/engines.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
+
+/**
+ * Two data dirs on one store: alpha (made by `init`, instance `alpha`, mail to an SMTP peer on `smtpPort`) and
+ * bravo (made by `init --join`), on alpha's SQLite file or, given `database`, that PostgreSQL URL.
+ */
+export function initPair(o: { grace: string; smtpPort: number; database?: string }): { init: { dir: string; fingerprint: string }; bravoDir: string } {
+  const init = initServer({ grace: o.grace });
+  const cfg = join(init.dir, 'server.yml');
+  const smtp = `smtp:\n  host: 127.0.0.1\n  port: ${o.smtpPort}\n  secure: false\n  from: tripwarden@test.example\n  to: security@test.example`;
+  writeFileSync(
+    cfg,
+    readFileSync(cfg, 'utf8')
+      .replace(/^smtp: null$/m, smtp)
+      .replace(/^instance: .*$/m, 'instance: alpha'),
+  );
+  if (o.database) {
+    writeFileSync(
+      cfg,
+      `${readFileSync(cfg, 'utf8')
+        .replace(/^database: .*\n/m, '')
+        .replace(/\n?$/, '\n')}database: ${o.database}\n`,
+    );
+  }
+  const bravoDir = join(tempDir('tw-srv-'), 'data');
+  const j = serverCli(['init', '--dir', bravoDir, '--join', init.dir, '--instance', 'bravo']);
+  assert.equal(j.code, 0, j.stderr);
+  assert.match(j.stdout, o.database ? /as instance bravo, sharing the database postgres:/ : /as instance bravo, sharing the database .*tripwarden\.db/);
+  return { init, bravoDir };
+}
+
+/**
+ * Waits until the mail outbox is drained, then asserts that every alarm opening and resolution stored was
+ * mailed exactly once (by whichever instance); returns how many events that was.
+ */
+export async function assertMailedOnce(sql: SqlDb, peer: SmtpPeer, timeoutMs = 120_000): Promise<number> {
+  await waitFor(async () => (await sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = 'mail' AND state != 'sent'`))!.n === 0, {
+    what: 'mail outbox drained',
+    timeoutMs,
+  }).catch(async (err: Error) => {
+    const left = await sql.all(`SELECT state, COUNT(*) AS n, MAX(last_error) AS error FROM deliveries WHERE channel = 'mail' GROUP BY state`);
+    const stuck = await sql.all(`SELECT event_id, claimed_by, claimed_at, attempts, next_attempt_at FROM deliveries WHERE channel = 'mail' AND state != 'sent' LIMIT 5`);
+    throw new Error(`${err.message}: ${JSON.stringify(left)}; ${JSON.stringify(stuck)}; ${peer.received.length} mails received`);
+  });
+  const events = await sql.all<{ id: number; action: string }>('SELECT e.alarm_id AS id, e.action FROM alarm_events e ORDER BY e.id');
+  const mailed = new Map<string, number>();
+  const count = (k: string) => mailed.set(k, (mailed.get(k) ?? 0) + 1);
+  for (const m of peer.received) {
+    const id = m.headers.get('x-tripwarden-alarm');
+    if (id) count(`${id}:${m.headers.get('x-tripwarden-action')}`);
+    else for (const x of (m.text ?? '').matchAll(/#(\d+) (OPEN|RESOLVED)/g)) count(`${x[1]}:${x[2] === 'OPEN' ? 'open' : 'resolve'}`);
+  }
+  const want = events.map((e) => `${e.id}:${e.action}`);
+  assert.deepEqual([...mailed.keys()].sort(), [...want].sort(), 'every event mailed');
+  assert.deepEqual(
+    [...mailed].filter(([, n]) => n !== 1),
+    [],
+    'and none twice',
+  );
+  return want.length;
+}
 
 /** The suite on `engine` (PostgreSQL skipped, saying why, without PGHOST). */
 export function multiInstanceSuite(engine: EngineName): void {
@@ -66,32 +126,16 @@ export function multiInstanceSuite(engine: EngineName): void {
 
   before(async () => {
     const smtpPort = await peer.start();
-    // grace 20s: the agent's 1 s interval makes its half-open detection (6 intervals) fast, while the lease
-    // timeout stays 10 s; 20 s keeps the two in the proportion the defaults have (10 s interval, 5 s grace).
-    const init = initServer({ grace: '20s' });
-    alphaDir = init.dir;
-    const cfg = join(alphaDir, 'server.yml');
-    const smtp = `smtp:\n  host: 127.0.0.1\n  port: ${smtpPort}\n  secure: false\n  from: tripwarden@test.example\n  to: security@test.example`;
-    writeFileSync(
-      cfg,
-      readFileSync(cfg, 'utf8')
-        .replace(/^smtp: null$/m, smtp)
-        .replace(/^instance: .*$/m, 'instance: alpha'),
-    );
+    let database: string | undefined;
     if (engine === 'postgres') {
       const pg = await freshPgDatabase();
       dropPg = pg.drop;
-      writeFileSync(
-        cfg,
-        `${readFileSync(cfg, 'utf8')
-          .replace(/^database: .*\n/m, '')
-          .replace(/\n?$/, '\n')}database: ${pg.url}\n`,
-      );
+      database = pg.url;
     }
-    const bravoDir = join(tempDir('tw-srv-'), 'data');
-    const j = serverCli(['init', '--dir', bravoDir, '--join', alphaDir, '--instance', 'bravo']);
-    assert.equal(j.code, 0, j.stderr);
-    assert.match(j.stdout, engine === 'sqlite' ? /as instance bravo, sharing the database .*tripwarden\.db/ : /as instance bravo, sharing the database postgres:/);
+    // grace 20s: the agent's 1 s interval makes its half-open detection (6 intervals) fast, while the lease
+    // timeout stays 10 s; 20 s keeps the two in the proportion the defaults have (10 s interval, 5 s grace).
+    const { init, bravoDir } = initPair({ grace: '20s', smtpPort, database });
+    alphaDir = init.dir;
     alpha = await startServer(init);
     alphaProc = alpha.proc;
     bravo = await startServer({ dir: bravoDir, fingerprint: init.fingerprint });
@@ -229,28 +273,7 @@ export function multiInstanceSuite(engine: EngineName): void {
   );
 
   test(`[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`, opts, async () => {
-    await waitFor(async () => (await reader!.sql.get<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = 'mail' AND state != 'sent'`))!.n === 0, {
-      what: 'mail outbox drained',
-      timeoutMs: 120_000,
-    }).catch(async (err: Error) => {
-      const left = await reader!.sql.all(`SELECT state, COUNT(*) AS n, MAX(last_error) AS error FROM deliveries WHERE channel = 'mail' GROUP BY state`);
-      throw new Error(`${err.message}: ${JSON.stringify(left)}; ${peer.received.length} mails received`);
-    });
-    const events = await reader!.sql.all<{ id: number; action: string }>('SELECT e.alarm_id AS id, e.action FROM alarm_events e ORDER BY e.id');
-    const mailed = new Map<string, number>();
-    const count = (k: string) => mailed.set(k, (mailed.get(k) ?? 0) + 1);
-    for (const m of peer.received) {
-      const id = m.headers.get('x-tripwarden-alarm');
-      if (id) count(`${id}:${m.headers.get('x-tripwarden-action')}`);
-      else for (const x of (m.text ?? '').matchAll(/#(\d+) (OPEN|RESOLVED)/g)) count(`${x[1]}:${x[2] === 'OPEN' ? 'open' : 'resolve'}`);
-    }
-    const want = events.map((e) => `${e.id}:${e.action}`);
-    assert.ok(want.length >= 34, `the burst, two instance-down openings and resolutions at least (${want.length})`);
-    assert.deepEqual([...mailed.keys()].sort(), [...want].sort(), 'every event mailed');
-    assert.deepEqual(
-      [...mailed].filter(([, n]) => n !== 1),
-      [],
-      'and none twice',
-    );
+    const n = await assertMailedOnce(reader!.sql, peer);
+    assert.ok(n >= 34, `the burst, two instance-down openings and resolutions at least (${n})`);
   });
 }

@@ -95,6 +95,28 @@ describeEngines('instances sharing one database', ({ engine }) => {
     assert.deepEqual(await bravo.lease.tick(0), [], 'renewed: not declared again');
   });
 
+  test('the database unreachable for longer than the lease timeout: back, no instance is declared down; one that stays silent still is', async () => {
+    const { clock, all } = await cluster(['alpha', 'bravo', 'charlie']);
+    const [alpha, bravo, charlie] = all as [Instance, Instance, Instance];
+    for (const i of all) await i.lease.acquire(noWait);
+    // No tick renews while the database is down (each fails); it comes back after three lease timeouts.
+    clock.advance(3 * LEASE_TIMEOUT_MS);
+    const declared: string[] = [];
+    // bravo's tick comes first, alpha's a moment later; charlie does not come back.
+    declared.push(...(await bravo.lease.tick(0)));
+    clock.advance(250);
+    declared.push(...(await alpha.lease.tick(0)));
+    assert.equal(declared.join(), '', 'nobody declared down while the others renew after the outage');
+    for (let t = 0; t <= LEASE_TIMEOUT_MS + 3 * LEASE_RENEW_MS; t += 250) {
+      clock.advance(250);
+      declared.push(...(await alpha.lease.tick(0)), ...(await bravo.lease.tick(0)));
+    }
+    assert.deepEqual(declared, ['charlie'], 'the one that stayed silent: declared down once');
+    assert.deepEqual(await downAlarms(alpha.alarms, 'alpha'), []);
+    assert.deepEqual(await downAlarms(alpha.alarms, 'bravo'), []);
+    assert.equal((await downAlarms(charlie.alarms, 'charlie')).length, 1);
+  });
+
   test('a clean stop is listed down and raises nothing', async () => {
     const { clock, all } = await cluster(['alpha', 'bravo']);
     const [alpha, bravo] = all as [Instance, Instance];
