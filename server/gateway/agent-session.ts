@@ -17,7 +17,7 @@ import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
-import type { LiveSessionStore } from './live-session-store.ts';
+import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
@@ -269,10 +269,12 @@ export class AgentSession implements LiveSession {
         clones.push({ bootId: other.helloBootId, remote: other.remote });
       }
     }
+    let moved: RemoteSession[] = [];
     if (this.d.live) {
       this.liveRow = true;
-      // The same boot held by another instance is the agent that moved here: that instance closes its socket.
-      for (const other of (await this.d.live.hello({ connId: this.connId, host: this.host, bootId: m.bootId, remote: this.remote })).clones) {
+      const elsewhere = await this.d.live.hello({ connId: this.connId, host: this.host, bootId: m.bootId, remote: this.remote });
+      moved = elsewhere.moved;
+      for (const other of elsewhere.clones) {
         this.markClone({ bootId: other.bootId, remote: other.remote });
         clones.push(other);
       }
@@ -300,6 +302,8 @@ export class AgentSession implements LiveSession {
       }
       return this.replay(m.seq);
     }
+    // The same boot on another instance is the agent that moved here: that instance closes its old socket.
+    if (moved.length) await this.d.live!.supersede(this.host, moved);
     await this.spool.onHello(m.spool, m.bootId);
     this.bootId = m.bootId;
     this.baseline.setRunningImage(m.exePath, m.exeSha256);

@@ -41,24 +41,23 @@ export class LiveSessionStore {
   ) {}
 
   /**
-   * A hello being accepted here, judged against the host's connections on the other instances: one of the
-   * same boot is the agent that moved here (its row is dropped and its instance told through the command
-   * queue to close that socket, as `revoke` reaches it); one of another boot is a second process holding the
-   * agent's key, returned in `clones`.
+   * A hello being accepted here, judged against the host's connections on the other instances: one of
+   * another boot is a second process holding the agent's key (`clones`); one of the same boot is the agent
+   * that moved here (`moved`: pass them to {@link supersede} once the hello is accepted, so that a replayed
+   * hello closes nothing).
    */
   async hello(s: LocalSession): Promise<{ clones: RemoteSession[]; moved: RemoteSession[] }> {
-    const clones: RemoteSession[] = [];
-    const moved: RemoteSession[] = [];
-    for (const r of await this.open(s)) {
-      if (r.bootId !== s.bootId) {
-        clones.push(r);
-        continue;
-      }
-      moved.push(r);
-      // Dropped by one instance (two hellos of one boot may race): that one queues the close.
-      if (await this.drop(r.connId)) await this.commands.enqueue('close-session', s.host, r.connId, this.clock.now());
-    }
-    return { clones, moved };
+    const rows = await this.open(s);
+    return { clones: rows.filter((r) => r.bootId !== s.bootId), moved: rows.filter((r) => r.bootId === s.bootId) };
+  }
+
+  /**
+   * The agent moved here from these connections: their rows are dropped, and their instances told through
+   * the command queue to close those sockets (as `revoke` reaches them). Of two instances superseding one
+   * row, the one whose delete wins queues the close.
+   */
+  async supersede(host: string, moved: readonly RemoteSession[]): Promise<void> {
+    for (const r of moved) if (await this.drop(r.connId)) await this.commands.enqueue('close-session', host, r.connId, this.clock.now());
   }
 
   /**

@@ -76,6 +76,8 @@ describeEngines('the live-session registry across instances', ({ engine }) => {
       r.moved.map((x) => x.connId),
       ['a-1'],
     );
+    assert.deepEqual(await closeCommands(bravo), [], 'nothing closed before the hello is accepted');
+    await bravo.live.supersede('h1', r.moved);
     assert.deepEqual(await closeCommands(bravo), [{ host: 'h1', arg: 'a-1' }]);
     assert.deepEqual(await bravo.live.elsewhere('h1'), [], 'the old row is gone');
     // The agent's later restart (a new boot) on either instance finds no stale row of the old boot.
@@ -90,7 +92,8 @@ describeEngines('the live-session registry across instances', ({ engine }) => {
     const { alpha, bravo } = await cluster();
     await alpha.live.open(session('a-old', 'boot-1'));
     const third = instance(bravo.db, 'bravo', new FakeClock());
-    await Promise.all([bravo.live.hello(session('b-1', 'boot-1')), third.live.hello(session('b-2', 'boot-1'))]);
+    const move = async (x: Instance, id: string) => x.live.supersede('h1', (await x.live.hello(session(id, 'boot-1'))).moved);
+    await Promise.all([move(bravo, 'b-1'), move(third, 'b-2')]);
     assert.deepEqual(
       (await closeCommands(alpha)).map((c) => c.arg),
       ['a-old'],
