@@ -24,6 +24,7 @@ import { createMetrics } from './dashboard/metrics.ts';
 import { ConnectionStats } from './gateway/connection-stats.ts';
 import { createGateway } from './gateway/gateway.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
+import { LiveSessionStore } from './gateway/live-session-store.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
@@ -61,6 +62,9 @@ export interface ServerAppOptions {
   floodLimits?: FloodLimits;
 }
 
+/** How often an instance deletes its live-session rows whose connection is gone (a close whose delete failed), in ms. */
+const LIVE_PRUNE_MS = 60_000;
+
 /** How far back (by queue time) a PostgreSQL instance re-reads commands that may have committed late. */
 const COMMAND_LOOKBACK_MS = 60_000;
 
@@ -96,11 +100,15 @@ export class ServerApp {
   /** Commands acted on lately, by id (PostgreSQL's late commits are read again within the lookback). */
   private readonly seenCommands = new Map<number, number>();
   private lastExpire = -Infinity;
+  /** This instance's rows in the registry across instances. */
+  readonly live: LiveSessionStore;
+  private lastLivePrune = -Infinity;
 
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.sql, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands);
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
@@ -108,6 +116,7 @@ export class ServerApp {
     const { server, handshakesInFlight } = createGateway({
       ...ctx,
       registry: this.registry,
+      live: this.live,
       log: o.log,
       helloTimeoutMs: 10_000,
       version: VERSION,
@@ -166,7 +175,12 @@ export class ServerApp {
     const job = (fn: () => Promise<void>, what: string) => new GuardedJob(fn, (err) => this.tickError(err, what));
     this.jobs = {
       lease: job(async () => {
-        await this.lease.tick(this.registry.size);
+        // An instance declared down holds no live session any more.
+        for (const down of await this.lease.tick(this.registry.size)) await this.live.dropInstance(down);
+        if (o.clock.now() - this.lastLivePrune >= LIVE_PRUNE_MS) {
+          this.lastLivePrune = o.clock.now();
+          await this.live.prune((id) => this.registry.holds(id));
+        }
       }, 'could not renew the instance lease; retrying next tick'),
       commands: job(() => this.applyCommands(), 'could not apply CLI commands; retrying next tick'),
       sweep: job(async () => {
@@ -189,6 +203,8 @@ export class ServerApp {
     // Fails fast (TW_DB_UNAVAILABLE, TW_DB_NEWER) rather than at the first agent.
     await this.ctx.sql.ready();
     await this.lease.acquire((ms) => new Promise((resolve) => this.o.clock.setTimeout(resolve, ms)));
+    // The rows of a predecessor killed under this name: its connections died with it.
+    await this.live.dropInstance(this.live.instance);
     // The lease is ours: no twin runs, so claims in this instance's name are a dead predecessor's.
     for (const box of this.outboxes) {
       const n = await box.releaseOwnClaims();
@@ -247,6 +263,12 @@ export class ServerApp {
       if (c.action === 'close-host' && c.host) {
         const n = this.registry.closeHost(c.host, CloseCode.REVOKED, c.arg ?? 'revoked');
         if (n) this.o.log.info({ host: c.host, why: c.arg }, 'closed live connection');
+        await this.ctx.commands.settle(c.id, this.o.clock.now());
+      }
+      if (c.action === 'close-session' && c.host && c.arg) {
+        if (this.registry.closeConnection(c.host, c.arg, CloseCode.SUPERSEDED, 'the agent is connected to another instance')) {
+          this.o.log.info({ host: c.host }, 'closed a connection the agent left for another instance');
+        }
         await this.ctx.commands.settle(c.id, this.o.clock.now());
       }
       if (c.action === 'request-report' && c.host) {

@@ -20,6 +20,10 @@ export async function scheduleRunNow(ctx: Pick<ServerContext, 'sql' | 'hosts' | 
   const declared = await ctx.checkers.declared(host);
   if (!declared.length) throw serverError('TW_CHECKER_NONE', `${host} declared no checker in its last hello`);
   return ctx.sql.tx(async (tx) => {
+    // `run-checker` through two instances at once: the second waits on this row lock (PostgreSQL; SQLite's
+    // write lock serializes the two already) and then finds the first's run pending, instead of adding a second
+    // that the agent would be sent too.
+    await tx.run('UPDATE checker_hosts SET declared_at = declared_at WHERE host = ?', [host]);
     const out: RunNow[] = [];
     for (const { kind } of declared) {
       const pending = (await ctx.checkers.list({ host, limit: 50 }, tx)).find(

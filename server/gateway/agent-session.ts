@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { RunChecker } from '../../shared/checker-messages.ts';
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
@@ -16,6 +17,7 @@ import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
+import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
@@ -45,6 +47,8 @@ export interface SessionDeps {
   storageLog: LogThrottle;
   /** Where the checkers a `hello` declares are kept (absent: not recorded). */
   checkers?: CheckerStore;
+  /** The live sessions of every instance on the database (absent: this process's registry only). */
+  live?: LiveSessionStore;
 }
 
 /**
@@ -54,6 +58,9 @@ export interface SessionDeps {
  */
 export class AgentSession implements LiveSession {
   bootId: string | null = null;
+  readonly connId = randomUUID();
+  /** Whether this connection's row is in the registry across instances (dropped at close). */
+  private liveRow = false;
   /** The boot id this connection's hello claimed, set as its processing begins (before `bootId`, set once accepted). */
   helloBootId: string | null = null;
   private saidGoodbye = false;
@@ -249,7 +256,7 @@ export class AgentSession implements LiveSession {
     // reconnect a clone).
     this.helloBootId = m.bootId;
     const superseded: { remote: string; lastFrameAt: number | null }[] = [];
-    const clones: { bootId: string | null; remote: string }[] = [];
+    const clones: { bootId: string | null; remote: string; instance?: string }[] = [];
     for (const other of this.d.registry.others(this)) {
       if (other.helloBootId === m.bootId) {
         superseded.push({ remote: other.remote, lastFrameAt: other.lastFrameAt });
@@ -262,11 +269,23 @@ export class AgentSession implements LiveSession {
         clones.push({ bootId: other.helloBootId, remote: other.remote });
       }
     }
+    let moved: RemoteSession[] = [];
+    if (this.d.live) {
+      this.liveRow = true;
+      const elsewhere = await this.d.live.hello({ connId: this.connId, host: this.host, bootId: m.bootId, remote: this.remote });
+      moved = elsewhere.moved;
+      for (const other of elsewhere.clones) {
+        this.markClone({ bootId: other.bootId, remote: other.remote });
+        clones.push(other);
+      }
+    }
     const before = await this.d.hosts.get(this.host);
     for (const other of clones) {
+      // Opened once: the alarm's conditional insert lets one instance (or connection) open it.
       await this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
         bootIds: [other.bootId, m.bootId],
         remotes: [other.remote, this.remote],
+        ...(other.instance ? { instances: [other.instance, this.d.live!.instance] } : {}),
       });
       this.log.warn({ bootIds: [other.bootId, m.bootId], remotes: [other.remote, this.remote] }, 'second live connection with the same identity');
     }
@@ -283,6 +302,8 @@ export class AgentSession implements LiveSession {
       }
       return this.replay(m.seq);
     }
+    // The same boot on another instance is the agent that moved here: that instance closes its old socket.
+    if (moved.length) await this.d.live!.supersede(this.host, moved);
     await this.spool.onHello(m.spool, m.bootId);
     this.bootId = m.bootId;
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
@@ -339,6 +360,10 @@ export class AgentSession implements LiveSession {
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);
+    if (this.liveRow) {
+      // A row left by a failed delete is pruned by this instance's lease job (server-app.ts).
+      await this.d.live?.drop(this.connId).catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'could not drop the live-session row'));
+    }
     try {
       await this.d.beats?.flush();
       if (this.bootId === null) return; // never said hello: nothing was up

@@ -4,6 +4,8 @@ import type { CloseCode } from '../../shared/protocol.ts';
 /** A live agent connection as the registry sees it. */
 export interface LiveSession {
   readonly host: string;
+  /** This connection's id in the registry across instances (live-session-store.ts). */
+  readonly connId: string;
   bootId: string | null;
   /** The boot id its hello claimed, from when that hello began to be processed; null before any. */
   readonly helloBootId: string | null;
@@ -25,6 +27,7 @@ export interface LiveSession {
 /** The live sessions by host identity (from the certificate, never from a message). */
 export class SessionRegistry {
   private readonly byHost = new Map<string, Set<LiveSession>>();
+  private readonly byConn = new Map<string, LiveSession>();
   /** Per host, the boot whose heartbeats carried the state digest: what that agent sends (takeover-watch.ts). */
   private readonly digestBoots = new Map<string, string>();
 
@@ -32,9 +35,11 @@ export class SessionRegistry {
     let set = this.byHost.get(s.host);
     if (!set) this.byHost.set(s.host, (set = new Set()));
     set.add(s);
+    this.byConn.set(s.connId, s);
   }
 
   remove(s: LiveSession): void {
+    if (this.byConn.get(s.connId) === s) this.byConn.delete(s.connId);
     const set = this.byHost.get(s.host);
     if (!set) return;
     set.delete(s);
@@ -58,6 +63,19 @@ export class SessionRegistry {
 
   has(host: string): boolean {
     return this.byHost.has(host);
+  }
+
+  /** Whether this instance holds the connection of this id. */
+  holds(connId: string): boolean {
+    return this.byConn.has(connId);
+  }
+
+  /** Closes one connection of a host (superseded on another instance); false when this instance does not hold it. */
+  closeConnection(host: string, connId: string, code: CloseCode, reason: string): boolean {
+    const s = this.byConn.get(connId);
+    if (!s || s.host !== host) return false;
+    s.close(code, reason);
+    return true;
   }
 
   /** Closes every live session of a host (revoked or replaced); returns how many. */

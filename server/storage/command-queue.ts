@@ -3,8 +3,11 @@ import type { Queryable, SqlDb } from './engine.ts';
 /** The channel `enqueue` wakes the running instances on (they poll the queue anyway: a wake-up only). */
 export const COMMANDS_CHANNEL = 'tw_commands';
 
-/** Effects a CLI command asks of a running `serve`. */
-export type CommandAction = 'close-host' | 'request-report';
+/**
+ * Effects a CLI command asks of a running `serve`; `close-session` (arg: the connection id) is one instance
+ * asking the one that holds an agent's old connection to close it.
+ */
+export type CommandAction = 'close-host' | 'request-report' | 'close-session';
 
 export interface Command {
   id: number;

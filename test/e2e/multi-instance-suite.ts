@@ -9,15 +9,17 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
 import type { EngineName, SqlDb } from '../../server/storage/engine.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { CloseCode } from '../../shared/protocol.ts';
-import { enrollAgent, initServer, Proc, ROOT, runAgent, serverCli, startServer, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, initServer, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { freshPgDatabase, PG_SKIP } from '../helpers/engines.ts';
+import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -107,7 +109,9 @@ export function multiInstanceSuite(engine: EngineName): void {
   const held = () => read(async (c) => await c.hosts.get(HOST));
   const alarmsOf = (host: string, kind: string) => read(async (c) => (await c.alarms.list({ host })).filter((a) => a.kind === kind));
   const liveness = () =>
-    read(async (c) => (await c.alarms.list({ host: HOST })).filter((a) => ['agent-missing', 'agent-disconnected', 'replay', 'identity-clone'].includes(a.kind)));
+    read(async (c) =>
+      (await c.alarms.list({ host: HOST })).filter((a) => ['agent-missing', 'agent-disconnected', 'replay', 'identity-clone', 'agent-impersonated'].includes(a.kind)),
+    );
 
   /** alpha's `serve` on a given port (its agents' URL names it). */
   async function serveAlpha(port: number): Promise<Proc> {
@@ -271,6 +275,71 @@ export function multiInstanceSuite(engine: EngineName): void {
       assert.ok(took < 2_000, `within 2 s (${took} ms)`);
     },
   );
+
+  test(`[${engine}] a connection of the same boot on the other instance: the old instance closes its socket within 2 s, and calls it no clone`, opts, async () => {
+    const a = enrollAgent(alpha, 'oscar');
+    const id = identityOf(a.stateDir);
+    const boot = randomUUID();
+    const hello = (seq: number) =>
+      JSON.stringify({
+        type: 'hello',
+        bootId: boot,
+        seq,
+        sentAt: Date.now(),
+        protocol: 1,
+        agentVersion: 't',
+        interval: 1000,
+        facts: { hostname: 'oscar', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
+      });
+    // The old connection says hello on alpha and then nothing (a socket alpha still holds when the agent moves).
+    const old = rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 20_000 });
+    await waitFor(async () => (await read((c) => c.hosts.get('oscar')))?.instance === 'alpha', { what: 'oscar held by alpha' });
+    const movedAt = Date.now();
+    const moved = rawConnect(bravo.port, { ...id, send: [hello(1)], waitMs: 8_000 });
+    const o = await old;
+    const took = Date.now() - movedAt;
+    console.log(`# [${engine}] alpha closed the connection the agent left for bravo ${took} ms after its hello there`);
+    assert.equal(o.closeCode, CloseCode.SUPERSEDED, JSON.stringify(o));
+    assert.ok(took < 2_000, `within 2 s (${took} ms)`);
+    assert.deepEqual((await alarmsOf('oscar', 'identity-clone')).concat(await alarmsOf('oscar', 'replay')), []);
+    // The old hello replayed to alpha while the agent is on bravo: the sequence bravo saw refuses it, and the
+    // connection on bravo stays.
+    const replayed = await rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 5_000 });
+    assert.equal(replayed.closeCode, CloseCode.REPLAY, JSON.stringify(replayed));
+    assert.equal((await alarmsOf('oscar', 'replay')).length, 1);
+    const m = await moved;
+    assert.ok(m.frames.some((f) => (f as { type?: string }).type === 'welcome'));
+    assert.notEqual(m.closeCode, CloseCode.SUPERSEDED, 'a replayed hello closes nothing');
+  });
+
+  test(`[${engine}] the agent's key copied to a second process on the other instance: identity-clone, opened once, naming both instances`, opts, async () => {
+    const real = enrollAgent(alpha, 'november', { interval: '1s', jitter: '100ms' });
+    const p1 = runAgent(real);
+    try {
+      await waitFor(async () => (await read((c) => c.hosts.get('november')))?.instance === 'alpha', { what: 'november on alpha', timeoutMs: 30_000 });
+      const dir = tempDir('tw-clone-');
+      const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
+      mkdirSync(copy.stateDir);
+      for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
+      writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
+      const p2 = runAgent(copy);
+      try {
+        const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });
+        const d = clone.detail as { bootIds: string[]; remotes: string[]; instances: string[] };
+        assert.equal(new Set(d.bootIds).size, 2);
+        assert.deepEqual([...d.instances].sort(), ['alpha', 'bravo']);
+        // Both keep reconnecting for a while, each hello on its instance finding the other: still one alarm.
+        await new Promise((r) => setTimeout(r, 5_000));
+        assert.equal((await alarmsOf('november', 'identity-clone')).length, 1, 'opened once');
+      } finally {
+        p2.signal('SIGKILL');
+        await p2.exited;
+      }
+    } finally {
+      p1.signal('SIGKILL');
+      await p1.exited;
+    }
+  });
 
   test(`[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`, opts, async () => {
     const n = await assertMailedOnce(reader!.sql, peer);
