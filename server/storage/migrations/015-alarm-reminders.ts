@@ -1,0 +1,19 @@
+/**
+ * Migration 15: reminders for critical alarms left open. `alarms.reminders` counts the reminders written for
+ * an alarm (the sweep raises it with a conditional UPDATE, so of two instances one writes each reminder);
+ * a reminder is an `alarm_events` row with action `open` and its number in `reminder` (NULL for a real
+ * opening), which keeps action's CHECK as it is and sends it through every channel's outbox like the others.
+ * The partial index holds the alarms a reminder can be due for.
+ */
+export default `
+  ALTER TABLE alarms ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE alarm_events ADD COLUMN reminder INTEGER;
+  CREATE INDEX alarms_remind ON alarms(opened_at) WHERE resolved_at IS NULL AND acked_at IS NULL AND severity = 'critical';
+`;
+
+/** Migration 15 in PostgreSQL 15. */
+export const postgres = `
+  ALTER TABLE alarms ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE alarm_events ADD COLUMN reminder INTEGER;
+  CREATE INDEX alarms_remind ON alarms(opened_at) WHERE resolved_at IS NULL AND acked_at IS NULL AND severity = 'critical';
+`;
