@@ -17,7 +17,11 @@ const mailAddress = z.string().regex(/^[^\s@<>,;"]+@[^\s@<>,;"]+$/, 'must be a m
 
 /** A map from group name (as `group HOST G` accepts) to that group's recipients. */
 function groupMap<T extends z.ZodType>(value: T) {
-  return z.record(z.string().regex(GROUP_NAME, 'must be a group name as `group HOST G` accepts (letters, digits, _ . -)'), value);
+  return z.record(z.string(), value).superRefine((groups, ctx) => {
+    for (const g of Object.keys(groups)) {
+      if (!GROUP_NAME.test(g)) ctx.addIssue({ code: 'custom', path: [g], message: 'is not a group name as `group HOST G` accepts (1-64 letters, digits, _ . -)' });
+    }
+  });
 }
 
 const SmtpConfig = z.strictObject({
