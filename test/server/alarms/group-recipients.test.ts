@@ -12,6 +12,7 @@ import { createChannels } from '../../../server/alarms/channels/registry.ts';
 import { WEBHOOK_HEADERS, WebhookChannel, webhookSignature } from '../../../server/alarms/channels/webhook-channel.ts';
 import { Outbox } from '../../../server/alarms/outbox.ts';
 import { OutboxWorker } from '../../../server/alarms/outbox-worker.ts';
+import { testMailCommand } from '../../../server/cli/test-mail.ts';
 import { loadServerConfig } from '../../../server/config.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
 import { silentLogger } from '../../../shared/log.ts';
@@ -215,4 +216,26 @@ test('server.yml: smtp.groups and webhook.groups are validated at load, each err
       }),
     /webhook\.groups\.web\.secretFile: .* fewer than 16 characters/,
   );
+});
+
+test("test-mail --group G mails that group's addresses; a group not in smtp.groups is TW_SMTP_UNSET", async (t) => {
+  const peer = new SmtpPeer();
+  const port = await peer.start();
+  t.after(() => peer.stop());
+  const dir = tempDir('tw-groups-testmail-');
+  writeFileSync(join(dir, 'ca.crt'), '');
+  writeFileSync(
+    join(dir, 'server.yml'),
+    `smtp: { host: 127.0.0.1, port: ${port}, from: tw@test.example, to: security@test.example, groups: { web: [web-team@test.example, oncall@test.example] } }\n`,
+  );
+  const out: string[] = [];
+  const io = { out: (l: string) => out.push(l), err: () => {} };
+  assert.equal(await testMailCommand(['--dir', dir, '--group', 'web'], io), 0);
+  assert.match(out[0]!, /^test mail sent to web-team@test\.example, oncall@test\.example via 127\.0\.0\.1:/);
+  const [mail] = await peer.waitFor(1);
+  assert.equal(toText(mail!), 'web-team@test.example, oncall@test.example');
+  const unset = (key: string) => (err: unknown) => (err as { code?: string }).code === 'TW_SMTP_UNSET' && (err as Error).message.includes(key);
+  await assert.rejects(testMailCommand(['--dir', dir, '--group', 'db'], io), unset('smtp.groups.db'));
+  await assert.rejects(testMailCommand(['--dir', dir, '--group', 'constructor'], io), unset('smtp.groups.constructor'));
+  assert.equal(peer.received.length, 1);
 });
