@@ -178,7 +178,7 @@ export class ServerApp {
         await ctx.alarms.settleFloods(o.clock.now());
       }, 'could not resolve a quiet alarm flood; retrying next tick'),
       reminders: job(async () => {
-        await reminders.pass(o.clock.now());
+        await reminders.tick(o.clock.now());
       }, 'could not write alarm reminders; retrying next tick'),
       checkers: job(async () => {
         await this.checkers.tick();

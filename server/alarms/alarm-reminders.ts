@@ -3,6 +3,8 @@ import { HELD_KINDS } from './alarm-kinds.ts';
 
 /** At most this many reminders are written per pass; the rest at the next. */
 const BATCH = 500;
+/** How often {@link AlarmReminders.tick} looks, in ms: a reminder is a day late or so, never urgent to the second. */
+export const REMIND_LOOK_MS = 10_000;
 
 /**
  * Writes reminders for critical alarms still open and not acknowledged: `everyMs` after an alarm opened, and
@@ -15,11 +17,20 @@ const BATCH = 500;
  * transaction that inserts the event: of two instances passing at once one wins, so a period gets one reminder.
  */
 export class AlarmReminders {
+  private nextLook = -Infinity;
+
   constructor(
     private readonly sql: SqlDb,
     /** The `remind` setting in ms; 0: no reminders. */
     private readonly everyMs: number,
   ) {}
+
+  /** Runs {@link pass} unless one ran less than {@link REMIND_LOOK_MS} ago (`serve` calls it on every tick). */
+  tick(now: number): Promise<number> {
+    if (now < this.nextLook) return Promise.resolve(0);
+    this.nextLook = now + REMIND_LOOK_MS;
+    return this.pass(now);
+  }
 
   /** Writes the reminders due at `now`; returns how many this call wrote. */
   async pass(now: number): Promise<number> {

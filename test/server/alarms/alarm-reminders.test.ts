@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { AlarmReminders } from '../../../server/alarms/alarm-reminders.ts';
+import { AlarmReminders, REMIND_LOOK_MS } from '../../../server/alarms/alarm-reminders.ts';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import type { AlarmNotice } from '../../../server/alarms/channels/channel.ts';
 import { MailChannel } from '../../../server/alarms/channels/mail-channel.ts';
@@ -237,4 +237,20 @@ test('server.yml: remind is 24h unless set, 0s turns it off, less than a minute 
   const text = defaultServerConfigText('0.0.0.0:7443', { instance: 'alpha' });
   assert.match(text, /^remind: 24h$/m);
   assert.equal(load(text).remind, DAY);
+});
+
+test('serve looks for due reminders every 10 s, not on every tick', async (t) => {
+  const { db, cleanup } = await openTestDb('sqlite');
+  t.after(cleanup);
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
+  const alarms = new AlarmStore(db);
+  await alarms.open('web1', 'agent-missing', 'no heartbeat before the deadline', clock.now());
+  const r = new AlarmReminders(db, 60_000);
+  clock.advance(59_000);
+  assert.equal(await r.tick(clock.now()), 0, 'not due yet: looked');
+  clock.advance(1000);
+  assert.equal(await r.tick(clock.now()), 0, 'due, but the last look was 1 s ago');
+  clock.advance(REMIND_LOOK_MS - 1000);
+  assert.equal(await r.tick(clock.now()), 1);
+  assert.equal(await r.pass(clock.now()), 0, 'a pass does not write it twice');
 });
