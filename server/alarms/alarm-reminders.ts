@@ -11,7 +11,8 @@ export const REMIND_LOOK_MS = 10_000;
  * every `everyMs` after, one `alarm_events` row (action `open`, `reminder` its number) that each channel's
  * outbox then delivers once, like an opening. An alarm of a host in a maintenance window that holds its kind
  * gets none meanwhile; one still open when the window ends gets its reminder then. After a long stop one
- * reminder is written, not one per missed period.
+ * reminder is written, not one per missed period. An alarm raised to critical later than it opened gets its
+ * first reminder `everyMs` after the raise (whose opening event was sent just then).
  *
  * Each reminder is written by a conditional UPDATE of `alarms.reminders` from the count it read, in the
  * transaction that inserts the event: of two instances passing at once one wins, so a period gets one reminder.
@@ -50,6 +51,9 @@ export class AlarmReminders {
       async (tx) => {
         let n = 0;
         for (const a of due) {
+          // Raised from warning to critical lately (a new opening event): that mail has just gone; remind a period after it.
+          const raised = await tx.get<{ at: number | null }>(`SELECT MAX(at) AS at FROM alarm_events WHERE alarm_id = ? AND action = 'open' AND reminder IS NULL`, [a.id]);
+          if (raised?.at != null && now - raised.at < this.everyMs) continue;
           const count = Math.floor((now - a.opened) / this.everyMs);
           const won = await tx.run(`UPDATE alarms SET reminders = ? WHERE id = ? AND reminders = ? AND resolved_at IS NULL AND acked_at IS NULL AND severity = 'critical'`, [
             count,

