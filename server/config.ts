@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { stringify } from 'yaml';
 import * as z from 'zod';
 import { durationField, loadYamlConfig } from '../shared/config-file.ts';
+import { GROUP_NAME } from './fleet/fleet-membership.ts';
 
 const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT');
 
@@ -11,6 +12,18 @@ const checkerWindow = z
   .regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM-HH:MM (24 h, local time), e.g. 01:00-05:00')
   .refine((w) => w.slice(0, 5) !== w.slice(6), 'must not start and end at the same minute');
 
+/** One mail address (`user@domain`), no display name nor list: each recipient is its own entry. */
+const mailAddress = z.string().regex(/^[^\s@<>,;"]+@[^\s@<>,;"]+$/, 'must be a mail address, user@domain');
+
+/** A map from group name (as `group HOST G` accepts) to that group's recipients. */
+function groupMap<T extends z.ZodType>(value: T) {
+  return z.record(z.string(), value).superRefine((groups, ctx) => {
+    for (const g of Object.keys(groups)) {
+      if (!GROUP_NAME.test(g)) ctx.addIssue({ code: 'custom', path: [g], message: 'is not a group name as `group HOST G` accepts (1-64 letters, digits, _ . -)' });
+    }
+  });
+}
+
 const SmtpConfig = z.strictObject({
   host: z.string().min(1),
   port: z.number().int().min(1).max(65535).default(587),
@@ -19,6 +32,8 @@ const SmtpConfig = z.strictObject({
   passwordFile: z.string().optional(),
   from: z.string().min(3),
   to: z.string().min(3),
+  /** Per group, addresses that also get the alarms of that group's hosts (`to` gets every alarm). */
+  groups: groupMap(z.union([mailAddress.transform((a) => [a]), z.array(mailAddress).min(1, 'must list at least one address')])).default({}),
 });
 
 const SyslogConfig = z.strictObject({
@@ -27,11 +42,25 @@ const SyslogConfig = z.strictObject({
   protocol: z.enum(['udp', 'tcp']).default('udp'),
 });
 
+const webhookUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
+/** A group's own webhook: its URL and secret; the timeout defaults to the main webhook's. */
+const GroupWebhookConfig = z.strictObject({
+  url: webhookUrl,
+  secretFile: z.string().min(1),
+  timeout: durationField({ min: 100, max: 300_000 }).optional(),
+});
+
 const WebhookConfig = z.strictObject({
-  url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  url: webhookUrl,
   secretFile: z.string().min(1),
   timeout: durationField({ min: 100, max: 300_000 }).default(10_000),
+  /** Per group, an endpoint that also gets the alarms of that group's hosts (`url` gets every alarm). */
+  groups: groupMap(GroupWebhookConfig).default({}),
 });
+
+/** `remind`: 0 turns reminders off; otherwise at least a minute. */
+const remindField = durationField({ max: 365 * 86_400_000 }).refine((ms) => ms === 0 || ms >= 60_000, 'must be 0s (off) or at least 1m');
 
 /** `D/server.yml`: every key with its default (docs/REFERENCE.md, server config). */
 export const ServerConfigSchema = z.strictObject({
@@ -43,6 +72,8 @@ export const ServerConfigSchema = z.strictObject({
   syslog: SyslogConfig.nullable().default(null),
   webhook: WebhookConfig.nullable().default(null),
   retention: durationField({ min: 3_600_000 }).default(30 * 86_400_000),
+  /** A critical alarm still open and not acknowledged this long after it opened is sent again, and every `remind` after; 0: never. */
+  remind: remindField.default(86_400_000),
   /** When each host's checker (AIDE, Tripwire) runs, once a day at a random moment inside it. */
   checkerWindow: checkerWindow.default('01:00-05:00'),
   /** How long after its window a run may still report before it is `missed`; also the agent's kill timeout. */
@@ -87,6 +118,7 @@ export function defaultServerConfigText(listen: string, o: { instance?: string; 
     syslog: null,
     webhook: null,
     retention: '30d',
+    remind: '24h',
     checkerWindow: '01:00-05:00',
     checkerTimeout: '2h',
   };
@@ -96,6 +128,8 @@ export function defaultServerConfigText(listen: string, o: { instance?: string; 
     '# syslog example: { host: 127.0.0.1, port: 514, protocol: udp }',
     '# database: absent for the SQLite file in this dir; an absolute path to share one with another serve on this host (init --join)',
     '# webhook example: { url: https://hooks.example/tripwarden, secretFile: /etc/tw/webhook-secret, timeout: 10s }',
+    '# per group, in addition to the above: smtp.groups: { web: [web-team@example] }; webhook.groups: { web: { url: https://hooks.example/web, secretFile: /etc/tw/web-secret } }',
+    '# remind: a critical alarm still open and not acked is sent again this long after it opened, and every remind after; 0s: never',
     stringify(doc).trimEnd(),
     '',
   ].join('\n');

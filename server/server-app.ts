@@ -10,6 +10,7 @@ import type { Logger } from '../shared/log.ts';
 import { CloseCode } from '../shared/protocol.ts';
 import { VERSION } from '../shared/version.ts';
 import type { FloodLimits } from './alarms/alarm-flood.ts';
+import { AlarmReminders } from './alarms/alarm-reminders.ts';
 import type { AlarmChannel } from './alarms/channels/channel.ts';
 import { MailChannel } from './alarms/channels/mail-channel.ts';
 import { createChannels } from './alarms/channels/registry.ts';
@@ -79,7 +80,7 @@ export class ServerApp {
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
   /** The tick's jobs: each runs alone (a pass due while the last still runs is skipped), failures logged. */
-  private readonly jobs: Record<'lease' | 'commands' | 'sweep' | 'floods' | 'checkers' | 'rollup', GuardedJob>;
+  private readonly jobs: Record<'lease' | 'commands' | 'sweep' | 'floods' | 'reminders' | 'checkers' | 'rollup', GuardedJob>;
   private unlisten?: () => void;
   private readonly tickFaults = new LogThrottle(10_000);
   private readonly handshakesInFlight: () => number;
@@ -133,9 +134,9 @@ export class ServerApp {
     this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
 
     const channels = o.channels ?? createChannels({ config: ctx.config, dir: paths.dir });
-    this.outboxes = channels.map((c) => new Outbox(ctx.sql, c.name, { ...o.outbox, instance: ctx.config.instance }));
+    this.outboxes = channels.map((c) => new Outbox(ctx.sql, c.name, { ...o.outbox, instance: ctx.config.instance, group: c.group }));
     this.workers = channels.map((c, i) => new OutboxWorker(this.outboxes[i]!, c, { clock: o.clock, log: o.log, ...o.outbox }));
-    const mail = channels.find((c): c is MailChannel => c instanceof MailChannel);
+    const mail = channels.find((c): c is MailChannel => c instanceof MailChannel && c.group === undefined);
     if (mail) this.reportMailer = new ReportMailer(ctx.sql, ctx.hosts, (m) => mail.mail(m), { clock: o.clock, log: o.log });
     const metrics = createMetrics({
       sql: ctx.sql,
@@ -172,6 +173,7 @@ export class ServerApp {
       send: (host, m) => this.registry.runChecker(host, m),
       random: o.random,
     });
+    const reminders = new AlarmReminders(ctx.sql, ctx.config.remind);
     const job = (fn: () => Promise<void>, what: string) => new GuardedJob(fn, (err) => this.tickError(err, what));
     this.jobs = {
       lease: job(async () => {
@@ -189,6 +191,9 @@ export class ServerApp {
       floods: job(async () => {
         await ctx.alarms.settleFloods(o.clock.now());
       }, 'could not resolve a quiet alarm flood; retrying next tick'),
+      reminders: job(async () => {
+        await reminders.tick(o.clock.now());
+      }, 'could not write alarm reminders; retrying next tick'),
       checkers: job(async () => {
         await this.checkers.tick();
       }, 'checker tick failed; retrying next tick'),

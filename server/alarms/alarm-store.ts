@@ -53,7 +53,13 @@ export class AlarmStore {
   }
 
   private async insertEvent(q: Queryable, id: number, action: 'open' | 'resolve', now: number): Promise<void> {
-    await q.run('INSERT INTO alarm_events (alarm_id, action, at) VALUES (?, ?, ?)', [id, action, now]);
+    // The host's group now, for the group channels: a host moved later does not move this event.
+    await q.run('INSERT INTO alarm_events (alarm_id, action, at, grp) VALUES (?, ?, ?, (SELECT h.grp FROM alarms a JOIN hosts h ON h.host = a.host WHERE a.id = ?))', [
+      id,
+      action,
+      now,
+      id,
+    ]);
   }
 
   private findOpenSubject(q: Queryable, host: string, kind: string, subject: string): Promise<{ id: number; severity: Severity } | undefined> {

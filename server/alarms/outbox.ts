@@ -32,10 +32,19 @@ export interface OutboxOptions {
   backlogMs?: number;
   /** This instance's name, recorded on its claims (released at its next start if it dies holding them). */
   instance?: string;
+  /**
+   * Only the events of alarms on hosts in this group (a group's own recipients). The host's group when the
+   * event was written decides; alarms of no group (the server's own, such as `server-instance-down`) never match.
+   */
+  group?: string;
 }
 
 export class Outbox {
-  private readonly o: Required<OutboxOptions>;
+  private readonly o: Required<Omit<OutboxOptions, 'group'>>;
+  /** The group whose hosts' alarms this outbox carries; undefined: every alarm. */
+  readonly group?: string;
+  /** The condition that keeps a group channel's events to its group's (empty for the others). */
+  private readonly inGroup: string;
 
   constructor(
     private readonly sql: SqlDb,
@@ -43,6 +52,8 @@ export class Outbox {
     o: OutboxOptions = {},
   ) {
     this.o = { claimTimeoutMs: o.claimTimeoutMs ?? 300_000, backlogMs: o.backlogMs ?? 86_400_000, instance: o.instance ?? '' };
+    this.group = o.group;
+    this.inGroup = o.group === undefined ? '' : 'AND e.grp = @group';
   }
 
   /**
@@ -62,9 +73,11 @@ export class Outbox {
         (await tx.get<{ id: number }>('SELECT COALESCE(MIN(id) - 1, (SELECT COALESCE(MAX(id), 0) FROM alarm_events)) AS id FROM alarm_events WHERE at >= ?', [
           now - this.o.backlogMs,
         ]))!.id;
+      const g = this.inGroup;
       let n = await tx.run(
-        'INSERT INTO deliveries (channel, event_id, next_attempt_at) SELECT CAST(? AS TEXT), id, at FROM alarm_events WHERE id > ? ORDER BY id ON CONFLICT DO NOTHING',
-        [this.channel, from],
+        `INSERT INTO deliveries (channel, event_id, next_attempt_at) SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e
+         WHERE e.id > @from ${g} ORDER BY e.id ON CONFLICT DO NOTHING`,
+        { channel: this.channel, from, ...this.groupArg() },
       );
       if (tx.engine === 'postgres' && c) {
         // PostgreSQL hands out ids when a transaction inserts, not when it commits: an event of a transaction
@@ -73,10 +86,10 @@ export class Outbox {
         n += await tx.run(
           `INSERT INTO deliveries (channel, event_id, next_attempt_at)
            SELECT CAST(@channel AS TEXT), e.id, e.at FROM alarm_events e
-           WHERE e.id <= @from AND e.id > @from - ${LATE_COMMIT_IDS} AND e.at >= @recent
+           WHERE e.id <= @from AND e.id > @from - ${LATE_COMMIT_IDS} AND e.at >= @recent ${g}
              AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.channel = @channel AND d.event_id = e.id)
            ORDER BY e.id ON CONFLICT DO NOTHING`,
-          { channel: this.channel, from, recent: now - this.o.claimTimeoutMs },
+          { channel: this.channel, from, recent: now - this.o.claimTimeoutMs, ...this.groupArg() },
         );
       }
       const max = (await tx.get<{ id: number }>('SELECT COALESCE(MAX(id), 0) AS id FROM alarm_events'))!.id;
@@ -96,14 +109,26 @@ export class Outbox {
            SELECT e.alarm_id FROM deliveries p JOIN alarm_events e ON e.id = p.event_id
            WHERE p.channel = @channel AND p.state = 'pending' AND p.held = 1
            GROUP BY e.alarm_id
-           HAVING SUM(CASE WHEN e.action = 'open' THEN 1 ELSE 0 END) > 0 AND SUM(CASE WHEN e.action = 'resolve' THEN 1 ELSE 0 END) > 0)
+           HAVING SUM(CASE WHEN e.action = 'open' AND e.reminder IS NULL THEN 1 ELSE 0 END) > 0 AND SUM(CASE WHEN e.action = 'resolve' THEN 1 ELSE 0 END) > 0)
          UPDATE deliveries SET state = 'dropped', last_error = 'opened and resolved inside a maintenance window'
          WHERE channel = @channel AND state = 'pending' AND held = 1
            AND event_id IN (SELECT e.id FROM alarm_events e JOIN pairs USING (alarm_id))`,
         { channel: this.channel },
       );
+      // A reminder not yet sent whose alarm was acknowledged or resolved meanwhile has nothing left to remind of.
+      await tx.run(
+        `UPDATE deliveries SET state = 'dropped', last_error = 'alarm acknowledged or resolved before its reminder went out'
+         WHERE channel = @channel AND state = 'pending' AND claimed_at IS NULL AND event_id IN (
+           SELECT e.id FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id
+           WHERE e.reminder IS NOT NULL AND (a.acked_at IS NOT NULL OR a.resolved_at IS NOT NULL))`,
+        { channel: this.channel },
+      );
       return n;
     });
+  }
+
+  private groupArg(): { group?: string } {
+    return this.group === undefined ? {} : { group: this.group };
   }
 
   /**
@@ -233,7 +258,7 @@ export class Outbox {
   /** The notice for an event, joined with its alarm and host. */
   async notice(eventId: number): Promise<AlarmNotice | undefined> {
     const r = await this.sql.get(
-      `SELECT e.id AS "eventId", e.action, e.at, a.id AS "alarmId", a.host, h.grp AS grp, a.kind, a.severity, a.subject, a.detail,
+      `SELECT e.id AS "eventId", CASE WHEN e.reminder IS NULL THEN e.action ELSE 'remind' END AS action, e.at, a.id AS "alarmId", a.host, h.grp AS grp, a.kind, a.severity, a.subject, a.detail,
               a.opened_at AS "openedAt", a.acked_at AS "ackedAt", a.resolved_at AS "resolvedAt"
        FROM alarm_events e JOIN alarms a ON a.id = e.alarm_id LEFT JOIN hosts h ON h.host = a.host WHERE e.id = ?`,
       [eventId],

@@ -55,9 +55,10 @@ export const SERVER_HELP: Readonly<Record<string, CommandHelp>> = {
     examples: [`report --dir ${D} --since 7d`],
   },
   'test-mail': {
-    usage: 'test-mail --dir D',
-    summary: 'Sends one test message to smtp.to now, bypassing the outbox, and says whether a failure is permanent or transient.',
-    examples: [`test-mail --dir ${D}`],
+    usage: 'test-mail --dir D [--group G]',
+    summary:
+      "Sends one test message to smtp.to (--group: to that group's addresses in smtp.groups) now, bypassing the outbox, and says whether a failure is permanent or transient.",
+    examples: [`test-mail --dir ${D}`, `test-mail --dir ${D} --group web`],
   },
   accept: {
     usage: 'accept (HOST [PATH...] | --group G PATH...) --dir D [--stale]',

@@ -1,10 +1,13 @@
 import type { Severity } from '../../../shared/alarm-kinds.ts';
 
-/** One alarm opening or resolution, as a channel delivers it. Times are ms since the epoch. */
+/**
+ * One alarm opening, resolution or reminder, as a channel delivers it. Times are ms since the epoch. A
+ * reminder (`remind`) says a critical alarm is still open and not acknowledged `at - openedAt` after it opened.
+ */
 export interface AlarmNotice {
   eventId: number;
-  action: 'open' | 'resolve';
-  /** When the alarm opened or resolved. */
+  action: 'open' | 'resolve' | 'remind';
+  /** When the alarm opened or resolved, or when the reminder was written. */
   at: number;
   alarmId: number;
   host: string;
@@ -46,8 +49,10 @@ export class DeliveryError extends Error {
  * sends; the outbox worker owns claiming, retries and the storm policy.
  */
 export interface AlarmChannel {
-  /** Stable name, used as the outbox key (`mail`, `syslog`). */
+  /** Stable name, used as the outbox key (`mail`, `syslog`; `mail:GROUP`, `webhook:GROUP` for a group's recipients). */
   readonly name: string;
+  /** When set, this channel carries only the alarms of hosts in this group (the main channels carry every alarm). */
+  readonly group?: string;
   /**
    * When set, more events than `perMinute` in a minute are sent as one
    * digest per `digestIntervalMs` instead of one message each.

@@ -13,17 +13,32 @@ export interface MailChannelOptions {
   perMinute?: number;
   digestIntervalMs?: number;
   transportOverrides?: SmtpOverrides;
+  /** A group's recipients (`smtp.groups`): this channel then mails only that group's alarms, to `to`. */
+  group?: string;
+  /** The recipients, when not the security address `smtp.to`. */
+  to?: readonly string[];
 }
 
-/** Alarm mail to the security address (`smtp.to`) over SMTP with nodemailer. */
+/**
+ * Alarm mail over SMTP with nodemailer: to the security address (`smtp.to`, every alarm), or, as
+ * `mail:GROUP`, to a group's addresses (`smtp.groups`, the alarms of that group's hosts).
+ */
 export class MailChannel implements AlarmChannel {
-  readonly name = 'mail';
+  readonly name: string;
+  readonly group?: string;
   readonly batching: { perMinute: number; digestIntervalMs: number };
   private readonly transport: Transporter<SMTPTransport.SentMessageInfo>;
 
   constructor(private readonly o: MailChannelOptions) {
+    this.name = o.group === undefined ? 'mail' : `mail:${o.group}`;
+    this.group = o.group;
     this.batching = { perMinute: o.perMinute ?? 10, digestIntervalMs: o.digestIntervalMs ?? 60_000 };
     this.transport = createSmtpTransport(o.smtp, o.transportOverrides);
+  }
+
+  /** Where this channel's mail goes. */
+  get recipients(): string {
+    return this.o.to ? this.o.to.join(', ') : this.o.smtp.to;
   }
 
   send(n: AlarmNotice): Promise<Sent> {
@@ -34,12 +49,12 @@ export class MailChannel implements AlarmChannel {
     return this.mail(formatDigestMail(ns, this.o.dir), { 'X-Tripwarden-Digest': String(ns.length) });
   }
 
-  /** Sends any text mail (the daily report, `test-mail`) to the security address. */
+  /** Sends any text mail (the daily report, `test-mail`) to this channel's recipients. */
   async mail(m: MailText, headers: Record<string, string> = {}): Promise<Sent> {
     try {
       const info = await this.transport.sendMail({
         from: this.o.smtp.from,
-        to: this.o.smtp.to,
+        to: this.o.to ? [...this.o.to] : this.o.smtp.to,
         subject: m.subject,
         text: m.text,
         headers: { 'X-Tripwarden-Server': hostname(), ...headers },

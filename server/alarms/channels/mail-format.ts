@@ -1,4 +1,5 @@
 import type { Severity } from '../../../shared/alarm-kinds.ts';
+import { formatDuration } from '../../../shared/duration.ts';
 import { safeText, shellWord } from '../../../shared/safe-text.ts';
 import { alarmGuide } from '../alarm-kinds.ts';
 import type { AlarmNotice } from './channel.ts';
@@ -34,8 +35,14 @@ export function cliLine(dir: string, args: string): string {
   return `tripwarden ${args} --dir ${shellWord(dir)}`;
 }
 
-/** Subject of one alarm event: severity, host and kind first, so a mail filter can sort on them. */
+/** How long a reminded alarm has been open (`1d`, `2d 1h`). */
+export function openFor(n: AlarmNotice): string {
+  return formatDuration(Math.max(0, n.at - n.openedAt));
+}
+
+/** Subject of one alarm event: severity, host and kind first, so a mail filter can sort on them; a reminder says so first. */
 export function noticeSubject(n: AlarmNotice): string {
+  if (n.action === 'remind') return headerSafe(`Reminder: [${n.severity}] ${n.host} ${n.kind} open for ${openFor(n)}: ${n.subject}`, 200);
   const verb = n.action === 'open' ? '' : ' resolved';
   return headerSafe(`[${n.severity}] ${n.host} ${n.kind}${verb}: ${n.subject}`, 200);
 }
@@ -90,7 +97,9 @@ export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
   const what =
     n.action === 'open'
       ? `Alarm ${n.alarmId} opened on ${safeText(n.host)} at ${when}.`
-      : `Alarm ${n.alarmId} on ${safeText(n.host)} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
+      : n.action === 'remind'
+        ? `Reminder: alarm ${n.alarmId} on ${safeText(n.host)} has been open for ${openFor(n)} and nobody has acknowledged it.`
+        : `Alarm ${n.alarmId} on ${safeText(n.host)} resolved at ${when} (opened ${new Date(n.openedAt).toISOString()}).`;
   const text = [
     what,
     '',
@@ -108,7 +117,9 @@ export function formatNoticeMail(n: AlarmNotice, dir: string): MailText {
     ...actionLines(n, dir).map((l) => (l ? `  ${l}` : '')),
     '',
     '-- ',
-    'Tripwarden: one mail per alarm opening and resolution.',
+    n.action === 'remind'
+      ? 'Tripwarden: a critical alarm still open and not acknowledged is mailed again every `remind` (server.yml); `ack` it to stop the reminders.'
+      : 'Tripwarden: one mail per alarm opening and resolution.',
   ].join('\n');
   return { subject: noticeSubject(n), text };
 }
@@ -148,30 +159,35 @@ function expectedFoldLines(ns: AlarmNotice[], dir: string): string[] {
   ];
 }
 
+/** An event's action in a digest line, padded to one width. */
+const DIGEST_ACTION: Record<AlarmNotice['action'], string> = { open: 'OPEN    ', resolve: 'RESOLVED', remind: 'REMINDER' };
+
 /** The digest for an alarm storm: one mail listing every event, worst first. */
 export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
-  const worst: Severity = ns.some((n) => n.severity === 'critical' && n.action === 'open') ? 'critical' : 'warning';
+  const worst: Severity = ns.some((n) => n.severity === 'critical' && n.action !== 'resolve') ? 'critical' : 'warning';
   const hosts = new Set(ns.map((n) => n.host));
-  const byKind = new Map<string, { open: number; resolve: number }>();
+  const byKind = new Map<string, { open: number; resolve: number; remind: number }>();
   for (const n of ns) {
-    const k = byKind.get(n.kind) ?? { open: 0, resolve: 0 };
+    const k = byKind.get(n.kind) ?? { open: 0, resolve: 0, remind: 0 };
     k[n.action]++;
     byKind.set(n.kind, k);
   }
   const sorted = [...ns].sort(
     (a, b) =>
-      (a.action === 'open' ? 0 : 1) - (b.action === 'open' ? 0 : 1) ||
+      (a.action === 'resolve' ? 1 : 0) - (b.action === 'resolve' ? 1 : 0) ||
       (a.severity === 'critical' ? 0 : 1) - (b.severity === 'critical' ? 0 : 1) ||
       a.host.localeCompare(b.host) ||
       a.eventId - b.eventId,
   );
   const opened = ns.filter((n) => n.action === 'open').length;
+  const resolved = ns.filter((n) => n.action === 'resolve').length;
+  const reminded = ns.length - opened - resolved;
   const text = [
     `${ns.length} alarm events on ${hosts.size} hosts between ${new Date(Math.min(...ns.map((n) => n.at))).toISOString()} and ${new Date(Math.max(...ns.map((n) => n.at))).toISOString()}.`,
     'Too many to mail one by one: this digest lists them all; the next digest follows within a minute if more come.',
     '',
     'By kind:',
-    ...[...byKind].map(([k, c]) => `  ${k}: ${c.open} opened, ${c.resolve} resolved`),
+    ...[...byKind].map(([k, c]) => `  ${k}: ${c.open} opened, ${c.resolve} resolved${c.remind ? `, ${c.remind} reminders (still open)` : ''}`),
     '',
     ...expectedFoldLines(ns, dir),
     'Events (opened first, critical first):',
@@ -179,7 +195,7 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
       .filter((n) => !(n.action === 'open' && expectedFrom(n)))
       .map(
         (n) =>
-          `  #${n.alarmId} ${n.action === 'open' ? 'OPEN    ' : 'RESOLVED'} [${n.severity}] ${safeText(n.host)} ${safeText(n.kind)}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`,
+          `  #${n.alarmId} ${DIGEST_ACTION[n.action]} [${n.severity}] ${safeText(n.host)} ${safeText(n.kind)}: ${clip(n.subject, 200)}${outlierNote(n)} (${new Date(n.at).toISOString()})`,
       ),
     '',
     'What to do:',
@@ -187,7 +203,7 @@ export function formatDigestMail(ns: AlarmNotice[], dir: string): MailText {
     `  Acknowledge one:   ${cliLine(dir, 'ack ALARM_ID')}`,
     '  Many hosts missing at once usually means a network split or the server host itself: check that first.',
   ].join('\n');
-  return { subject: headerSafe(`[${worst}] digest: ${opened} alarms opened, ${ns.length - opened} resolved on ${hosts.size} hosts`, 200), text };
+  return { subject: headerSafe(`[${worst}] digest: ${opened} alarms opened, ${resolved} resolved${reminded ? `, ${reminded} reminders` : ''} on ${hosts.size} hosts`, 200), text };
 }
 
 /** The body of `test-mail`. */

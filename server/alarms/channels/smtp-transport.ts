@@ -4,8 +4,8 @@ import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type { ServerConfig } from '../../config.ts';
 import { DeliveryError } from './channel.ts';
 
-/** The `smtp:` block of server.yml. */
-export type SmtpConfig = NonNullable<ServerConfig['smtp']>;
+/** The `smtp:` block of server.yml, as one transport needs it (the per-group recipients are optional). */
+export type SmtpConfig = Omit<NonNullable<ServerConfig['smtp']>, 'groups'> & Partial<Pick<NonNullable<ServerConfig['smtp']>, 'groups'>>;
 
 /** Extra transport options for tests and special peers (e.g. `ignoreTLS` towards a local test peer). */
 export type SmtpOverrides = Partial<SMTPTransport.Options>;

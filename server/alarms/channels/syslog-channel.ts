@@ -1,6 +1,7 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { hostname } from 'node:os';
+import { formatDuration } from '../../../shared/duration.ts';
 import type { ServerConfig } from '../../config.ts';
 import { type AlarmChannel, type AlarmNotice, DeliveryError, type Sent } from './channel.ts';
 
@@ -28,10 +29,11 @@ function token(v: string, max: number): string {
 export function formatSyslog(n: AlarmNotice, host = hostname(), pid = process.pid): string {
   const sev = n.action === 'resolve' ? SEVERITY.resolved : SEVERITY[n.severity];
   const pri = FACILITY * 8 + sev;
-  const msgid = n.action === 'open' ? 'alarm-open' : 'alarm-resolve';
+  const msgid = `alarm-${n.action}`;
   const sd = `[${SD_ID} alarm="${n.alarmId}" host="${sdValue(n.host)}" kind="${sdValue(n.kind)}" severity="${n.severity}" action="${n.action}"]`;
   // eslint-disable-next-line no-control-regex
-  const text = `${n.severity} ${n.host} ${n.kind}${n.action === 'resolve' ? ' resolved' : ''}: ${n.subject}`.replace(/[\u0000-\u001f\u007f]/g, ' ');
+  const verb = n.action === 'resolve' ? ' resolved' : n.action === 'remind' ? ` still open after ${formatDuration(Math.max(0, n.at - n.openedAt))} (reminder)` : '';
+  const text = `${n.severity} ${n.host} ${n.kind}${verb}: ${n.subject}`.replace(/[\u0000-\u001f\u007f]/g, ' ');
   return `<${pri}>1 ${new Date(n.at).toISOString()} ${token(host, 255)} tripwarden ${pid} ${msgid} ${sd} \uFEFF${text}`;
 }
 

@@ -9,6 +9,9 @@ import { type AlarmChannel, type AlarmNotice, DeliveryError, type Sent } from '.
 /** The `webhook:` block of server.yml. */
 export type WebhookConfig = NonNullable<ServerConfig['webhook']>;
 
+/** What one webhook endpoint needs: the main one's, or a group's (`webhook.groups.G`) with the timeout resolved. */
+export type WebhookTarget = Pick<WebhookConfig, 'url' | 'secretFile' | 'timeout'>;
+
 /** Header names a receiver checks: the signature covers `${timestamp}.${body}`. */
 export const WEBHOOK_HEADERS = {
   signature: 'x-tripwarden-signature',
@@ -44,15 +47,15 @@ export function webhookSignature(secret: string, timestamp: string, body: string
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
 }
 
-/** Reads the shared secret once; never logged. Throws a message naming the key. */
-function readSecret(path: string): string {
+/** Reads the shared secret once; never logged. Throws a message naming the key (`key`, e.g. `webhook.secretFile`). */
+function readSecret(path: string, key: string): string {
   let secret: string;
   try {
     secret = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
   } catch (err) {
-    throw new Error(`webhook.secretFile: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new Error(`${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  if (secret.length < 16) throw new Error(`webhook.secretFile: ${path} holds fewer than 16 characters; use a long random secret`);
+  if (secret.length < 16) throw new Error(`${key}: ${path} holds fewer than 16 characters; use a long random secret`);
   return secret;
 }
 
@@ -65,15 +68,20 @@ function readSecret(path: string): string {
  * which fetch's HTTP parser needs.
  */
 export class WebhookChannel implements AlarmChannel {
-  readonly name = 'webhook';
+  readonly name: string;
+  readonly group?: string;
   private readonly secret: string;
   private readonly url: URL;
 
+  /** `group`: a group's endpoint (`webhook.groups.GROUP`, channel `webhook:GROUP`), which gets only that group's alarms. */
   constructor(
-    private readonly cfg: WebhookConfig,
+    private readonly cfg: WebhookTarget,
     private readonly now: () => number = Date.now,
+    group?: string,
   ) {
-    this.secret = readSecret(cfg.secretFile);
+    this.group = group;
+    this.name = group === undefined ? 'webhook' : `webhook:${group}`;
+    this.secret = readSecret(cfg.secretFile, group === undefined ? 'webhook.secretFile' : `webhook.groups.${group}.secretFile`);
     this.url = new URL(cfg.url);
   }
 
