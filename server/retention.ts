@@ -25,11 +25,16 @@ export interface PruneCounts {
  * reuses the largest rowid once it is deleted, and the channels' cursors and
  * the dashboard's change check count on event ids only growing.
  *
+ * `channels` names the channels this server delivers to: the cursor of one
+ * no longer configured (a group's recipients removed from `server.yml`)
+ * would otherwise keep every later event forever. Absent: every cursor counts.
+ *
  * A once-only job across instances (`retention`): resolves undefined, having
  * removed nothing, when another instance is running it.
  */
-export async function pruneOnce(sql: SqlDb, heartbeats: RollupPruning, now: number, retentionMs: number): Promise<PruneCounts | undefined> {
+export async function pruneOnce(sql: SqlDb, heartbeats: RollupPruning, now: number, retentionMs: number, channels?: readonly string[]): Promise<PruneCounts | undefined> {
   const before = now - retentionMs;
+  const live = channels === undefined ? '' : `WHERE channel IN (${channels.map(() => '?').join(', ') || 'NULL'})`;
   const counts = await sql.tx(
     async (tx) => {
       const deliveries = await tx.run(
@@ -43,10 +48,10 @@ export async function pruneOnce(sql: SqlDb, heartbeats: RollupPruning, now: numb
         `DELETE FROM alarm_events WHERE id IN (
          SELECT e.id FROM alarm_events e
          WHERE e.at < ? AND e.id < (SELECT MAX(id) FROM alarm_events)
-           AND e.id <= COALESCE((SELECT MIN(last_event_id) FROM channel_cursors), e.id)
+           AND e.id <= COALESCE((SELECT MIN(last_event_id) FROM channel_cursors ${live}), e.id)
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id)
          ORDER BY e.id LIMIT ?)`,
-        [before, BATCH],
+        [before, ...(channels ?? []), BATCH],
       );
       const commands = await tx.run('DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE done_at IS NOT NULL AND done_at < ? LIMIT ?)', [before, BATCH]);
       return { deliveries, events, commands };
@@ -68,13 +73,13 @@ export class Retention {
   constructor(
     private readonly sql: SqlDb,
     private readonly heartbeats: RollupPruning,
-    private readonly o: { clock: Clock; log: Logger; retentionMs: number; everyMs?: number },
+    private readonly o: { clock: Clock; log: Logger; retentionMs: number; everyMs?: number; channels?: readonly string[] },
   ) {}
 
   start(): void {
     const pass = async () => {
       try {
-        const n = await pruneOnce(this.sql, this.heartbeats, this.o.clock.now(), this.o.retentionMs);
+        const n = await pruneOnce(this.sql, this.heartbeats, this.o.clock.now(), this.o.retentionMs, this.o.channels);
         if (!n) this.o.log.debug('another instance is pruning; skipped this pass');
         else if (n.deliveries || n.events || n.commands) this.o.log.info(n, 'pruned records older than the retention');
       } catch (err) {

@@ -163,7 +163,7 @@ export class ServerApp {
       log: o.log.child({ component: 'lease' }),
       spare: (instance, now, q) => ctx.liveness.spareHostsOf(instance, now, q),
     });
-    this.retention = new Retention(ctx.sql, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention });
+    this.retention = new Retention(ctx.sql, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention, channels: channels.map((c) => c.name) });
     this.checkers = new CheckerScheduler(ctx.sql, ctx.checkers, ctx.alarms, {
       window: new CheckerWindow(ctx.config.checkerWindow),
       timeoutMs: ctx.config.checkerTimeout,

@@ -75,4 +75,28 @@ describeEngines('retention', ({ open }) => {
     assert.equal((await s.db.get<{ id: number }>('SELECT MAX(id) AS id FROM alarm_events'))!.id, 4, 'event ids keep growing');
     assert.equal(await s.outbox.enlist(s.clock.now()), 1, 'the new event reaches the channel');
   });
+
+  test('a channel no longer configured does not keep every later event: its cursor stops counting', async () => {
+    const s = await setup(await open());
+    const team = new Outbox(s.db, 'mail:web', { claimTimeoutMs: 60_000, backlogMs: DAY });
+    await s.alarms.open('web1', 'file-changed', '/a', s.clock.now()); // event 1: both channels take it
+    await team.enlist(s.clock.now());
+    await team.markSent(await team.claim([1], s.clock.now()), s.clock.now(), '<t>', false);
+    // The group's recipients are removed from the config: its cursor stays at event 1.
+    for (const p of ['/b', '/c']) await s.alarms.open('web1', 'file-changed', p, s.clock.now());
+    await s.outbox.enlist(s.clock.now());
+    await s.outbox.markSent(await s.outbox.claim([1, 2, 3], s.clock.now()), s.clock.now(), '<m>', true);
+    s.clock.advance(40 * DAY);
+
+    await pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION);
+    assert.equal(await s.count('alarm_events'), 2, 'with every cursor counting, the old channel holds event 2');
+    await pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION, ['mail']);
+    assert.deepEqual(
+      (await s.db.all<{ id: number }>('SELECT id FROM alarm_events ORDER BY id')).map((r) => r.id),
+      [3],
+      'only the newest stays once the removed channel no longer counts',
+    );
+    await pruneOnce(s.db, s.rollup, s.clock.now(), RETENTION, []);
+    assert.equal(await s.count('alarm_events'), 1, 'no channel at all: the newest event still stays');
+  });
 });
