@@ -4,6 +4,7 @@ import { canonicalJson, type EntryKind, stateDigest } from '../../shared/state-d
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { GroupPeers } from '../fleet/fleet-peers.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { measuredKey, textKeyIs } from '../storage/text-key.ts';
 import { type GoneField, goneIn, type JudgeContext, type ServerEntryKind, type ValuesField, valuesIn, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
@@ -62,7 +63,7 @@ export class BaselineStore {
   private upsert(q: Queryable, host: string, kind: EntryKind, key: string, current: string, now: number): Promise<number> {
     return q.run(
       `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, NULL, ?, ?)
-       ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
+       ON CONFLICT ${measuredKey(q.engine)} DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
       [host, kind, key, current, now],
     );
   }
@@ -74,15 +75,15 @@ export class BaselineStore {
   }
 
   private rowOf(q: Queryable, host: string, kind: EntryKind, key: string): Promise<Row | undefined> {
-    return q.get<Row>('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.get<Row>(`SELECT kind, key, baseline, current FROM measured WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   private dropRow(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
-    return q.run('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.run(`DELETE FROM measured WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   private takeCurrent(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
-    return q.run('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.run(`UPDATE measured SET baseline = current WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   /** Whether the host has a baseline taken under its current certificate. */
@@ -124,7 +125,7 @@ export class BaselineStore {
             // A report listing a key twice keeps the last value, as the agent's own state does.
             await tx.run(
               `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (host, kind, key) DO UPDATE SET baseline = excluded.baseline, current = excluded.current, updated_at = excluded.updated_at`,
+               ON CONFLICT ${measuredKey(tx.engine)} DO UPDATE SET baseline = excluded.baseline, current = excluded.current, updated_at = excluded.updated_at`,
               [host, k.kind, key, b, j, now],
             );
             if (b !== j) differing.push([k, key]);
@@ -256,7 +257,13 @@ export class BaselineStore {
 
   private async setGone(q: Queryable, host: string, row: Row, now: number): Promise<void> {
     if (row.baseline === null) await this.dropRow(q, host, row.kind, row.key);
-    else await q.run('UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?', [now, host, row.kind, row.key]);
+    else
+      await q.run(`UPDATE measured SET current = NULL, updated_at = @now WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, {
+        now,
+        host,
+        kind: row.kind,
+        key: row.key,
+      });
   }
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of the kind's alarm kinds for that subject. */
@@ -296,7 +303,13 @@ export class BaselineStore {
   /** Judges a value of a `replace` kind just stored, first taking it as the baseline when the kind adopts one. */
   private async judgeReplaced(q: Queryable, host: string, k: ServerEntryKind, key: string, value: unknown, now: number, res: ApplyResult): Promise<void> {
     const json = canonicalJson(value);
-    if (k.adoptsBaseline?.(value as never)) await q.run('UPDATE measured SET baseline = ? WHERE host = ? AND kind = ? AND key = ? AND baseline IS NULL', [json, host, k.kind, key]);
+    if (k.adoptsBaseline?.(value as never))
+      await q.run(`UPDATE measured SET baseline = @json WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')} AND baseline IS NULL`, {
+        json,
+        host,
+        kind: k.kind,
+        key,
+      });
     const row = await this.rowOf(q, host, k.kind, key);
     const want = await k.judge({ key, baseline: row?.baseline ? (JSON.parse(row.baseline) as never) : null, current: value as never, currentJson: json }, this.judgeCtx(host, q));
     await this.reconcile(q, host, key, k, want, now, res);

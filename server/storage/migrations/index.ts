@@ -18,8 +18,9 @@ import m011, { postgres as p011 } from './011-held-deliveries.ts';
 import m012, { postgres as p012 } from './012-instances.ts';
 import m013, { postgres as p013 } from './013-port-allow.ts';
 import m014, { postgres as p014 } from './014-claimed-by.ts';
+import m017, { postgres as p017 } from './017-hashed-long-keys.ts';
 
-export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014];
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m017];
 
 /** The same migrations in PostgreSQL 15, in the same order: entry N-1 takes a PostgreSQL database from N-1 to N. */
-export const PG_MIGRATIONS: readonly string[] = [p001, p002, p003, p004, p005, p006, p007, p008, p009, p010, p011, p012, p013, p014];
+export const PG_MIGRATIONS: readonly string[] = [p001, p002, p003, p004, p005, p006, p007, p008, p009, p010, p011, p012, p013, p014, p017];

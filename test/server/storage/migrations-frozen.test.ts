@@ -28,6 +28,7 @@ const SHIPPED = [
   '711278669d57a635c3976bd59eb2a1564d582dcaab9cf27d0f5eaad27fc9c125',
   '0d6a9f5ec996c0eaae93bf58c8d6e102bd5dcf887b8702ef4e7fd1cbb40fab37',
   'e767e2abbd4baf82d76f99fc204a1d3c71a872f57abcae0e44c3b827dd7782d4',
+  'a4d9481b0a373a9519e5a7ed863be8d02a728b1328536d29c1c912918b5d3484',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
