@@ -3,11 +3,15 @@ import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { EventLedger } from '../../../server/baselines/event-ledger.ts';
 import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { buildFleetView } from '../../../server/fleet/fleet-view.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
+import type { FileEntry, SpoolRecord } from '../../../shared/protocol.ts';
+import { GENESIS_HASH, recordHash } from '../../../shared/spool-chain.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { fileEntry as f } from '../../helpers/file-entry.ts';
+import { BOOT } from '../../helpers/server-db.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 /** The protocol's longest path, in UTF-16 units. */
@@ -89,5 +93,30 @@ describeEngines('paths and subjects at the protocol limit', ({ open }) => {
     await store.applyReport('h', { files: [f('/etc/passwd', { size: 5 }), f(WIDE), f('/etc/link', { type: 'symlink', target: TARGET })], daemons: [], mounts: [] }, T0 + 1);
     assert.deepEqual(await openAlarms(alarms), ['file-added /etc/link', `file-added ${WIDE}`, 'file-changed /etc/passwd'].sort());
     assert.equal((await db.get<{ n: number }>("SELECT COUNT(*) AS n FROM measured WHERE host = 'h'"))!.n, 3);
+  });
+
+  test('a spooled event with a long path is stored and acknowledged, and the records after it too', async () => {
+    // The agent resends an unacknowledged record on every connection and each later record waits behind it: a
+    // record the store cannot take would stop the host's whole chain while its heartbeats keep it up.
+    const { db, store, alarms } = await setup();
+    await store.applyReport('h', { files: [f('/etc/passwd'), f('/etc/hosts')], daemons: [], mounts: [] }, T0);
+    const ledger = new EventLedger(db, alarms, store);
+    let prev = GENESIS_HASH;
+    const rec = (n: number, files: FileEntry[]): SpoolRecord => {
+      const base = {
+        n,
+        prev,
+        origin: { bootId: BOOT, seq: n, at: T0 + n },
+        severity: 'critical' as const,
+        body: { kind: 'event' as const, files, gone: [], daemons: [], mounts: [], notes: [] },
+      };
+      prev = recordHash(base);
+      return { ...base, hash: prev };
+    };
+    const r1 = await ledger.accept('h', rec(1, [f(WIDE), f('/etc/passwd', { size: 7 })]), { bootId: BOOT, suspect: false }, T0 + 1);
+    const r2 = await ledger.accept('h', rec(2, [f('/etc/hosts', { size: 8 })]), { bootId: BOOT, suspect: false }, T0 + 2);
+    assert.equal(r1.stored && r2.stored, true);
+    assert.equal((await ledger.chain('h')).ackedN, 2);
+    assert.deepEqual(await openAlarms(alarms), [`file-added ${WIDE}`, 'file-changed /etc/hosts', 'file-changed /etc/passwd'].sort());
   });
 });
