@@ -4,11 +4,15 @@ import { test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
 import { EventLedger } from '../../../server/baselines/event-ledger.ts';
+import { CheckerResults } from '../../../server/checkers/checker-results.ts';
+import { CheckerStore } from '../../../server/checkers/checker-store.ts';
 import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { buildFleetView } from '../../../server/fleet/fleet-view.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
+import { createLogger } from '../../../shared/log.ts';
 import type { FileEntry, SpoolRecord } from '../../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../../shared/spool-chain.ts';
+import { checkerResult } from '../../helpers/checker-result.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { fileEntry as f } from '../../helpers/file-entry.ts';
 import { BOOT } from '../../helpers/server-db.ts';
@@ -118,5 +122,29 @@ describeEngines('paths and subjects at the protocol limit', ({ open }) => {
     assert.equal(r1.stored && r2.stored, true);
     assert.equal((await ledger.chain('h')).ackedN, 2);
     assert.deepEqual(await openAlarms(alarms), [`file-added ${WIDE}`, 'file-changed /etc/hosts', 'file-changed /etc/passwd'].sort());
+  });
+
+  test('a checker entry at the limit is stored, accepted against the checker database, and known as accepted next run', async () => {
+    const { db, alarms } = await setup();
+    const store = new CheckerStore(db);
+    const results = new CheckerResults(db, store, alarms, createLogger('test', { level: 'silent' }));
+    const attrs = Array.from({ length: 32 }, (_, i) => `${'a'.repeat(60)}${i}`);
+    const entries = [
+      { path: WIDE, change: 'changed' as const, attrs },
+      { path: '/etc/motd', change: 'changed' as const, attrs: ['sha256'] },
+    ];
+    const run = async (at: number) => {
+      const id = await store.schedule({ host: 'h', checker: 'aide', origin: 'operator', windowStart: null, scheduledAt: at, deadlineAt: at + 60_000 }, at);
+      await store.markSent(id, at);
+      await results.apply('h', checkerResult(id, { status: 'findings', exitCode: 4, changed: 2, entries, dbSha256: '1'.repeat(64) }, at), at + 1);
+      return id;
+    };
+    await run(T0);
+    assert.equal((await results.accept('h', [WIDE], T0 + 2)).entries, 1);
+    const next = await run(T0 + 3);
+    assert.deepEqual((await store.entries(next)).map((e) => [e.path === WIDE ? 'WIDE' : e.path, e.accepted]).sort(), [
+      ['/etc/motd', false],
+      ['WIDE', true],
+    ]);
   });
 });
