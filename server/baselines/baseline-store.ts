@@ -56,7 +56,11 @@ export class BaselineStore {
   private judgeCtx(host: string, q: Queryable): JudgeContext {
     // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
     const isOpen = async (h: string, kind: AlarmKind, subject: string) =>
-      (await q.get('SELECT 1 AS one FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [h, kind, subject])) !== undefined;
+      (await q.get(`SELECT 1 AS one FROM alarms WHERE host = @h AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`, {
+        h,
+        kind,
+        subject,
+      })) !== undefined;
     return { host, peers: this.peers, q, isOpen };
   }
 
@@ -270,7 +274,10 @@ export class BaselineStore {
   private async reconcile(q: Queryable, host: string, subject: string, k: ServerEntryKind, want: Map<AlarmKind, Want>, now: number, res: ApplyResult): Promise<void> {
     for (const kind of k.alarms) {
       const w = want.get(kind);
-      const open = await q.get<{ detail: string | null }>('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [host, kind, subject]);
+      const open = await q.get<{ detail: string | null }>(
+        `SELECT detail FROM alarms WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`,
+        { host, kind, subject },
+      );
       let isOpen = open !== undefined;
       if (w?.classKey !== undefined && open && (k.classKeyOf?.(open.detail ? JSON.parse(open.detail) : null) ?? '') !== w.classKey) {
         res.resolved += await this.alarms.resolve(host, kind, now, subject, q);
