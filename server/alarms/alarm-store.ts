@@ -1,5 +1,6 @@
 import { ALARM_KINDS, type AlarmKind, type Severity } from '../../shared/alarm-kinds.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { textKeyIs } from '../storage/text-key.ts';
 import { AlarmBucket, FLOOD_EXEMPT, FLOOD_LIMITS, FLOOD_SUBJECT, type FloodLimits, type FloodState, floodDetail, floodFromRow, foldInto } from './alarm-flood.ts';
 
 /** An alarm row as the CLI and dashboard show it (docs/REFERENCE.md field names). */
@@ -63,7 +64,11 @@ export class AlarmStore {
   }
 
   private findOpenSubject(q: Queryable, host: string, kind: string, subject: string): Promise<{ id: number; severity: Severity } | undefined> {
-    return q.get('SELECT id, severity FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [host, kind, subject]);
+    return q.get(`SELECT id, severity FROM alarms WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`, {
+      host,
+      kind,
+      subject,
+    });
   }
 
   private amend(q: Queryable, severity: Severity, detail: string, id: number): Promise<number> {

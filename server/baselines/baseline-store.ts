@@ -4,6 +4,7 @@ import { canonicalJson, type EntryKind, stateDigest } from '../../shared/state-d
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { GroupPeers } from '../fleet/fleet-peers.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { measuredKey, textKeyIs } from '../storage/text-key.ts';
 import { type GoneField, goneIn, type JudgeContext, type ServerEntryKind, type ValuesField, valuesIn, type Want } from './kinds/kind.ts';
 import { SERVER_KINDS } from './kinds/registry.ts';
 
@@ -55,14 +56,18 @@ export class BaselineStore {
   private judgeCtx(host: string, q: Queryable): JudgeContext {
     // One lookup in the alarms_open index per subject: the cost of an event does not grow with the open alarms.
     const isOpen = async (h: string, kind: AlarmKind, subject: string) =>
-      (await q.get('SELECT 1 AS one FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [h, kind, subject])) !== undefined;
+      (await q.get(`SELECT 1 AS one FROM alarms WHERE host = @h AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`, {
+        h,
+        kind,
+        subject,
+      })) !== undefined;
     return { host, peers: this.peers, q, isOpen };
   }
 
   private upsert(q: Queryable, host: string, kind: EntryKind, key: string, current: string, now: number): Promise<number> {
     return q.run(
       `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, NULL, ?, ?)
-       ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
+       ON CONFLICT ${measuredKey(q.engine)} DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
       [host, kind, key, current, now],
     );
   }
@@ -74,15 +79,15 @@ export class BaselineStore {
   }
 
   private rowOf(q: Queryable, host: string, kind: EntryKind, key: string): Promise<Row | undefined> {
-    return q.get<Row>('SELECT kind, key, baseline, current FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.get<Row>(`SELECT kind, key, baseline, current FROM measured WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   private dropRow(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
-    return q.run('DELETE FROM measured WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.run(`DELETE FROM measured WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   private takeCurrent(q: Queryable, host: string, kind: EntryKind, key: string): Promise<number> {
-    return q.run('UPDATE measured SET baseline = current WHERE host = ? AND kind = ? AND key = ?', [host, kind, key]);
+    return q.run(`UPDATE measured SET baseline = current WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, { host, kind, key });
   }
 
   /** Whether the host has a baseline taken under its current certificate. */
@@ -124,7 +129,7 @@ export class BaselineStore {
             // A report listing a key twice keeps the last value, as the agent's own state does.
             await tx.run(
               `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT (host, kind, key) DO UPDATE SET baseline = excluded.baseline, current = excluded.current, updated_at = excluded.updated_at`,
+               ON CONFLICT ${measuredKey(tx.engine)} DO UPDATE SET baseline = excluded.baseline, current = excluded.current, updated_at = excluded.updated_at`,
               [host, k.kind, key, b, j, now],
             );
             if (b !== j) differing.push([k, key]);
@@ -256,14 +261,23 @@ export class BaselineStore {
 
   private async setGone(q: Queryable, host: string, row: Row, now: number): Promise<void> {
     if (row.baseline === null) await this.dropRow(q, host, row.kind, row.key);
-    else await q.run('UPDATE measured SET current = NULL, updated_at = ? WHERE host = ? AND kind = ? AND key = ?', [now, host, row.kind, row.key]);
+    else
+      await q.run(`UPDATE measured SET current = NULL, updated_at = @now WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')}`, {
+        now,
+        host,
+        kind: row.kind,
+        key: row.key,
+      });
   }
 
   /** Opens the alarms a verdict wants and resolves the host's other alarms of the kind's alarm kinds for that subject. */
   private async reconcile(q: Queryable, host: string, subject: string, k: ServerEntryKind, want: Map<AlarmKind, Want>, now: number, res: ApplyResult): Promise<void> {
     for (const kind of k.alarms) {
       const w = want.get(kind);
-      const open = await q.get<{ detail: string | null }>('SELECT detail FROM alarms WHERE host = ? AND kind = ? AND subject = ? AND resolved_at IS NULL', [host, kind, subject]);
+      const open = await q.get<{ detail: string | null }>(
+        `SELECT detail FROM alarms WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`,
+        { host, kind, subject },
+      );
       let isOpen = open !== undefined;
       if (w?.classKey !== undefined && open && (k.classKeyOf?.(open.detail ? JSON.parse(open.detail) : null) ?? '') !== w.classKey) {
         res.resolved += await this.alarms.resolve(host, kind, now, subject, q);
@@ -296,7 +310,13 @@ export class BaselineStore {
   /** Judges a value of a `replace` kind just stored, first taking it as the baseline when the kind adopts one. */
   private async judgeReplaced(q: Queryable, host: string, k: ServerEntryKind, key: string, value: unknown, now: number, res: ApplyResult): Promise<void> {
     const json = canonicalJson(value);
-    if (k.adoptsBaseline?.(value as never)) await q.run('UPDATE measured SET baseline = ? WHERE host = ? AND kind = ? AND key = ? AND baseline IS NULL', [json, host, k.kind, key]);
+    if (k.adoptsBaseline?.(value as never))
+      await q.run(`UPDATE measured SET baseline = @json WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'key', '@key')} AND baseline IS NULL`, {
+        json,
+        host,
+        kind: k.kind,
+        key,
+      });
     const row = await this.rowOf(q, host, k.kind, key);
     const want = await k.judge({ key, baseline: row?.baseline ? (JSON.parse(row.baseline) as never) : null, current: value as never, currentJson: json }, this.judgeCtx(host, q));
     await this.reconcile(q, host, key, k, want, now, res);

@@ -1,6 +1,7 @@
 import type { FileEntry } from '../../shared/protocol.ts';
 import { sameContent } from '../fleet/sample-match.ts';
 import type { SqlDb } from '../storage/engine.ts';
+import { textKeyIs } from '../storage/text-key.ts';
 import type { BaselineStore } from './baseline-store.ts';
 
 /** What `accept --group` did: the paths each host took, and what was left because it matches no sample. */
@@ -47,7 +48,12 @@ export function acceptGroup(sql: SqlDb, store: BaselineStore, hosts: string[], p
         // tell "removed by the upgrade" from "never there", and a deleted guarded binary is an attack too.
         let matches = false;
         for (const sh of cur === null ? [] : samples) {
-          const b = (await tx.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = ? AND kind = 'file' AND key = ?`, [sh, row.key]))?.baseline;
+          const b = (
+            await tx.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = @host AND kind = 'file' AND ${textKeyIs(tx.engine, 'key', '@key')}`, {
+              host: sh,
+              key: row.key,
+            })
+          )?.baseline;
           if (b && sameContent(JSON.parse(b) as FileEntry, cur!)) {
             matches = true;
             break;

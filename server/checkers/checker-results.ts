@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { OpenedAlarm } from '../baselines/baseline-store.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { textKeyIs } from '../storage/text-key.ts';
 import type { CheckerRun, CheckerStore } from './checker-store.ts';
 
 /** Most raw output kept per run, in characters; the rest is counted as cut. */
@@ -125,14 +126,10 @@ export class CheckerResults {
       const cls = await baselineField(q, run.host, e.path, 'class');
       const crit = cls === 'critical' || cls === 'self';
       const accepted =
-        (await q.get('SELECT 1 AS x FROM checker_accepted WHERE host = ? AND checker = ? AND db_sha256 = ? AND path = ? AND change = ? AND attrs = ?', [
-          run.host,
-          run.checker,
-          r.dbSha256 ?? '',
-          e.path,
-          e.change,
-          attrsKey(e.attrs),
-        ])) !== undefined;
+        (await q.get(
+          `SELECT 1 AS x FROM checker_accepted WHERE host = @host AND checker = @checker AND db_sha256 = @db AND ${textKeyIs(q.engine, 'path', '@path')} AND change = @change AND attrs = @attrs`,
+          { host: run.host, checker: run.checker, db: r.dbSha256 ?? '', path: e.path, change: e.change, attrs: attrsKey(e.attrs) },
+        )) !== undefined;
       await q.run('INSERT INTO checker_entries (run_id, path, change, attrs, critical, accepted) VALUES (?, ?, ?, ?, ?, ?)', [
         run.id,
         e.path,
@@ -254,7 +251,10 @@ export class CheckerResults {
  * has no like on PostgreSQL, and the document is small.
  */
 export async function baselineField(q: Queryable, host: string, path: string, field: 'class' | 'sha256'): Promise<string | null> {
-  const row = await q.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = ? AND kind = 'file' AND key = ?`, [host, path]);
+  const row = await q.get<{ baseline: string | null }>(`SELECT baseline FROM measured WHERE host = @host AND kind = 'file' AND ${textKeyIs(q.engine, 'key', '@path')}`, {
+    host,
+    path,
+  });
   if (!row?.baseline) return null;
   try {
     const v = (JSON.parse(row.baseline) as Record<string, unknown>)[field];

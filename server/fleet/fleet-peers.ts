@@ -1,5 +1,6 @@
 import type { FileEntry } from '../../shared/protocol.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { textKeyIs } from '../storage/text-key.ts';
 import { contentKey, type PeerState } from './sample-match.ts';
 
 interface PeerRow {
@@ -39,12 +40,12 @@ export class GroupPeers {
     // The content key is SQLite's JSON expression there and migration 8's function of the same text on PostgreSQL.
     const key = (json: string) => (sql.engine === 'postgres' ? `path_content_key(${json})` : contentKey(json));
     const self = `SELECT m.current FROM measured m JOIN hosts h ON h.host = m.host
-                  WHERE m.host = @host AND m.kind = 'file' AND m.key = @path AND m.current IS NOT NULL AND h.grp = @group AND h.state != 'revoked'`;
+                  WHERE m.host = @host AND m.kind = 'file' AND ${textKeyIs(sql.engine, 'm.key', '@path')} AND m.current IS NOT NULL AND h.grp = @group AND h.state != 'revoked'`;
     // PostgreSQL cannot infer a type for a parameter used only as a function argument or compared with one.
     const current = sql.engine === 'postgres' ? 'CAST(@current AS TEXT)' : '@current';
-    this.countsText = `SELECT COALESCE((SELECT hosts FROM path_contents WHERE grp = @group AND key = @path AND content = ''), 0)
+    this.countsText = `SELECT COALESCE((SELECT hosts FROM path_contents WHERE grp = @group AND ${textKeyIs(sql.engine, 'key', '@path')} AND content = ''), 0)
                 - (SELECT COUNT(*) FROM (${self}) o) AS reporting,
-              COALESCE((SELECT hosts FROM path_contents WHERE grp = @group AND key = @path AND content = ${key(current)}), 0)
+              COALESCE((SELECT hosts FROM path_contents WHERE grp = @group AND ${textKeyIs(sql.engine, 'key', '@path')} AND content = ${key(current)}), 0)
                 - (SELECT COUNT(*) FROM (${self}) s WHERE ${key('s.current')} = ${key(current)}) AS same`;
   }
 
@@ -61,9 +62,9 @@ export class GroupPeers {
     // `h.sample` made it walk every host of the group instead (10,000 lookups for a path 757 hosts had).
     const rows = await q.all<PeerRow>(
       `SELECT h.host AS host, h.sample AS sample, m.baseline AS baseline, m.current AS current
-       FROM measured m CROSS JOIN hosts h WHERE h.host = m.host AND m.kind = 'file' AND m.key = ?
-       AND h.grp = ? AND h.host != ? AND h.state != 'revoked'`,
-      [path, group, host],
+       FROM measured m CROSS JOIN hosts h WHERE h.host = m.host AND m.kind = 'file' AND ${textKeyIs(q.engine, 'm.key', '@path')}
+       AND h.grp = @group AND h.host != @host AND h.state != 'revoked'`,
+      { path, group, host },
     );
     return rows.map(parsePeer);
   }
@@ -78,9 +79,9 @@ export class GroupPeers {
     const c = (await q.get<{ reporting: number; same: number }>(this.countsText, { group, host, path, current }))!;
     const samples = await q.all<PeerRow>(
       `SELECT h.host AS host, h.sample AS sample, m.baseline AS baseline, m.current AS current
-       FROM hosts h CROSS JOIN measured m WHERE m.host = h.host AND m.kind = 'file' AND m.key = ?
-       AND h.grp = ? AND h.sample = 1 AND h.host != ? AND h.state != 'revoked'`,
-      [path, group, host],
+       FROM hosts h CROSS JOIN measured m WHERE m.host = h.host AND m.kind = 'file' AND ${textKeyIs(q.engine, 'm.key', '@path')}
+       AND h.grp = @group AND h.sample = 1 AND h.host != @host AND h.state != 'revoked'`,
+      { path, group, host },
     );
     return { reporting: c.reporting, same: c.same, peers: samples.map(parsePeer) };
   }

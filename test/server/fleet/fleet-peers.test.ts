@@ -9,6 +9,7 @@ import { classifyChange, contentKey } from '../../../server/fleet/sample-match.t
 import { openDatabase } from '../../../server/storage/db.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
 import { MIGRATIONS } from '../../../server/storage/migrations/index.ts';
+import { measuredKey } from '../../../server/storage/text-key.ts';
 import type { FileEntry } from '../../../shared/protocol.ts';
 import { canonicalJson } from '../../../shared/state-digest.ts';
 import { describeEngines } from '../../helpers/engines.ts';
@@ -76,7 +77,7 @@ describeEngines('the group peers', ({ open }) => {
       run: (...a: unknown[]) =>
         db.run(
           `INSERT INTO measured (host, kind, key, baseline, current, updated_at) VALUES (?, 'file', ?, ?, ?, 0)
-    ON CONFLICT (host, kind, key) DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
+    ON CONFLICT ${measuredKey(db.engine)} DO UPDATE SET current = excluded.current, updated_at = excluded.updated_at`,
           a,
         ),
     };

@@ -29,6 +29,8 @@ interface Schema {
   primaryKeys: Record<string, string[]>;
   indexes: Record<string, Index>;
   triggers: string[];
+  /** PostgreSQL only: `index.column` for each column an index holds as md5 of the text (migration 17). */
+  hashed: string[];
 }
 
 const SQLITE_TYPES: Record<string, Column['type']> = { INTEGER: 'integer', TEXT: 'text', BLOB: 'blob', REAL: 'real' };
@@ -43,7 +45,7 @@ const PG_TYPES: Record<string, Column['type']> = {
 };
 
 function sqliteSchema(db: Db): Schema {
-  const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [] };
+  const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [], hashed: [] };
   const tables = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).pluck().all() as string[];
   for (const t of tables) {
     const cols = db.pragma(`table_info(${t})`) as { name: string; type: string; notnull: number; pk: number; dflt_value: string | null }[];
@@ -69,7 +71,7 @@ function sqliteSchema(db: Db): Schema {
 }
 
 async function pgSchema(c: pg.Client): Promise<Schema> {
-  const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [] };
+  const schema: Schema = { tables: {}, primaryKeys: {}, indexes: {}, triggers: [], hashed: [] };
   const cols = await c.query<{ table_name: string; column_name: string; data_type: string; is_nullable: string; column_default: string | null }>(
     `SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns
      WHERE table_schema = 'public' ORDER BY table_name, ordinal_position`,
@@ -93,12 +95,22 @@ async function pgSchema(c: pg.Client): Promise<Schema> {
   for (const r of keys.rows) schema.primaryKeys[r.table] = r.columns;
   const indexes = await c.query<{ name: string; table: string; columns: string[]; unique: boolean; partial: boolean }>(
     `SELECT ic.relname AS name, t.relname AS table, i.indisunique AS unique, i.indpred IS NOT NULL AS partial,
-       (SELECT array_agg(a.attname::text ORDER BY k.ord) FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-        JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum) AS columns
+       (SELECT array_agg(pg_get_indexdef(i.indexrelid, k.ord::int, true) ORDER BY k.ord)
+        FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)) AS columns
      FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
      WHERE n.nspname = 'public' AND NOT EXISTS (SELECT 1 FROM pg_constraint p WHERE p.conindid = i.indexrelid)`,
   );
-  for (const r of indexes.rows) schema.indexes[r.name] = { table: r.table, columns: r.columns, unique: r.unique, partial: r.partial };
+  for (const r of indexes.rows) {
+    // A key or unique index over a long text holds md5 of it (migration 17): the same key, compared as its column.
+    const columns = r.columns.map((col) => {
+      const m = /^md5\((\w+)\)$/.exec(col);
+      if (m) schema.hashed.push(`${r.name}.${m[1]}`);
+      return m ? m[1]! : col;
+    });
+    // The key PostgreSQL cannot hold as a constraint is a unique index of the constraint's name.
+    if (r.name === `${r.table}_pkey` && r.unique && !r.partial) schema.primaryKeys[r.table] = columns;
+    else schema.indexes[r.name] = { table: r.table, columns, unique: r.unique, partial: r.partial };
+  }
   const triggers = await c.query<{ t: string }>(`SELECT DISTINCT event_object_table || '.' || trigger_name AS t FROM information_schema.triggers WHERE trigger_schema = 'public'`);
   schema.triggers = triggers.rows.map((r) => r.t).sort();
   return schema;
@@ -173,6 +185,18 @@ test('the PostgreSQL migrations build the schema the SQLite ones do', async (t: 
       assert.deepEqual(Object.keys(got.indexes).sort(), Object.keys(want.indexes).sort(), 'index names');
       assert.deepEqual(got.indexes, want.indexes, 'index tables, columns, uniqueness and partiality');
       assert.deepEqual(got.triggers, want.triggers, 'triggers');
+    });
+
+    await t.test('PostgreSQL keys every path and subject by its md5: a b-tree entry holds at most 2704 bytes', async () => {
+      assert.deepEqual((await pgSchema(c)).hashed.sort(), [
+        'alarms_open.subject',
+        'checker_accepted_pkey.attrs',
+        'checker_accepted_pkey.path',
+        'measured_by_key.key',
+        'measured_pkey.key',
+        'path_contents_pkey.content',
+        'path_contents_pkey.key',
+      ]);
     });
 
     await t.test('a step applied again fails: a runner that repeats a migration stops', async () => {
