@@ -43,6 +43,13 @@ const PG_VERSION = '15';
 const CLUSTER = 'twbench';
 const log = (s: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Every server and worker process of this run, stopped when the run is interrupted. */
+const children = new Set<ChildProcess>();
+const track = (p: ChildProcess) => {
+  children.add(p);
+  p.once('exit', () => children.delete(p));
+  return p;
+};
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -119,7 +126,7 @@ interface Instance {
 
 function startServer(inst: Instance, runDir: string): Promise<void> {
   const args = ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', inst.dir, '--listen', `127.0.0.1:${inst.port}`, '--dashboard', '127.0.0.1:0'];
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
   const out = createWriteStream(join(runDir, `server-${inst.name}.log`));
   proc.stderr!.pipe(out);
   return new Promise((res, rej) => {
@@ -223,7 +230,7 @@ async function scenario(label: string, instances: Instance[], fleet: Fleet, runD
       eventsPerSec: (o.eventsPerSec * (to - from)) / N,
       ackEvery: o.ackEvery,
     };
-    const k = fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const k = track(fork(join(ROOT, 'bench/load/clients.ts'), [JSON.stringify(cfg)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     k.on('message', (m: WorkerReport | { type: 'all-up'; at: number }) => {
       if (m.type === 'report') {
         reports.set(w, m);
@@ -364,6 +371,7 @@ export async function runInstancesBench(o: InstancesOptions): Promise<void> {
 
   // PostgreSQL, `instances` instances on one database of a throwaway cluster.
   const onSignal = () => {
+    for (const p of children) p.kill('SIGKILL');
     ThrowawayCluster.drop();
     process.exit(130);
   };
