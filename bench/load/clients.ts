@@ -28,6 +28,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { type ConnectionOptions, createSecureContext, type SecureContext, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { WebSocket } from 'ws';
+import { FAILOVER_JITTER_MS } from '../../agent/link/agent-link.ts';
 import { Backoff } from '../../agent/link/backoff.ts';
 import type { FileEntry, SpoolRecord } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
@@ -45,6 +46,13 @@ const EVENT_PATHS = ['/etc/cron.d/tw-bench', '/etc/tripwire/tw-bench.cfg', '/usr
 
 export interface WorkerConfig {
   port: number;
+  /**
+   * Every instance's port, as the agent's `server:` list (absent: `port` alone). Agent i starts on entry
+   * i mod the list's length (a fleet whose configs list the instances in different orders), and moves to the
+   * next after a random wait up to FAILOVER_JITTER_MS when its connection closes or is refused, backing off
+   * only once every entry failed in a row, as agent/link/agent-link.ts does.
+   */
+  ports?: number[];
   /** File with one FleetAgent JSON per line, and which lines are ours. */
   agentsFile: string;
   from: number;
@@ -90,6 +98,7 @@ export interface WorkerReport {
 }
 
 const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
+const ports = cfg.ports?.length ? cfg.ports : [cfg.port];
 const keyPem = readFileSync(cfg.keyFile, 'utf8');
 const caPem = readFileSync(cfg.caFile, 'utf8');
 const fleet = readFileSync(cfg.agentsFile, 'utf8')
@@ -125,16 +134,22 @@ class SimAgent {
   private changes = 0;
   private beats = 0;
   private readonly backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, cfg.intervalMs * 3)), floorMs: 100 });
+  /** Which of `ports` this agent dials now, and how many in a row failed. */
+  private cur: number;
+  private failedInRow = 0;
 
   constructor(
     private readonly a: FleetAgent,
     private readonly localAddress: string,
-  ) {}
+    index: number,
+  ) {
+    this.cur = index % ports.length;
+  }
 
   connect(): void {
     // One secure context per agent, made once: parsing key, certificate and CA on every reconnect would be the generator's own storm.
     this.ctx ??= createSecureContext({ key: keyPem, cert: this.a.cert, ca: caPem, minVersion: 'TLSv1.2' });
-    const ws = new WebSocket(`wss://127.0.0.1:${cfg.port}/agent`, {
+    const ws = new WebSocket(`wss://127.0.0.1:${ports[this.cur]}/agent`, {
       rejectUnauthorized: true,
       maxPayload: 64 * 1024,
       handshakeTimeout: 10_000,
@@ -189,6 +204,7 @@ class SimAgent {
       this.up = true;
       c.up++;
       this.backoff.reset();
+      this.failedInRow = 0;
       if (!this.reported && cfg.eventsPerSec > 0) {
         // The first full report becomes the host's baseline (empty: nothing measured yet).
         this.send({ type: 'report', reportId: randomUUID(), part: 0, last: true, files: [], daemons: [], mounts: [], ports: [] });
@@ -312,11 +328,22 @@ class SimAgent {
     this.sentAt.clear();
     for (const u of this.unacked) u.sentAt = undefined; // a record sent again after the reconnect is timed from then
     this.ws = null;
-    setTimeout(() => this.connect(), this.backoff.next());
+    setTimeout(() => this.connect(), this.nextDelay());
+  }
+
+  /** With one server the backoff; with several, the next one after a short random wait (see WorkerConfig.ports). */
+  private nextDelay(): number {
+    if (ports.length === 1) return this.backoff.next();
+    this.cur = (this.cur + 1) % ports.length;
+    if (++this.failedInRow >= ports.length) {
+      this.failedInRow = 0;
+      return this.backoff.next();
+    }
+    return Math.round(Math.random() * FAILOVER_JITTER_MS);
   }
 }
 
-const agents = fleet.map((a, i) => new SimAgent(a, cfg.localAddresses[i % cfg.localAddresses.length]!));
+const agents = fleet.map((a, i) => new SimAgent(a, cfg.localAddresses[i % cfg.localAddresses.length]!, cfg.from + i));
 
 function checkAllUp(): void {
   if (!wasAllUp && c.up === agents.length) {

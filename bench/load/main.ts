@@ -13,6 +13,8 @@
  * 1-5 ran) --no-resume
  * --cpu-prof --sources K (source addresses, 127.0.0.2..)
  * --work DIR (/tmp/tw-bench-load) --json FILE
+ * --database sqlite|postgres (sqlite) --instances K (1): with postgres, K instances on one PostgreSQL
+ * database beside one on SQLite in the same run, and the kill of one of them (pg-instances.ts)
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import Database from 'better-sqlite3';
 import { ACK_EVERY } from '../../agent/link/agent-link.ts';
 import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { makeFleet, prepareTemplate, ROOT } from './fleet.ts';
+import { runInstancesBench } from './pg-instances.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 
 const { values: a } = parseArgs({
@@ -44,9 +47,13 @@ const { values: a } = parseArgs({
     sources: { type: 'string' },
     work: { type: 'string', default: '/tmp/tw-bench-load' },
     json: { type: 'string' },
+    database: { type: 'string', default: 'sqlite' },
+    instances: { type: 'string', default: '1' },
   },
 });
 
+if (a.database !== 'sqlite' && a.database !== 'postgres') throw new Error(`--database must be sqlite or postgres (got ${a.database})`);
+if (a.database === 'sqlite' && a.instances !== '1') throw new Error('--instances above 1 needs --database postgres');
 const N = Number(a.agents);
 const intervalMs = Number(a.interval);
 const eventsPerSec = Number(a.events);
@@ -312,7 +319,26 @@ async function main(): Promise<void> {
 }
 
 mkdirSync(a.work!, { recursive: true });
-main().then(
+const run =
+  a.database === 'postgres'
+    ? () =>
+        runInstancesBench({
+          agents: N,
+          instances: Number(a.instances),
+          warmupS: Number(a.warmup),
+          durationS: Number(a.duration),
+          afterS: Number(a.after),
+          workers,
+          sources,
+          intervalMs,
+          jitterMs: Number(a.jitter),
+          eventsPerSec,
+          ackEvery,
+          work: a.work!,
+          json: a.json,
+        })
+    : main;
+run().then(
   () => process.exit(0),
   (err) => {
     console.error(err);

@@ -1,11 +1,11 @@
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { certFingerprint } from '../../shared/cert.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { defaultInstanceName, loadServerConfig } from '../config.ts';
-import { TICKET_KEY_FILE } from '../gateway/tls-tickets.ts';
+import { loadTicketKeys, TICKET_KEY_FILE } from '../gateway/tls-tickets.ts';
 import { databaseFile, dataDirPaths, openDataDir } from '../storage/data-dir.ts';
 import { PG_MIGRATIONS } from '../storage/migrations/index.ts';
 import { isPostgresUrl, openSqlDb } from '../storage/open-db.ts';
@@ -52,7 +52,10 @@ export async function joinDataDir(o: JoinOptions, io: CommandIo): Promise<number
   mkdirPrivate(o.dir);
   copyFileSync(from.caKey, p.caKey);
   copyFileSync(from.caCert, p.caCert);
-  if (existsSync(`${from.dir}/${TICKET_KEY_FILE}`)) copyFileSync(`${from.dir}/${TICKET_KEY_FILE}`, `${p.dir}/${TICKET_KEY_FILE}`);
+  // `serve` makes D's ticket key at its first start: a pair set up before either served would otherwise make
+  // two keys, and every agent failing over would pay a full handshake. Missing means D never served: make it now.
+  loadTicketKeys(from.dir);
+  copyFileSync(`${from.dir}/${TICKET_KEY_FILE}`, `${p.dir}/${TICKET_KEY_FILE}`);
   const ca = { keyPem: readFileSync(p.caKey, 'utf8'), certPem: readFileSync(p.caCert, 'utf8') };
   const server = generateRsaKeyPair(2048);
   writeFilePrivate(p.serverKey, server.privateKeyPem);

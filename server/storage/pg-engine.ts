@@ -35,6 +35,9 @@ interface Translated {
   names: string[] | null;
 }
 
+/** How long opening a connection may take before the database counts as unreachable, in ms. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
 /** Connection faults: the database restarting, refusing, or cut off. The caller retries; nothing is lost. */
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
 
@@ -62,11 +65,22 @@ export class PgDb implements SqlDb {
    */
   constructor(
     private readonly url: string,
-    o: { log?: Logger; poolSize?: number; migrate?: (db: Queryable & Pick<SqlDb, 'tx'>) => Promise<unknown> } = {},
+    o: { log?: Logger; poolSize?: number; connectTimeoutMs?: number; migrate?: (db: Queryable & Pick<SqlDb, 'tx'>) => Promise<unknown> } = {},
   ) {
     this.log = o.log;
     this.name = redactUrl(url);
-    this.pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10, types, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30_000, allowExitOnIdle: true });
+    // The pool's own connectionTimeoutMillis also bounds the wait for a free client in its queue: a burst
+    // longer than that (thousands of agents failing over to this instance at once) failed statements on a
+    // healthy database, and the agents, refused, came back for another handshake. The bound belongs on
+    // opening a connection (an unreachable database still fails fast); a statement queued behind busy
+    // clients waits its turn, as on SQLite's one connection.
+    const connectTimeoutMs = o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    const Client = class extends pg.Client {
+      constructor(c: pg.ClientConfig = {}) {
+        super({ ...c, connectionTimeoutMillis: connectTimeoutMs });
+      }
+    };
+    this.pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10, types, idleTimeoutMillis: 30_000, allowExitOnIdle: true, Client });
     this.pool.on('error', (err) => this.log?.warn({ err: err.message, code: (err as { code?: string }).code }, 'database connection lost; the pool reconnects'));
     const raw = { engine: 'postgres' as const, all: this.rawAll, get: this.rawGet, run: this.rawRun, tx: this.rawTx };
     this.migrated = o.migrate ? o.migrate(raw as never).then(() => undefined) : Promise.resolve();
@@ -237,7 +251,7 @@ export function unavailable(err: unknown, name: string): unknown {
   if (err instanceof TwError) return err;
   const code = String((err as { code?: unknown }).code ?? '');
   const msg = (err as Error).message ?? String(err);
-  if (UNAVAILABLE.has(code) || /Connection terminated|connection timeout|Client has encountered a connection error/i.test(msg)) {
+  if (UNAVAILABLE.has(code) || /Connection terminated|connection timeout|timeout expired|Client has encountered a connection error/i.test(msg)) {
     return serverError('TW_DB_UNAVAILABLE', `database ${name} is unreachable (${msg})`);
   }
   return err;

@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { initCommand } from '../../../server/cli/init.ts';
 import { defaultInstanceName, loadServerConfig } from '../../../server/config.ts';
 import { openServerContext } from '../../../server/context.ts';
+import { loadTicketKeys } from '../../../server/gateway/tls-tickets.ts';
 import { systemClock } from '../../../shared/clock.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
@@ -88,4 +89,17 @@ test('database: a postgres:// URL opens PostgreSQL (connecting lazily, no SQLite
   assert.ok(!existsSync(join(root, 'gone.db')));
   writeFileSync(cfg, `${base}database: relative.db\n`);
   assert.throws(() => openServerContext(d, systemClock), /key "database": must be an absolute path/);
+});
+
+test('a dir joined before the first ever served shares its TLS ticket key (an agent failing over resumes its session)', async () => {
+  const root = tempDir('tw-join-');
+  const d = join(root, 'd');
+  const d2 = join(root, 'd2');
+  assert.equal(await initCommand(['--dir', d, '--instance', 'alpha', '--listen', '127.0.0.1:7443'], io().io), 0);
+  assert.equal(await initCommand(['--dir', d2, '--join', d, '--instance', 'bravo', '--listen', '127.0.0.1:7444'], io().io), 0);
+  const key = readFileSync(join(d, 'tls-ticket.key'));
+  assert.equal(key.length, 48);
+  assert.deepEqual(readFileSync(join(d2, 'tls-ticket.key')), key);
+  // What each `serve` loads at its start: the same key.
+  assert.deepEqual(loadTicketKeys(d2).ticketKeys, loadTicketKeys(d).ticketKeys);
 });
