@@ -29,7 +29,7 @@ import { LiveSessionStore } from './gateway/live-session-store.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
-import { loadTicketKeys } from './gateway/tls-tickets.ts';
+import { TicketRotation, ticketOptions } from './gateway/tls-tickets.ts';
 import { InstanceLease } from './liveness/instance-lease.ts';
 import { ReportMailer } from './reports/report-mailer.ts';
 import { Retention } from './retention.ts';
@@ -77,6 +77,7 @@ export class ServerApp {
   readonly stats = new ConnectionStats();
   private readonly beats: HeartbeatBatcher;
   private readonly gateway: HttpsServer;
+  private readonly tickets: TicketRotation;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
   /** The tick's jobs: each runs alone (a pass due while the last still runs is skipped), failures logged. */
@@ -123,12 +124,13 @@ export class ServerApp {
       version: VERSION,
       ca,
       serverCert,
-      tickets: loadTicketKeys(paths.dir),
+      tickets: ticketOptions(ca.keyPem, o.clock.now()),
       stats: this.stats,
       beats: this.beats,
       storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;
+    this.tickets = new TicketRotation(server, ca.keyPem, o.clock.now());
     this.handshakesInFlight = handshakesInFlight;
     this.stallWatch = new StallWatch({ tickMs: o.tickMs ?? 250, lagMs: 200, busyHandshakes: BUSY_HANDSHAKES, busyLoop: BUSY_LOOP });
     this.loopUtilization = o.loopUtilization ?? eventLoopBusy();
@@ -177,6 +179,7 @@ export class ServerApp {
     const job = (fn: () => Promise<void>, what: string) => new GuardedJob(fn, (err) => this.tickError(err, what));
     this.jobs = {
       lease: job(async () => {
+        if (this.tickets.refresh(o.clock.now())) o.log.info("TLS session tickets now use this period's key");
         // An instance declared down holds no live session any more.
         for (const down of await this.lease.tick(this.registry.size)) await this.live.dropInstance(down);
         if (o.clock.now() - this.lastLivePrune >= LIVE_PRUNE_MS) {

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
-import { loadTicketKeys } from '../../server/gateway/tls-tickets.ts';
+import { ticketOptions } from '../../server/gateway/tls-tickets.ts';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, port: { type: 'string', default: '0' } } });
 const dir = values.dir!;
@@ -28,7 +28,7 @@ const server = createServer({
   requestCert: true,
   rejectUnauthorized: false,
   minVersion: 'TLSv1.2',
-  ...loadTicketKeys(dir),
+  ...ticketOptions(r('ca.key')),
 });
 const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, perMessageDeflate: false });
 server.on('upgrade', (req, socket, head) => {

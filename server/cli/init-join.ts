@@ -5,7 +5,6 @@ import { parseDocument } from 'yaml';
 import { certFingerprint } from '../../shared/cert.ts';
 import { mkdirPrivate, writeFilePrivate } from '../../shared/secure-file.ts';
 import { defaultInstanceName, loadServerConfig } from '../config.ts';
-import { loadTicketKeys, TICKET_KEY_FILE } from '../gateway/tls-tickets.ts';
 import { databaseFile, dataDirPaths, openDataDir } from '../storage/data-dir.ts';
 import { PG_MIGRATIONS } from '../storage/migrations/index.ts';
 import { isPostgresUrl, openSqlDb } from '../storage/open-db.ts';
@@ -29,8 +28,8 @@ export interface JoinOptions {
  * `init --dir D2 --join D`: a second instance's data dir from the first's. The same CA (its key too: either
  * instance enrolls agents), the same database (for SQLite, `database:` names D's file, so one host only; for
  * PostgreSQL, D's URL),
- * D's settings (mail, syslog, grace...) so either can stand alone, the TLS ticket key so an agent that
- * fails over resumes its session, and its own server certificate and instance name.
+ * D's settings (mail, syslog, grace...) so either can stand alone, and its own server certificate and instance
+ * name. The TLS ticket key is derived from the CA key (tls-tickets.ts), so an agent that fails over resumes its session.
  */
 export async function joinDataDir(o: JoinOptions, io: CommandIo): Promise<number> {
   const from = openDataDir(o.join);
@@ -52,10 +51,6 @@ export async function joinDataDir(o: JoinOptions, io: CommandIo): Promise<number
   mkdirPrivate(o.dir);
   copyFileSync(from.caKey, p.caKey);
   copyFileSync(from.caCert, p.caCert);
-  // `serve` makes D's ticket key at its first start: a pair set up before either served would otherwise make
-  // two keys, and every agent failing over would pay a full handshake. Missing means D never served: make it now.
-  loadTicketKeys(from.dir);
-  copyFileSync(`${from.dir}/${TICKET_KEY_FILE}`, `${p.dir}/${TICKET_KEY_FILE}`);
   const ca = { keyPem: readFileSync(p.caKey, 'utf8'), certPem: readFileSync(p.caCert, 'utf8') };
   const server = generateRsaKeyPair(2048);
   writeFilePrivate(p.serverKey, server.privateKeyPem);

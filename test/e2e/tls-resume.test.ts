@@ -21,7 +21,7 @@ test('the agent reconnects to a restarted server with a resumed TLS session, and
   const connected = () => p.lines.filter((l) => l.includes('"msg":"connected"')).map((l) => JSON.parse(l) as Record<string, unknown>);
   await waitFor(() => connected().length >= 2, { timeoutMs: 20_000, what: 'a second connection' });
   const second = connected()[1];
-  assert.equal(second!.tlsResumed, true, 'the ticket survived the restart (tls-ticket.key in the data dir)');
+  assert.equal(second!.tlsResumed, true, 'the ticket survived the restart (its key is derived from ca.key)');
   await waitFor(async () => (await hostStatus(server, 'romeo')) === 'up', { what: 'romeo up again' });
   p.signal('SIGKILL');
 });

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { initCommand } from '../../../server/cli/init.ts';
 import { defaultInstanceName, loadServerConfig } from '../../../server/config.ts';
 import { openServerContext } from '../../../server/context.ts';
-import { loadTicketKeys } from '../../../server/gateway/tls-tickets.ts';
+import { TicketRotation, ticketKeyFor, ticketOptions } from '../../../server/gateway/tls-tickets.ts';
 import { systemClock } from '../../../shared/clock.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
@@ -91,15 +91,35 @@ test('database: a postgres:// URL opens PostgreSQL (connecting lazily, no SQLite
   assert.throws(() => openServerContext(d, systemClock), /key "database": must be an absolute path/);
 });
 
-test('a dir joined before the first ever served shares its TLS ticket key (an agent failing over resumes its session)', async () => {
+test('joined instances hold the same TLS ticket key in every period and rotate together (an agent failing over resumes its session)', async () => {
   const root = tempDir('tw-join-');
   const d = join(root, 'd');
   const d2 = join(root, 'd2');
+  const other = join(root, 'other');
   assert.equal(await initCommand(['--dir', d, '--instance', 'alpha', '--listen', '127.0.0.1:7443'], io().io), 0);
   assert.equal(await initCommand(['--dir', d2, '--join', d, '--instance', 'bravo', '--listen', '127.0.0.1:7444'], io().io), 0);
-  const key = readFileSync(join(d, 'tls-ticket.key'));
-  assert.equal(key.length, 48);
-  assert.deepEqual(readFileSync(join(d2, 'tls-ticket.key')), key);
-  // What each `serve` loads at its start: the same key.
-  assert.deepEqual(loadTicketKeys(d2).ticketKeys, loadTicketKeys(d).ticketKeys);
+  assert.equal(await initCommand(['--dir', other, '--listen', '127.0.0.1:7445'], io().io), 0);
+  const caKey = (dir: string) => readFileSync(join(dir, 'ca.key'), 'utf8');
+  const WEEK = 7 * 86_400_000;
+  const t = Date.now();
+  // What each `serve` loads at its start, whenever each started: the same key within a period.
+  assert.deepEqual(ticketOptions(caKey(d2), t).ticketKeys, ticketOptions(caKey(d), t).ticketKeys);
+  assert.equal(ticketKeyFor(caKey(d), t).length, 48);
+  assert.notDeepEqual(ticketKeyFor(caKey(d), t), ticketKeyFor(caKey(d), t + WEEK), 'the key changes with the period');
+  assert.notDeepEqual(ticketKeyFor(caKey(other), t), ticketKeyFor(caKey(d), t), 'another CA, another key');
+  // Both running servers switch at the period's end, to the same new key.
+  const set: Buffer[][] = [[], []];
+  const rotations = [d, d2].map((dir, i) => new TicketRotation({ setTicketKeys: (k) => set[i]!.push(k) }, caKey(dir), t));
+  const end = (Math.floor(t / WEEK) + 1) * WEEK;
+  assert.deepEqual(
+    rotations.map((r) => r.refresh(end - 1)),
+    [false, false],
+  );
+  assert.deepEqual(
+    rotations.map((r) => r.refresh(end)),
+    [true, true],
+  );
+  assert.deepEqual(set[0], [ticketKeyFor(caKey(d), end)]);
+  assert.deepEqual(set[1], set[0]);
+  assert.equal(rotations[0]!.refresh(end + 1000), false, 'once per period');
 });
