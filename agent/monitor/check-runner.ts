@@ -115,6 +115,10 @@ export class AgentChecks {
 
   private sendDelta(d: Delta): void {
     if (!this.monitor.ready) return; // the first report carries it
+    if (this.o.log.isLevelEnabled('debug')) {
+      const items = Object.entries(d).flatMap(([f, v]) => (f === 'notes' ? [] : (v as unknown[]).map((x) => `${f} ${typeof x === 'string' ? x : JSON.stringify(x).slice(0, 80)}`)));
+      this.o.log.debug({ items }, 'delta');
+    }
     if (this.o.submit) {
       // Durable first: the spool holds each event until the server acknowledged it.
       for (const { type: _type, ...f } of eventFrames(d)) this.o.submit({ kind: 'event', ...f });

@@ -52,6 +52,8 @@ export class Monitor {
     };
     // Watch first: a change during the first scan is then seen, not lost.
     for (const c of this.o.checks) {
+      // Stopped while an earlier check subscribed: a watch started now (a findmnt child) would outlive close().
+      if (this.stopped) return;
       if (!c.watch) continue;
       try {
         await c.watch(hooks);

@@ -155,6 +155,7 @@ export class FilesCheck implements Check {
   }
 
   private onPaths(paths: string[]): void {
+    this.ctx.log.debug({ paths }, 'watch hint');
     for (const p of paths) void this.remeasure(p);
   }
 
@@ -181,6 +182,7 @@ export class FilesCheck implements Check {
     if (cls === null) {
       // Not guarded itself: maybe a directory above guarded paths was moved or removed.
       const under = this.set.filter((t) => t.path.startsWith(`${path}/`));
+      this.ctx.log.debug({ path, outcome: 'unguarded', under: under.length }, 're-measured');
       for (const t of under) void this.remeasure(t.path);
       return;
     }
@@ -189,6 +191,7 @@ export class FilesCheck implements Check {
     const e = await measurePath(path, cls, this.ctx.hasher, true);
     this.hashes.record(path, at, e);
     hooks.update('file', path, e);
+    this.ctx.log.debug({ path, outcome: changed(before, e ?? undefined) ? 'changed' : 'same', hashed: Boolean(e?.sha256) }, 're-measured');
     this.armInode(path, e);
     if (!this.fresh.delete(path) && this.index.loads(path) && changed(before, e ?? undefined)) this.queueRebuild();
     if (e?.type !== 'dir') {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Check } from '../../../agent/checks/check.ts';
 import { FilesCheck } from '../../../agent/checks/files/files.ts';
 import { AgentConfigSchema } from '../../../agent/config.ts';
 import { HashPool } from '../../../agent/hashing/hash-pool.ts';
@@ -93,4 +94,37 @@ test('the full scan runs again when its period passes (fake clock)', async () =>
     await s.mon.stop();
     await s.hasher.close();
   }
+});
+
+test('a stop while one check is still subscribing starts no later check its watch (nothing outlives close)', async () => {
+  let release!: () => void;
+  const slow = new Promise<void>((r) => (release = r));
+  const watched: string[] = [];
+  const closed: string[] = [];
+  const check = (name: string, wait?: Promise<void>): Check => ({
+    name,
+    kind: 'file',
+    cadence: 'cycle',
+    measure: async () => [],
+    watch: async () => {
+      watched.push(name);
+      await wait;
+    },
+    close: async () => void closed.push(name),
+  });
+  const mon = new Monitor({
+    checks: [check('first', slow), check('second')],
+    clock: new FakeClock(),
+    log: silentLogger(),
+    intervalMs: null,
+    fullScanMs: 3_600_000,
+    onDelta: () => undefined,
+    onScan: () => undefined,
+  });
+  const started = mon.start();
+  await mon.stop();
+  release();
+  await started;
+  assert.deepEqual(closed.sort(), ['first', 'second']);
+  assert.deepEqual(watched, ['first'], 'the second check was closed before its watch could start');
 });
