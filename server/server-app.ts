@@ -100,7 +100,7 @@ export class ServerApp {
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
-    this.beats = new HeartbeatBatcher(ctx.sql, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };

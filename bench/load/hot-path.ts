@@ -66,7 +66,7 @@ await run('Liveness.heartbeat', async (i) => {
 });
 // The same beats through the batcher, `size` per transaction (a full batch commits at once).
 for (const size of [8, 256]) {
-  const batcher = new HeartbeatBatcher(sql, live, clock, { windowMs: 60_000, maxBatch: size });
+  const batcher = new HeartbeatBatcher(live, clock, { windowMs: 60_000, maxBatch: size });
   const t = process.hrtime.bigint();
   let failed = 0;
   for (let k = 0; k < beats; k++) {
