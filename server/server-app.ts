@@ -24,6 +24,7 @@ import { createMetrics } from './dashboard/metrics.ts';
 import { ConnectionStats } from './gateway/connection-stats.ts';
 import { createGateway } from './gateway/gateway.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
+import { HelloBatcher } from './gateway/hello-batcher.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
@@ -71,6 +72,7 @@ export class ServerApp {
   /** What the gateway refused and dropped, for /metrics. */
   readonly stats = new ConnectionStats();
   private readonly beats: HeartbeatBatcher;
+  private readonly hellos: HelloBatcher;
   private readonly gateway: HttpsServer;
   private readonly page: HttpServer | HttpsServer;
   private tick?: TimerHandle;
@@ -101,6 +103,8 @@ export class ServerApp {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    // 2 ms: the hellos of a reconnect storm share a commit (see hello-batcher.ts).
+    this.hellos = new HelloBatcher(ctx.liveness, { windowMs: 2, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
@@ -116,6 +120,7 @@ export class ServerApp {
       tickets: loadTicketKeys(paths.dir),
       stats: this.stats,
       beats: this.beats,
+      hellos: this.hellos,
       storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;
