@@ -25,6 +25,7 @@ import { createMetrics } from './dashboard/metrics.ts';
 import { ConnectionStats } from './gateway/connection-stats.ts';
 import { createGateway } from './gateway/gateway.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
+import { HelloBatcher } from './gateway/hello-batcher.ts';
 import { LiveSessionStore } from './gateway/live-session-store.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
@@ -76,6 +77,7 @@ export class ServerApp {
   /** What the gateway refused and dropped, for /metrics. */
   readonly stats = new ConnectionStats();
   private readonly beats: HeartbeatBatcher;
+  private readonly hellos: HelloBatcher;
   private readonly gateway: HttpsServer;
   private readonly tickets: TicketRotation;
   private readonly page: HttpServer | HttpsServer;
@@ -109,8 +111,10 @@ export class ServerApp {
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
-    this.beats = new HeartbeatBatcher(ctx.sql, ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
     this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands);
+    // 2 ms: the hellos of a reconnect storm share a commit (see hello-batcher.ts).
+    this.hellos = new HelloBatcher(ctx.liveness, { windowMs: 2, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
@@ -127,6 +131,7 @@ export class ServerApp {
       tickets: ticketOptions(ca.keyPem, o.clock.now()),
       stats: this.stats,
       beats: this.beats,
+      hellos: this.hellos,
       storageLog: new LogThrottle(10_000),
     });
     this.gateway = server;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AlarmStore } from '../../server/alarms/alarm-store.ts';
 import { HeartbeatBatcher } from '../../server/gateway/heartbeat-batcher.ts';
+import { HelloBatcher } from '../../server/gateway/hello-batcher.ts';
 import { HeartbeatRollup } from '../../server/liveness/heartbeat-rollup.ts';
 import { HostStore } from '../../server/liveness/host-store.ts';
 import { Liveness } from '../../server/liveness/liveness.ts';
@@ -66,7 +67,7 @@ await run('Liveness.heartbeat', async (i) => {
 });
 // The same beats through the batcher, `size` per transaction (a full batch commits at once).
 for (const size of [8, 256]) {
-  const batcher = new HeartbeatBatcher(sql, live, clock, { windowMs: 60_000, maxBatch: size });
+  const batcher = new HeartbeatBatcher(live, clock, { windowMs: 60_000, maxBatch: size });
   const t = process.hrtime.bigint();
   let failed = 0;
   for (let k = 0; k < beats; k++) {
@@ -79,4 +80,28 @@ for (const size of [8, 256]) {
   if (failed) throw new Error(`${failed} beats not ok`);
   console.log(`HeartbeatBatcher, ${size} per commit [${sql.engine}]: ${(Number(process.hrtime.bigint() - t) / 1e3 / beats).toFixed(1)} µs per beat`);
 }
+await hellos();
 await sql.close();
+
+/** The reconnect storm's store side: every host says hello again (a new boot), alone and in groups of 64. */
+async function hellos(): Promise<void> {
+  const facts = { hostname: 'host.example.net', os: 'linux', release: '6.1.0-18-amd64', arch: 'x64', runtime: 'node 24.21.0', uptimeSec: 86400 };
+  const reboot = (i: number, round: number) => `${String(round).padStart(8, '0')}-0000-4000-8000-${String(i).padStart(12, '0')}`;
+  let t = process.hrtime.bigint();
+  for (let i = 0; i < hosts; i++) {
+    now += 1;
+    if ((await live.hello(`h${i}`, { bootId: reboot(i, 1), seq: 0, interval: 10_000, agentVersion: 'x', facts })) !== 'ok') throw new Error('hello not ok');
+  }
+  console.log(`Liveness.hello, each its own commit [${sql.engine}]: ${(Number(process.hrtime.bigint() - t) / 1e3 / hosts).toFixed(1)} µs per hello`);
+  const group = new HelloBatcher(live, { windowMs: 60_000, maxBatch: 64 });
+  t = process.hrtime.bigint();
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < hosts; i++) {
+    now += 1;
+    all.push(group.submit(`h${i}`, { bootId: reboot(i, 2), seq: 0, interval: 10_000, agentVersion: 'x', facts }));
+    if (i % 64 === 63) await group.flush();
+  }
+  await group.flush();
+  if ((await Promise.all(all)).some((r) => r !== 'ok')) throw new Error('hello not ok');
+  console.log(`HelloBatcher, 64 per commit [${sql.engine}]: ${(Number(process.hrtime.bigint() - t) / 1e3 / hosts).toFixed(1)} µs per hello`);
+}

@@ -17,6 +17,7 @@ import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
+import type { HelloBatcher } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
@@ -40,6 +41,8 @@ export interface SessionDeps {
   stats?: ConnectionStats;
   /** Group commit for heartbeats; without it each heartbeat commits alone. */
   beats?: HeartbeatBatcher;
+  /** Group commit for hellos (a reconnect storm); without it each hello commits alone. */
+  hellos?: HelloBatcher;
   /**
    * Storage errors are logged at most every 10 s across all sessions, the rest counted: at a thousand
    * heartbeats a second a full disk would otherwise log a thousand lines a second.
@@ -291,7 +294,7 @@ export class AgentSession implements LiveSession {
     }
     // Superseded meanwhile by a newer connection of the same boot: that one is the agent now.
     if (this.closed) return;
-    const r = await this.d.liveness.hello(this.host, m);
+    const r = await (this.d.hellos ? this.d.hellos.submit(this.host, m) : this.d.liveness.hello(this.host, m));
     if (this.closed) return;
     if (r !== 'ok') {
       // The same boot with a smaller sequence and an older spool head: a VM restored from a

@@ -1,6 +1,5 @@
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
-import type { SqlDb } from '../storage/engine.ts';
 
 export interface HeartbeatBatcherOptions {
   /** How long the first heartbeat of a batch may wait for others, in ms (0: commit each at once). */
@@ -40,7 +39,6 @@ export class HeartbeatBatcher {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly sql: SqlDb,
     private readonly liveness: Liveness,
     private readonly clock: Clock,
     private readonly o: HeartbeatBatcherOptions,
@@ -81,7 +79,7 @@ export class HeartbeatBatcher {
   private async commit(batch: Pending[]): Promise<void> {
     let results: (HeartbeatResult | Error)[];
     try {
-      results = await this.sql.tx((tx) => this.liveness.heartbeats(batch, tx));
+      results = await this.liveness.heartbeats(batch);
     } catch {
       // One failed statement rolls back the whole batch: retry each alone, so only the ones that fail again fail.
       results = [];

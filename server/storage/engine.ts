@@ -47,6 +47,14 @@ export interface SqlDb extends Queryable {
   tx<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   tx<T>(fn: (tx: Queryable) => Promise<T>, opts: TxOptions): Promise<T | undefined>;
   /**
+   * Runs one statement once for each set of parameters in `rows`, in order, in one transaction; resolves to
+   * the first row each run returned (undefined when it returned none, as a statement without RETURNING does).
+   * One failing run rolls the whole batch back and rejects. SQLite runs the batch synchronously on one cached
+   * statement, without a promise or a transaction context per row (the heartbeat group commit at 10,000
+   * agents); PostgreSQL sends one statement per row on one connection.
+   */
+  batch<T = Row>(text: string, rows: readonly Params[]): Promise<(T | undefined)[]>;
+  /**
    * Wakes the other instances listening on `channel` (PostgreSQL NOTIFY; on SQLite, only this process's own
    * listeners). A wake-up only: listeners still read the database, which stays the truth.
    */

@@ -119,6 +119,14 @@ export class PgDb implements SqlDb {
     return this.rawTx(fn, opts);
   }
 
+  async batch<T = Row>(text: string, rows: readonly Params[]): Promise<(T | undefined)[]> {
+    const out: (T | undefined)[] = [];
+    await this.tx(async (q) => {
+      for (const p of rows) out.push(await q.get<T>(text, p));
+    });
+    return out;
+  }
+
   private readonly rawAll = <T>(text: string, params?: Params): Promise<T[]> => this.query(this.pool, text, params).then((r) => r.rows as T[]);
   private readonly rawGet = <T>(text: string, params?: Params): Promise<T | undefined> => this.query(this.pool, text, params).then((r) => r.rows[0] as T | undefined);
   private readonly rawRun = (text: string, params?: Params): Promise<number> => this.query(this.pool, text, params).then((r) => r.rowCount ?? 0);

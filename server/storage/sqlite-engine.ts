@@ -62,6 +62,29 @@ export class SqliteDb implements SqlDb {
     }
   }
 
+  async batch<T = Row>(text: string, rows: readonly Params[]): Promise<(T | undefined)[]> {
+    assertNotInsideTx(this);
+    while (this.busy !== null) await this.busy;
+    const st = this.statement(text);
+    const out: (T | undefined)[] = [];
+    // Synchronous from BEGIN to COMMIT: nothing else can run on the connection in between, so no busy flag.
+    this.handle.exec('BEGIN IMMEDIATE');
+    try {
+      if (st.reader) for (const p of rows) out.push(st.get(...args(p)) as T | undefined);
+      else
+        for (const p of rows) {
+          st.run(...args(p));
+          out.push(undefined);
+        }
+      // An explicit COMMIT reports a failed write (a full disk), which a bare autocommit get() did not.
+      this.handle.exec('COMMIT');
+    } catch (err) {
+      if (this.handle.inTransaction) this.handle.exec('ROLLBACK');
+      throw err;
+    }
+    return out;
+  }
+
   async notify(channel: string): Promise<void> {
     if (!CHANNEL_NAME.test(channel)) throw new Error(`bad channel name ${channel}`);
     for (const fn of this.listeners.get(channel) ?? []) queueMicrotask(fn);

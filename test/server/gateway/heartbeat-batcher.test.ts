@@ -23,7 +23,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     await s.addHost('b');
     await s.liveness.hello('a', helloMsg(0));
     await s.liveness.hello('b', helloMsg(0, 10_000, '22222222-2222-4333-8444-555555555555'));
-    const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
+    const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
     const got: (HeartbeatResult | Error)[] = [];
     b.submit('a', BOOT, 1, (r) => got.push(r));
     b.submit('b', '22222222-2222-4333-8444-555555555555', 1, (r) => got.push(r));
@@ -41,7 +41,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     const s = livenessFixture(await open());
     await s.addHost('a');
     await s.liveness.hello('a', helloMsg(0));
-    const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 1000, maxBatch: 2 });
+    const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 1000, maxBatch: 2 });
     const got: unknown[] = [];
     b.submit('a', BOOT, 1, (r) => got.push(r));
     b.submit('a', BOOT, 2, (r) => got.push(r));
@@ -62,7 +62,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
         return s.liveness.heartbeat(host, bootId, seq, q);
       },
     } as unknown as Liveness;
-    const b = new HeartbeatBatcher(s.db, flaky, s.clock, { windowMs: 4, maxBatch: 100 });
+    const b = new HeartbeatBatcher(flaky, s.clock, { windowMs: 4, maxBatch: 100 });
     const got: unknown[] = [];
     b.submit('a', BOOT, 1, (r) => got.push(r));
     b.submit('bad', BOOT, 1, (r) => got.push(r instanceof Error ? (r as Error & { code: string }).code : r));
@@ -77,7 +77,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     const s = livenessFixture(await open());
     await s.addHost('a');
     await s.liveness.hello('a', helloMsg(0));
-    const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
+    const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
     const got: unknown[] = [];
     let seq = 1;
     for (let i = 0; i < 30; i++) {
@@ -108,7 +108,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
         return s.liveness.heartbeat(host, bootId, seq, q);
       },
     } as unknown as Liveness;
-    const b = new HeartbeatBatcher(s.db, slow, s.clock, { windowMs: 1000, maxBatch: 20 });
+    const b = new HeartbeatBatcher(slow, s.clock, { windowMs: 1000, maxBatch: 20 });
     const got: string[] = [];
     for (let i = 0; i < n; i++) b.submit(`h${i}`, BOOT, 1, (r) => got.push(`h${i}:${String(r)}`));
     // Two full batches are committing; the rest is queued. flush() resolves after all three.
@@ -130,7 +130,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     s.clock.advance(30_000);
     await s.liveness.sweep();
     assert.deepEqual(await s.openKinds('a'), ['agent-missing']);
-    const b = new HeartbeatBatcher(s.db, s.liveness, s.clock, { windowMs: 1000, maxBatch: 100 });
+    const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 1000, maxBatch: 100 });
     const got: unknown[] = [];
     b.submit('a', BOOT, 1, (r) => got.push(r));
     b.submit('b', 'ffffffff-2222-4333-8444-555555555555', 1, (r) => got.push(r));

@@ -49,6 +49,64 @@ describeEngines('the store engine', ({ engine, open }) => {
     assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 1 }]);
   });
 
+  test('batch runs one statement per row in one transaction: first row of each, in order; one failure stores none', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)');
+    assert.deepEqual(
+      await db.batch('INSERT INTO t (id, n) VALUES (?, ?)', [
+        [1, 0],
+        [2, 0],
+        [3, 0],
+      ]),
+      [undefined, undefined, undefined],
+    );
+    // A row updated twice in one batch: the second run sees the first; a run that matches nothing gives undefined.
+    const got = await db.batch<{ id: number; n: number }>('UPDATE t SET n = n + @by WHERE id = @id RETURNING id, n', [
+      { id: 2, by: 5 },
+      { id: 9, by: 1 },
+      { id: 2, by: 1 },
+      { id: 1, by: 7 },
+    ]);
+    assert.deepEqual(got, [{ id: 2, n: 5 }, undefined, { id: 2, n: 6 }, { id: 1, n: 7 }]);
+    // The third run breaks the key: the runs before it are rolled back with it.
+    await assert.rejects(
+      db.batch('UPDATE t SET n = n + 100, id = ? WHERE id = ?', [
+        [1, 1],
+        [2, 2],
+        [3, 1],
+      ]),
+      /UNIQUE|duplicate key/,
+    );
+    assert.deepEqual(await db.all('SELECT id, n FROM t ORDER BY id'), [
+      { id: 1, n: 7 },
+      { id: 2, n: 6 },
+      { id: 3, n: 0 },
+    ]);
+    assert.deepEqual(await db.batch('SELECT 1 AS one', []), []);
+  });
+
+  test('a batch never joins a transaction running meanwhile, and from inside one fails at once', async () => {
+    const db = await open();
+    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
+    // Another task (a timer set before the transaction) sends a batch while the transaction waits.
+    let outside: Promise<unknown> | undefined;
+    const timer = setTimeout(() => {
+      outside = db.batch('INSERT INTO t (id) VALUES (?)', [[2], [3]]);
+    }, 5);
+    await assert.rejects(
+      db.tx(async (tx) => {
+        await tx.run('INSERT INTO t (id) VALUES (1)');
+        await assert.rejects(db.batch('INSERT INTO t (id) VALUES (?)', [[5]]), /from inside one of its transactions/);
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error('roll back');
+      }),
+      /roll back/,
+    );
+    clearTimeout(timer);
+    await outside;
+    assert.deepEqual(await db.all('SELECT id FROM t ORDER BY id'), [{ id: 2 }, { id: 3 }]);
+  });
+
   test('a statement from outside a transaction never joins it (it is not rolled back with it)', async () => {
     const db = await open();
     await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
