@@ -16,8 +16,8 @@
  * --database sqlite|postgres (sqlite) --instances K (1): with postgres, K instances on one PostgreSQL
  * database beside one on SQLite in the same run, and the kill of one of them (pg-instances.ts)
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +27,7 @@ import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { makeFleet, prepareTemplate, ROOT } from './fleet.ts';
 import { runInstancesBench } from './pg-instances.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
+import { spawnServing } from './serve-proc.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -81,33 +82,15 @@ interface Srv {
   servingAt: number;
 }
 
-function startServer(dir: string, port: number, runDir: string, n: number): Promise<Srv> {
+async function startServer(dir: string, port: number, runDir: string, n: number): Promise<Srv> {
   const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profile')}`] : [];
   const args =
     a.server === 'reference'
       ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
       : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
   const startedAt = Date.now();
-  const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out = createWriteStream(join(runDir, `server-${n}.log`));
-  proc.stderr!.pipe(out);
-  return new Promise((res, rej) => {
-    let buf = '';
-    let done = false;
-    proc.stdout!.on('data', (d: Buffer) => {
-      out.write(d);
-      if (done) return;
-      buf += d.toString();
-      if (buf.includes('"serving"')) {
-        done = true;
-        buf = '';
-        res({ proc, pid: proc.pid!, startedAt, servingAt: Date.now() });
-      }
-    });
-    proc.once('exit', (code) => {
-      if (!done) rej(new Error(`server exited with ${code}; see ${runDir}`));
-    });
-  });
+  const { proc, servingAt } = await spawnServing(args, join(runDir, `server-${n}.log`));
+  return { proc, pid: proc.pid!, startedAt, servingAt };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

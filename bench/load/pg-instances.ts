@@ -10,8 +10,8 @@
  * PostgreSQL runs in a throwaway cluster (`pg_createcluster`, trust auth on loopback), dropped at the end
  * even when the run fails: the figures are not skewed by other users of a shared one.
  */
-import { type ChildProcess, fork, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, fork, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -21,6 +21,7 @@ import { openSqlDb } from '../../server/storage/open-db.ts';
 import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { type Fleet, makeFleet, prepareTemplate, ROOT } from './fleet.ts';
 import { CLK_TCK, cpuSeconds, machineCpu, percentile } from './proc-stats.ts';
+import { spawnServing } from './serve-proc.ts';
 
 /** The options of this mode, as main.ts parsed them. */
 export interface InstancesOptions {
@@ -124,30 +125,11 @@ interface Instance {
   pid?: number;
 }
 
-function startServer(inst: Instance, runDir: string): Promise<void> {
+async function startServer(inst: Instance, runDir: string): Promise<void> {
   const args = ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', inst.dir, '--listen', `127.0.0.1:${inst.port}`, '--dashboard', '127.0.0.1:0'];
-  const proc = track(spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }));
-  const out = createWriteStream(join(runDir, `server-${inst.name}.log`));
-  proc.stderr!.pipe(out);
-  return new Promise((res, rej) => {
-    let buf = '';
-    let done = false;
-    proc.stdout!.on('data', (d: Buffer) => {
-      out.write(d);
-      if (done) return;
-      buf += d.toString();
-      if (buf.includes('"serving"')) {
-        done = true;
-        buf = '';
-        inst.proc = proc;
-        inst.pid = proc.pid!;
-        res();
-      }
-    });
-    proc.once('exit', (code) => {
-      if (!done) rej(new Error(`server ${inst.name} exited with ${code}; see ${runDir}`));
-    });
-  });
+  const { proc } = await spawnServing(args, join(runDir, `server-${inst.name}.log`), track);
+  inst.proc = proc;
+  inst.pid = proc.pid!;
 }
 
 /** What the servers wrote: how many hosts are `up` and connected (on one instance), and the alarms opened. */

@@ -15,7 +15,8 @@ test('a kept /proc file reads afresh each time, and reads as gone once its proce
   await once(child, 'spawn');
   const f = new ProcFile(`/proc/${child.pid}/stat`);
   try {
-    assert.equal(state(f), 'S');
+    // Just spawned, it may still be running (exec, then into its sleep) on a loaded host.
+    await waitFor(() => state(f) === 'S', { what: 'the child asleep, seen through the kept file' });
     child.kill('SIGSTOP');
     await waitFor(() => state(f) === 'T', { what: 'the stop seen through the kept file' });
     child.kill('SIGKILL');

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ParsedMail } from 'mailparser';
@@ -18,6 +16,7 @@ import type { SqlDb } from '../../../server/storage/engine.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { httpReceiver } from '../../helpers/http-receiver.ts';
 import { SmtpPeer } from '../../helpers/smtp-peer.ts';
 import { tempDir } from '../../helpers/temp.ts';
 
@@ -30,29 +29,6 @@ function workerFor(db: SqlDb, clock: FakeClock, channel: AlarmChannel): OutboxWo
 }
 
 const toText = (m: ParsedMail): string => (m.to && !Array.isArray(m.to) ? m.to.text : '');
-
-interface Hit {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A real HTTP receiver on 127.0.0.1:0 that answers 200 and keeps each POST. */
-async function receiver(t: { after: (fn: () => unknown) => void }): Promise<{ url: string; hits: Hit[] }> {
-  const hits: Hit[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      hits.push({ headers: req.headers, body });
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits };
-}
 
 describeEngines('per-group recipients', ({ open }) => {
   async function setup() {
@@ -141,8 +117,8 @@ describeEngines('per-group recipients', ({ open }) => {
 
   test("a group's webhook gets its group's alarms signed with its own secret; the main webhook gets every alarm", async (t) => {
     const { db, clock, alarms, dir } = await setup();
-    const main = await receiver(t);
-    const web = await receiver(t);
+    const main = await httpReceiver(t);
+    const web = await httpReceiver(t);
     const mainSecret = 'main-secret-of-enough-length-0001';
     const webSecret = 'web-team-secret-of-enough-length-2';
     writeFileSync(join(dir, 'main-secret'), `${mainSecret}\n`);

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -13,32 +11,9 @@ import { loadServerConfig } from '../../../../server/config.ts';
 import { silentLogger } from '../../../../shared/log.ts';
 import { openTestDb } from '../../../helpers/engines.ts';
 import { FakeClock } from '../../../helpers/fake-clock.ts';
+import { httpReceiver } from '../../../helpers/http-receiver.ts';
 
 const SECRET = 'a-long-random-shared-secret-0123';
-
-interface Hit {
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-/** A real HTTP receiver on 127.0.0.1:0 answering each POST with the next status of `answers` (then 200). */
-async function receiver(t: { after: (fn: () => unknown) => void }, answers: number[] = []): Promise<{ url: string; hits: Hit[]; server: Server }> {
-  const hits: Hit[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => {
-      body += c;
-    });
-    req.on('end', () => {
-      hits.push({ headers: req.headers, body });
-      res.statusCode = answers.shift() ?? 200;
-      res.end('ok');
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, hits, server };
-}
 
 async function setup(t: { after: (fn: () => unknown) => void }, url: string) {
   const dir = mkdtempSync(join(tmpdir(), 'tw-webhook-'));
@@ -58,7 +33,7 @@ async function setup(t: { after: (fn: () => unknown) => void }, url: string) {
 }
 
 test('an alarm opening and its resolution each arrive once as JSON, signed with HMAC-SHA256 over timestamp and body', async (t) => {
-  const r = await receiver(t);
+  const r = await httpReceiver(t);
   const { clock, alarms, worker } = await setup(t, r.url);
   const id = (await alarms.open('web1', 'file-changed', '/usr/sbin/cron changed', clock.now(), { path: '/usr/sbin/cron', old: 'sha256:aaa', new: 'sha256:bbb' }))!;
 
@@ -90,7 +65,7 @@ test('an alarm opening and its resolution each arrive once as JSON, signed with 
 });
 
 test('a receiver that answers 503 or is down gets the event again after the backoff; a 400 is not retried', async (t) => {
-  const r = await receiver(t, [503]);
+  const r = await httpReceiver(t, [503]);
   const { db, clock, alarms, worker } = await setup(t, r.url);
   await alarms.open('web1', 'agent-missing', 'no heartbeat before the deadline', clock.now());
   assert.equal((await worker.runOnce()).retried, 1);
@@ -106,7 +81,7 @@ test('a receiver that answers 503 or is down gets the event again after the back
   await alarms.open('web1', 'daemon-down', 'cron is not running', clock.now());
   assert.equal((await worker.runOnce()).retried, 1);
 
-  const refusing = await receiver(t, [400]);
+  const refusing = await httpReceiver(t, [400]);
   const other = await setup(t, refusing.url);
   await other.alarms.open('web1', 'port-opened', 'tcp/0.0.0.0:4444', other.clock.now());
   assert.equal((await other.worker.runOnce()).failed, 1, 'a 400 will be refused again: failed, not retried');
