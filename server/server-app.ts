@@ -112,7 +112,8 @@ export class ServerApp {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
     this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
-    this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands);
+    // 2 ms, as the hellos: a reconnect storm registers its connections in groups, not a commit each.
+    this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands, undefined, { windowMs: 2, maxBatch: 256 });
     // 2 ms: the hellos of a reconnect storm share a commit (see hello-batcher.ts).
     this.hellos = new HelloBatcher(ctx.liveness, { windowMs: 2, maxBatch: 256 });
     const { paths } = ctx;

@@ -1,22 +1,7 @@
 import type { HeartbeatResult, HelloFields, Liveness } from '../liveness/liveness.ts';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 
-export interface HelloBatcherOptions {
-  /**
-   * How long the first hello of a group may wait for others, in ms (0: those of the same turn of the event
-   * loop). Real time, not the server's clock: a wait for company, which no deadline depends on, and which a
-   * test's stopped clock must not hold forever.
-   */
-  windowMs: number;
-  /** A group is committed as soon as it holds this many. */
-  maxBatch: number;
-}
-
-interface Pending {
-  host: string;
-  m: HelloFields;
-  resolve: (r: HeartbeatResult) => void;
-  reject: (err: Error) => void;
-}
+export type HelloBatcherOptions = GroupCommitOptions;
 
 /**
  * Group commit for hellos: the hellos that arrive within a few ms are recorded in one transaction
@@ -29,51 +14,24 @@ interface Pending {
  * commit one after another all the same.
  */
 export class HelloBatcher {
-  private pending: Pending[] = [];
-  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  private chain: Promise<void> = Promise.resolve();
-  /** Groups committed since the start (each one transaction, unless it failed and was recorded hello by hello). */
-  groups = 0;
+  private readonly group: GroupCommit<{ host: string; m: HelloFields }, HeartbeatResult>;
 
-  constructor(
-    private readonly liveness: Liveness,
-    private readonly o: HelloBatcherOptions,
-  ) {}
+  constructor(liveness: Liveness, o: HelloBatcherOptions) {
+    this.group = new GroupCommit((list) => liveness.hellos(list), o);
+  }
+
+  /** Groups committed since the start (each one transaction, unless it failed and was recorded hello by hello). */
+  get groups(): number {
+    return this.group.groups;
+  }
 
   /** Records a hello with the others of its group; resolves to its result once the group committed. */
   submit(host: string, m: HelloFields): Promise<HeartbeatResult> {
-    return new Promise((resolve, reject) => {
-      this.pending.push({ host, m, resolve, reject });
-      if (this.pending.length >= this.o.maxBatch) void this.flush();
-      else this.timer ??= this.o.windowMs > 0 ? setTimeout(() => void this.flush(), this.o.windowMs) : setImmediate(() => void this.flush());
-    });
+    return this.group.submit({ host, m });
   }
 
   /** Commits what is queued now, after the groups before it; resolves when all of them are answered. Never rejects. */
   flush(): Promise<void> {
-    clearTimeout(this.timer as NodeJS.Timeout);
-    clearImmediate(this.timer as NodeJS.Immediate);
-    this.timer = undefined;
-    const group = this.pending;
-    if (group.length > 0) {
-      this.pending = [];
-      this.chain = this.chain.then(() => this.commit(group));
-    }
-    return this.chain;
-  }
-
-  private async commit(group: Pending[]): Promise<void> {
-    this.groups++;
-    let results: (HeartbeatResult | Error)[];
-    try {
-      results = await this.liveness.hellos(group);
-    } catch (err) {
-      results = group.map(() => err as Error);
-    }
-    for (const [i, p] of group.entries()) {
-      const r = results[i]!;
-      if (r instanceof Error) p.reject(r);
-      else p.resolve(r);
-    }
+    return this.group.flush();
   }
 }

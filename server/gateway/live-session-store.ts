@@ -2,6 +2,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { LEASE_TIMEOUT_MS } from '../liveness/instance-lease.ts';
 import type { CommandQueue } from '../storage/command-queue.ts';
 import type { SqlDb } from '../storage/engine.ts';
+import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
 
 /** A live connection of a host held by another instance, as its row says. */
 export interface RemoteSession {
@@ -38,7 +39,13 @@ export class LiveSessionStore {
     /** Where `close-session` goes to the instance holding a superseded connection. */
     private readonly commands: CommandQueue,
     private readonly leaseTimeoutMs = LEASE_TIMEOUT_MS,
-  ) {}
+    /** Registrations gathered into one write and one read (a reconnect storm); absent: each alone. */
+    group?: GroupCommitOptions,
+  ) {
+    if (group) this.group = new GroupCommit((list) => this.openMany(list), group);
+  }
+
+  private readonly group?: GroupCommit<LocalSession, RemoteSession[]>;
 
   /**
    * A hello being accepted here, judged against the host's connections on the other instances: one of
@@ -62,31 +69,44 @@ export class LiveSessionStore {
 
   /**
    * Registers a connection whose hello is being accepted, then returns the host's live connections on the
-   * other instances. Written before it reads: of two hellos on two instances at once, at least one finds
-   * the other.
+   * other instances (with the registrations of the same few ms when grouped).
    */
-  async open(s: LocalSession): Promise<RemoteSession[]> {
+  open(s: LocalSession): Promise<RemoteSession[]> {
+    return this.group ? this.group.submit(s) : this.openMany([s]).then((r) => r[0]!);
+  }
+
+  /**
+   * Registers connections in one transaction, then reads their hosts' live connections on the other
+   * instances, for each in the order given. The rows are committed before the read: of two hellos on two
+   * instances at once, at least one finds the other.
+   */
+  async openMany(list: readonly LocalSession[]): Promise<RemoteSession[][]> {
     const now = this.clock.now();
-    await this.sql.run('INSERT INTO live_sessions (conn_id, host, instance, boot_id, remote, opened_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conn_id) DO NOTHING', [
-      s.connId,
-      s.host,
-      this.instance,
-      s.bootId,
-      s.remote,
-      now,
-    ]);
-    return this.elsewhere(s.host, now);
+    await this.sql.batch(
+      'INSERT INTO live_sessions (conn_id, host, instance, boot_id, remote, opened_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (conn_id) DO NOTHING',
+      list.map((s) => [s.connId, s.host, this.instance, s.bootId, s.remote, now]),
+    );
+    const byHost = await this.remoteOf([...new Set(list.map((s) => s.host))], now);
+    return list.map((s) => byHost.get(s.host) ?? []);
   }
 
   /** The host's live connections on other instances whose lease is live at `now`, oldest first. */
-  elsewhere(host: string, now = this.clock.now()): Promise<RemoteSession[]> {
-    return this.sql.all<RemoteSession>(
-      `SELECT s.conn_id AS "connId", s.instance, s.boot_id AS "bootId", s.remote, s.opened_at AS "openedAt"
+  async elsewhere(host: string, now = this.clock.now()): Promise<RemoteSession[]> {
+    return (await this.remoteOf([host], now)).get(host) ?? [];
+  }
+
+  /** {@link elsewhere} for several hosts in one read. */
+  private async remoteOf(hosts: readonly string[], now: number): Promise<Map<string, RemoteSession[]>> {
+    const rows = await this.sql.all<RemoteSession & { host: string }>(
+      `SELECT s.host, s.conn_id AS "connId", s.instance, s.boot_id AS "bootId", s.remote, s.opened_at AS "openedAt"
        FROM live_sessions s JOIN instances i ON i.name = s.instance
-       WHERE s.host = ? AND s.instance != ? AND i.down_at IS NULL AND i.stopped_at IS NULL AND i.last_seen >= ?
+       WHERE s.host IN (${hosts.map(() => '?').join(', ')}) AND s.instance != ? AND i.down_at IS NULL AND i.stopped_at IS NULL AND i.last_seen >= ?
        ORDER BY s.opened_at, s.conn_id`,
-      [host, this.instance, now - this.leaseTimeoutMs],
+      [...hosts, this.instance, now - this.leaseTimeoutMs],
     );
+    const byHost = new Map<string, RemoteSession[]>();
+    for (const { host, ...r } of rows) byHost.set(host, [...(byHost.get(host) ?? []), r]);
+    return byHost;
   }
 
   /**

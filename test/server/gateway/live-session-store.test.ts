@@ -135,4 +135,33 @@ describeEngines('the live-session registry across instances', ({ engine }) => {
     assert.equal(await alpha.live.drop('a-2'), true);
     assert.equal(await alpha.live.drop('a-2'), false);
   });
+
+  test("grouped (a reconnect storm): each hello answered with its own host's sessions, clones still found", async () => {
+    const { clock, alpha, bravo } = await cluster();
+    await alpha.live.hello(session('a-1', 'boot-real'));
+    const grouped = new LiveSessionStore(bravo.db, 'bravo', clock, bravo.commands, undefined, { windowMs: 5, maxBatch: 256 });
+    const hosts = Array.from({ length: 30 }, (_, i) => `g${i}`);
+    const [copy, ...others] = await Promise.all([
+      grouped.hello(session('b-copy', 'boot-copy')),
+      ...hosts.map((h, i) => grouped.hello({ ...session(`b-${i}`, 'boot-1'), host: h })),
+    ]);
+    assert.deepEqual(
+      copy!.clones.map((x) => x.connId),
+      ['a-1'],
+      "the copy's host has alpha's live row",
+    );
+    assert.ok(
+      others.every((r) => r.clones.length === 0 && r.moved.length === 0),
+      'every other host has nothing elsewhere',
+    );
+    assert.deepEqual(
+      (await alpha.live.elsewhere('g7')).map((x) => x.connId),
+      ['b-7'],
+      'each registration was written',
+    );
+    assert.deepEqual(
+      (await alpha.live.elsewhere('h1')).map((x) => x.connId),
+      ['b-copy'],
+    );
+  });
 });
