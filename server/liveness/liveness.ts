@@ -177,11 +177,7 @@ export class Liveness {
       : this.sql.engine === 'sqlite'
         ? (await this.sql.batch<{ status: string }>(BEAT_SQL, [params]))[0]
         : await this.sql.get<{ status: string }>(BEAT_SQL, params);
-    if (!r) {
-      const h = await this.hosts.get(host, q);
-      if (h?.bootId !== bootId) return 'unknown-boot';
-      return this.heldElsewhere(h) ? 'moved' : 'replay';
-    }
+    if (!r) return this.refusedBeat(host, bootId, q);
     this.countBeat(host, now);
     if (r.status !== 'up') {
       if (q) await this.reconcileIn(host, now, q);
@@ -214,8 +210,7 @@ export class Liveness {
       const r = rows[i];
       try {
         if (!r) {
-          const h = await this.hosts.get(b.host);
-          results[i] = h?.bootId !== b.bootId ? 'unknown-boot' : this.heldElsewhere(h) ? 'moved' : 'replay';
+          results[i] = await this.refusedBeat(b.host, b.bootId);
           continue;
         }
         this.countBeat(b.host, now);
@@ -264,8 +259,7 @@ export class Liveness {
       const b = beats[i]!;
       const st = status.get(b.host);
       if (st === undefined) {
-        const h = await this.hosts.get(b.host, q);
-        results[i] = h?.bootId !== b.bootId ? 'unknown-boot' : this.heldElsewhere(h) ? 'moved' : 'replay';
+        results[i] = await this.refusedBeat(b.host, b.bootId, q);
         continue;
       }
       this.countBeat(b.host, now);
@@ -278,6 +272,13 @@ export class Liveness {
    * Whether another instance holds the host's connection now: the agent failed over (or went back) and
    * said hello there, so what this instance still reads from its old connection is stale.
    */
+  /** Why the heartbeat UPDATE matched no row: another boot (or no host), a connection left for another instance, or a replay. */
+  private async refusedBeat(host: string, bootId: string, q?: Queryable): Promise<Exclude<HeartbeatResult, 'ok'>> {
+    const h = await this.hosts.get(host, q);
+    if (h?.bootId !== bootId) return 'unknown-boot';
+    return this.heldElsewhere(h) ? 'moved' : 'replay';
+  }
+
   private heldElsewhere(h: { instance: string | null }): boolean {
     return this.cfg.instance !== undefined && h.instance !== null && h.instance !== this.cfg.instance;
   }
