@@ -1,5 +1,6 @@
 import type { SqlDb } from '../storage/engine.ts';
 import { HELD_KINDS } from './alarm-kinds.ts';
+import { insertAlarmEvent } from './alarm-store.ts';
 
 /** At most this many reminders are written per pass; the rest at the next. */
 const BATCH = 500;
@@ -61,10 +62,7 @@ export class AlarmReminders {
             a.reminders,
           ]);
           if (won !== 1) continue;
-          await tx.run(
-            'INSERT INTO alarm_events (alarm_id, action, at, reminder, grp) VALUES (?, ?, ?, ?, (SELECT h.grp FROM alarms a JOIN hosts h ON h.host = a.host WHERE a.id = ?))',
-            [a.id, 'open', now, count, a.id],
-          );
+          await insertAlarmEvent(tx, a.id, 'open', now, count);
           n++;
         }
         return n;

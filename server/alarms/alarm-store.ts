@@ -30,6 +30,21 @@ const iso = (t: number | null): string | null => (t === null ? null : new Date(t
  * host can neither grow the database without bound nor queue mail ahead of the
  * others. {@link settleFloods} resolves a flood once it has been quiet.
  */
+/**
+ * Writes one event of an alarm for the channels to deliver: its opening (or a raise, or with `reminder` its
+ * reminder number) or its resolution, with the host's group now, for the group channels: a host moved later
+ * does not move this event.
+ */
+export async function insertAlarmEvent(q: Queryable, id: number, action: 'open' | 'resolve', now: number, reminder: number | null = null): Promise<void> {
+  await q.run('INSERT INTO alarm_events (alarm_id, action, at, reminder, grp) VALUES (?, ?, ?, ?, (SELECT h.grp FROM alarms a JOIN hosts h ON h.host = a.host WHERE a.id = ?))', [
+    id,
+    action,
+    now,
+    reminder,
+    id,
+  ]);
+}
+
 export class AlarmStore {
   private readonly buckets = new Map<string, AlarmBucket>();
   /** The open floods by host; read from the database at the first alarm (a restart carries on counting). */
@@ -51,16 +66,6 @@ export class AlarmStore {
       now,
     ]);
     return r ? r.id : null;
-  }
-
-  private async insertEvent(q: Queryable, id: number, action: 'open' | 'resolve', now: number): Promise<void> {
-    // The host's group now, for the group channels: a host moved later does not move this event.
-    await q.run('INSERT INTO alarm_events (alarm_id, action, at, grp) VALUES (?, ?, ?, (SELECT h.grp FROM alarms a JOIN hosts h ON h.host = a.host WHERE a.id = ?))', [
-      id,
-      action,
-      now,
-      id,
-    ]);
   }
 
   private findOpenSubject(q: Queryable, host: string, kind: string, subject: string): Promise<{ id: number; severity: Severity } | undefined> {
@@ -90,7 +95,7 @@ export class AlarmStore {
     const id = await this.insert(q, host, kind, sev, subject, detail === undefined ? null : JSON.stringify(detail), now);
     if (id === null) return null;
     if (limited) this.bucket(host, now).take(now);
-    await this.insertEvent(q, id, 'open', now);
+    await insertAlarmEvent(q, id, 'open', now);
     return id;
   }
 
@@ -105,7 +110,7 @@ export class AlarmStore {
     const cur = (await this.findOpenSubject(q, host, kind, subject)) as { id: number; severity: Severity };
     const sev = cur.severity === 'critical' ? 'critical' : severity;
     await this.amend(q, sev, JSON.stringify(detail), cur.id);
-    if (sev !== cur.severity) await this.insertEvent(q, cur.id, 'open', now);
+    if (sev !== cur.severity) await insertAlarmEvent(q, cur.id, 'open', now);
     return cur.id;
   }
 
@@ -160,7 +165,7 @@ export class AlarmStore {
       }
       if ((await this.amend(q, flood.severity, JSON.stringify(floodDetail(flood, this.limits)), flood.id)) === 1) {
         flood.dirty = false;
-        await this.insertEvent(q, flood.id, 'open', now);
+        await insertAlarmEvent(q, flood.id, 'open', now);
         return;
       }
       // Its row is gone (the transaction that opened it rolled back) or resolved: a new flood begins.
@@ -171,7 +176,7 @@ export class AlarmStore {
     const id = await this.insert(q, host, 'alarm-flood', severity, FLOOD_SUBJECT, JSON.stringify(floodDetail(f, this.limits)), now);
     if (id === null) return;
     f.id = id;
-    await this.insertEvent(q, f.id, 'open', now);
+    await insertAlarmEvent(q, f.id, 'open', now);
     (await this.floodsByHost(q)).set(host, f);
   }
 
@@ -181,7 +186,7 @@ export class AlarmStore {
     for (const a of await q.all<{ id: number; subject: string }>('SELECT id, subject FROM alarms WHERE host = ? AND kind = ? AND resolved_at IS NULL', [host, kind])) {
       if (subject !== undefined && a.subject !== subject) continue;
       if ((await q.run('UPDATE alarms SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL', [now, a.id])) === 1) {
-        await this.insertEvent(q, a.id, 'resolve', now);
+        await insertAlarmEvent(q, a.id, 'resolve', now);
         n++;
       }
     }
