@@ -170,6 +170,7 @@ export class ServerApp {
       clock: o.clock,
       log: o.log.child({ component: 'lease' }),
       spare: (instance, now, q) => ctx.liveness.spareHostsOf(instance, now, q),
+      outage: ctx.liveness,
     });
     this.retention = new Retention(ctx.sql, ctx.rollup, { clock: o.clock, log: o.log, retentionMs: ctx.config.retention, channels: channels.map((c) => c.name) });
     this.checkers = new CheckerScheduler(ctx.sql, ctx.checkers, ctx.alarms, {

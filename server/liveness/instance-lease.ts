@@ -22,6 +22,16 @@ export interface InstanceView {
   agents: number;
 }
 
+/**
+ * Who is told that this instance could not write the database (a renewal failed: `storeDown` with the time of
+ * the last renewal that committed) and that it can again (`storeBack` at the first renewal after): Liveness,
+ * which holds deadlines by the outage as by a stall of its own.
+ */
+export interface StoreOutage {
+  storeDown(since: number): void;
+  storeBack(at: number): void;
+}
+
 /** What a survivor does for the hosts of an instance it found down: spare them while they reconnect elsewhere. */
 export type SpareHosts = (instance: string, now: number, q: Queryable) => Promise<void>;
 
@@ -32,6 +42,8 @@ export interface InstanceLeaseOptions {
   log?: Logger;
   /** Called in the transaction that declares an instance down, with that transaction as `q`. */
   spare: SpareHosts;
+  /** Told when renewals fail and when they succeed again (the database's outages as this instance saw them). */
+  outage?: StoreOutage;
   renewMs?: number;
   timeoutMs?: number;
 }
@@ -110,7 +122,15 @@ export class InstanceLease {
     const now = this.o.clock.now();
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
-      await this.renew(now, agents);
+      try {
+        await this.renew(now, agents);
+      } catch (err) {
+        // The renewal is a write every few seconds: its failure is the database failing this instance's writes
+        // (heartbeats included) since the last renewal that committed, at the latest.
+        if (Number.isFinite(this.lastRenew)) this.o.outage?.storeDown(this.lastRenew);
+        throw err;
+      }
+      this.o.outage?.storeBack(this.o.clock.now());
       // This instance missed renewals of its own (the database was unreachable, or the process frozen): the
       // others most likely missed theirs for the same reason. They get two renewal periods to renew before
       // any is declared down, or a database outage longer than the timeout would declare every instance down.

@@ -76,6 +76,8 @@ export class Liveness {
   beatsReceived = 0;
   /** When the server itself could not read frames (ordered, merged, pruned): deadlines are held by it (status.ts). */
   private stalls: StallSpan[] = [];
+  /** Since when this instance cannot write the database (an outage still open), or null (see {@link storeDown}). */
+  private storeDownSince: number | null = null;
 
   /** @param stores the context's stores over `sql` (context.ts). */
   constructor(
@@ -96,7 +98,7 @@ export class Liveness {
 
   /** Whether the server itself could not read frames in time at some point since `from` (ms since the epoch). */
   stalledSince(from: number): boolean {
-    return this.stalls.some((s) => s.to >= from);
+    return this.held().some((s) => s.to >= from);
   }
 
   /** The interval the server judges an agent by: its own, capped by `maxInterval`. */
@@ -311,7 +313,7 @@ export class Liveness {
       if (!h || this.heldElsewhere(h)) return;
       await tx.run('UPDATE hosts SET connected = ? WHERE host = ?', [o.othersLive ? 1 : 0, host]);
       if (o.othersLive || o.expected) return;
-      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.stalls))) {
+      if (DISCONNECT_ALARM_STATUSES.has(deriveStatus(h, now, this.held()))) {
         await this.alarms.open(host, DISCONNECT_ALARM.kind, DISCONNECT_ALARM.subject, now, { at: new Date(now).toISOString() }, undefined, tx);
       }
     });
@@ -326,7 +328,7 @@ export class Liveness {
   private async reconcileIn(host: string, now: number, q: Queryable): Promise<void> {
     const h = await this.hosts.get(host, q);
     if (!h) return;
-    const status = deriveStatus(h, now, this.stalls);
+    const status = deriveStatus(h, now, this.held());
     if (status === h.status) return;
     // Conditional on the status read: with several instances on one database, exactly one writes each change
     // (and so opens its alarm); the others find it done. On PostgreSQL (READ COMMITTED) the loser's UPDATE waits
@@ -346,8 +348,9 @@ export class Liveness {
     let due = await this.sql.all<Overdue>(OVERDUE_SQL, { now });
     // Past the stored deadline but within the server's own stall time since the host's last heartbeat: held
     // (filtered here so that a storm does not cost a transaction per held host four times a second).
-    if (this.stalls.length) {
-      due = due.filter((d) => d.status === 'maintenance' || now >= (d.status === 'up' ? d.lateAt : d.dueAt) + stallHold(d.lastSeen, now, this.stalls));
+    const held = this.held();
+    if (held.length) {
+      due = due.filter((d) => d.status === 'maintenance' || now >= (d.status === 'up' ? d.lateAt : d.dueAt) + stallHold(d.lastSeen, now, held));
     }
     // (Only when something is due: the query below reads every host, and ran four times a second for ten minutes.)
     if (due.length && this.recovering(now)) {
@@ -413,16 +416,46 @@ export class Liveness {
    * Records a span in which the server itself could not read agents' frames in time (gateway/stall-watch.ts):
    * every host's deadlines move by the part of it after the host's last heartbeat, at most
    * {@link HOLD_MAX_MS} (status.ts stallHold), so a genuinely silent agent is still declared missing, that much
-   * later at worst, under overload that never ends. Spans are kept while they can still matter.
+   * later at worst, under overload that never ends; a database outage (`outage`, see {@link storeBack}) moves them
+   * by all of it. Spans are kept while they can still matter.
    */
   noteStall(span: StallSpan): void {
     if (!(span.to > span.from)) return;
     const last = this.stalls[this.stalls.length - 1];
-    if (last && span.from <= last.to) last.to = Math.max(last.to, span.to);
-    else this.stalls.push({ from: span.from, to: span.to });
+    // Only spans of one kind merge: a stall merged into an outage would lift its cap, an outage into a stall get one.
+    if (last && !last.outage === !span.outage && span.from <= last.to) last.to = Math.max(last.to, span.to);
+    else this.stalls.push(span.outage ? { from: span.from, to: span.to, outage: true } : { from: span.from, to: span.to });
     // A host whose last heartbeat is older than this is past any deadline (startGrace's included) plus the hold.
     const horizon = span.to - (2 * (2 * this.cfg.maxIntervalMs + this.cfg.graceMs) + 30_000 + HOLD_MAX_MS);
     while (this.stalls.length > 4096 || (this.stalls.length && this.stalls[0]!.to < horizon)) this.stalls.shift();
+  }
+
+  /**
+   * This instance could not write the database (its lease renewal failed, instance-lease.ts): it has not
+   * been able to since `since`, the last write known to have committed. Until {@link storeBack}, every host's
+   * deadlines are held by the time since then: agents that keep their connections go on sending heartbeats
+   * that cannot be stored, and their silence in the database is this instance's, as in a stall (uncapped:
+   * nothing is judged while the database is unavailable anyway). Repeated calls keep the first `since`.
+   */
+  storeDown(since: number): void {
+    this.storeDownSince ??= since;
+  }
+
+  /**
+   * The database takes writes again (at `at`): the outage since {@link storeDown} is recorded as a span that
+   * holds deadlines (noteStall), so an agent whose heartbeats were refused meanwhile has its usual deadline
+   * from the end of the outage, and one that really went silent is still declared missing after it.
+   */
+  storeBack(at: number): void {
+    const since = this.storeDownSince;
+    if (since === null) return;
+    this.storeDownSince = null;
+    this.noteStall({ from: since, to: at, outage: true });
+  }
+
+  /** The spans that hold deadlines now: the stalls and outages noted, and an outage still open. */
+  private held(): readonly StallSpan[] {
+    return this.storeDownSince === null ? this.stalls : [...this.stalls, { from: this.storeDownSince, to: Infinity, outage: true }];
   }
 
   /**

@@ -11,11 +11,18 @@ export interface StatusFields {
 
 /**
  * A span of time in which the server itself could not read agents' frames in time (its event loop
- * stalled, or a storm of TLS handshakes held it): [from, to) in ms since the epoch.
+ * stalled, or a storm of TLS handshakes held it), or could not store them (`outage`: the database was
+ * unavailable to it): [from, to) in ms since the epoch.
  */
 export interface StallSpan {
   from: number;
   to: number;
+  /**
+   * The database could not be written: held in full, not capped by {@link HOLD_MAX_MS}. An outage ends when
+   * the store is back (nothing can be judged before), and an agent that kept beating through it had every
+   * heartbeat refused.
+   */
+  outage?: boolean;
 }
 
 /**
@@ -26,18 +33,22 @@ export const HOLD_MAX_MS = 60_000;
 
 /**
  * How long a host's deadlines are extended because the server could not read frames: the time in
- * `stalls` between the host's last heartbeat and now, capped by {@link HOLD_MAX_MS}. A stall before
- * the last heartbeat gives nothing (that heartbeat was read after it). `stalls` ordered or not.
+ * `stalls` between the host's last heartbeat and now, capped by {@link HOLD_MAX_MS}, plus the time in
+ * database outages (uncapped). A span before the last heartbeat gives nothing (that heartbeat was read and
+ * stored after it). `stalls` ordered or not; an outage still open has `to` = Infinity.
  */
 export function stallHold(lastSeen: number | null, now: number, stalls: readonly StallSpan[]): number {
   if (lastSeen === null || stalls.length === 0) return 0;
   let held = 0;
+  let outage = 0;
   for (const s of stalls) {
     const from = Math.max(s.from, lastSeen);
     const to = Math.min(s.to, now);
-    if (to > from) held += to - from;
+    if (to <= from) continue;
+    if (s.outage) outage += to - from;
+    else held += to - from;
   }
-  return Math.min(held, HOLD_MAX_MS);
+  return Math.min(held, HOLD_MAX_MS) + outage;
 }
 
 /**

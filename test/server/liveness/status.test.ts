@@ -56,3 +56,20 @@ test('the hold is bounded: under a stall that never ends, a silent host is missi
   assert.equal(deriveStatus(h, 25_000 + HOLD_MAX_MS - 1, forever), 'late');
   assert.equal(deriveStatus(h, 25_000 + HOLD_MAX_MS, forever), 'missing');
 });
+
+test('a database outage holds in full, beside the capped stalls: missing its deadline after the outage ends', () => {
+  const h = seen(0);
+  const outage = { from: 1_000, to: 301_000, outage: true };
+  assert.equal(stallHold(0, 400_000, [outage]), 300_000);
+  assert.equal(deriveStatus(h, 324_999, [outage]), 'late');
+  assert.equal(deriveStatus(h, 325_000, [outage]), 'missing');
+  // An outage still open holds up to now; stalls beside it stay capped.
+  assert.equal(
+    stallHold(0, 500_000, [
+      { from: 0, to: 1e15 },
+      { from: 1_000, to: Infinity, outage: true },
+    ]),
+    HOLD_MAX_MS + 499_000,
+  );
+  assert.equal(stallHold(2_000, 500_000, [{ from: 1_000, to: Infinity, outage: true }]), 498_000, 'from the last heartbeat on');
+});

@@ -1,0 +1,105 @@
+/**
+ * The database unavailable to a running instance for longer than the agents' deadline, on a fake clock: a real
+ * outage of the store (PostgreSQL: the test database stops taking connections and its sessions are ended;
+ * SQLite: another connection holds the write lock past the busy timeout). The instance's lease renewal fails
+ * meanwhile, and that time counts like a stall of the instance: an agent whose heartbeats were refused is not
+ * declared missing when the database is back, while one that went silent is, its usual deadline after.
+ */
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { InstanceLease, LEASE_RENEW_MS } from '../../../server/liveness/instance-lease.ts';
+import { describeEngines, openTestDb, pgUrl, type TestDb } from '../../helpers/engines.ts';
+import { BOOT, helloMsg } from '../../helpers/server-db.ts';
+import { livenessFixture } from './liveness-fixture.ts';
+
+/** Runs statements on the server's `postgres` database (ALTER DATABASE cannot run inside the database itself). */
+async function pgAdmin(...texts: string[]): Promise<void> {
+  const c = new pg.Client({ connectionString: pgUrl('postgres') });
+  await c.connect();
+  try {
+    for (const t of texts) await c.query(t);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Makes the store at `t` unavailable to every other connection; returns a function that ends the outage. */
+async function outage(t: TestDb): Promise<() => Promise<void>> {
+  if (t.db.engine === 'sqlite') {
+    const holder = new Database(t.target);
+    holder.exec('BEGIN IMMEDIATE');
+    return async () => {
+      holder.exec('ROLLBACK');
+      holder.close();
+    };
+  }
+  const name = new URL(t.target).pathname.slice(1);
+  await pgAdmin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}' AND pid <> pg_backend_pid()`);
+  return () => pgAdmin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+}
+
+describeEngines('a database outage longer than the deadline', ({ engine }) => {
+  const stores: TestDb[] = [];
+  after(async () => {
+    for (const t of stores) await t.cleanup();
+  });
+
+  test("an agent that kept beating is not declared missing; one that went silent is, its deadline after the database's return", async () => {
+    const t = await openTestDb(engine);
+    stores.push(t);
+    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
+    const lease = new InstanceLease(t.db, s.alarms, { name: 'alpha', clock: s.clock, spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q), outage: s.liveness });
+    await lease.acquire(async () => {});
+    // Interval 10 s, grace 5 s: late 15 s after the last heartbeat, missing after 25 s.
+    let seq = 0;
+    for (const h of ['beating', 'silent']) {
+      await s.addHost(h);
+      assert.equal(await s.liveness.hello(h, helloMsg(seq)), 'ok');
+    }
+    const beat = (h: string) => s.liveness.heartbeat(h, BOOT, ++seq);
+    for (let i = 0; i < 3; i++) {
+      s.clock.advance(5_000);
+      for (const h of ['beating', 'silent']) assert.equal(await beat(h), 'ok');
+      await lease.tick(0);
+      await s.liveness.sweep();
+    }
+    const lastStored = s.clock.now();
+
+    const end = await outage(t);
+    s.clock.advance(LEASE_RENEW_MS);
+    await assert.rejects(lease.tick(0), 'the renewal fails while the database is unavailable');
+    await assert.rejects(beat('beating'), 'a heartbeat cannot be stored either');
+    // Two minutes: past the 25 s deadline and past the longest hold a stall gives (HOLD_MAX_MS, 60 s).
+    s.clock.advance(120_000);
+    await end();
+    const back = s.clock.now();
+
+    // The sweep may run before the renewal that tells the outage is over: the open outage holds deadlines too.
+    await s.liveness.sweep();
+    for (const h of ['beating', 'silent']) {
+      assert.notEqual((await s.host(h)).status, 'missing', `${h}: not missing as the database comes back (silent since ${(back - lastStored) / 1000} s, all of it the outage)`);
+    }
+    await lease.tick(0);
+    assert.equal((await s.host('beating')).status, 'up');
+
+    // The agent that kept beating: its next heartbeat is stored; the silent one stays silent.
+    let missingAt: number | null = null;
+    while (s.clock.now() < back + 40_000) {
+      s.clock.advance(1_000);
+      if ((s.clock.now() - back) % 5_000 === 0) assert.equal(await beat('beating'), 'ok');
+      await lease.tick(0);
+      await s.liveness.sweep();
+      if (missingAt === null && (await s.host('silent')).status === 'missing') missingAt = s.clock.now();
+    }
+    assert.equal((await s.host('beating')).status, 'up');
+    assert.deepEqual(await s.openKinds('beating'), [], 'no alarm for the agent that kept beating');
+    // Its deadline (25 s after its last stored heartbeat) moved by the whole outage (since the last renewal,
+    // at that heartbeat): 25 s after the database was back.
+    assert.ok(missingAt !== null, 'the silent agent is declared missing');
+    assert.ok(missingAt - back >= 25_000 && missingAt - back <= 26_000, `missing ${(missingAt - back) / 1000} s after the return`);
+    assert.deepEqual(await s.openKinds('silent'), ['agent-missing']);
+  });
+});
