@@ -69,7 +69,7 @@ export class Liveness {
   private readonly hosts: HostStore;
   private readonly rollup: HeartbeatRollup;
   private lastLingerCheck = -Infinity;
-  /** Set by {@link startGrace}; hosts not seen since then are still reconnecting while {@link recovering}. */
+  /** Set by {@link startGrace} and {@link storeBack}; hosts not seen since then are still reconnecting while {@link recovering}. */
   private startedAt: number | null = null;
   private lastHelloAt = -Infinity;
   /** Heartbeats (and hellos) accepted since this process started, for `/metrics`. */
@@ -444,13 +444,16 @@ export class Liveness {
   /**
    * The database takes writes again (at `at`): the outage since {@link storeDown} is recorded as a span that
    * holds deadlines (noteStall), so an agent whose heartbeats were refused meanwhile has its usual deadline
-   * from the end of the outage, and one that really went silent is still declared missing after it.
+   * from the end of the outage, and one that really went silent is still declared missing after it. Agents
+   * whose hellos were refused meanwhile come back all at once, as after a start: while their hellos keep
+   * coming, a host not back yet is waiting in the queue, not silent ({@link recovering}, from `at`).
    */
   storeBack(at: number): void {
     const since = this.storeDownSince;
     if (since === null) return;
     this.storeDownSince = null;
     this.noteStall({ from: since, to: at, outage: true });
+    this.startedAt = at;
   }
 
   /** The spans that hold deadlines now: the stalls and outages noted, and an outage still open. */
@@ -459,7 +462,7 @@ export class Liveness {
   }
 
   /**
-   * True while the fleet is still reconnecting after {@link startGrace}:
+   * True while the fleet is still reconnecting after {@link startGrace} (or a database outage, {@link storeBack}):
    * some agent said hello within the last {@link RECOVERY_QUIET_MS}, for at
    * most {@link RECOVERY_MAX_MS}. On a loaded 2-core machine a 10,000-agent
    * restart took up to 95 s, past any fixed grace.

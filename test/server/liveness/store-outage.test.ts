@@ -3,7 +3,9 @@
  * outage of the store (PostgreSQL: the test database stops taking connections and its sessions are ended;
  * SQLite: another connection holds the write lock past the busy timeout). The instance's lease renewal fails
  * meanwhile, and that time counts like a stall of the instance: an agent whose heartbeats were refused is not
- * declared missing when the database is back, while one that went silent is, its usual deadline after.
+ * declared missing when the database is back, while one that went silent is, its usual deadline after. Agents
+ * whose connections dropped come back in a queue, as after a restart: one not back yet is spared while hellos keep
+ * coming.
  */
 
 import assert from 'node:assert/strict';
@@ -101,5 +103,51 @@ describeEngines('a database outage longer than the deadline', ({ engine }) => {
     assert.ok(missingAt !== null, 'the silent agent is declared missing');
     assert.ok(missingAt - back >= 25_000 && missingAt - back <= 26_000, `missing ${(missingAt - back) / 1000} s after the return`);
     assert.deepEqual(await s.openKinds('silent'), ['agent-missing']);
+  });
+
+  test('agents whose connections dropped in the outage come back in a queue: one not back yet is spared while the others keep saying hello', async () => {
+    const t = await openTestDb(engine);
+    stores.push(t);
+    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
+    const lease = new InstanceLease(t.db, s.alarms, { name: 'alpha', clock: s.clock, spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q), outage: s.liveness });
+    await lease.acquire(async () => {});
+    const fleet = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'last', 'gone'];
+    let seq = 0;
+    for (const h of fleet) {
+      await s.addHost(h);
+      assert.equal(await s.liveness.hello(h, helloMsg(++seq)), 'ok');
+    }
+    s.clock.advance(5_000);
+    for (const h of fleet) assert.equal(await s.liveness.heartbeat(h, BOOT, ++seq), 'ok');
+    await lease.tick(0);
+
+    const end = await outage(t);
+    s.clock.advance(LEASE_RENEW_MS);
+    await assert.rejects(lease.tick(0));
+    s.clock.advance(120_000);
+    await end();
+    await lease.tick(0);
+    const back = s.clock.now();
+
+    // The queue: one hello every 6 s, past the deadline the outage moved (25 s after the return); `last` at the end.
+    const queue = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'last'];
+    const status: Record<string, string[]> = { last: [], gone: [] };
+    let next = 0;
+    while (s.clock.now() < back + 90_000) {
+      s.clock.advance(1_000);
+      const since = s.clock.now() - back;
+      if (since % 6_000 === 0 && next < queue.length) assert.equal(await s.liveness.hello(queue[next++]!, helloMsg(++seq)), 'ok');
+      // The agents back beat on.
+      if (since % 5_000 === 0) for (const h of queue.slice(0, next)) assert.equal(await s.liveness.heartbeat(h, BOOT, ++seq), 'ok');
+      await s.liveness.sweep();
+      for (const h of ['last', 'gone']) status[h]!.push(`${since / 1000}:${(await s.host(h)).status}`);
+    }
+    assert.equal(next, queue.length, 'every queued agent said hello');
+    assert.ok(!status.last!.some((x) => x.endsWith(':missing')), `the last in the queue (hello at 42 s) never missing: ${status.last!.join(' ')}`);
+    assert.deepEqual(await s.openKinds('last'), []);
+    // The one that never came back: declared once the hellos stopped for RECOVERY_QUIET_MS (30 s after the last, at 42 s).
+    const missing = status.gone!.find((x) => x.endsWith(':missing'));
+    assert.equal(missing, '72:missing', `gone: ${status.gone!.join(' ')}`);
+    assert.deepEqual(await s.openKinds('gone'), ['agent-missing']);
   });
 });
