@@ -224,12 +224,17 @@ async function scenario(label: string, instances: Instance[], fleet: Fleet, runD
   const sum = (f: (r: WorkerReport) => number) => [...reports.values()].reduce((s, r) => s + f(r), 0);
   try {
     const t0 = Date.now();
-    while ((await status.upConnected()) < N) {
+    // When the first agent was up, and half the fleet: a storm that stalls before any hello is stored shows here.
+    let firstUpS: number | null = null;
+    let halfUpS: number | null = null;
+    for (let up = await status.upConnected(); up < N; up = await status.upConnected()) {
+      if (up > 0) firstUpS ??= (Date.now() - t0) / 1000;
+      if (up >= N / 2) halfUpS ??= (Date.now() - t0) / 1000;
       await sleep(500);
       if (Date.now() - t0 > 600_000) throw new Error(`${label}: only ${await status.upConnected()} of ${N} agents up after 10 minutes`);
     }
     const initialAllUpS = (Date.now() - t0) / 1000;
-    log(`${label}: all ${N} up after ${initialAllUpS.toFixed(1)} s`);
+    log(`${label}: all ${N} up after ${initialAllUpS.toFixed(1)} s (the first after ${firstUpS ?? initialAllUpS} s, half after ${halfUpS ?? initialAllUpS} s)`);
     await sleep(o.warmupS * 1000);
 
     // The steady window.
@@ -316,6 +321,8 @@ async function scenario(label: string, instances: Instance[], fleet: Fleet, runD
     const result = {
       instances: instances.map((i) => i.name),
       initialAllUpS,
+      firstUpS: firstUpS ?? initialAllUpS,
+      halfUpS: halfUpS ?? initialAllUpS,
       steady,
       failover,
       alarms,
