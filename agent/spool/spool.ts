@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
 import { type SpoolGap as Gap, type SpoolRecord as Rec, type RecordBody, SpoolGap, SpoolRecord, validate } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import { forEachLine } from './spool-lines.ts';
 
 /**
@@ -201,6 +202,10 @@ export class Spool {
   /** Rewrites the file without the acknowledged records (atomically). */
   compact(): void {
     if (this.acked.n <= this.base.n) return;
+    cpuLedger.run('spool/compact', () => this.compactNow());
+  }
+
+  private compactNow(): void {
     this.ensure();
     const keep: string[] = [];
     let header = true;
