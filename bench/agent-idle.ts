@@ -157,6 +157,7 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
 
 /** Counts the agent's `watch hint` and `re-measured` debug lines by path (the bench's temp dir shown as `$TMP`). */
 function tallyEvents(child: ChildProcess) {
+  const since = Date.now();
   const hints = new Map<string, number>();
   const outcomes = new Map<string, number>();
   const ledger = { windowMs: 0, mainUs: 0, unnamedUs: 0, parts: new Map<string, { us: number; calls: number }>() };
@@ -183,7 +184,8 @@ function tallyEvents(child: ChildProcess) {
       } catch {
         continue;
       }
-      if (o.msg === 'cpu ledger') {
+      // A ledger line covers the 30 s before it: one that began before this tally (the agent's start) is left out.
+      if (o.msg === 'cpu ledger' && Date.now() - (o.windowMs ?? 0) >= since - 1000) {
         ledger.windowMs += o.windowMs ?? 0;
         ledger.mainUs += o.mainUs ?? 0;
         ledger.unnamedUs += o.unnamedUs ?? 0;
@@ -193,6 +195,8 @@ function tallyEvents(child: ChildProcess) {
           p.calls += v.calls;
           ledger.parts.set(k, p);
         }
+      } else if (o.msg === 'cpu ledger') {
+        // before the window
       } else if (o.msg === 'watch hint') for (const p of o.paths ?? []) hints.set(p, (hints.get(p) ?? 0) + 1);
       else if (o.msg === 'delta') for (const it of o.items ?? []) outcomes.set(`delta: ${it}`, (outcomes.get(`delta: ${it}`) ?? 0) + 1);
       else if (o.msg === 're-measured') {
@@ -208,7 +212,7 @@ function tallyEvents(child: ChildProcess) {
         .slice(0, 30)
         .map(([k, n]) => [k.split(tmp).join('$TMP'), n]),
     );
-  // The agent's own apportioning of its main thread (`cpu ledger` lines, one a minute): % of a core and calls a
+  // The agent's own apportioning of its main thread (`cpu ledger` lines, every 30 s): % of a core and calls a
   // minute per piece of work; `unnamed` is the rest (loop wake-ups, socket reads and TLS, GC). A `/` marks a piece
   // measured inside another.
   const cpu = () => {

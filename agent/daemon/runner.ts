@@ -226,7 +226,7 @@ export function startAgent(o: RunOptions): RunningAgent {
   );
   const tasks: CycleTask[] = [() => sender.retry(), () => spool.ensure(), () => checks.cycle(), () => network.check()];
   const taskNames = ['cycle: spool retry', 'cycle: spool ensure', 'cycle: checks', 'cycle: network'];
-  // At debug level the main thread's CPU is apportioned by piece of work and logged once a minute (`cpu ledger`).
+  // At debug level the main thread's CPU is apportioned by piece of work and logged every 30 s (`cpu ledger`).
   let ledgerAt = o.clock.now();
   if (o.log.isLevelEnabled('debug')) cpuLedger.start(ledgerAt);
   const cycleMs = Math.min(cfg.interval, notifier.watchdogIntervalMs() ?? Infinity);
@@ -241,7 +241,7 @@ export function startAgent(o: RunOptions): RunningAgent {
       }
     }
     notifier.watchdog();
-    if (cpuLedger.enabled && o.clock.now() - ledgerAt >= 60_000) {
+    if (cpuLedger.enabled && o.clock.now() - ledgerAt >= 30_000) {
       ledgerAt = o.clock.now();
       o.log.debug(cpuLedger.take(ledgerAt), 'cpu ledger');
     }
