@@ -213,9 +213,14 @@ export class Spool {
   ack(n: number, hash: string): void {
     if (n <= this.acked.n) return;
     this.acked = { n, hash };
-    if (this.acked.n >= this.head.n) cpuLedger.run('spool/cut', () => this.cutToHeader());
-    else if (this.acked.n - this.base.n >= COMPACT_EVERY) this.compact();
-    else this.writeHead(false);
+    try {
+      if (this.acked.n >= this.head.n) cpuLedger.run('spool/cut', () => this.cutToHeader());
+      else if (this.acked.n - this.base.n >= COMPACT_EVERY) this.compact();
+      else this.writeHead(false);
+    } catch (err) {
+      // The records stay in the file (sent again after a restart, answered as duplicates); the next ack tries again.
+      this.o.log.warn({ err: (err as Error).message }, 'cannot cut acknowledged records from the spool; keeping them');
+    }
   }
 
   /**
