@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { MAX_PORTS, type PortEntry, portKey } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import type { Check, CheckContext } from './check.ts';
 import { ProcFile } from './proc-file.ts';
 
@@ -339,7 +340,7 @@ export class PortsCheck implements Check {
     if (unknown.size) {
       const likely = new Set<number>();
       for (const o of this.owners.values()) for (const p of o.pids) likely.add(p);
-      const found = socketOwners(unknown, this.proc, { likely });
+      const found = cpuLedger.run('checks/ports: owner walk', () => socketOwners(unknown, this.proc, { likely }));
       for (const inode of unknown) {
         // An owner we cannot see (another user's process without root, another pid namespace)
         // is remembered as unknown too, so the walk is not repeated every cycle for it.
