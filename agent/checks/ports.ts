@@ -338,9 +338,9 @@ export class PortsCheck implements Check {
     const inodes = new Set(out.flatMap((k) => sockets.get(k)!.map((s) => s.inode)));
     const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
     if (unknown.size) {
-      const likely = new Set<number>();
-      for (const o of this.owners.values()) for (const p of o.pids) likely.add(p);
-      const found = cpuLedger.run('checks/ports: owner walk', () => socketOwners(unknown, this.proc, { likely }));
+      // Newest first only: the processes that held a listener before include servers with thousands of sockets
+      // (a walk of 32 ms each time when they were looked at first), and a new listener is mostly a new process's.
+      const found = cpuLedger.run('checks/ports: owner walk', () => socketOwners(unknown, this.proc));
       for (const inode of unknown) {
         // An owner we cannot see (another user's process without root, another pid namespace)
         // is remembered as unknown too, so the walk is not repeated every cycle for it.
