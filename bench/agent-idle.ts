@@ -157,21 +157,47 @@ function waitLine(child: ChildProcess, pred: (o: Record<string, unknown>) => boo
 
 /** Counts the agent's `watch hint` and `re-measured` debug lines by path (the bench's temp dir shown as `$TMP`). */
 function tallyEvents(child: ChildProcess) {
+  const since = Date.now();
   const hints = new Map<string, number>();
   const outcomes = new Map<string, number>();
+  const ledger = { windowMs: 0, mainUs: 0, unnamedUs: 0, parts: new Map<string, { us: number; calls: number }>() };
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
     for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      let o: { msg?: string; paths?: string[]; path?: string; outcome?: string; hashed?: boolean; items?: string[] };
+      let o: {
+        msg?: string;
+        paths?: string[];
+        path?: string;
+        outcome?: string;
+        hashed?: boolean;
+        items?: string[];
+        windowMs?: number;
+        mainUs?: number;
+        unnamedUs?: number;
+        parts?: Record<string, { us: number; calls: number }>;
+      };
       try {
         o = JSON.parse(line);
       } catch {
         continue;
       }
-      if (o.msg === 'watch hint') for (const p of o.paths ?? []) hints.set(p, (hints.get(p) ?? 0) + 1);
+      // A ledger line covers the 30 s before it: one that began before this tally (the agent's start) is left out.
+      if (o.msg === 'cpu ledger' && Date.now() - (o.windowMs ?? 0) >= since - 1000) {
+        ledger.windowMs += o.windowMs ?? 0;
+        ledger.mainUs += o.mainUs ?? 0;
+        ledger.unnamedUs += o.unnamedUs ?? 0;
+        for (const [k, v] of Object.entries(o.parts ?? {})) {
+          const p = ledger.parts.get(k) ?? { us: 0, calls: 0 };
+          p.us += v.us;
+          p.calls += v.calls;
+          ledger.parts.set(k, p);
+        }
+      } else if (o.msg === 'cpu ledger') {
+        // before the window
+      } else if (o.msg === 'watch hint') for (const p of o.paths ?? []) hints.set(p, (hints.get(p) ?? 0) + 1);
       else if (o.msg === 'delta') for (const it of o.items ?? []) outcomes.set(`delta: ${it}`, (outcomes.get(`delta: ${it}`) ?? 0) + 1);
       else if (o.msg === 're-measured') {
         const k = `${o.outcome}${o.hashed ? ' hashed' : ''} ${o.path}`;
@@ -186,7 +212,25 @@ function tallyEvents(child: ChildProcess) {
         .slice(0, 30)
         .map(([k, n]) => [k.split(tmp).join('$TMP'), n]),
     );
-  return { result: (tmp: string) => ({ hints: top(hints, tmp), remeasures: top(outcomes, tmp) }) };
+  // The agent's own apportioning of its main thread (`cpu ledger` lines, every 30 s): % of a core and calls a
+  // minute per piece of work; `unnamed` is the rest (loop wake-ups, socket reads and TLS, GC). A `/` marks a piece
+  // measured inside another.
+  const cpu = () => {
+    const s = ledger.windowMs / 1000;
+    if (!s) return null;
+    const pct = (us: number) => +((us / 1e6 / s) * 100).toFixed(4);
+    return {
+      windowS: Math.round(s),
+      mainThread: pct(ledger.mainUs),
+      unnamed: pct(ledger.unnamedUs),
+      parts: Object.fromEntries(
+        [...ledger.parts]
+          .sort((a, b) => b[1].us - a[1].us)
+          .map(([k, v]) => [k, { cpuPct: pct(v.us), callsPerMin: +((v.calls / s) * 60).toFixed(1), usPerCall: Math.round(v.us / v.calls) }]),
+      ),
+    };
+  };
+  return { result: (tmp: string) => ({ cpuLedger: cpu(), hints: top(hints, tmp), remeasures: top(outcomes, tmp) }) };
 }
 
 function ratios(a: { rssMiB: number; cpuPctOfCore: number }, others: Record<string, { rssMiB: number; cpuPctOfCore: number } | { skipped: string }>) {

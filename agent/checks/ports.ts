@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { MAX_PORTS, type PortEntry, portKey } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import type { Check, CheckContext } from './check.ts';
 import { ProcFile } from './proc-file.ts';
 
@@ -207,17 +208,30 @@ function parseSocketTables(texts: string[]): RawSocket[] {
   return texts.flatMap((text, i) => (text ? parseProcNet(text, PROTOS[i]!) : []));
 }
 
-/** Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for). */
-export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, number[]> {
+/**
+ * Socket inode → owning pids, from the `socket:[INODE]` links under `/proc/PID/fd` (only the inodes asked for).
+ * Each link is one `readlink`, and a busy host holds thousands (4,500 fds cost ~75 ms of CPU to walk), so the
+ * walk goes where an owner most likely is and stops once every inode asked for has one: first the processes in
+ * `likely` (those that held a listener at the last walk: a server reopening its port), then the others newest
+ * first (a listener that settles was mostly opened by a process started shortly before). An inode whose owner
+ * cannot be seen (another user's process without root) still costs the whole walk. With `all`, every process
+ * is walked and every holder listed (several for a forked server).
+ */
+export function socketOwners(inodes: Set<string>, proc = '/proc', o: { likely?: Iterable<number>; all?: boolean } = {}): Map<string, number[]> {
   const owners = new Map<string, number[]>();
   if (!inodes.size) return owners;
-  let pids: string[];
+  let listed: string[];
   try {
-    pids = readdirSync(proc).filter((n) => /^\d+$/.test(n));
+    listed = readdirSync(proc).filter((n) => /^\d+$/.test(n));
   } catch {
     return owners;
   }
-  for (const pid of pids) {
+  const pids = listed.map(Number).sort((a, b) => b - a);
+  const present = new Set(pids);
+  const first = [...new Set(o.likely ?? [])].filter((p) => present.has(p));
+  const firstSet = new Set(first);
+  for (const pid of [...first, ...pids.filter((p) => !firstSet.has(p))]) {
+    if (!o.all && owners.size === inodes.size) break;
     let fds: string[];
     try {
       fds = readdirSync(`${proc}/${pid}/fd`);
@@ -231,11 +245,12 @@ export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, n
       } catch {
         continue;
       }
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (!m || !inodes.has(m[1]!)) continue;
-      const list = owners.get(m[1]!) ?? [];
-      if (!list.includes(Number(pid))) list.push(Number(pid));
-      owners.set(m[1]!, list);
+      if (!link.startsWith('socket:[')) continue;
+      const inode = link.slice(8, -1);
+      if (!inodes.has(inode)) continue;
+      const list = owners.get(inode) ?? [];
+      if (!list.includes(pid)) list.push(pid);
+      owners.set(inode, list);
     }
   }
   return owners;
@@ -243,9 +258,10 @@ export function socketOwners(inodes: Set<string>, proc = '/proc'): Map<string, n
 
 /**
  * Listening TCP and bound UDP sockets with their owning process, read from
- * `/proc/net` and `/proc/PID/fd` every cycle. Finding owners walks every
- * process's fds, so it runs only when a socket inode appears that the last
- * walk did not see. Sockets owned by other users' processes need root to
+ * `/proc/net` and `/proc/PID/fd` every cycle. Finding owners walks the
+ * processes' fds (see {@link socketOwners}: it stops at the first holder), so
+ * it runs only when a socket inode appears that the last walk did not see.
+ * Sockets owned by other users' processes need root to
  * attribute; without it `process` is empty (the listener is still reported).
  *
  * A new listener is reported only once it has lived `portSettle` (30 s by
@@ -322,7 +338,9 @@ export class PortsCheck implements Check {
     const inodes = new Set(out.flatMap((k) => sockets.get(k)!.map((s) => s.inode)));
     const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
     if (unknown.size) {
-      const found = socketOwners(unknown, this.proc);
+      // Newest first only: the processes that held a listener before include servers with thousands of sockets
+      // (a walk of 32 ms each time when they were looked at first), and a new listener is mostly a new process's.
+      const found = cpuLedger.run('checks/ports: owner walk', () => socketOwners(unknown, this.proc));
       for (const inode of unknown) {
         // An owner we cannot see (another user's process without root, another pid namespace)
         // is remembered as unknown too, so the walk is not repeated every cycle for it.

@@ -10,6 +10,7 @@ import { CheckerRunner } from '../checker/checker-runner.ts';
 import { guardCheckerFiles } from '../checker/guard-checker-files.ts';
 import { buildWatchSet, type WatchTarget } from '../checks/files/watch-set.ts';
 import { type AgentConfig, loadAgentConfig, serverAddress, serverUrls } from '../config.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import { defaultFallback, FallbackWriter } from '../fallback/fallback-writer.ts';
 import { hashFile } from '../hashing/hash-file.ts';
 import { loadIdentity } from '../identity/state-files.ts';
@@ -224,18 +225,26 @@ export function startAgent(o: RunOptions): RunningAgent {
     link,
   );
   const tasks: CycleTask[] = [() => sender.retry(), () => spool.ensure(), () => checks.cycle(), () => network.check()];
+  const taskNames = ['cycle: spool retry', 'cycle: spool ensure', 'cycle: checks', 'cycle: network'];
+  // At debug level the main thread's CPU is apportioned by piece of work and logged every 30 s (`cpu ledger`).
+  let ledgerAt = o.clock.now();
+  if (o.log.isLevelEnabled('debug')) cpuLedger.start(ledgerAt);
   const cycleMs = Math.min(cfg.interval, notifier.watchdogIntervalMs() ?? Infinity);
   let timer: TimerHandle | undefined;
   let stopped = false;
   const cycle = async () => {
-    for (const task of tasks) {
+    for (const [i, task] of tasks.entries()) {
       try {
-        await task();
+        await cpuLedger.run(taskNames[i] ?? 'cycle: added task', task);
       } catch (err) {
         o.log.error({ err: (err as Error).message }, 'cycle task failed; carrying on');
       }
     }
     notifier.watchdog();
+    if (cpuLedger.enabled && o.clock.now() - ledgerAt >= 30_000) {
+      ledgerAt = o.clock.now();
+      o.log.debug(cpuLedger.take(ledgerAt), 'cpu ledger');
+    }
     if (!stopped) timer = o.clock.setTimeout(() => void cycle(), cycleMs);
   };
   // The checks (subscriptions, first full scan) start once the

@@ -6,6 +6,7 @@ import type { CheckerDeclaration, RunChecker } from '../../shared/checker-messag
 import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { type AgentMessage, CloseCode, type HostFacts, MAX_FRAME_BYTES, PROTOCOL_VERSION, parseFrame, ServerMessage, type SpoolHead, type Welcome } from '../../shared/protocol.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import type { Identity } from '../identity/state-files.ts';
 import { Backoff } from './backoff.ts';
 import { probeServer } from './server-probe.ts';
@@ -262,7 +263,7 @@ export class AgentLink {
       if (typeof h === 'object') void h.then(hello, () => hello(undefined));
       else hello(h);
     });
-    ws.on('message', (data) => this.onFrame(data as Buffer));
+    ws.on('message', (data) => cpuLedger.run('frame in', () => this.onFrame(data as Buffer)));
     ws.on('unexpected-response', (_req, res) => {
       this.o.log.warn({ status: res.statusCode }, 'server refused the connection');
       ws.terminate();
@@ -331,30 +332,33 @@ export class AgentLink {
     this.o.clock.clearTimeout(this.beatTimer);
     const j = this.o.jitterMs;
     const delay = Math.max(50, this.o.intervalMs + Math.round(((this.o.random ?? Math.random)() * 2 - 1) * j));
-    this.beatTimer = this.o.clock.setTimeout(() => {
-      let digest: string | undefined;
-      let spool: SpoolHead | undefined;
-      try {
-        digest = this.o.digest?.();
-        spool = this.o.spoolHead?.();
-      } catch (err) {
-        // The heartbeat is the agent's sign of life: it goes out without the part that failed.
-        this.o.log.error({ err: (err as Error).message }, 'heartbeat fields failed; sending the heartbeat without them');
-      }
-      const wantAck = this.beats++ % ACK_EVERY === 0;
-      if (
-        this.send({
-          type: 'heartbeat',
-          bootId: this.bootId,
-          seq: this.nextSeq(),
-          sentAt: this.o.clock.now(),
-          ...(digest ? { digest } : {}),
-          ...(spool ? { spool } : {}),
-          ...(wantAck ? { wantAck } : {}),
-        })
-      )
-        this.scheduleBeat();
-    }, delay);
+    this.beatTimer = this.o.clock.setTimeout(() => cpuLedger.run('heartbeat', () => this.beat()), delay);
+  }
+
+  /** Sends one heartbeat and schedules the next. */
+  private beat(): void {
+    let digest: string | undefined;
+    let spool: SpoolHead | undefined;
+    try {
+      digest = this.o.digest?.();
+      spool = this.o.spoolHead?.();
+    } catch (err) {
+      // The heartbeat is the agent's sign of life: it goes out without the part that failed.
+      this.o.log.error({ err: (err as Error).message }, 'heartbeat fields failed; sending the heartbeat without them');
+    }
+    const wantAck = this.beats++ % ACK_EVERY === 0;
+    if (
+      this.send({
+        type: 'heartbeat',
+        bootId: this.bootId,
+        seq: this.nextSeq(),
+        sentAt: this.o.clock.now(),
+        ...(digest ? { digest } : {}),
+        ...(spool ? { spool } : {}),
+        ...(wantAck ? { wantAck } : {}),
+      })
+    )
+      this.scheduleBeat();
   }
 
   /**

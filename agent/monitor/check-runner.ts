@@ -6,6 +6,7 @@ import { writeFilePrivate } from '../../shared/secure-file.ts';
 import type { Check, CheckContext } from '../checks/check.ts';
 import { CHECKS } from '../checks/registry.ts';
 import type { AgentConfig } from '../config.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import { type Hasher, HashPool } from '../hashing/hash-pool.ts';
 import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import type { WatchBackend } from '../watch/backend.ts';
@@ -145,14 +146,18 @@ export class AgentChecks {
   /** Keeps the reported state in the state dir (0600) for `check`, written at most once a second. */
   private saveReported(): void {
     if (this.saveTimer) return;
-    this.saveTimer = this.o.clock.setTimeout(() => {
-      this.saveTimer = undefined;
-      try {
-        writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON()));
-      } catch (err) {
-        this.o.log.warn({ err: (err as Error).message }, 'cannot save the reported state');
-      }
-    }, 1000);
+    this.saveTimer = this.o.clock.setTimeout(
+      () =>
+        cpuLedger.run('reported-state write', () => {
+          this.saveTimer = undefined;
+          try {
+            writeFilePrivate(join(this.o.cfg.stateDir, REPORTED_STATE_FILE), JSON.stringify(this.monitor.state.toJSON()));
+          } catch (err) {
+            this.o.log.warn({ err: (err as Error).message }, 'cannot save the reported state');
+          }
+        }),
+      1000,
+    );
   }
 
   async stop(): Promise<void> {

@@ -3,6 +3,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { WatchNote } from '../../shared/protocol.ts';
 import type { EntryKind, Measured } from '../../shared/state-digest.ts';
 import type { Check, CheckHooks } from '../checks/check.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import { addToDelta, applyMeasurement, type Delta, emptyDelta, isEmptyDelta } from './delta.ts';
 import { MeasuredState } from './measured-state.ts';
 
@@ -110,7 +111,7 @@ export class Monitor {
       checks.map(async (c) => {
         let items: Measured[];
         try {
-          items = await c.measure(why);
+          items = await cpuLedger.run(`checks/${c.name}`, () => c.measure(why), true);
         } catch (err) {
           this.o.log.warn({ check: c.name, err: (err as Error).message }, 'check failed this round');
           this.pending.notes.push({ kind: 'scan-error', message: `${c.name}: ${(err as Error).message}`.slice(0, 300) });

@@ -1,6 +1,7 @@
 import type { Clock } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import type { RecordBody, RecordMessage, SpoolHead, SpoolRecord } from '../../shared/protocol.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import type { LinkListener, Unenveloped } from '../link/agent-link.ts';
 import { recordSeverity } from './severity.ts';
 import type { Spool } from './spool.ts';
@@ -116,7 +117,7 @@ export class SpoolSender {
       const body = this.held[0]!;
       let rec: SpoolRecord;
       try {
-        rec = this.spool.append(body, recordSeverity(body, this.o.criticalPath), this.origin());
+        rec = cpuLedger.run('spool/append', () => this.spool.append(body, recordSeverity(body, this.o.criticalPath), this.origin()));
       } catch (err) {
         this.o.log.error({ err: (err as Error).message, held: this.held.length }, 'cannot spool a finding; holding it in memory and trying again');
         break;

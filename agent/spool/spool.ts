@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../shared/log.ts';
 import { type SpoolGap as Gap, type SpoolRecord as Rec, type RecordBody, SpoolGap, SpoolRecord, validate } from '../../shared/protocol.ts';
 import { GENESIS_HASH, recordHash } from '../../shared/spool-chain.ts';
+import { cpuLedger } from '../cpu-ledger.ts';
 import { forEachLine } from './spool-lines.ts';
 
 /**
@@ -78,10 +79,12 @@ export class Spool {
 
   private load(): void {
     const fromHeadFile = this.readHeadFile();
-    if (!existsSync(this.path)) this.rewrite(fromHeadFile ?? this.base, []);
+    if (!existsSync(this.path)) this.rewrite(fromHeadFile?.head ?? this.base, []);
     let first = true;
     let bad = 0;
     let last: ChainPoint | null = null;
+    const ackedAt = fromHeadFile?.acked;
+    let ackedFound = false;
     forEachLine(this.path, 0, (line) => {
       if (first) {
         first = false;
@@ -101,37 +104,47 @@ export class Spool {
         bad++;
         return;
       }
+      if (ackedAt && r.n === ackedAt.n && r.hash === ackedAt.hash) ackedFound = true;
       if (r.n <= this.base.n) return;
       if (!last || r.n > last.n) last = { n: r.n, hash: r.hash };
     });
+    // Killed between cutting the file and writing its header (see cutToHeader): everything was acknowledged.
+    if (first && ackedAt && ackedAt.n === fromHeadFile.head.n && ackedAt.hash === fromHeadFile.head.hash) this.rewrite(ackedAt, []);
     this.head = last ?? this.base;
     if (bad) this.o.log.error({ lines: bad, path: this.path }, 'spool holds lines that are not records (edited by hand?); the server will see the chain break');
-    if (fromHeadFile && fromHeadFile.n > this.head.n) {
+    if (fromHeadFile && fromHeadFile.head.n > this.head.n) {
       // Records were cut from the end of the file: keep counting from the real head, so the server sees them missing.
-      this.o.log.error({ head: fromHeadFile.n, lastInFile: this.head.n }, 'spool is shorter than its head says (truncated?); the server will see records missing');
-      this.head = fromHeadFile;
+      this.o.log.error({ head: fromHeadFile.head.n, lastInFile: this.head.n }, 'spool is shorter than its head says (truncated?); the server will see records missing');
+      this.head = fromHeadFile.head;
     }
-    this.acked = this.base;
+    // The server's last ack, kept in the head file: records it covers that are still in the file are not sent again.
+    this.acked = ackedAt && ackedFound && ackedAt.n > this.base.n && ackedAt.n <= this.head.n ? ackedAt : this.base;
     this.fd = openSync(this.path, 'a', 0o600);
     this.size = fstatSync(this.fd).size;
     this.headFd = openSync(this.headPath, existsSync(this.headPath) ? 'r+' : 'w+', 0o600);
     this.writeHead();
   }
 
-  private readHeadFile(): ChainPoint | null {
+  private readHeadFile(): { head: ChainPoint; acked?: ChainPoint } | null {
+    const point = (h: Partial<ChainPoint> | undefined): ChainPoint | undefined =>
+      h && Number.isSafeInteger(h.n) && typeof h.hash === 'string' && /^[0-9a-f]{64}$/.test(h.hash) ? { n: h.n!, hash: h.hash } : undefined;
     try {
-      const h = JSON.parse(readFileSync(this.headPath, 'utf8')) as ChainPoint;
-      return Number.isSafeInteger(h.n) && /^[0-9a-f]{64}$/.test(h.hash) ? { n: h.n, hash: h.hash } : null;
+      const h = JSON.parse(readFileSync(this.headPath, 'utf8')) as ChainPoint & { acked?: ChainPoint };
+      const head = point(h);
+      if (!head) return null;
+      const acked = point(h.acked);
+      return acked ? { head, acked } : { head };
     } catch {
       return null;
     }
   }
 
-  private writeHead(): void {
-    const b = Buffer.from(JSON.stringify(this.head));
+  /** Writes the head (and the last ack, when the file still holds acknowledged records) in place; fsync'd unless `sync` is false. */
+  private writeHead(sync = true): void {
+    const b = Buffer.from(JSON.stringify(this.acked.n > this.base.n ? { ...this.head, acked: this.acked } : this.head));
     writeSync(this.headFd, b, 0, b.length, 0);
     ftruncateSync(this.headFd, b.length);
-    fsyncSync(this.headFd);
+    if (sync) fsyncSync(this.headFd);
   }
 
   /** Whether records remain that the server has not acknowledged. */
@@ -191,16 +204,47 @@ export class Spool {
     return out;
   }
 
-  /** The server committed everything up to `n`: cut it from the file when enough has gathered. */
+  /**
+   * The server committed everything up to `n`. Everything acknowledged: the file is cut to its header in place
+   * (no copy, no rename). Otherwise the acknowledged prefix is cut once {@link COMPACT_EVERY} records have
+   * gathered; until then the ack is kept in the head file (written, not fsync'd: lost only with the machine's
+   * power, and then the server answers the records sent again as duplicates).
+   */
   ack(n: number, hash: string): void {
     if (n <= this.acked.n) return;
     this.acked = { n, hash };
-    if (this.acked.n >= this.head.n || this.acked.n - this.base.n >= COMPACT_EVERY) this.compact();
+    try {
+      if (this.acked.n >= this.head.n) cpuLedger.run('spool/cut', () => this.cutToHeader());
+      else if (this.acked.n - this.base.n >= COMPACT_EVERY) this.compact();
+      else this.writeHead(false);
+    } catch (err) {
+      // The records stay in the file (sent again after a restart, answered as duplicates); the next ack tries again.
+      this.o.log.warn({ err: (err as Error).message }, 'cannot cut acknowledged records from the spool; keeping them');
+    }
+  }
+
+  /**
+   * Every record is acknowledged: the file becomes its header (the new base) alone. The head file, naming the
+   * ack, is made durable first, so a kill between the cut and the header (an empty file) loads as all acknowledged.
+   */
+  private cutToHeader(): void {
+    this.ensure();
+    this.writeHead(true);
+    ftruncateSync(this.fd, 0);
+    const b = Buffer.from(`${JSON.stringify({ base: this.acked })}\n`);
+    writeSync(this.fd, b);
+    this.size = b.length;
+    this.base = this.acked;
+    this.hint = null;
   }
 
   /** Rewrites the file without the acknowledged records (atomically). */
   compact(): void {
     if (this.acked.n <= this.base.n) return;
+    cpuLedger.run('spool/compact', () => this.compactNow());
+  }
+
+  private compactNow(): void {
     this.ensure();
     const keep: string[] = [];
     let header = true;

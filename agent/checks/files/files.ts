@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import type { FileClass, FileEntry } from '../../../shared/protocol.ts';
 import type { Measured } from '../../../shared/state-digest.ts';
+import { cpuLedger } from '../../cpu-ledger.ts';
 import type { WatchSubscription } from '../../watch/backend.ts';
 import type { Check, CheckContext, CheckHooks } from '../check.ts';
 import { listTree, measurePath } from './file-measure.ts';
@@ -156,7 +157,7 @@ export class FilesCheck implements Check {
 
   private onPaths(paths: string[]): void {
     this.ctx.log.debug({ paths }, 'watch hint');
-    for (const p of paths) void this.remeasure(p);
+    for (const p of paths) void cpuLedger.run('watch hint', () => this.remeasure(p));
   }
 
   /** Re-measures a path; a hint arriving while it is measured marks it dirty and it is measured once more. */

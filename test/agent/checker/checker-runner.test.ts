@@ -32,7 +32,17 @@ function layout(extra = ''): { dir: string; tree: string; conf: string; db: stri
   const conf = join(dir, 'aide.conf');
   writeFileSync(
     conf,
-    [`@@define DBDIR ${dir}`, 'database_in=file:@@{DBDIR}/aide.db', 'database_out=file:@@{DBDIR}/aide.db.new', 'gzip_dbout=no', `${tree} p+i+n+u+g+s+m+c+sha256`, ''].join('\n'),
+    [
+      `@@define DBDIR ${dir}`,
+      'database_in=file:@@{DBDIR}/aide.db',
+      'database_out=file:@@{DBDIR}/aide.db.new',
+      'gzip_dbout=no',
+      // The tree's own directory without its times and size: AIDE keeps them in whole seconds, so whether adding and
+      // removing entries changed the directory depended on a second passing between the init and the change.
+      `=${tree}$ p+i+n+u+g`,
+      `${tree} p+i+n+u+g+s+m+c+sha256`,
+      '',
+    ].join('\n'),
   );
   execFileSync(AIDE, ['--init', `--config=${conf}`], { stdio: 'ignore' });
   renameSync(join(dir, 'aide.db.new'), join(dir, 'aide.db'));

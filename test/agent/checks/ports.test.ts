@@ -6,7 +6,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
-import { decodeAddress, PortsCheck, parseProcNet, readTcpListenSection, socketsInUse } from '../../../agent/checks/ports.ts';
+import { decodeAddress, PortsCheck, parseProcNet, readTcpListenSection, socketOwners, socketsInUse } from '../../../agent/checks/ports.ts';
 import type { Clock } from '../../../shared/clock.ts';
 import type { PortEntry } from '../../../shared/protocol.ts';
 import { portKey } from '../../../shared/protocol.ts';
@@ -266,4 +266,22 @@ test('a settling listener costs no walk of the fds: its owner is looked up when 
     [['tcp/127.0.0.1:8080', 'backdoor', [4242]]],
     'attributed to the holder at report time',
   );
+});
+
+test('the owner walk looks where an owner most likely is and stops at the first holder; `all` lists every holder', () => {
+  // A forked server: 10 and 99 both hold socket 5151; 50 holds nothing of interest.
+  const proc = tempDir('tw-ports-walk-');
+  for (const [pid, links] of [
+    [10, ['socket:[5151]', 'pipe:[1]']],
+    [50, ['socket:[6262]']],
+    [99, ['socket:[5151]']],
+  ] as const) {
+    mkdirSync(join(proc, String(pid), 'fd'), { recursive: true });
+    links.forEach((l, i) => symlinkSync(l, join(proc, String(pid), 'fd', String(i + 3))));
+  }
+  const want = new Set(['5151']);
+  assert.deepEqual(socketOwners(want, proc), new Map([['5151', [99]]]), 'newest first: the walk stops at 99');
+  assert.deepEqual(socketOwners(want, proc, { likely: [10] }), new Map([['5151', [10]]]), 'a process that held a listener before is looked at first');
+  assert.deepEqual(socketOwners(want, proc, { all: true }), new Map([['5151', [99, 10]]]), 'every holder when asked');
+  assert.deepEqual(socketOwners(new Set(['5151', '7373']), proc), new Map([['5151', [99, 10]]]), 'an owner not found: the whole walk');
 });
