@@ -277,7 +277,7 @@ test('the owner walk looks where an owner most likely is and stops at the first 
     [99, ['socket:[5151]']],
   ] as const) {
     mkdirSync(join(proc, String(pid), 'fd'), { recursive: true });
-    links.forEach((l, i) => symlinkSync(l, join(proc, String(pid), 'fd', String(i + 3))));
+    for (const [i, l] of links.entries()) symlinkSync(l, join(proc, String(pid), 'fd', String(i + 3)));
   }
   const want = new Set(['5151']);
   assert.deepEqual(socketOwners(want, proc), new Map([['5151', [99]]]), 'newest first: the walk stops at 99');
