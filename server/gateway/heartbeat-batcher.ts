@@ -80,16 +80,11 @@ export class HeartbeatBatcher {
     let results: (HeartbeatResult | Error)[];
     try {
       results = await this.liveness.heartbeats(batch);
-    } catch {
-      // One failed statement rolls back the whole batch: retry each alone, so only the ones that fail again fail.
-      results = [];
-      for (const p of batch) {
-        try {
-          results.push(await this.liveness.heartbeat(p.host, p.bootId, p.seq));
-        } catch (err) {
-          results.push(err as Error);
-        }
-      }
+    } catch (err) {
+      // The database is unreachable: every beat alone would fail the same way, each after its own connect
+      // attempt (up to the connect timeout each, while the beats queue behind). The whole batch fails at once.
+      if ((err as { code?: unknown }).code === 'TW_DB_UNAVAILABLE') results = batch.map(() => err as Error);
+      else results = await this.oneByOne(batch);
     }
     for (const [i, p] of batch.entries()) {
       try {
@@ -98,5 +93,18 @@ export class HeartbeatBatcher {
         // A caller's callback must not stop the others' acks (nor escape into a timer and end the process).
       }
     }
+  }
+
+  /** One failed statement rolls back the whole batch: retry each alone, so only the ones that fail again fail. */
+  private async oneByOne(batch: Pending[]): Promise<(HeartbeatResult | Error)[]> {
+    const results: (HeartbeatResult | Error)[] = [];
+    for (const p of batch) {
+      try {
+        results.push(await this.liveness.heartbeat(p.host, p.bootId, p.seq));
+      } catch (err) {
+        results.push(err as Error);
+      }
+    }
+    return results;
   }
 }

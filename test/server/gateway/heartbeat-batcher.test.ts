@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { createServer } from 'node:net';
+import { after, test } from 'node:test';
 import { HeartbeatBatcher } from '../../../server/gateway/heartbeat-batcher.ts';
 import type { HeartbeatResult, Liveness } from '../../../server/liveness/liveness.ts';
 import type { Queryable } from '../../../server/storage/engine.ts';
+import { PgDb } from '../../../server/storage/pg-engine.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { BOOT, helloMsg } from '../../helpers/server-db.ts';
 import { livenessFixture } from '../liveness/liveness-fixture.ts';
@@ -141,4 +143,26 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     assert.deepEqual(await s.openKinds('a'), []);
     assert.equal(s.liveness.beatsReceived, 4, 'two hellos and two heartbeats counted');
   });
+});
+
+test('a batch on an unreachable database fails as a whole, without a connection attempt per heartbeat', async () => {
+  // A "database" that takes each connection and cuts it: every statement fails as TW_DB_UNAVAILABLE.
+  let connections = 0;
+  const cut = createServer((sock) => {
+    connections++;
+    sock.destroy();
+  });
+  await new Promise<void>((r) => cut.listen(0, '127.0.0.1', r));
+  const db = new PgDb(`postgres://tw@127.0.0.1:${(cut.address() as { port: number }).port}/tw`, { poolSize: 1, connectTimeoutMs: 2000 });
+  after(async () => {
+    await db.close().catch(() => {});
+    cut.close();
+  });
+  const s = livenessFixture(db);
+  const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 1000, maxBatch: 100 });
+  const got: unknown[] = [];
+  for (let i = 0; i < 20; i++) b.submit(`h${i}`, BOOT, 1, (r) => got.push(r instanceof Error ? (r as Error & { code: string }).code : r));
+  await b.flush();
+  assert.deepEqual(got, Array(20).fill('TW_DB_UNAVAILABLE'), 'every heartbeat of the batch unacked, with the catalogued error');
+  assert.equal(connections, 1, 'one connection attempt for the batch, none per heartbeat');
 });
