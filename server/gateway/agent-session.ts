@@ -201,7 +201,7 @@ export class AgentSession implements LiveSession {
         case 'hello':
           return await this.onHello(m);
         case 'heartbeat': {
-          const r = this.d.beats ? await this.batched(m.bootId, m.seq) : await this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
+          const r = this.d.beats ? await this.batched(m.bootId, m.seq, m.wantAck === true) : await this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
           if (r instanceof Error) return this.storageError(r, 'heartbeat');
           await this.onResult(r, m.seq, m.wantAck === true); // a replay writes its alarm, which may fail on a full disk too
           if (r !== 'ok') return;
@@ -235,8 +235,8 @@ export class AgentSession implements LiveSession {
   }
 
   /** The heartbeat through the group commit: its result once its batch committed, or the storage error. */
-  private batched(bootId: string, seq: number): Promise<HeartbeatResult | Error> {
-    return new Promise((resolve) => this.d.beats!.submit(this.host, bootId, seq, resolve));
+  private batched(bootId: string, seq: number, wantAck: boolean): Promise<HeartbeatResult | Error> {
+    return new Promise((resolve) => this.d.beats!.submit(this.host, bootId, seq, resolve, wantAck));
   }
 
   private storageError(err: Error & { code?: string }, type: string): void {
