@@ -205,7 +205,7 @@ export class AgentSession implements LiveSession {
           if (r instanceof Error) return this.storageError(r, 'heartbeat');
           await this.onResult(r, m.seq, m.wantAck === true); // a replay writes its alarm, which may fail on a full disk too
           if (r !== 'ok') return;
-          await this.spool.onHeartbeat(m.spool, m.bootId);
+          await this.spool.onHeartbeat(m.spool, m.bootId, this.clone !== null);
           await this.baseline.onHeartbeat(m.digest);
           if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
           return await this.takeover.onHeartbeat(m.digest, this.d.clock.now());
