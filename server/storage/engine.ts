@@ -122,23 +122,6 @@ export function toDollarParams(text: string): { text: string; names: string[] | 
  */
 export const insideTx = new AsyncLocalStorage<object>();
 
-/** Transactions running now, over every database of the process. */
-let running = 0;
-
-/**
- * Runs a transaction's body inside {@link insideTx}. The storage is enabled only while some transaction runs:
- * enabled, it puts a hook on every promise the process creates (a heartbeat makes dozens, outside any
- * transaction), and it stays enabled until disabled.
- */
-export async function runInsideTx<T>(db: object, fn: () => Promise<T>): Promise<T> {
-  running++;
-  try {
-    return await insideTx.run(db, fn);
-  } finally {
-    if (--running === 0) insideTx.disable();
-  }
-}
-
 /** Throws when called from inside a transaction of `db` (see {@link insideTx}). */
 export function assertNotInsideTx(db: object): void {
   if (insideTx.getStore() === db) {

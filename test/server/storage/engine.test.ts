@@ -144,21 +144,6 @@ describeEngines('the store engine', ({ engine, open }) => {
     assert.deepEqual(await db.all('SELECT id FROM t'), []);
   });
 
-  test('the inside-a-transaction check holds while a transaction of another database begins and ends meanwhile', async () => {
-    const [db, other] = [await open(), await open()];
-    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
-    await db.tx(async (tx) => {
-      await tx.run('INSERT INTO t (id) VALUES (1)');
-      assert.equal(await other.tx(async (q) => (await q.get<{ one: number }>('SELECT 1 AS one'))?.one), 1);
-      await assert.rejects(
-        Promise.race([db.get('SELECT id FROM t'), new Promise((_, rej) => setTimeout(() => rej(new Error('waited: the check was off')), 5000))]),
-        /from inside one of its transactions/,
-      );
-    });
-    assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 1 }]);
-    assert.deepEqual(await db.all('SELECT id FROM t'), [{ id: 1 }], 'outside any transaction, statements run');
-  });
-
   test('onlyOne: a second transaction for the same job while the first holds it does not run (PostgreSQL); SQLite runs each', async () => {
     const db = await open();
     let inside = 0;
