@@ -26,7 +26,8 @@ interface Pending {
  * Group commit for heartbeats: the heartbeats that arrive within a few ms
  * are recorded in one transaction, and each is acked only after that commit
  * (an ack still means "stored"). Only under load: when heartbeats come
- * further apart than the window on average, each commits at once. At 1,000 heartbeats a second a commit per
+ * further apart than the window on average, each that asks for an ack commits at once (one that asks for none
+ * waits for it, see {@link HeartbeatBatcherOptions.holdMs}). At 1,000 heartbeats a second a commit per
  * heartbeat was about half the server's CPU: every commit appends the hosts
  * row's page, its index pages and the rollup page to the WAL, and a batch
  * shares them.
