@@ -111,7 +111,8 @@ export class ServerApp {
   constructor(private readonly o: ServerAppOptions) {
     const ctx = (this.ctx = openServerContext(o.dir, o.clock, o.log, o.floodLimits));
     // 4 ms: heartbeats arriving together share a commit (see heartbeat-batcher.ts); the ack waits at most that long.
-    this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256 });
+    // One that asks for no ack waits up to 50 ms for another's commit (the sweep commits what waits first).
+    this.beats = new HeartbeatBatcher(ctx.liveness, o.clock, { windowMs: 4, maxBatch: 256, holdMs: 50 });
     // 2 ms, as the hellos: a reconnect storm registers its connections in groups, not a commit each.
     this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands, undefined, { windowMs: 2, maxBatch: 256 });
     // 2 ms: the hellos of a reconnect storm share a commit (see hello-batcher.ts).
@@ -196,6 +197,7 @@ export class ServerApp {
       }, 'could not renew the instance lease; retrying next tick'),
       commands: job(() => this.applyCommands(), 'could not apply CLI commands; retrying next tick'),
       sweep: job(async () => {
+        await this.beats.flush();
         await ctx.liveness.sweep();
       }, 'watchdog tick failed; retrying next tick'),
       floods: job(async () => {

@@ -382,9 +382,37 @@ export function parseFrame<T>(schema: z.ZodType<T>, raw: string | Buffer): Parse
 
 /** Validates a decoded value against a schema, naming the first bad field. */
 export function validate<T>(schema: z.ZodType<T>, data: unknown): ParseResult<T> {
+  // A server takes a heartbeat from every agent every interval: a well-formed one is checked by hand (the schema
+  // was about a tenth of the server's CPU at 2,000 agents); anything else, or any doubt, goes through the schema.
+  if (schema === (AgentMessage as z.ZodType) && isHeartbeat(data)) return { ok: true, value: data as T };
   const r = schema.safeParse(data);
   if (r.success) return { ok: true, value: r.data };
   const issue = r.error.issues[0];
   const where = issue?.path.length ? issue.path.join('.') : 'message';
   return { ok: false, error: `${where}: ${issue?.message ?? 'invalid'}`, fault: 'schema' };
+}
+
+const HEARTBEAT_KEYS = new Set(['type', 'bootId', 'seq', 'sentAt', 'digest', 'spool', 'wantAck']);
+const BOOT_ID = /^[0-9a-f-]{36}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+const isInt = (v: unknown, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
+
+/** Exactly what {@link Heartbeat} accepts (true only where the schema passes it unchanged); false sends it to the schema. */
+function isHeartbeat(d: unknown): boolean {
+  if (typeof d !== 'object' || d === null || Array.isArray(d)) return false;
+  const m = d as Record<string, unknown>;
+  if (m.type !== 'heartbeat') return false;
+  for (const k in m) if (!HEARTBEAT_KEYS.has(k) || !Object.hasOwn(m, k)) return false;
+  if (typeof m.bootId !== 'string' || !BOOT_ID.test(m.bootId)) return false;
+  if (!isInt(m.seq, Number.MAX_SAFE_INTEGER) || !isInt(m.sentAt, 8.64e15)) return false;
+  if ('digest' in m && (typeof m.digest !== 'string' || !HEX64.test(m.digest))) return false;
+  if ('wantAck' in m && typeof m.wantAck !== 'boolean') return false;
+  if (!('spool' in m)) return true;
+  const h = m.spool;
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) return false;
+  const keys = Object.keys(h);
+  if (keys.length !== 3 || Object.getPrototypeOf(h) !== Object.prototype) return false;
+  const head = h as Record<string, unknown>;
+  return isInt(head.n, Number.MAX_SAFE_INTEGER) && typeof head.hash === 'string' && HEX64.test(head.hash) && typeof head.pending === 'boolean';
 }

@@ -201,11 +201,11 @@ export class AgentSession implements LiveSession {
         case 'hello':
           return await this.onHello(m);
         case 'heartbeat': {
-          const r = this.d.beats ? await this.batched(m.bootId, m.seq) : await this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
+          const r = this.d.beats ? await this.batched(m.bootId, m.seq, m.wantAck === true) : await this.d.liveness.heartbeat(this.host, m.bootId, m.seq);
           if (r instanceof Error) return this.storageError(r, 'heartbeat');
           await this.onResult(r, m.seq, m.wantAck === true); // a replay writes its alarm, which may fail on a full disk too
           if (r !== 'ok') return;
-          await this.spool.onHeartbeat(m.spool, m.bootId);
+          await this.spool.onHeartbeat(m.spool, m.bootId, this.clone !== null);
           await this.baseline.onHeartbeat(m.digest);
           if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
           return await this.takeover.onHeartbeat(m.digest, this.d.clock.now());
@@ -235,8 +235,8 @@ export class AgentSession implements LiveSession {
   }
 
   /** The heartbeat through the group commit: its result once its batch committed, or the storage error. */
-  private batched(bootId: string, seq: number): Promise<HeartbeatResult | Error> {
-    return new Promise((resolve) => this.d.beats!.submit(this.host, bootId, seq, resolve));
+  private batched(bootId: string, seq: number, wantAck: boolean): Promise<HeartbeatResult | Error> {
+    return new Promise((resolve) => this.d.beats!.submit(this.host, bootId, seq, resolve, wantAck));
   }
 
   private storageError(err: Error & { code?: string }, type: string): void {

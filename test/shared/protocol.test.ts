@@ -46,3 +46,50 @@ test('deep nesting does not crash the parser', () => {
   const deep = '['.repeat(20_000) + ']'.repeat(20_000);
   assert.equal(parseFrame(AgentMessage, deep).ok, false);
 });
+
+test('a heartbeat is accepted, refused and shaped exactly as its schema does, whatever the shortcut', () => {
+  const base = {
+    type: 'heartbeat',
+    bootId: '11111111-2222-4333-8444-555555555555',
+    seq: 7,
+    sentAt: 1_700_000_000_000,
+    digest: 'a'.repeat(64),
+    spool: { n: 3, hash: 'b'.repeat(64), pending: false },
+    wantAck: true,
+  };
+  const variants: Record<string, unknown>[] = [base, { ...base, spool: undefined, digest: undefined, wantAck: undefined }];
+  const bad: [string, unknown][] = [
+    ['bootId', 'X1111111-2222-4333-8444-555555555555'],
+    ['bootId', 7],
+    ['seq', -1],
+    ['seq', 1.5],
+    ['seq', Number.MAX_SAFE_INTEGER + 2],
+    ['seq', '7'],
+    ['sentAt', 8.64e15 + 1],
+    ['sentAt', null],
+    ['digest', 'A'.repeat(64)],
+    ['digest', null],
+    ['wantAck', 1],
+    ['wantAck', null],
+    ['spool', null],
+    ['spool', []],
+    ['spool', { n: 3, hash: 'b'.repeat(64) }],
+    ['spool', { n: 3, hash: 'b'.repeat(64), pending: false, extra: 1 }],
+    ['spool', { n: -3, hash: 'b'.repeat(64), pending: false }],
+    ['spool', { n: 3, hash: 'b'.repeat(63), pending: false }],
+    ['spool', { n: 3, hash: 'b'.repeat(64), pending: 'no' }],
+    ['extra', 1],
+    ['type', 'Heartbeat'],
+  ];
+  for (const [k, v] of bad) variants.push({ ...base, [k]: v });
+  for (const drop of ['bootId', 'seq', 'sentAt']) variants.push(Object.fromEntries(Object.entries(base).filter(([k]) => k !== drop)));
+  for (const v of variants) {
+    const text = JSON.stringify(v);
+    const got = parseFrame(AgentMessage, text);
+    const want = AgentMessage.safeParse(JSON.parse(text));
+    assert.equal(got.ok, want.success, text);
+    if (got.ok && want.success) assert.deepEqual(got.value, want.data, text);
+  }
+  assert.equal(parseFrame(AgentMessage, '{"type":"heartbeat","bootId":"11111111-2222-4333-8444-555555555555","seq":1,"sentAt":1,"__proto__":{"x":1}}').ok, false);
+  assert.equal(parseFrame(AgentMessage, JSON.stringify(base)).ok, true);
+});

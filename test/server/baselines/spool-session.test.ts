@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
+import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { EventLedger } from '../../../server/baselines/event-ledger.ts';
+import { SpoolSession } from '../../../server/baselines/spool-session.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
+import { silentLogger } from '../../../shared/log.ts';
+import type { SpoolAck } from '../../../shared/protocol.ts';
+import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
+import { describeEngines } from '../../helpers/engines.ts';
+import { FakeClock } from '../../helpers/fake-clock.ts';
+import { BOOT } from '../../helpers/server-db.ts';
+
+const H = (c: string) => c.repeat(64);
+
+describeEngines('the spool session on heartbeats', ({ open }) => {
+  async function setup() {
+    const db = await open();
+    const clock = new FakeClock();
+    const alarms = new AlarmStore(db);
+    await db.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`, [clock.now()]);
+    const ledger = new EventLedger(db, alarms, new BaselineStore(db, alarms, new GroupPeers(db)));
+    const acks: SpoolAck[] = [];
+    const spool = new SpoolSession(
+      'web1',
+      ledger,
+      clock,
+      silentLogger(),
+      (m) => acks.push(m),
+      () => {},
+    );
+    const tampered = async () => (await alarms.list({ open: true, host: 'web1' })).filter((a) => a.kind === 'agent-tampered').length;
+    // Another writer of the host's chain (what a second connection with the same certificate could do).
+    const announceElsewhere = (n: number, hash: string) => db.run('UPDATE spool_chains SET announced_n = ?, announced_hash = ? WHERE host = ?', [n, hash, 'web1']);
+    return { db, ledger, spool, tampered, announceElsewhere };
+  }
+
+  test('a head repeated on one connection is checked once; a clone suspect is checked every time', async () => {
+    const s = await setup();
+    await s.spool.onHello({ n: 0, hash: GENESIS_HASH, pending: false }, BOOT);
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT);
+    assert.equal((await s.ledger.chain('web1')).announcedN, 2);
+    await s.announceElsewhere(2, H('b'));
+    // The same head again: this connection checked it already, and nothing it sent since moved the chain.
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT);
+    assert.equal(await s.tampered(), 0);
+    // With another connection holding the certificate, the chain may move under it: read every time.
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT, true);
+    assert.equal(await s.tampered(), 1, 'the head announced at 2 changed');
+  });
+
+  test('a head that changed, and the same head after a hello, are checked again', async () => {
+    const s = await setup();
+    await s.spool.onHello({ n: 0, hash: GENESIS_HASH, pending: false }, BOOT);
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT);
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
+    assert.equal(await s.tampered(), 1, 'claimed delivered but never received: not passed as the head before it');
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
+    assert.equal(await s.tampered(), 1);
+    await s.spool.onHello({ n: 2, hash: H('a'), pending: false }, BOOT);
+    await s.announceElsewhere(2, H('c'));
+    await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
+    assert.equal((await s.ledger.chain('web1')).announcedHash, H('a'), 'read again after the hello: the changed head is seen and replaced');
+  });
+});
