@@ -33,9 +33,9 @@ describeEngines('the hello batcher', ({ open }) => {
     for (let i = 0; i < n; i++) await s.addHost(`h${i}`);
     assert.equal(await s.liveness.hello('h0', helloMsg(5, 10_000, boot(0))), 'ok');
     const before = txs();
-    const b = new HelloBatcher(s.liveness, { windowMs: 0, maxBatch: 256 });
+    const b = new HelloBatcher({ sql: s.db, liveness: s.liveness, clock: s.clock }, { windowMs: 0, maxBatch: 256 });
     // h0 again with the same boot and a smaller sequence: a replay, which must not fail the others.
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => b.submit(`h${i}`, helloMsg(i === 0 ? 3 : 0, 10_000, boot(i)))));
+    const results = (await Promise.all(Array.from({ length: n }, (_, i) => b.submit(`h${i}`, helloMsg(i === 0 ? 3 : 0, 10_000, boot(i)))))).map((o) => o.result);
     assert.deepEqual(results, ['replay', ...Array.from({ length: n - 1 }, () => 'ok')]);
     assert.equal(b.groups, 1);
     assert.equal(txs() - before, 1, 'one transaction for the whole group');
@@ -48,7 +48,7 @@ describeEngines('the hello batcher', ({ open }) => {
   test('a hello that fails to store fails alone: the others of its group are recorded and up', async () => {
     const s = livenessFixture(await open());
     for (const h of ['a', 'bad', 'c']) await s.addHost(h);
-    const b = new HelloBatcher(s.liveness, { windowMs: 0, maxBatch: 256 });
+    const b = new HelloBatcher({ sql: s.db, liveness: s.liveness, clock: s.clock }, { windowMs: 0, maxBatch: 256 });
     // Facts that cannot be stored (a cycle): the statement for this hello throws inside the group's transaction.
     const facts: Record<string, unknown> = {};
     facts.self = facts;
@@ -58,7 +58,7 @@ describeEngines('the hello batcher', ({ open }) => {
       b.submit('c', helloMsg(0, 10_000, boot(3))),
     ]);
     assert.deepEqual(
-      got.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as Error).name)),
+      got.map((r) => (r.status === 'fulfilled' ? r.value.result : (r.reason as Error).name)),
       ['ok', 'TypeError', 'ok'],
     );
     assert.equal(b.groups, 1);
@@ -69,12 +69,12 @@ describeEngines('the hello batcher', ({ open }) => {
   test('a full group commits at once; hellos arriving while one commits gather into the next', async () => {
     const s = livenessFixture(await open());
     for (let i = 0; i < 10; i++) await s.addHost(`h${i}`);
-    const b = new HelloBatcher(s.liveness, { windowMs: 60_000, maxBatch: 4 });
+    const b = new HelloBatcher({ sql: s.db, liveness: s.liveness, clock: s.clock }, { windowMs: 60_000, maxBatch: 4 });
     const all = Array.from({ length: 10 }, (_, i) => b.submit(`h${i}`, helloMsg(0, 10_000, boot(i))));
     // 60 s window: only the two full groups commit by themselves; flush sends the last two.
     await b.flush();
     assert.deepEqual(
-      await Promise.all(all),
+      (await Promise.all(all)).map((o) => o.result),
       Array.from({ length: 10 }, () => 'ok'),
     );
     assert.equal(b.groups, 3);
