@@ -166,7 +166,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     const peer = tls.getPeerX509Certificate();
     if (!peer) return refuse(401, 'Client Certificate Required');
     const host = commonName(peer.subject);
-    const rec = await d.hosts.get(host);
+    const rec = await d.hosts.certificate(host);
     // Gone while the host was read: nothing left to upgrade.
     if (socket.destroyed) return;
     if (!acceptsCertificate(rec, peer.serialNumber)) return refuse(403, 'Forbidden');
