@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
+import { EventLedger } from '../../../server/baselines/event-ledger.ts';
+import { CheckerStore } from '../../../server/checkers/checker-store.ts';
+import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { HelloBatcher } from '../../../server/gateway/hello-batcher.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
 import { describeEngines } from '../../helpers/engines.ts';
@@ -64,6 +68,35 @@ describeEngines('the hello batcher', ({ open }) => {
     assert.equal(b.groups, 1);
     assert.deepEqual([(await s.host('a')).status, (await s.host('bad')).status, (await s.host('c')).status], ['up', 'pending', 'up']);
     assert.equal((await s.host('bad')).bootId, null, 'nothing of the failed hello stored');
+  });
+
+  test("the spool heads, executable hashes and checkers of a group's hellos commit in its one transaction", async () => {
+    const { db, txs } = countingTx(await open());
+    const s = livenessFixture(db);
+    const ledger = new EventLedger(db, s.alarms, new BaselineStore(db, s.alarms, new GroupPeers(db)));
+    const checkers = new CheckerStore(db);
+    const n = 8;
+    for (let i = 0; i < n; i++) await s.addHost(`h${i}`);
+    const before = txs();
+    const b = new HelloBatcher({ sql: db, liveness: s.liveness, ledger, alarms: s.alarms, checkers, clock: s.clock }, { windowMs: 0, maxBatch: 256 });
+    const out = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        b.submit(`h${i}`, {
+          ...helloMsg(0, 10_000, boot(i)),
+          spool: { n: 3, hash: 'c'.repeat(64), pending: true },
+          exeSha256: 'e'.repeat(64),
+          checkers: [{ kind: 'aide', files: ['/usr/bin/aide'] }],
+        }),
+      ),
+    );
+    assert.deepEqual(
+      out.map((o) => [o.result, o.spool, o.exe, o.before?.bootId]),
+      Array.from({ length: n }, () => ['ok', 'ok', 'first', null]),
+    );
+    assert.equal(txs() - before, 1, 'one transaction for the hellos and what they carry');
+    assert.deepEqual(await db.all('SELECT COUNT(*) AS n FROM spool_chains WHERE announced_n = 3'), [{ n: n }]);
+    assert.deepEqual(await db.all(`SELECT COUNT(*) AS n FROM hosts WHERE exe_sha256 = ?`, ['e'.repeat(64)]), [{ n: n }]);
+    assert.deepEqual(await checkers.declared('h5'), [{ kind: 'aide', files: ['/usr/bin/aide'] }]);
   });
 
   test('a full group commits at once; hellos arriving while one commits gather into the next', async () => {
