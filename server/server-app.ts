@@ -116,7 +116,7 @@ export class ServerApp {
     // 2 ms, as the hellos: a reconnect storm registers its connections in groups, not a commit each.
     this.live = new LiveSessionStore(ctx.sql, ctx.config.instance, o.clock, ctx.commands, undefined, { windowMs: 2, maxBatch: 256 });
     // 2 ms: the hellos of a reconnect storm share a commit (see hello-batcher.ts).
-    this.hellos = new HelloBatcher(ctx.liveness, { windowMs: 2, maxBatch: 256 });
+    this.hellos = new HelloBatcher(ctx, { windowMs: 2, maxBatch: 256 });
     const { paths } = ctx;
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };

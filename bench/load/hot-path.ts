@@ -93,7 +93,7 @@ async function hellos(): Promise<void> {
     if ((await live.hello(`h${i}`, { bootId: reboot(i, 1), seq: 0, interval: 10_000, agentVersion: 'x', facts })) !== 'ok') throw new Error('hello not ok');
   }
   console.log(`Liveness.hello, each its own commit [${sql.engine}]: ${(Number(process.hrtime.bigint() - t) / 1e3 / hosts).toFixed(1)} µs per hello`);
-  const group = new HelloBatcher(live, { windowMs: 60_000, maxBatch: 64 });
+  const group = new HelloBatcher({ sql, liveness: live, clock }, { windowMs: 60_000, maxBatch: 64 });
   t = process.hrtime.bigint();
   const all: Promise<unknown>[] = [];
   for (let i = 0; i < hosts; i++) {
@@ -102,6 +102,6 @@ async function hellos(): Promise<void> {
     if (i % 64 === 63) await group.flush();
   }
   await group.flush();
-  if ((await Promise.all(all)).some((r) => r !== 'ok')) throw new Error('hello not ok');
+  if ((await Promise.all(all)).some((r) => (r as { result: string }).result !== 'ok')) throw new Error('hello not ok');
   console.log(`HelloBatcher, 64 per commit [${sql.engine}]: ${(Number(process.hrtime.bigint() - t) / 1e3 / hosts).toFixed(1)} µs per hello`);
 }

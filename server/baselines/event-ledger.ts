@@ -225,10 +225,11 @@ export class EventLedger {
    * Checks the head a `hello` brings. Behind the committed records: a host
    * restored from a snapshot when the head is a point of the stored chain
    * (`replay` warning "state rolled back"), else `agent-tampered`; either way
-   * the chain carries on from the agent's head, so the agent is not locked out.
+   * the chain carries on from the agent's head, so the agent is not locked out. Inside a transaction (the
+   * hello's group commit) pass its `tx` as `q`.
    */
-  onHello(host: string, head: SpoolHead, bootId: string, now: number): Promise<'ok' | 'rolled-back' | 'tampered'> {
-    return this.sql.tx(async (tx): Promise<'ok' | 'rolled-back' | 'tampered'> => {
+  onHello(host: string, head: SpoolHead, bootId: string, now: number, q?: Queryable): Promise<'ok' | 'rolled-back' | 'tampered'> {
+    const inTx = async (tx: Queryable): Promise<'ok' | 'rolled-back' | 'tampered'> => {
       const c = await this.chain(host, tx);
       if (head.n >= c.ackedN) {
         const res = { problems: [] as string[], opened: [] as OpenedAlarm[] };
@@ -247,7 +248,8 @@ export class EventLedger {
       else await this.tampered(tx, host, TAMPER.chain, now, detail, { problems: [], opened: [] });
       await this.save(tx, host, { ackedN: head.n, ackedHash: head.hash, announcedN: head.n, announcedHash: head.hash }, now);
       return rolledBack ? 'rolled-back' : 'tampered';
-    });
+    };
+    return q ? inTx(q) : this.sql.tx(inTx);
   }
 
   /** Opens the `replay` warning of a restored snapshot (once while open). */

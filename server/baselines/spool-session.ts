@@ -33,12 +33,17 @@ export class SpoolSession {
     this.checked = null;
     if (!head) return 'ok';
     const r = await this.ledger.onHello(this.host, head, bootId, this.clock.now());
+    this.noteHello(head, r);
+    return r;
+  }
+
+  /** Logs what checking a hello's head found (checked in the hello's own transaction, hello-batcher.ts). */
+  noteHello(head: SpoolHead, r: 'ok' | 'rolled-back' | 'tampered'): void {
     if (r !== 'ok')
       this.log.warn(
         { headN: head.n, result: r },
         r === 'rolled-back' ? 'agent state rolled back (restored snapshot?); continuing from its spool head' : 'agent spool head does not match the stored chain',
       );
-    return r;
   }
 
   /** Whether a head is an older point of the stored chain (a restored snapshot). */

@@ -95,13 +95,13 @@ export function runRow(r: CheckerRun): CheckerRunRow {
 export class CheckerStore {
   constructor(private readonly sql: SqlDb) {}
 
-  /** Replaces what a host declared in its hello (none: it has no checker now). */
-  async declare(host: string, checkers: readonly CheckerDeclaration[], now: number): Promise<void> {
+  /** Replaces what a host declared in its hello (none: it has no checker now); inside a transaction pass its `tx` as `q`. */
+  async declare(host: string, checkers: readonly CheckerDeclaration[], now: number, q?: Queryable): Promise<void> {
     // A reconnect storm is thousands of hellos declaring what is already stored: those write nothing.
-    const stored = await this.sql.all<{ checker: string; files: string }>('SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker', [host]);
+    const stored = await (q ?? this.sql).all<{ checker: string; files: string }>('SELECT checker, files FROM checker_hosts WHERE host = ? ORDER BY checker', [host]);
     const wanted = checkers.map((c) => ({ checker: c.kind, files: JSON.stringify(c.files) })).sort((a, b) => a.checker.localeCompare(b.checker));
     if (JSON.stringify(stored) === JSON.stringify(wanted)) return;
-    await this.sql.tx(async (tx) => {
+    const write = async (tx: Queryable) => {
       const kinds = checkers.map((c) => c.kind);
       for (const { checker } of await tx.all<{ checker: string }>('SELECT checker FROM checker_hosts WHERE host = ?', [host])) {
         if (!kinds.includes(checker as CheckerKind)) await tx.run('DELETE FROM checker_hosts WHERE host = ? AND checker = ?', [host, checker]);
@@ -113,7 +113,9 @@ export class CheckerStore {
           [host, c.kind, JSON.stringify(c.files), now],
         );
       }
-    });
+    };
+    if (q) await write(q);
+    else await this.sql.tx(write);
   }
 
   /** The checkers a host declared in its last hello. */

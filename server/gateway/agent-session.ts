@@ -5,7 +5,6 @@ import type { Clock, TimerHandle } from '../../shared/clock.ts';
 import type { Logger } from '../../shared/log.ts';
 import { AgentMessage, CloseCode, parseFrame, type ServerMessage } from '../../shared/protocol.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
-import { judgeAgentExe } from '../baselines/agent-exe.ts';
 import { BaselineSession } from '../baselines/baseline-session.ts';
 import type { BaselineStore } from '../baselines/baseline-store.ts';
 import { type EventLedger, ROLLED_BACK } from '../baselines/event-ledger.ts';
@@ -17,7 +16,7 @@ import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
-import type { HelloBatcher } from './hello-batcher.ts';
+import { type HelloBatcher, recordHellos } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
@@ -282,7 +281,6 @@ export class AgentSession implements LiveSession {
         clones.push(other);
       }
     }
-    const before = await this.d.hosts.get(this.host);
     for (const other of clones) {
       // Opened once: the alarm's conditional insert lets one instance (or connection) open it.
       await this.d.alarms.open(this.host, 'identity-clone', 'two live connections with one certificate', this.d.clock.now(), {
@@ -294,8 +292,12 @@ export class AgentSession implements LiveSession {
     }
     // Superseded meanwhile by a newer connection of the same boot: that one is the agent now.
     if (this.closed) return;
-    const r = await (this.d.hellos ? this.d.hellos.submit(this.host, m) : this.d.liveness.hello(this.host, m));
+    // The host row, spool head, executable hash and checkers in one transaction (with the others of its group).
+    const o = await (this.d.hellos
+      ? this.d.hellos.submit(this.host, m)
+      : recordHellos(this.d, [{ host: this.host, m }]).then(([r]) => (r instanceof Error ? Promise.reject(r) : r!)));
     if (this.closed) return;
+    const r = o.result;
     if (r !== 'ok') {
       // The same boot with a smaller sequence and an older spool head: a VM restored from a
       // snapshot resumed the old process. A warning, and the agent goes on with a new boot id.
@@ -307,21 +309,16 @@ export class AgentSession implements LiveSession {
     }
     // The same boot on another instance is the agent that moved here: that instance closes its old socket.
     if (moved.length) await this.d.live!.supersede(this.host, moved);
-    await this.spool.onHello(m.spool, m.bootId);
+    if (m.spool && o.spool) this.spool.noteHello(m.spool, o.spool);
     this.bootId = m.bootId;
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
-    if ((await judgeAgentExe(this.d.sql, this.d.alarms, this.host, m.exeSha256, this.d.clock.now())) === 'changed') {
-      this.log.warn('agent executable differs from the accepted one');
-    }
-    try {
-      await this.d.checkers?.declare(this.host, m.checkers ?? [], this.d.clock.now());
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, 'could not record the checkers this agent declared');
-    }
+    if (o.exe === 'changed') this.log.warn('agent executable differs from the accepted one');
+    if (o.checkersError) this.log.error({ err: o.checkersError.message }, 'could not record the checkers this agent declared');
     this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
     // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
+    const before = o.before;
     if (before) {
       await this.takeover.onHello({
         now: this.d.clock.now(),

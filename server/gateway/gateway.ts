@@ -161,18 +161,27 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     };
     if (!tls.authorized) return refuse(401, 'Client Certificate Required');
     if (req.url !== '/agent') return refuse(404, 'Not Found');
-    const peer = tls.getPeerCertificate();
-    const host = typeof peer.subject?.CN === 'string' ? peer.subject.CN : '';
-    const rec = await d.hosts.get(host);
+    // The X509 object reads only the three fields asked for: getPeerCertificate builds every field, three
+    // fingerprints included, for each connection of a reconnect storm.
+    const peer = tls.getPeerX509Certificate();
+    if (!peer) return refuse(401, 'Client Certificate Required');
+    const host = commonName(peer.subject);
+    const rec = await d.hosts.certificate(host);
     // Gone while the host was read: nothing left to upgrade.
     if (socket.destroyed) return;
     if (!acceptsCertificate(rec, peer.serialNumber)) return refuse(403, 'Forbidden');
     // A resumed TLS session is not re-verified by OpenSSL: the certificate may have expired since the ticket was made.
-    if (tls.isSessionReused() && !(Date.parse(peer.valid_to) > d.clock.now())) return refuse(403, 'Forbidden');
+    if (tls.isSessionReused() && !(Date.parse(peer.validTo) > d.clock.now())) return refuse(403, 'Forbidden');
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
   };
 
   return { server, wss, handshakesInFlight };
+}
+
+/** The subject's one common name (`X509Certificate.subject`, a line per attribute), or '' for none or several. */
+export function commonName(subject: string): string {
+  const cns = subject.split('\n').filter((l) => l.startsWith('CN='));
+  return cns.length === 1 ? cns[0]!.slice(3) : '';
 }
 
 function reply(res: ServerResponse, status: number, body: unknown, type = 'application/json'): void {

@@ -72,7 +72,7 @@ const ORDER: Record<HostStatus, number> = { missing: 0, late: 1, stopped: 2, rev
 const normSerial = (s: string) => s.replace(/^0+/, '').toUpperCase();
 
 /** Whether a certificate with this serial is the one accepted for the host now (not revoked, not replaced). */
-export function acceptsCertificate(rec: HostRecord | undefined, serial: string): boolean {
+export function acceptsCertificate(rec: Pick<HostRecord, 'state' | 'certSerial'> | undefined, serial: string): boolean {
   return !!rec && rec.state !== 'revoked' && !!rec.certSerial && normSerial(rec.certSerial) === normSerial(serial);
 }
 
@@ -84,6 +84,15 @@ export class HostStore {
   async get(host: string, q: Queryable = this.sql): Promise<HostRecord | undefined> {
     const r = await q.get<Record<string, unknown>>('SELECT * FROM hosts WHERE host = ?', [host]);
     return r && toHostRecord(r);
+  }
+
+  /**
+   * What the agents' endpoint checks a certificate against ({@link acceptsCertificate}), and no more: at each
+   * connection of a reconnect storm, the whole row (its facts parsed) was read only for these two.
+   */
+  async certificate(host: string): Promise<Pick<HostRecord, 'state' | 'certSerial'> | undefined> {
+    const r = await this.sql.get<{ state: HostRecord['state']; certSerial: string | null }>('SELECT state, cert_serial AS "certSerial" FROM hosts WHERE host = ?', [host]);
+    return r && { state: r.state, certSerial: r.certSerial };
   }
 
   async all(): Promise<HostRecord[]> {

@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
-import type { HostStore } from './host-store.ts';
+import type { HostRecord, HostStore } from './host-store.ts';
 import { LEASE_TIMEOUT_MS, LIVE_INSTANCES_SQL } from './instance-lease.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, type StallSpan, stallHold } from './status.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
@@ -112,49 +112,30 @@ export class Liveness {
    */
   async hello(host: string, m: HelloFields): Promise<HeartbeatResult> {
     const now = this.clock.now();
-    const r = await this.sql.tx((tx) => this.helloIn(host, m, now, tx));
-    if (r === 'ok') this.helloCounted(host, now);
-    return r;
+    const { result } = await this.sql.tx((tx) => this.helloWithRow(host, m, now, tx));
+    if (result === 'ok') this.helloCounted(host, now);
+    return result;
   }
 
   /**
-   * Records a group of hellos in one transaction (the group commit of a reconnect storm: after a restart the
-   * whole fleet says hello within seconds, and a commit per hello was most of the store's share of it). Results
-   * in the order of `list`, each as {@link hello} gives it. When the group's transaction fails, each hello is
-   * recorded again in its own, so a hello that fails fails alone (with its error in its place).
+   * Records a hello inside the caller's transaction (the hello group commit, hello-batcher.ts), and returns
+   * the host's row as it was before (the session judges a takeover by it: one read of the row, not two). Call
+   * {@link helloCounted} once it committed.
    */
-  async hellos(list: readonly { host: string; m: HelloFields }[]): Promise<(HeartbeatResult | Error)[]> {
-    const now = this.clock.now();
-    let results: HeartbeatResult[];
-    try {
-      results = await this.sql.tx(async (tx) => {
-        const out: HeartbeatResult[] = [];
-        for (const { host, m } of list) out.push(await this.helloIn(host, m, now, tx));
-        return out;
-      });
-    } catch (err) {
-      if (list.length === 1) return [err as Error];
-      const alone: (HeartbeatResult | Error)[] = [];
-      for (const { host, m } of list) alone.push(await this.hello(host, m).catch((e: Error) => e));
-      return alone;
-    }
-    for (const [i, r] of results.entries()) if (r === 'ok') this.helloCounted(list[i]!.host, now);
-    return results;
-  }
-
-  private async helloIn(host: string, m: HelloFields, now: number, tx: Queryable): Promise<HeartbeatResult> {
+  async helloWithRow(host: string, m: HelloFields, now: number, tx: Queryable): Promise<{ result: HeartbeatResult; before: HostRecord | undefined }> {
     const h = await this.hosts.get(host, tx);
-    if (!h) return 'unknown-boot';
-    if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return 'replay';
+    if (!h) return { result: 'unknown-boot', before: h };
+    if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return { result: 'replay', before: h };
     const interval = this.effectiveInterval(m.interval);
     const d = deadlines(now, interval, this.cfg.graceMs);
     await tx.run(HELLO_SQL, [m.bootId, m.seq, interval, now, d.lateAt, d.dueAt, m.agentVersion, JSON.stringify(m.facts), this.cfg.instance ?? null, host]);
     await this.reconcileIn(host, now, tx);
     for (const kind of HELLO_RESOLVES) await this.alarms.resolve(host, kind, now, undefined, tx);
-    return 'ok';
+    return { result: 'ok', before: h };
   }
 
-  private helloCounted(host: string, now: number): void {
+  /** Counts a hello accepted and committed (`/metrics`, the rollup, the stall watch's last hello). */
+  helloCounted(host: string, now: number): void {
     this.countBeat(host, now);
     this.lastHelloAt = now;
   }

@@ -5,6 +5,15 @@ import { helloMsg } from '../../helpers/server-db.ts';
 import { livenessFixture } from './liveness-fixture.ts';
 
 describeEngines('the host store', ({ open }) => {
+  test('certificate reads what the endpoint checks: the state and the serial on record, nothing for an unknown host', async () => {
+    const s = livenessFixture(await open());
+    await s.addHost('a', '0AB1');
+    assert.deepEqual(await s.hosts.certificate('a'), { state: 'active', certSerial: '0AB1' });
+    await s.db.run(`UPDATE hosts SET state = 'revoked' WHERE host = 'a'`);
+    assert.deepEqual(await s.hosts.certificate('a'), { state: 'revoked', certSerial: '0AB1' });
+    assert.equal(await s.hosts.certificate('zz'), undefined);
+  });
+
   test('get reads a host as stored, also inside a transaction through its tx; views list the hosts that need a person first', async () => {
     const s = livenessFixture(await open());
     for (const h of ['a', 'b', 'c']) await s.addHost(h);
