@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
-import { EventLedger, TAMPER } from '../../../server/baselines/event-ledger.ts';
-import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
+import { TAMPER } from '../../../server/baselines/event-ledger.ts';
 import type { Queryable } from '../../../server/storage/engine.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
 import { describeEngines } from '../../helpers/engines.ts';
+import { ledgerWithHost } from '../../helpers/event-ledger.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { BOOT } from '../../helpers/server-db.ts';
 
@@ -16,9 +14,7 @@ describeEngines('the event ledger on heartbeats', ({ engine, open }) => {
   async function setup() {
     const db = await open();
     const clock = new FakeClock();
-    const alarms = new AlarmStore(db);
-    await db.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`, [clock.now()]);
-    const ledger = new EventLedger(db, alarms, new BaselineStore(db, alarms, new GroupPeers(db)));
+    const { alarms, ledger } = await ledgerWithHost(db, clock);
     // What a write would leave: the chain rows with their times (the clock moves between heads) and the alarms;
     // on SQLite also the rows written by the connection so far.
     const writes = async () => {

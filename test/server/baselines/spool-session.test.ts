@@ -1,14 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
-import { BaselineStore } from '../../../server/baselines/baseline-store.ts';
-import { EventLedger } from '../../../server/baselines/event-ledger.ts';
 import { SpoolSession } from '../../../server/baselines/spool-session.ts';
-import { GroupPeers } from '../../../server/fleet/fleet-peers.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import type { SpoolAck } from '../../../shared/protocol.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
 import { describeEngines } from '../../helpers/engines.ts';
+import { ledgerWithHost } from '../../helpers/event-ledger.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
 import { BOOT } from '../../helpers/server-db.ts';
 
@@ -18,9 +15,7 @@ describeEngines('the spool session on heartbeats', ({ open }) => {
   async function setup() {
     const db = await open();
     const clock = new FakeClock();
-    const alarms = new AlarmStore(db);
-    await db.run(`INSERT INTO hosts (host, grp, status, cert_serial, enrolled_at) VALUES ('web1', 'default', 'pending', 'AA', ?)`, [clock.now()]);
-    const ledger = new EventLedger(db, alarms, new BaselineStore(db, alarms, new GroupPeers(db)));
+    const { alarms, ledger } = await ledgerWithHost(db, clock);
     const acks: SpoolAck[] = [];
     const spool = new SpoolSession(
       'web1',
