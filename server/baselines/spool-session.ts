@@ -29,16 +29,12 @@ export class SpoolSession {
     private readonly onApplied: () => void,
   ) {}
 
-  async onHello(head: SpoolHead | undefined, bootId: string): Promise<'ok' | 'rolled-back' | 'tampered'> {
-    this.checked = null;
-    if (!head) return 'ok';
-    const r = await this.ledger.onHello(this.host, head, bootId, this.clock.now());
-    this.noteHello(head, r);
-    return r;
-  }
-
-  /** Logs what checking a hello's head found (checked in the hello's own transaction, hello-batcher.ts). */
+  /**
+   * A hello's head, checked by the ledger in the hello's own transaction (hello-batcher.ts): logs what the
+   * check found, and forgets the head a heartbeat announced before (a hello moves the chain).
+   */
   noteHello(head: SpoolHead, r: 'ok' | 'rolled-back' | 'tampered'): void {
+    this.checked = null;
     if (r !== 'ok')
       this.log.warn(
         { headN: head.n, result: r },

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SpoolSession } from '../../../server/baselines/spool-session.ts';
 import { silentLogger } from '../../../shared/log.ts';
-import type { SpoolAck } from '../../../shared/protocol.ts';
+import type { SpoolAck, SpoolHead } from '../../../shared/protocol.ts';
 import { GENESIS_HASH } from '../../../shared/spool-chain.ts';
 import { describeEngines } from '../../helpers/engines.ts';
 import { ledgerWithHost } from '../../helpers/event-ledger.ts';
@@ -28,12 +28,14 @@ describeEngines('the spool session on heartbeats', ({ open }) => {
     const tampered = async () => (await alarms.list({ open: true, host: 'web1' })).filter((a) => a.kind === 'agent-tampered').length;
     // Another writer of the host's chain (what a second connection with the same certificate could do).
     const announceElsewhere = (n: number, hash: string) => db.run('UPDATE spool_chains SET announced_n = ?, announced_hash = ? WHERE host = ?', [n, hash, 'web1']);
-    return { db, ledger, spool, tampered, announceElsewhere };
+    // A hello as the server takes it: the ledger checks the head (in the hello's transaction), the session notes it.
+    const hello = async (head: SpoolHead) => spool.noteHello(head, await ledger.onHello('web1', head, BOOT, clock.now()));
+    return { db, ledger, spool, tampered, announceElsewhere, hello };
   }
 
   test('a head repeated on one connection is checked once; a clone suspect is checked every time', async () => {
     const s = await setup();
-    await s.spool.onHello({ n: 0, hash: GENESIS_HASH, pending: false }, BOOT);
+    await s.hello({ n: 0, hash: GENESIS_HASH, pending: false });
     await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT);
     assert.equal((await s.ledger.chain('web1')).announcedN, 2);
     await s.announceElsewhere(2, H('b'));
@@ -47,13 +49,13 @@ describeEngines('the spool session on heartbeats', ({ open }) => {
 
   test('a head that changed, and the same head after a hello, are checked again', async () => {
     const s = await setup();
-    await s.spool.onHello({ n: 0, hash: GENESIS_HASH, pending: false }, BOOT);
+    await s.hello({ n: 0, hash: GENESIS_HASH, pending: false });
     await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: true }, BOOT);
     await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
     assert.equal(await s.tampered(), 1, 'claimed delivered but never received: not passed as the head before it');
     await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
     assert.equal(await s.tampered(), 1);
-    await s.spool.onHello({ n: 2, hash: H('a'), pending: false }, BOOT);
+    await s.hello({ n: 2, hash: H('a'), pending: false });
     await s.announceElsewhere(2, H('c'));
     await s.spool.onHeartbeat({ n: 2, hash: H('a'), pending: false }, BOOT);
     assert.equal((await s.ledger.chain('web1')).announcedHash, H('a'), 'read again after the hello: the changed head is seen and replaced');
