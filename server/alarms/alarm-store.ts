@@ -19,18 +19,6 @@ export interface AlarmRow {
 const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
 
 /**
- * Opens, resolves and acknowledges alarms. Each opening and resolution also
- * writes an `alarm_events` row in the same statement group, so a sender can
- * deliver it exactly once. Callers inside their own transaction pass its `tx`
- * as the last argument of `open`, `raise` and `resolve`.
- *
- * A host that opens more new alarms than {@link FloodLimits} allow floods: its
- * further alarms (but the server's own kinds, {@link FLOOD_EXEMPT}) fold into
- * one open `alarm-flood` with counts per kind and a few subjects each, so one
- * host can neither grow the database without bound nor queue mail ahead of the
- * others. {@link settleFloods} resolves a flood once it has been quiet.
- */
-/**
  * Writes one event of an alarm for the channels to deliver: its opening (or a raise, or with `reminder` its
  * reminder number) or its resolution, with the host's group now, for the group channels: a host moved later
  * does not move this event.
@@ -45,6 +33,18 @@ export async function insertAlarmEvent(q: Queryable, id: number, action: 'open' 
   ]);
 }
 
+/**
+ * Opens, resolves and acknowledges alarms. Each opening and resolution also
+ * writes an `alarm_events` row in the same statement group, so a sender can
+ * deliver it exactly once. Callers inside their own transaction pass its `tx`
+ * as the last argument of `open`, `raise` and `resolve`.
+ *
+ * A host that opens more new alarms than {@link FloodLimits} allow floods: its
+ * further alarms (but the server's own kinds, {@link FLOOD_EXEMPT}) fold into
+ * one open `alarm-flood` with counts per kind and a few subjects each, so one
+ * host can neither grow the database without bound nor queue mail ahead of the
+ * others. {@link settleFloods} resolves a flood once it has been quiet.
+ */
 export class AlarmStore {
   private readonly buckets = new Map<string, AlarmBucket>();
   /** The open floods by host; read from the database at the first alarm (a restart carries on counting). */

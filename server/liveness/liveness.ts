@@ -251,10 +251,6 @@ export class Liveness {
     }
   }
 
-  /**
-   * Whether another instance holds the host's connection now: the agent failed over (or went back) and
-   * said hello there, so what this instance still reads from its old connection is stale.
-   */
   /** Why the heartbeat UPDATE matched no row: another boot (or no host), a connection left for another instance, or a replay. */
   private async refusedBeat(host: string, bootId: string, q?: Queryable): Promise<Exclude<HeartbeatResult, 'ok'>> {
     const h = await this.hosts.get(host, q);
@@ -262,6 +258,10 @@ export class Liveness {
     return this.heldElsewhere(h) ? 'moved' : 'replay';
   }
 
+  /**
+   * Whether another instance holds the host's connection now: the agent failed over (or went back) and
+   * said hello there, so what this instance still reads from its old connection is stale.
+   */
   private heldElsewhere(h: { instance: string | null }): boolean {
     return this.cfg.instance !== undefined && h.instance !== null && h.instance !== this.cfg.instance;
   }
