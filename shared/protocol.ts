@@ -11,11 +11,17 @@ export const PROTOCOL_VERSION = 1;
 /** Largest frame either side accepts, in bytes (ws `maxPayload`). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
-const bootId = z.string().regex(/^[0-9a-f-]{36}$/, 'must be a UUID');
+// Shared by the schemas and the heartbeat's hand check (isHeartbeat), which must accept exactly what they do.
+const BOOT_ID = /^[0-9a-f-]{36}$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+/** The largest time a message may carry (ms since the epoch: the end of JavaScript's dates). */
+const MAX_TIME = 8.64e15;
+
+const bootId = z.string().regex(BOOT_ID, 'must be a UUID');
 const seq = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const time = z.number().int().min(0).max(8.64e15);
+const time = z.number().int().min(0).max(MAX_TIME);
 const shortText = (max: number) => z.string().max(max);
-const hex64 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 hex digits');
+const hex64 = z.string().regex(HEX64, 'must be 64 hex digits');
 
 /** Facts an agent reports about its host in `hello`; informational only. */
 export const HostFacts = z.strictObject({
@@ -393,9 +399,6 @@ export function validate<T>(schema: z.ZodType<T>, data: unknown): ParseResult<T>
 }
 
 const HEARTBEAT_KEYS = new Set(['type', 'bootId', 'seq', 'sentAt', 'digest', 'spool', 'wantAck']);
-const BOOT_ID = /^[0-9a-f-]{36}$/;
-const HEX64 = /^[0-9a-f]{64}$/;
-
 const isInt = (v: unknown, max: number): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 && v <= max;
 
 /** Exactly what {@link Heartbeat} accepts (true only where the schema passes it unchanged); false sends it to the schema. */
@@ -405,7 +408,7 @@ function isHeartbeat(d: unknown): boolean {
   if (m.type !== 'heartbeat') return false;
   for (const k in m) if (!HEARTBEAT_KEYS.has(k) || !Object.hasOwn(m, k)) return false;
   if (typeof m.bootId !== 'string' || !BOOT_ID.test(m.bootId)) return false;
-  if (!isInt(m.seq, Number.MAX_SAFE_INTEGER) || !isInt(m.sentAt, 8.64e15)) return false;
+  if (!isInt(m.seq, Number.MAX_SAFE_INTEGER) || !isInt(m.sentAt, MAX_TIME)) return false;
   if ('digest' in m && (typeof m.digest !== 'string' || !HEX64.test(m.digest))) return false;
   if ('wantAck' in m && typeof m.wantAck !== 'boolean') return false;
   if (!('spool' in m)) return true;
