@@ -224,8 +224,13 @@ export function startAgent(o: RunOptions): RunningAgent {
     },
     link,
   );
-  const tasks: CycleTask[] = [() => sender.retry(), () => spool.ensure(), () => checks.cycle(), () => network.check()];
-  const taskNames = ['cycle: spool retry', 'cycle: spool ensure', 'cycle: checks', 'cycle: network'];
+  // Named for the CPU ledger.
+  const tasks: { name: string; run: CycleTask }[] = [
+    { name: 'cycle: spool retry', run: () => sender.retry() },
+    { name: 'cycle: spool ensure', run: () => spool.ensure() },
+    { name: 'cycle: checks', run: () => checks.cycle() },
+    { name: 'cycle: network', run: () => network.check() },
+  ];
   // At debug level the main thread's CPU is apportioned by piece of work and logged every 30 s (`cpu ledger`).
   let ledgerAt = o.clock.now();
   if (o.log.isLevelEnabled('debug')) cpuLedger.start(ledgerAt);
@@ -233,9 +238,9 @@ export function startAgent(o: RunOptions): RunningAgent {
   let timer: TimerHandle | undefined;
   let stopped = false;
   const cycle = async () => {
-    for (const [i, task] of tasks.entries()) {
+    for (const task of tasks) {
       try {
-        await cpuLedger.run(taskNames[i] ?? 'cycle: added task', task);
+        await cpuLedger.run(task.name, task.run);
       } catch (err) {
         o.log.error({ err: (err as Error).message }, 'cycle task failed; carrying on');
       }
@@ -272,7 +277,7 @@ export function startAgent(o: RunOptions): RunningAgent {
     spool: sender,
     network,
     fallback,
-    addCycleTask: (t) => tasks.push(t),
+    addCycleTask: (t) => tasks.push({ name: 'cycle: added task', run: t }),
     stop: async (reason) => {
       stopped = true;
       o.clock.clearTimeout(timer);
