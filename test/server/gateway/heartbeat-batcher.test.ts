@@ -19,12 +19,18 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 describeEngines('the heartbeat batcher', ({ open }) => {
-  test('heartbeats within the window are committed together and each gets its result after the commit', async () => {
+  /** Hosts `a` (boot BOOT) and `b`, each past its hello. */
+  async function twoHosts() {
     const s = livenessFixture(await open());
     await s.addHost('a');
     await s.addHost('b');
     await s.liveness.hello('a', helloMsg(0));
     await s.liveness.hello('b', helloMsg(0, 10_000, '22222222-2222-4333-8444-555555555555'));
+    return s;
+  }
+
+  test('heartbeats within the window are committed together and each gets its result after the commit', async () => {
+    const s = await twoHosts();
     const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 4, maxBatch: 100 });
     const got: (HeartbeatResult | Error)[] = [];
     b.submit('a', BOOT, 1, (r) => got.push(r));
@@ -97,11 +103,7 @@ describeEngines('the heartbeat batcher', ({ open }) => {
   });
 
   test('a heartbeat that asks for no ack waits for the next commit, even when heartbeats are sparse', async () => {
-    const s = livenessFixture(await open());
-    await s.addHost('a');
-    await s.addHost('b');
-    await s.liveness.hello('a', helloMsg(0));
-    await s.liveness.hello('b', helloMsg(0, 10_000, '22222222-2222-4333-8444-555555555555'));
+    const s = await twoHosts();
     const b = new HeartbeatBatcher(s.liveness, s.clock, { windowMs: 4, maxBatch: 100, holdMs: 50 });
     const got: string[] = [];
     s.clock.advance(1000); // sparse: a heartbeat that asks for an ack commits at once

@@ -48,13 +48,18 @@ describeEngines('a database outage longer than the deadline', ({ engine }) => {
   after(async () => {
     for (const t of stores) await t.cleanup();
   });
-
-  test("an agent that kept beating is not declared missing; one that went silent is, its deadline after the database's return", async () => {
+  /** Instance `alpha`'s liveness on a fresh database, with the lease that tells it of outages, acquired. */
+  async function leased() {
     const t = await openTestDb(engine);
     stores.push(t);
     const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
     const lease = new InstanceLease(t.db, s.alarms, { name: 'alpha', clock: s.clock, spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q), outage: s.liveness });
     await lease.acquire(async () => {});
+    return { t, s, lease };
+  }
+
+  test("an agent that kept beating is not declared missing; one that went silent is, its deadline after the database's return", async () => {
+    const { t, s, lease } = await leased();
     // Interval 10 s, grace 5 s: late 15 s after the last heartbeat, missing after 25 s.
     let seq = 0;
     for (const h of ['beating', 'silent']) {
@@ -106,11 +111,7 @@ describeEngines('a database outage longer than the deadline', ({ engine }) => {
   });
 
   test('agents whose connections dropped in the outage come back in a queue: one not back yet is spared while the others keep saying hello', async () => {
-    const t = await openTestDb(engine);
-    stores.push(t);
-    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
-    const lease = new InstanceLease(t.db, s.alarms, { name: 'alpha', clock: s.clock, spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q), outage: s.liveness });
-    await lease.acquire(async () => {});
+    const { t, s, lease } = await leased();
     const fleet = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'last', 'gone'];
     let seq = 0;
     for (const h of fleet) {
