@@ -10,6 +10,14 @@ export const LEASE_RENEW_MS = 2_000;
 /** A lease not renewed for this long has lapsed: its instance is down (ms). Five renewals: a loaded machine misses some. */
 export const LEASE_TIMEOUT_MS = 10_000;
 
+/**
+ * A renewal not committed within this long counts as the database failing this instance (ms): a connection
+ * that stops answering without a reset, or a lock on the lease's row, would otherwise hold the renewal, and
+ * the outage with it, unseen until it completes. Well under {@link LEASE_TIMEOUT_MS} and a heartbeat
+ * deadline, so the outage hold is in place before this instance's hosts could be judged.
+ */
+export const LEASE_RENEW_TIMEOUT_MS = 4_000;
+
 /** The alarm a survivor raises for an instance whose lease lapsed. */
 export const INSTANCE_DOWN = { kind: 'server-instance-down', subject: 'serve instance stopped renewing its lease' } as const;
 
@@ -46,6 +54,8 @@ export interface InstanceLeaseOptions {
   outage?: StoreOutage;
   renewMs?: number;
   timeoutMs?: number;
+  /** See {@link LEASE_RENEW_TIMEOUT_MS}. */
+  renewTimeoutMs?: number;
 }
 
 interface Row {
@@ -71,7 +81,10 @@ export class InstanceLease {
   private readonly token = randomUUID();
   private readonly renewMs: number;
   private readonly timeoutMs: number;
+  private readonly renewTimeoutMs: number;
   private lastRenew = -Infinity;
+  /** A renewal that outlived its bound and has not settled yet: no other is started beside it. */
+  private hung: Promise<void> | null = null;
   /** Until when this instance declares no other down (see {@link tick}). */
   private watchHeldUntil = -Infinity;
 
@@ -83,6 +96,7 @@ export class InstanceLease {
     this.name = o.name;
     this.renewMs = o.renewMs ?? LEASE_RENEW_MS;
     this.timeoutMs = o.timeoutMs ?? LEASE_TIMEOUT_MS;
+    this.renewTimeoutMs = o.renewTimeoutMs ?? LEASE_RENEW_TIMEOUT_MS;
   }
 
   /**
@@ -116,14 +130,18 @@ export class InstanceLease {
 
   /**
    * One pass, from the server's tick: renews this lease when due (with the agents connected now), then
-   * declares down every other instance whose lease lapsed. Returns the instances it declared down.
+   * declares down every other instance whose lease lapsed. Returns the instances it declared down. A renewal
+   * that fails, or does not commit within {@link LEASE_RENEW_TIMEOUT_MS}, is an outage of the database
+   * (`storeDown`); while a timed-out renewal still hangs, the pass does nothing more (the outage stays open).
+   * @throws TwError TW_DB_STALLED when the renewal timed out; the renewal's own error when it failed.
    */
   async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
+    if (this.hung) return [];
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
       try {
-        await this.renew(now, agents);
+        await this.bounded(this.renew(now, agents));
       } catch (err) {
         // The renewal is a write every few seconds: its failure is the database failing this instance's writes
         // (heartbeats included) since the last renewal that committed, at the latest.
@@ -138,6 +156,44 @@ export class InstanceLease {
     }
     if (now < this.watchHeldUntil) return [];
     return this.watch(now);
+  }
+
+  /**
+   * Waits for a renewal at most {@link LEASE_RENEW_TIMEOUT_MS} (on the injected clock). Past it, the renewal
+   * is left to settle by itself (kept in {@link hung}: it may still commit, and its connection is busy
+   * meanwhile, so no second one is queued behind it) and this rejects.
+   */
+  private bounded(renewal: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let done = false;
+      const timer = this.o.clock.setTimeout(() => {
+        if (done) return;
+        done = true;
+        const hung = renewal.then(
+          () => {},
+          () => {},
+        );
+        this.hung = hung;
+        void hung.then(() => {
+          if (this.hung === hung) this.hung = null;
+        });
+        reject(serverError('TW_DB_STALLED', `the lease renewal of instance "${this.name}" did not commit within ${this.renewTimeoutMs / 1000} s`));
+      }, this.renewTimeoutMs);
+      renewal.then(
+        () => {
+          if (done) return;
+          done = true;
+          this.o.clock.clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          if (done) return;
+          done = true;
+          this.o.clock.clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   /** Renews the lease; a lease found declared down is taken back and its alarm resolved, in one transaction. */

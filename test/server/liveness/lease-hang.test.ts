@@ -1,0 +1,129 @@
+/**
+ * A lease renewal that hangs: the database stops answering this instance's writes without an error. On
+ * PostgreSQL a second session holds a lock on the lease's row (the renewal waits on it, for ever without a
+ * bound); on SQLite another connection holds the write lock (the renewal fails after the busy timeout). Either
+ * way the instance counts an outage from its last renewal that committed (`storeDown`), so deadlines are held
+ * instead of its hosts being judged on heartbeats it could not store; the outage ends at the first renewal that
+ * commits. The deadline logic runs on a fake clock; the hang is real.
+ */
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { InstanceLease, LEASE_RENEW_MS, LEASE_RENEW_TIMEOUT_MS } from '../../../server/liveness/instance-lease.ts';
+import { describeEngines, openTestDb, type TestDb } from '../../helpers/engines.ts';
+import { helloMsg } from '../../helpers/server-db.ts';
+import { sleep } from '../../helpers/wait.ts';
+import { livenessFixture } from './liveness-fixture.ts';
+
+/** Makes this instance's lease renewal wait on a lock another session holds; returns the release. */
+async function hang(t: TestDb): Promise<() => Promise<void>> {
+  if (t.db.engine === 'sqlite') {
+    const holder = new Database(t.target);
+    holder.exec('BEGIN IMMEDIATE');
+    return async () => {
+      holder.exec('ROLLBACK');
+      holder.close();
+    };
+  }
+  const holder = new pg.Client({ connectionString: t.target });
+  await holder.connect();
+  await holder.query('BEGIN');
+  await holder.query(`SELECT name FROM instances WHERE name = 'alpha' FOR UPDATE`);
+  return async () => {
+    await holder.query('ROLLBACK');
+    await holder.end();
+  };
+}
+
+/** Whether a promise settles within `ms` of real time. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([
+    p.then(
+      () => true,
+      () => true,
+    ),
+    sleep(ms).then(() => false),
+  ]);
+}
+
+describeEngines('a lease renewal that hangs', ({ engine }) => {
+  const stores: TestDb[] = [];
+  after(async () => {
+    for (const t of stores) await t.cleanup();
+  });
+
+  test('is an outage from the last renewal once it outlives its bound; deadlines are held until a renewal commits', async () => {
+    const t = await openTestDb(engine);
+    stores.push(t);
+    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
+    const downs: number[] = [];
+    const backs: number[] = [];
+    const lease = new InstanceLease(t.db, s.alarms, {
+      name: 'alpha',
+      clock: s.clock,
+      spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q),
+      outage: {
+        storeDown: (since) => {
+          downs.push(since);
+          s.liveness.storeDown(since);
+        },
+        storeBack: (at) => {
+          backs.push(at);
+          s.liveness.storeBack(at);
+        },
+      },
+    });
+    await lease.acquire(async () => {});
+    // Interval 10 s, grace 5 s: missing 25 s after the last heartbeat.
+    await s.addHost('quiet');
+    assert.equal(await s.liveness.hello('quiet', helloMsg(1)), 'ok');
+    s.clock.advance(LEASE_RENEW_MS);
+    await lease.tick(0);
+    const lastRenew = s.clock.now();
+
+    const release = await hang(t);
+    let released = false;
+    try {
+      s.clock.advance(LEASE_RENEW_MS);
+      const pass = lease.tick(0);
+      if (engine === 'postgres') {
+        // The renewal waits on the lock: nothing tells it to stop but its bound.
+        assert.equal(await settlesWithin(pass, 500), false, 'the renewal waits on the lock');
+        s.clock.advance(LEASE_RENEW_TIMEOUT_MS);
+      }
+      // SQLite: the write lock is refused after the busy timeout (5 s of real time).
+      assert.equal(await settlesWithin(pass, 15_000), true, 'the renewal gave up');
+      await assert.rejects(pass, engine === 'postgres' ? { code: 'TW_DB_STALLED' } : /locked|busy/i);
+      assert.deepEqual(downs, [lastRenew], 'an outage since the last renewal that committed');
+      // Two minutes pass, past the host's deadline; while the renewal still hangs, a pass starts no second one.
+      s.clock.advance(120_000);
+      assert.equal(await settlesWithin(lease.tick(0), 2_000), true, 'a pass during the hang returns at once');
+      await release();
+      released = true;
+    } finally {
+      if (!released) await release();
+    }
+    const back = s.clock.now();
+    // The database answers again; the sweep may run before the next renewal: the open outage holds the deadline.
+    await s.liveness.sweep();
+    assert.notEqual((await s.host('quiet')).status, 'missing', 'not judged on the time the instance could not write');
+    await sleep(100); // the renewal that hung commits now that the lock is gone
+    s.clock.advance(LEASE_RENEW_MS);
+    await lease.tick(0);
+    assert.ok(
+      backs.some((at) => at >= back),
+      'the outage ends at the first renewal that commits',
+    );
+    // A host that really is silent is still declared missing, its deadline's remainder after the return.
+    let missingAt: number | null = null;
+    while (missingAt === null && s.clock.now() < back + 60_000) {
+      s.clock.advance(1_000);
+      await lease.tick(0);
+      await s.liveness.sweep();
+      if ((await s.host('quiet')).status === 'missing') missingAt = s.clock.now();
+    }
+    assert.ok(missingAt !== null && missingAt - back <= 25_000, `missing ${missingAt === null ? 'never' : `${(missingAt - back) / 1000} s`} after the return`);
+  });
+});
