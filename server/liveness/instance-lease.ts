@@ -137,7 +137,7 @@ export class InstanceLease {
    */
   async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
-    if (this.hung) return [];
+    if (this.hung !== null) return [];
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
       try {
