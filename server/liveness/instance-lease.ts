@@ -38,6 +38,8 @@ export interface InstanceView {
 export interface StoreOutage {
   storeDown(since: number): void;
   storeBack(at: number): void;
+  /** During the outage, the database answered others at `at` (see InstanceLease's probe). */
+  storeAnswers?(at: number): void;
 }
 
 /** What a survivor does for the hosts of an instance it found down: spare them while they reconnect elsewhere. */
@@ -85,6 +87,9 @@ export class InstanceLease {
   private lastRenew = -Infinity;
   /** A renewal that outlived its bound and has not settled yet: no other is started beside it. */
   private hung: Promise<void> | null = null;
+  /** A probe of the database runs (see {@link probe}); when the last began. */
+  private probing = false;
+  private lastProbe = -Infinity;
   /** Until when this instance declares no other down (see {@link tick}). */
   private watchHeldUntil = -Infinity;
 
@@ -137,15 +142,22 @@ export class InstanceLease {
    */
   async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
-    if (this.hung !== null) return [];
+    if (this.hung !== null) {
+      this.probe(now);
+      return [];
+    }
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
+      const renewal = this.renew(now, agents);
       try {
-        await this.bounded(this.renew(now, agents));
+        await this.bounded(renewal, () => this.hangs(renewal));
       } catch (err) {
         // The renewal is a write every few seconds: its failure is the database failing this instance's writes
         // (heartbeats included) since the last renewal that committed, at the latest.
-        if (Number.isFinite(this.lastRenew)) this.o.outage?.storeDown(this.lastRenew);
+        if (Number.isFinite(this.lastRenew)) {
+          this.o.outage?.storeDown(this.lastRenew);
+          this.probe(now);
+        }
         throw err;
       }
       this.o.outage?.storeBack(this.o.clock.now());
@@ -159,32 +171,23 @@ export class InstanceLease {
   }
 
   /**
-   * Waits for a renewal at most {@link LEASE_RENEW_TIMEOUT_MS} (on the injected clock). Past it, the renewal
-   * is left to settle by itself (kept in {@link hung}: it may still commit, and its connection is busy
-   * meanwhile, so no second one is queued behind it) and this rejects.
+   * Waits for `work` at most {@link LEASE_RENEW_TIMEOUT_MS} (on the injected clock), then rejects with what
+   * `late` returns; `work` is left to settle by itself.
    */
-  private bounded(renewal: Promise<void>): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
+  private bounded<T>(work: Promise<T>, late: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
       let done = false;
       const timer = this.o.clock.setTimeout(() => {
         if (done) return;
         done = true;
-        const hung = renewal.then(
-          () => {},
-          () => {},
-        );
-        this.hung = hung;
-        void hung.then(() => {
-          if (this.hung === hung) this.hung = null;
-        });
-        reject(serverError('TW_DB_STALLED', `the lease renewal of instance "${this.name}" did not commit within ${this.renewTimeoutMs / 1000} s`));
+        reject(late());
       }, this.renewTimeoutMs);
-      renewal.then(
-        () => {
+      work.then(
+        (v) => {
           if (done) return;
           done = true;
           this.o.clock.clearTimeout(timer);
-          resolve();
+          resolve(v);
         },
         (err: unknown) => {
           if (done) return;
@@ -194,6 +197,55 @@ export class InstanceLease {
         },
       );
     });
+  }
+
+  /**
+   * A renewal that outlived its bound: kept in {@link hung} until it settles (it may still commit, and its
+   * connection is busy meanwhile, so no second one is queued behind it).
+   */
+  private hangs(renewal: Promise<void>): Error {
+    const hung = renewal.then(
+      () => {},
+      () => {},
+    );
+    this.hung = hung;
+    void hung.then(() => {
+      if (this.hung === hung) this.hung = null;
+    });
+    return serverError('TW_DB_STALLED', `the lease renewal of instance "${this.name}" did not commit within ${this.renewTimeoutMs / 1000} s`);
+  }
+
+  /**
+   * While this instance's renewals fail or hang (at most once a renewal period, one at a time, bounded):
+   * whether the database answers others. Another instance renewed its lease after this one's last renewal,
+   * or a write on another connection commits: the outage is then this instance's alone (a lock on its lease
+   * row, a hung connection), and Liveness holds deadlines by it no longer than by a stall. PostgreSQL only:
+   * SQLite has one connection and one write lock, so there a failed renewal is the store failing.
+   */
+  private probe(now: number): void {
+    if (this.sql.engine !== 'postgres' || !this.o.outage?.storeAnswers || this.probing || now - this.lastProbe < this.renewMs) return;
+    this.probing = true;
+    this.lastProbe = now;
+    const since = this.lastRenew;
+    const answers = (async () => {
+      if (await this.sql.get('SELECT 1 AS one FROM instances WHERE name != ? AND stopped_at IS NULL AND last_seen > ?', [this.name, since])) return;
+      // A write that needs no row: it waits on no lock of this instance's lease, only on the database.
+      await this.sql.tx(async (tx) => {
+        await tx.run('UPDATE instances SET agents = agents WHERE 1 = 0');
+      });
+    })();
+    const outage = this.o.outage;
+    void answers.then(
+      () => (this.probing = false),
+      () => (this.probing = false),
+    );
+    // Not awaited: the pass goes on (and reports the outage) while the probe waits on the database.
+    this.bounded(answers, () => new Error('no answer in time')).then(
+      () => outage.storeAnswers?.(this.o.clock.now()),
+      () => {
+        // The database does not answer (in time): the outage is the store's, held in full.
+      },
+    );
   }
 
   /** Renews the lease; a lease found declared down is taken back and its alarm resolved, in one transaction. */

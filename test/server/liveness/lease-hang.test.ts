@@ -12,13 +12,17 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { InstanceLease, LEASE_RENEW_MS, LEASE_RENEW_TIMEOUT_MS } from '../../../server/liveness/instance-lease.ts';
+import { HOLD_MAX_MS } from '../../../server/liveness/status.ts';
 import { describeEngines, openTestDb, type TestDb } from '../../helpers/engines.ts';
-import { helloMsg } from '../../helpers/server-db.ts';
-import { sleep } from '../../helpers/wait.ts';
+import { BOOT, helloMsg } from '../../helpers/server-db.ts';
+import { sleep, waitFor } from '../../helpers/wait.ts';
 import { livenessFixture } from './liveness-fixture.ts';
 
-/** Makes this instance's lease renewal wait on a lock another session holds; returns the release. */
-async function hang(t: TestDb): Promise<() => Promise<void>> {
+/**
+ * Makes the lease table wait on a lock another session holds (PostgreSQL: the whole table, so that nothing on
+ * it answers, as when the database hangs; `row`: only this instance's lease row); returns the release.
+ */
+async function hang(t: TestDb, row = false): Promise<() => Promise<void>> {
   if (t.db.engine === 'sqlite') {
     const holder = new Database(t.target);
     holder.exec('BEGIN IMMEDIATE');
@@ -30,7 +34,7 @@ async function hang(t: TestDb): Promise<() => Promise<void>> {
   const holder = new pg.Client({ connectionString: t.target });
   await holder.connect();
   await holder.query('BEGIN');
-  await holder.query(`SELECT name FROM instances WHERE name = 'alpha' FOR UPDATE`);
+  await holder.query(row ? `SELECT name FROM instances WHERE name = 'alpha' FOR UPDATE` : 'LOCK TABLE instances IN ACCESS EXCLUSIVE MODE');
   return async () => {
     await holder.query('ROLLBACK');
     await holder.end();
@@ -54,12 +58,14 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
     for (const t of stores) await t.cleanup();
   });
 
-  test('is an outage from the last renewal once it outlives its bound; deadlines are held until a renewal commits', async () => {
+  /** Instance `alpha`'s liveness and lease on a fresh store, acquired, with what it told of outages. */
+  async function leased() {
     const t = await openTestDb(engine);
     stores.push(t);
     const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
     const downs: number[] = [];
     const backs: number[] = [];
+    const answers: number[] = [];
     const lease = new InstanceLease(t.db, s.alarms, {
       name: 'alpha',
       clock: s.clock,
@@ -73,9 +79,18 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
           backs.push(at);
           s.liveness.storeBack(at);
         },
+        storeAnswers: (at) => {
+          answers.push(at);
+          s.liveness.storeAnswers(at);
+        },
       },
     });
     await lease.acquire(async () => {});
+    return { t, s, lease, downs, backs, answers };
+  }
+
+  test('is an outage from the last renewal once it outlives its bound; deadlines are held until a renewal commits', async () => {
+    const { t, s, lease, downs, backs, answers } = await leased();
     // Interval 10 s, grace 5 s: missing 25 s after the last heartbeat.
     await s.addHost('quiet');
     assert.equal(await s.liveness.hello('quiet', helloMsg(1)), 'ok');
@@ -97,6 +112,7 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
       assert.equal(await settlesWithin(pass, 15_000), true, 'the renewal gave up');
       await assert.rejects(pass, engine === 'postgres' ? { code: 'TW_DB_STALLED' } : /locked|busy/i);
       assert.deepEqual(downs, [lastRenew], 'an outage since the last renewal that committed');
+      assert.deepEqual(answers, [], "nothing on the lease table answers: the outage is the store's, held in full");
       // Two minutes pass, past the host's deadline; while the renewal still hangs, a pass starts no second one.
       s.clock.advance(120_000);
       assert.equal(await settlesWithin(lease.tick(0), 2_000), true, 'a pass during the hang returns at once');
@@ -125,5 +141,44 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
       if ((await s.host('quiet')).status === 'missing') missingAt = s.clock.now();
     }
     assert.ok(missingAt !== null && missingAt - back <= 25_000, `missing ${missingAt === null ? 'never' : `${(missingAt - back) / 1000} s`} after the return`);
+  });
+
+  test('a lock on its own lease row alone, the database answering: held no longer than a stall, so a silent host is still judged', {
+    skip: engine === 'sqlite' ? 'SQLite has one write lock for the whole store: no lock holds the lease alone' : false,
+  }, async () => {
+    const { t, s, lease, downs, answers } = await leased();
+    let seq = 0;
+    for (const h of ['quiet', 'beating']) {
+      await s.addHost(h);
+      assert.equal(await s.liveness.hello(h, helloMsg(++seq)), 'ok');
+    }
+    const t0 = s.clock.now();
+    s.clock.advance(LEASE_RENEW_MS);
+    await lease.tick(0);
+    const release = await hang(t, true);
+    try {
+      s.clock.advance(LEASE_RENEW_MS);
+      const pass = lease.tick(0);
+      assert.equal(await settlesWithin(pass, 500), false, 'the renewal waits on the row lock');
+      s.clock.advance(LEASE_RENEW_TIMEOUT_MS);
+      await assert.rejects(pass, { code: 'TW_DB_STALLED' });
+      assert.equal(downs.length, 1);
+      await waitFor(() => answers.length === 1, { what: 'the probe: a write on another connection commits, the database answers', timeoutMs: 10_000 });
+      // The lock is never released while the hosts are judged: the one that keeps beating stays up, the silent
+      // one is declared missing, its deadline (25 s) plus the outage before the probe plus at most HOLD_MAX_MS.
+      const bound = t0 + 25_000 + (answers[0]! - downs[0]!) + HOLD_MAX_MS + 1_000;
+      let missingAt: number | null = null;
+      while (missingAt === null && s.clock.now() < bound + 10_000) {
+        s.clock.advance(1_000);
+        if ((s.clock.now() - t0) % 5_000 === 0) assert.equal(await s.liveness.heartbeat('beating', BOOT, ++seq), 'ok');
+        assert.equal(await settlesWithin(lease.tick(0), 2_000), true);
+        await s.liveness.sweep();
+        if ((await s.host('quiet')).status === 'missing') missingAt = s.clock.now();
+      }
+      assert.ok(missingAt !== null && missingAt <= bound, `silent host missing ${missingAt === null ? 'never' : `${(missingAt - t0) / 1000} s after its last heartbeat`}`);
+      assert.equal((await s.host('beating')).status, 'up');
+    } finally {
+      await release();
+    }
   });
 });
