@@ -90,6 +90,8 @@ export class InstanceLease {
   /** A probe of the database runs (see {@link probe}); when the last began. */
   private probing = false;
   private lastProbe = -Infinity;
+  /** When the first renewal of the outage now open was started (null: no outage). */
+  private failedAt: number | null = null;
   /** Until when this instance declares no other down (see {@link tick}). */
   private watchHeldUntil = -Infinity;
 
@@ -155,11 +157,13 @@ export class InstanceLease {
         // The renewal is a write every few seconds: its failure is the database failing this instance's writes
         // (heartbeats included) since the last renewal that committed, at the latest.
         if (Number.isFinite(this.lastRenew)) {
+          this.failedAt ??= now;
           this.o.outage?.storeDown(this.lastRenew);
           this.probe(now);
         }
         throw err;
       }
+      this.failedAt = null;
       this.o.outage?.storeBack(this.o.clock.now());
       // This instance missed renewals of its own (the database was unreachable, or the process frozen): the
       // others most likely missed theirs for the same reason. They get two renewal periods to renew before
@@ -217,8 +221,9 @@ export class InstanceLease {
 
   /**
    * While this instance's renewals fail or hang (at most once a renewal period, one at a time, bounded):
-   * whether the database answers others. Another instance renewed its lease after this one's last renewal,
-   * or a write on another connection commits: the outage is then this instance's alone (a lock on its lease
+   * whether the database answers others. Another instance renewed its lease after this one's renewal began
+   * to fail (their clocks, not this one's: an instance whose clock runs ahead can make it seem so), or a write
+   * on another connection commits: the outage is then this instance's alone (a lock on its lease
    * row, a hung connection), and Liveness holds deadlines by it no longer than by a stall. PostgreSQL only:
    * SQLite has one connection and one write lock, so there a failed renewal is the store failing.
    */
@@ -226,7 +231,7 @@ export class InstanceLease {
     if (this.sql.engine !== 'postgres' || !this.o.outage?.storeAnswers || this.probing || now - this.lastProbe < this.renewMs) return;
     this.probing = true;
     this.lastProbe = now;
-    const since = this.lastRenew;
+    const since = this.failedAt ?? now;
     const answers = (async () => {
       if (await this.sql.get('SELECT 1 AS one FROM instances WHERE name != ? AND stopped_at IS NULL AND last_seen > ?', [this.name, since])) return;
       // A write that needs no row: it waits on no lock of this instance's lease, only on the database.

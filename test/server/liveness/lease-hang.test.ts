@@ -181,4 +181,35 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
       await release();
     }
   });
+
+  test("another instance renewing while this one cannot write: the outage is this one's alone, held as a stall", {
+    skip: engine === 'sqlite' ? 'SQLite has one write lock for the whole store' : false,
+  }, async () => {
+    const { t, s, lease, downs, answers } = await leased();
+    const beta = new InstanceLease(t.db, s.alarms, { name: 'beta', clock: s.clock, spare: async () => {} });
+    await beta.acquire(async () => {});
+    const rowLock = await hang(t, true);
+    // Then writes on the lease table wait too (a SHARE lock queued behind the renewal's), reads do not.
+    const writes = new pg.Client({ connectionString: t.target });
+    await writes.connect();
+    try {
+      s.clock.advance(LEASE_RENEW_MS);
+      const pass = lease.tick(0);
+      assert.equal(await settlesWithin(pass, 500), false, 'the renewal waits on the row lock');
+      s.clock.advance(1_000);
+      await beta.tick(0); // beta renews after alpha's renewal began to hang
+      await writes.query('BEGIN');
+      const shared = writes.query('LOCK TABLE instances IN SHARE MODE');
+      shared.catch(() => {});
+      await sleep(200);
+      s.clock.advance(LEASE_RENEW_TIMEOUT_MS);
+      await assert.rejects(pass, { code: 'TW_DB_STALLED' });
+      assert.equal(downs.length, 1);
+      await waitFor(() => answers.length === 1, { what: "the probe: beta's renewal read back", timeoutMs: 10_000 });
+    } finally {
+      await rowLock();
+      await writes.query('ROLLBACK').catch(() => {});
+      await writes.end();
+    }
+  });
 });
