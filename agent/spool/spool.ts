@@ -130,8 +130,9 @@ export class Spool {
     this.writeHead();
     if (existed && headFileState !== 'ok' && this.head.n > 0) {
       // The head file is the only witness of records cut from the end of the spool; it is written before
-      // anything is sent and never left unparsable by a crash (writeHead), so losing it is someone's doing.
-      // The records cut with it cannot be counted: the server is told, so the loss is seen.
+      // anything is sent and never left unparsable by a killed agent (writeHead), so losing it is someone's
+      // doing (or, rarely, a power cut mid-write). The records cut with it cannot be counted: the server is
+      // told, so the loss is seen.
       const why = `${headFileState} at start while the spool held records up to ${this.head.n}; records cut from its end would go unnoticed`;
       this.o.log.error({ path: this.headPath, head: this.head.n }, `spool head file ${headFileState}; reporting it`);
       this.o.onTampered?.([this.headPath], why);
@@ -155,7 +156,7 @@ export class Spool {
   /**
    * Writes the head (and the last ack, when the file still holds acknowledged records) in place; fsync'd unless
    * `sync` is false. Padded with spaces to the length written before, so a kill between the write and the
-   * truncation leaves valid JSON: an unparsable head file is then never a crash's, always someone's edit.
+   * truncation leaves valid JSON: an unparsable head file is then never a killed agent's, but someone's edit.
    */
   private writeHead(sync = true): void {
     const json = JSON.stringify(this.acked.n > this.base.n ? { ...this.head, acked: this.acked } : this.head);
