@@ -13,10 +13,12 @@ export const LEASE_TIMEOUT_MS = 10_000;
 /**
  * A renewal not committed within this long counts as the database failing this instance (ms): a connection
  * that stops answering without a reset, or a lock on the lease's row, would otherwise hold the renewal, and
- * the outage with it, unseen until it completes. Well under {@link LEASE_TIMEOUT_MS} and a heartbeat
- * deadline, so the outage hold is in place before this instance's hosts could be judged.
+ * the outage with it, unseen until it completes. The outage counts from the last renewal that committed, so
+ * the hold is in place before a host with the default deadline (late 15 s after its last heartbeat) could be
+ * judged: renewal period + this < 15 s. Not shorter: under a storm a renewal may queue for a pool connection
+ * for seconds, and a false outage restarts the reconnect grace (Liveness.storeBack).
  */
-export const LEASE_RENEW_TIMEOUT_MS = 4_000;
+export const LEASE_RENEW_TIMEOUT_MS = 8_000;
 
 /** The alarm a survivor raises for an instance whose lease lapsed. */
 export const INSTANCE_DOWN = { kind: 'server-instance-down', subject: 'serve instance stopped renewing its lease' } as const;
