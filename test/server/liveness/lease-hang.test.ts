@@ -1,10 +1,12 @@
 /**
  * A lease renewal that hangs: the database stops answering this instance's writes without an error. On
- * PostgreSQL a second session holds a lock on the lease's row (the renewal waits on it, for ever without a
+ * PostgreSQL a second session holds a lock the renewal needs (the renewal waits on it, for ever without a
  * bound); on SQLite another connection holds the write lock (the renewal fails after the busy timeout). Either
  * way the instance counts an outage from its last renewal that committed (`storeDown`), so deadlines are held
  * instead of its hosts being judged on heartbeats it could not store; the outage ends at the first renewal that
- * commits. The deadline logic runs on a fake clock; the hang is real.
+ * commits. When nothing on the lease table answers, the hold is in full; when the database answers others (a
+ * lock on this instance's row alone, another instance renewing), it is held no longer than a stall. The
+ * deadline logic runs on a fake clock; the hangs are real.
  */
 
 import assert from 'node:assert/strict';
