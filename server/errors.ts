@@ -92,6 +92,10 @@ export const SERVER_ERRORS = {
     when: 'the PostgreSQL database named in server.yml cannot be reached, or dropped the connection',
     todo: 'check that PostgreSQL runs and that the `database` URL (host, port, user, password, database) is right; a running serve retries by itself',
   },
+  TW_DB_STALLED: {
+    when: 'a write of the running serve (its lease renewal) did not commit in time: the database stopped answering without dropping the connection, or a session holds a lock it needs',
+    todo: "check the database's health and its sessions (pg_stat_activity: a long transaction holding locks on `instances`); deadlines are held meanwhile and the serve carries on by itself once writes commit",
+  },
   TW_DB_NEWER: {
     when: 'the database was migrated by a newer Tripwarden than this one',
     todo: 'upgrade this server to the version the other instances run (never point an old server at a newer database)',

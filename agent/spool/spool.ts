@@ -58,6 +58,8 @@ export class Spool {
   private readonly maxBytes: number;
   private fd = -1;
   private headFd = -1;
+  /** Bytes of the head file's last write (see writeHead). */
+  private headBytes = 0;
   private size = 0;
   base: ChainPoint = { n: 0, hash: GENESIS_HASH };
   head: ChainPoint = { n: 0, hash: GENESIS_HASH };
@@ -79,7 +81,9 @@ export class Spool {
 
   private load(): void {
     const fromHeadFile = this.readHeadFile();
-    if (!existsSync(this.path)) this.rewrite(fromHeadFile?.head ?? this.base, []);
+    const headFileState = fromHeadFile ? 'ok' : existsSync(this.headPath) ? 'unreadable' : 'missing';
+    const existed = existsSync(this.path);
+    if (!existed) this.rewrite(fromHeadFile?.head ?? this.base, []);
     let first = true;
     let bad = 0;
     let last: ChainPoint | null = null;
@@ -122,7 +126,17 @@ export class Spool {
     this.fd = openSync(this.path, 'a', 0o600);
     this.size = fstatSync(this.fd).size;
     this.headFd = openSync(this.headPath, existsSync(this.headPath) ? 'r+' : 'w+', 0o600);
+    this.headBytes = fstatSync(this.headFd).size;
     this.writeHead();
+    if (existed && headFileState !== 'ok' && this.head.n > 0) {
+      // The head file is the only witness of records cut from the end of the spool; it is written before
+      // anything is sent and never left unparsable by a killed agent (writeHead), so losing it is someone's
+      // doing (or, rarely, a power cut mid-write). The records cut with it cannot be counted: the server is
+      // told, so the loss is seen.
+      const why = `${headFileState} at start while the spool held records up to ${this.head.n}; records cut from its end would go unnoticed`;
+      this.o.log.error({ path: this.headPath, head: this.head.n }, `spool head file ${headFileState}; reporting it`);
+      this.o.onTampered?.([this.headPath], why);
+    }
   }
 
   private readHeadFile(): { head: ChainPoint; acked?: ChainPoint } | null {
@@ -139,11 +153,17 @@ export class Spool {
     }
   }
 
-  /** Writes the head (and the last ack, when the file still holds acknowledged records) in place; fsync'd unless `sync` is false. */
+  /**
+   * Writes the head (and the last ack, when the file still holds acknowledged records) in place; fsync'd unless
+   * `sync` is false. Padded with spaces to the length written before, so a kill between the write and the
+   * truncation leaves valid JSON: an unparsable head file is then never a killed agent's, but someone's edit.
+   */
   private writeHead(sync = true): void {
-    const b = Buffer.from(JSON.stringify(this.acked.n > this.base.n ? { ...this.head, acked: this.acked } : this.head));
+    const json = JSON.stringify(this.acked.n > this.base.n ? { ...this.head, acked: this.acked } : this.head);
+    const b = Buffer.from(json.padEnd(this.headBytes, ' '));
     writeSync(this.headFd, b, 0, b.length, 0);
-    ftruncateSync(this.headFd, b.length);
+    if (b.length > json.length) ftruncateSync(this.headFd, json.length);
+    this.headBytes = json.length;
     if (sync) fsyncSync(this.headFd);
   }
 
@@ -339,6 +359,7 @@ export class Spool {
         /* already gone */
       }
     this.headFd = openSync(this.headPath, 'w+', 0o600);
+    this.headBytes = 0;
     this.writeHead();
     this.o.onTampered?.(lost, why);
   }

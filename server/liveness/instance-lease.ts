@@ -10,6 +10,16 @@ export const LEASE_RENEW_MS = 2_000;
 /** A lease not renewed for this long has lapsed: its instance is down (ms). Five renewals: a loaded machine misses some. */
 export const LEASE_TIMEOUT_MS = 10_000;
 
+/**
+ * A renewal not committed within this long counts as the database failing this instance (ms): a connection
+ * that stops answering without a reset, or a lock on the lease's row, would otherwise hold the renewal, and
+ * the outage with it, unseen until it completes. The outage counts from the last renewal that committed, so
+ * the hold is in place before a host with the default deadline (late 15 s after its last heartbeat) could be
+ * judged: renewal period + this < 15 s. Not shorter: under a storm a renewal may queue for a pool connection
+ * for seconds, and a false outage restarts the reconnect grace (Liveness.storeBack).
+ */
+export const LEASE_RENEW_TIMEOUT_MS = 8_000;
+
 /** The alarm a survivor raises for an instance whose lease lapsed. */
 export const INSTANCE_DOWN = { kind: 'server-instance-down', subject: 'serve instance stopped renewing its lease' } as const;
 
@@ -30,6 +40,8 @@ export interface InstanceView {
 export interface StoreOutage {
   storeDown(since: number): void;
   storeBack(at: number): void;
+  /** During the outage, the database answered others at `at` (see InstanceLease's probe). */
+  storeAnswers?(at: number): void;
 }
 
 /** What a survivor does for the hosts of an instance it found down: spare them while they reconnect elsewhere. */
@@ -46,6 +58,8 @@ export interface InstanceLeaseOptions {
   outage?: StoreOutage;
   renewMs?: number;
   timeoutMs?: number;
+  /** See {@link LEASE_RENEW_TIMEOUT_MS}. */
+  renewTimeoutMs?: number;
 }
 
 interface Row {
@@ -71,7 +85,15 @@ export class InstanceLease {
   private readonly token = randomUUID();
   private readonly renewMs: number;
   private readonly timeoutMs: number;
+  private readonly renewTimeoutMs: number;
   private lastRenew = -Infinity;
+  /** A renewal that outlived its bound and has not settled yet: no other is started beside it. */
+  private hung: Promise<void> | null = null;
+  /** A probe of the database runs (see {@link probe}); when the last began. */
+  private probing = false;
+  private lastProbe = -Infinity;
+  /** When the first renewal of the outage now open was started (null: no outage). */
+  private failedAt: number | null = null;
   /** Until when this instance declares no other down (see {@link tick}). */
   private watchHeldUntil = -Infinity;
 
@@ -83,6 +105,7 @@ export class InstanceLease {
     this.name = o.name;
     this.renewMs = o.renewMs ?? LEASE_RENEW_MS;
     this.timeoutMs = o.timeoutMs ?? LEASE_TIMEOUT_MS;
+    this.renewTimeoutMs = o.renewTimeoutMs ?? LEASE_RENEW_TIMEOUT_MS;
   }
 
   /**
@@ -116,20 +139,33 @@ export class InstanceLease {
 
   /**
    * One pass, from the server's tick: renews this lease when due (with the agents connected now), then
-   * declares down every other instance whose lease lapsed. Returns the instances it declared down.
+   * declares down every other instance whose lease lapsed. Returns the instances it declared down. A renewal
+   * that fails, or does not commit within {@link LEASE_RENEW_TIMEOUT_MS}, is an outage of the database
+   * (`storeDown`); while a timed-out renewal still hangs, the pass does nothing more (the outage stays open).
+   * @throws TwError TW_DB_STALLED when the renewal timed out; the renewal's own error when it failed.
    */
   async tick(agents: number): Promise<string[]> {
     const now = this.o.clock.now();
+    if (this.hung !== null) {
+      this.probe(now);
+      return [];
+    }
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
+      const renewal = this.renew(now, agents);
       try {
-        await this.renew(now, agents);
+        await this.bounded(renewal, () => this.hangs(renewal));
       } catch (err) {
         // The renewal is a write every few seconds: its failure is the database failing this instance's writes
         // (heartbeats included) since the last renewal that committed, at the latest.
-        if (Number.isFinite(this.lastRenew)) this.o.outage?.storeDown(this.lastRenew);
+        if (Number.isFinite(this.lastRenew)) {
+          this.failedAt ??= now;
+          this.o.outage?.storeDown(this.lastRenew);
+          this.probe(now);
+        }
         throw err;
       }
+      this.failedAt = null;
       this.o.outage?.storeBack(this.o.clock.now());
       // This instance missed renewals of its own (the database was unreachable, or the process frozen): the
       // others most likely missed theirs for the same reason. They get two renewal periods to renew before
@@ -138,6 +174,85 @@ export class InstanceLease {
     }
     if (now < this.watchHeldUntil) return [];
     return this.watch(now);
+  }
+
+  /**
+   * Waits for `work` at most {@link LEASE_RENEW_TIMEOUT_MS} (on the injected clock), then rejects with what
+   * `late` returns; `work` is left to settle by itself.
+   */
+  private bounded<T>(work: Promise<T>, late: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const timer = this.o.clock.setTimeout(() => {
+        if (done) return;
+        done = true;
+        reject(late());
+      }, this.renewTimeoutMs);
+      work.then(
+        (v) => {
+          if (done) return;
+          done = true;
+          this.o.clock.clearTimeout(timer);
+          resolve(v);
+        },
+        (err: unknown) => {
+          if (done) return;
+          done = true;
+          this.o.clock.clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * A renewal that outlived its bound: kept in {@link hung} until it settles (it may still commit, and its
+   * connection is busy meanwhile, so no second one is queued behind it).
+   */
+  private hangs(renewal: Promise<void>): Error {
+    const hung = renewal.then(
+      () => {},
+      () => {},
+    );
+    this.hung = hung;
+    void hung.then(() => {
+      if (this.hung === hung) this.hung = null;
+    });
+    return serverError('TW_DB_STALLED', `the lease renewal of instance "${this.name}" did not commit within ${this.renewTimeoutMs / 1000} s`);
+  }
+
+  /**
+   * While this instance's renewals fail or hang (at most once a renewal period, one at a time, bounded):
+   * whether the database answers others. Another instance renewed its lease after this one's renewal began
+   * to fail (their clocks, not this one's: an instance whose clock runs ahead can make it seem so), or a write
+   * on another connection commits: the outage is then this instance's alone (a lock on its lease
+   * row, a hung connection), and Liveness holds deadlines by it no longer than by a stall. PostgreSQL only:
+   * SQLite has one connection and one write lock, so there a failed renewal is the store failing.
+   */
+  private probe(now: number): void {
+    if (this.sql.engine !== 'postgres' || !this.o.outage?.storeAnswers || this.probing || now - this.lastProbe < this.renewMs) return;
+    this.probing = true;
+    this.lastProbe = now;
+    const since = this.failedAt ?? now;
+    const answers = (async () => {
+      if (await this.sql.get('SELECT 1 AS one FROM instances WHERE name != ? AND stopped_at IS NULL AND last_seen > ?', [this.name, since])) return;
+      // A write that needs no row: it waits on no lock of this instance's lease, only on the database.
+      await this.sql.tx(async (tx) => {
+        await tx.run('UPDATE instances SET agents = agents WHERE 1 = 0');
+      });
+    })();
+    const outage = this.o.outage;
+    void answers.then(
+      () => (this.probing = false),
+      () => (this.probing = false),
+    );
+    // Not awaited: the pass goes on (and reports the outage) while the probe waits on the database.
+    this.bounded(answers, () => new Error('no answer in time')).then(
+      () => outage.storeAnswers?.(this.o.clock.now()),
+      () => {
+        // The database does not answer (in time): the outage is the store's, held in full.
+      },
+    );
   }
 
   /** Renews the lease; a lease found declared down is taken back and its alarm resolved, in one transaction. */

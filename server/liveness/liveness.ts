@@ -78,6 +78,8 @@ export class Liveness {
   private stalls: StallSpan[] = [];
   /** Since when this instance cannot write the database (an outage still open), or null (see {@link storeDown}). */
   private storeDownSince: number | null = null;
+  /** Since when the database answers others during that outage (see {@link storeAnswers}), or null. */
+  private storeAnswersSince: number | null = null;
 
   /** @param stores the context's stores over `sql` (context.ts). */
   constructor(
@@ -423,6 +425,17 @@ export class Liveness {
   }
 
   /**
+   * During an outage ({@link storeDown}), the database was seen answering at `at`: another instance renewed
+   * its lease, or a write on another connection committed. The outage is then this instance's alone (a lock
+   * held on its lease, a connection that hangs), not the store's: from `at` it holds deadlines only as a stall
+   * does, at most {@link HOLD_MAX_MS}, so a lock held for ever cannot spare every host for ever. Repeated calls
+   * keep the first `at`.
+   */
+  storeAnswers(at: number): void {
+    if (this.storeDownSince !== null) this.storeAnswersSince ??= Math.max(at, this.storeDownSince);
+  }
+
+  /**
    * The database takes writes again (at `at`): the outage since {@link storeDown} is recorded as a span that
    * holds deadlines (noteStall), so an agent whose heartbeats were refused meanwhile has its usual deadline
    * from the end of the outage, and one that really went silent is still declared missing after it. Agents
@@ -432,14 +445,26 @@ export class Liveness {
   storeBack(at: number): void {
     const since = this.storeDownSince;
     if (since === null) return;
-    this.storeDownSince = null;
-    this.noteStall({ from: since, to: at, outage: true });
+    for (const span of this.outageSpans(at)) this.noteStall(span);
+    this.storeDownSince = this.storeAnswersSince = null;
     this.startedAt = at;
+  }
+
+  /** The outage since {@link storeDown} up to `to`: held in full until the database was seen answering others, as a stall after. */
+  private outageSpans(to: number): StallSpan[] {
+    const since = this.storeDownSince;
+    if (since === null) return [];
+    const answers = this.storeAnswersSince;
+    if (answers === null) return [{ from: since, to, outage: true }];
+    return [
+      { from: since, to: Math.min(answers, to), outage: true },
+      { from: answers, to },
+    ];
   }
 
   /** The spans that hold deadlines now: the stalls and outages noted, and an outage still open. */
   private held(): readonly StallSpan[] {
-    return this.storeDownSince === null ? this.stalls : [...this.stalls, { from: this.storeDownSince, to: Infinity, outage: true }];
+    return this.storeDownSince === null ? this.stalls : [...this.stalls, ...this.outageSpans(Infinity)];
   }
 
   /**

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { recordSeverity } from '../../../agent/spool/severity.ts';
@@ -62,6 +62,53 @@ test('a spool cut short by hand keeps its head from spool.head (so the server se
   assert.equal(t.head.n, 3);
   assert.equal(t.read(0, 10).length, 2);
   t.close();
+});
+
+test('spool.head deleted or made unreadable before a start, with records in the spool: reported as tampered, once', () => {
+  const told: string[][] = [];
+  const onTampered = (paths: string[]) => told.push(paths);
+  // A first start and a clean restart report nothing.
+  const dir = tempDir();
+  let s = new Spool({ dir, log, onTampered });
+  for (let i = 0; i < 3; i++) s.append(event(`/f${i}`), 'low', origin());
+  s.close();
+  s = new Spool({ dir, log, onTampered });
+  s.close();
+  assert.deepEqual(told, []);
+  for (const [how, edit] of [
+    ['deleted', () => rmSync(join(dir, 'spool.head'))],
+    ['emptied', () => writeFileSync(join(dir, 'spool.head'), '')],
+    ['garbled', () => writeFileSync(join(dir, 'spool.head'), '{"n":3,"hash":')],
+  ] as const) {
+    edit();
+    s = new Spool({ dir, log, onTampered });
+    assert.deepEqual(told.pop(), [join(dir, 'spool.head')], how);
+    // Rewritten at once: the next start is clean again, and the records are all still there to send.
+    assert.equal(s.read(0, 10).length, 3);
+    s.close();
+    s = new Spool({ dir, log, onTampered });
+    s.close();
+    assert.deepEqual(told, [], how);
+  }
+  // A spool whose every record was acknowledged (the file is its header alone) still counts: the head is past 0.
+  s = new Spool({ dir, log, onTampered });
+  s.ack(s.head.n, s.head.hash);
+  s.close();
+  rmSync(join(dir, 'spool.head'));
+  new Spool({ dir, log, onTampered }).close();
+  assert.equal(told.length, 1);
+});
+
+test('the head file shrinks without a stale tail: a shorter head written over a longer one parses', () => {
+  const dir = tempDir();
+  const s = new Spool({ dir, log });
+  const recs = [0, 1, 2].map((i) => s.append(event(`/f${i}`), 'low', origin()));
+  s.ack(recs[0]!.n, recs[0]!.hash); // a partial ack: the head file names it (longer)
+  assert.ok('acked' in JSON.parse(readFileSync(join(dir, 'spool.head'), 'utf8')));
+  s.ack(recs[2]!.n, recs[2]!.hash); // all acknowledged and cut
+  const d = s.append(event('/d'), 'low', origin()); // nothing acknowledged in the file: the head alone (shorter)
+  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'spool.head'), 'utf8')), { n: d.n, hash: d.hash });
+  s.close();
 });
 
 test('over its limit the oldest low-severity records become one gap and a summary; critical ones stay; the chain still links', () => {
