@@ -6,6 +6,9 @@
  *
  * Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
  * --restart term|kill|none (kill) --server ours|reference (ours)
+ * --from dist|source (dist: the built server the packages ship; source: server/main.ts through tsx) --jitless
+ * (Node's --jitless, as the packaged systemd unit runs it; the reference too). Profiles of dist have minified
+ * names: profile with --from source
  * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
  * --jitter MS (2000) --events R (10: spooled file-change events a second over
  * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --ack-every K
@@ -27,7 +30,7 @@ import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { makeFleet, prepareTemplate, ROOT } from './fleet.ts';
 import { runInstancesBench } from './pg-instances.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
-import { spawnServing } from './serve-proc.ts';
+import { type ServerFrom, serverMain, spawnServing } from './serve-proc.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -50,10 +53,14 @@ const { values: a } = parseArgs({
     json: { type: 'string' },
     database: { type: 'string', default: 'sqlite' },
     instances: { type: 'string', default: '1' },
+    from: { type: 'string', default: 'dist' },
+    jitless: { type: 'boolean', default: false },
   },
 });
 
 if (a.database !== 'sqlite' && a.database !== 'postgres') throw new Error(`--database must be sqlite or postgres (got ${a.database})`);
+if (a.from !== 'dist' && a.from !== 'source') throw new Error(`--from must be dist or source (got ${a.from})`);
+const from = a.from as ServerFrom;
 if (a.database === 'sqlite' && a.instances !== '1') throw new Error('--instances above 1 needs --database postgres');
 const N = Number(a.agents);
 const intervalMs = Number(a.interval);
@@ -86,8 +93,8 @@ async function startServer(dir: string, port: number, runDir: string, n: number)
   const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profile')}`] : [];
   const args =
     a.server === 'reference'
-      ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
-      : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
+      ? [...prof, ...(a.jitless ? ['--jitless'] : []), '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
+      : [...prof, ...serverMain(from, a.jitless!), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
   const startedAt = Date.now();
   const { proc, servingAt } = await spawnServing(args, join(runDir, `server-${n}.log`));
   return { proc, pid: proc.pid!, startedAt, servingAt };
@@ -273,6 +280,8 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     agents: N,
     server: a.server,
+    from: a.server === 'ours' ? from : 'source',
+    jitless: a.jitless,
     mode: a.mode,
     workers,
     sources,
@@ -319,6 +328,7 @@ const run =
           ackEvery,
           work: a.work!,
           json: a.json,
+          serverMain: serverMain(from, a.jitless!),
         })
     : main;
 run().then(
