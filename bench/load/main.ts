@@ -233,8 +233,6 @@ async function main(): Promise<void> {
     srv.proc.kill(a.restart === 'term' ? 'SIGTERM' : 'SIGKILL');
     await exited;
     const downAt = Date.now();
-    const c = cpuSeconds;
-    void c;
     srv = await startServer(fleet.dir, port, runDir, 2);
     const cS = cpuSeconds(srv.pid);
     log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
@@ -246,13 +244,16 @@ async function main(): Promise<void> {
     const back = allUp.slice(upBefore);
     const lastUp = back.length === workers ? Math.max(...back.map((x) => x.at)) : NaN;
     await sleep(1100);
+    const stormCpu = cpuSeconds(srv.pid) - cS;
     storm = {
       signal: a.restart,
       allUpAfterSpawnS: (lastUp - srv.startedAt) / 1000,
       allUpAfterServingS: (lastUp - srv.servingAt) / 1000,
       allUpAfterKillS: (lastUp - killedAt) / 1000,
       serverStartMs: srv.servingAt - srv.startedAt,
-      serverCpuSecondsUntilAllUp: cpuSeconds(srv.pid) - cS,
+      serverCpuSecondsUntilAllUp: stormCpu,
+      // The storm's own CPU a reconnect: the steady window's rate (heartbeats of agents already back) taken out.
+      cpuMsPerReconnect: (1000 * (stormCpu - (steady.cpuPctOfOneCore / 100) * ((Date.now() - srv.servingAt) / 1000))) / N,
       fullHandshakes: sum((r) => r.full) - full0,
       resumedHandshakes: sum((r) => r.resumed) - res0,
     };
