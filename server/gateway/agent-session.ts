@@ -18,6 +18,7 @@ import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { type HelloBatcher, recordHellos } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
+import type { LogBudget } from './log-budget.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
@@ -47,6 +48,11 @@ export interface SessionDeps {
    * heartbeats a second a full disk would otherwise log a thousand lines a second.
    */
   storageLog: LogThrottle;
+  /**
+   * How many `agent hello` lines are logged at info level (absent: every one); the others go to debug, and the
+   * next info line says how many were held back.
+   */
+  helloLog?: LogBudget;
   /** Where the checkers a `hello` declares are kept (absent: not recorded). */
   checkers?: CheckerStore;
   /** The live sessions of every instance on the database (absent: this process's registry only). */
@@ -314,7 +320,9 @@ export class AgentSession implements LiveSession {
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
     if (o.exe === 'changed') this.log.warn('agent executable differs from the accepted one');
     if (o.checkersError) this.log.error({ err: o.checkersError.message }, 'could not record the checkers this agent declared');
-    this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
+    const heldBack = this.d.helloLog ? this.d.helloLog.take(this.d.clock.now()) : 0;
+    if (heldBack !== null) this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion, ...(heldBack ? { helloLinesHeldBack: heldBack } : {}) }, 'agent hello');
+    else if (this.d.log.isLevelEnabled('debug')) this.log.debug({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
     // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
