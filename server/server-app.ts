@@ -334,8 +334,10 @@ export class ServerApp {
     const live = this.registry.sessions();
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
-    // The database closes last: after the running ticks, and after each session stored its disconnect.
-    await Promise.all([...Object.values(this.jobs).map((j) => j.idle()), ...live.map((s) => s.idle())]);
+    // The database closes last: after the running ticks, and after each session stored its disconnect. A
+    // WebSocket's close event may come after the server's close callback (ws waits for its reader to finish),
+    // so each session's own close is awaited, not the queue it had then; every socket is closed by now.
+    await Promise.all([...Object.values(this.jobs).map((j) => j.idle()), ...live.map((s) => s.ended())]);
     await this.beats.flush();
     try {
       await this.ctx.rollup.flush();

@@ -93,6 +93,11 @@ export class AgentSession implements LiveSession {
    * after the heartbeat sent before it, a disconnect after the goodbye.
    */
   private queue: Promise<void> = Promise.resolve();
+  /** Settles {@link ended}. */
+  private closeProcessed!: () => void;
+  private readonly closing = new Promise<void>((resolve) => {
+    this.closeProcessed = resolve;
+  });
 
   /**
    * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
@@ -156,6 +161,11 @@ export class AgentSession implements LiveSession {
   /** Resolves once every frame and the close received so far are processed. */
   idle(): Promise<void> {
     return this.queue;
+  }
+
+  /** Resolves once the connection's close is processed (its disconnect stored, or its failure logged). */
+  ended(): Promise<void> {
+    return this.closing;
   }
 
   markClone(other: { bootId: string | null; remote: string }): void {
@@ -365,6 +375,14 @@ export class AgentSession implements LiveSession {
 
   /** @param code the close code: {@link CloseCode.MOVING} is the agent leaving for another server of its list. */
   private async onClose(code: number): Promise<void> {
+    try {
+      await this.recordClose(code);
+    } finally {
+      this.closeProcessed();
+    }
+  }
+
+  private async recordClose(code: number): Promise<void> {
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);
