@@ -233,8 +233,20 @@ async function main(): Promise<void> {
     srv.proc.kill(a.restart === 'term' ? 'SIGTERM' : 'SIGKILL');
     await exited;
     const downAt = Date.now();
+    // What else used the machine while the new server started: the simulated fleet retrying shares its cores.
+    const gS0 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+    const mS0 = machineCpu();
     srv = await startServer(fleet.dir, port, runDir, 2);
     const cS = cpuSeconds(srv.pid);
+    const startS = (srv.servingAt - srv.startedAt) / 1000;
+    const startLoad = {
+      serverCpuS: cS,
+      generatorCpuPctOfOneCore: (100 * (kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0) - gS0)) / Math.max(0.001, startS),
+      machineBusyPctOfOneCore: (() => {
+        const m = machineCpu();
+        return (200 * (m.busy - mS0.busy)) / Math.max(1, m.total - mS0.total);
+      })(),
+    };
     log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
     const tS = Date.now();
     while (allUp.length < upBefore + workers) {
@@ -251,6 +263,8 @@ async function main(): Promise<void> {
       allUpAfterServingS: (lastUp - srv.servingAt) / 1000,
       allUpAfterKillS: (lastUp - killedAt) / 1000,
       serverStartMs: srv.servingAt - srv.startedAt,
+      // The start's own CPU, and the generator's and the machine's rate meanwhile.
+      startLoad,
       serverCpuSecondsUntilAllUp: stormCpu,
       // The storm's own CPU a reconnect: the steady window's rate (heartbeats of agents already back) taken out.
       cpuMsPerReconnect: (1000 * (stormCpu - (steady.cpuPctOfOneCore / 100) * ((Date.now() - srv.servingAt) / 1000))) / N,
