@@ -27,6 +27,7 @@ import { createGateway } from './gateway/gateway.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
 import { HelloBatcher } from './gateway/hello-batcher.ts';
 import { LiveSessionStore } from './gateway/live-session-store.ts';
+import { LogBudget } from './gateway/log-budget.ts';
 import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
@@ -66,6 +67,8 @@ export interface ServerAppOptions {
 
 /** How often an instance deletes its live-session rows whose connection is gone (a close whose delete failed), in ms. */
 const LIVE_PRUNE_MS = 60_000;
+/** `agent hello` lines logged at info level each 10 s: every one of a few reconnects, not a fleet's after a restart. */
+const HELLO_LINES = 100;
 
 /** How far back (by queue time) a PostgreSQL instance re-reads commands that may have committed late. */
 const COMMAND_LOOKBACK_MS = 60_000;
@@ -135,6 +138,7 @@ export class ServerApp {
       beats: this.beats,
       hellos: this.hellos,
       storageLog: new LogThrottle(10_000),
+      helloLog: new LogBudget(HELLO_LINES, 10_000),
     });
     this.gateway = server;
     this.tickets = new TicketRotation(server, ca.keyPem, o.clock.now());
@@ -330,8 +334,10 @@ export class ServerApp {
     const live = this.registry.sessions();
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
-    // The database closes last: after the running ticks, and after each session stored its disconnect.
-    await Promise.all([...Object.values(this.jobs).map((j) => j.idle()), ...live.map((s) => s.idle())]);
+    // The database closes last: after the running ticks, and after each session stored its disconnect. A
+    // WebSocket's close event may come after the server's close callback (ws waits for its reader to finish),
+    // so each session's own close is awaited, not the queue it had then; every socket is closed by now.
+    await Promise.all([...Object.values(this.jobs).map((j) => j.idle()), ...live.map((s) => s.ended())]);
     await this.beats.flush();
     try {
       await this.ctx.rollup.flush();

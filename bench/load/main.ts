@@ -6,6 +6,9 @@
  *
  * Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
  * --restart term|kill|none (kill) --server ours|reference (ours)
+ * --from dist|source (dist: the built server the packages ship; source: server/main.ts through tsx) --jitless
+ * (Node's --jitless, as the packaged systemd unit runs it; the reference too). Profiles of dist have minified
+ * names: profile with --from source
  * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
  * --jitter MS (2000) --events R (10: spooled file-change events a second over
  * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --ack-every K
@@ -27,7 +30,7 @@ import type { WorkerConfig, WorkerReport } from './clients.ts';
 import { makeFleet, prepareTemplate, ROOT } from './fleet.ts';
 import { runInstancesBench } from './pg-instances.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
-import { spawnServing } from './serve-proc.ts';
+import { type ServerFrom, serverMain, spawnServing } from './serve-proc.ts';
 
 const { values: a } = parseArgs({
   options: {
@@ -50,10 +53,14 @@ const { values: a } = parseArgs({
     json: { type: 'string' },
     database: { type: 'string', default: 'sqlite' },
     instances: { type: 'string', default: '1' },
+    from: { type: 'string', default: 'dist' },
+    jitless: { type: 'boolean', default: false },
   },
 });
 
 if (a.database !== 'sqlite' && a.database !== 'postgres') throw new Error(`--database must be sqlite or postgres (got ${a.database})`);
+if (a.from !== 'dist' && a.from !== 'source') throw new Error(`--from must be dist or source (got ${a.from})`);
+const from = a.from as ServerFrom;
 if (a.database === 'sqlite' && a.instances !== '1') throw new Error('--instances above 1 needs --database postgres');
 const N = Number(a.agents);
 const intervalMs = Number(a.interval);
@@ -86,8 +93,8 @@ async function startServer(dir: string, port: number, runDir: string, n: number)
   const prof = a['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(runDir, 'profile')}`] : [];
   const args =
     a.server === 'reference'
-      ? [...prof, '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
-      : [...prof, '--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
+      ? [...prof, ...(a.jitless ? ['--jitless'] : []), '--import', 'tsx', join(ROOT, 'bench/reference/echo-server.ts'), '--dir', dir, '--port', String(port)]
+      : [...prof, ...serverMain(from, a.jitless!), 'serve', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'];
   const startedAt = Date.now();
   const { proc, servingAt } = await spawnServing(args, join(runDir, `server-${n}.log`));
   return { proc, pid: proc.pid!, startedAt, servingAt };
@@ -226,10 +233,20 @@ async function main(): Promise<void> {
     srv.proc.kill(a.restart === 'term' ? 'SIGTERM' : 'SIGKILL');
     await exited;
     const downAt = Date.now();
-    const c = cpuSeconds;
-    void c;
+    // What else used the machine while the new server started: the simulated fleet retrying shares its cores.
+    const gS0 = kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0);
+    const mS0 = machineCpu();
     srv = await startServer(fleet.dir, port, runDir, 2);
     const cS = cpuSeconds(srv.pid);
+    const startS = (srv.servingAt - srv.startedAt) / 1000;
+    const startLoad = {
+      serverCpuS: cS,
+      generatorCpuPctOfOneCore: (100 * (kids.reduce((s, k) => s + cpuSeconds(k.pid!), 0) - gS0)) / Math.max(0.001, startS),
+      machineBusyPctOfOneCore: (() => {
+        const m = machineCpu();
+        return (200 * (m.busy - mS0.busy)) / Math.max(1, m.total - mS0.total);
+      })(),
+    };
     log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
     const tS = Date.now();
     while (allUp.length < upBefore + workers) {
@@ -239,13 +256,18 @@ async function main(): Promise<void> {
     const back = allUp.slice(upBefore);
     const lastUp = back.length === workers ? Math.max(...back.map((x) => x.at)) : NaN;
     await sleep(1100);
+    const stormCpu = cpuSeconds(srv.pid) - cS;
     storm = {
       signal: a.restart,
       allUpAfterSpawnS: (lastUp - srv.startedAt) / 1000,
       allUpAfterServingS: (lastUp - srv.servingAt) / 1000,
       allUpAfterKillS: (lastUp - killedAt) / 1000,
       serverStartMs: srv.servingAt - srv.startedAt,
-      serverCpuSecondsUntilAllUp: cpuSeconds(srv.pid) - cS,
+      // The start's own CPU, and the generator's and the machine's rate meanwhile.
+      startLoad,
+      serverCpuSecondsUntilAllUp: stormCpu,
+      // The storm's own CPU a reconnect: the steady window's rate (heartbeats of agents already back) taken out.
+      cpuMsPerReconnect: (1000 * (stormCpu - (steady.cpuPctOfOneCore / 100) * ((Date.now() - srv.servingAt) / 1000))) / N,
       fullHandshakes: sum((r) => r.full) - full0,
       resumedHandshakes: sum((r) => r.resumed) - res0,
     };
@@ -273,6 +295,8 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     agents: N,
     server: a.server,
+    from: a.server === 'ours' ? from : 'source',
+    jitless: a.jitless,
     mode: a.mode,
     workers,
     sources,
@@ -319,6 +343,7 @@ const run =
           ackEvery,
           work: a.work!,
           json: a.json,
+          serverMain: serverMain(from, a.jitless!),
         })
     : main;
 run().then(

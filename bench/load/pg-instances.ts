@@ -38,6 +38,8 @@ export interface InstancesOptions {
   ackEvery: number;
   work: string;
   json?: string;
+  /** Node's arguments that run the server's command line (serve-proc.ts's serverMain). */
+  serverMain: string[];
 }
 
 const PG_VERSION = '15';
@@ -125,8 +127,8 @@ interface Instance {
   pid?: number;
 }
 
-async function startServer(inst: Instance, runDir: string): Promise<void> {
-  const args = ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', inst.dir, '--listen', `127.0.0.1:${inst.port}`, '--dashboard', '127.0.0.1:0'];
+async function startServer(inst: Instance, runDir: string, main: string[]): Promise<void> {
+  const args = [...main, 'serve', '--dir', inst.dir, '--listen', `127.0.0.1:${inst.port}`, '--dashboard', '127.0.0.1:0'];
   const { proc } = await spawnServing(args, join(runDir, `server-${inst.name}.log`), track);
   inst.proc = proc;
   inst.pid = proc.pid!;
@@ -184,7 +186,7 @@ async function enrollInPostgres(url: string, fleet: Fleet): Promise<void> {
 async function scenario(label: string, instances: Instance[], fleet: Fleet, runDir: string, status: StatusReader, pgPid: number | null, o: InstancesOptions) {
   const N = o.agents;
   const benchStart = Date.now();
-  for (const inst of instances) await startServer(inst, runDir);
+  for (const inst of instances) await startServer(inst, runDir, o.serverMain);
   log(`${label}: ${instances.map((i) => `${i.name} pid ${i.pid} port ${i.port}`).join(', ')}${pgPid ? `, postmaster ${pgPid}` : ''}`);
 
   const per = Math.ceil(N / o.workers);

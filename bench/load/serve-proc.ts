@@ -1,6 +1,28 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { ROOT } from './fleet.ts';
+
+/** How the bench runs the server: `dist` is what the packages ship (built JavaScript), `source` is TypeScript through tsx. */
+export type ServerFrom = 'dist' | 'source';
+
+let built = false;
+
+/**
+ * Node's arguments that run the server's command line `from` dist (built once per bench process, as `npm ci`
+ * does, so the run measures this checkout) or from source; `jitless` adds Node's `--jitless`, as the packaged
+ * systemd unit runs it.
+ */
+export function serverMain(from: ServerFrom, jitless: boolean): string[] {
+  const flags = jitless ? ['--jitless'] : [];
+  if (from === 'source') return [...flags, '--import', 'tsx', join(ROOT, 'server/main.ts')];
+  if (!built) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts/build-server.mjs')], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`build-server failed: ${r.stderr}`);
+    built = true;
+  }
+  return [...flags, join(ROOT, 'dist/server/main.js')];
+}
 
 /**
  * Spawns a server process (`node ARGS` in the checkout) with its output in `logFile`, and resolves once it logs

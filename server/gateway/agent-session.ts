@@ -18,6 +18,7 @@ import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { type HelloBatcher, recordHellos } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
+import type { LogBudget } from './log-budget.ts';
 import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
@@ -47,6 +48,11 @@ export interface SessionDeps {
    * heartbeats a second a full disk would otherwise log a thousand lines a second.
    */
   storageLog: LogThrottle;
+  /**
+   * How many `agent hello` lines are logged at info level (absent: every one); the others go to debug, and the
+   * next info line says how many were held back.
+   */
+  helloLog?: LogBudget;
   /** Where the checkers a `hello` declares are kept (absent: not recorded). */
   checkers?: CheckerStore;
   /** The live sessions of every instance on the database (absent: this process's registry only). */
@@ -87,6 +93,11 @@ export class AgentSession implements LiveSession {
    * after the heartbeat sent before it, a disconnect after the goodbye.
    */
   private queue: Promise<void> = Promise.resolve();
+  /** Settles {@link ended}. */
+  private closeProcessed!: () => void;
+  private readonly closing = new Promise<void>((resolve) => {
+    this.closeProcessed = resolve;
+  });
 
   /**
    * @param serial the client certificate's serial: a heartbeat that finds the host re-enrolled
@@ -150,6 +161,11 @@ export class AgentSession implements LiveSession {
   /** Resolves once every frame and the close received so far are processed. */
   idle(): Promise<void> {
     return this.queue;
+  }
+
+  /** Resolves once the connection's close is processed (its disconnect stored, or its failure logged). */
+  ended(): Promise<void> {
+    return this.closing;
   }
 
   markClone(other: { bootId: string | null; remote: string }): void {
@@ -314,7 +330,9 @@ export class AgentSession implements LiveSession {
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
     if (o.exe === 'changed') this.log.warn('agent executable differs from the accepted one');
     if (o.checkersError) this.log.error({ err: o.checkersError.message }, 'could not record the checkers this agent declared');
-    this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
+    const heldBack = this.d.helloLog ? this.d.helloLog.take(this.d.clock.now()) : 0;
+    if (heldBack !== null) this.log.info({ bootId: m.bootId, agentVersion: m.agentVersion, ...(heldBack ? { helloLinesHeldBack: heldBack } : {}) }, 'agent hello');
+    else if (this.d.log.isLevelEnabled('debug')) this.log.debug({ bootId: m.bootId, agentVersion: m.agentVersion }, 'agent hello');
     // The interval hello() stored: the declared one, capped (no SELECT: a reconnect storm is thousands of hellos).
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
     // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
@@ -357,6 +375,14 @@ export class AgentSession implements LiveSession {
 
   /** @param code the close code: {@link CloseCode.MOVING} is the agent leaving for another server of its list. */
   private async onClose(code: number): Promise<void> {
+    try {
+      await this.recordClose(code);
+    } finally {
+      this.closeProcessed();
+    }
+  }
+
+  private async recordClose(code: number): Promise<void> {
     this.closed = true;
     this.d.clock.clearTimeout(this.helloTimer);
     this.d.registry.remove(this);

@@ -22,6 +22,8 @@ export interface LiveSession {
   runChecker(m: RunChecker): boolean;
   /** Resolves once the frames and the close received so far are processed. */
   idle(): Promise<void>;
+  /** Resolves once the connection's close is processed, however late its socket closes. */
+  ended(): Promise<void>;
 }
 
 /** The live sessions by host identity (from the certificate, never from a message). */

@@ -4,6 +4,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { serverError } from '../errors.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
+import { processGone, processMark } from './process-mark.ts';
 
 /** How often an instance renews its lease (ms). */
 export const LEASE_RENEW_MS = 2_000;
@@ -81,8 +82,11 @@ interface Row {
  */
 export class InstanceLease {
   readonly name: string;
-  /** Tells this process's renewals from another's that took the same name. */
-  private readonly token = randomUUID();
+  /**
+   * Tells this process's renewals from another's that took the same name; after a space, the process's
+   * {@link processMark}, by which a restart on this machine sees that its predecessor is dead.
+   */
+  private readonly token = `${randomUUID()} ${processMark() ?? ''}`;
   private readonly renewMs: number;
   private readonly timeoutMs: number;
   private readonly renewTimeoutMs: number;
@@ -111,13 +115,14 @@ export class InstanceLease {
   /**
    * Takes the lease at start. When a row of this name was renewed within the timeout by another process
    * and not stopped, waits one renewal period (plus a second): a killed predecessor stays silent and is
-   * replaced; a live twin renews, and this start is refused.
+   * replaced; a live twin renews, and this start is refused. No wait when the row's process was on this
+   * machine and has ended (a restart after `kill -9` or a crash): the agents are already reconnecting.
    * @throws TwError TW_INSTANCE_TAKEN when another running instance uses this name.
    */
   async acquire(wait: (ms: number) => Promise<void>): Promise<void> {
     const before = await this.row(this.name, this.sql);
     const now = this.o.clock.now();
-    if (before && before.stoppedAt === null && before.downAt === null && now - before.lastSeen < this.timeoutMs) {
+    if (before && before.stoppedAt === null && before.downAt === null && now - before.lastSeen < this.timeoutMs && !holderGone(before.token)) {
       await wait(this.renewMs + 1000);
       const after = await this.row(this.name, this.sql);
       if (after && after.token === before.token && after.lastSeen !== before.lastSeen && after.stoppedAt === null) {
@@ -346,6 +351,12 @@ export class InstanceLease {
   private row(name: string, q: Queryable): Promise<Row | undefined> {
     return q.get<Row>(ROW_SQL, [name]);
   }
+}
+
+/** Whether the process that wrote a lease token has certainly ended (a token without a mark: never known). */
+function holderGone(token: string): boolean {
+  const mark = token.slice(token.indexOf(' ') + 1);
+  return token.includes(' ') && mark !== '' && processGone(mark);
 }
 
 const ROW_SQL = 'SELECT name, last_seen AS "lastSeen", agents, down_at AS "downAt", stopped_at AS "stoppedAt", token FROM instances WHERE name = ?';

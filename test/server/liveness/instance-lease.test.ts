@@ -5,12 +5,15 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { after, test } from 'node:test';
 import { AlarmStore } from '../../../server/alarms/alarm-store.ts';
 import { HeartbeatRollup } from '../../../server/liveness/heartbeat-rollup.ts';
 import { HostStore } from '../../../server/liveness/host-store.ts';
 import { forgetInstance, INSTANCE_DOWN, InstanceLease, LEASE_RENEW_MS, LEASE_TIMEOUT_MS, listInstances } from '../../../server/liveness/instance-lease.ts';
 import { Liveness } from '../../../server/liveness/liveness.ts';
+import { processMark } from '../../../server/liveness/process-mark.ts';
 import type { SqlDb } from '../../../server/storage/engine.ts';
 import { PG_MIGRATIONS } from '../../../server/storage/migrations/index.ts';
 import { openSqlDb } from '../../../server/storage/open-db.ts';
@@ -167,6 +170,29 @@ describeEngines('instances sharing one database', ({ engine }) => {
     const restarted = instance(connect(), 'alpha', clock);
     await restarted.lease.acquire(async (ms) => clock.advance(ms));
     assert.equal((await listInstances(restarted.db, clock.now()))[0]!.status, 'up');
+  });
+
+  test('a restart after its predecessor on this machine was killed takes the lease at once; one beside a live process waits', async () => {
+    const { clock, all, connect } = await cluster(['alpha']);
+    const [alpha] = all as [Instance];
+    await alpha.lease.acquire(noWait);
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+    await once(child, 'spawn');
+    // The row as that process would have left it: its mark in the token, renewed a moment ago.
+    await alpha.db.run('UPDATE instances SET token = ?, last_seen = ? WHERE name = ?', [`t ${processMark(child.pid!)}`, clock.now() - 500, 'alpha']);
+    const waits: number[] = [];
+    const wait = async (ms: number) => {
+      waits.push(ms);
+      clock.advance(ms);
+    };
+    await instance(connect(), 'alpha', clock).lease.acquire(wait);
+    assert.equal(waits.length, 1, 'the marked process still runs: one renewal period watched');
+    await alpha.db.run('UPDATE instances SET token = ?, last_seen = ? WHERE name = ?', [`t ${processMark(child.pid!)}`, clock.now() - 500, 'alpha']);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    await instance(connect(), 'alpha', clock).lease.acquire(wait);
+    assert.equal(waits.length, 1, 'the marked process is dead: no wait');
+    assert.equal((await listInstances(alpha.db, clock.now()))[0]!.status, 'up');
   });
 
   test('the hosts of an instance found down are spared while they reconnect: no agent-missing, within bounds', async () => {
