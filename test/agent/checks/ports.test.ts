@@ -317,10 +317,17 @@ const LISTENER = `const s = require('node:net').createServer().listen(0, '127.0.
 test("the owner walk reads only the processes of the socket's uid, newest first, and still finds the holder", {
   skip: !asRoot && 'needs root to start a process as another user',
 }, async (t) => {
-  const root = await child<{ port: number }>(t, LISTENER);
+  // The other user's listener gets the higher pid, which a walk by age alone reads first. Pids wrap (at 32,768 by
+  // default): a pair that straddles the wrap is started again.
+  let root = await child<{ port: number }>(t, LISTENER);
+  let nobody = await child<{ port: number }>(t, LISTENER, { uid: NOBODY });
+  for (let tries = 0; nobody.pid < root.pid && tries < 3; tries++) {
+    root.proc.kill('SIGKILL');
+    nobody.proc.kill('SIGKILL');
+    root = await child<{ port: number }>(t, LISTENER);
+    nobody = await child<{ port: number }>(t, LISTENER, { uid: NOBODY });
+  }
   const rootPort = (await root.ready()).port;
-  // Started after the root listener: a newer pid, which a walk by age alone reads first.
-  const nobody = await child<{ port: number }>(t, LISTENER, { uid: NOBODY });
   const nobodyPort = (await nobody.ready()).port;
   assert.ok(nobody.pid > root.pid, "the other user's process is the newer");
   const r = listenerOn(rootPort);
