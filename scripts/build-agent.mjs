@@ -9,7 +9,7 @@
 // stripped (when `strip` exists and the result still runs) and the blob is
 // injected with postject. Works offline after `npm ci`. Plain Node ESM, runs on
 // Node 20.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -32,6 +32,20 @@ const out = resolve(root, args.out);
 const work = join(dirname(out), '.sea-build');
 
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+
+/**
+ * The V8 flags the executable runs under (and the blob is written under, so the code cache stays valid).
+ * --max-semi-space-size=1: a young generation of at most 1 MiB per semi-space (V8's default grows to 16 MiB):
+ * the agent allocates little, and after its first full scan the grown semi-spaces stayed resident (~4 MiB of the
+ * idle RSS). --single-threaded-gc: V8's helper threads woke 31-42 times a minute to collect a heap of a few MiB;
+ * with the GC on the main thread they wake ~19 times, the idle agent uses a little less CPU, and tamper latency
+ * did not move. --max-opt=1: the interpreter and the baseline compiler (Sparkplug) only, no optimising compiler
+ * (Maglev, Turbofan). The idle agent's code is not hot enough to need them, but once they ran (the first full
+ * scan, a burst of events) their compiler code stayed mapped: 8 MiB of the idle RSS (docs/BENCHMARKS.md, idle
+ * footprint); tamper latency did not move beyond the noise. --max-opt=2 (Maglev kept) saved 5 MiB and made
+ * bursts slower, not faster. --lite-mode cuts more but turns feedback off and with it the baseline compiler.
+ */
+const V8_FLAGS = ['--max-semi-space-size=1', '--single-threaded-gc', '--max-opt=1'];
 // __TRIPWARDEN_VERSION__ is read by shared/version.ts.
 
 /** Runs a program, failing the build with its output on a non-zero exit. */
@@ -106,20 +120,12 @@ const seaConfig = {
   // NODE_OPTIONS (e.g. --require evil.js) is ignored by the executable; the
   // unit also unsets it, for older builds and defence in depth.
   execArgvExtension: 'none',
-  // A young generation of at most 1 MiB per semi-space (V8's default grows to
-  // 16 MiB): the agent allocates little, and after its first full scan the
-  // grown semi-spaces stayed resident (~4 MiB of the idle RSS). Only flags
-  // that keep the code cache valid and the JIT on: --lite-mode and
-  // --no-opt/--no-maglev cut another 8-15 MiB but had the code cache rejected
-  // and doubled the burst tamper latency (docs/HISTORY.md).
-  // --single-threaded-gc: V8's helper threads woke 31-42 times a minute to
-  // collect a heap of a few MiB; with the GC on the main thread they wake
-  // ~19 times, the idle agent uses a little less CPU, and tamper latency did
-  // not move (docs/HISTORY.md, idle footprint, fourth round).
-  execArgv: ['--max-semi-space-size=1', '--single-threaded-gc'],
+  execArgv: V8_FLAGS,
 };
 writeFileSync(join(work, 'sea-config.json'), `${JSON.stringify(seaConfig, null, 2)}\n`);
-run(nodeBin, ['--experimental-sea-config', join(work, 'sea-config.json')], { cwd: work });
+// The code cache carries a hash of the V8 flags it was made under, and V8 rejects it when the executable runs
+// under others: the blob is written under the same flags (see the check after the build).
+run(nodeBin, [...V8_FLAGS, '--experimental-sea-config', join(work, 'sea-config.json')], { cwd: work });
 
 // 3. A copy of the Node 24 binary, stripped if that still leaves it working.
 const exe = join(work, 'tripwarden-agent');
@@ -142,6 +148,10 @@ if (!args['no-strip']) {
 // 4. Inject (same as `npx postject ...`, without npx's registry look-up).
 run(process.execPath, [postjectCli, exe, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE]);
 chmodSync(exe, 0o755);
+// A rejected code cache costs start time and shows only as a warning on stderr at every start: fail the build.
+const probe = spawnSync(exe, ['--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+if (probe.status !== 0 || /code cache/i.test(probe.stderr))
+  fail(`the built executable ${probe.status !== 0 ? `exits ${probe.status}` : 'rejects its code cache'}: ${probe.stderr.trim()}`);
 mkdirSync(dirname(out), { recursive: true });
 renameSync(exe, out);
 rmSync(work, { recursive: true, force: true });

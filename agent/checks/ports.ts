@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { MAX_PORTS, type PortEntry, portKey } from '../../shared/protocol.ts';
 import type { Measured } from '../../shared/state-digest.ts';
@@ -213,11 +213,22 @@ function parseSocketTables(texts: string[]): RawSocket[] {
  * Each link is one `readlink`, and a busy host holds thousands (4,500 fds cost ~75 ms of CPU to walk), so the
  * walk goes where an owner most likely is and stops once every inode asked for has one: first the processes in
  * `likely` (those that held a listener at the last walk: a server reopening its port), then the others newest
- * first (a listener that settles was mostly opened by a process started shortly before). An inode whose owner
- * cannot be seen (another user's process without root) still costs the whole walk. With `all`, every process
- * is walked and every holder listed (several for a forked server).
+ * first (a listener that settles was mostly opened by a process started shortly before).
+ *
+ * Given each inode's uid (a `Map`, the uid column of `/proc/net`), a first pass walks only the processes owned
+ * by one of those uids (the owner of `/proc/PID`, one `stat` each): a socket's uid is its creator's, so another
+ * user's processes are mostly not read at all. A holder of another uid than its socket's (a daemon that binds as
+ * root and then drops to its own user, or one handed the descriptor) is still found: what the first pass leaves
+ * unowned, a second pass looks for in the processes it skipped, so nobody hides a listener's owner that way.
+ * An inode whose owner cannot be seen (another user's process without root) still costs the whole walk. With
+ * `all`, every process is walked and every holder listed (several for a forked server). `walked`, when given,
+ * receives each pid whose fds were read, in order.
  */
-export function socketOwners(inodes: Set<string>, proc = '/proc', o: { likely?: Iterable<number>; all?: boolean } = {}): Map<string, number[]> {
+export function socketOwners(
+  inodes: Set<string> | Map<string, number>,
+  proc = '/proc',
+  o: { likely?: Iterable<number>; all?: boolean; walked?: number[] } = {},
+): Map<string, number[]> {
   const owners = new Map<string, number[]>();
   if (!inodes.size) return owners;
   let listed: string[];
@@ -230,14 +241,17 @@ export function socketOwners(inodes: Set<string>, proc = '/proc', o: { likely?: 
   const present = new Set(pids);
   const first = [...new Set(o.likely ?? [])].filter((p) => present.has(p));
   const firstSet = new Set(first);
-  for (const pid of [...first, ...pids.filter((p) => !firstSet.has(p))]) {
-    if (!o.all && owners.size === inodes.size) break;
+  const order = [...first, ...pids.filter((p) => !firstSet.has(p))];
+  const wanted = inodes instanceof Map ? inodes : new Map([...inodes].map((i) => [i, -1]));
+  const done = () => !o.all && owners.size === wanted.size;
+  const walk = (pid: number) => {
+    o.walked?.push(pid);
     let fds: string[];
     try {
       fds = readdirSync(`${proc}/${pid}/fd`);
     } catch {
-      continue;
-    } // exited, or not ours to read
+      return; // exited, or not ours to read
+    }
     for (const fd of fds) {
       let link: string;
       try {
@@ -247,11 +261,38 @@ export function socketOwners(inodes: Set<string>, proc = '/proc', o: { likely?: 
       }
       if (!link.startsWith('socket:[')) continue;
       const inode = link.slice(8, -1);
-      if (!inodes.has(inode)) continue;
+      if (!wanted.has(inode)) continue;
       const list = owners.get(inode) ?? [];
       if (!list.includes(pid)) list.push(pid);
       owners.set(inode, list);
     }
+  };
+  // The uids of inodes still without an owner: once a user's sockets are all found, its processes are not read.
+  const uidsLeft = () => new Set([...wanted].filter(([inode]) => !owners.has(inode)).map(([, uid]) => uid));
+  const skipped: number[] = [];
+  if (inodes instanceof Map && !o.all) {
+    let uids = uidsLeft();
+    for (const pid of order) {
+      if (done()) return owners;
+      let uid: number;
+      try {
+        uid = statSync(`${proc}/${pid}`).uid;
+      } catch {
+        continue; // exited
+      }
+      if (!uids.has(uid)) {
+        skipped.push(pid);
+        continue;
+      }
+      walk(pid);
+      uids = uidsLeft();
+    }
+  } else {
+    skipped.push(...order);
+  }
+  for (const pid of skipped) {
+    if (done()) break;
+    walk(pid);
   }
   return owners;
 }
@@ -335,13 +376,14 @@ export class PortsCheck implements Check {
     const out = keys.slice(0, MAX_PORTS);
     // Owners only for what is reported now: a listener still settling (a test run's, a build's) costs no walk of
     // every process's fds, and the one that settles is attributed to whoever holds it then.
-    const inodes = new Set(out.flatMap((k) => sockets.get(k)!.map((s) => s.inode)));
-    const unknown = new Set([...inodes].filter((i) => !this.owners.has(i)));
+    // Each inode with its socket's uid: the walk looks at that user's processes first (see socketOwners).
+    const inodes = new Map(out.flatMap((k) => sockets.get(k)!.map((s) => [s.inode, s.uid] as const)));
+    const unknown = new Map([...inodes].filter(([i]) => !this.owners.has(i)));
     if (unknown.size) {
       // Newest first only: the processes that held a listener before include servers with thousands of sockets
       // (a walk of 32 ms each time when they were looked at first), and a new listener is mostly a new process's.
       const found = cpuLedger.run('checks/ports: owner walk', () => socketOwners(unknown, this.proc));
-      for (const inode of unknown) {
+      for (const inode of unknown.keys()) {
         // An owner we cannot see (another user's process without root, another pid namespace)
         // is remembered as unknown too, so the walk is not repeated every cycle for it.
         const pids = (found.get(inode) ?? []).sort((a, b) => a - b);

@@ -6,7 +6,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { CheckContext } from '../../../agent/checks/check.ts';
-import { decodeAddress, PortsCheck, parseProcNet, readTcpListenSection, socketOwners, socketsInUse } from '../../../agent/checks/ports.ts';
+import { decodeAddress, PortsCheck, parseProcNet, readSocketTables, readTcpListenSection, socketOwners, socketsInUse } from '../../../agent/checks/ports.ts';
 import type { Clock } from '../../../shared/clock.ts';
 import type { PortEntry } from '../../../shared/protocol.ts';
 import { portKey } from '../../../shared/protocol.ts';
@@ -284,4 +284,104 @@ test('the owner walk looks where an owner most likely is and stops at the first 
   assert.deepEqual(socketOwners(want, proc, { likely: [10] }), new Map([['5151', [10]]]), 'a process that held a listener before is looked at first');
   assert.deepEqual(socketOwners(want, proc, { all: true }), new Map([['5151', [99, 10]]]), 'every holder when asked');
   assert.deepEqual(socketOwners(new Set(['5151', '7373']), proc), new Map([['5151', [99, 10]]]), 'an owner not found: the whole walk');
+});
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0;
+
+/** A child node process running `code`, which prints one JSON line when ready; its pid and that line. */
+async function child<T>(t: { after: (fn: () => void) => void }, code: string, opts: { uid?: number; ipc?: boolean } = {}) {
+  const c = spawn(process.execPath, ['-e', code], {
+    cwd: '/',
+    stdio: ['ignore', 'pipe', 'inherit', ...(opts.ipc ? (['ipc'] as const) : [])],
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
+  });
+  t.after(() => c.kill('SIGKILL'));
+  let out = '';
+  c.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const ready = () => waitFor(() => (out.includes('\n') ? (JSON.parse(out) as T) : undefined), { what: 'the child ready' });
+  return { proc: c, pid: c.pid!, ready };
+}
+
+/** The inode and uid of the TCP listener on 127.0.0.1:port, from the real /proc/net/tcp. */
+function listenerOn(port: number): { inode: string; uid: number } {
+  const s = readSocketTables().find((x) => x.proto === 'tcp' && x.addr === '127.0.0.1' && x.port === port);
+  assert.ok(s, `a listener on ${port}`);
+  return { inode: s.inode, uid: s.uid };
+}
+
+const LISTENER = `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: s.address().port })));`;
+
+test("the owner walk reads only the processes of the socket's uid, newest first, and still finds the holder", {
+  skip: !asRoot && 'needs root to start a process as another user',
+}, async (t) => {
+  // The other user's listener gets the higher pid, which a walk by age alone reads first. Pids wrap (at 32,768 by
+  // default): a pair that straddles the wrap is started again.
+  let root = await child<{ port: number }>(t, LISTENER);
+  let nobody = await child<{ port: number }>(t, LISTENER, { uid: NOBODY });
+  for (let tries = 0; nobody.pid < root.pid && tries < 3; tries++) {
+    root.proc.kill('SIGKILL');
+    nobody.proc.kill('SIGKILL');
+    root = await child<{ port: number }>(t, LISTENER);
+    nobody = await child<{ port: number }>(t, LISTENER, { uid: NOBODY });
+  }
+  const rootPort = (await root.ready()).port;
+  const nobodyPort = (await nobody.ready()).port;
+  assert.ok(nobody.pid > root.pid, "the other user's process is the newer");
+  const r = listenerOn(rootPort);
+  assert.equal(r.uid, 0);
+
+  const byAge: number[] = [];
+  socketOwners(new Set([r.inode]), '/proc', { walked: byAge });
+  assert.ok(byAge.includes(nobody.pid), 'without the uid, the walk reads the newer process of another user');
+
+  const walked: number[] = [];
+  assert.deepEqual(socketOwners(new Map([[r.inode, 0]]), '/proc', { walked }), new Map([[r.inode, [root.pid]]]));
+  assert.ok(!walked.includes(nobody.pid), 'a process of another uid is not read');
+  assert.equal(walked.at(-1), root.pid, 'the walk stops at the holder');
+  for (const pid of walked.filter((p) => p !== root.pid)) assert.ok(pid > root.pid, `newest first: ${pid} before ${root.pid}`);
+
+  const n = listenerOn(nobodyPort);
+  assert.equal(n.uid, NOBODY);
+  const walkedN: number[] = [];
+  assert.deepEqual(socketOwners(new Map([[n.inode, NOBODY]]), '/proc', { walked: walkedN }), new Map([[n.inode, [nobody.pid]]]));
+  assert.ok(!walkedN.includes(root.pid), "root's processes are not read for a socket of nobody");
+});
+
+test("a listener whose holder is not of the socket's uid is still found: one handed to another user, one opened before dropping to it", {
+  skip: !asRoot && 'needs root to start a process as another user',
+}, async (t) => {
+  // Handed over: this (root) process opens the socket, passes it to a child running as nobody, and closes its copy.
+  const holder = await child<{ got: boolean }>(t, `process.on('message', (m, server) => { server.on('error', () => {}); console.log(JSON.stringify({ got: true })); });`, {
+    uid: NOBODY,
+    ipc: true,
+  });
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const handed = (server.address() as AddressInfo).port;
+  holder.proc.send('server', server);
+  await holder.ready();
+  await new Promise<void>((r) => server.close(() => r()));
+  const h = listenerOn(handed);
+  assert.equal(h.uid, 0, "the socket keeps its creator's uid");
+  assert.deepEqual(socketOwners(new Map([[h.inode, 0]])), new Map([[h.inode, [holder.pid]]]), 'found by the second pass');
+
+  // Dropped: a child that listens as root, then becomes nobody.
+  const dropped = await child<{ port: number; uid: number }>(
+    t,
+    `const s = require('node:net').createServer().listen(0, '127.0.0.1', () => { process.setgid(${NOBODY}); process.setuid(${NOBODY}); console.log(JSON.stringify({ port: s.address().port, uid: process.getuid() })); });`,
+  );
+  const d = await dropped.ready();
+  assert.equal(d.uid, NOBODY);
+  const ds = listenerOn(d.port);
+  assert.equal(ds.uid, 0);
+  assert.deepEqual(socketOwners(new Map([[ds.inode, 0]])), new Map([[ds.inode, [dropped.pid]]]));
+
+  // Through the check: both reported with their holder's name and pid.
+  const items = await new PortsCheck(ctx()).measure();
+  const pidsOf = (port: number) => (items.find((i) => i.key === `tcp/127.0.0.1:${port}`)?.value as PortEntry | undefined)?.pids;
+  assert.deepEqual(pidsOf(handed), [holder.pid]);
+  assert.deepEqual(pidsOf(d.port), [dropped.pid]);
 });
