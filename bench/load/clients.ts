@@ -132,7 +132,12 @@ class SimAgent {
   private digest = stateDigest([]);
   private reported = false;
   private changes = 0;
-  private beats = 0;
+  /**
+   * Starts at a random phase: every agent counting from 0 at its connect asked for acks in step with the others,
+   * so the window's share of beats asking for one (and its commits) followed how fast the server connected the
+   * fleet (a quarter against the reference, a third or more against ours), not 1 in `ackEvery`.
+   */
+  private beats = Math.floor(Math.random() * Math.max(1, cfg.ackEvery));
   private readonly backoff = new Backoff({ baseMs: 500, capMs: Math.max(5_000, Math.min(30_000, cfg.intervalMs * 3)), floorMs: 100 });
   /** Which of `ports` this agent dials now, and how many in a row failed. */
   private cur: number;

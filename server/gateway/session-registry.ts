@@ -124,9 +124,8 @@ export class SessionRegistry {
     for (const host of [...this.byHost.keys()]) this.closeHost(host, code, reason);
   }
 
+  /** Live sessions (every connection once: the server's tick reads it four times a second). */
   get size(): number {
-    let n = 0;
-    for (const set of this.byHost.values()) n += set.size;
-    return n;
+    return this.byConn.size;
   }
 }
