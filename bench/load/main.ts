@@ -1,23 +1,7 @@
 /**
- * `npm run bench:load -- [options]`: the load benchmark. Starts a
- * real `serve` (or the raw-ws reference) on loopback, N simulated agents in
- * separate worker processes (clients.ts), measures the server process from
- * /proc, restarts it to time the reconnect storm, and counts false alarms.
- *
- * Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
- * --restart term|kill|none (kill) --server ours|reference (ours)
- * --from dist|source (dist: the built server the packages ship; source: server/main.ts through tsx) --jitless
- * (Node's --jitless, as the packaged systemd unit runs it; the reference too). Profiles of dist have minified
- * names: profile with --from source
- * --mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
- * --jitter MS (2000) --events R (10: spooled file-change events a second over
- * the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --ack-every K
- * (the agent's ACK_EVERY: every K-th heartbeat asks for an ack; 1 as rounds
- * 1-5 ran) --no-resume
- * --cpu-prof --sources K (source addresses, 127.0.0.2..)
- * --work DIR (/tmp/tw-bench-load) --json FILE
- * --database sqlite|postgres (sqlite) --instances K (1): with postgres, K instances on one PostgreSQL
- * database beside one on SQLite in the same run, and the kill of one of them (pg-instances.ts)
+ * The load benchmark: a real `serve` (or the raw-ws reference) on loopback, N simulated agents in separate worker
+ * processes (clients.ts), the server process measured from /proc, then restarted to time the reconnect storm, and
+ * false alarms counted. Options: {@link HELP}.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,42 +16,79 @@ import { runInstancesBench } from './pg-instances.ts';
 import { cpuSeconds, fdCount, machineCpu, percentile, rssMiB } from './proc-stats.ts';
 import { type ServerFrom, serverMain, spawnServing } from './serve-proc.ts';
 
-const { values: a } = parseArgs({
-  options: {
-    agents: { type: 'string', default: '1000' },
-    warmup: { type: 'string', default: '20' },
-    duration: { type: 'string', default: '60' },
-    after: { type: 'string', default: '30' },
-    restart: { type: 'string', default: 'kill' },
-    server: { type: 'string', default: 'ours' },
-    mode: { type: 'string', default: 'steady' },
-    workers: { type: 'string' },
-    interval: { type: 'string', default: '10000' },
-    jitter: { type: 'string', default: '2000' },
-    events: { type: 'string', default: '10' },
-    'ack-every': { type: 'string', default: String(ACK_EVERY) },
-    'no-resume': { type: 'boolean', default: false },
-    'cpu-prof': { type: 'boolean', default: false },
-    sources: { type: 'string' },
-    work: { type: 'string', default: '/tmp/tw-bench-load' },
-    json: { type: 'string' },
-    database: { type: 'string', default: 'sqlite' },
-    instances: { type: 'string', default: '1' },
-    from: { type: 'string', default: 'dist' },
-    jitless: { type: 'boolean', default: false },
-  },
-});
+const HELP = `\`npm run bench:load -- [options]\`: the load benchmark. Starts a
+real \`serve\` (or the raw-ws reference) on loopback, N simulated agents in
+separate worker processes (clients.ts), measures the server process from
+/proc, restarts it to time the reconnect storm, and counts false alarms.
 
-if (a.database !== 'sqlite' && a.database !== 'postgres') throw new Error(`--database must be sqlite or postgres (got ${a.database})`);
-if (a.from !== 'dist' && a.from !== 'source') throw new Error(`--from must be dist or source (got ${a.from})`);
+Options: --agents N (1000) --warmup S (20) --duration S (60) --after S (30)
+--restart term|kill|none (kill) --server ours|reference (ours)
+--from dist|source (dist: the built server the packages ship; source: server/main.ts through tsx) --jitless
+(Node's --jitless, as the packaged systemd unit runs it; the reference too). Profiles of dist have minified
+names: profile with --from source
+--mode steady|flood (steady) --workers K (N/4000) --interval MS (10000)
+--jitter MS (2000) --events R (10: spooled file-change events a second over
+the whole fleet; 0 for heartbeats only, as rounds 1-4 ran) --ack-every K
+(the agent's ACK_EVERY: every K-th heartbeat asks for an ack; 1 as rounds
+1-5 ran) --no-resume
+--cpu-prof --sources K (source addresses, 127.0.0.2..)
+--work DIR (/tmp/tw-bench-load) --json FILE
+--database sqlite|postgres (sqlite) --instances K (1): with postgres, K instances on one PostgreSQL
+database beside one on SQLite in the same run, and the kill of one of them (pg-instances.ts)`;
+
+/** A bad option: one line on stderr, exit 2 (no stack trace). */
+function usageError(message: string): never {
+  console.error(`bench:load: ${message} (npm run bench:load -- --help lists the options)`);
+  process.exit(2);
+}
+
+const { values: a } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        help: { type: 'boolean', default: false },
+        agents: { type: 'string', default: '1000' },
+        warmup: { type: 'string', default: '20' },
+        duration: { type: 'string', default: '60' },
+        after: { type: 'string', default: '30' },
+        restart: { type: 'string', default: 'kill' },
+        server: { type: 'string', default: 'ours' },
+        mode: { type: 'string', default: 'steady' },
+        workers: { type: 'string' },
+        interval: { type: 'string', default: '10000' },
+        jitter: { type: 'string', default: '2000' },
+        events: { type: 'string', default: '10' },
+        'ack-every': { type: 'string', default: String(ACK_EVERY) },
+        'no-resume': { type: 'boolean', default: false },
+        'cpu-prof': { type: 'boolean', default: false },
+        sources: { type: 'string' },
+        work: { type: 'string', default: '/tmp/tw-bench-load' },
+        json: { type: 'string' },
+        database: { type: 'string', default: 'sqlite' },
+        instances: { type: 'string', default: '1' },
+        from: { type: 'string', default: 'dist' },
+        jitless: { type: 'boolean', default: false },
+      },
+    });
+  } catch (err) {
+    usageError((err as Error).message);
+  }
+})();
+if (a.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+if (a.database !== 'sqlite' && a.database !== 'postgres') usageError(`--database must be sqlite or postgres (got ${a.database})`);
+if (a.from !== 'dist' && a.from !== 'source') usageError(`--from must be dist or source (got ${a.from})`);
 const from = a.from as ServerFrom;
-if (a.database === 'sqlite' && a.instances !== '1') throw new Error('--instances above 1 needs --database postgres');
+if (a.database === 'sqlite' && a.instances !== '1') usageError('--instances above 1 needs --database postgres');
 const N = Number(a.agents);
 const intervalMs = Number(a.interval);
 const eventsPerSec = Number(a.events);
-if (!Number.isFinite(eventsPerSec) || eventsPerSec < 0) throw new Error(`--events must be a number of events a second, 0 or more (got ${a.events})`);
+if (!Number.isFinite(eventsPerSec) || eventsPerSec < 0) usageError(`--events must be a number of events a second, 0 or more (got ${a.events})`);
 const ackEvery = Number(a['ack-every']);
-if (!Number.isInteger(ackEvery) || ackEvery < 0) throw new Error(`--ack-every must be a whole number of heartbeats, 0 for never (got ${a['ack-every']})`);
+if (!Number.isInteger(ackEvery) || ackEvery < 0) usageError(`--ack-every must be a whole number of heartbeats, 0 for never (got ${a['ack-every']})`);
 const workers = Number(a.workers ?? Math.max(1, Math.ceil(N / 4000)));
 // Each source address has its own ~28k ephemeral ports (ip_local_port_range); keep well under.
 const sources = Number(a.sources ?? Math.max(1, Math.ceil(N / 20000)));
