@@ -28,7 +28,6 @@ import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
 import { HelloBatcher } from './gateway/hello-batcher.ts';
 import { LiveSessionStore } from './gateway/live-session-store.ts';
 import { LogBudget } from './gateway/log-budget.ts';
-import { LogThrottle } from './gateway/log-throttle.ts';
 import { SessionRegistry } from './gateway/session-registry.ts';
 import { StallWatch } from './gateway/stall-watch.ts';
 import { TicketRotation, ticketOptions } from './gateway/tls-tickets.ts';
@@ -88,7 +87,7 @@ export class ServerApp {
   /** The tick's jobs: each runs alone (a pass due while the last still runs is skipped), failures logged. */
   private readonly jobs: Record<'lease' | 'commands' | 'sweep' | 'floods' | 'reminders' | 'checkers' | 'rollup', GuardedJob>;
   private unlisten?: () => void;
-  private readonly tickFaults = new LogThrottle(10_000);
+  private readonly tickFaults = new LogBudget(1, 10_000);
   private readonly handshakesInFlight: () => number;
   private readonly stallWatch: StallWatch;
   private stalled = false;
@@ -137,7 +136,7 @@ export class ServerApp {
       stats: this.stats,
       beats: this.beats,
       hellos: this.hellos,
-      storageLog: new LogThrottle(10_000),
+      storageLog: new LogBudget(1, 10_000),
       helloLog: new LogBudget(HELLO_LINES, 10_000),
     });
     this.gateway = server;

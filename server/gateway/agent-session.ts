@@ -19,7 +19,6 @@ import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { type HelloBatcher, recordHellos } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogBudget } from './log-budget.ts';
-import type { LogThrottle } from './log-throttle.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
 import { TakeoverWatch } from './takeover-watch.ts';
 
@@ -47,7 +46,7 @@ export interface SessionDeps {
    * Storage errors are logged at most every 10 s across all sessions, the rest counted: at a thousand
    * heartbeats a second a full disk would otherwise log a thousand lines a second.
    */
-  storageLog: LogThrottle;
+  storageLog: LogBudget;
   /**
    * How many `agent hello` lines are logged at info level (absent: every one); the others go to debug, and the
    * next info line says how many were held back.

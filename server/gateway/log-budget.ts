@@ -1,7 +1,8 @@
 /**
- * At most `lines` log lines a period for an event every connection has (an agent's hello): after a server
- * restart the whole fleet says hello within seconds, and each line (formatted, redacted, written synchronously)
- * was 8 % of a reconnect's CPU. The lines over the budget are counted, and the count rides on the next line logged.
+ * At most `lines` log lines a period for what can come from every connection at once: an agent's hello (after a
+ * server restart the whole fleet says hello within seconds, and each line, formatted, redacted and written
+ * synchronously, was 8 % of a reconnect's CPU), or one line for an error such as a full disk under a thousand
+ * heartbeats a second. The lines over the budget are counted, and the count rides on the next line logged.
  */
 export class LogBudget {
   private periodStart = -Infinity;

@@ -17,3 +17,8 @@ test('reconnects spread over time are all logged', () => {
   const b = new LogBudget(2, 10_000);
   for (let t = 0; t < 100_000; t += 6_000) assert.equal(b.take(t), 0);
 });
+
+test('a budget of one line is one line a period, the first after the period has passed', () => {
+  const b = new LogBudget(1, 10_000);
+  assert.deepEqual([b.take(0), b.take(5_000), b.take(9_999), b.take(10_000), b.take(12_000), b.take(25_000)], [0, null, null, 2, null, 1]);
+});
