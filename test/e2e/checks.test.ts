@@ -301,11 +301,17 @@ test('check --json on the agent host finds nothing against what the agent last r
   let r = agentCli(['check', '--config', agent.config, '--json']);
   const findings = (JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings.filter((f) => !f.kind.startsWith('daemon-')); // cron's state depends on this host
   assert.deepEqual(findings, []);
+  // check compares with what the agent last reported, and a running agent reports a change within a second,
+  // which can be before check (a process of its own) has read the state: under load it often was. With the agent
+  // stopped, the change is check's to find; the agent finds it at its next start.
+  proc.signal('SIGTERM');
+  await proc.exited;
   const p = join(W, 'write.txt');
   appendFileSync(p, 'seen by check too\n');
   r = agentCli(['check', '--config', agent.config, '--json']);
   assert.equal(r.code, 1);
   assert.ok((JSON.parse(r.stdout) as { findings: { kind: string; subject: string }[] }).findings.some((f) => f.kind === 'file-changed' && f.subject === p));
+  proc = runAgent(agent);
   await expectAlarm('file-changed', p);
   await accept(p);
 });
