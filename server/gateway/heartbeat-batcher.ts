@@ -41,8 +41,6 @@ export class HeartbeatBatcher {
   private timer: TimerHandle | undefined;
   /** When {@link timer} fires (clock ms). */
   private timerAt = 0;
-  /** When the oldest of {@link pending} must commit (clock ms); Infinity when nothing waits. */
-  private dueAt = Number.POSITIVE_INFINITY;
   /** Moving average of the time between heartbeats, ms; starts as if busy. */
   private gapEwma = 0;
   private lastAt: number;
@@ -67,40 +65,29 @@ export class HeartbeatBatcher {
     const now = this.clock.now();
     this.gapEwma = 0.9 * this.gapEwma + 0.1 * Math.min(now - this.lastAt, 10 * this.o.windowMs);
     this.lastAt = now;
-    if (this.o.windowMs <= 0 || this.pending.length >= this.o.maxBatch) return this.commitQueued();
+    if (this.o.windowMs <= 0 || this.pending.length >= this.o.maxBatch) {
+      void this.flush();
+      return;
+    }
     // At 2,000 agents (200 heartbeats a second) each commit was alone, and BEGIN/COMMIT were a fifth of the
     // server's CPU: the two beats of three that ask for no ack now share the commit of the third.
     if (!wantAck && this.o.holdMs !== undefined) return this.arm(now, this.o.holdMs);
-    if (this.gapEwma >= this.o.windowMs) return this.commitQueued();
+    if (this.gapEwma >= this.o.windowMs) {
+      void this.flush();
+      return;
+    }
     this.arm(now, this.o.windowMs);
   }
 
-  /**
-   * Commits by `now + ms` at the latest. A timer that fires earlier than needed stays, and re-arms for the
-   * rest when it fires: the beat that asks for an ack commits the held ones at once (one in three, at 200
-   * beats a second), and clearing and setting a timer each time was 3 % of the server's CPU.
-   */
+  /** Commits in `ms` at the latest (an earlier timer stays). */
   private arm(now: number, ms: number): void {
-    this.dueAt = Math.min(this.dueAt, now + ms);
     if (this.timer !== undefined) {
-      if (this.timerAt <= this.dueAt) return;
+      if (this.timerAt <= now + ms) return;
       this.clock.clearTimeout(this.timer);
     }
-    this.setTimer(now);
+    this.timerAt = now + ms;
+    this.timer = this.clock.setTimeout(() => void this.flush(), ms);
   }
-
-  private setTimer(now: number): void {
-    this.timerAt = this.dueAt;
-    this.timer = this.clock.setTimeout(this.onTimer, this.dueAt - now);
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const now = this.clock.now();
-    if (this.dueAt > now) return this.setTimer(now);
-    this.commitQueued();
-  };
 
   /**
    * Commits what is queued now, after the batches before it; resolves when all of them are committed and
@@ -109,17 +96,12 @@ export class HeartbeatBatcher {
   flush(): Promise<void> {
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    this.commitQueued();
-    return this.chain;
-  }
-
-  /** {@link flush} without waiting and with the timer left armed (see {@link arm}). */
-  private commitQueued(): void {
-    this.dueAt = Number.POSITIVE_INFINITY;
     const batch = this.pending;
-    if (batch.length === 0) return;
-    this.pending = [];
-    this.chain = this.chain.then(() => this.commit(batch));
+    if (batch.length > 0) {
+      this.pending = [];
+      this.chain = this.chain.then(() => this.commit(batch));
+    }
+    return this.chain;
   }
 
   /** One transaction for the whole batch (the hot path at 10,000 agents, on both engines), then the acks. */

@@ -122,24 +122,6 @@ export function toDollarParams(text: string): { text: string; names: string[] | 
  */
 export const insideTx = new AsyncLocalStorage<object>();
 
-/** Transactions open now, on every engine and database of the process (see {@link runInsideTx}). */
-let txsOpen = 0;
-
-/**
- * Runs a transaction's body marked as inside `db`'s transaction ({@link insideTx}). The storage is disabled
- * again once no transaction is open: while any AsyncLocalStorage is enabled, Node 20 runs its hooks on every
- * promise of the process, which made promise-heavy code 2.4 times slower and cost the heartbeat path between
- * transactions (its group commit is no `tx`) a share of its CPU.
- */
-export async function runInsideTx<T>(db: object, fn: () => Promise<T>): Promise<T> {
-  txsOpen++;
-  try {
-    return await insideTx.run(db, fn);
-  } finally {
-    if (--txsOpen === 0) insideTx.disable();
-  }
-}
-
 /** Throws when called from inside a transaction of `db` (see {@link insideTx}). */
 export function assertNotInsideTx(db: object): void {
   if (insideTx.getStore() === db) {

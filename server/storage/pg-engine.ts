@@ -4,7 +4,7 @@ import pg from 'pg';
 import { TwError } from '../../shared/errors.ts';
 import type { Logger } from '../../shared/log.ts';
 import { serverError } from '../errors.ts';
-import { assertNotInsideTx, CHANNEL_NAME, type Params, type Queryable, type Row, runInsideTx, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
+import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions, toDollarParams } from './engine.ts';
 
 /** int8 (counts, ms timestamps) and numeric (sums) as numbers: every value the store keeps fits in 2^53. */
 const types = {
@@ -156,7 +156,7 @@ export class PgDb implements SqlDb {
         get: (text, params) => this.query(client, text, params).then((r) => r.rows[0] as never),
         run: (text, params) => this.query(client, text, params).then((r) => r.rowCount ?? 0),
       };
-      const value = await runInsideTx(this, () => fn(q));
+      const value = await insideTx.run(this, () => fn(q));
       await client.query('COMMIT');
       return value;
     } catch (err) {

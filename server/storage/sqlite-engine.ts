@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { assertNotInsideTx, CHANNEL_NAME, type Params, type Queryable, type Row, runInsideTx, type SqlDb, type TxOptions } from './engine.ts';
+import { assertNotInsideTx, CHANNEL_NAME, insideTx, type Params, type Queryable, type Row, type SqlDb, type TxOptions } from './engine.ts';
 
 type Handle = Database.Database;
 type Statement = Database.Statement;
@@ -50,7 +50,7 @@ export class SqliteDb implements SqlDb {
     this.busy = new Promise((resolve) => (end = resolve));
     try {
       this.handle.exec('BEGIN IMMEDIATE');
-      const value = await runInsideTx(this, () => fn(this.inTx));
+      const value = await insideTx.run(this, () => fn(this.inTx));
       this.handle.exec('COMMIT');
       return value;
     } catch (err) {

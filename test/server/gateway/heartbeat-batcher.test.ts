@@ -136,46 +136,6 @@ describeEngines('the heartbeat batcher', ({ open }) => {
     assert.deepEqual([(await s.host('a')).lastSeq, (await s.host('b')).lastSeq], [32, 2]);
   });
 
-  test('held heartbeats between acked ones share one timer, which still commits each no later than its hold', async () => {
-    const s = await twoHosts();
-    let timersSet = 0;
-    const clock = Object.assign(Object.create(s.clock) as typeof s.clock, {
-      setTimeout: (fn: () => void, ms: number) => {
-        timersSet++;
-        return s.clock.setTimeout(fn, ms);
-      },
-    });
-    const b = new HeartbeatBatcher(s.liveness, clock, { windowMs: 4, maxBatch: 100, holdMs: 50 });
-    s.clock.advance(1000); // sparse: a heartbeat that asks for an ack commits at once
-    // Two held, then one that asks for an ack, 5 ms apart (200 beats a second, as 2,000 agents send), 30 times:
-    // a hold's timer outlives the commit that took its beats, and serves the holds of the next 50 ms.
-    const got: unknown[] = [];
-    for (let i = 0; i < 30; i++) {
-      s.clock.advance(5);
-      b.submit('a', BOOT, 2 * i + 1, (r) => got.push(r), false);
-      s.clock.advance(5);
-      b.submit('a', BOOT, 2 * i + 2, (r) => got.push(r), false);
-      s.clock.advance(5);
-      b.submit('b', '22222222-2222-4333-8444-555555555555', i + 1, (r) => got.push(r));
-    }
-    await b.flush();
-    assert.equal(got.length, 90);
-    assert.deepEqual(
-      got.filter((r) => r !== 'ok'),
-      [],
-    );
-    assert.ok(timersSet <= 10, `a timer for every 3 commits at most (${timersSet} for 30)`);
-    // Held after the last commit: the old timer (due 50 ms after the first hold) fires first and re-arms.
-    s.clock.advance(10);
-    b.submit('a', BOOT, 61, (r) => got.push(r), false);
-    s.clock.advance(30); // past the first hold's end
-    await new Promise((r) => setTimeout(r, 20));
-    assert.equal(got.length, 90, 'not committed before its own hold ends');
-    s.clock.advance(20);
-    await until(() => got.length === 91, 'the commit at the end of its hold');
-    assert.equal((await s.host('a')).lastSeq, 61);
-  });
-
   test('a flush waits for the batches before it, and the acks keep the order of the heartbeats', async () => {
     const s = livenessFixture(await open());
     const n = 50;

@@ -144,24 +144,6 @@ describeEngines('the store engine', ({ engine, open }) => {
     assert.deepEqual(await db.all('SELECT id FROM t'), []);
   });
 
-  test('work a transaction started that runs after its commit is outside it: its statements run', async () => {
-    const db = await open();
-    await db.run('CREATE TABLE t (id BIGINT PRIMARY KEY)');
-    let later: Promise<unknown> | undefined;
-    let fired!: () => void;
-    const ran = new Promise<void>((r) => (fired = r));
-    await db.tx(async (tx) => {
-      await tx.run('INSERT INTO t (id) VALUES (1)');
-      // Set inside the transaction, it fires after the commit: a task of its own by then, not the transaction's.
-      setTimeout(() => {
-        later = db.all('SELECT id FROM t');
-        fired();
-      }, 20);
-    });
-    await ran;
-    assert.deepEqual(await later, [{ id: 1 }]);
-  });
-
   test('onlyOne: a second transaction for the same job while the first holds it does not run (PostgreSQL); SQLite runs each', async () => {
     const db = await open();
     let inside = 0;
