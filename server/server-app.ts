@@ -411,10 +411,8 @@ function eventLoopBusy(): () => number {
 function listenOn(server: HttpServer | HttpsServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    // The gateway's accept gate is the deep queue (it knows each connection's wait); the kernel's is kept short, as
-    // a connection waits there unseen: 4,096 deep, on a loaded machine each waited past its agent's 10 s timeout
-    // and the server accepted only dead connections. A SYN dropped when it is full is retried by the peer's kernel.
-    server.listen({ port, host, backlog: 1024 }, () => {
+    // A restart brings every agent back at once: a deep accept queue (capped by net.core.somaxconn) spares them SYN retries.
+    server.listen({ port, host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve(server.address() as AddressInfo);
     });

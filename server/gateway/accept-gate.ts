@@ -24,14 +24,11 @@ interface Queued {
 }
 
 /**
- * Admits a TLS server's new TCP connections a bounded number at a time, the others waiting unread, the newest
- * admitted first. Without it a reconnect storm hands every connection to TLS at once: the server shares its one thread
+ * Admits a TLS server's new TCP connections a bounded number at a time, the others waiting unread in arrival
+ * order. Without it a reconnect storm hands every connection to TLS at once: the server shares its one thread
  * among thousands of handshakes, each takes as long as all of them, and past the peers' handshake timeout they
  * all fail together, the work done for them lost, and the fleet backs off further (congestion collapse). With
- * it each admitted connection is served in about `maxInFlight` reconnects' time. Newest first (a stack, as
- * adaptive LIFO does): when connections arrive faster than the server serves them, the oldest waiting have the
- * least of their peer's timeout left and are the likeliest already given up; served first, each of them would
- * cost a handshake nobody waits for. They are closed unread past `maxWaitMs`, and their agents dial again.
+ * it each admitted connection is served in about `maxInFlight` reconnects' time.
  *
  * Connections arrive paused (`pauseOnConnect`: the kernel keeps their ClientHello) and reach TLS through the
  * server's own connection listener, called when admitted. A slot is freed by {@link release} (the caller's
@@ -103,25 +100,19 @@ export class AcceptGate {
 
   private pump(): void {
     const now = this.o.now();
-    // The oldest first: those queued past maxWaitMs are closed unread, wherever the newest stand.
-    while (this.head < this.queue.length && now - this.queue[this.head]!.at > this.o.maxWaitMs) {
+    while (this.inFlight.size < this.o.maxInFlight && this.head < this.queue.length) {
       const q = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
-      if (!q.raw.destroyed) {
+      if (q.raw.destroyed) continue;
+      if (now - q.at > this.o.maxWaitMs) {
         this.expired++;
         q.raw.destroy();
+        continue;
       }
+      this.admit(q.raw);
     }
-    // Then the newest are admitted: they have the most of their peer's patience left.
-    while (this.inFlight.size < this.o.maxInFlight && this.head < this.queue.length) {
-      const q = this.queue.pop()!;
-      if (!q.raw.destroyed) this.admit(q.raw);
-    }
-    if (this.head === this.queue.length) {
-      this.queue.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      // Compact now and then, so the array does not grow with every connection ever queued.
+    // Compact now and then, so the array does not grow with every connection ever queued.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue.splice(0, this.head);
       this.head = 0;
     }

@@ -1,4 +1,4 @@
-/** The accept gate on a real TLS server over loopback: a bounded number of connections at TLS, the rest waiting unread, newest first. */
+/** The accept gate on a real TLS server over loopback: a bounded number of connections at TLS, the rest waiting unread in order. */
 
 import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -65,24 +65,7 @@ test('past maxInFlight a connection waits unread until a slot frees, then finish
   await waitFor(() => gate.admitted === 1 && gate.queued === 0, { what: 'its slot released at secureConnection' });
 });
 
-test('the newest queued connection is admitted first', async (t) => {
-  const { gate, port, open } = await gated(t, { maxInFlight: 1 });
-  const a = await staller(port, open);
-  await waitFor(() => gate.admitted === 1, { what: 'one admitted' });
-  let olderDone = false;
-  void client(port, open).then((ok) => {
-    olderDone = ok;
-  });
-  await waitFor(() => gate.queued === 1, { what: 'the older queued' });
-  const newer = client(port, open);
-  await waitFor(() => gate.queued === 2, { what: 'the newer queued' });
-  a.destroy();
-  assert.equal(await newer, true, 'the newer one finished its handshake');
-  // Same turn of the loop as the newer's handshake: the older cannot have been admitted and finished yet.
-  assert.equal(olderDone, false, 'while the older one still waited');
-});
-
-test('a connection queued past maxWaitMs is closed unread when a slot frees', async (t) => {
+test('a connection queued past maxWaitMs is closed unread when its turn comes', async (t) => {
   let now = 0;
   const { gate, port, open } = await gated(t, { maxInFlight: 1, maxWaitMs: 8_000, now: () => now });
   const a = await staller(port, open);
