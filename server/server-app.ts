@@ -22,7 +22,6 @@ import { splitHostPort } from './config.ts';
 import { openServerContext, type ServerContext } from './context.ts';
 import { Dashboard, isLoopbackHost } from './dashboard/dashboard-server.ts';
 import { createMetrics } from './dashboard/metrics.ts';
-import type { AcceptGate } from './gateway/accept-gate.ts';
 import { ConnectionStats } from './gateway/connection-stats.ts';
 import { createGateway } from './gateway/gateway.ts';
 import { HeartbeatBatcher } from './gateway/heartbeat-batcher.ts';
@@ -90,8 +89,6 @@ export class ServerApp {
   private unlisten?: () => void;
   private readonly tickFaults = new LogBudget(1, 10_000);
   private readonly handshakesInFlight: () => number;
-  /** New connections waiting for their turn at TLS (accept-gate.ts): closed at stop, or they would hold the close. */
-  private readonly gate: AcceptGate;
   private readonly stallWatch: StallWatch;
   private stalled = false;
   private readonly loopUtilization: () => number;
@@ -126,7 +123,7 @@ export class ServerApp {
     const read = (p: string) => readFileSync(p, 'utf8');
     const ca = { keyPem: read(paths.caKey), certPem: read(paths.caCert) };
     const serverCert = { keyPem: read(paths.serverKey), certPem: read(paths.serverCert) };
-    const { server, handshakesInFlight, gate } = createGateway({
+    const { server, handshakesInFlight } = createGateway({
       ...ctx,
       registry: this.registry,
       live: this.live,
@@ -143,7 +140,6 @@ export class ServerApp {
       helloLog: new LogBudget(HELLO_LINES, 10_000),
     });
     this.gateway = server;
-    this.gate = gate;
     this.tickets = new TicketRotation(server, ca.keyPem, o.clock.now());
     this.handshakesInFlight = handshakesInFlight;
     this.stallWatch = new StallWatch({ tickMs: o.tickMs ?? 250, lagMs: 200, busyHandshakes: BUSY_HANDSHAKES, busyLoop: BUSY_LOOP });
@@ -336,7 +332,6 @@ export class ServerApp {
     await Promise.all([...this.workers.map((w) => w.stop()), this.reportMailer?.stop()]);
     const live = this.registry.sessions();
     this.registry.closeAll(CloseCode.SHUTTING_DOWN, 'server shutting down');
-    this.gate.destroyQueued();
     await Promise.all([closeServer(this.gateway), closeServer(this.page)]);
     // The database closes last: after the running ticks, and after each session stored its disconnect. A
     // WebSocket's close event may come after the server's close callback (ws waits for its reader to finish),

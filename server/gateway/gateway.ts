@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { WebSocketServer } from 'ws';
@@ -11,7 +10,6 @@ import { acceptsCertificate, type HostStore } from '../liveness/host-store.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { KeyAndCert } from '../trust/ca.ts';
 import { type EnrollmentDeps, enrollHost } from '../trust/enrollment.ts';
-import { AcceptGate } from './accept-gate.ts';
 import { AddressLimiter } from './address-limiter.ts';
 import { AgentSession, type SessionDeps } from './agent-session.ts';
 import { countHandshakes } from './handshake-count.ts';
@@ -48,13 +46,6 @@ const UNAUTHENTICATED_MAX_MS = 10_000;
  * a second.
  */
 const PER_ADDRESS = { maxOpen: 16, maxPerWindow: 120, windowMs: 60_000 };
-/**
- * New connections handed to TLS at once, the others waiting unread in arrival order (accept-gate.ts): a
- * reconnect storm then serves each in about 256 reconnects' time (under a second), where all at once each
- * took as long as all of them and failed past the agents' 10 s handshake timeout. A queued connection is
- * closed unread after 8 s (its agent gives up at 10 s), and a slot is freed after 3 s whatever its peer does.
- */
-const ACCEPT_GATE = { maxInFlight: 256, maxWaitMs: 8_000, slotMs: 3_000 };
 
 /**
  * The agents' endpoint: HTTPS with client certificates, WebSocket at
@@ -68,7 +59,7 @@ const ACCEPT_GATE = { maxInFlight: 256, maxWaitMs: 8_000, slotMs: 3_000 };
  * without a verified certificate; the WebSocket upgrade requires one, issued
  * by our CA, whose serial is the one on record for a host that is not revoked.
  */
-export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketServer; handshakesInFlight: () => number; gate: AcceptGate } {
+export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketServer; handshakesInFlight: () => number } {
   const log = d.log.child({ component: 'gateway' });
   const server = createServer({
     key: d.serverCert.keyPem,
@@ -86,10 +77,6 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     ...d.tickets,
   });
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
-  // First: it takes over the TLS server's own connection listener.
-  const gate = new AcceptGate(server, { ...ACCEPT_GATE, now: () => performance.now() });
-  /** The TCP socket under a server-side TLS socket (checked in handshake-count.test.ts). */
-  const rawOf = (s: TLSSocket | Duplex) => (s as TLSSocket & { _parent?: Socket })._parent;
 
   // TLS handshakes in flight: many at once is a reconnect storm (stall-watch.ts).
   const handshakesInFlight = countHandshakes(server);
@@ -98,8 +85,6 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
   const perAddress = new AddressLimiter(PER_ADDRESS);
   server.on('secureConnection', (sock: TLSSocket) => {
     sock.on('error', () => {});
-    // Without a certificate its work is done (enrollment has its own caps below): the slot goes to the next.
-    if (!sock.authorized) gate.release(rawOf(sock));
     // Verified: the upgrade reads the certificate once. getPeerCertificate builds a whole object (8 % of a
     // reconnect storm's CPU when it ran for every connection), so only the others pay it here.
     if (sock.authorized) return;
@@ -149,7 +134,6 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
   });
 
   server.on('request', (req, res) => {
-    gate.release(rawOf(req.socket));
     handleRequest(d, req, res).catch((err) => {
       log.error({ err: (err as Error).message }, 'request failed');
       if (!res.headersSent) reply(res, 500, { error: 'internal error' });
@@ -158,16 +142,14 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
-    upgrade(req, socket, head)
-      .finally(() => gate.release(rawOf(socket)))
-      .catch((err: unknown) => {
-        socket.destroy();
-        // The database gone (every reconnecting agent meets it): its catalogued line, at most every 10 s.
-        const fault = storageFault(err, d.sql.name);
-        if (!fault) return log.error({ err: (err as Error).message }, 'agent connection failed');
-        const suppressed = d.storageLog.take(d.clock.now());
-        if (suppressed !== null) log.error({ code: fault.code, err: (err as Error).message, suppressed, during: 'agent connection' }, faultLine(fault));
-      });
+    upgrade(req, socket, head).catch((err: unknown) => {
+      socket.destroy();
+      // The database gone (every reconnecting agent meets it): its catalogued line, at most every 10 s.
+      const fault = storageFault(err, d.sql.name);
+      if (!fault) return log.error({ err: (err as Error).message }, 'agent connection failed');
+      const suppressed = d.storageLog.take(d.clock.now());
+      if (suppressed !== null) log.error({ code: fault.code, err: (err as Error).message, suppressed, during: 'agent connection' }, faultLine(fault));
+    });
   });
 
   const upgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> => {
@@ -193,7 +175,7 @@ export function createGateway(d: GatewayDeps): { server: Server; wss: WebSocketS
     wss.handleUpgrade(req, socket, head, (ws) => new AgentSession(host, ws, d, `${tls.remoteAddress ?? '?'}:${tls.remotePort ?? '?'}`, peer.serialNumber));
   };
 
-  return { server, wss, handshakesInFlight, gate };
+  return { server, wss, handshakesInFlight };
 }
 
 /** The subject's one common name (`X509Certificate.subject`, a line per attribute), or '' for none or several. */
