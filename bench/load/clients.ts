@@ -95,6 +95,8 @@ export interface WorkerReport {
   eventAcks: number;
   evLat: number[];
   rssMb: number;
+  /** Connection errors by kind (the error's code, or `timeout` for the opening handshake's), since the start. */
+  errorKinds: Record<string, number>;
 }
 
 const cfg = JSON.parse(process.argv[2]!) as WorkerConfig;
@@ -111,6 +113,7 @@ const c = { open: 0, up: 0, sent: 0, acks: 0, full: 0, resumed: 0, closes: 0, er
 let lat: number[] = [];
 let evLat: number[] = [];
 let wasAllUp = false;
+const errorKinds: Record<string, number> = {};
 
 class SimAgent {
   private ctx?: SecureContext;
@@ -197,8 +200,10 @@ class SimAgent {
       res.resume();
       ws.terminate();
     });
-    ws.on('error', () => {
+    ws.on('error', (err: NodeJS.ErrnoException) => {
       c.errors++;
+      const kind = err.code ?? (/timed out/.test(err.message) ? 'timeout' : 'other');
+      errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
     });
     ws.on('close', () => this.onClose(ws));
   }
@@ -381,7 +386,7 @@ if (eventsOn) {
 }
 
 setInterval(() => {
-  const r: WorkerReport = { type: 'report', at: Date.now(), total: agents.length, ...c, lat, evLat, rssMb: Math.round(process.memoryUsage().rss / 1048576) };
+  const r: WorkerReport = { type: 'report', at: Date.now(), total: agents.length, ...c, lat, evLat, rssMb: Math.round(process.memoryUsage().rss / 1048576), errorKinds };
   lat = [];
   evLat = [];
   process.send!(r);

@@ -173,6 +173,11 @@ async function main(): Promise<void> {
   }
   const sum = (f: (r: WorkerReport) => number) => [...reports.values()].reduce((s, r) => s + f(r), 0);
   const upCount = () => sum((r) => r.up);
+  const errorKindsNow = () => {
+    const out: Record<string, number> = {};
+    for (const r of reports.values()) for (const [k, v] of Object.entries(r.errorKinds)) out[k] = (out[k] ?? 0) + v;
+    return out;
+  };
 
   // Initial connect: every agent does a full handshake.
   const t0 = Date.now();
@@ -270,8 +275,22 @@ async function main(): Promise<void> {
     };
     log(`restarted (${a.restart}): stop took ${downAt - killedAt} ms, new server serving ${srv.servingAt - srv.startedAt} ms after spawn`);
     const tS = Date.now();
+    // A second by second record of the storm: agents up, connection errors by kind, the new server's CPU.
+    const timeline: { s: number; up: number; cpuS: number; errors: Record<string, number> }[] = [];
+    const kinds0 = errorKindsNow();
+    let nextSample = tS;
     while (allUp.length < upBefore + workers) {
       await sleep(100);
+      if (Date.now() >= nextSample) {
+        nextSample += 1000;
+        const k = errorKindsNow();
+        const errors = Object.fromEntries(
+          Object.entries(k)
+            .map(([n, v]) => [n, v - (kinds0[n] ?? 0)])
+            .filter(([, v]) => (v as number) > 0),
+        );
+        timeline.push({ s: Math.round((Date.now() - killedAt) / 100) / 10, up: upCount(), cpuS: Math.round((cpuSeconds(srv.pid) - cS) * 100) / 100, errors });
+      }
       if (Date.now() - tS > 300_000) break;
     }
     const back = allUp.slice(upBefore);
@@ -291,6 +310,7 @@ async function main(): Promise<void> {
       cpuMsPerReconnect: (1000 * (stormCpu - (steady.cpuPctOfOneCore / 100) * ((Date.now() - srv.servingAt) / 1000))) / N,
       fullHandshakes: sum((r) => r.full) - full0,
       resumedHandshakes: sum((r) => r.resumed) - res0,
+      timeline,
     };
     log(`storm: ${JSON.stringify(storm)}`);
     // The database agrees: every agent is `up`.
