@@ -289,8 +289,11 @@ export class AgentSession implements LiveSession {
       });
     if (judged) {
       const bootId = this.bootId!;
+      const since = at - this.intervalMs! - this.d.liveness.graceMs;
       this.ws.once('close', (code: number) => {
-        if (code !== CloseCode.MOVING) this.enqueue('superseded elsewhere', () => this.raiseSuperseded(bootId, at, at - lastFrameAt!));
+        // Asked again at the close: a stall just ended may be noted only now (the command can be read before the
+        // tick that notes it), and a frozen peer's close takes 2 s.
+        if (code !== CloseCode.MOVING && !this.d.liveness.stalledSince(since)) this.enqueue('superseded elsewhere', () => this.raiseSuperseded(bootId, at, at - lastFrameAt!));
       });
     }
     this.close(CloseCode.SUPERSEDED, 'the agent is connected to another instance');
