@@ -286,7 +286,8 @@ export class ServerApp {
         await this.ctx.commands.settle(c.id, this.o.clock.now());
       }
       if (c.action === 'close-session' && c.host && c.arg) {
-        if (this.registry.closeConnection(c.host, c.arg, CloseCode.SUPERSEDED, 'the agent is connected to another instance')) {
+        // The holder judges whether the connection was still live (its last frame time is known only here).
+        if (this.registry.supersede(c.host, c.arg, Number(c.createdAt))) {
           this.o.log.info({ host: c.host }, 'closed a connection the agent left for another instance');
         }
         await this.ctx.commands.settle(c.id, this.o.clock.now());

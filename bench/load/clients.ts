@@ -10,10 +10,11 @@
  * a random agent that is up changes one of its files and sends the change
  * as the agent does, a hash-chained spool `record` (shared/spool-chain.ts)
  * that the server commits before its `spool-ack`; unacknowledged records are
- * sent again after a reconnect. Each agent first sends an empty full report
- * (its baseline), so a change is judged and opens an alarm, as on a real
- * host; its heartbeats then carry the digest of what it has reported and its
- * spool head, so the server sees no divergence.
+ * sent again after a reconnect. Each agent sends its full report at each
+ * welcome, as the agent does (the first, empty, is its baseline), so a change
+ * is judged and opens an alarm, as on a real host, and a reconnect owes the
+ * server nothing; its heartbeats carry the digest of what it has reported and
+ * its spool head, so the server sees no divergence.
  *
  * Heartbeats ask for an ack every `ackEvery` beats, as agent/link/agent-link.ts does
  * (ACK_EVERY); the others get no reply.
@@ -133,7 +134,6 @@ class SimAgent {
   private unacked: Unacked[] = [];
   private readonly files = new Map<string, FileEntry>();
   private digest = stateDigest([]);
-  private reported = false;
   private changes = 0;
   /**
    * Starts at a random phase: every agent counting from 0 at its connect asked for acks in step with the others,
@@ -215,11 +215,10 @@ class SimAgent {
       c.up++;
       this.backoff.reset();
       this.failedInRow = 0;
-      if (!this.reported && cfg.eventsPerSec > 0) {
-        // The first full report becomes the host's baseline (empty: nothing measured yet).
-        this.send({ type: 'report', reportId: randomUUID(), part: 0, last: true, files: [], daemons: [], mounts: [], ports: [] });
-        this.reported = true;
-      }
+      // As agent/monitor/check-runner.ts does: the whole state as a full report at each welcome (the first becomes
+      // the host's baseline). A reconnect of the same boot owes it: without it the server names the silence in
+      // `agent-impersonated` (report-unanswered), on whichever instance the boot's digests were heard.
+      this.send({ type: 'report', reportId: randomUUID(), part: 0, last: true, files: [...this.files.values()], daemons: [], mounts: [], ports: [] });
       for (const u of this.unacked) this.sendRecord(u); // replayed in order, as the agent's spool sender does
       if (cfg.mode === 'flood') this.beat();
       else this.schedule(Math.random() * cfg.intervalMs); // the fleet's phases are spread, as real agents' are

@@ -68,12 +68,17 @@ export class AlarmStore {
     return r ? r.id : null;
   }
 
-  private findOpenSubject(q: Queryable, host: string, kind: string, subject: string): Promise<{ id: number; severity: Severity } | undefined> {
-    return q.get(`SELECT id, severity FROM alarms WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL`, {
-      host,
-      kind,
-      subject,
-    });
+  /** The open alarm of this host, kind and subject; with `lock`, its row locked until the transaction ends (PostgreSQL). */
+  private findOpenSubject(q: Queryable, host: string, kind: string, subject: string, lock = false): Promise<{ id: number; severity: Severity; detail: string | null } | undefined> {
+    const forUpdate = lock && q.engine === 'postgres' ? ' FOR UPDATE' : '';
+    return q.get(
+      `SELECT id, severity, detail FROM alarms WHERE host = @host AND kind = @kind AND ${textKeyIs(q.engine, 'subject', '@subject')} AND resolved_at IS NULL${forUpdate}`,
+      {
+        host,
+        kind,
+        subject,
+      },
+    );
   }
 
   private amend(q: Queryable, severity: Severity, detail: string, id: number): Promise<number> {
@@ -101,15 +106,31 @@ export class AlarmStore {
 
   /**
    * Opens an alarm, or brings the open one of the same host, kind and subject up to date: its detail is
-   * replaced, and a rise from warning to critical is written as a new `open` event, so the channels send it
-   * again at the new severity. Returns the alarm's id.
+   * replaced (or, with `merge`, merged with the stored one), and a rise from warning to critical is written as
+   * a new `open` event, so the channels send it again at the new severity. Returns the alarm's id.
+   *
+   * `merge` gets the open alarm's stored detail and returns what to write instead of `detail` and `severity`:
+   * what several raisers (instances sharing the database) found, each adding to it. Then the read and the
+   * write are one transaction (the caller's `q`, or one of its own) and the row is locked on PostgreSQL, so
+   * two raises at once both count.
    */
-  async raise(host: string, kind: AlarmKind, subject: string, now: number, detail: unknown, severity: Severity, q: Queryable = this.sql): Promise<number> {
+  async raise(
+    host: string,
+    kind: AlarmKind,
+    subject: string,
+    now: number,
+    detail: unknown,
+    severity: Severity,
+    q: Queryable = this.sql,
+    merge?: (stored: unknown) => { detail: unknown; severity: Severity },
+  ): Promise<number> {
+    if (merge && q === this.sql) return this.sql.tx((tx) => this.raise(host, kind, subject, now, detail, severity, tx, merge));
     const id = await this.open(host, kind, subject, now, detail, severity, q);
     if (id !== null) return id;
-    const cur = (await this.findOpenSubject(q, host, kind, subject)) as { id: number; severity: Severity };
-    const sev = cur.severity === 'critical' ? 'critical' : severity;
-    await this.amend(q, sev, JSON.stringify(detail), cur.id);
+    const cur = (await this.findOpenSubject(q, host, kind, subject, merge !== undefined)) as { id: number; severity: Severity; detail: string | null };
+    const next = merge ? merge(cur.detail === null ? null : JSON.parse(cur.detail)) : { detail, severity };
+    const sev = cur.severity === 'critical' ? 'critical' : next.severity;
+    await this.amend(q, sev, JSON.stringify(next.detail), cur.id);
     if (sev !== cur.severity) await insertAlarmEvent(q, cur.id, 'open', now);
     return cur.id;
   }

@@ -15,12 +15,13 @@ import type { HeartbeatResult, Liveness } from '../liveness/liveness.ts';
 import type { SqlDb } from '../storage/engine.ts';
 import { faultLine, storageFault } from '../storage/storage-fault.ts';
 import type { ConnectionStats, ViolationReason } from './connection-stats.ts';
+import { recordDigestBoot } from './digest-boot.ts';
 import type { HeartbeatBatcher } from './heartbeat-batcher.ts';
 import { type HelloBatcher, recordHellos } from './hello-batcher.ts';
 import type { LiveSessionStore, RemoteSession } from './live-session-store.ts';
 import type { LogBudget } from './log-budget.ts';
 import type { LiveSession, SessionRegistry } from './session-registry.ts';
-import { TakeoverWatch } from './takeover-watch.ts';
+import { supersededWhileHeard, TakeoverWatch } from './takeover-watch.ts';
 
 export interface SessionDeps {
   sql: SqlDb;
@@ -85,6 +86,8 @@ export class AgentSession implements LiveSession {
   clone: { bootId: string | null; remote: string } | null = null;
   readonly remote: string;
   lastFrameAt: number | null = null;
+  /** The interval this connection's agent is judged by (ms), from its accepted hello. */
+  private intervalMs: number | null = null;
   /** Signs that this connection is not the agent it claims to be. */
   private readonly takeover: TakeoverWatch;
   /**
@@ -221,7 +224,7 @@ export class AgentSession implements LiveSession {
           if (r !== 'ok') return;
           await this.spool.onHeartbeat(m.spool, m.bootId, this.clone !== null);
           await this.baseline.onHeartbeat(m.digest);
-          if (m.digest) this.d.registry.noteDigest(this.host, m.bootId);
+          if (m.digest && !this.d.registry.sentDigests(this.host, m.bootId)) await this.noteDigestBoot(m.bootId);
           return await this.takeover.onHeartbeat(m.digest, this.d.clock.now());
         }
         case 'record':
@@ -246,6 +249,67 @@ export class AgentSession implements LiveSession {
       if (m.type === 'heartbeat') return;
       this.close(CloseCode.SERVER_ERROR, 'server error');
     }
+  }
+
+  /**
+   * The first digested heartbeat of this boot this instance hears: written for every instance to read at the
+   * boot's next hello (once per boot and instance, never per heartbeat). A failed write is tried again at the
+   * next digested heartbeat.
+   */
+  private async noteDigestBoot(bootId: string): Promise<void> {
+    try {
+      await recordDigestBoot(this.d.sql, this.host, bootId, this.d.clock.now());
+      this.d.registry.noteDigest(this.host, bootId);
+    } catch (err) {
+      this.storageError(err as Error & { code?: string }, 'digest boot');
+    }
+  }
+
+  /**
+   * A hello of this boot on another instance superseded this connection (its `close-session`, queued at
+   * `at`): closes it, and judges it here, where its last frame time is known. Heard within its interval and
+   * grace of `at`, this server not stalled meanwhile, and not closing already, it raises
+   * `live-session-superseded`, unless the peer's own close crossing ours says it is moving (a failback's 4010,
+   * which may be unread yet and then answers our close).
+   */
+  supersededElsewhere(at: number): void {
+    const lastFrameAt = this.lastFrameAt;
+    const judged =
+      this.bootId !== null &&
+      this.intervalMs !== null &&
+      lastFrameAt !== null &&
+      !this.closed &&
+      this.ws.readyState === this.ws.OPEN &&
+      supersededWhileHeard({
+        at,
+        lastFrameAt,
+        intervalMs: this.intervalMs,
+        graceMs: this.d.liveness.graceMs,
+        serverStalled: this.d.liveness.stalledSince(at - this.intervalMs - this.d.liveness.graceMs),
+      });
+    if (judged) {
+      const bootId = this.bootId!;
+      const since = at - this.intervalMs! - this.d.liveness.graceMs;
+      this.ws.once('close', (code: number) => {
+        // Asked again at the close: a stall just ended may be noted only now (the command can be read before the
+        // tick that notes it), and a frozen peer's close takes 2 s.
+        if (code !== CloseCode.MOVING && !this.d.liveness.stalledSince(since)) this.enqueue('superseded elsewhere', () => this.raiseSuperseded(bootId, at, at - lastFrameAt!));
+      });
+    }
+    this.close(CloseCode.SUPERSEDED, 'the agent is connected to another instance');
+  }
+
+  /** Raises `live-session-superseded` for this connection, naming the instance and address that took its place. */
+  private async raiseSuperseded(bootId: string, at: number, heardMsAgo: number): Promise<void> {
+    const rows = await this.d.live?.elsewhere(this.host).catch(() => []);
+    const by = rows?.filter((r) => r.bootId === bootId).at(-1);
+    await this.takeover.onSupersededElsewhere(this.d.clock.now(), {
+      bootId,
+      remote: this.remote,
+      heardMsAgo,
+      commandAt: at,
+      by: by ? { instance: by.instance, remote: by.remote } : null,
+    });
   }
 
   /** The heartbeat through the group commit: its result once its batch committed, or the storage error. */
@@ -326,6 +390,7 @@ export class AgentSession implements LiveSession {
     if (moved.length) await this.d.live!.supersede(this.host, moved);
     if (m.spool && o.spool) this.spool.noteHello(m.spool, o.spool);
     this.bootId = m.bootId;
+    this.intervalMs = this.d.liveness.effectiveInterval(m.interval);
     this.baseline.setRunningImage(m.exePath, m.exeSha256);
     if (o.exe === 'changed') this.log.warn('agent executable differs from the accepted one');
     if (o.checkersError) this.log.error({ err: o.checkersError.message }, 'could not record the checkers this agent declared');
@@ -336,6 +401,8 @@ export class AgentSession implements LiveSession {
     this.send({ type: 'welcome', host: this.host, serverTime: this.d.clock.now(), interval: this.d.liveness.effectiveInterval(m.interval) });
     // After the welcome: a report asked for before it would be dropped by the agent, not yet connected.
     const before = o.before;
+    // Its digests noted by whichever instance heard them first: this one need not write them again.
+    if (before?.digestBootId === m.bootId) this.d.registry.noteDigest(this.host, m.bootId);
     if (before) {
       await this.takeover.onHello({
         now: this.d.clock.now(),

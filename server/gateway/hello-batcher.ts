@@ -4,7 +4,7 @@ import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { judgeAgentExe } from '../baselines/agent-exe.ts';
 import type { EventLedger } from '../baselines/event-ledger.ts';
 import type { CheckerStore } from '../checkers/checker-store.ts';
-import type { HostRecord } from '../liveness/host-store.ts';
+import type { HelloRow } from '../liveness/host-store.ts';
 import type { HeartbeatResult, HelloFields, Liveness } from '../liveness/liveness.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
 import { GroupCommit, type GroupCommitOptions } from './group-commit.ts';
@@ -28,7 +28,7 @@ export type HelloRecord = HelloFields & Partial<Pick<Hello, 'spool' | 'exeSha256
 export interface HelloOutcome {
   result: HeartbeatResult;
   /** The host's row as it was before this hello (read in its transaction). */
-  before: HostRecord | undefined;
+  before: HelloRow | undefined;
   /** The spool head checked against the stored chain (null: no head, or the hello was not accepted). */
   spool: 'ok' | 'rolled-back' | 'tampered' | null;
   /** The executable's hash judged against the accepted one (`none`: no hash, or not accepted). */

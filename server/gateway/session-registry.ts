@@ -18,6 +18,8 @@ export interface LiveSession {
   markClone(other: { bootId: string | null; remote: string }): void;
   /** Asks the agent for a full report now; `onStored` runs when one begun after the request is stored. */
   requestFresh(reason: string, onStored: (storedAt: number) => void): void;
+  /** A hello of its boot on another instance queued at `at` superseded it: closes it, judging whether it was still live. */
+  supersededElsewhere(at: number): void;
   /** Sends a checker run; false when the connection has not said hello or is closing. */
   runChecker(m: RunChecker): boolean;
   /** Resolves once the frames and the close received so far are processed. */
@@ -77,6 +79,17 @@ export class SessionRegistry {
     const s = this.byConn.get(connId);
     if (!s || s.host !== host) return false;
     s.close(code, reason);
+    return true;
+  }
+
+  /**
+   * Closes one connection of a host that a hello of its boot on another instance superseded (`close-session`
+   * queued at `at`), which judges whether that connection was still live; false when this instance does not hold it.
+   */
+  supersede(host: string, connId: string, at: number): boolean {
+    const s = this.byConn.get(connId);
+    if (!s || s.host !== host) return false;
+    s.supersededElsewhere(at);
     return true;
   }
 

@@ -39,6 +39,34 @@ export function reportWaitMs(intervalMs: number): number {
   return Math.max(REPORT_WAIT_MIN_MS, 3 * intervalMs);
 }
 
+/**
+ * Whether a connection superseded at `at` by another of its boot was still live: heard within its interval
+ * and grace of `at` (a real reconnect follows a connection that closed or went silent), the server that
+ * heard it not having stalled meanwhile (then its last frames were read late). Times in ms.
+ */
+export function supersededWhileHeard(c: { at: number; lastFrameAt: number; intervalMs: number; graceMs: number; serverStalled: boolean }): boolean {
+  return !c.serverStalled && c.at - c.lastFrameAt <= c.intervalMs + c.graceMs;
+}
+
+/** The detail of `agent-impersonated`: the signs' names, and each sign's own detail under its name. */
+type ImpersonationDetail = { evidence: TakeoverEvidence[] } & Record<string, unknown>;
+
+/**
+ * The open `agent-impersonated` alarm's detail merged with the signs one watch found (several instances
+ * each judge what they hold): the union of `evidence`, the stored signs first, each sign's detail the newest,
+ * and the severity from their count, warning for one and critical from two.
+ */
+export function mergeSigns(stored: unknown, next: ImpersonationDetail): { detail: ImpersonationDetail; severity: Severity } {
+  const old = stored && typeof stored === 'object' && Array.isArray((stored as ImpersonationDetail).evidence) ? (stored as ImpersonationDetail) : { evidence: [] };
+  const evidence = [...new Set([...old.evidence, ...next.evidence])];
+  return { detail: { ...old, ...next, evidence }, severity: signSeverity(evidence.length) };
+}
+
+/** Warning for one sign, critical once two agree. */
+function signSeverity(signs: number): Severity {
+  return signs >= 2 ? 'critical' : 'warning';
+}
+
 /** What the session knew when an accepted `hello` arrived. Times in ms since the epoch. */
 export interface HelloContext {
   now: number;
@@ -92,8 +120,12 @@ export class TakeoverWatch {
   async onHello(c: HelloContext): Promise<TakeoverEvidence[]> {
     const sameBoot = c.stored.bootId === c.bootId;
     Object.assign(this.base, { bootId: c.bootId, remote: c.remote });
-    const live = c.superseded.filter((s) => s.lastFrameAt !== null && c.now - s.lastFrameAt <= c.stored.intervalMs + c.graceMs);
-    if (live.length && !c.serverStalled) {
+    const live = c.superseded.filter(
+      (s) =>
+        s.lastFrameAt !== null &&
+        supersededWhileHeard({ at: c.now, lastFrameAt: s.lastFrameAt, intervalMs: c.stored.intervalMs, graceMs: c.graceMs, serverStalled: c.serverStalled }),
+    );
+    if (live.length) {
       this.evidence.set('live-session-superseded', { remotes: live.map((s) => s.remote), heardMsAgo: live.map((s) => c.now - (s.lastFrameAt ?? c.now)) });
     }
     if (sameBoot && c.stored.lastSeq !== null && c.stored.lastSeen !== null) {
@@ -133,15 +165,36 @@ export class TakeoverWatch {
     await this.raise(now);
   }
 
+  /**
+   * This connection was superseded by a hello of its boot on another instance while it was still live (the
+   * session judged it with {@link supersededWhileHeard} when it applied the `close-session` command queued at
+   * `commandAt`): `live-session-superseded`, naming the instance and address that took its place when known.
+   */
+  async onSupersededElsewhere(
+    now: number,
+    s: { bootId: string; remote: string; heardMsAgo: number; commandAt: number; by: { instance: string; remote: string } | null },
+  ): Promise<void> {
+    this.evidence.set('live-session-superseded', { remotes: [s.remote], heardMsAgo: [s.heardMsAgo], ...(s.by ? { instance: s.by.instance } : {}) });
+    // The alarm's `remote` names the connection suspected, here the newcomer on the other instance.
+    Object.assign(this.base, { bootId: s.bootId, ...(s.by ? { remote: s.by.remote } : {}) });
+    await this.raise(now);
+  }
+
   /** A report began on this connection: the one it owed. */
   onReport(): void {
     this.reportOwedSince = null;
   }
 
+  /** Opens the alarm, or merges these signs into the open one (which another instance may have raised). */
   private async raise(now: number): Promise<void> {
-    const severity: Severity = this.evidence.size >= 2 ? 'critical' : 'warning';
-    const detail = { evidence: [...this.evidence.keys()], ...this.base, ...Object.fromEntries(this.evidence) };
-    this.alarmId = await this.alarms.raise(this.host, 'agent-impersonated', IMPERSONATION_SUBJECT, now, detail, severity);
-    this.log.warn({ evidence: detail.evidence, severity, alarmId: this.alarmId }, 'agent session looks taken over');
+    const severity = signSeverity(this.evidence.size);
+    const detail: ImpersonationDetail = { evidence: [...this.evidence.keys()], ...this.base, ...Object.fromEntries(this.evidence) };
+    let merged = detail.evidence;
+    this.alarmId = await this.alarms.raise(this.host, 'agent-impersonated', IMPERSONATION_SUBJECT, now, detail, severity, undefined, (stored) => {
+      const m = mergeSigns(stored, detail);
+      merged = m.detail.evidence;
+      return m;
+    });
+    this.log.warn({ evidence: merged, severity: signSeverity(merged.length), alarmId: this.alarmId }, 'agent session looks taken over');
   }
 }

@@ -39,6 +39,9 @@ export interface HostView {
 }
 
 /** Maps a database row to a {@link HostRecord}. */
+/** A host row as a hello reads it: with the boot whose heartbeats carried the state digest, or null. */
+export type HelloRow = HostRecord & { digestBootId: string | null };
+
 export function toHostRecord(r: Record<string, unknown>): HostRecord {
   return {
     host: r.host as string,
@@ -84,6 +87,15 @@ export class HostStore {
   async get(host: string, q: Queryable = this.sql): Promise<HostRecord | undefined> {
     const r = await q.get<Record<string, unknown>>('SELECT * FROM hosts WHERE host = ?', [host]);
     return r && toHostRecord(r);
+  }
+
+  /**
+   * The host row as a hello reads it, with the boot whose heartbeats carried the state digest (table
+   * `digest_boots`, written by whichever instance heard that boot first): one read for both.
+   */
+  async getForHello(host: string, q: Queryable = this.sql): Promise<HelloRow | undefined> {
+    const r = await q.get<Record<string, unknown>>('SELECT h.*, d.boot_id AS digest_boot_id FROM hosts h LEFT JOIN digest_boots d ON d.host = h.host WHERE h.host = ?', [host]);
+    return r && { ...toHostRecord(r), digestBootId: (r.digest_boot_id as string | null) ?? null };
   }
 
   /**

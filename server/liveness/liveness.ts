@@ -3,7 +3,7 @@ import type { Logger } from '../../shared/log.ts';
 import type { AlarmStore } from '../alarms/alarm-store.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
 import type { HeartbeatRollup } from './heartbeat-rollup.ts';
-import type { HostRecord, HostStore } from './host-store.ts';
+import type { HelloRow, HostStore } from './host-store.ts';
 import { LEASE_TIMEOUT_MS, LIVE_INSTANCES_SQL } from './instance-lease.ts';
 import { deadlines, deriveStatus, HOLD_MAX_MS, type StallSpan, stallHold } from './status.ts';
 import { DISCONNECT_ALARM, DISCONNECT_ALARM_STATUSES, HELLO_RESOLVES, LINGER_RULES, STATUS_RULES } from './status-rules.ts';
@@ -124,8 +124,8 @@ export class Liveness {
    * the host's row as it was before (the session judges a takeover by it: one read of the row, not two). Call
    * {@link helloCounted} once it committed.
    */
-  async helloWithRow(host: string, m: HelloFields, now: number, tx: Queryable): Promise<{ result: HeartbeatResult; before: HostRecord | undefined }> {
-    const h = await this.hosts.get(host, tx);
+  async helloWithRow(host: string, m: HelloFields, now: number, tx: Queryable): Promise<{ result: HeartbeatResult; before: HelloRow | undefined }> {
+    const h = await this.hosts.getForHello(host, tx);
     if (!h) return { result: 'unknown-boot', before: h };
     if (h.bootId === m.bootId && h.lastSeq !== null && m.seq <= h.lastSeq) return { result: 'replay', before: h };
     const interval = this.effectiveInterval(m.interval);

@@ -14,6 +14,8 @@ export interface Command {
   action: CommandAction;
   host: string | null;
   arg: string | null;
+  /** When it was queued (ms since the epoch). */
+  createdAt: number;
 }
 
 /** What became of a command, as the CLI that queued it reads it back. */
@@ -56,7 +58,7 @@ export class CommandQueue {
   /** Takes the pending commands, marking them done. */
   take(now: number): Promise<Command[]> {
     return this.sql.tx(async (tx) => {
-      const rows = await tx.all<Command>('SELECT id, action, host, arg FROM commands WHERE done_at IS NULL ORDER BY id');
+      const rows = await tx.all<Command>('SELECT id, action, host, arg, created_at AS "createdAt" FROM commands WHERE done_at IS NULL ORDER BY id');
       if (rows.length) await tx.run('UPDATE commands SET done_at = ? WHERE done_at IS NULL AND id <= ?', [now, rows.at(-1)!.id]);
       return rows;
     });
@@ -75,9 +77,9 @@ export class CommandQueue {
     // PostgreSQL hands out ids at insert, not at commit: a command can commit below a cursor already past it.
     // `lateSince` also returns those queued since then (the caller skips the ones it has seen).
     if (lateSince !== null) {
-      return this.sql.all<Command>('SELECT id, action, host, arg FROM commands WHERE id > ? OR created_at >= ? ORDER BY id', [id, lateSince]);
+      return this.sql.all<Command>('SELECT id, action, host, arg, created_at AS "createdAt" FROM commands WHERE id > ? OR created_at >= ? ORDER BY id', [id, lateSince]);
     }
-    return this.sql.all<Command>('SELECT id, action, host, arg FROM commands WHERE id > ? ORDER BY id', [id]);
+    return this.sql.all<Command>('SELECT id, action, host, arg, created_at AS "createdAt" FROM commands WHERE id > ? ORDER BY id', [id]);
   }
 
   /** Marks pending commands up to `id` done without acting (at a start with no other instance running). */

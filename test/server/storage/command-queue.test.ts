@@ -61,8 +61,8 @@ describeEngines('the command queue', ({ engine }) => {
       const two = await q.enqueue('request-report', null, null, 11);
       assert.ok(two > one, 'ids grow');
       assert.deepEqual(await q.take(20), [
-        { id: one, action: 'close-host', host: 'h1', arg: 'revoked' },
-        { id: two, action: 'request-report', host: null, arg: null },
+        { id: one, action: 'close-host', host: 'h1', arg: 'revoked', createdAt: 10 },
+        { id: two, action: 'request-report', host: null, arg: null, createdAt: 11 },
       ]);
       assert.deepEqual(await q.take(21), [], 'taken once');
       await q.setResult(one, 'sent');
