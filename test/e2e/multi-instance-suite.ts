@@ -17,7 +17,7 @@ import { openServerContext, type ServerContext } from '../../server/context.ts';
 import type { EngineName, SqlDb } from '../../server/storage/engine.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { CloseCode } from '../../shared/protocol.ts';
-import { enrollAgent, initServer, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, initServer, keepLogsOnFailure, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { freshPgDatabase, PG_SKIP } from '../helpers/engines.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
@@ -102,6 +102,9 @@ export function multiInstanceSuite(engine: EngineName): void {
   let agent: Proc;
   const HOST = 'mike';
 
+  /** A test body whose failure keeps both servers' and the agent's logs. */
+  const logged = (fn: () => Promise<void>) => () => keepLogsOnFailure(() => ({ alpha: alphaProc, bravo: bravo?.proc, agent }), fn);
+
   /** One reader on the shared store for the whole suite (on PostgreSQL a context per poll is a pool per poll). */
   let reader: ServerContext | undefined;
   const read = async <T>(fn: (c: ServerContext) => Promise<T> | T): Promise<T> => fn(reader!);
@@ -158,109 +161,125 @@ export function multiInstanceSuite(engine: EngineName): void {
     await dropPg?.();
   });
 
-  test(`[${engine}] instances lists both, up`, opts, async () => {
-    const r = await waitFor(
-      () => {
-        const out = serverCli(['instances', '--dir', bravo.dir, '--json']);
-        const rows = JSON.parse(out.stdout) as { name: string; status: string; lastSeen: string; agents: number }[];
-        return rows.length === 2 && rows.every((x) => x.status === 'up') ? rows : undefined;
-      },
-      { what: 'two instances up', timeoutMs: 20_000 },
-    );
-    assert.deepEqual(
-      r.map((x) => x.name),
-      ['alpha', 'bravo'],
-    );
-    assert.ok(r.every((x) => typeof x.lastSeen === 'string' && typeof x.agents === 'number'));
-  });
+  test(
+    `[${engine}] instances lists both, up`,
+    opts,
+    logged(async () => {
+      const r = await waitFor(
+        () => {
+          const out = serverCli(['instances', '--dir', bravo.dir, '--json']);
+          const rows = JSON.parse(out.stdout) as { name: string; status: string; lastSeen: string; agents: number }[];
+          return rows.length === 2 && rows.every((x) => x.status === 'up') ? rows : undefined;
+        },
+        { what: 'two instances up', timeoutMs: 20_000 },
+      );
+      assert.deepEqual(
+        r.map((x) => x.name),
+        ['alpha', 'bravo'],
+      );
+      assert.ok(r.every((x) => typeof x.lastSeen === 'string' && typeof x.agents === 'number'));
+    }),
+  );
 
-  test(`[${engine}] an alarm burst while both run: every status change written once, every alarm stored once`, opts, async () => {
-    // Thirty agents past their deadline at once (as when a rack loses power), held half by each instance:
-    // both sweeps find them in the same ticks.
-    const now = Date.now();
-    await reader!.sql.tx(async (tx) => {
-      for (let i = 0; i < 30; i++) {
-        await tx.run(
-          `INSERT INTO hosts (host, grp, state, status, cert_serial, enrolled_at, interval_ms, last_seen, late_at, due_at, boot_id, last_seq, instance)
+  test(
+    `[${engine}] an alarm burst while both run: every status change written once, every alarm stored once`,
+    opts,
+    logged(async () => {
+      // Thirty agents past their deadline at once (as when a rack loses power), held half by each instance:
+      // both sweeps find them in the same ticks.
+      const now = Date.now();
+      await reader!.sql.tx(async (tx) => {
+        for (let i = 0; i < 30; i++) {
+          await tx.run(
+            `INSERT INTO hosts (host, grp, state, status, cert_serial, enrolled_at, interval_ms, last_seen, late_at, due_at, boot_id, last_seq, instance)
            VALUES (?, 'default', 'active', 'up', 'AA', ?, 1000, ?, ?, ?, 'b', 1, ?)`,
-          [`burst-${i}`, now - 60_000, now - 500, now - 300, now - 100, i % 2 ? 'alpha' : 'bravo'],
-        );
-      }
-    });
-    await waitFor(() => read(async (c) => (await c.hosts.all()).filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
-      what: 'thirty hosts missing',
-      timeoutMs: 20_000,
-    });
-    const rows = await reader!.sql.all<{ host: string; alarms: number; events: number }>(
-      `SELECT a.host, COUNT(DISTINCT a.id) AS alarms, COUNT(e.id) AS events FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
+            [`burst-${i}`, now - 60_000, now - 500, now - 300, now - 100, i % 2 ? 'alpha' : 'bravo'],
+          );
+        }
+      });
+      await waitFor(() => read(async (c) => (await c.hosts.all()).filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
+        what: 'thirty hosts missing',
+        timeoutMs: 20_000,
+      });
+      const rows = await reader!.sql.all<{ host: string; alarms: number; events: number }>(
+        `SELECT a.host, COUNT(DISTINCT a.id) AS alarms, COUNT(e.id) AS events FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
        WHERE a.host LIKE 'burst-%' AND a.kind = 'agent-missing' GROUP BY a.host`,
-    );
-    assert.equal(rows.length, 30);
-    assert.ok(
-      rows.every((r) => r.alarms === 1 && r.events === 1),
-      JSON.stringify(rows.filter((r) => r.alarms !== 1 || r.events !== 1)),
-    );
-  });
+      );
+      assert.equal(rows.length, 30);
+      assert.ok(
+        rows.every((r) => r.alarms === 1 && r.events === 1),
+        JSON.stringify(rows.filter((r) => r.alarms !== 1 || r.events !== 1)),
+      );
+    }),
+  );
 
-  test(`[${engine}] kill -9 of the instance holding the agent: up on the other within seconds, no agent-missing, server-instance-down once`, opts, async () => {
-    const a = enrollAgent(alpha, HOST, { interval: '1s', jitter: '100ms' });
-    const text = readFileSync(a.config, 'utf8').replace(/^server: .*$/m, `server: [${alpha.url}, ${bravo.url}]\nfailback: 3s`);
-    writeFileSync(a.config, text);
-    agent = runAgent(a);
-    await waitFor(async () => (await held())?.status === 'up' && (await held())?.instance === 'alpha' && (await held())?.connected, {
-      what: 'agent up on alpha',
-      timeoutMs: 30_000,
-    });
+  test(
+    `[${engine}] kill -9 of the instance holding the agent: up on the other within seconds, no agent-missing, server-instance-down once`,
+    opts,
+    logged(async () => {
+      const a = enrollAgent(alpha, HOST, { interval: '1s', jitter: '100ms' });
+      const text = readFileSync(a.config, 'utf8').replace(/^server: .*$/m, `server: [${alpha.url}, ${bravo.url}]\nfailback: 3s`);
+      writeFileSync(a.config, text);
+      agent = runAgent(a);
+      await waitFor(async () => (await held())?.status === 'up' && (await held())?.instance === 'alpha' && (await held())?.connected, {
+        what: 'agent up on alpha',
+        timeoutMs: 30_000,
+      });
 
-    alphaProc.signal('SIGKILL');
-    await alphaProc.exited;
-    const killedAt = Date.now();
-    await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.connected && (await held())?.status === 'up', {
-      what: 'agent up on bravo',
-      timeoutMs: 15_000,
-    });
-    const moved = Date.now() - killedAt;
-    console.log(`# [${engine}] failover after kill -9: up on bravo ${moved} ms after the kill`);
-    assert.ok(moved < 5_000, `up on the other instance within a few seconds (${moved} ms)`);
+      alphaProc.signal('SIGKILL');
+      await alphaProc.exited;
+      const killedAt = Date.now();
+      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.connected && (await held())?.status === 'up', {
+        what: 'agent up on bravo',
+        timeoutMs: 15_000,
+      });
+      const moved = Date.now() - killedAt;
+      console.log(`# [${engine}] failover after kill -9: up on bravo ${moved} ms after the kill`);
+      assert.ok(moved < 5_000, `up on the other instance within a few seconds (${moved} ms)`);
 
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
-    const i = JSON.parse(serverCli(['instances', '--dir', bravo.dir, '--json']).stdout) as { name: string; status: string }[];
-    assert.equal(i.find((x) => x.name === 'alpha')!.status, 'down');
-    assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
+      const i = JSON.parse(serverCli(['instances', '--dir', bravo.dir, '--json']).stdout) as { name: string; status: string }[];
+      assert.equal(i.find((x) => x.name === 'alpha')!.status, 'down');
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
 
-    // alpha comes back on its port: its lease renews (the alarm resolves) and after failback the agent returns.
-    alphaProc = await serveAlpha(alpha.port);
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down'))[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
-    assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 1, 'raised once');
-    assert.deepEqual(await liveness(), [], 'the move back (MOVING) raised nothing');
-  });
+      // alpha comes back on its port: its lease renews (the alarm resolves) and after failback the agent returns.
+      alphaProc = await serveAlpha(alpha.port);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down'))[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 1, 'raised once');
+      assert.deepEqual(await liveness(), [], 'the move back (MOVING) raised nothing');
+    }),
+  );
 
-  test(`[${engine}] SIGSTOP of the instance holding the agent (sockets held, nothing answered): the same`, opts, async () => {
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
-    alphaProc.signal('SIGSTOP');
-    const stoppedAt = Date.now();
-    try {
-      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
-      console.log(`# [${engine}] failover after SIGSTOP: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
-      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
-      assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
-      assert.deepEqual(await liveness(), []);
-    } finally {
-      alphaProc.signal('SIGCONT');
-    }
-    // Resumed, alpha reads what was left in the agent's old socket and finds it closed: stale, not a replay
-    // nor a disconnect; its renewal resolves the alarm.
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
-    assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
-    assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
-  });
+  test(
+    `[${engine}] SIGSTOP of the instance holding the agent (sockets held, nothing answered): the same`,
+    opts,
+    logged(async () => {
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
+      alphaProc.signal('SIGSTOP');
+      const stoppedAt = Date.now();
+      try {
+        await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
+        console.log(`# [${engine}] failover after SIGSTOP: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
+        await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
+        assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
+        assert.deepEqual(await liveness(), []);
+      } finally {
+        alphaProc.signal('SIGCONT');
+      }
+      // Resumed, alpha reads what was left in the agent's old socket and finds it closed: stale, not a replay
+      // nor a disconnect; its renewal resolves the alarm.
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
+    }),
+  );
 
   test(
     `[${engine}] a command written through the other instance reaches the agent where it is held: accept gets a fresh report, revoke closes its socket within 2 s`,
     opts,
-    async () => {
+    logged(async () => {
       await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha' });
       // bravo does not hold the host and must not answer `offline`: alpha sends the request and the report arrives.
       const acc = serverCli(['accept', HOST, '--dir', bravo.dir]);
@@ -273,76 +292,88 @@ export function multiInstanceSuite(engine: EngineName): void {
       const took = Date.parse(String(closed.time)) - queuedAt;
       console.log(`# [${engine}] revoke written through bravo's data dir closed the agent's socket on alpha ${took} ms later`);
       assert.ok(took < 2_000, `within 2 s (${took} ms)`);
-    },
+    }),
   );
 
-  test(`[${engine}] a connection of the same boot on the other instance: the old instance closes its socket within 2 s, and calls it no clone`, opts, async () => {
-    const a = enrollAgent(alpha, 'oscar');
-    const id = identityOf(a.stateDir);
-    const boot = randomUUID();
-    const hello = (seq: number) =>
-      JSON.stringify({
-        type: 'hello',
-        bootId: boot,
-        seq,
-        sentAt: Date.now(),
-        protocol: 1,
-        agentVersion: 't',
-        interval: 1000,
-        facts: { hostname: 'oscar', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
-      });
-    // The old connection says hello on alpha and then nothing (a socket alpha still holds when the agent moves).
-    const old = rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 20_000 });
-    await waitFor(async () => (await read((c) => c.hosts.get('oscar')))?.instance === 'alpha', { what: 'oscar held by alpha' });
-    const movedAt = Date.now();
-    const moved = rawConnect(bravo.port, { ...id, send: [hello(1)], waitMs: 8_000 });
-    const o = await old;
-    const took = Date.now() - movedAt;
-    console.log(`# [${engine}] alpha closed the connection the agent left for bravo ${took} ms after its hello there`);
-    assert.equal(o.closeCode, CloseCode.SUPERSEDED, JSON.stringify(o));
-    assert.ok(took < 2_000, `within 2 s (${took} ms)`);
-    assert.deepEqual((await alarmsOf('oscar', 'identity-clone')).concat(await alarmsOf('oscar', 'replay')), []);
-    // The old hello replayed to alpha while the agent is on bravo: the sequence bravo saw refuses it, and the
-    // connection on bravo stays.
-    const replayed = await rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 5_000 });
-    assert.equal(replayed.closeCode, CloseCode.REPLAY, JSON.stringify(replayed));
-    assert.equal((await alarmsOf('oscar', 'replay')).length, 1);
-    const m = await moved;
-    assert.ok(m.frames.some((f) => (f as { type?: string }).type === 'welcome'));
-    assert.notEqual(m.closeCode, CloseCode.SUPERSEDED, 'a replayed hello closes nothing');
-  });
+  test(
+    `[${engine}] a connection of the same boot on the other instance: the old instance closes its socket within 2 s, and calls it no clone`,
+    opts,
+    logged(async () => {
+      const a = enrollAgent(alpha, 'oscar');
+      const id = identityOf(a.stateDir);
+      const boot = randomUUID();
+      const hello = (seq: number) =>
+        JSON.stringify({
+          type: 'hello',
+          bootId: boot,
+          seq,
+          sentAt: Date.now(),
+          protocol: 1,
+          agentVersion: 't',
+          interval: 1000,
+          facts: { hostname: 'oscar', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
+        });
+      // The old connection says hello on alpha and then nothing (a socket alpha still holds when the agent moves).
+      const old = rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 20_000 });
+      await waitFor(async () => (await read((c) => c.hosts.get('oscar')))?.instance === 'alpha', { what: 'oscar held by alpha' });
+      const movedAt = Date.now();
+      const moved = rawConnect(bravo.port, { ...id, send: [hello(1)], waitMs: 8_000 });
+      const o = await old;
+      const took = Date.now() - movedAt;
+      console.log(`# [${engine}] alpha closed the connection the agent left for bravo ${took} ms after its hello there`);
+      assert.equal(o.closeCode, CloseCode.SUPERSEDED, JSON.stringify(o));
+      assert.ok(took < 2_000, `within 2 s (${took} ms)`);
+      assert.deepEqual((await alarmsOf('oscar', 'identity-clone')).concat(await alarmsOf('oscar', 'replay')), []);
+      // The old hello replayed to alpha while the agent is on bravo: the sequence bravo saw refuses it, and the
+      // connection on bravo stays.
+      const replayed = await rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 5_000 });
+      assert.equal(replayed.closeCode, CloseCode.REPLAY, JSON.stringify(replayed));
+      assert.equal((await alarmsOf('oscar', 'replay')).length, 1);
+      const m = await moved;
+      assert.ok(m.frames.some((f) => (f as { type?: string }).type === 'welcome'));
+      assert.notEqual(m.closeCode, CloseCode.SUPERSEDED, 'a replayed hello closes nothing');
+    }),
+  );
 
-  test(`[${engine}] the agent's key copied to a second process on the other instance: identity-clone, opened once, naming both instances`, opts, async () => {
-    const real = enrollAgent(alpha, 'november', { interval: '1s', jitter: '100ms' });
-    const p1 = runAgent(real);
-    try {
-      await waitFor(async () => (await read((c) => c.hosts.get('november')))?.instance === 'alpha', { what: 'november on alpha', timeoutMs: 30_000 });
-      const dir = tempDir('tw-clone-');
-      const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
-      mkdirSync(copy.stateDir);
-      for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
-      writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
-      const p2 = runAgent(copy);
+  test(
+    `[${engine}] the agent's key copied to a second process on the other instance: identity-clone, opened once, naming both instances`,
+    opts,
+    logged(async () => {
+      const real = enrollAgent(alpha, 'november', { interval: '1s', jitter: '100ms' });
+      const p1 = runAgent(real);
       try {
-        const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });
-        const d = clone.detail as { bootIds: string[]; remotes: string[]; instances: string[] };
-        assert.equal(new Set(d.bootIds).size, 2);
-        assert.deepEqual([...d.instances].sort(), ['alpha', 'bravo']);
-        // Both keep reconnecting for a while, each hello on its instance finding the other: still one alarm.
-        await new Promise((r) => setTimeout(r, 5_000));
-        assert.equal((await alarmsOf('november', 'identity-clone')).length, 1, 'opened once');
+        await waitFor(async () => (await read((c) => c.hosts.get('november')))?.instance === 'alpha', { what: 'november on alpha', timeoutMs: 30_000 });
+        const dir = tempDir('tw-clone-');
+        const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
+        mkdirSync(copy.stateDir);
+        for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
+        writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
+        const p2 = runAgent(copy);
+        try {
+          const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });
+          const d = clone.detail as { bootIds: string[]; remotes: string[]; instances: string[] };
+          assert.equal(new Set(d.bootIds).size, 2);
+          assert.deepEqual([...d.instances].sort(), ['alpha', 'bravo']);
+          // Both keep reconnecting for a while, each hello on its instance finding the other: still one alarm.
+          await new Promise((r) => setTimeout(r, 5_000));
+          assert.equal((await alarmsOf('november', 'identity-clone')).length, 1, 'opened once');
+        } finally {
+          p2.signal('SIGKILL');
+          await p2.exited;
+        }
       } finally {
-        p2.signal('SIGKILL');
-        await p2.exited;
+        p1.signal('SIGKILL');
+        await p1.exited;
       }
-    } finally {
-      p1.signal('SIGKILL');
-      await p1.exited;
-    }
-  });
+    }),
+  );
 
-  test(`[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`, opts, async () => {
-    const n = await assertMailedOnce(reader!.sql, peer);
-    assert.ok(n >= 34, `the burst, two instance-down openings and resolutions at least (${n})`);
-  });
+  test(
+    `[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`,
+    opts,
+    logged(async () => {
+      const n = await assertMailedOnce(reader!.sql, peer);
+      assert.ok(n >= 34, `the burst, two instance-down openings and resolutions at least (${n})`);
+    }),
+  );
 }

@@ -3,7 +3,8 @@
  * agents and their daemons, each a child process on loopback.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
@@ -106,6 +107,28 @@ export class Proc {
   }
   signal(sig: NodeJS.Signals): void {
     this.child.kill(sig);
+  }
+}
+
+/**
+ * Runs `fn`; when it throws, writes the whole log of each process in `procs` (by name) to a directory that
+ * outlives the run, and rethrows with that directory and each process's last lines added: a failure that
+ * shows under load in CI is diagnosed from both servers' logs, not from the assertion alone.
+ */
+export async function keepLogsOnFailure(procs: () => Record<string, Proc | undefined>, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-failed-logs-'));
+    const tails: string[] = [];
+    for (const [name, p] of Object.entries(procs())) {
+      if (!p) continue;
+      writeFileSync(join(dir, `${name}.log`), `${p.lines.join('\n')}\n`);
+      tails.push(`${name}: ${p.describe(20)}`);
+    }
+    const e = err as Error;
+    e.message = `${e.message}\nlogs kept in ${dir}\n${tails.join('\n')}`;
+    throw e;
   }
 }
 
