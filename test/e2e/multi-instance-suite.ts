@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
 import type { EngineName, SqlDb } from '../../server/storage/engine.ts';
+import { walWriteLockHolder } from '../../server/storage/sqlite-lock-holder.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { CloseCode } from '../../shared/protocol.ts';
 import { enrollAgent, initServer, keepLogsOnFailure, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
@@ -84,6 +85,9 @@ export async function assertMailedOnce(sql: SqlDb, peer: SmtpPeer, timeoutMs = 1
   return want.length;
 }
 
+/** alpha's preload: SIGUSR2 makes it stop inside its next write transaction. */
+const STOP_IN_TX = ['--import', join(ROOT, 'test/helpers/stop-in-transaction.ts')];
+
 /** The suite on `engine` (PostgreSQL skipped, saying why, without PGHOST). */
 export function multiInstanceSuite(engine: EngineName): void {
   const skip = engine === 'postgres' ? PG_SKIP : null;
@@ -120,14 +124,14 @@ export function multiInstanceSuite(engine: EngineName): void {
   async function serveAlpha(port: number): Promise<Proc> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', alphaDir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'],
+      ['--import', 'tsx', ...STOP_IN_TX, join(ROOT, 'server/main.ts'), 'serve', '--dir', alphaDir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     const p = new Proc(child);
-    await p.waitLog((o) => o.msg === 'serving', 30_000);
+    await p.waitLog((o) => o.msg === 'serving', 60_000);
     return p;
   }
 
@@ -143,7 +147,7 @@ export function multiInstanceSuite(engine: EngineName): void {
     // timeout stays 10 s; 20 s keeps the two in the proportion the defaults have (10 s interval, 5 s grace).
     const { init, bravoDir } = initPair({ grace: '20s', smtpPort, database });
     alphaDir = init.dir;
-    alpha = await startServer(init);
+    alpha = await startServer(init, STOP_IN_TX);
     alphaProc = alpha.proc;
     bravo = await startServer({ dir: bravoDir, fingerprint: init.fingerprint });
     reader = openServerContext(alphaDir, systemClock);
@@ -251,12 +255,37 @@ export function multiInstanceSuite(engine: EngineName): void {
     }),
   );
 
+  /** The scheduler state of a process (`T`: stopped by a signal), from /proc. */
+  const stateOf = (pid: number) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    } catch {
+      return undefined;
+    }
+  };
+
+  /**
+   * SIGSTOP of alpha where it holds no write lock (SQLite: stopped again, after a SIGCONT, while it holds the
+   * file's; PostgreSQL: no file lock, stopped once).
+   */
+  async function stopOutsideTransaction(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      alphaProc.signal('SIGSTOP');
+      await waitFor(() => stateOf(alphaProc.pid) === 'T', { what: 'alpha stopped', everyMs: 5 });
+      if (engine !== 'sqlite' || walWriteLockHolder(join(alphaDir, 'tripwarden.db')) !== alphaProc.pid) return;
+      alphaProc.signal('SIGCONT');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('alpha held the write lock at each of 100 stops');
+  }
+
   test(
-    `[${engine}] SIGSTOP of the instance holding the agent (sockets held, nothing answered): the same`,
+    `[${engine}] SIGSTOP of the instance holding the agent, outside a transaction (sockets held, nothing answered): the same, and resumed it takes the agent back`,
     opts,
     logged(async () => {
       await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
-      alphaProc.signal('SIGSTOP');
+      await stopOutsideTransaction();
       const stoppedAt = Date.now();
       try {
         await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
@@ -264,6 +293,7 @@ export function multiInstanceSuite(engine: EngineName): void {
         await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
         assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
         assert.deepEqual(await liveness(), []);
+        assert.equal(stateOf(alphaProc.pid), 'T', 'alpha is left stopped: it holds no lock');
       } finally {
         alphaProc.signal('SIGCONT');
       }
@@ -273,6 +303,39 @@ export function multiInstanceSuite(engine: EngineName): void {
       await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
       assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
       assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
+    }),
+  );
+
+  test(
+    `[${engine}] SIGSTOP inside a write transaction, the SQLite file's write lock held: the other instance ends it (SIGKILL) once its lease lapsed, the agent moves, server-instance-down once; restarted, it takes the agent back`,
+    engine === 'sqlite' ? opts : { skip: 'SQLite only: PostgreSQL has no lock on the whole store that a stopped instance could hold' },
+    logged(async () => {
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
+      const before = (await alarmsOf('alpha', 'server-instance-down')).length;
+      const pid = alphaProc.pid;
+      // The preload (stop-in-transaction.ts) stops alpha right after its next BEGIN IMMEDIATE.
+      alphaProc.signal('SIGUSR2');
+      await waitFor(() => stateOf(pid) === 'T', { what: 'alpha stopped', everyMs: 5 });
+      assert.equal(walWriteLockHolder(join(alphaDir, 'tripwarden.db')), pid, 'alpha is stopped holding the write lock');
+      const stoppedAt = Date.now();
+      await waitFor(() => alphaProc.child.signalCode === 'SIGKILL', { what: 'alpha ended by bravo', timeoutMs: 60_000 });
+      console.log(`# [${engine}] alpha stopped holding the write lock was ended by bravo ${Date.now() - stoppedAt} ms after the stop`);
+      const line = await bravo.proc.waitLog((o) => o.instance === 'alpha' && String(o.msg).startsWith('instance stopped while holding the database write lock'));
+      assert.equal(line.pid, pid);
+      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
+      console.log(`# [${engine}] failover after SIGSTOP inside a transaction: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === before + 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
+      const down = (await alarmsOf('alpha', 'server-instance-down'))[0]!;
+      assert.equal(down.resolvedAt, null);
+      assert.deepEqual((down.detail as { ended?: unknown }).ended, { pid, why: 'stopped while holding the database write lock' });
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+
+      // Its service manager restarts it (Restart=on-failure); here the test does.
+      alphaProc = await serveAlpha(alpha.port);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after the restart', timeoutMs: 20_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, before + 1, 'raised once');
+      assert.deepEqual(await liveness(), []);
     }),
   );
 
@@ -347,7 +410,7 @@ export function multiInstanceSuite(engine: EngineName): void {
         const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
         mkdirSync(copy.stateDir);
         for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
-        writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
+        writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nports: false\nfallback: []\n`);
         const p2 = runAgent(copy);
         try {
           const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });

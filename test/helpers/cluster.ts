@@ -127,7 +127,8 @@ export async function keepLogsOnFailure(procs: () => Record<string, Proc | undef
       tails.push(`${name}: ${p.describe(20)}`);
     }
     const e = err as Error;
-    e.message = `${e.message}\nlogs kept in ${dir}\n${tails.join('\n')}`;
+    // A failure shared by several tests (a failed hook's) is one object: its logs are named once.
+    if (!e.message.includes('\nlogs kept in ')) e.message = `${e.message}\nlogs kept in ${dir}\n${tails.join('\n')}`;
     throw e;
   }
 }
@@ -157,14 +158,14 @@ export function initServer(opts: { grace?: string } = {}): { dir: string; finger
   return { dir, fingerprint };
 }
 
-/** Starts `serve` on ephemeral loopback ports and waits until it listens. */
-export async function startServer(init: { dir: string; fingerprint: string }): Promise<TestServer> {
-  const child = spawn(process.execPath, [...TSX, join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'], {
+/** Starts `serve` on ephemeral loopback ports and waits until it listens; `nodeArgs` go to its node (e.g. a preload). */
+export async function startServer(init: { dir: string; fingerprint: string }, nodeArgs: string[] = []): Promise<TestServer> {
+  const child = spawn(process.execPath, [...TSX, ...nodeArgs, join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc = new Proc(child);
-  const line = await proc.waitLog((o) => o.msg === 'serving');
+  const line = await proc.waitLog((o) => o.msg === 'serving', 60_000);
   const port = Number(String(line.gateway).split(':').pop());
   const dashboardPort = Number(/:(\d+)\/$/.exec(String(line.dashboard))![1]);
   return {
