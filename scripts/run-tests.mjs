@@ -38,7 +38,7 @@ if (!process.env.TW_AGENT_FROM_SOURCE) {
   const exe = join(root, 'dist/tripwarden-agent');
   if (existsSync(exe)) env.TRIPWARDEN_AGENT_EXE = exe;
 }
-const tests = [process.execPath, '--import', 'tsx', '--test', '--test-timeout=180000', ...files];
+const tests = [process.execPath, '--import', 'tsx', '--test', '--test-timeout=600000', ...files];
 // The store's conformance suite and the multi-instance tests need a PostgreSQL server: pg_virtualenv
 // (Debian's postgresql-common) makes a throwaway cluster for the run and drops it after. Without it, or with
 // PGHOST already set, the tests run as they are (the PostgreSQL halves print why they skip).

@@ -5,6 +5,7 @@ import type { AlarmStore } from '../alarms/alarm-store.ts';
 import { serverError } from '../errors.ts';
 import type { Queryable, SqlDb } from '../storage/engine.ts';
 import { processGone, processMark } from './process-mark.ts';
+import { StoppedHolderFence } from './stopped-holder-fence.ts';
 
 /** How often an instance renews its lease (ms). */
 export const LEASE_RENEW_MS = 2_000;
@@ -61,6 +62,8 @@ export interface InstanceLeaseOptions {
   timeoutMs?: number;
   /** See {@link LEASE_RENEW_TIMEOUT_MS}. */
   renewTimeoutMs?: number;
+  /** SQLite: what ends another instance stopped while holding the write lock (see {@link StoppedHolderFence}). */
+  fence?: Pick<StoppedHolderFence, 'check'>;
 }
 
 interface Row {
@@ -100,6 +103,9 @@ export class InstanceLease {
   private failedAt: number | null = null;
   /** Until when this instance declares no other down (see {@link tick}). */
   private watchHeldUntil = -Infinity;
+  private readonly fence: Pick<StoppedHolderFence, 'check'> | null;
+  /** Instances the fence ended and the watch has not declared down yet: name, pid. */
+  private readonly ended = new Map<string, number>();
 
   constructor(
     private readonly sql: SqlDb,
@@ -110,6 +116,7 @@ export class InstanceLease {
     this.renewMs = o.renewMs ?? LEASE_RENEW_MS;
     this.timeoutMs = o.timeoutMs ?? LEASE_TIMEOUT_MS;
     this.renewTimeoutMs = o.renewTimeoutMs ?? LEASE_RENEW_TIMEOUT_MS;
+    this.fence = o.fence ?? (sql.engine === 'sqlite' ? new StoppedHolderFence(sql, { name: o.name, clock: o.clock, log: o.log, timeoutMs: this.timeoutMs }) : null);
   }
 
   /**
@@ -157,6 +164,8 @@ export class InstanceLease {
     }
     if (now - this.lastRenew >= this.renewMs) {
       const gap = now - this.lastRenew;
+      // Writes failing already: a stopped holder of the file's lock is ended before this renewal waits on it.
+      if (this.failedAt !== null) await this.fenceStopped();
       const renewal = this.renew(now, agents);
       try {
         await this.bounded(renewal, () => this.hangs(renewal));
@@ -168,6 +177,7 @@ export class InstanceLease {
           this.o.outage?.storeDown(this.lastRenew);
           this.probe(now);
         }
+        await this.fenceStopped();
         throw err;
       }
       this.failedAt = null;
@@ -177,8 +187,20 @@ export class InstanceLease {
       // any is declared down, or a database outage longer than the timeout would declare every instance down.
       if (Number.isFinite(gap) && gap > 1.5 * this.renewMs) this.watchHeldUntil = now + 2 * this.renewMs;
     }
-    if (now < this.watchHeldUntil) return [];
+    // The hold is for instances that missed renewals for the reason this one did; one the fence ended is dead.
+    if (now < this.watchHeldUntil) return this.ended.size ? this.watch(now, this.ended) : [];
     return this.watch(now);
+  }
+
+  /** Runs the fence (SQLite), noting the instance it ended; a failing check is logged, never thrown. */
+  private async fenceStopped(): Promise<void> {
+    if (!this.fence) return;
+    try {
+      const f = await this.fence.check();
+      if (f) this.ended.set(f.instance, f.pid);
+    } catch (err) {
+      this.o.log?.error({ err: (err as Error).message }, 'could not check the database write lock holder');
+    }
   }
 
   /**
@@ -286,11 +308,13 @@ export class InstanceLease {
   }
 
   /** Declares down the other instances whose lease lapsed; each by a conditional UPDATE that one survivor wins. */
-  async watch(now: number): Promise<string[]> {
+  async watch(now: number, only?: ReadonlyMap<string, number>): Promise<string[]> {
     const cut = now - this.timeoutMs;
     const lapsed = (
       await this.sql.all<{ name: string }>('SELECT name FROM instances WHERE name != ? AND down_at IS NULL AND stopped_at IS NULL AND last_seen < ?', [this.name, cut])
-    ).map((r) => r.name);
+    )
+      .map((r) => r.name)
+      .filter((name) => !only || only.has(name));
     const won: string[] = [];
     for (const name of lapsed) {
       try {
@@ -307,13 +331,20 @@ export class InstanceLease {
             INSTANCE_DOWN.kind,
             INSTANCE_DOWN.subject,
             now,
-            { instance: name, lastSeen: new Date(r.lastSeen).toISOString(), agents: r.agents, seenBy: this.name },
+            {
+              instance: name,
+              lastSeen: new Date(r.lastSeen).toISOString(),
+              agents: r.agents,
+              seenBy: this.name,
+              ...(this.ended.has(name) ? { ended: { pid: this.ended.get(name), why: 'stopped while holding the database write lock' } } : {}),
+            },
             undefined,
             tx,
           );
           await this.o.spare(name, now, tx);
           return true;
         });
+        this.ended.delete(name);
         if (mine) {
           won.push(name);
           this.o.log?.warn({ instance: name }, 'instance stopped renewing its lease: declared down, its hosts spared while they reconnect');

@@ -64,3 +64,23 @@ export function processGone(mark: string): boolean {
   const now = startTicks(pid);
   return now !== undefined && now !== start;
 }
+
+/**
+ * The process `mark` names when it still runs in this pid space (its pid, started at the marked time), with
+ * its scheduler state from `/proc/PID/stat` (`T`: stopped by a signal; `t`: stopped by a debugger); undefined
+ * when it has ended or cannot be told.
+ */
+export function markedProcess(mark: string): { pid: number; state: string } | undefined {
+  const cut = mark.lastIndexOf('|', mark.lastIndexOf('|') - 1);
+  if (cut < 0 || mark.slice(0, cut) !== pidSpace()) return undefined;
+  const [pidText, start] = mark.slice(cut + 1).split('|') as [string, string];
+  const pid = Number(pidText);
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] === start ? { pid, state: fields[0]! } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
 import type { EngineName, SqlDb } from '../../server/storage/engine.ts';
+import { walWriteLockHolder } from '../../server/storage/sqlite-lock-holder.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { CloseCode } from '../../shared/protocol.ts';
-import { enrollAgent, initServer, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
+import { enrollAgent, initServer, keepLogsOnFailure, Proc, ROOT, runAgent, serverCli, startServer, type TestAgent, type TestServer } from '../helpers/cluster.ts';
 import { freshPgDatabase, PG_SKIP } from '../helpers/engines.ts';
 import { identityOf, rawConnect } from '../helpers/raw-client.ts';
 import { SmtpPeer } from '../helpers/smtp-peer.ts';
@@ -86,6 +87,9 @@ export async function assertMailedOnce(sql: SqlDb, peer: SmtpPeer, timeoutMs = 1
   return events.length;
 }
 
+/** alpha's preload: SIGUSR2 makes it stop inside its next write transaction. */
+const STOP_IN_TX = ['--import', join(ROOT, 'test/helpers/stop-in-transaction.ts')];
+
 /** The suite on `engine` (PostgreSQL skipped, saying why, without PGHOST). */
 export function multiInstanceSuite(engine: EngineName): void {
   const skip = engine === 'postgres' ? PG_SKIP : null;
@@ -104,6 +108,9 @@ export function multiInstanceSuite(engine: EngineName): void {
   let agent: Proc;
   const HOST = 'mike';
 
+  /** A test body whose failure keeps both servers' and the agent's logs. */
+  const logged = (fn: () => Promise<void>) => () => keepLogsOnFailure(() => ({ alpha: alphaProc, bravo: bravo?.proc, agent }), fn);
+
   /** One reader on the shared store for the whole suite (on PostgreSQL a context per poll is a pool per poll). */
   let reader: ServerContext | undefined;
   const read = async <T>(fn: (c: ServerContext) => Promise<T> | T): Promise<T> => fn(reader!);
@@ -119,14 +126,14 @@ export function multiInstanceSuite(engine: EngineName): void {
   async function serveAlpha(port: number): Promise<Proc> {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'server/main.ts'), 'serve', '--dir', alphaDir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'],
+      ['--import', 'tsx', ...STOP_IN_TX, join(ROOT, 'server/main.ts'), 'serve', '--dir', alphaDir, '--listen', `127.0.0.1:${port}`, '--dashboard', '127.0.0.1:0'],
       {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
     const p = new Proc(child);
-    await p.waitLog((o) => o.msg === 'serving', 30_000);
+    await p.waitLog((o) => o.msg === 'serving', 60_000);
     return p;
   }
 
@@ -142,7 +149,7 @@ export function multiInstanceSuite(engine: EngineName): void {
     // timeout stays 10 s; 20 s keeps the two in the proportion the defaults have (10 s interval, 5 s grace).
     const { init, bravoDir } = initPair({ grace: '20s', smtpPort, database });
     alphaDir = init.dir;
-    alpha = await startServer(init);
+    alpha = await startServer(init, STOP_IN_TX);
     alphaProc = alpha.proc;
     bravo = await startServer({ dir: bravoDir, fingerprint: init.fingerprint });
     reader = openServerContext(alphaDir, systemClock);
@@ -160,109 +167,184 @@ export function multiInstanceSuite(engine: EngineName): void {
     await dropPg?.();
   });
 
-  test(`[${engine}] instances lists both, up`, opts, async () => {
-    const r = await waitFor(
-      () => {
-        const out = serverCli(['instances', '--dir', bravo.dir, '--json']);
-        const rows = JSON.parse(out.stdout) as { name: string; status: string; lastSeen: string; agents: number }[];
-        return rows.length === 2 && rows.every((x) => x.status === 'up') ? rows : undefined;
-      },
-      { what: 'two instances up', timeoutMs: 20_000 },
-    );
-    assert.deepEqual(
-      r.map((x) => x.name),
-      ['alpha', 'bravo'],
-    );
-    assert.ok(r.every((x) => typeof x.lastSeen === 'string' && typeof x.agents === 'number'));
-  });
+  test(
+    `[${engine}] instances lists both, up`,
+    opts,
+    logged(async () => {
+      const r = await waitFor(
+        () => {
+          const out = serverCli(['instances', '--dir', bravo.dir, '--json']);
+          const rows = JSON.parse(out.stdout) as { name: string; status: string; lastSeen: string; agents: number }[];
+          return rows.length === 2 && rows.every((x) => x.status === 'up') ? rows : undefined;
+        },
+        { what: 'two instances up', timeoutMs: 20_000 },
+      );
+      assert.deepEqual(
+        r.map((x) => x.name),
+        ['alpha', 'bravo'],
+      );
+      assert.ok(r.every((x) => typeof x.lastSeen === 'string' && typeof x.agents === 'number'));
+    }),
+  );
 
-  test(`[${engine}] an alarm burst while both run: every status change written once, every alarm stored once`, opts, async () => {
-    // Thirty agents past their deadline at once (as when a rack loses power), held half by each instance:
-    // both sweeps find them in the same ticks.
-    const now = Date.now();
-    await reader!.sql.tx(async (tx) => {
-      for (let i = 0; i < 30; i++) {
-        await tx.run(
-          `INSERT INTO hosts (host, grp, state, status, cert_serial, enrolled_at, interval_ms, last_seen, late_at, due_at, boot_id, last_seq, instance)
+  test(
+    `[${engine}] an alarm burst while both run: every status change written once, every alarm stored once`,
+    opts,
+    logged(async () => {
+      // Thirty agents past their deadline at once (as when a rack loses power), held half by each instance:
+      // both sweeps find them in the same ticks.
+      const now = Date.now();
+      await reader!.sql.tx(async (tx) => {
+        for (let i = 0; i < 30; i++) {
+          await tx.run(
+            `INSERT INTO hosts (host, grp, state, status, cert_serial, enrolled_at, interval_ms, last_seen, late_at, due_at, boot_id, last_seq, instance)
            VALUES (?, 'default', 'active', 'up', 'AA', ?, 1000, ?, ?, ?, 'b', 1, ?)`,
-          [`burst-${i}`, now - 60_000, now - 500, now - 300, now - 100, i % 2 ? 'alpha' : 'bravo'],
-        );
-      }
-    });
-    await waitFor(() => read(async (c) => (await c.hosts.all()).filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
-      what: 'thirty hosts missing',
-      timeoutMs: 20_000,
-    });
-    const rows = await reader!.sql.all<{ host: string; alarms: number; events: number }>(
-      `SELECT a.host, COUNT(DISTINCT a.id) AS alarms, COUNT(e.id) AS events FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
+            [`burst-${i}`, now - 60_000, now - 500, now - 300, now - 100, i % 2 ? 'alpha' : 'bravo'],
+          );
+        }
+      });
+      await waitFor(() => read(async (c) => (await c.hosts.all()).filter((h) => h.host.startsWith('burst-') && h.status === 'missing').length === 30), {
+        what: 'thirty hosts missing',
+        timeoutMs: 20_000,
+      });
+      const rows = await reader!.sql.all<{ host: string; alarms: number; events: number }>(
+        `SELECT a.host, COUNT(DISTINCT a.id) AS alarms, COUNT(e.id) AS events FROM alarms a JOIN alarm_events e ON e.alarm_id = a.id
        WHERE a.host LIKE 'burst-%' AND a.kind = 'agent-missing' GROUP BY a.host`,
-    );
-    assert.equal(rows.length, 30);
-    assert.ok(
-      rows.every((r) => r.alarms === 1 && r.events === 1),
-      JSON.stringify(rows.filter((r) => r.alarms !== 1 || r.events !== 1)),
-    );
-  });
+      );
+      assert.equal(rows.length, 30);
+      assert.ok(
+        rows.every((r) => r.alarms === 1 && r.events === 1),
+        JSON.stringify(rows.filter((r) => r.alarms !== 1 || r.events !== 1)),
+      );
+    }),
+  );
 
-  test(`[${engine}] kill -9 of the instance holding the agent: up on the other within seconds, no agent-missing, server-instance-down once`, opts, async () => {
-    const a = enrollAgent(alpha, HOST, { interval: '1s', jitter: '100ms' });
-    const text = readFileSync(a.config, 'utf8').replace(/^server: .*$/m, `server: [${alpha.url}, ${bravo.url}]\nfailback: 3s`);
-    writeFileSync(a.config, text);
-    agent = runAgent(a);
-    await waitFor(async () => (await held())?.status === 'up' && (await held())?.instance === 'alpha' && (await held())?.connected, {
-      what: 'agent up on alpha',
-      timeoutMs: 30_000,
-    });
+  test(
+    `[${engine}] kill -9 of the instance holding the agent: up on the other within seconds, no agent-missing, server-instance-down once`,
+    opts,
+    logged(async () => {
+      const a = enrollAgent(alpha, HOST, { interval: '1s', jitter: '100ms' });
+      const text = readFileSync(a.config, 'utf8').replace(/^server: .*$/m, `server: [${alpha.url}, ${bravo.url}]\nfailback: 3s`);
+      writeFileSync(a.config, text);
+      agent = runAgent(a);
+      await waitFor(async () => (await held())?.status === 'up' && (await held())?.instance === 'alpha' && (await held())?.connected, {
+        what: 'agent up on alpha',
+        timeoutMs: 30_000,
+      });
 
-    alphaProc.signal('SIGKILL');
-    await alphaProc.exited;
-    const killedAt = Date.now();
-    await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.connected && (await held())?.status === 'up', {
-      what: 'agent up on bravo',
-      timeoutMs: 15_000,
-    });
-    const moved = Date.now() - killedAt;
-    console.log(`# [${engine}] failover after kill -9: up on bravo ${moved} ms after the kill`);
-    assert.ok(moved < 5_000, `up on the other instance within a few seconds (${moved} ms)`);
+      alphaProc.signal('SIGKILL');
+      await alphaProc.exited;
+      const killedAt = Date.now();
+      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.connected && (await held())?.status === 'up', {
+        what: 'agent up on bravo',
+        timeoutMs: 15_000,
+      });
+      const moved = Date.now() - killedAt;
+      console.log(`# [${engine}] failover after kill -9: up on bravo ${moved} ms after the kill`);
+      assert.ok(moved < 5_000, `up on the other instance within a few seconds (${moved} ms)`);
 
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
-    const i = JSON.parse(serverCli(['instances', '--dir', bravo.dir, '--json']).stdout) as { name: string; status: string }[];
-    assert.equal(i.find((x) => x.name === 'alpha')!.status, 'down');
-    assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
+      const i = JSON.parse(serverCli(['instances', '--dir', bravo.dir, '--json']).stdout) as { name: string; status: string }[];
+      assert.equal(i.find((x) => x.name === 'alpha')!.status, 'down');
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
 
-    // alpha comes back on its port: its lease renews (the alarm resolves) and after failback the agent returns.
-    alphaProc = await serveAlpha(alpha.port);
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down'))[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
-    assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 1, 'raised once');
-    assert.deepEqual(await liveness(), [], 'the move back (MOVING) raised nothing');
-  });
+      // alpha comes back on its port: its lease renews (the alarm resolves) and after failback the agent returns.
+      alphaProc = await serveAlpha(alpha.port);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down'))[0]?.resolvedAt, { what: 'server-instance-down resolved', timeoutMs: 15_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha', timeoutMs: 20_000 });
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 1, 'raised once');
+      assert.deepEqual(await liveness(), [], 'the move back (MOVING) raised nothing');
+    }),
+  );
 
-  test(`[${engine}] SIGSTOP of the instance holding the agent (sockets held, nothing answered): the same`, opts, async () => {
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
-    alphaProc.signal('SIGSTOP');
-    const stoppedAt = Date.now();
+  /** The scheduler state of a process (`T`: stopped by a signal), from /proc. */
+  const stateOf = (pid: number) => {
     try {
-      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
-      console.log(`# [${engine}] failover after SIGSTOP: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
-      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
-      assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
-      assert.deepEqual(await liveness(), []);
-    } finally {
-      alphaProc.signal('SIGCONT');
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    } catch {
+      return undefined;
     }
-    // Resumed, alpha reads what was left in the agent's old socket and finds it closed: stale, not a replay
-    // nor a disconnect; its renewal resolves the alarm.
-    await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
-    await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
-    assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
-    assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
-  });
+  };
+
+  /**
+   * SIGSTOP of alpha where it holds no write lock (SQLite: stopped again, after a SIGCONT, while it holds the
+   * file's; PostgreSQL: no file lock, stopped once).
+   */
+  async function stopOutsideTransaction(): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+      alphaProc.signal('SIGSTOP');
+      await waitFor(() => stateOf(alphaProc.pid) === 'T', { what: 'alpha stopped', everyMs: 5 });
+      if (engine !== 'sqlite' || walWriteLockHolder(join(alphaDir, 'tripwarden.db')) !== alphaProc.pid) return;
+      alphaProc.signal('SIGCONT');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('alpha held the write lock at each of 100 stops');
+  }
+
+  test(
+    `[${engine}] SIGSTOP of the instance holding the agent, outside a transaction (sockets held, nothing answered): the same, and resumed it takes the agent back`,
+    opts,
+    logged(async () => {
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
+      await stopOutsideTransaction();
+      const stoppedAt = Date.now();
+      try {
+        await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
+        console.log(`# [${engine}] failover after SIGSTOP: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
+        await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === 2, { what: 'a second server-instance-down for alpha', timeoutMs: 30_000 });
+        assert.equal((await alarmsOf('alpha', 'server-instance-down'))[0]!.resolvedAt, null, 'the new one open');
+        assert.deepEqual(await liveness(), []);
+        assert.equal(stateOf(alphaProc.pid), 'T', 'alpha is left stopped: it holds no lock');
+      } finally {
+        alphaProc.signal('SIGCONT');
+      }
+      // Resumed, alpha reads what was left in the agent's old socket and finds it closed: stale, not a replay
+      // nor a disconnect; its renewal resolves the alarm.
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after SIGCONT', timeoutMs: 20_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, 2);
+    }),
+  );
+
+  test(
+    `[${engine}] SIGSTOP inside a write transaction, the SQLite file's write lock held: the other instance ends it (SIGKILL) once its lease lapsed, the agent moves, server-instance-down once; restarted, it takes the agent back`,
+    engine === 'sqlite' ? opts : { skip: 'SQLite only: PostgreSQL has no lock on the whole store that a stopped instance could hold' },
+    logged(async () => {
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha', timeoutMs: 20_000 });
+      const before = (await alarmsOf('alpha', 'server-instance-down')).length;
+      const pid = alphaProc.pid;
+      // The preload (stop-in-transaction.ts) stops alpha right after its next BEGIN IMMEDIATE.
+      alphaProc.signal('SIGUSR2');
+      await waitFor(() => stateOf(pid) === 'T', { what: 'alpha stopped', everyMs: 5 });
+      assert.equal(walWriteLockHolder(join(alphaDir, 'tripwarden.db')), pid, 'alpha is stopped holding the write lock');
+      const stoppedAt = Date.now();
+      await waitFor(() => alphaProc.child.signalCode === 'SIGKILL', { what: 'alpha ended by bravo', timeoutMs: 60_000 });
+      console.log(`# [${engine}] alpha stopped holding the write lock was ended by bravo ${Date.now() - stoppedAt} ms after the stop`);
+      const line = await bravo.proc.waitLog((o) => o.instance === 'alpha' && String(o.msg).startsWith('instance stopped while holding the database write lock'));
+      assert.equal(line.pid, pid);
+      await waitFor(async () => (await held())?.instance === 'bravo' && (await held())?.status === 'up', { what: 'agent up on bravo', timeoutMs: 30_000 });
+      console.log(`# [${engine}] failover after SIGSTOP inside a transaction: up on bravo ${Date.now() - stoppedAt} ms after the stop`);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).length === before + 1, { what: 'server-instance-down for alpha', timeoutMs: 30_000 });
+      const down = (await alarmsOf('alpha', 'server-instance-down'))[0]!;
+      assert.equal(down.resolvedAt, null);
+      assert.deepEqual((down.detail as { ended?: unknown }).ended, { pid, why: 'stopped while holding the database write lock' });
+      assert.deepEqual(await liveness(), [], 'no agent-missing, agent-disconnected or replay');
+
+      // Its service manager restarts it (Restart=on-failure); here the test does.
+      alphaProc = await serveAlpha(alpha.port);
+      await waitFor(async () => (await alarmsOf('alpha', 'server-instance-down')).every((a) => a.resolvedAt), { what: 'resolved after the restart', timeoutMs: 20_000 });
+      await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent back on alpha after failback', timeoutMs: 20_000 });
+      assert.equal((await alarmsOf('alpha', 'server-instance-down')).length, before + 1, 'raised once');
+      assert.deepEqual(await liveness(), []);
+    }),
+  );
 
   test(
     `[${engine}] a command written through the other instance reaches the agent where it is held: accept gets a fresh report, revoke closes its socket within 2 s`,
     opts,
-    async () => {
+    logged(async () => {
       await waitFor(async () => (await held())?.instance === 'alpha' && (await held())?.connected, { what: 'agent on alpha' });
       // bravo does not hold the host and must not answer `offline`: alpha sends the request and the report arrives.
       const acc = serverCli(['accept', HOST, '--dir', bravo.dir]);
@@ -275,76 +357,88 @@ export function multiInstanceSuite(engine: EngineName): void {
       const took = Date.parse(String(closed.time)) - queuedAt;
       console.log(`# [${engine}] revoke written through bravo's data dir closed the agent's socket on alpha ${took} ms later`);
       assert.ok(took < 2_000, `within 2 s (${took} ms)`);
-    },
+    }),
   );
 
-  test(`[${engine}] a connection of the same boot on the other instance: the old instance closes its socket within 2 s, and calls it no clone`, opts, async () => {
-    const a = enrollAgent(alpha, 'oscar');
-    const id = identityOf(a.stateDir);
-    const boot = randomUUID();
-    const hello = (seq: number) =>
-      JSON.stringify({
-        type: 'hello',
-        bootId: boot,
-        seq,
-        sentAt: Date.now(),
-        protocol: 1,
-        agentVersion: 't',
-        interval: 1000,
-        facts: { hostname: 'oscar', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
-      });
-    // The old connection says hello on alpha and then nothing (a socket alpha still holds when the agent moves).
-    const old = rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 20_000 });
-    await waitFor(async () => (await read((c) => c.hosts.get('oscar')))?.instance === 'alpha', { what: 'oscar held by alpha' });
-    const movedAt = Date.now();
-    const moved = rawConnect(bravo.port, { ...id, send: [hello(1)], waitMs: 8_000 });
-    const o = await old;
-    const took = Date.now() - movedAt;
-    console.log(`# [${engine}] alpha closed the connection the agent left for bravo ${took} ms after its hello there`);
-    assert.equal(o.closeCode, CloseCode.SUPERSEDED, JSON.stringify(o));
-    assert.ok(took < 2_000, `within 2 s (${took} ms)`);
-    assert.deepEqual((await alarmsOf('oscar', 'identity-clone')).concat(await alarmsOf('oscar', 'replay')), []);
-    // The old hello replayed to alpha while the agent is on bravo: the sequence bravo saw refuses it, and the
-    // connection on bravo stays.
-    const replayed = await rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 5_000 });
-    assert.equal(replayed.closeCode, CloseCode.REPLAY, JSON.stringify(replayed));
-    assert.equal((await alarmsOf('oscar', 'replay')).length, 1);
-    const m = await moved;
-    assert.ok(m.frames.some((f) => (f as { type?: string }).type === 'welcome'));
-    assert.notEqual(m.closeCode, CloseCode.SUPERSEDED, 'a replayed hello closes nothing');
-  });
+  test(
+    `[${engine}] a connection of the same boot on the other instance: the old instance closes its socket within 2 s, and calls it no clone`,
+    opts,
+    logged(async () => {
+      const a = enrollAgent(alpha, 'oscar');
+      const id = identityOf(a.stateDir);
+      const boot = randomUUID();
+      const hello = (seq: number) =>
+        JSON.stringify({
+          type: 'hello',
+          bootId: boot,
+          seq,
+          sentAt: Date.now(),
+          protocol: 1,
+          agentVersion: 't',
+          interval: 1000,
+          facts: { hostname: 'oscar', os: 'linux', release: '6', arch: 'x64', runtime: 'node', uptimeSec: 1 },
+        });
+      // The old connection says hello on alpha and then nothing (a socket alpha still holds when the agent moves).
+      const old = rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 20_000 });
+      await waitFor(async () => (await read((c) => c.hosts.get('oscar')))?.instance === 'alpha', { what: 'oscar held by alpha' });
+      const movedAt = Date.now();
+      const moved = rawConnect(bravo.port, { ...id, send: [hello(1)], waitMs: 8_000 });
+      const o = await old;
+      const took = Date.now() - movedAt;
+      console.log(`# [${engine}] alpha closed the connection the agent left for bravo ${took} ms after its hello there`);
+      assert.equal(o.closeCode, CloseCode.SUPERSEDED, JSON.stringify(o));
+      assert.ok(took < 2_000, `within 2 s (${took} ms)`);
+      assert.deepEqual((await alarmsOf('oscar', 'identity-clone')).concat(await alarmsOf('oscar', 'replay')), []);
+      // The old hello replayed to alpha while the agent is on bravo: the sequence bravo saw refuses it, and the
+      // connection on bravo stays.
+      const replayed = await rawConnect(alpha.port, { ...id, send: [hello(0)], waitMs: 5_000 });
+      assert.equal(replayed.closeCode, CloseCode.REPLAY, JSON.stringify(replayed));
+      assert.equal((await alarmsOf('oscar', 'replay')).length, 1);
+      const m = await moved;
+      assert.ok(m.frames.some((f) => (f as { type?: string }).type === 'welcome'));
+      assert.notEqual(m.closeCode, CloseCode.SUPERSEDED, 'a replayed hello closes nothing');
+    }),
+  );
 
-  test(`[${engine}] the agent's key copied to a second process on the other instance: identity-clone, opened once, naming both instances`, opts, async () => {
-    const real = enrollAgent(alpha, 'november', { interval: '1s', jitter: '100ms' });
-    const p1 = runAgent(real);
-    try {
-      await waitFor(async () => (await read((c) => c.hosts.get('november')))?.instance === 'alpha', { what: 'november on alpha', timeoutMs: 30_000 });
-      const dir = tempDir('tw-clone-');
-      const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
-      mkdirSync(copy.stateDir);
-      for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
-      writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nfallback: []\n`);
-      const p2 = runAgent(copy);
+  test(
+    `[${engine}] the agent's key copied to a second process on the other instance: identity-clone, opened once, naming both instances`,
+    opts,
+    logged(async () => {
+      const real = enrollAgent(alpha, 'november', { interval: '1s', jitter: '100ms' });
+      const p1 = runAgent(real);
       try {
-        const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });
-        const d = clone.detail as { bootIds: string[]; remotes: string[]; instances: string[] };
-        assert.equal(new Set(d.bootIds).size, 2);
-        assert.deepEqual([...d.instances].sort(), ['alpha', 'bravo']);
-        // Both keep reconnecting for a while, each hello on its instance finding the other: still one alarm.
-        await new Promise((r) => setTimeout(r, 5_000));
-        assert.equal((await alarmsOf('november', 'identity-clone')).length, 1, 'opened once');
+        await waitFor(async () => (await read((c) => c.hosts.get('november')))?.instance === 'alpha', { what: 'november on alpha', timeoutMs: 30_000 });
+        const dir = tempDir('tw-clone-');
+        const copy: TestAgent = { host: 'november', stateDir: join(dir, 'state'), config: join(dir, 'agent.yml') };
+        mkdirSync(copy.stateDir);
+        for (const f of ['agent.key', 'agent.crt', 'ca.crt']) cpSync(join(real.stateDir, f), join(copy.stateDir, f));
+        writeFileSync(copy.config, `server: ${bravo.url}\nstateDir: ${copy.stateDir}\ninterval: 1s\njitter: 100ms\ndefaults: false\nports: false\nfallback: []\n`);
+        const p2 = runAgent(copy);
+        try {
+          const clone = await waitFor(async () => (await alarmsOf('november', 'identity-clone'))[0], { what: 'identity-clone', timeoutMs: 30_000 });
+          const d = clone.detail as { bootIds: string[]; remotes: string[]; instances: string[] };
+          assert.equal(new Set(d.bootIds).size, 2);
+          assert.deepEqual([...d.instances].sort(), ['alpha', 'bravo']);
+          // Both keep reconnecting for a while, each hello on its instance finding the other: still one alarm.
+          await new Promise((r) => setTimeout(r, 5_000));
+          assert.equal((await alarmsOf('november', 'identity-clone')).length, 1, 'opened once');
+        } finally {
+          p2.signal('SIGKILL');
+          await p2.exited;
+        }
       } finally {
-        p2.signal('SIGKILL');
-        await p2.exited;
+        p1.signal('SIGKILL');
+        await p1.exited;
       }
-    } finally {
-      p1.signal('SIGKILL');
-      await p1.exited;
-    }
-  });
+    }),
+  );
 
-  test(`[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`, opts, async () => {
-    const n = await assertMailedOnce(reader!.sql, peer);
-    assert.ok(n >= 34, `the burst, two instance-down openings and resolutions at least (${n})`);
-  });
+  test(
+    `[${engine}] every alarm opening and resolution was mailed once, by one instance or the other`,
+    opts,
+    logged(async () => {
+      const n = await assertMailedOnce(reader!.sql, peer);
+      assert.ok(n >= 34, `the burst, two instance-down openings and resolutions at least (${n})`);
+    }),
+  );
 }

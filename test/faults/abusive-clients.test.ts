@@ -68,7 +68,7 @@ async function noCertificate(server: TestServer, ca: string, n: number): Promise
 
 test('abusive clients are dropped, counted, and agents are not disturbed', { timeout: 120_000 }, async () => {
   const init = initServer();
-  const ids = enrollDirect(init.dir, ['good-1', 'good-2', 'big-frame']);
+  const ids = await enrollDirect(init.dir, ['good-1', 'good-2', 'big-frame']);
   const server = await startServer(init);
   const token = metricsToken(init.dir);
   try {

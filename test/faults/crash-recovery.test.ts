@@ -31,7 +31,7 @@ test('kill -9 under load: nothing acked is lost, no alarm forgotten, no false ag
   // grace 1s, interval 1s: a host is missing 3 s after its last beat, and the server stays down longer than that.
   const init = initServer({ grace: '1s' });
   const names = Array.from({ length: 40 }, (_, i) => `crash-${String(i).padStart(2, '0')}`);
-  const ids = enrollDirect(init.dir, [...names, 'rogue', 'quitter']);
+  const ids = await enrollDirect(init.dir, [...names, 'rogue', 'quitter']);
   let proc = await serveOn(init.dir, 0);
   const port = Number(
     String((await proc.waitLog((o) => o.msg === 'serving')).gateway)

@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import { initServer, serverCli } from '../helpers/cluster.ts';
 import { enrollDirect } from './fault-kit.ts';
 
-test('serve refuses a corrupted database with TW_DB_CORRUPT', () => {
+test('serve refuses a corrupted database with TW_DB_CORRUPT', async () => {
   const init = initServer();
-  enrollDirect(init.dir, ['a', 'b', 'c']);
+  await enrollDirect(init.dir, ['a', 'b', 'c']);
   const db = join(init.dir, 'tripwarden.db');
   // Garbage over every page but the header's: the schema and the tables are gone, the file still opens.
   const size = statSync(db).size;

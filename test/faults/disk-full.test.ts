@@ -56,7 +56,7 @@ test('a full disk: clear error, connections kept, recovery when space returns', 
   try {
     // init elsewhere, then move the data dir onto the small file system.
     const init = initServer();
-    const ids = enrollDirect(init.dir, ['full-1', 'full-2', 'full-3']);
+    const ids = await enrollDirect(init.dir, ['full-1', 'full-2', 'full-3']);
     const dir = join(mnt, 'data');
     mkdirSync(dir);
     spawnSync('cp', ['-a', `${init.dir}/.`, dir]);

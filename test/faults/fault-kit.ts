@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { openDatabase } from '../../server/storage/db.ts';
 import { generateRsaKeyPair, issueCertificate, newSerial } from '../../server/trust/ca.ts';
@@ -21,20 +22,39 @@ export interface Identity {
 
 let sharedKey: { privateKeyPem: string; publicKeyPem: string } | undefined;
 
-/** Enrolls hosts directly (same row as server/trust/enrollment.ts), one shared key pair, one certificate each. */
-export function enrollDirect(dir: string, hosts: string[]): Identity[] {
+/**
+ * Enrolls hosts directly (same row as server/trust/enrollment.ts), one shared key pair, one certificate each.
+ * The server under test may run in this process, inside a transaction that spans awaits (its retention pass
+ * starts one as `start()` resolves): a write here waiting on that lock with SQLite's busy timeout would block
+ * the one thread that can commit it, for 5 s, then fail with SQLITE_BUSY. So the write does not wait inside
+ * SQLite: a busy attempt yields to the event loop and is tried again.
+ */
+export async function enrollDirect(dir: string, hosts: string[]): Promise<Identity[]> {
   sharedKey ??= generateRsaKeyPair(2048);
   const ca = { keyPem: readFileSync(join(dir, 'ca.key'), 'utf8'), certPem: readFileSync(join(dir, 'ca.crt'), 'utf8') };
+  const now = Date.now();
+  const rows = hosts.map((host) => {
+    const serial = newSerial();
+    const cert = issueCertificate({ ca, publicKeyPem: sharedKey!.publicKeyPem, commonName: host, names: [host], usage: 'client', serial });
+    return { id: { host, key: sharedKey!.privateKeyPem, cert, ca: ca.certPem }, serial, sha256: certFingerprint(cert) };
+  });
   const db = openDatabase(join(dir, 'tripwarden.db'));
   try {
-    const now = Date.now();
+    db.pragma('busy_timeout = 0');
     const ins = db.prepare(`INSERT INTO hosts (host, grp, status, status_changed_at, cert_serial, cert_sha256, enrolled_at) VALUES (?, 'default', 'pending', ?, ?, ?, ?)`);
-    return hosts.map((host) => {
-      const serial = newSerial();
-      const cert = issueCertificate({ ca, publicKeyPem: sharedKey!.publicKeyPem, commonName: host, names: [host], usage: 'client', serial });
-      ins.run(host, now, serial, certFingerprint(cert), now);
-      return { host, key: sharedKey!.privateKeyPem, cert, ca: ca.certPem };
+    const write = db.transaction(() => {
+      for (const r of rows) ins.run(r.id.host, now, r.serial, r.sha256, now);
     });
+    const giveUp = Date.now() + 30_000;
+    for (;;) {
+      try {
+        write.immediate();
+        return rows.map((r) => r.id);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > giveUp) throw err;
+        await sleep(2);
+      }
+    }
   } finally {
     db.close();
   }

@@ -96,7 +96,7 @@ function mutate(rnd: () => number, bootId: string, seq: number): string | Buffer
 
 test('fuzzed frames never crash the server, memory stays bounded, other agents are unaffected', { timeout: 90_000 }, async () => {
   const init = initServer();
-  const ids = enrollDirect(init.dir, ['good-1', 'good-2', 'good-3', 'fuzz-1']);
+  const ids = await enrollDirect(init.dir, ['good-1', 'good-2', 'good-3', 'fuzz-1']);
   const server = await startServer(init);
   const token = metricsToken(init.dir);
   try {

@@ -3,7 +3,8 @@
  * agents and their daemons, each a child process on loopback.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
@@ -109,6 +110,29 @@ export class Proc {
   }
 }
 
+/**
+ * Runs `fn`; when it throws, writes the whole log of each process in `procs` (by name) to a directory that
+ * outlives the run, and rethrows with that directory and each process's last lines added: a failure that
+ * shows under load in CI is diagnosed from both servers' logs, not from the assertion alone.
+ */
+export async function keepLogsOnFailure(procs: () => Record<string, Proc | undefined>, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    const dir = mkdtempSync(join(tmpdir(), 'tw-failed-logs-'));
+    const tails: string[] = [];
+    for (const [name, p] of Object.entries(procs())) {
+      if (!p) continue;
+      writeFileSync(join(dir, `${name}.log`), `${p.lines.join('\n')}\n`);
+      tails.push(`${name}: ${p.describe(20)}`);
+    }
+    const e = err as Error;
+    // A failure shared by several tests (a failed hook's) is one object: its logs are named once.
+    if (!e.message.includes('\nlogs kept in ')) e.message = `${e.message}\nlogs kept in ${dir}\n${tails.join('\n')}`;
+    throw e;
+  }
+}
+
 export interface TestServer {
   dir: string;
   fingerprint: string;
@@ -134,14 +158,14 @@ export function initServer(opts: { grace?: string } = {}): { dir: string; finger
   return { dir, fingerprint };
 }
 
-/** Starts `serve` on ephemeral loopback ports and waits until it listens. */
-export async function startServer(init: { dir: string; fingerprint: string }): Promise<TestServer> {
-  const child = spawn(process.execPath, [...TSX, join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'], {
+/** Starts `serve` on ephemeral loopback ports and waits until it listens; `nodeArgs` go to its node (e.g. a preload). */
+export async function startServer(init: { dir: string; fingerprint: string }, nodeArgs: string[] = []): Promise<TestServer> {
+  const child = spawn(process.execPath, [...TSX, ...nodeArgs, join(ROOT, 'server/main.ts'), 'serve', '--dir', init.dir, '--listen', '127.0.0.1:0', '--dashboard', '127.0.0.1:0'], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const proc = new Proc(child);
-  const line = await proc.waitLog((o) => o.msg === 'serving');
+  const line = await proc.waitLog((o) => o.msg === 'serving', 60_000);
   const port = Number(String(line.gateway).split(':').pop());
   const dashboardPort = Number(/:(\d+)\/$/.exec(String(line.dashboard))![1]);
   return {

@@ -15,7 +15,7 @@ let server: TestServer;
 let ids: Identity[];
 before(async () => {
   const init = initServer();
-  ids = enrollDirect(init.dir, ['alpha', 'bravo', 'quiet']);
+  ids = await enrollDirect(init.dir, ['alpha', 'bravo', 'quiet']);
   server = await startServer(init);
 });
 after(() => server.stop());

@@ -39,7 +39,7 @@ async function ticks(n = 6): Promise<void> {
 }
 
 test('a run is sent with the baseline hashes of the declared files, and its result is stored and alarmed', async () => {
-  const [id] = enrollDirect(dir, ['alpha']);
+  const [id] = await enrollDirect(dir, ['alpha']);
   const agent = new CheckerClient(id!, port);
   await agent.connect([AIDE]);
   assert.deepEqual(await app.ctx.checkers.declared('alpha'), [AIDE], 'hello declares the checker and its files');
@@ -112,7 +112,7 @@ test('a run is sent with the baseline hashes of the declared files, and its resu
 });
 
 test('a run requested while the host is offline is delivered once, when it connects', async () => {
-  const [id] = enrollDirect(dir, ['bravo']);
+  const [id] = await enrollDirect(dir, ['bravo']);
   const agent = new CheckerClient(id!, port);
   await agent.connect([{ kind: 'tripwire', files: ['/usr/sbin/tripwire'] }]);
   await agent.close();

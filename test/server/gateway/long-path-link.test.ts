@@ -36,7 +36,7 @@ for (const engine of ENGINES) {
 
     test('the spooled event is acknowledged and its alarms open beside the normal change', async () => {
       const { dir } = initServer();
-      const [id] = enrollDirect(dir, ['alpha']);
+      const [id] = await enrollDirect(dir, ['alpha']);
       if (engine === 'postgres') {
         const pg = await freshPgDatabase();
         drop = pg.drop;

@@ -15,10 +15,10 @@ import Database from 'better-sqlite3';
 import pg from 'pg';
 import { InstanceLease, LEASE_RENEW_MS, LEASE_RENEW_TIMEOUT_MS } from '../../../server/liveness/instance-lease.ts';
 import { HOLD_MAX_MS } from '../../../server/liveness/status.ts';
-import { describeEngines, openTestDb, type TestDb } from '../../helpers/engines.ts';
+import { describeEngines, type TestDb } from '../../helpers/engines.ts';
 import { BOOT, helloMsg } from '../../helpers/server-db.ts';
 import { sleep, waitFor } from '../../helpers/wait.ts';
-import { livenessFixture } from './liveness-fixture.ts';
+import { leasedInstance } from './liveness-fixture.ts';
 
 /**
  * Makes the lease table wait on a lock another session holds (PostgreSQL: the whole table, so that nothing on
@@ -60,36 +60,7 @@ describeEngines('a lease renewal that hangs', ({ engine }) => {
     for (const t of stores) await t.cleanup();
   });
 
-  /** Instance `alpha`'s liveness and lease on a fresh store, acquired, with what it told of outages. */
-  async function leased() {
-    const t = await openTestDb(engine);
-    stores.push(t);
-    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
-    const downs: number[] = [];
-    const backs: number[] = [];
-    const answers: number[] = [];
-    const lease = new InstanceLease(t.db, s.alarms, {
-      name: 'alpha',
-      clock: s.clock,
-      spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q),
-      outage: {
-        storeDown: (since) => {
-          downs.push(since);
-          s.liveness.storeDown(since);
-        },
-        storeBack: (at) => {
-          backs.push(at);
-          s.liveness.storeBack(at);
-        },
-        storeAnswers: (at) => {
-          answers.push(at);
-          s.liveness.storeAnswers(at);
-        },
-      },
-    });
-    await lease.acquire(async () => {});
-    return { t, s, lease, downs, backs, answers };
-  }
+  const leased = () => leasedInstance(engine, stores);
 
   test('is an outage from the last renewal once it outlives its bound; deadlines are held until a renewal commits', async () => {
     const { t, s, lease, downs, backs, answers } = await leased();

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { InstanceLease, LEASE_RENEW_MS } from '../../../server/liveness/instance-lease.ts';
-import { describeEngines, openTestDb, pgUrl, type TestDb } from '../../helpers/engines.ts';
+import { LEASE_RENEW_MS } from '../../../server/liveness/instance-lease.ts';
+import { describeEngines, pgUrl, type TestDb } from '../../helpers/engines.ts';
 import { BOOT, helloMsg } from '../../helpers/server-db.ts';
-import { livenessFixture } from './liveness-fixture.ts';
+import { leasedInstance } from './liveness-fixture.ts';
 
 /** Runs statements on the server's `postgres` database (ALTER DATABASE cannot run inside the database itself). */
 async function pgAdmin(...texts: string[]): Promise<void> {
@@ -48,15 +48,7 @@ describeEngines('a database outage longer than the deadline', ({ engine }) => {
   after(async () => {
     for (const t of stores) await t.cleanup();
   });
-  /** Instance `alpha`'s liveness on a fresh database, with the lease that tells it of outages, acquired. */
-  async function leased() {
-    const t = await openTestDb(engine);
-    stores.push(t);
-    const s = livenessFixture(t.db, { graceMs: 5_000, maxIntervalMs: 300_000, instance: 'alpha' });
-    const lease = new InstanceLease(t.db, s.alarms, { name: 'alpha', clock: s.clock, spare: (i, now, q) => s.liveness.spareHostsOf(i, now, q), outage: s.liveness });
-    await lease.acquire(async () => {});
-    return { t, s, lease };
-  }
+  const leased = () => leasedInstance(engine, stores);
 
   test("an agent that kept beating is not declared missing; one that went silent is, its deadline after the database's return", async () => {
     const { t, s, lease } = await leased();
