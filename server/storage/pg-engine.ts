@@ -38,8 +38,18 @@ interface Translated {
 /** How long opening a connection may take before the database counts as unreachable, in ms. */
 export const CONNECT_TIMEOUT_MS = 5000;
 
+/**
+ * How long PostgreSQL lets one of our sessions sit idle inside a transaction before it ends the session, in
+ * ms. An instance frozen mid-transaction (SIGSTOP, a stopped VM) would otherwise hold its row locks forever,
+ * and every survivor's write to those rows (a host's hello, the frozen instance's own lease when it is declared
+ * down) would wait on it. Our transactions never wait on anything but their own statements, so a live
+ * instance idles this long inside one only when its whole process is stalled, which its lease (declared down
+ * after 10 s) already treats as gone.
+ */
+export const IDLE_TX_TIMEOUT_MS = 10_000;
+
 /** Connection faults: the database restarting, refusing, or cut off. The caller retries; nothing is lost. */
-const UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
+const UNAVAILABLE = new Set(['25P03', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08000', '08003', '08006']);
 
 /**
  * {@link SqlDb} over a `pg` pool. The pool's `error` event (an idle client's connection dying, as when the
@@ -65,7 +75,7 @@ export class PgDb implements SqlDb {
    */
   constructor(
     private readonly url: string,
-    o: { log?: Logger; poolSize?: number; connectTimeoutMs?: number; migrate?: (db: Queryable & Pick<SqlDb, 'tx'>) => Promise<unknown> } = {},
+    o: { log?: Logger; poolSize?: number; connectTimeoutMs?: number; idleTxTimeoutMs?: number; migrate?: (db: Queryable & Pick<SqlDb, 'tx'>) => Promise<unknown> } = {},
   ) {
     this.log = o.log;
     this.name = redactUrl(url);
@@ -75,9 +85,10 @@ export class PgDb implements SqlDb {
     // opening a connection (an unreachable database still fails fast); a statement queued behind busy
     // clients waits its turn, as on SQLite's one connection.
     const connectTimeoutMs = o.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+    const idleTx = o.idleTxTimeoutMs ?? IDLE_TX_TIMEOUT_MS;
     const Client = class extends pg.Client {
       constructor(c: pg.ClientConfig = {}) {
-        super({ ...c, connectionTimeoutMillis: connectTimeoutMs });
+        super({ ...c, connectionTimeoutMillis: connectTimeoutMs, idle_in_transaction_session_timeout: idleTx });
       }
     };
     this.pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10, types, idleTimeoutMillis: 30_000, allowExitOnIdle: true, Client });
