@@ -15,26 +15,13 @@ import { PG_MIGRATIONS } from '../../../server/storage/migrations/index.ts';
 import { openSqlDb } from '../../../server/storage/open-db.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { describeEngines, openTestDb, type TestDb } from '../../helpers/engines.ts';
+import { helloContext } from '../../helpers/hello-context.ts';
 
 const T0 = 1_800_000_000_000;
 const BOOT = '11111111-2222-4333-8444-555555555555';
 
-function hello(over: Partial<HelloContext> = {}): HelloContext {
-  return {
-    now: T0,
-    bootId: BOOT,
-    seq: 410,
-    remote: '10.0.0.9:4000',
-    stored: { bootId: BOOT, lastSeq: 400, lastSeen: T0 - 1_000, intervalMs: 1_000 },
-    superseded: [],
-    graceMs: 1_000,
-    serverStalled: false,
-    exeExpected: true,
-    exeSent: true,
-    digestsSeen: true,
-    ...over,
-  };
-}
+/** The newcomer's hello on the other instance, from 10.0.0.9, the boot last heard 1 s ago. */
+const hello = (over: Partial<HelloContext> = {}): HelloContext => helloContext(T0, BOOT, 1_000, { remote: '10.0.0.9:4000', ...over });
 
 test('a superseded connection counts as live when heard within interval and grace of the command, the server not stalled', () => {
   const base = { at: T0, intervalMs: 1_000, graceMs: 1_000, serverStalled: false };

@@ -7,27 +7,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { allowedSeqGap, type HelloContext, REPORT_WAIT_MIN_MS, TakeoverWatch } from '../../../server/gateway/takeover-watch.ts';
 import { silentLogger } from '../../../shared/log.ts';
+import { helloContext } from '../../helpers/hello-context.ts';
 import { BOOT, serverDb } from '../../helpers/server-db.ts';
 
 const T0 = 1_800_000_000_000;
 const DIGEST = 'a'.repeat(64);
 
-function ctx(over: Partial<HelloContext> = {}): HelloContext {
-  return {
-    now: T0,
-    bootId: BOOT,
-    seq: 410,
-    remote: '127.0.0.1:2',
-    stored: { bootId: BOOT, lastSeq: 400, lastSeen: T0 - 5_000, intervalMs: 1_000 },
-    superseded: [],
-    graceMs: 1_000,
-    serverStalled: false,
-    exeExpected: true,
-    exeSent: true,
-    digestsSeen: true,
-    ...over,
-  };
-}
+/** A hello of the boot last heard 5 s ago. */
+const ctx = (over: Partial<HelloContext> = {}): HelloContext => helloContext(T0, BOOT, 5_000, over);
 
 async function setup() {
   const s = serverDb();
