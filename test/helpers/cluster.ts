@@ -10,6 +10,7 @@ import { after } from 'node:test';
 import { openServerContext, type ServerContext } from '../../server/context.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { tempDir } from './temp.ts';
+import './exit-on-term.ts';
 import { waitFor } from './wait.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import './exit-on-term.ts';
 
 /** The newest installed server's binaries (Debian: /usr/lib/postgresql/N/bin), or null. */
 function findBin(): string | null {

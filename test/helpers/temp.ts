@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import './exit-on-term.ts';
 
 const dirs: string[] = [];
 // Removed at process exit rather than with node:test's `after`, which, called
