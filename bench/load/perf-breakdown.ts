@@ -62,12 +62,31 @@ function jsArea(sym: string): string {
 
 const isJs = (f: Frame) => f.dso.includes('/perf-') && f.sym.startsWith('JS:');
 
+/** What a SQLite sample was doing, from the JavaScript frames that called it (hello, beat, report...). */
+function sqliteCaller(frames: Frame[]): string {
+  const js = frames
+    .filter(isJs)
+    .map((f) => f.sym)
+    .join('\n');
+  if (/heartbeat-batcher|liveness\.ts\S* heartbeats|JS:.heartbeats /.test(js)) return 'heartbeats';
+  if (/helloWithRow|hello-batcher|helloIn/.test(js)) return 'hellos';
+  if (/openMany|live-session/.test(js)) return 'live sessions';
+  if (/onReport|baseline|judge|fleet-peers/.test(js)) return 'reports, baselines, judging';
+  if (/event-ledger|spool/.test(js)) return 'events, spool';
+  return 'other';
+}
+
 /** One sample's component, from its frames (leaf first). */
 function component(frames: Frame[]): string {
   const leaf = frames[0];
   if (!leaf) return 'unknown';
   const chain = frames.map((f) => f.sym).join('\n');
-  if (GC.test(chain)) return 'V8 GC';
+  if (GC.test(chain))
+    return /Scaveng|MinorGC|MinorMark/.test(chain)
+      ? 'V8 GC: minor (scavenge)'
+      : /MarkCompact|ConcurrentMarking|IncrementalMarking|Sweeper|MarkingBarrier|Evacuat/.test(chain)
+        ? 'V8 GC: major (marking, sweeping, compaction)'
+        : 'V8 GC: other';
   if (leaf.dso.includes('kallsyms')) {
     // The leaf of a kernel sample is where the timer interrupt was taken (often an irq-enable point on this VM):
     // name the system call on the chain instead.
@@ -77,7 +96,7 @@ function component(frames: Frame[]): string {
       return `kernel: ${sys[1]!.replace(/^(pwrite64|pread64|fdatasync|fsync|write|read|writev|readv)$/, (x) => (frames.some((f) => f.dso.includes('better_sqlite3')) ? `${x} (SQLite)` : x))}`;
     return 'kernel: other (irq, softirq, scheduler)';
   }
-  if (frames.some((f) => f.dso.includes('better_sqlite3'))) return 'SQLite';
+  if (frames.some((f) => f.dso.includes('better_sqlite3'))) return `SQLite: ${sqliteCaller(frames)}`;
   const nativeChain = frames
     .filter((f) => !isJs(f))
     .map((f) => f.sym)
@@ -103,7 +122,7 @@ function component(frames: Frame[]): string {
 
 /** The coarse group of a component, for the summary table. */
 function group(c: string): string {
-  if (c === 'V8 GC' || c === 'V8 compile') return c;
+  if (c.startsWith('V8 GC') || c === 'V8 compile') return c;
   if (/SQLite|js better-sqlite3|js server\/storage/.test(c)) return 'SQLite (engine, its file I/O, storage JS)';
   if (/^TLS|^OpenSSL|node TLS\/stream glue|js node:tls|js node:crypto/.test(c)) return 'TLS (OpenSSL, TLSWrap, node:tls)';
   if (/^kernel|js node:net|js node:streams|js node:stream/.test(c)) return 'sockets: kernel, node:net, streams';
@@ -165,7 +184,7 @@ function flush(): void {
       l.set(leafName, (l.get(leafName) ?? 0) + 1);
       serverThreads.set(tid === pid ? 'main thread' : 'other threads', (serverThreads.get(tid === pid ? 'main thread' : 'other threads') ?? 0) + 1);
       s.set('server', (s.get('server') ?? 0) + 1);
-      if (c === 'V8 GC') s.set('server GC', (s.get('server GC') ?? 0) + 1);
+      if (c.startsWith('V8 GC')) s.set('server GC', (s.get('server GC') ?? 0) + 1);
     } else s.set(`pid ${pid}`, (s.get(`pid ${pid}`) ?? 0) + 1);
   }
   header = undefined;
