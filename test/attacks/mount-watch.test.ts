@@ -14,6 +14,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } fro
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { agentCommand, enrollAgent, initServer, Proc, ROOT, startServer, type TestServer, waitForBaseline } from '../helpers/cluster.ts';
+import { findmntPolling } from '../helpers/findmnt-ready.ts';
 import { tempDir } from '../helpers/temp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { record, report, since } from './latency.ts';
@@ -126,9 +127,8 @@ before(async () => {
     ),
   );
   await waitForBaseline(server, HOST);
-  await waitFor(() => findmntPids().length === 1, { what: "the agent's findmnt running" });
-  // findmnt reads the table once before it polls: a change in that moment is in its first read.
-  await new Promise((r) => setTimeout(r, 300));
+  const [findmnt] = await waitFor(() => (findmntPids().length === 1 ? findmntPids() : undefined), { what: "the agent's findmnt running" });
+  await findmntPolling(findmnt!);
 });
 
 after(async () => {
@@ -177,7 +177,7 @@ test('findmnt killed: a watch note on the server, a new findmnt, and mounts stil
   await serverNote(/findmnt --poll\) exited \(SIGKILL\)/);
   const second = await waitFor(() => findmntPids().find((p) => p !== first), { what: 'findmnt restarted' });
   assert.notEqual(second, first);
-  await new Promise((r) => setTimeout(r, 300));
+  await findmntPolling(second);
   await settled(guarded);
   const t0 = Date.now();
   intruder('mount --bind "$1" "$2"', evil, guarded);

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { FINDMNT_POLL, type MountEvent, MountEvents, parseFindmntLine } from '../../../agent/watch/mount-events.ts';
 import { silentLogger } from '../../../shared/log.ts';
 import { FakeClock } from '../../helpers/fake-clock.ts';
+import { findmntPolling } from '../../helpers/findmnt-ready.ts';
 import { tempDir } from '../../helpers/temp.ts';
 import { waitFor } from '../../helpers/wait.ts';
 
@@ -54,7 +55,7 @@ test('a bind mount over a file made and undone at once, and ro -> rw -> ro at on
   writeFileSync(guarded, 'real');
   writeFileSync(join(dir, 'evil'), 'evil');
   mkdirSync(join(dir, 'ro'));
-  await new Promise((r) => setTimeout(r, 300)); // findmnt reads the table once before it polls
+  await findmntPolling(w.pid!);
   sh('mount --bind "$1" "$2" && umount "$2"', join(dir, 'evil'), guarded);
   sh('mount -t tmpfs -o ro,size=64k tw "$1" && mount -o remount,rw "$1" && mount -o remount,ro "$1"', join(dir, 'ro'));
   await waitFor(() => events.length >= 5, { what: `5 events (have ${events.length})` });
@@ -93,7 +94,7 @@ test('findmnt killed: reported as trouble, restarted after the backoff, and watc
   assert.equal(w.pid, undefined, 'not restarted before the backoff');
   clock.advance(1000);
   await waitFor(() => w.pid && w.pid !== first && readComm(w.pid) === 'findmnt', { what: 'findmnt restarted' });
-  await new Promise((r) => setTimeout(r, 300));
+  await findmntPolling(w.pid!);
   const dir = tempDir('tw-mnt-ev-');
   sh('mount -t tmpfs -o size=64k tw "$1"', dir);
   await waitFor(() => events.some((e) => e.action === 'mount' && e.target === dir), { what: 'an event from the new findmnt' });
