@@ -66,8 +66,8 @@ export class PgDb implements SqlDb {
   private listenRetry: NodeJS.Timeout | null = null;
   private closed = false;
 
-  /** Settles when the schema is migrated; every statement waits for it. */
-  private readonly migrated: Promise<void>;
+  /** The latest migration attempt; every statement waits for it ({@link schema}). */
+  private migrated: Promise<void>;
 
   /**
    * Connects lazily: the constructor only starts migrating (`migrate` runs on the pool before any statement
@@ -94,31 +94,54 @@ export class PgDb implements SqlDb {
     this.pool = new pg.Pool({ connectionString: url, max: o.poolSize ?? 10, types, idleTimeoutMillis: 30_000, allowExitOnIdle: true, Client });
     this.pool.on('error', (err) => this.log?.warn({ err: err.message, code: (err as { code?: string }).code }, 'database connection lost; the pool reconnects'));
     const raw = { engine: 'postgres' as const, all: this.rawAll, get: this.rawGet, run: this.rawRun, tx: this.rawTx };
-    this.migrated = o.migrate ? o.migrate(raw as never).then(() => undefined) : Promise.resolve();
+    const migrate = o.migrate;
+    this.migrate = migrate ? () => migrate(raw as never).then(() => undefined) : () => Promise.resolve();
+    this.migrated = this.migrate();
     this.migrated.catch(() => {});
   }
 
   private readonly log: Logger | undefined;
+  private readonly migrate: () => Promise<void>;
 
+  /** Rejects when the first migration failed: `serve` stops at start, as it should with no database. */
   ready(): Promise<void> {
     return this.migrated;
   }
 
+  /**
+   * Waits for the schema. A migration that failed because the database was unreachable (a connect timing out
+   * on a loaded host) is tried again by the next statement: a rejected promise kept for good made every later
+   * statement fail though the database was back (a long-lived reader, a CLI, a dashboard refresh).
+   */
+  private async schema(): Promise<void> {
+    const attempt = this.migrated;
+    try {
+      await attempt;
+    } catch (err) {
+      if (this.closed || !(err instanceof TwError && err.code === 'TW_DB_UNAVAILABLE')) throw err;
+      if (this.migrated === attempt) {
+        this.migrated = this.migrate();
+        this.migrated.catch(() => {});
+      }
+      await this.migrated;
+    }
+  }
+
   async all<T = Row>(text: string, params?: Params): Promise<T[]> {
     assertNotInsideTx(this);
-    await this.migrated;
+    await this.schema();
     return this.rawAll<T>(text, params);
   }
 
   async get<T = Row>(text: string, params?: Params): Promise<T | undefined> {
     assertNotInsideTx(this);
-    await this.migrated;
+    await this.schema();
     return this.rawGet<T>(text, params);
   }
 
   async run(text: string, params?: Params): Promise<number> {
     assertNotInsideTx(this);
-    await this.migrated;
+    await this.schema();
     return this.rawRun(text, params);
   }
 
@@ -126,7 +149,7 @@ export class PgDb implements SqlDb {
   tx<T>(fn: (tx: Queryable) => Promise<T>, opts: TxOptions): Promise<T | undefined>;
   async tx<T>(fn: (tx: Queryable) => Promise<T>, opts?: TxOptions): Promise<T | undefined> {
     assertNotInsideTx(this);
-    await this.migrated;
+    await this.schema();
     return this.rawTx(fn, opts);
   }
 
@@ -183,7 +206,7 @@ export class PgDb implements SqlDb {
 
   async notify(channel: string): Promise<void> {
     if (!CHANNEL_NAME.test(channel)) throw new Error(`bad channel name ${channel}`);
-    await this.migrated;
+    await this.schema();
     await this.pool.query(`NOTIFY ${channel}`).catch((err) => Promise.reject(unavailable(err, this.name)));
   }
 
