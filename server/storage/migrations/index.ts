@@ -21,9 +21,9 @@ import m014, { postgres as p014 } from './014-claimed-by.ts';
 import m015, { postgres as p015 } from './015-alarm-reminders.ts';
 import m016, { postgres as p016 } from './016-live-sessions.ts';
 import m017, { postgres as p017 } from './017-hashed-long-keys.ts';
-import m019, { postgres as p019 } from './019-digest-boots.ts';
+import m018, { postgres as p018 } from './018-digest-boots.ts';
 
-export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016, m017, m019];
+export const MIGRATIONS: readonly string[] = [m001, m002, m003, m004, m005, m006, m007, m008, m009, m010, m011, m012, m013, m014, m015, m016, m017, m018];
 
 /** The same migrations in PostgreSQL 15, in the same order: entry N-1 takes a PostgreSQL database from N-1 to N. */
-export const PG_MIGRATIONS: readonly string[] = [p001, p002, p003, p004, p005, p006, p007, p008, p009, p010, p011, p012, p013, p014, p015, p016, p017, p019];
+export const PG_MIGRATIONS: readonly string[] = [p001, p002, p003, p004, p005, p006, p007, p008, p009, p010, p011, p012, p013, p014, p015, p016, p017, p018];

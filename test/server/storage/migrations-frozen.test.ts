@@ -31,6 +31,7 @@ const SHIPPED = [
   '9ea6b95d82b61cabf41b6a6980cd9e4b6fbdc242fa3083f75098019c611878f3',
   '74f216cab6b9cf3b8d881adc0f3dce9882880c867253c5530187b459a642dd97',
   'a4d9481b0a373a9519e5a7ed863be8d02a728b1328536d29c1c912918b5d3484',
+  'bea3fc2a9dd44dac43af884b2332cb76c62fb23aad920fe7a5e61dab5caa50b6',
 ];
 
 test('every shipped migration applies the SQL it shipped with', () => {
