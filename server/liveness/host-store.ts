@@ -38,10 +38,10 @@ export interface HostView {
   sample: boolean;
 }
 
-/** Maps a database row to a {@link HostRecord}. */
 /** A host row as a hello reads it: with the boot whose heartbeats carried the state digest, or null. */
 export type HelloRow = HostRecord & { digestBootId: string | null };
 
+/** Maps a database row to a {@link HostRecord}. */
 export function toHostRecord(r: Record<string, unknown>): HostRecord {
   return {
     host: r.host as string,

@@ -22,15 +22,32 @@ function pidSpace(): string | undefined {
   }
 }
 
-/** The process's start time in clock ticks since boot (field 22 of `/proc/PID/stat`), or undefined when hidden. */
-function startTicks(pid: number): string | undefined {
+/**
+ * Fields 3 onwards of `/proc/PID/stat` (state first; the start time in clock ticks since boot, field 22, at
+ * index 19), or undefined when the process is gone or hidden.
+ */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** The process's start time in clock ticks since boot, or undefined when hidden. */
+function startTicks(pid: number): string | undefined {
+  return statFields(pid)?.[19];
+}
+
+/** The pid and start time a mark names when it was made in this pid space; undefined otherwise or malformed. */
+function markedHere(mark: string): { pid: number; start: string } | undefined {
+  const cut = mark.lastIndexOf('|', mark.lastIndexOf('|') - 1);
+  if (cut < 0 || mark.slice(0, cut) !== pidSpace()) return undefined;
+  const [pidText, start] = mark.slice(cut + 1).split('|') as [string, string];
+  const pid = Number(pidText);
+  return Number.isSafeInteger(pid) && pid > 0 ? { pid, start } : undefined;
 }
 
 /**
@@ -50,11 +67,9 @@ export function processMark(pid = process.pid): string | undefined {
  * namespace, a process hidden from this one, a malformed mark).
  */
 export function processGone(mark: string): boolean {
-  const cut = mark.lastIndexOf('|', mark.lastIndexOf('|') - 1);
-  if (cut < 0 || mark.slice(0, cut) !== pidSpace()) return false;
-  const [pidText, start] = mark.slice(cut + 1).split('|') as [string, string];
-  const pid = Number(pidText);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  const m = markedHere(mark);
+  if (!m) return false;
+  const { pid, start } = m;
   try {
     process.kill(pid, 0);
   } catch (err) {
@@ -71,16 +86,7 @@ export function processGone(mark: string): boolean {
  * when it has ended or cannot be told.
  */
 export function markedProcess(mark: string): { pid: number; state: string } | undefined {
-  const cut = mark.lastIndexOf('|', mark.lastIndexOf('|') - 1);
-  if (cut < 0 || mark.slice(0, cut) !== pidSpace()) return undefined;
-  const [pidText, start] = mark.slice(cut + 1).split('|') as [string, string];
-  const pid = Number(pidText);
-  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] === start ? { pid, state: fields[0]! } : undefined;
-  } catch {
-    return undefined;
-  }
+  const m = markedHere(mark);
+  const fields = m && statFields(m.pid);
+  return fields && fields[19] === m.start ? { pid: m.pid, state: fields[0]! } : undefined;
 }
