@@ -74,14 +74,6 @@ export class SessionRegistry {
     return this.byConn.has(connId);
   }
 
-  /** Closes one connection of a host (superseded on another instance); false when this instance does not hold it. */
-  closeConnection(host: string, connId: string, code: CloseCode, reason: string): boolean {
-    const s = this.byConn.get(connId);
-    if (!s || s.host !== host) return false;
-    s.close(code, reason);
-    return true;
-  }
-
   /**
    * Closes one connection of a host that a hello of its boot on another instance superseded (`close-session`
    * queued at `at`), which judges whether that connection was still live; false when this instance does not hold it.
